@@ -1,0 +1,50 @@
+"""wio: event-sourced, durable workflows composed in code.
+
+Data flows one way: a definition (`wio.algebra`) is evaluated by the
+interpreter (`wio.interpreter`), whose effects a runtime (`wio.runtime`)
+performs and records; or a definition is turned into a model (`wio.model`)
+that renderers draw.
+"""
+
+from wio.algebra import WIO, Meta
+from wio.errors import (
+    DefinitionError,
+    InstanceAlreadyExists,
+    InstanceNotFound,
+    NotWaitingForEvent,
+    StepFailed,
+    UnmatchedEventError,
+    WioError,
+)
+from wio.interpreter import Status, StepFailure, StepRecord
+from wio.result import Err
+from wio.runtime import (
+    AsyncInstance,
+    AsyncRuntime,
+    Instance,
+    RecordedEvent,
+    Runtime,
+    UnmatchedEvent,
+)
+
+__all__ = [
+    "WIO",
+    "AsyncInstance",
+    "AsyncRuntime",
+    "DefinitionError",
+    "Err",
+    "Instance",
+    "InstanceAlreadyExists",
+    "InstanceNotFound",
+    "Meta",
+    "NotWaitingForEvent",
+    "RecordedEvent",
+    "Runtime",
+    "Status",
+    "StepFailed",
+    "StepFailure",
+    "StepRecord",
+    "UnmatchedEvent",
+    "UnmatchedEventError",
+    "WioError",
+]

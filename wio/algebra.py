@@ -1,0 +1,464 @@
+"""The WIO algebra: immutable nodes that describe a workflow.
+
+A workflow is a tree of nodes. Each node is a frozen attrs class with its
+metadata (`Meta`) beside it. ``WIO[In, E, Out]`` reads: given an input of type
+``In`` the node either produces an ``Out`` or fails with a business error of
+type ``E``.
+
+Nothing here runs anything: the interpreter (`wio.interpreter`) evaluates the
+tree, the runtimes (`wio.runtime`) perform the effects and record the events,
+and `wio.model` derives the static model that renderers draw.
+"""
+
+from __future__ import annotations
+
+import inspect
+import typing
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import Any, Generic, Never, TypeVar, overload
+
+import attrs
+from attrs import field, frozen
+
+from wio.errors import DefinitionError
+from wio.naming import name_from_assignment
+from wio.result import Err
+
+In = TypeVar("In", contravariant=True)
+E = TypeVar("E", covariant=True)
+Out = TypeVar("Out", covariant=True)
+
+I2 = TypeVar("I2")
+E2 = TypeVar("E2")
+O2 = TypeVar("O2")
+E3 = TypeVar("E3")
+O3 = TypeVar("O3")
+T = TypeVar("T")
+Ev = TypeVar("Ev")
+
+
+@frozen
+class Meta:
+    """What a person reading the workflow sees of a node."""
+
+    name: str | None = None
+    error: str | None = None  # the name of the business error the node may raise
+    description: str | None = None
+
+
+def _error_name(error: type[Any] | None) -> str | None:
+    return None if error is None else error.__name__
+
+
+class WIO(Generic[In, E, Out]):
+    """Base of every node. Combinators return new nodes; nodes never change."""
+
+    __slots__ = ()
+    meta: Meta
+
+    # -- constructors -------------------------------------------------------
+
+    @staticmethod
+    def pure(value: T) -> WIO[object, Never, T]:
+        """A step that produces a constant value."""
+        return Pure(compute=_Constant(value))
+
+    @staticmethod
+    def pure_from(
+        compute: Callable[[I2], O2 | Err[E2]], *, error: type[E2] | None = None
+    ) -> WIO[I2, E2, O2]:
+        """A step that computes its output from its input, or fails with ``Err``."""
+        return Pure(compute=compute, error_type=error, meta=Meta(error=_error_name(error)))
+
+    @overload
+    @staticmethod
+    def run(
+        effect: Callable[[I2], Coroutine[Any, Any, Ev]],
+        handle: Callable[[I2, Ev], O2 | Err[E2]],
+        *,
+        event: type[Ev] | None = None,
+        error: type[E2] | None = None,
+    ) -> WIO[I2, E2, O2]: ...
+
+    @overload
+    @staticmethod
+    def run(
+        effect: Callable[[I2], Ev],
+        handle: Callable[[I2, Ev], O2 | Err[E2]],
+        *,
+        event: type[Ev] | None = None,
+        error: type[E2] | None = None,
+    ) -> WIO[I2, E2, O2]: ...
+
+    @staticmethod
+    def run(
+        effect: Callable[[Any], Any],
+        handle: Callable[[Any, Any], Any],
+        *,
+        event: type[Any] | None = None,
+        error: type[Any] | None = None,
+    ) -> WIO[Any, Any, Any]:
+        """An effectful step.
+
+        ``effect(input)`` performs the side effect and returns exactly one event
+        (it may be a coroutine function). ``handle(input, event)`` turns the
+        event into the output or an ``Err``. On replay only ``handle`` runs.
+        """
+        event_type = event or _annotated_type(effect, "return", "the effect's return type")
+        return Run(
+            effect=effect,
+            handle=handle,
+            event_type=event_type,
+            error_type=error,
+            is_async=inspect.iscoroutinefunction(effect),
+            meta=Meta(name=_callable_name(effect), error=_error_name(error)),
+        )
+
+    @staticmethod
+    def recover(
+        recover_state: Callable[[I2, Ev], O2], *, event: type[Ev] | None = None
+    ) -> WIO[I2, Never, O2]:
+        """Consume an event already in the journal, running no logic.
+
+        It completes only when a matching event is in the journal (written by an
+        earlier checkpoint or by an operator); without one the instance waits.
+        """
+        event_type = event or _annotated_type(recover_state, 1, "recover_state's event parameter")
+        return Recover(recover_state=recover_state, event_type=event_type)
+
+    @staticmethod
+    def fork(name: str | None = None) -> Fork[object, Never, Never]:
+        """Named branches chosen by conditions on the input; add them with `Fork.branch`."""
+        return Fork(branches=(), meta=Meta(name=name))
+
+    @staticmethod
+    def end() -> WIO[object, Never, Never]:
+        """End the whole workflow here, with the current state as its result."""
+        return End()
+
+    @staticmethod
+    def sequence(*steps: WIO[Any, Any, Any]) -> WIO[Any, Any, Any]:
+        """Sequence many nodes at once (``a >> b >> c`` checks types pairwise)."""
+        if not steps:
+            raise DefinitionError("WIO.sequence() needs at least one step")
+        flat: list[WIO[Any, Any, Any]] = []
+        for step in steps:
+            _require_wio(step, "WIO.sequence()")
+            flat.extend(step.steps if _is_plain_sequence(step) else (step,))  # type: ignore[attr-defined]
+        return flat[0] if len(flat) == 1 else Sequence(steps=tuple(flat))
+
+    # -- composition --------------------------------------------------------
+
+    def __rshift__(self, other: WIO[Out, E2, O2]) -> WIO[In, E | E2, O2]:
+        """Static sequencing: ``a >> b`` feeds a's output to b."""
+        _require_wio(other, "'>>'")
+        return WIO.sequence(self, other)
+
+    def flat_map(self, continuation: Callable[[Out], WIO[Out, E2, O2]]) -> WIO[In, E | E2, O2]:
+        """Dynamic sequencing: the next node is computed from this node's output."""
+        return FlatMap(base=self, continuation=continuation)
+
+    def map(self, fn: Callable[[Out], O2]) -> WIO[In, E, O2]:
+        """Transform the output with a pure function."""
+        return Transform(base=self, map_input=_identity, map_output=_MapOutput(fn))
+
+    def transform(
+        self, map_input: Callable[[I2], In], map_output: Callable[[I2, Out], O2]
+    ) -> WIO[I2, E, O2]:
+        """Adapt both ends: ``map_input`` feeds this node, ``map_output(outer_input, out)``."""
+        return Transform(base=self, map_input=map_input, map_output=map_output)
+
+    def provide_input(self, value: In) -> WIO[object, E, Out]:  # type: ignore[misc]
+        """Run this node on a fixed input, whatever input arrives."""
+        return Transform(base=self, map_input=_Constant(value), map_output=_second)
+
+    def handle_error_with(
+        self,
+        handler: WIO[tuple[Any, E], E2, O2],
+        *,
+        error: type[Any] | None = None,
+    ) -> WIO[In, E2, Out | O2]:
+        """Handle a business error raised inside this section with another node.
+
+        The handler receives ``(last_state, error)``. With ``error=`` only errors
+        of that type are handled; others propagate.
+        """
+        _require_wio(handler, "handle_error_with()")
+        name = _error_name(error) or _declared_errors(self)
+        return HandleError(base=self, handler=handler, error_type=error, meta=Meta(error=name))
+
+    def checkpointed(
+        self,
+        save_state: Callable[[In, Out], Ev],  # type: ignore[misc]
+        recover_state: Callable[[In, Ev], Out],  # type: ignore[misc]
+        *,
+        event: type[Ev] | None = None,
+    ) -> WIO[In, E, Out]:
+        """Save one event capturing this section's result when it completes.
+
+        On replay that event marks the whole section complete with output
+        ``recover_state(input, event)``; the section's logic is not run again,
+        so it may later be changed or removed (see `WIO.recover`).
+        """
+        event_type = event or _annotated_type(save_state, "return", "save_state's return type")
+        return Checkpoint(
+            base=self, save_state=save_state, recover_state=recover_state, event_type=event_type
+        )
+
+    # -- metadata -----------------------------------------------------------
+
+    def named(self, name: str) -> WIO[In, E, Out]:
+        """Give this node the name shown in diagrams and progress."""
+        if not isinstance(name, str) or not name.strip():
+            raise DefinitionError(f"a node name must be a non-empty string, got {name!r}")
+        return attrs.evolve(self, meta=attrs.evolve(self.meta, name=name))  # type: ignore[misc]
+
+    def auto_named(self) -> WIO[In, E, Out]:
+        """Name this node after the variable it is assigned to.
+
+        ``my_workflow = WIO.pure(1).auto_named()`` is named "My Workflow".
+        """
+        return self.named(name_from_assignment(inspect.currentframe(), "auto_named"))
+
+    def described(self, description: str) -> WIO[In, E, Out]:
+        """Attach a longer description, shown in diagrams and the model."""
+        return attrs.evolve(self, meta=attrs.evolve(self.meta, description=description))  # type: ignore[misc]
+
+
+# -- the nodes ----------------------------------------------------------------
+
+
+@frozen
+class Pure(WIO[In, E, Out]):
+    """A step with no side effect; it runs again on every replay."""
+
+    compute: Callable[[Any], Any]
+    error_type: type[Any] | None = None
+    meta: Meta = Meta()
+
+
+@frozen
+class Run(WIO[In, E, Out]):
+    """An effectful step recording exactly one event."""
+
+    effect: Callable[[Any], Any]
+    handle: Callable[[Any, Any], Any]
+    event_type: type[Any]
+    error_type: type[Any] | None = None
+    is_async: bool = False
+    meta: Meta = Meta()
+
+
+@frozen
+class Sequence(WIO[In, E, Out]):
+    """Steps run one after another, each fed the previous one's output."""
+
+    steps: tuple[WIO[Any, Any, Any], ...] = field(validator=attrs.validators.min_len(2))
+    meta: Meta = Meta()
+
+
+@frozen
+class FlatMap(WIO[In, E, Out]):
+    """A dynamic continuation: ``continuation(output)`` is the node to run next."""
+
+    base: WIO[Any, Any, Any]
+    continuation: Callable[[Any], WIO[Any, Any, Any]]
+    meta: Meta = Meta()
+
+
+@frozen
+class Transform(WIO[In, E, Out]):
+    """Adapts the input and output of its base; transparent in diagrams."""
+
+    base: WIO[Any, Any, Any]
+    map_input: Callable[[Any], Any]
+    map_output: Callable[[Any, Any], Any]
+    meta: Meta = Meta()
+
+
+@frozen
+class HandleError(WIO[In, E, Out]):
+    """A section whose business errors are handled by ``handler``."""
+
+    base: WIO[Any, Any, Any]
+    handler: WIO[Any, Any, Any]
+    error_type: type[Any] | None = None
+    meta: Meta = Meta()
+
+
+@frozen
+class Branch:
+    """One arm of a fork: taken when ``condition(input)`` is true."""
+
+    name: str
+    condition: Callable[[Any], bool]
+    wio: WIO[Any, Any, Any]
+    is_default: bool = False
+
+
+@frozen
+class Fork(WIO[In, E, Out]):
+    """Exclusive choice: the first branch whose condition holds runs.
+
+    On replay the choice is derived again from the input, so it is not recorded.
+    """
+
+    branches: tuple[Branch, ...]
+    meta: Meta = Meta()
+
+    def branch(
+        self: Fork[I2, E2, O2],
+        name: str,
+        when: Callable[[I2], bool],
+        then: WIO[I2, E3, O3],
+    ) -> Fork[I2, E2 | E3, O2 | O3]:
+        """Add a branch taken when ``when(input)`` is true."""
+        return self._add(Branch(name=name, condition=when, wio=then))
+
+    def otherwise(self: Fork[I2, E2, O2], name: str, then: WIO[I2, E3, O3]) -> Fork[I2, E2 | E3, O2 | O3]:
+        """Add the default branch, taken when no other branch's condition holds."""
+        return self._add(Branch(name=name, condition=_always, wio=then, is_default=True))
+
+    def _add(self, branch: Branch) -> Fork[Any, Any, Any]:
+        _require_wio(branch.wio, f"branch {branch.name!r}")
+        if any(b.name == branch.name for b in self.branches):
+            raise DefinitionError(f"fork {self.meta.name!r} has two branches named {branch.name!r}")
+        if any(b.is_default for b in self.branches):
+            raise DefinitionError(
+                f"fork {self.meta.name!r}: the default branch must be added last"
+            )
+        return Fork(branches=(*self.branches, branch), meta=self.meta)
+
+
+@frozen
+class Checkpoint(WIO[In, E, Out]):
+    """A technical node: see `WIO.checkpointed`."""
+
+    base: WIO[Any, Any, Any]
+    save_state: Callable[[Any, Any], Any]
+    recover_state: Callable[[Any, Any], Any]
+    event_type: type[Any]
+    meta: Meta = Meta()
+
+
+@frozen
+class Recover(WIO[In, E, Out]):
+    """A technical node: see `WIO.recover`."""
+
+    recover_state: Callable[[Any, Any], Any]
+    event_type: type[Any]
+    meta: Meta = Meta()
+
+
+@frozen
+class End(WIO[In, E, Out]):
+    """Ends the workflow; nothing after it runs."""
+
+    meta: Meta = Meta()
+
+
+# -- helpers ------------------------------------------------------------------
+
+
+@frozen
+class _Constant:
+    """A function returning a fixed value (a class, so nodes compare by value)."""
+
+    value: Any
+
+    def __call__(self, _input: Any) -> Any:
+        return self.value
+
+
+@frozen
+class _MapOutput:
+    fn: Callable[[Any], Any]
+
+    def __call__(self, _input: Any, output: Any) -> Any:
+        return self.fn(output)
+
+
+def _identity(value: Any) -> Any:
+    return value
+
+
+def _second(_first: Any, second: Any) -> Any:
+    return second
+
+
+def _always(_input: Any) -> bool:
+    return True
+
+
+def _require_wio(value: object, where: str) -> None:
+    if not isinstance(value, WIO):
+        raise DefinitionError(f"{where} expects a WIO node, got {type(value).__name__}: {value!r}")
+
+
+def _is_plain_sequence(node: WIO[Any, Any, Any]) -> bool:
+    # An unnamed sequence can be flattened into its parent; a named one is kept
+    # as a unit so its name survives.
+    return isinstance(node, Sequence) and node.meta == Meta()
+
+
+def _callable_name(fn: Callable[..., Any]) -> str | None:
+    name = getattr(fn, "__name__", None)
+    if not name or name == "<lambda>":
+        return None
+    return name.replace("_", " ").strip().title() or None
+
+
+def _declared_errors(node: WIO[Any, Any, Any]) -> str | None:
+    """The names of the business errors that can escape ``node``, joined for display."""
+    names: list[str] = []
+    for error in escaping_errors(node):
+        if error.__name__ not in names:
+            names.append(error.__name__)
+    return " | ".join(names) or None
+
+
+def escaping_errors(node: WIO[Any, Any, Any]) -> list[type[Any]]:
+    """The declared business error types that can escape ``node``, in tree order."""
+    match node:
+        case Pure() | Run():
+            return [node.error_type] if node.error_type is not None else []
+        case Sequence():
+            return [e for step in node.steps for e in escaping_errors(step)]
+        case FlatMap() | Transform() | Checkpoint():
+            return escaping_errors(node.base)
+        case HandleError():
+            handled = node.error_type
+            passed = (
+                []
+                if handled is None
+                else [e for e in escaping_errors(node.base) if not issubclass(e, handled)]
+            )
+            return passed + escaping_errors(node.handler)
+        case Fork():
+            return [e for b in node.branches for e in escaping_errors(b.wio)]
+        case _:
+            return []
+
+
+def _annotated_type(fn: Callable[..., Any], position: int | str, what: str) -> type[Any]:
+    """Read an event type from a function's annotations, or say how to pass it."""
+    try:
+        hints = typing.get_type_hints(fn)
+        if position == "return":
+            hint = hints["return"]
+        else:
+            params = list(inspect.signature(fn).parameters)
+            hint = hints[params[int(position)]]
+    except Exception as exc:  # missing annotation, unresolvable name, lambda
+        raise DefinitionError(
+            f"cannot tell the event type from {what} of {fn!r}: "
+            "annotate it with the event class or pass event=EventClass"
+        ) from exc
+    origin = typing.get_origin(hint)
+    if origin in (Coroutine, Awaitable):
+        hint = typing.get_args(hint)[-1 if origin is Coroutine else 0]
+    if not isinstance(hint, type):
+        raise DefinitionError(
+            f"{what} of {fn!r} is {hint!r}, not a class: pass event=EventClass"
+        )
+    return hint

@@ -1,0 +1,54 @@
+"""Exception classes raised by wio.
+
+Every exception says what was wrong and where: the node (by name and path),
+the instance id and the event sequence number, whichever apply.
+"""
+
+from __future__ import annotations
+
+
+class WioError(Exception):
+    """Base class of every error wio raises."""
+
+
+class DefinitionError(WioError):
+    """A workflow definition is malformed (found while building or running it)."""
+
+
+class StepFailed(WioError):
+    """User code inside a step raised an exception.
+
+    The instance stays at that step; nothing was recorded for it.
+    """
+
+    def __init__(self, node: str, path: str, cause: BaseException) -> None:
+        super().__init__(f"step {node!r} at {path} raised {type(cause).__name__}: {cause}")
+        self.node = node
+        self.path = path
+        self.cause = cause
+
+
+class UnmatchedEventError(WioError):
+    """Replay met an event that no node of the workflow accepts (strict replay)."""
+
+    def __init__(self, instance_id: str, seq: int, event_type: str, expected: str) -> None:
+        super().__init__(
+            f"instance {instance_id!r}: event #{seq} of type {event_type!r} matches no node; "
+            f"the workflow was {expected}"
+        )
+        self.instance_id = instance_id
+        self.seq = seq
+        self.event_type = event_type
+        self.expected = expected
+
+
+class InstanceNotFound(WioError):
+    """No instance with that id exists."""
+
+
+class InstanceAlreadyExists(WioError):
+    """An instance with that id exists already."""
+
+
+class NotWaitingForEvent(WioError):
+    """An event was delivered that the instance cannot accept now."""

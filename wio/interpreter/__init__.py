@@ -1,0 +1,43 @@
+"""The interpreter: pure functions over a workflow tree and a `Cursor`.
+
+One evaluator per concern, each in the module named after it:
+
+- `proceed`: advance through steps that need no event (`start` begins an instance);
+- `next_effect`: the effect a runtime must perform next;
+- `apply_event`: apply one recorded event (live and on replay alike);
+- `state`: the current state and status;
+- `progress`: which nodes ran, with their results.
+
+No I/O, no clock, no randomness: runtimes do those.
+"""
+
+from wio.interpreter.apply_event import Applied, apply_event
+from wio.interpreter.cursor import Cursor, DeferredEvent, Path, StepFailure, StepRecord, format_path
+from wio.interpreter.next_effect import Effect, RunStep, SaveCheckpoint, next_effect
+from wio.interpreter.proceed import proceed, start
+from wio.interpreter.progress import pending_deferred, progress
+from wio.interpreter.state import Status, current_state, describe_wait, result, status
+
+__all__ = [
+    "Applied",
+    "Cursor",
+    "DeferredEvent",
+    "Effect",
+    "Path",
+    "RunStep",
+    "SaveCheckpoint",
+    "Status",
+    "StepFailure",
+    "StepRecord",
+    "apply_event",
+    "current_state",
+    "describe_wait",
+    "format_path",
+    "next_effect",
+    "pending_deferred",
+    "proceed",
+    "progress",
+    "result",
+    "start",
+    "status",
+]

@@ -1,0 +1,130 @@
+"""Evaluator: apply one recorded event to a cursor.
+
+The same function serves the live run (the event was just produced by the
+next effect) and replay (the event comes from the journal), so a replayed
+instance reaches exactly the state of the live one.
+
+An event that no node accepts is never dropped silently: it comes back as
+`Unmatched`, with what the workflow was waiting for. Inside a checkpointed
+section it is first `Deferred`, because a later checkpoint event may
+legitimately skip the section it belonged to (checkpoint rule 2).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from attrs import frozen
+
+from wio.algebra import Recover, Run
+from wio.errors import StepFailed
+from wio.interpreter.cursor import (
+    AwaitCheckpoint,
+    AwaitEvent,
+    Chain,
+    CheckpointFrame,
+    Cursor,
+    DeferredEvent,
+    Frame,
+    ReturnValue,
+    StepRecord,
+    evolve,
+    format_path,
+)
+from wio.interpreter.proceed import business_result, completed, proceed
+from wio.interpreter.state import describe_wait
+
+Outcome = Literal["accepted", "deferred", "unmatched"]
+
+
+@frozen
+class Applied:
+    """The result of applying one event."""
+
+    cursor: Cursor
+    outcome: Outcome
+    expected: str | None = None  # for "unmatched": what the workflow was waiting for
+
+
+def apply_event(cursor: Cursor, seq: int, event: Any) -> Applied:
+    """Apply event number ``seq``; user code in handlers may raise `StepFailed`."""
+    focus = cursor.focus
+    if isinstance(focus, AwaitEvent) and isinstance(event, focus.node.event_type):
+        return Applied(proceed(_accept(cursor, focus, seq, event)), "accepted")
+    if isinstance(focus, AwaitCheckpoint) and isinstance(event, focus.node.event_type):
+        output = _call(focus.node.recover_state, focus.path, "recover_state", focus.input, event)
+        done = _checkpoint_done(cursor, focus.path, focus.token, output, seq, skipped=False)
+        return Applied(proceed(done), "accepted")
+
+    frame = _checkpoint_accepting(cursor.stack, event)
+    if frame is not None:
+        # Rule 2: the section's checkpoint completes it, however far it got.
+        output = _call(frame.node.recover_state, frame.path, "recover_state", frame.input, event)
+        done = _checkpoint_done(cursor, frame.path, frame.token, output, seq, skipped=True)
+        return Applied(proceed(evolve(done, stack=frame.parent)), "accepted")
+
+    token = _innermost_section(cursor)
+    if token is not None:
+        deferred = Chain(DeferredEvent(seq, event, token), cursor.deferred)
+        return Applied(evolve(cursor, deferred=deferred), "deferred")
+    return Applied(cursor, "unmatched", describe_wait(cursor))
+
+
+def _accept(cursor: Cursor, focus: AwaitEvent, seq: int, event: Any) -> Cursor:
+    node = focus.node
+    if isinstance(node, Run):
+        result = _call(node.handle, focus.path, node.meta.name, focus.input, event)
+        return completed(cursor, business_result(node, result), focus.path, "run", node.meta.name, seq)
+    assert isinstance(node, Recover)
+    output = _call(node.recover_state, focus.path, "recover_state", focus.input, event)
+    return completed(cursor, ReturnValue(output), focus.path, "recover", node.meta.name, seq)
+
+
+def _checkpoint_done(
+    cursor: Cursor, path: Any, token: int, output: Any, seq: int, *, skipped: bool
+) -> Cursor:
+    record = StepRecord(path, "checkpoint", None, True, output, seq, section_skipped=skipped)
+    return evolve(
+        cursor,
+        focus=ReturnValue(output),
+        state=output,
+        log=Chain(record, cursor.log),
+        deferred=_drop_covered(cursor.deferred, token),
+    )
+
+
+def _checkpoint_accepting(frame: Frame | None, event: Any) -> CheckpointFrame | None:
+    while frame is not None:
+        if isinstance(frame, CheckpointFrame) and isinstance(event, frame.node.event_type):
+            return frame
+        frame = frame.parent
+    return None
+
+
+def _innermost_section(cursor: Cursor) -> int | None:
+    """The token of the innermost checkpointed section the cursor is in, if any."""
+    if isinstance(cursor.focus, AwaitCheckpoint):
+        return cursor.focus.token
+    frame = cursor.stack
+    while frame is not None:
+        if isinstance(frame, CheckpointFrame):
+            return frame.token
+        frame = frame.parent
+    return None
+
+
+def _drop_covered(
+    deferred: Chain[DeferredEvent] | None, token: int
+) -> Chain[DeferredEvent] | None:
+    # Events deferred inside the completed section (token >= its own) are the
+    # newest ones, so they sit at the head of the chain.
+    while deferred is not None and deferred.head.token >= token:
+        deferred = deferred.tail
+    return deferred
+
+
+def _call(fn: Any, path: Any, name: str | None, *args: Any) -> Any:
+    try:
+        return fn(*args)
+    except Exception as exc:
+        raise StepFailed(name or "<unnamed>", format_path(path), exc) from exc

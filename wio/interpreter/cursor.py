@@ -1,0 +1,248 @@
+"""The execution state of one instance: an immutable small-step machine.
+
+A `Cursor` is where an instance stands: a *focus* (what is being done now), a
+*stack* of frames (what to do with its result), the current workflow state and
+the progress log. Each evaluator (proceed, next_effect, apply_event, ...) maps a
+cursor to a new one; nothing is mutated, so an old cursor stays valid (a failed
+step simply keeps the previous one).
+
+Every transition does O(1) work: the stack and the logs are linked lists that
+share their tails, so replaying N events costs O(N) in total.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Generic, TypeVar
+
+from attrs import frozen
+
+from wio.algebra import (
+    WIO,
+    Checkpoint,
+    FlatMap,
+    HandleError,
+    Recover,
+    Run,
+    Sequence,
+    Transform,
+)
+
+Path = tuple[int, ...]
+"""A node's position in the model tree, as child indices from the root."""
+
+
+def format_path(path: Path) -> str:
+    return "/" + "/".join(map(str, path))
+
+
+# -- focus: what the machine is doing now ------------------------------------
+
+
+@frozen
+class Evaluate:
+    """About to evaluate ``node`` on ``input``."""
+
+    node: WIO[Any, Any, Any]
+    input: Any
+    path: Path
+
+
+@frozen
+class ReturnValue:
+    """A node produced ``value``; it travels down the stack."""
+
+    value: Any
+
+
+@frozen
+class ReturnError:
+    """A node failed with business error ``error``; it unwinds to a handler."""
+
+    error: Any
+
+
+@frozen
+class AwaitEvent:
+    """Blocked on a `Run` (its effect is next) or a `Recover` (an outside event)."""
+
+    node: Run[Any, Any, Any] | Recover[Any, Any, Any]
+    input: Any
+    path: Path
+
+
+@frozen
+class AwaitCheckpoint:
+    """A checkpointed section completed; its checkpoint event is to be saved."""
+
+    node: Checkpoint[Any, Any, Any]
+    input: Any
+    output: Any
+    path: Path
+    token: int
+
+
+@frozen
+class Finished:
+    """The workflow completed with ``value``."""
+
+    value: Any
+
+
+@frozen
+class FailedWith:
+    """A business error escaped the whole workflow."""
+
+    error: Any
+
+
+Focus = Evaluate | ReturnValue | ReturnError | AwaitEvent | AwaitCheckpoint | Finished | FailedWith
+
+
+# -- frames: what to do with a result ----------------------------------------
+
+
+@frozen
+class SequenceFrame:
+    node: Sequence[Any, Any, Any]
+    index: int
+    path: Path
+    parent: Frame | None
+
+
+@frozen
+class TransformFrame:
+    node: Transform[Any, Any, Any]
+    input: Any
+    path: Path
+    parent: Frame | None
+
+
+@frozen
+class FlatMapFrame:
+    node: FlatMap[Any, Any, Any]
+    path: Path
+    parent: Frame | None
+
+
+@frozen
+class HandleErrorFrame:
+    node: HandleError[Any, Any, Any]
+    path: Path
+    parent: Frame | None
+
+
+@frozen
+class CheckpointFrame:
+    node: Checkpoint[Any, Any, Any]
+    input: Any
+    path: Path
+    token: int  # increases with each section entered; orders nesting for deferred events
+    parent: Frame | None
+
+
+Frame = SequenceFrame | TransformFrame | FlatMapFrame | HandleErrorFrame | CheckpointFrame
+
+
+# -- logs ---------------------------------------------------------------------
+
+T = TypeVar("T")
+
+
+@frozen
+class Chain(Generic[T]):
+    """A persistent linked list, newest first: appending is O(1) and shares the tail."""
+
+    head: T
+    tail: Chain[T] | None
+
+    def to_tuple(self) -> tuple[T, ...]:
+        items: list[T] = []
+        node: Chain[T] | None = self
+        while node is not None:
+            items.append(node.head)
+            node = node.tail
+        items.reverse()
+        return tuple(items)
+
+
+def chain_items(chain: Chain[T] | None) -> tuple[T, ...]:
+    return () if chain is None else chain.to_tuple()
+
+
+@frozen
+class StepRecord:
+    """One entry of an instance's progress: a node that ran, and its result."""
+
+    path: Path
+    kind: str  # pure | run | recover | checkpoint | fork | error_handled | end
+    name: str | None
+    ok: bool
+    value: Any  # the output, the business error, or the branch taken
+    event_seq: int | None = None
+    section_skipped: bool = False  # a checkpoint that completed its section on replay
+
+
+@frozen
+class DeferredEvent:
+    """An event no node accepted while inside a checkpointed section.
+
+    It is legitimately skipped if that section's checkpoint event follows;
+    otherwise the runtime reports it as unmatched when replay ends.
+    """
+
+    seq: int
+    event: Any
+    token: int
+
+
+@frozen
+class StepFailure:
+    """User code raised at ``path``; the cursor stays before that step."""
+
+    path: Path
+    node_name: str | None
+    exception: BaseException
+
+
+# -- the cursor ---------------------------------------------------------------
+
+
+@frozen
+class Cursor:
+    focus: Focus
+    stack: Frame | None
+    state: Any
+    log: Chain[StepRecord] | None
+    deferred: Chain[DeferredEvent] | None = None
+    next_token: int = 0
+    failure: StepFailure | None = None
+
+
+_UNSET: Any = object()
+
+
+def evolve(
+    c: Cursor,
+    *,
+    focus: Focus = _UNSET,
+    stack: Frame | None = _UNSET,
+    state: Any = _UNSET,
+    log: Chain[StepRecord] | None = _UNSET,
+    deferred: Chain[DeferredEvent] | None = _UNSET,
+    next_token: int = _UNSET,
+    failure: StepFailure | None = _UNSET,
+) -> Cursor:
+    """A copy of ``c`` with some fields replaced.
+
+    Hand-written because ``attrs.evolve`` is several times slower, and this is
+    the hot path of every step and every replayed event.
+    """
+    return Cursor(
+        focus=c.focus if focus is _UNSET else focus,
+        stack=c.stack if stack is _UNSET else stack,
+        state=c.state if state is _UNSET else state,
+        log=c.log if log is _UNSET else log,
+        deferred=c.deferred if deferred is _UNSET else deferred,
+        next_token=c.next_token if next_token is _UNSET else next_token,
+        failure=c.failure if failure is _UNSET else failure,
+    )

@@ -1,0 +1,48 @@
+"""Evaluator: the next effect a runtime must perform, if any.
+
+The interpreter never performs effects itself. It names them; a runtime
+performs one, records the event it yields, and applies that event.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from attrs import frozen
+
+from wio.algebra import Checkpoint, Run
+from wio.interpreter.cursor import AwaitCheckpoint, AwaitEvent, Cursor, Path
+
+
+@frozen
+class RunStep:
+    """Call ``node.effect(input)``; it returns the event to record."""
+
+    node: Run[Any, Any, Any]
+    input: Any
+    path: Path
+
+
+@frozen
+class SaveCheckpoint:
+    """Record ``node.save_state(input, output)`` as the section's checkpoint event."""
+
+    node: Checkpoint[Any, Any, Any]
+    input: Any
+    output: Any
+    path: Path
+
+
+Effect = RunStep | SaveCheckpoint
+
+
+def next_effect(cursor: Cursor) -> Effect | None:
+    """The effect to perform now, or None when finished or waiting for the outside."""
+    if cursor.failure is not None:
+        return None
+    focus = cursor.focus
+    if isinstance(focus, AwaitEvent) and isinstance(focus.node, Run):
+        return RunStep(focus.node, focus.input, focus.path)
+    if isinstance(focus, AwaitCheckpoint):
+        return SaveCheckpoint(focus.node, focus.input, focus.output, focus.path)
+    return None

@@ -1,0 +1,77 @@
+"""Evaluator: the current state and status of an instance."""
+
+from __future__ import annotations
+
+import enum
+from typing import Any
+
+from wio.algebra import Recover
+from wio.interpreter.cursor import (
+    AwaitCheckpoint,
+    AwaitEvent,
+    Cursor,
+    Evaluate,
+    FailedWith,
+    Finished,
+    format_path,
+)
+
+
+class Status(enum.StrEnum):
+    RUNNING = "running"  # an effect is due (or a failed step awaits its retry)
+    WAITING = "waiting"  # blocked until something outside delivers an event
+    FINISHED = "finished"
+    FAILED = "failed"  # a business error escaped the workflow
+
+
+def current_state(cursor: Cursor) -> Any:
+    """The workflow's state: the latest value any node produced (initially the input)."""
+    return cursor.state
+
+
+def status(cursor: Cursor) -> Status:
+    focus = cursor.focus
+    if isinstance(focus, Finished):
+        return Status.FINISHED
+    if isinstance(focus, FailedWith):
+        return Status.FAILED
+    if isinstance(focus, AwaitEvent) and isinstance(focus.node, Recover):
+        return Status.WAITING
+    return Status.RUNNING
+
+
+def result(cursor: Cursor) -> Any:
+    """The final value (finished) or business error (failed); None otherwise."""
+    focus = cursor.focus
+    if isinstance(focus, Finished):
+        return focus.value
+    if isinstance(focus, FailedWith):
+        return focus.error
+    return None
+
+
+def describe_wait(cursor: Cursor) -> str:
+    """What the instance waits for, in words, for error messages and `wio inspect`."""
+    focus = cursor.focus
+    if cursor.failure is not None:
+        failure = cursor.failure
+        return (
+            f"stuck at step {failure.node_name!r} ({format_path(failure.path)}) after "
+            f"{type(failure.exception).__name__}: {failure.exception}"
+        )
+    if isinstance(focus, AwaitEvent):
+        node = focus.node
+        what = "recovery event" if isinstance(node, Recover) else "event"
+        step = f" of step {node.meta.name!r}" if node.meta.name else ""
+        return f"waiting for {what} {node.event_type.__name__}{step} at {format_path(focus.path)}"
+    if isinstance(focus, AwaitCheckpoint):
+        return (
+            f"waiting for checkpoint event {focus.node.event_type.__name__} "
+            f"at {format_path(focus.path)}"
+        )
+    if isinstance(focus, Finished):
+        return "finished"
+    if isinstance(focus, FailedWith):
+        return f"failed with {focus.error!r}"
+    assert isinstance(focus, Evaluate)
+    return f"about to evaluate {format_path(focus.path)}"

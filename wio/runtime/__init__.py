@@ -1,0 +1,14 @@
+"""Runtimes: the only place where effects run, events are recorded and time passes."""
+
+from wio.runtime.aio import AsyncInstance, AsyncRuntime
+from wio.runtime.core import RecordedEvent, UnmatchedEvent
+from wio.runtime.sync import Instance, Runtime
+
+__all__ = [
+    "AsyncInstance",
+    "AsyncRuntime",
+    "Instance",
+    "RecordedEvent",
+    "Runtime",
+    "UnmatchedEvent",
+]

@@ -1,0 +1,259 @@
+"""What the sync and asyncio runtimes share: one instance's bookkeeping.
+
+`InstanceCore` holds the current cursor and the recorded events, replays a
+journal, validates what effects return and reports unmatched events. It does
+no waiting and calls no effect: the thin `sync` and `aio` layers do that, so
+the two can never drift apart.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from typing import Any, Generic, TypeVar
+
+from attrs import frozen
+
+from wio.algebra import WIO
+from wio.errors import DefinitionError, NotWaitingForEvent, StepFailed, UnmatchedEventError
+from wio.interpreter import (
+    Applied,
+    Cursor,
+    Effect,
+    RunStep,
+    Status,
+    StepFailure,
+    StepRecord,
+    apply_event,
+    current_state,
+    describe_wait,
+    format_path,
+    next_effect,
+    pending_deferred,
+    proceed,
+    progress,
+    result,
+    start,
+    status,
+)
+
+log = logging.getLogger("wio.replay")
+
+In = TypeVar("In")
+Out = TypeVar("Out")
+
+
+@frozen
+class RecordedEvent:
+    """An event as the journal holds it: its 1-based sequence number and the event."""
+
+    seq: int
+    event: Any
+
+
+@frozen
+class UnmatchedEvent:
+    """A journal event that no node accepted during replay."""
+
+    instance_id: str
+    seq: int
+    event_type: str
+    expected: str
+
+
+def numbered(events: Iterable[Any]) -> Iterable[RecordedEvent]:
+    """Number plain events from 1; keep `RecordedEvent`s as they are."""
+    for seq, event in enumerate(events, start=1):
+        yield event if isinstance(event, RecordedEvent) else RecordedEvent(seq, event)
+
+
+class InstanceCore:
+    """One instance: the cursor, its events and its last error."""
+
+    def __init__(self, instance_id: str, workflow: WIO[Any, Any, Any], input: Any, *, strict: bool):
+        if not isinstance(workflow, WIO):
+            raise DefinitionError(f"expected a WIO workflow, got {type(workflow).__name__}")
+        self.instance_id = instance_id
+        self.workflow = workflow
+        self.input = input
+        self.strict = strict
+        self.events: list[RecordedEvent] = []
+        self.unmatched: list[UnmatchedEvent] = []
+        self.cursor: Cursor = start(workflow, input)
+        self.effect_error: StepFailure | None = None
+
+    # -- queries ------------------------------------------------------------
+
+    @property
+    def status(self) -> Status:
+        return status(self.cursor)
+
+    @property
+    def state(self) -> Any:
+        return current_state(self.cursor)
+
+    @property
+    def result(self) -> Any:
+        return result(self.cursor)
+
+    @property
+    def progress(self) -> tuple[StepRecord, ...]:
+        return progress(self.cursor)
+
+    @property
+    def last_error(self) -> StepFailure | None:
+        return self.effect_error or self.cursor.failure
+
+    def waiting_for(self) -> str:
+        return describe_wait(self.cursor)
+
+    @property
+    def next_seq(self) -> int:
+        return len(self.events) + 1
+
+    # -- replay -------------------------------------------------------------
+
+    def replay(self, events: Iterable[RecordedEvent]) -> None:
+        """Apply recorded events in order, reporting any that match no node."""
+        for recorded in events:
+            applied = self._apply(recorded.seq, recorded.event)
+            self.cursor = applied.cursor
+            self.events.append(recorded)
+            if applied.outcome == "unmatched":
+                self._report(recorded.seq, recorded.event, applied.expected or "")
+        # Deferred events whose section never reached its checkpoint are unmatched too.
+        for deferred in pending_deferred(self.cursor):
+            self._report(deferred.seq, deferred.event, describe_wait(self.cursor))
+
+    def _report(self, seq: int, event: Any, expected: str) -> None:
+        event_type = type(event).__name__
+        if self.strict:
+            raise UnmatchedEventError(self.instance_id, seq, event_type, expected)
+        self.unmatched.append(UnmatchedEvent(self.instance_id, seq, event_type, expected))
+        log.warning(
+            "instance %r: event #%d of type %r matches no node and was ignored; "
+            "the workflow was %s",
+            self.instance_id,
+            seq,
+            event_type,
+            expected,
+        )
+
+    def _apply(self, seq: int, event: Any) -> Applied:
+        try:
+            return apply_event(self.cursor, seq, event)
+        except StepFailed as exc:
+            raise StepFailed(
+                f"{exc.node} (instance {self.instance_id!r}, event #{seq})", exc.path, exc.cause
+            ) from exc.cause
+
+    # -- running ------------------------------------------------------------
+
+    def due_effect(self) -> Effect | None:
+        """The next effect, retrying a failed pure step first."""
+        if self.cursor.failure is not None:
+            self.cursor = proceed(self.cursor)
+        return next_effect(self.cursor)
+
+    def prepare(self, effect: Effect, event: Any) -> Applied | None:
+        """Validate ``event`` and compute the cursor after it, without committing.
+
+        Runtimes persist the event between `prepare` and `commit`, so a handler
+        that raises leaves nothing in the journal and the step is retried.
+        """
+        expected = effect.node.event_type
+        if not isinstance(event, expected):
+            what = "effect" if isinstance(effect, RunStep) else "save_state"
+            self.effect_failed(
+                effect,
+                DefinitionError(
+                    f"{what} returned {type(event).__name__}, expected an event of type "
+                    f"{expected.__name__}"
+                ),
+            )
+            return None
+        try:
+            applied = apply_event(self.cursor, self.next_seq, event)
+        except StepFailed as exc:
+            self.effect_failed(effect, exc.cause)
+            return None
+        # An event the current effect produced is accepted by construction.
+        assert applied.outcome == "accepted", applied
+        return applied
+
+    def commit(self, applied: Applied, event: Any) -> None:
+        self.events.append(RecordedEvent(self.next_seq, event))
+        self.cursor = applied.cursor
+        self.effect_error = None
+
+    def effect_failed(self, effect: Effect, exc: BaseException) -> None:
+        name = effect.node.meta.name if isinstance(effect, RunStep) else "checkpoint"
+        self.effect_error = StepFailure(effect.path, name, exc)
+        log.warning(
+            "instance %r: step %r at %s raised %s: %s; no event recorded",
+            self.instance_id,
+            name,
+            format_path(effect.path),
+            type(exc).__name__,
+            exc,
+        )
+
+    def prepare_delivery(self, event: Any) -> Applied:
+        """Apply an event delivered from outside (e.g. for a `recover` node)."""
+        applied = self._apply(self.next_seq, event)
+        if applied.outcome != "accepted":
+            raise NotWaitingForEvent(
+                f"instance {self.instance_id!r} cannot accept {type(event).__name__} now; "
+                f"it is {describe_wait(self.cursor)}"
+            )
+        return applied
+
+
+class InstanceView(Generic[In, Out]):
+    """The read-only face of an instance, shared by the sync and asyncio layers."""
+
+    def __init__(self, core: InstanceCore) -> None:
+        self._core = core
+
+    @property
+    def id(self) -> str:
+        return self._core.instance_id
+
+    @property
+    def input(self) -> In:
+        return self._core.input  # type: ignore[no-any-return]
+
+    @property
+    def status(self) -> Status:
+        return self._core.status
+
+    @property
+    def state(self) -> Any:
+        """The latest value any node produced (the input until then)."""
+        return self._core.state
+
+    @property
+    def result(self) -> Any:
+        """The output once finished, or the business error once failed."""
+        return self._core.result
+
+    @property
+    def progress(self) -> tuple[StepRecord, ...]:
+        return self._core.progress
+
+    @property
+    def events(self) -> tuple[RecordedEvent, ...]:
+        return tuple(self._core.events)
+
+    @property
+    def last_error(self) -> StepFailure | None:
+        """The exception that stopped the last attempt of the current step, if any."""
+        return self._core.last_error
+
+    @property
+    def unmatched_events(self) -> tuple[UnmatchedEvent, ...]:
+        """Journal events replay could not match to any node (also logged at WARNING)."""
+        return tuple(self._core.unmatched)
+
+    def waiting_for(self) -> str:
+        return self._core.waiting_for()
