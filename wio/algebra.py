@@ -63,12 +63,33 @@ class WIO(Generic[In, E, Out]):
         """A step that produces a constant value."""
         return Pure(compute=_Constant(value))
 
+    @overload
+    @staticmethod
+    def pure_from(compute: Callable[[I2], O2], *, error: None = None) -> WIO[I2, Never, O2]: ...
+
+    @overload
+    @staticmethod
+    def pure_from(compute: Callable[[I2], O2 | Err[E2]], *, error: type[E2]) -> WIO[I2, E2, O2]: ...
+
     @staticmethod
     def pure_from(
-        compute: Callable[[I2], O2 | Err[E2]], *, error: type[E2] | None = None
-    ) -> WIO[I2, E2, O2]:
-        """A step that computes its output from its input, or fails with ``Err``."""
+        compute: Callable[[Any], Any], *, error: type[Any] | None = None
+    ) -> WIO[Any, Any, Any]:
+        """A step that computes its output from its input.
+
+        With ``error=ErrorClass`` it may instead return ``Err(ErrorClass(...))``.
+        """
         return Pure(compute=compute, error_type=error, meta=Meta(error=_error_name(error)))
+
+    @overload
+    @staticmethod
+    def run(
+        effect: Callable[[I2], Coroutine[Any, Any, Ev]],
+        handle: Callable[[I2, Ev], O2],
+        *,
+        event: type[Ev] | None = None,
+        error: None = None,
+    ) -> WIO[I2, Never, O2]: ...
 
     @overload
     @staticmethod
@@ -77,8 +98,18 @@ class WIO(Generic[In, E, Out]):
         handle: Callable[[I2, Ev], O2 | Err[E2]],
         *,
         event: type[Ev] | None = None,
-        error: type[E2] | None = None,
+        error: type[E2],
     ) -> WIO[I2, E2, O2]: ...
+
+    @overload
+    @staticmethod
+    def run(
+        effect: Callable[[I2], Ev],
+        handle: Callable[[I2, Ev], O2],
+        *,
+        event: type[Ev] | None = None,
+        error: None = None,
+    ) -> WIO[I2, Never, O2]: ...
 
     @overload
     @staticmethod
@@ -87,7 +118,7 @@ class WIO(Generic[In, E, Out]):
         handle: Callable[[I2, Ev], O2 | Err[E2]],
         *,
         event: type[Ev] | None = None,
-        error: type[E2] | None = None,
+        error: type[E2],
     ) -> WIO[I2, E2, O2]: ...
 
     @staticmethod
@@ -102,7 +133,9 @@ class WIO(Generic[In, E, Out]):
 
         ``effect(input)`` performs the side effect and returns exactly one event
         (it may be a coroutine function). ``handle(input, event)`` turns the
-        event into the output or an ``Err``. On replay only ``handle`` runs.
+        event into the output, or with ``error=ErrorClass`` into an ``Err``.
+        On replay only ``handle`` runs. The event type is read from the
+        effect's return annotation unless ``event=`` is given.
         """
         event_type = event or _annotated_type(effect, "return", "the effect's return type")
         return Run(
@@ -126,9 +159,20 @@ class WIO(Generic[In, E, Out]):
         event_type = event or _annotated_type(recover_state, 1, "recover_state's event parameter")
         return Recover(recover_state=recover_state, event_type=event_type)
 
+    @overload
     @staticmethod
-    def fork(name: str | None = None) -> Fork[object, Never, Never]:
-        """Named branches chosen by conditions on the input; add them with `Fork.branch`."""
+    def fork(name: str | None = None, *, input: None = None) -> Fork[Any, Never, Never]: ...
+
+    @overload
+    @staticmethod
+    def fork(name: str | None = None, *, input: type[I2]) -> Fork[I2, Never, Never]: ...
+
+    @staticmethod
+    def fork(name: str | None = None, *, input: type[Any] | None = None) -> Fork[Any, Never, Never]:
+        """Named branches chosen by conditions on the input; add them with `Fork.branch`.
+
+        ``input=`` only informs the type checker of the input type.
+        """
         return Fork(branches=(), meta=Meta(name=name))
 
     @staticmethod
@@ -168,16 +212,26 @@ class WIO(Generic[In, E, Out]):
         """Adapt both ends: ``map_input`` feeds this node, ``map_output(outer_input, out)``."""
         return Transform(base=self, map_input=map_input, map_output=map_output)
 
-    def provide_input(self, value: In) -> WIO[object, E, Out]:  # type: ignore[misc]
+    def provide_input(self, value: In) -> WIO[object, E, Out]:
         """Run this node on a fixed input, whatever input arrives."""
         return Transform(base=self, map_input=_Constant(value), map_output=_second)
 
+    @overload
+    def handle_error_with(
+        self, handler: WIO[tuple[Any, E], E2, O2], *, error: None = None
+    ) -> WIO[In, E2, Out | O2]: ...
+
+    @overload
+    def handle_error_with(
+        self, handler: WIO[tuple[Any, E3], E2, O2], *, error: type[E3]
+    ) -> WIO[In, E | E2, Out | O2]: ...
+
     def handle_error_with(
         self,
-        handler: WIO[tuple[Any, E], E2, O2],
+        handler: WIO[Any, Any, Any],
         *,
         error: type[Any] | None = None,
-    ) -> WIO[In, E2, Out | O2]:
+    ) -> WIO[Any, Any, Any]:
         """Handle a business error raised inside this section with another node.
 
         The handler receives ``(last_state, error)``. With ``error=`` only errors
@@ -189,8 +243,8 @@ class WIO(Generic[In, E, Out]):
 
     def checkpointed(
         self,
-        save_state: Callable[[In, Out], Ev],  # type: ignore[misc]
-        recover_state: Callable[[In, Ev], Out],  # type: ignore[misc]
+        save_state: Callable[[In, Out], Ev],
+        recover_state: Callable[[In, Ev], Out],
         *,
         event: type[Ev] | None = None,
     ) -> WIO[In, E, Out]:
@@ -275,6 +329,13 @@ class Transform(WIO[In, E, Out]):
     map_output: Callable[[Any, Any], Any]
     meta: Meta = Meta()
 
+    # A transform is invisible in diagrams, so its name belongs to its base.
+    def named(self, name: str) -> WIO[In, E, Out]:
+        return attrs.evolve(self, base=self.base.named(name))
+
+    def described(self, description: str) -> WIO[In, E, Out]:
+        return attrs.evolve(self, base=self.base.described(description))
+
 
 @frozen
 class HandleError(WIO[In, E, Out]):
@@ -307,15 +368,12 @@ class Fork(WIO[In, E, Out]):
     meta: Meta = Meta()
 
     def branch(
-        self: Fork[I2, E2, O2],
-        name: str,
-        when: Callable[[I2], bool],
-        then: WIO[I2, E3, O3],
-    ) -> Fork[I2, E2 | E3, O2 | O3]:
+        self, name: str, when: Callable[[In], bool], then: WIO[In, E3, O3]
+    ) -> Fork[In, E | E3, Out | O3]:
         """Add a branch taken when ``when(input)`` is true."""
         return self._add(Branch(name=name, condition=when, wio=then))
 
-    def otherwise(self: Fork[I2, E2, O2], name: str, then: WIO[I2, E3, O3]) -> Fork[I2, E2 | E3, O2 | O3]:
+    def otherwise(self, name: str, then: WIO[In, E3, O3]) -> Fork[In, E | E3, Out | O3]:
         """Add the default branch, taken when no other branch's condition holds."""
         return self._add(Branch(name=name, condition=_always, wio=then, is_default=True))
 
@@ -324,9 +382,7 @@ class Fork(WIO[In, E, Out]):
         if any(b.name == branch.name for b in self.branches):
             raise DefinitionError(f"fork {self.meta.name!r} has two branches named {branch.name!r}")
         if any(b.is_default for b in self.branches):
-            raise DefinitionError(
-                f"fork {self.meta.name!r}: the default branch must be added last"
-            )
+            raise DefinitionError(f"fork {self.meta.name!r}: the default branch must be added last")
         return Fork(branches=(*self.branches, branch), meta=self.meta)
 
 
@@ -458,7 +514,5 @@ def _annotated_type(fn: Callable[..., Any], position: int | str, what: str) -> t
     if origin in (Coroutine, Awaitable):
         hint = typing.get_args(hint)[-1 if origin is Coroutine else 0]
     if not isinstance(hint, type):
-        raise DefinitionError(
-            f"{what} of {fn!r} is {hint!r}, not a class: pass event=EventClass"
-        )
+        raise DefinitionError(f"{what} of {fn!r} is {hint!r}, not a class: pass event=EventClass")
     return hint

@@ -42,14 +42,16 @@ def _assignment_target(filename: str, line: int) -> str | None:
     tree = _parse(filename)
     if tree is None:
         return None
-    best: ast.stmt | None = None
+    best: ast.Assign | ast.AnnAssign | None = None
     for node in ast.walk(tree):
-        if isinstance(node, ast.Assign | ast.AnnAssign) and node.end_lineno is not None:
-            # The innermost assignment statement spanning the calling line.
-            if node.lineno <= line <= node.end_lineno and (
-                best is None or node.lineno >= best.lineno
-            ):
-                best = node
+        # The innermost assignment statement spanning the calling line.
+        if (
+            isinstance(node, ast.Assign | ast.AnnAssign)
+            and node.end_lineno is not None
+            and node.lineno <= line <= node.end_lineno
+            and (best is None or node.lineno >= best.lineno)
+        ):
+            best = node
     if best is None:
         return None
     targets = best.targets if isinstance(best, ast.Assign) else [best.target]

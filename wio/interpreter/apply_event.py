@@ -5,9 +5,10 @@ next effect) and replay (the event comes from the journal), so a replayed
 instance reaches exactly the state of the live one.
 
 An event that no node accepts is never dropped silently: it comes back as
-`Unmatched`, with what the workflow was waiting for. Inside a checkpointed
-section it is first `Deferred`, because a later checkpoint event may
-legitimately skip the section it belonged to (checkpoint rule 2).
+"unmatched", with what the workflow was waiting for. Inside a checkpointed
+section, or while a `recover` node waits, it is first "deferred", because a
+later checkpoint event may legitimately skip the section it belonged to
+(checkpoint rule 2).
 """
 
 from __future__ import annotations
@@ -77,7 +78,8 @@ def _accept(cursor: Cursor, focus: AwaitEvent, seq: int, event: Any) -> Cursor:
         return completed(cursor, business_result(node, result), focus.path, "run", node.meta.name, seq)
     assert isinstance(node, Recover)
     output = _call(node.recover_state, focus.path, "recover_state", focus.input, event)
-    return completed(cursor, ReturnValue(output), focus.path, "recover", node.meta.name, seq)
+    covered = evolve(cursor, deferred=_drop_covered(cursor.deferred, cursor.next_token))
+    return completed(covered, ReturnValue(output), focus.path, "recover", node.meta.name, seq)
 
 
 def _checkpoint_done(
@@ -102,9 +104,17 @@ def _checkpoint_accepting(frame: Frame | None, event: Any) -> CheckpointFrame | 
 
 
 def _innermost_section(cursor: Cursor) -> int | None:
-    """The token of the innermost checkpointed section the cursor is in, if any."""
-    if isinstance(cursor.focus, AwaitCheckpoint):
-        return cursor.focus.token
+    """The token of the innermost section whose checkpoint event may still come, if any.
+
+    A `recover` node stands for a section removed in a later version, so the
+    events of that old section, which precede its checkpoint event in the
+    journal, are deferred like those of a live checkpointed section.
+    """
+    focus = cursor.focus
+    if isinstance(focus, AwaitCheckpoint):
+        return focus.token
+    if isinstance(focus, AwaitEvent) and isinstance(focus.node, Recover):
+        return cursor.next_token  # newer than every open section: covers only its own
     frame = cursor.stack
     while frame is not None:
         if isinstance(frame, CheckpointFrame):

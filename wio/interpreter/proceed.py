@@ -37,12 +37,12 @@ from wio.interpreter.cursor import (
     Focus,
     Frame,
     HandleErrorFrame,
+    Path,
     ReturnError,
     ReturnValue,
     SequenceFrame,
     StepFailure,
     StepRecord,
-    Path,
     TransformFrame,
     format_path,
 )
@@ -186,7 +186,9 @@ def business_result(
         return ReturnValue(result)
     declared = node.error_type
     if declared is None or not isinstance(result.error, declared):
-        expected = "declares no business error" if declared is None else f"declares {declared.__name__}"
+        expected = (
+            "declares no business error" if declared is None else f"declares {declared.__name__}"
+        )
         raise DefinitionError(
             f"step {node.meta.name!r} returned Err({result.error!r}) but {expected}; "
             "pass error=ErrorClass"

@@ -9,7 +9,7 @@ from typing import Any, Generic, TypeVar
 from wio.algebra import WIO
 from wio.errors import DefinitionError, InstanceAlreadyExists, InstanceNotFound
 from wio.interpreter import Effect, RunStep, Status
-from wio.runtime.core import InstanceCore, InstanceView, RecordedEvent, numbered
+from wio.runtime.core import InstanceCore, InstanceView, numbered
 
 In = TypeVar("In")
 Out = TypeVar("Out")
@@ -41,7 +41,8 @@ class AsyncInstance(InstanceView[In, Out]):
         if applied is None:
             return False
         core.commit(applied, event)
-        return True
+        # A pure step after the event may have failed; stop there until the next run.
+        return core.cursor.failure is None
 
     async def run(self) -> Status:
         """Advance until finished, waiting for the outside, or stopped by an error."""

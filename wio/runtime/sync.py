@@ -49,7 +49,8 @@ class Instance(InstanceView[In, Out]):
         if applied is None:
             return False
         core.commit(applied, event)
-        return True
+        # A pure step after the event may have failed; stop there until the next run.
+        return core.cursor.failure is None
 
     def run(self) -> Status:
         """Advance until finished, waiting for the outside, or stopped by an error."""

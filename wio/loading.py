@@ -1,0 +1,71 @@
+"""Find a workflow from ``PATH_OR_MODULE:ATTR``, as the CLI and the worker take it."""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import sys
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+from wio.algebra import WIO
+from wio.errors import WioError
+
+
+class TargetError(WioError):
+    """A ``PATH_OR_MODULE:ATTR`` target could not be loaded."""
+
+
+def load_workflow(target: str) -> WIO[Any, Any, Any]:
+    """The WIO at ``target``, e.g. ``docs/examples/order.py:order_workflow`` or ``pkg.mod:wf``."""
+    source, _, attr = target.rpartition(":")
+    if not source or not attr:
+        raise TargetError(f"{target!r}: expected PATH_OR_MODULE:ATTR, e.g. flows.py:order_workflow")
+    module = load_module(source)
+    obj: Any = module
+    for part in attr.split("."):
+        try:
+            obj = getattr(obj, part)
+        except AttributeError:
+            raise TargetError(f"{target!r}: {source} has no attribute {attr!r}") from None
+    if not isinstance(obj, WIO):
+        raise TargetError(f"{target!r} is a {type(obj).__name__}, not a WIO workflow")
+    return obj
+
+
+def load_module(source: str) -> ModuleType:
+    """Import a module by dotted name, or load a ``.py`` file as one."""
+    if source.endswith(".py") or "/" in source or "\\" in source:
+        return _load_file(Path(source))
+    try:
+        return importlib.import_module(source)
+    except ModuleNotFoundError as exc:
+        raise TargetError(f"cannot import module {source!r}: {exc}") from exc
+
+
+def _load_file(path: Path) -> ModuleType:
+    if not path.is_file():
+        raise TargetError(f"no such file: {path}")
+    path = path.resolve()
+    # Like `python path.py`: the file's folder is importable, so it can import its siblings.
+    folder = str(path.parent)
+    if folder not in sys.path:
+        sys.path.insert(0, folder)
+    name = path.stem
+    existing = sys.modules.get(name)
+    if existing is not None:
+        if Path(getattr(existing, "__file__", "") or "").resolve() == path:
+            return existing
+        name = f"wio_target_{abs(hash(str(path)))}"
+    spec = importlib.util.spec_from_file_location(name, path)
+    if spec is None or spec.loader is None:
+        raise TargetError(f"cannot load {path} as a Python module")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    try:
+        spec.loader.exec_module(module)
+    except Exception:
+        del sys.modules[name]
+        raise
+    return module

@@ -1,0 +1,229 @@
+"""The static model of a workflow, and its JSON form.
+
+`to_model` derives a tree of plain data from a WIO tree: what each node is and
+how people call it, with no functions inside. Renderers draw the model, and
+two versions of a workflow are compared through it, so it round-trips through
+JSON exactly (``from_json(to_json(m)) == m``).
+
+JSON objects carry their node type in ``_type``; technical nodes are
+``Checkpoint`` (around its base) and ``Recovery``. `Transform` nodes are
+transparent, and ``flat_map`` shows as a sequence ending in ``Dynamic``.
+See docs/model.md and docs/model.schema.json.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Union
+
+import attrs
+import cattrs
+from attrs import frozen
+from cattrs.gen import make_dict_unstructure_fn, override
+from cattrs.v import format_exception
+
+from wio import algebra
+from wio.algebra import WIO
+from wio.errors import DefinitionError
+
+
+@frozen
+class ErrorMeta:
+    name: str
+
+
+@frozen
+class NodeMeta:
+    name: str | None = None
+    error: ErrorMeta | None = None
+    description: str | None = None  # omitted from JSON when absent
+
+
+@frozen
+class Sequence:
+    steps: list[ModelNode]
+
+
+@frozen
+class Dynamic:
+    meta: NodeMeta
+
+
+@frozen
+class RunIO:
+    meta: NodeMeta
+    event: str
+
+
+@frozen
+class Pure:
+    meta: NodeMeta
+
+
+@frozen
+class HandleError:
+    base: ModelNode
+    handler: ModelNode
+    meta: NodeMeta
+
+
+@frozen
+class Branch:
+    name: str
+    base: ModelNode
+    default: bool = False
+
+
+@frozen
+class Fork:
+    branches: list[Branch]
+    meta: NodeMeta
+
+
+@frozen
+class Checkpoint:
+    base: ModelNode
+
+
+@frozen
+class Recovery:
+    pass
+
+
+@frozen
+class End:
+    pass
+
+
+ModelNode = Union[  # noqa: UP007 - cattrs needs a runtime Union with forward references
+    Sequence, Dynamic, RunIO, Pure, HandleError, Fork, Checkpoint, Recovery, End
+]
+
+NODE_TYPES: tuple[type[Any], ...] = ModelNode.__args__  # type: ignore[attr-defined]
+for _cls in (*NODE_TYPES, Branch):
+    attrs.resolve_types(_cls, globals(), locals())
+
+
+def _meta(meta: algebra.Meta) -> NodeMeta:
+    error = ErrorMeta(meta.error) if meta.error else None
+    return NodeMeta(name=meta.name, error=error, description=meta.description)
+
+
+def to_model(wio: WIO[Any, Any, Any]) -> ModelNode:
+    """The static model of a workflow (no user code runs)."""
+    match wio:
+        case algebra.Pure():
+            return Pure(_meta(wio.meta))
+        case algebra.Run():
+            return RunIO(_meta(wio.meta), wio.event_type.__name__)
+        case algebra.Sequence():
+            return Sequence([to_model(step) for step in wio.steps])
+        case algebra.FlatMap():
+            return Sequence([to_model(wio.base), Dynamic(_meta(wio.meta))])
+        case algebra.Transform():
+            return to_model(wio.base)
+        case algebra.HandleError():
+            return HandleError(to_model(wio.base), to_model(wio.handler), _meta(wio.meta))
+        case algebra.Fork():
+            branches = [Branch(b.name, to_model(b.wio), b.is_default) for b in wio.branches]
+            return Fork(branches, _meta(wio.meta))
+        case algebra.Checkpoint():
+            return Checkpoint(to_model(wio.base))
+        case algebra.Recover():
+            return Recovery()
+        case algebra.End():
+            return End()
+    raise DefinitionError(f"not a WIO node: {wio!r}")
+
+
+_TYPES_BY_TAG: dict[str, type[Any]] = {cls.__name__: cls for cls in NODE_TYPES}
+
+
+def _make_converter() -> cattrs.Converter:
+    converter = cattrs.Converter(forbid_extra_keys=True)
+
+    # Scalars are checked, not coerced: a name of 3 is an error, not "3".
+    def strict(expected: type[Any]) -> Any:
+        def structure_scalar(value: Any, _: Any) -> Any:
+            if type(value) is not expected:
+                raise TypeError(f"expected {expected.__name__}, got {json.dumps(value)}")
+            return value
+
+        return structure_scalar
+
+    converter.register_structure_hook(str, strict(str))
+    converter.register_structure_hook(bool, strict(bool))
+    converter.register_unstructure_hook(
+        NodeMeta,
+        make_dict_unstructure_fn(NodeMeta, converter, description=override(omit_if_default=True)),
+    )
+
+    def unstructure_node(node: Any) -> dict[str, Any]:
+        data: dict[str, Any] = converter.unstructure(node, type(node))
+        data["_type"] = type(node).__name__  # after the fields, as in the documented examples
+        return data
+
+    def structure_node(data: Any, _: Any) -> Any:
+        if not isinstance(data, dict):
+            raise TypeError(f"expected a JSON object with _type, got {json.dumps(data)}")
+        fields = dict(data)
+        tag = fields.pop("_type", None)
+        if tag not in _TYPES_BY_TAG:
+            known = ", ".join(sorted(_TYPES_BY_TAG))
+            raise ValueError(f"unknown node _type {tag!r} (expected one of: {known})")
+        return converter.structure(fields, _TYPES_BY_TAG[tag])
+
+    converter.register_unstructure_hook(ModelNode, unstructure_node)
+    for cls in NODE_TYPES:
+        converter.register_unstructure_hook(cls, converter.gen_unstructure_attrs_fromdict(cls))
+    converter.register_structure_hook(ModelNode, structure_node)
+    return converter
+
+
+converter = _make_converter()
+
+
+def unstructure(model: ModelNode) -> dict[str, Any]:
+    return converter.unstructure(model, ModelNode)  # type: ignore[no-any-return]
+
+
+def structure(data: Any) -> ModelNode:
+    """Load a model from its JSON value; raises ``ModelFormatError`` saying where it is wrong."""
+    try:
+        node: ModelNode = converter.structure(data, ModelNode)  # type: ignore[arg-type]
+        return node
+    except Exception as exc:
+        raise ModelFormatError(_describe(exc)) from exc
+
+
+def to_json(model: ModelNode | WIO[Any, Any, Any], *, indent: int | None = None) -> str:
+    if isinstance(model, WIO):
+        model = to_model(model)
+    return json.dumps(unstructure(model), indent=indent, ensure_ascii=False)
+
+
+def from_json(text: str) -> ModelNode:
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ModelFormatError(f"not JSON: {exc}") from exc
+    return structure(data)
+
+
+class ModelFormatError(DefinitionError):
+    """A model JSON value does not describe a workflow model."""
+
+
+def _describe(exc: BaseException) -> str:
+    def explain(error: BaseException, type_: Any) -> str:
+        # Our own hooks word their errors precisely; keep cattrs' wording for the rest.
+        if isinstance(error, TypeError | ValueError) and str(error).startswith(
+            ("expected", "unknown")
+        ):
+            return str(error)
+        return format_exception(error, type_)
+
+    if isinstance(exc, Exception):
+        lines = cattrs.transform_error(exc, path="model", format_exception=explain)
+        return "; ".join(lines)
+    return f"{type(exc).__name__}: {exc}"
