@@ -216,9 +216,7 @@ def test_strict_replay_raises_on_an_unmatched_event() -> None:
 
 
 def test_events_of_a_section_whose_checkpoint_never_came_are_unmatched() -> None:
-    wf = WIO.run(lambda x: Other(x), lambda x, e: e.value, event=Other).checkpointed(
-        save, restore
-    )
+    wf = WIO.run(lambda x: Other(x), lambda x, e: e.value, event=Other).checkpointed(save, restore)
     with pytest.raises(UnmatchedEventError) as raised:
         Runtime(wf, strict=True).recover("i", 0, [Ev(1)])
     assert raised.value.seq == 1

@@ -496,6 +496,12 @@ def escaping_errors(node: WIO[Any, Any, Any]) -> list[type[Any]]:
             return []
 
 
+def _describe_callable(fn: Callable[..., Any]) -> str:
+    code = getattr(fn, "__code__", None)
+    where = f" at {code.co_filename}:{code.co_firstlineno}" if code is not None else ""
+    return f"{getattr(fn, '__qualname__', repr(fn))}{where}"
+
+
 def _annotated_type(fn: Callable[..., Any], position: int | str, what: str) -> type[Any]:
     """Read an event type from a function's annotations, or say how to pass it."""
     try:
@@ -506,8 +512,9 @@ def _annotated_type(fn: Callable[..., Any], position: int | str, what: str) -> t
             params = list(inspect.signature(fn).parameters)
             hint = hints[params[int(position)]]
     except Exception as exc:  # missing annotation, unresolvable name, lambda
+        cause = "it has no annotation" if isinstance(exc, KeyError) else f"{exc}"
         raise DefinitionError(
-            f"cannot tell the event type from {what} of {fn!r}: "
+            f"cannot tell the event type from {what} of {_describe_callable(fn)} ({cause}): "
             "annotate it with the event class or pass event=EventClass"
         ) from exc
     origin = typing.get_origin(hint)

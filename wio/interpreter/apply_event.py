@@ -75,7 +75,9 @@ def _accept(cursor: Cursor, focus: AwaitEvent, seq: int, event: Any) -> Cursor:
     node = focus.node
     if isinstance(node, Run):
         result = _call(node.handle, focus.path, node.meta.name, focus.input, event)
-        return completed(cursor, business_result(node, result), focus.path, "run", node.meta.name, seq)
+        return completed(
+            cursor, business_result(node, result), focus.path, "run", node.meta.name, seq
+        )
     assert isinstance(node, Recover)
     output = _call(node.recover_state, focus.path, "recover_state", focus.input, event)
     covered = evolve(cursor, deferred=_drop_covered(cursor.deferred, cursor.next_token))
@@ -123,9 +125,7 @@ def _innermost_section(cursor: Cursor) -> int | None:
     return None
 
 
-def _drop_covered(
-    deferred: Chain[DeferredEvent] | None, token: int
-) -> Chain[DeferredEvent] | None:
+def _drop_covered(deferred: Chain[DeferredEvent] | None, token: int) -> Chain[DeferredEvent] | None:
     # Events deferred inside the completed section (token >= its own) are the
     # newest ones, so they sit at the head of the chain.
     while deferred is not None and deferred.head.token >= token:

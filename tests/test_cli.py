@@ -1,0 +1,79 @@
+"""The `wio` command, run as users run it: a subprocess."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from tests.conftest import ROOT
+
+
+def wio(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "wio.cli", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_render_json_prints_the_cards_value_exactly() -> None:
+    done = wio("render", "docs/examples/checkpointing.py:checkpointed", "--format", "json")
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout) == {
+        "base": {"meta": {"name": "My Workflow", "error": None}, "_type": "Pure"},
+        "_type": "Checkpoint",
+    }
+    assert done.stdout == (
+        '{"base": {"meta": {"name": "My Workflow", "error": null}, "_type": "Pure"}, '
+        '"_type": "Checkpoint"}\n'
+    )
+    recovery = wio("render", "docs/examples/checkpointing.py:recovery", "--format", "json")
+    assert recovery.stdout == '{"_type": "Recovery"}\n'
+
+
+def test_render_takes_a_module_and_writes_a_file(tmp_path: pytest.TempPathFactory) -> None:
+    out = tmp_path / "model.json"  # type: ignore[operator]
+    done = wio("render", "wio.algebra:WIO", "-o", str(out))
+    assert done.returncode == 1 and "not a WIO workflow" in done.stderr
+    done = wio("render", "docs/examples/order.py:order_workflow", "-o", str(out))
+    assert done.returncode == 0, done.stderr
+    assert json.loads(out.read_text())["_type"] == "Sequence"
+
+
+@pytest.mark.parametrize(
+    ("target", "message"),
+    [
+        ("docs/examples/missing.py:x", "no such file: docs/examples/missing.py"),
+        ("docs/examples/order.py:nothing", "has no attribute 'nothing'"),
+        ("docs/examples/order.py:Order", "is a type, not a WIO workflow"),
+        ("no_such_module:x", "cannot import module 'no_such_module'"),
+        ("just-a-name", "expected PATH_OR_MODULE:ATTR"),
+    ],
+)
+def test_render_bad_targets_get_clear_errors(target: str, message: str) -> None:
+    done = wio("render", target)
+    assert done.returncode == 1
+    assert message in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_render_rejects_an_unknown_format() -> None:
+    done = wio("render", "docs/examples/order.py:order_workflow", "--format", "pdf")
+    assert done.returncode == 2
+    assert "invalid choice: 'pdf'" in done.stderr
+
+
+def test_demo_runs_the_order_example_end_to_end() -> None:
+    done = wio("demo")
+    assert done.returncode == 0, done.stderr
+    out = done.stdout
+    assert "finished: order is fulfilled" in out
+    assert "finished: order is cancelled" in out
+    assert "Charge Payment" in out and "PaymentDeclined" in out
+    assert "side effects run: 0" in out
+    assert "equal to the live run: True" in out
