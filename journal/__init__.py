@@ -1,0 +1,94 @@
+"""Durable journals of workflow events and the instance registry.
+
+Open one from a URL with `open_journal`:
+
+- ``memory://``: in memory, for tests;
+- ``sqlite:///relative/path.db`` or ``sqlite:////absolute/path.db``: one file,
+  the embedded default (``?synchronous=normal`` trades power-loss safety for speed);
+- ``postgresql://user@host:5432/db?schema=wio``: production; ``schema``
+  (default ``wio``), ``pool_min`` and ``pool_max`` are wio's options, the rest
+  go to libpq.
+"""
+
+from __future__ import annotations
+
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+from journal.errors import (
+    ConcurrencyConflict,
+    DuplicateInstance,
+    InvalidJournalURL,
+    JournalError,
+    JournalUnavailable,
+    LeaseHeld,
+    UnknownInstance,
+)
+from journal.memory import MemoryJournal
+from journal.protocol import Journal
+from journal.records import InstanceRecord, InstanceStatus, NewEvent, StatusUpdate, StoredEvent
+
+__all__ = [
+    "ConcurrencyConflict",
+    "DuplicateInstance",
+    "InstanceRecord",
+    "InstanceStatus",
+    "InvalidJournalURL",
+    "Journal",
+    "JournalError",
+    "JournalUnavailable",
+    "LeaseHeld",
+    "MemoryJournal",
+    "NewEvent",
+    "StatusUpdate",
+    "StoredEvent",
+    "UnknownInstance",
+    "open_journal",
+]
+
+_POSTGRES_OPTIONS = {"schema", "pool_min", "pool_max"}
+
+
+def open_journal(url: str) -> Journal:
+    """Open the journal a URL names; raises `InvalidJournalURL` or `JournalUnavailable`."""
+    scheme, _, rest = url.partition("://")
+    if scheme == "memory":
+        return MemoryJournal(url)
+    if scheme == "sqlite":
+        return _open_sqlite(url, rest)
+    if scheme in ("postgresql", "postgres"):
+        return _open_postgres(url)
+    raise InvalidJournalURL(
+        f"journal URL {url!r}: expected memory://, sqlite:///PATH or postgresql://..."
+    )
+
+
+def _open_sqlite(url: str, rest: str) -> Journal:
+    from journal.sqlite import SQLiteJournal
+
+    location, _, query = rest.partition("?")
+    # As in SQLAlchemy: sqlite:///relative.db and sqlite:////absolute.db.
+    if not location.startswith("/") or len(location) < 2:
+        raise InvalidJournalURL(f"journal URL {url!r}: expected sqlite:///PATH")
+    options = dict(parse_qsl(query, strict_parsing=bool(query)))
+    unknown = set(options) - {"synchronous"}
+    if unknown:
+        raise InvalidJournalURL(f"journal URL {url!r}: unknown option {sorted(unknown)[0]!r}")
+    return SQLiteJournal(location[1:], synchronous=options.get("synchronous", "full"))
+
+
+def _open_postgres(url: str) -> Journal:
+    from journal.postgres import PostgresJournal
+
+    parts = urlsplit(url)
+    params = parse_qsl(parts.query)
+    ours = {k: v for k, v in params if k in _POSTGRES_OPTIONS}
+    libpq = [(k, v) for k, v in params if k not in _POSTGRES_OPTIONS]
+    conninfo = urlunsplit(parts._replace(query=urlencode(libpq)))
+    try:
+        pool_min = int(ours.get("pool_min", 1))
+        pool_max = int(ours.get("pool_max", 8))
+    except ValueError as exc:
+        raise InvalidJournalURL(f"journal URL: pool sizes must be integers ({exc})") from None
+    return PostgresJournal(
+        conninfo, schema=ours.get("schema", "wio"), pool_min=pool_min, pool_max=pool_max
+    )

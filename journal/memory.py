@@ -1,0 +1,185 @@
+"""The in-memory journal: for tests and for trying things out. Nothing survives the process."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+import attrs
+
+from journal.errors import ConcurrencyConflict, DuplicateInstance, LeaseHeld, UnknownInstance
+from journal.records import InstanceRecord, InstanceStatus, NewEvent, StatusUpdate, StoredEvent
+
+
+class MemoryJournal:
+    def __init__(self, url: str = "memory://") -> None:
+        self.url = url
+        self._lock = threading.Condition()
+        self._instances: dict[str, InstanceRecord] = {}
+        self._events: dict[str, list[StoredEvent]] = {}
+        self._workflows: dict[tuple[str, int], Any] = {}
+
+    def create_instance(self, record: InstanceRecord) -> None:
+        with self._lock:
+            if record.id in self._instances:
+                raise DuplicateInstance(record.id)
+            self._instances[record.id] = record
+            self._events[record.id] = []
+            self._lock.notify_all()
+
+    def append(
+        self,
+        instance_id: str,
+        expected_seq: int,
+        events: Sequence[NewEvent],
+        now: datetime,
+        update: StatusUpdate | None = None,
+    ) -> int:
+        with self._lock:
+            stored = self._events_of(instance_id)
+            if len(stored) != expected_seq:
+                raise ConcurrencyConflict(instance_id, expected_seq, len(stored))
+            for offset, event in enumerate(events, start=1):
+                stored.append(
+                    StoredEvent(
+                        instance_id,
+                        expected_seq + offset,
+                        event.type,
+                        event.version,
+                        event.payload,
+                        now,
+                    )
+                )
+            record = self._instances[instance_id]
+            record = attrs.evolve(record, last_seq=len(stored), updated_at=now)
+            if update is not None:
+                record = _updated(record, update, now)
+            self._instances[instance_id] = record
+            return len(stored)
+
+    def read(self, instance_id: str, after_seq: int = 0) -> list[StoredEvent]:
+        with self._lock:
+            return list(self._events_of(instance_id)[after_seq:])
+
+    def get_instance(self, instance_id: str) -> InstanceRecord:
+        with self._lock:
+            try:
+                return self._instances[instance_id]
+            except KeyError:
+                raise UnknownInstance(instance_id) from None
+
+    def list_instances(
+        self, status: InstanceStatus | None = None, workflow: str | None = None
+    ) -> list[InstanceRecord]:
+        with self._lock:
+            return [
+                r
+                for r in sorted(self._instances.values(), key=lambda r: (r.created_at, r.id))
+                if (status is None or r.status == status)
+                and (workflow is None or r.workflow == workflow)
+            ]
+
+    def update_instance(self, instance_id: str, update: StatusUpdate, now: datetime) -> None:
+        with self._lock:
+            self._instances[instance_id] = _updated(self.get_instance(instance_id), update, now)
+
+    def acquire_lease(
+        self, instance_id: str, owner: str, now: datetime, ttl: timedelta
+    ) -> InstanceRecord:
+        with self._lock:
+            record = self.get_instance(instance_id)
+            if not _lease_free(record, owner, now):
+                raise LeaseHeld(instance_id, record.lease_owner)
+            record = attrs.evolve(record, lease_owner=owner, lease_expires_at=now + ttl)
+            self._instances[instance_id] = record
+            return record
+
+    def release_lease(self, instance_id: str, owner: str) -> None:
+        with self._lock:
+            record = self.get_instance(instance_id)
+            if record.lease_owner == owner:
+                self._instances[instance_id] = attrs.evolve(
+                    record, lease_owner=None, lease_expires_at=None
+                )
+                self._lock.notify_all()
+
+    def renew_leases(self, owner: str, now: datetime, ttl: timedelta) -> int:
+        with self._lock:
+            held = [r for r in self._instances.values() if r.lease_owner == owner]
+            for record in held:
+                self._instances[record.id] = attrs.evolve(record, lease_expires_at=now + ttl)
+            return len(held)
+
+    def claim_runnable(
+        self,
+        owner: str,
+        now: datetime,
+        ttl: timedelta,
+        limit: int,
+        workflows: Sequence[tuple[str, int]] | None = None,
+    ) -> list[InstanceRecord]:
+        with self._lock:
+            accepted = None if workflows is None else set(workflows)
+            claimed: list[InstanceRecord] = []
+            for record in sorted(self._instances.values(), key=lambda r: (r.updated_at, r.id)):
+                if len(claimed) >= limit:
+                    break
+                if (
+                    record.status == InstanceStatus.RUNNING
+                    and (record.wakeup_at is None or record.wakeup_at <= now)
+                    and (accepted is None or (record.workflow, record.workflow_version) in accepted)
+                    and _lease_free(record, None, now)
+                ):
+                    leased = attrs.evolve(record, lease_owner=owner, lease_expires_at=now + ttl)
+                    self._instances[record.id] = leased
+                    claimed.append(leased)
+            return claimed
+
+    def register_workflow(self, name: str, version: int, model: Any, now: datetime) -> None:
+        with self._lock:
+            self._workflows[(name, version)] = model
+
+    def wait_for_work(self, timeout: float) -> None:
+        with self._lock:
+            self._lock.wait(timeout)
+
+    def ping(self) -> None:
+        return None
+
+    def close(self) -> None:
+        return None
+
+    def __enter__(self) -> MemoryJournal:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _events_of(self, instance_id: str) -> list[StoredEvent]:
+        try:
+            return self._events[instance_id]
+        except KeyError:
+            raise UnknownInstance(instance_id) from None
+
+
+def _lease_free(record: InstanceRecord, owner: str | None, now: datetime) -> bool:
+    return (
+        record.lease_owner is None
+        or record.lease_owner == owner
+        or (record.lease_expires_at is not None and record.lease_expires_at <= now)
+    )
+
+
+def _updated(record: InstanceRecord, update: StatusUpdate, now: datetime) -> InstanceRecord:
+    lease = {"lease_owner": None, "lease_expires_at": None} if update.release_lease else {}
+    return attrs.evolve(
+        record,
+        status=update.status,
+        wakeup_at=update.wakeup_at,
+        last_error=update.last_error,
+        attempts=update.attempts,
+        updated_at=now,
+        **lease,  # type: ignore[arg-type]
+    )

@@ -1,0 +1,492 @@
+"""The PostgreSQL journal, for production: psycopg 3 with a connection pool.
+
+Events are JSONB rows keyed by ``(instance_id, seq)``. An append is one
+INSERT and one COMMIT. New instances are announced with NOTIFY, so workers
+LISTENing start them within milliseconds instead of polling.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from datetime import datetime, timedelta
+from typing import Any
+
+import psycopg
+from psycopg import sql
+from psycopg.rows import TupleRow
+from psycopg.types.json import Jsonb
+from psycopg_pool import ConnectionPool, PoolTimeout
+
+from journal.errors import (
+    ConcurrencyConflict,
+    DuplicateInstance,
+    InvalidJournalURL,
+    JournalUnavailable,
+    LeaseHeld,
+    UnknownInstance,
+)
+from journal.records import InstanceRecord, InstanceStatus, NewEvent, StatusUpdate, StoredEvent
+
+IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,62}")
+CHANNEL = "wio_work"
+
+# Each migration is a list of statements; {schema} is replaced by the quoted schema name.
+MIGRATIONS: list[tuple[int, list[str]]] = [
+    (
+        1,
+        [
+            """CREATE TABLE {schema}.instances (
+                id TEXT PRIMARY KEY,
+                workflow TEXT NOT NULL,
+                workflow_version INTEGER NOT NULL,
+                status TEXT NOT NULL,
+                input JSONB NOT NULL,
+                created_at TIMESTAMPTZ NOT NULL,
+                updated_at TIMESTAMPTZ NOT NULL,
+                wakeup_at TIMESTAMPTZ,
+                lease_owner TEXT,
+                lease_expires_at TIMESTAMPTZ,
+                last_error TEXT,
+                attempts INTEGER NOT NULL DEFAULT 0
+            )""",
+            # Due wakeups: the worker's claim query scans only running instances by time.
+            """CREATE INDEX instances_due ON {schema}.instances (wakeup_at NULLS FIRST, updated_at)
+               WHERE status = 'running'""",
+            "CREATE INDEX instances_status ON {schema}.instances (status, created_at)",
+            """CREATE TABLE {schema}.events (
+                instance_id TEXT NOT NULL REFERENCES {schema}.instances (id),
+                seq INTEGER NOT NULL,
+                type TEXT NOT NULL,
+                version INTEGER NOT NULL,
+                payload JSONB NOT NULL,
+                recorded_at TIMESTAMPTZ NOT NULL,
+                PRIMARY KEY (instance_id, seq)
+            )""",
+            """CREATE TABLE {schema}.workflows (
+                name TEXT NOT NULL,
+                version INTEGER NOT NULL,
+                model JSONB NOT NULL,
+                registered_at TIMESTAMPTZ NOT NULL,
+                PRIMARY KEY (name, version)
+            )""",
+        ],
+    ),
+]
+
+_INSTANCE_COLUMNS = (
+    "id, workflow, workflow_version, status, input, created_at, updated_at, wakeup_at, "
+    "lease_owner, lease_expires_at, last_error, attempts, "
+    "(SELECT COALESCE(MAX(seq), 0) FROM {schema}.events e WHERE e.instance_id = i.id)"
+)
+
+
+def validate_schema(name: str) -> str:
+    if not IDENTIFIER.fullmatch(name):
+        raise InvalidJournalURL(
+            f"schema {name!r} is not a valid SQL identifier: use letters, digits and _, "
+            "not starting with a digit, at most 63 characters"
+        )
+    return name
+
+
+class PostgresJournal:
+    def __init__(
+        self,
+        conninfo: str,
+        *,
+        schema: str = "wio",
+        pool_min: int = 1,
+        pool_max: int = 8,
+        connect_timeout: float = 10.0,
+        upgrade: bool = True,
+    ) -> None:
+        self.schema = validate_schema(schema)
+        self.conninfo = conninfo
+        self.url = _redacted(conninfo, schema)
+        self._sql_cache: dict[str, sql.Composed] = {}
+        self._listener: psycopg.Connection[TupleRow] | None = None
+        self._listener_lock = threading.Lock()
+        self._pool = ConnectionPool(
+            conninfo,
+            min_size=pool_min,
+            max_size=pool_max,
+            open=False,
+            timeout=connect_timeout,
+            name=f"wio-{schema}",
+        )
+        try:
+            self._pool.open(wait=True, timeout=connect_timeout)
+        except PoolTimeout as exc:
+            self._pool.close()
+            raise JournalUnavailable(f"cannot reach PostgreSQL at {self.url}: {exc}") from exc
+        if upgrade:
+            self.upgrade()
+
+    # -- schema ---------------------------------------------------------------
+
+    def upgrade(self) -> list[int]:
+        """Apply missing migrations under an advisory lock; returns the versions applied."""
+        with self._transaction() as conn:
+            conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (f"wio:{self.schema}",))
+            conn.execute(
+                sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(self.schema))
+            )
+            conn.execute(
+                self._sql(
+                    "CREATE TABLE IF NOT EXISTS {schema}.schema_migrations "
+                    "(version INTEGER PRIMARY KEY, applied_at TIMESTAMPTZ NOT NULL DEFAULT now())"
+                )
+            )
+            done = {
+                row[0]
+                for row in conn.execute(self._sql("SELECT version FROM {schema}.schema_migrations"))
+            }
+            applied = []
+            for version, statements in MIGRATIONS:
+                if version in done:
+                    continue
+                for statement in statements:
+                    conn.execute(self._sql(statement))
+                conn.execute(
+                    self._sql("INSERT INTO {schema}.schema_migrations (version) VALUES (%s)"),
+                    (version,),
+                )
+                applied.append(version)
+            return applied
+
+    # -- events ---------------------------------------------------------------
+
+    def create_instance(self, record: InstanceRecord) -> None:
+        with self._transaction() as conn:
+            try:
+                conn.execute(
+                    self._sql(
+                        "INSERT INTO {schema}.instances VALUES "
+                        "(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
+                    ),
+                    (
+                        record.id,
+                        record.workflow,
+                        record.workflow_version,
+                        str(record.status),
+                        Jsonb(record.input),
+                        record.created_at,
+                        record.updated_at,
+                        record.wakeup_at,
+                        record.lease_owner,
+                        record.lease_expires_at,
+                        record.last_error,
+                        record.attempts,
+                    ),
+                )
+            except psycopg.errors.UniqueViolation:
+                raise DuplicateInstance(record.id) from None
+            conn.execute("SELECT pg_notify(%s, %s)", (self._channel, record.id))
+
+    def append(
+        self,
+        instance_id: str,
+        expected_seq: int,
+        events: Sequence[NewEvent],
+        now: datetime,
+        update: StatusUpdate | None = None,
+    ) -> int:
+        seq = expected_seq
+        try:
+            with self._transaction() as conn:
+                for event in events:
+                    seq += 1
+                    # One statement checks the expected position and inserts; a
+                    # concurrent insert of the same seq hits the primary key instead.
+                    cursor = conn.execute(
+                        self._sql(
+                            "INSERT INTO {schema}.events SELECT %s, %s, %s, %s, %s, %s WHERE "
+                            "(SELECT COALESCE(MAX(seq), 0) FROM {schema}.events "
+                            "WHERE instance_id = %s) = %s"
+                        ),
+                        (
+                            instance_id,
+                            seq,
+                            event.type,
+                            event.version,
+                            Jsonb(event.payload),
+                            now,
+                            instance_id,
+                            seq - 1,
+                        ),
+                    )
+                    if cursor.rowcount != 1:
+                        raise ConcurrencyConflict(instance_id, expected_seq)
+                if update is not None:
+                    self._update(conn, instance_id, update, now)
+        except psycopg.errors.UniqueViolation:
+            raise ConcurrencyConflict(instance_id, expected_seq) from None
+        except psycopg.errors.ForeignKeyViolation:
+            raise UnknownInstance(instance_id) from None
+        except ConcurrencyConflict:
+            self.get_instance(instance_id)  # an unknown instance is not a conflict
+            raise
+        return seq
+
+    def read(self, instance_id: str, after_seq: int = 0) -> list[StoredEvent]:
+        with self._connection() as conn:
+            rows = conn.execute(
+                self._sql(
+                    "SELECT seq, type, version, payload, recorded_at FROM {schema}.events "
+                    "WHERE instance_id = %s AND seq > %s ORDER BY seq"
+                ),
+                (instance_id, after_seq),
+            ).fetchall()
+        if not rows and after_seq == 0:
+            self.get_instance(instance_id)  # raises UnknownInstance
+        return [StoredEvent(instance_id, *row) for row in rows]
+
+    # -- registry -------------------------------------------------------------
+
+    def get_instance(self, instance_id: str) -> InstanceRecord:
+        with self._connection() as conn:
+            row = conn.execute(
+                self._sql(f"SELECT {_INSTANCE_COLUMNS} FROM {{schema}}.instances i WHERE id = %s"),
+                (instance_id,),
+            ).fetchone()
+        if row is None:
+            raise UnknownInstance(instance_id)
+        return _record(row)
+
+    def list_instances(
+        self, status: InstanceStatus | None = None, workflow: str | None = None
+    ) -> list[InstanceRecord]:
+        with self._connection() as conn:
+            rows = conn.execute(
+                self._sql(
+                    f"SELECT {_INSTANCE_COLUMNS} FROM {{schema}}.instances i "
+                    "WHERE (%(status)s::text IS NULL OR status = %(status)s) "
+                    "AND (%(workflow)s::text IS NULL OR workflow = %(workflow)s) "
+                    "ORDER BY created_at, id"
+                ),
+                {"status": None if status is None else str(status), "workflow": workflow},
+            ).fetchall()
+        return [_record(row) for row in rows]
+
+    def update_instance(self, instance_id: str, update: StatusUpdate, now: datetime) -> None:
+        with self._transaction() as conn:
+            self._update(conn, instance_id, update, now)
+
+    def acquire_lease(
+        self, instance_id: str, owner: str, now: datetime, ttl: timedelta
+    ) -> InstanceRecord:
+        with self._transaction() as conn:
+            row = conn.execute(
+                self._sql(
+                    "UPDATE {schema}.instances SET lease_owner = %(owner)s, "
+                    "lease_expires_at = %(expires)s WHERE id = %(id)s AND (lease_owner IS NULL "
+                    "OR lease_owner = %(owner)s OR lease_expires_at <= %(now)s) RETURNING id"
+                ),
+                {"owner": owner, "expires": now + ttl, "id": instance_id, "now": now},
+            ).fetchone()
+            if row is None:
+                holder = conn.execute(
+                    self._sql("SELECT lease_owner FROM {schema}.instances WHERE id = %s"),
+                    (instance_id,),
+                ).fetchone()
+                if holder is None:
+                    raise UnknownInstance(instance_id)
+                raise LeaseHeld(instance_id, holder[0])
+        return self.get_instance(instance_id)
+
+    def release_lease(self, instance_id: str, owner: str) -> None:
+        with self._transaction() as conn:
+            conn.execute(
+                self._sql(
+                    "UPDATE {schema}.instances SET lease_owner = NULL, lease_expires_at = NULL "
+                    "WHERE id = %s AND lease_owner = %s"
+                ),
+                (instance_id, owner),
+            )
+            # Another worker may have been waiting for this instance.
+            conn.execute("SELECT pg_notify(%s, %s)", (self._channel, instance_id))
+
+    def renew_leases(self, owner: str, now: datetime, ttl: timedelta) -> int:
+        with self._transaction() as conn:
+            cursor = conn.execute(
+                self._sql(
+                    "UPDATE {schema}.instances SET lease_expires_at = %s WHERE lease_owner = %s"
+                ),
+                (now + ttl, owner),
+            )
+            return cursor.rowcount
+
+    def claim_runnable(
+        self,
+        owner: str,
+        now: datetime,
+        ttl: timedelta,
+        limit: int,
+        workflows: Sequence[tuple[str, int]] | None = None,
+    ) -> list[InstanceRecord]:
+        names = None if workflows is None else [w[0] for w in workflows]
+        versions = None if workflows is None else [w[1] for w in workflows]
+        with self._transaction() as conn:
+            # SKIP LOCKED lets concurrent workers claim disjoint instances without waiting.
+            rows = conn.execute(
+                self._sql(
+                    "UPDATE {schema}.instances i SET lease_owner = %(owner)s, "
+                    "lease_expires_at = %(expires)s WHERE id IN ("
+                    " SELECT id FROM {schema}.instances WHERE status = 'running'"
+                    " AND (wakeup_at IS NULL OR wakeup_at <= %(now)s)"
+                    " AND (lease_owner IS NULL OR lease_expires_at <= %(now)s)"
+                    " AND (%(names)s::text[] IS NULL OR (workflow, workflow_version) IN"
+                    "      (SELECT * FROM unnest(%(names)s::text[], %(versions)s::int[])))"
+                    " ORDER BY wakeup_at NULLS FIRST, updated_at LIMIT %(limit)s"
+                    " FOR UPDATE SKIP LOCKED)"
+                    f" RETURNING {_INSTANCE_COLUMNS}"
+                ),
+                {
+                    "owner": owner,
+                    "expires": now + ttl,
+                    "now": now,
+                    "names": names,
+                    "versions": versions,
+                    "limit": limit,
+                },
+            ).fetchall()
+        return [_record(row) for row in rows]
+
+    def register_workflow(self, name: str, version: int, model: Any, now: datetime) -> None:
+        with self._transaction() as conn:
+            conn.execute(
+                self._sql(
+                    "INSERT INTO {schema}.workflows VALUES (%s, %s, %s, %s) "
+                    "ON CONFLICT (name, version) DO UPDATE SET model = excluded.model, "
+                    "registered_at = excluded.registered_at"
+                ),
+                (name, version, Jsonb(model), now),
+            )
+
+    def wait_for_work(self, timeout: float) -> None:
+        """Wait for a NOTIFY about new or released instances, at most ``timeout`` seconds."""
+        with self._listener_lock:
+            try:
+                if self._listener is None or self._listener.closed:
+                    self._listener = psycopg.connect(self.conninfo, autocommit=True)
+                    self._listener.execute(
+                        sql.SQL("LISTEN {}").format(sql.Identifier(self._channel))
+                    )
+                for _ in self._listener.notifies(timeout=timeout, stop_after=1):
+                    pass
+            except psycopg.OperationalError as exc:
+                self._listener = None
+                raise JournalUnavailable(f"PostgreSQL at {self.url}: {exc}") from exc
+
+    def ping(self) -> None:
+        with self._connection() as conn:
+            conn.execute("SELECT 1")
+
+    def close(self) -> None:
+        with self._listener_lock:
+            if self._listener is not None:
+                self._listener.close()
+        self._pool.close()
+
+    def __enter__(self) -> PostgresJournal:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- helpers ----------------------------------------------------------------
+
+    @property
+    def _channel(self) -> str:
+        return f"{CHANNEL}_{self.schema}"
+
+    def _sql(self, template: str) -> sql.Composed:
+        composed = self._sql_cache.get(template)
+        if composed is None:
+            composed = sql.SQL(template).format(schema=sql.Identifier(self.schema))
+            self._sql_cache[template] = composed
+        return composed
+
+    @contextmanager
+    def _connection(self) -> Iterator[psycopg.Connection[TupleRow]]:
+        try:
+            with self._pool.connection() as conn:
+                yield conn
+        except (PoolTimeout, psycopg.OperationalError) as exc:
+            raise JournalUnavailable(f"PostgreSQL at {self.url}: {exc}") from exc
+
+    @contextmanager
+    def _transaction(self) -> Iterator[psycopg.Connection[TupleRow]]:
+        # The pool's connection context commits on success and rolls back on error.
+        with self._connection() as conn:
+            yield conn
+
+    def _update(
+        self,
+        conn: psycopg.Connection[TupleRow],
+        instance_id: str,
+        update: StatusUpdate,
+        now: datetime,
+    ) -> None:
+        release = ", lease_owner = NULL, lease_expires_at = NULL" if update.release_lease else ""
+        cursor = conn.execute(
+            self._sql(
+                "UPDATE {schema}.instances SET status = %s, wakeup_at = %s, last_error = %s, "
+                f"attempts = %s, updated_at = %s{release} WHERE id = %s"
+            ),
+            (
+                str(update.status),
+                update.wakeup_at,
+                update.last_error,
+                update.attempts,
+                now,
+                instance_id,
+            ),
+        )
+        if cursor.rowcount != 1:
+            raise UnknownInstance(instance_id)
+        if update.release_lease or update.wakeup_at is not None:
+            conn.execute("SELECT pg_notify(%s, %s)", (self._channel, instance_id))
+
+
+def _record(row: tuple[Any, ...]) -> InstanceRecord:
+    (
+        id_,
+        workflow,
+        version,
+        status,
+        input_,
+        created,
+        updated,
+        wakeup,
+        owner,
+        expires,
+        error,
+        attempts,
+        last_seq,
+    ) = row
+    return InstanceRecord(
+        id=id_,
+        workflow=workflow,
+        workflow_version=version,
+        status=InstanceStatus(status),
+        input=input_,
+        created_at=created,
+        updated_at=updated,
+        wakeup_at=wakeup,
+        lease_owner=owner,
+        lease_expires_at=expires,
+        last_error=error,
+        attempts=attempts,
+        last_seq=last_seq,
+    )
+
+
+def _redacted(conninfo: str, schema: str) -> str:
+    """The URL without a password, for messages and logs."""
+    redacted = re.sub(r"(://[^:/@]+):[^@]*@", r"\1:***@", conninfo)
+    redacted = re.sub(r"password=\S+", "password=***", redacted)
+    return f"{redacted} (schema {schema})"

@@ -1,0 +1,92 @@
+"""The journal protocol: what every journal implementation provides."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from typing import Any, Protocol, runtime_checkable
+
+from journal.records import InstanceRecord, InstanceStatus, NewEvent, StatusUpdate, StoredEvent
+
+
+@runtime_checkable
+class Journal(Protocol):
+    """Durable storage of events and of the instance registry.
+
+    All methods are thread-safe. Times come from the caller (``now``) so that
+    runtimes can inject a clock.
+    """
+
+    url: str
+
+    def create_instance(self, record: InstanceRecord) -> None:
+        """Register a new instance; raises `DuplicateInstance` if the id is taken."""
+
+    def append(
+        self,
+        instance_id: str,
+        expected_seq: int,
+        events: Sequence[NewEvent],
+        now: datetime,
+        update: StatusUpdate | None = None,
+    ) -> int:
+        """Append events after ``expected_seq`` (optimistic concurrency), atomically.
+
+        Returns the new last sequence number. Raises `ConcurrencyConflict`,
+        writing nothing, if the instance's last event is not ``expected_seq``.
+        """
+
+    def read(self, instance_id: str, after_seq: int = 0) -> list[StoredEvent]:
+        """The instance's events with ``seq > after_seq``, in order."""
+
+    def get_instance(self, instance_id: str) -> InstanceRecord:
+        """The registry row; raises `UnknownInstance`."""
+
+    def list_instances(
+        self, status: InstanceStatus | None = None, workflow: str | None = None
+    ) -> list[InstanceRecord]:
+        """Registry rows, oldest first, optionally filtered."""
+
+    def update_instance(self, instance_id: str, update: StatusUpdate, now: datetime) -> None:
+        """Change an instance's status fields without appending events."""
+
+    def acquire_lease(
+        self, instance_id: str, owner: str, now: datetime, ttl: timedelta
+    ) -> InstanceRecord:
+        """Take or renew the lease; raises `LeaseHeld` if another owner's is unexpired."""
+
+    def release_lease(self, instance_id: str, owner: str) -> None:
+        """Give the lease up, if ``owner`` holds it."""
+
+    def renew_leases(self, owner: str, now: datetime, ttl: timedelta) -> int:
+        """Extend every lease ``owner`` holds; returns how many."""
+
+    def claim_runnable(
+        self,
+        owner: str,
+        now: datetime,
+        ttl: timedelta,
+        limit: int,
+        workflows: Sequence[tuple[str, int]] | None = None,
+    ) -> list[InstanceRecord]:
+        """Lease up to ``limit`` running instances that are due and not leased.
+
+        Due means no ``wakeup_at``, or one in the past. Expired leases count
+        as free, which is how the work of a dead process is picked up again.
+        Instances ``owner`` already holds are not returned again.
+        """
+
+    def register_workflow(self, name: str, version: int, model: Any, now: datetime) -> None:
+        """Record that a worker runs this workflow version, with its model JSON."""
+
+    def wait_for_work(self, timeout: float) -> None:
+        """Block until new work may be available or ``timeout`` seconds pass."""
+
+    def ping(self) -> None:
+        """Raise `JournalUnavailable` unless the database answers."""
+
+    def close(self) -> None: ...
+
+    def __enter__(self) -> Journal: ...
+
+    def __exit__(self, *exc: object) -> None: ...

@@ -1,0 +1,68 @@
+"""What a journal stores: encoded events and the instance registry.
+
+Journals know nothing of wio's types: events arrive already encoded (a stable
+type name, a version and a JSON payload), so storage and domain stay apart.
+Times are timezone-aware UTC datetimes, supplied by the caller's clock.
+"""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+from typing import Any
+
+from attrs import frozen
+
+
+class InstanceStatus(enum.StrEnum):
+    RUNNING = "running"
+    WAITING = "waiting"
+    FINISHED = "finished"
+    FAILED = "failed"
+
+
+@frozen
+class NewEvent:
+    """An event to append: its registered type name, type version and JSON payload."""
+
+    type: str
+    version: int
+    payload: Any  # JSON-compatible value
+
+
+@frozen
+class StoredEvent:
+    instance_id: str
+    seq: int
+    type: str
+    version: int
+    payload: Any
+    recorded_at: datetime
+
+
+@frozen
+class InstanceRecord:
+    id: str
+    workflow: str
+    workflow_version: int
+    status: InstanceStatus
+    input: Any  # JSON-compatible value
+    created_at: datetime
+    updated_at: datetime
+    wakeup_at: datetime | None = None
+    lease_owner: str | None = None
+    lease_expires_at: datetime | None = None
+    last_error: str | None = None
+    attempts: int = 0
+    last_seq: int = 0
+
+
+@frozen
+class StatusUpdate:
+    """A change to an instance's registry row, written with an append or alone."""
+
+    status: InstanceStatus
+    wakeup_at: datetime | None = None
+    last_error: str | None = None
+    attempts: int = 0
+    release_lease: bool = False

@@ -1,0 +1,407 @@
+"""The SQLite journal: the embedded default. One file, WAL mode, stdlib ``sqlite3``.
+
+Several processes may share the file: writes take SQLite's write lock
+(``BEGIN IMMEDIATE``) and wait up to ``busy_timeout`` for it. Workers find
+new work by polling.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from journal.errors import (
+    ConcurrencyConflict,
+    DuplicateInstance,
+    InvalidJournalURL,
+    JournalUnavailable,
+    LeaseHeld,
+    UnknownInstance,
+)
+from journal.records import InstanceRecord, InstanceStatus, NewEvent, StatusUpdate, StoredEvent
+
+MIGRATIONS: list[tuple[int, str]] = [
+    (
+        1,
+        """
+        CREATE TABLE instances (
+            id TEXT PRIMARY KEY,
+            workflow TEXT NOT NULL,
+            workflow_version INTEGER NOT NULL,
+            status TEXT NOT NULL,
+            input TEXT NOT NULL,
+            created_at REAL NOT NULL,
+            updated_at REAL NOT NULL,
+            wakeup_at REAL,
+            lease_owner TEXT,
+            lease_expires_at REAL,
+            last_error TEXT,
+            attempts INTEGER NOT NULL DEFAULT 0
+        );
+        CREATE INDEX instances_due ON instances (status, wakeup_at);
+        CREATE TABLE events (
+            instance_id TEXT NOT NULL REFERENCES instances (id),
+            seq INTEGER NOT NULL,
+            type TEXT NOT NULL,
+            version INTEGER NOT NULL,
+            payload TEXT NOT NULL,
+            recorded_at REAL NOT NULL,
+            PRIMARY KEY (instance_id, seq)
+        ) WITHOUT ROWID;
+        CREATE TABLE workflows (
+            name TEXT NOT NULL,
+            version INTEGER NOT NULL,
+            model TEXT NOT NULL,
+            registered_at REAL NOT NULL,
+            PRIMARY KEY (name, version)
+        );
+        """,
+    ),
+]
+
+SYNCHRONOUS = ("off", "normal", "full", "extra")
+_INSTANCE_COLUMNS = (
+    "id, workflow, workflow_version, status, input, created_at, updated_at, wakeup_at, "
+    "lease_owner, lease_expires_at, last_error, attempts, "
+    "(SELECT COALESCE(MAX(seq), 0) FROM events e WHERE e.instance_id = instances.id)"
+)
+
+
+class SQLiteJournal:
+    def __init__(
+        self, path: str | Path, *, synchronous: str = "full", busy_timeout: float = 30.0
+    ) -> None:
+        if synchronous not in SYNCHRONOUS:
+            raise InvalidJournalURL(
+                f"synchronous={synchronous!r}: expected one of {', '.join(SYNCHRONOUS)}"
+            )
+        self.path = Path(path)
+        self.url = f"sqlite:///{self.path}"
+        if not self.path.parent.is_dir():
+            raise JournalUnavailable(f"cannot open SQLite journal {self.path}: no such folder")
+        try:
+            self._db = sqlite3.connect(
+                self.path, isolation_level=None, check_same_thread=False, timeout=busy_timeout
+            )
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute(f"PRAGMA synchronous={synchronous}")
+            self._db.execute("PRAGMA foreign_keys=ON")
+        except sqlite3.Error as exc:
+            raise JournalUnavailable(f"cannot open SQLite journal {self.path}: {exc}") from exc
+        # One connection shared by the worker's threads; sqlite3 needs us to serialize.
+        self._lock = threading.RLock()
+        self.upgrade()
+
+    # -- schema ---------------------------------------------------------------
+
+    def upgrade(self) -> list[int]:
+        """Apply missing migrations; returns the versions applied (idempotent)."""
+        with self._write() as db:
+            db.execute(
+                "CREATE TABLE IF NOT EXISTS schema_migrations "
+                "(version INTEGER PRIMARY KEY, applied_at REAL NOT NULL)"
+            )
+            done = {row[0] for row in db.execute("SELECT version FROM schema_migrations")}
+            applied = []
+            for version, script in MIGRATIONS:
+                if version in done:
+                    continue
+                for statement in filter(str.strip, script.split(";")):
+                    db.execute(statement)
+                db.execute("INSERT INTO schema_migrations VALUES (?, ?)", (version, time.time()))
+                applied.append(version)
+            return applied
+
+    # -- events ---------------------------------------------------------------
+
+    def create_instance(self, record: InstanceRecord) -> None:
+        with self._write() as db:
+            try:
+                db.execute(
+                    "INSERT INTO instances VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (
+                        record.id,
+                        record.workflow,
+                        record.workflow_version,
+                        str(record.status),
+                        _dumps(record.input),
+                        _ts(record.created_at),
+                        _ts(record.updated_at),
+                        _ts(record.wakeup_at),
+                        record.lease_owner,
+                        _ts(record.lease_expires_at),
+                        record.last_error,
+                        record.attempts,
+                    ),
+                )
+            except sqlite3.IntegrityError:
+                raise DuplicateInstance(record.id) from None
+
+    def append(
+        self,
+        instance_id: str,
+        expected_seq: int,
+        events: Sequence[NewEvent],
+        now: datetime,
+        update: StatusUpdate | None = None,
+    ) -> int:
+        with self._write() as db:
+            if (
+                db.execute("SELECT 1 FROM instances WHERE id = ?", (instance_id,)).fetchone()
+                is None
+            ):
+                raise UnknownInstance(instance_id)
+            seq = expected_seq
+            for event in events:
+                seq += 1
+                # The WHERE makes the check and the insert one statement.
+                try:
+                    cursor = db.execute(
+                        "INSERT INTO events SELECT ?, ?, ?, ?, ?, ? WHERE "
+                        "(SELECT COALESCE(MAX(seq), 0) FROM events WHERE instance_id = ?) = ?",
+                        (
+                            instance_id,
+                            seq,
+                            event.type,
+                            event.version,
+                            _dumps(event.payload),
+                            _ts(now),
+                            instance_id,
+                            seq - 1,
+                        ),
+                    )
+                except sqlite3.IntegrityError:  # the foreign key: no such instance
+                    raise UnknownInstance(instance_id) from None
+                if cursor.rowcount != 1:
+                    raise self._conflict(db, instance_id, expected_seq)
+            if update is not None:
+                self._update(db, instance_id, update, now)
+            return seq
+
+    def read(self, instance_id: str, after_seq: int = 0) -> list[StoredEvent]:
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT seq, type, version, payload, recorded_at FROM events "
+                "WHERE instance_id = ? AND seq > ? ORDER BY seq",
+                (instance_id, after_seq),
+            ).fetchall()
+        if not rows and after_seq == 0:
+            self.get_instance(instance_id)  # raises UnknownInstance
+        return [
+            StoredEvent(instance_id, seq, type_, version, json.loads(payload), _dt(recorded))
+            for seq, type_, version, payload, recorded in rows
+        ]
+
+    # -- registry -------------------------------------------------------------
+
+    def get_instance(self, instance_id: str) -> InstanceRecord:
+        with self._lock:
+            row = self._db.execute(
+                f"SELECT {_INSTANCE_COLUMNS} FROM instances WHERE id = ?", (instance_id,)
+            ).fetchone()
+        if row is None:
+            raise UnknownInstance(instance_id)
+        return _record(row)
+
+    def list_instances(
+        self, status: InstanceStatus | None = None, workflow: str | None = None
+    ) -> list[InstanceRecord]:
+        with self._lock:
+            rows = self._db.execute(
+                f"SELECT {_INSTANCE_COLUMNS} FROM instances "
+                "WHERE (? IS NULL OR status = ?) AND (? IS NULL OR workflow = ?) "
+                "ORDER BY created_at, id",
+                (status, status, workflow, workflow),
+            ).fetchall()
+        return [_record(row) for row in rows]
+
+    def update_instance(self, instance_id: str, update: StatusUpdate, now: datetime) -> None:
+        with self._write() as db:
+            self._update(db, instance_id, update, now)
+
+    def acquire_lease(
+        self, instance_id: str, owner: str, now: datetime, ttl: timedelta
+    ) -> InstanceRecord:
+        with self._write() as db:
+            cursor = db.execute(
+                "UPDATE instances SET lease_owner = ?, lease_expires_at = ? WHERE id = ? AND "
+                "(lease_owner IS NULL OR lease_owner = ? OR lease_expires_at <= ?)",
+                (owner, _ts(now + ttl), instance_id, owner, _ts(now)),
+            )
+            if cursor.rowcount != 1:
+                holder = db.execute(
+                    "SELECT lease_owner FROM instances WHERE id = ?", (instance_id,)
+                ).fetchone()
+                if holder is None:
+                    raise UnknownInstance(instance_id)
+                raise LeaseHeld(instance_id, holder[0])
+        return self.get_instance(instance_id)
+
+    def release_lease(self, instance_id: str, owner: str) -> None:
+        with self._write() as db:
+            db.execute(
+                "UPDATE instances SET lease_owner = NULL, lease_expires_at = NULL "
+                "WHERE id = ? AND lease_owner = ?",
+                (instance_id, owner),
+            )
+
+    def renew_leases(self, owner: str, now: datetime, ttl: timedelta) -> int:
+        with self._write() as db:
+            cursor = db.execute(
+                "UPDATE instances SET lease_expires_at = ? WHERE lease_owner = ?",
+                (_ts(now + ttl), owner),
+            )
+            return cursor.rowcount
+
+    def claim_runnable(
+        self,
+        owner: str,
+        now: datetime,
+        ttl: timedelta,
+        limit: int,
+        workflows: Sequence[tuple[str, int]] | None = None,
+    ) -> list[InstanceRecord]:
+        accepted = json.dumps(None if workflows is None else [list(w) for w in workflows])
+        with self._write() as db:
+            ids = [
+                row[0]
+                for row in db.execute(
+                    "UPDATE instances SET lease_owner = ?, lease_expires_at = ? WHERE id IN ("
+                    " SELECT id FROM instances WHERE status = 'running'"
+                    " AND (wakeup_at IS NULL OR wakeup_at <= ?)"
+                    " AND (lease_owner IS NULL OR lease_expires_at <= ?)"
+                    " AND (json(?) = 'null' OR EXISTS (SELECT 1 FROM json_each(?) w"
+                    "   WHERE w.value ->> 0 = workflow AND w.value ->> 1 = workflow_version))"
+                    " ORDER BY updated_at, id LIMIT ?) RETURNING id",
+                    (owner, _ts(now + ttl), _ts(now), _ts(now), accepted, accepted, limit),
+                )
+            ]
+        return [self.get_instance(instance_id) for instance_id in ids]
+
+    def register_workflow(self, name: str, version: int, model: Any, now: datetime) -> None:
+        with self._write() as db:
+            db.execute(
+                "INSERT INTO workflows VALUES (?, ?, ?, ?) ON CONFLICT (name, version) "
+                "DO UPDATE SET model = excluded.model, registered_at = excluded.registered_at",
+                (name, version, _dumps(model), _ts(now)),
+            )
+
+    def wait_for_work(self, timeout: float) -> None:
+        time.sleep(timeout)  # SQLite has no notifications: workers poll
+
+    def ping(self) -> None:
+        try:
+            with self._lock:
+                self._db.execute("SELECT 1").fetchone()
+        except sqlite3.Error as exc:
+            raise JournalUnavailable(f"SQLite journal {self.path}: {exc}") from exc
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    def __enter__(self) -> SQLiteJournal:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- helpers ----------------------------------------------------------------
+
+    @contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        with self._lock:
+            try:
+                self._db.execute("BEGIN IMMEDIATE")
+            except sqlite3.Error as exc:
+                raise JournalUnavailable(f"SQLite journal {self.path}: {exc}") from exc
+            try:
+                yield self._db
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+
+    def _update(
+        self, db: sqlite3.Connection, instance_id: str, update: StatusUpdate, now: datetime
+    ) -> None:
+        release = ", lease_owner = NULL, lease_expires_at = NULL" if update.release_lease else ""
+        cursor = db.execute(
+            "UPDATE instances SET status = ?, wakeup_at = ?, last_error = ?, attempts = ?, "
+            f"updated_at = ?{release} WHERE id = ?",
+            (
+                str(update.status),
+                _ts(update.wakeup_at),
+                update.last_error,
+                update.attempts,
+                _ts(now),
+                instance_id,
+            ),
+        )
+        if cursor.rowcount != 1:
+            raise UnknownInstance(instance_id)
+
+    def _conflict(self, db: sqlite3.Connection, instance_id: str, expected_seq: int) -> Exception:
+        if db.execute("SELECT 1 FROM instances WHERE id = ?", (instance_id,)).fetchone() is None:
+            return UnknownInstance(instance_id)
+        (actual,) = db.execute(
+            "SELECT COALESCE(MAX(seq), 0) FROM events WHERE instance_id = ?", (instance_id,)
+        ).fetchone()
+        return ConcurrencyConflict(instance_id, expected_seq, actual)
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+
+
+def _ts(moment: datetime | None) -> float | None:
+    return None if moment is None else moment.timestamp()
+
+
+def _dt(timestamp: float | None) -> datetime:
+    assert timestamp is not None
+    return datetime.fromtimestamp(timestamp, UTC)
+
+
+def _optional_dt(timestamp: float | None) -> datetime | None:
+    return None if timestamp is None else datetime.fromtimestamp(timestamp, UTC)
+
+
+def _record(row: tuple[Any, ...]) -> InstanceRecord:
+    (
+        id_,
+        workflow,
+        version,
+        status,
+        input_,
+        created,
+        updated,
+        wakeup,
+        owner,
+        expires,
+        error,
+        attempts,
+        last_seq,
+    ) = row
+    return InstanceRecord(
+        id=id_,
+        workflow=workflow,
+        workflow_version=version,
+        status=InstanceStatus(status),
+        input=json.loads(input_),
+        created_at=_dt(created),
+        updated_at=_dt(updated),
+        wakeup_at=_optional_dt(wakeup),
+        lease_owner=owner,
+        lease_expires_at=_optional_dt(expires),
+        last_error=error,
+        attempts=attempts,
+        last_seq=last_seq,
+    )

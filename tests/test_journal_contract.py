@@ -1,0 +1,288 @@
+"""The journal contract: every journal behaves the same, on real SQLite files and
+the real PostgreSQL server."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from journal import (
+    ConcurrencyConflict,
+    DuplicateInstance,
+    InstanceRecord,
+    InstanceStatus,
+    InvalidJournalURL,
+    Journal,
+    JournalUnavailable,
+    LeaseHeld,
+    NewEvent,
+    StatusUpdate,
+    UnknownInstance,
+    open_journal,
+)
+from tests.conftest import ALL_JOURNALS, DURABLE_JOURNALS
+
+T0 = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
+TTL = timedelta(seconds=30)
+Open = Callable[[], Journal]
+
+
+def record(instance_id: str, **changes: object) -> InstanceRecord:
+    fields: dict[str, object] = {
+        "id": instance_id,
+        "workflow": "order",
+        "workflow_version": 1,
+        "status": InstanceStatus.RUNNING,
+        "input": {"order_id": instance_id, "items": ["é", 1, None]},
+        "created_at": T0,
+        "updated_at": T0,
+    }
+    fields.update(changes)
+    return InstanceRecord(**fields)  # type: ignore[arg-type]
+
+
+def event(n: int) -> NewEvent:
+    return NewEvent("Charged", 1, {"amount": n, "note": "naïve ✓", "nested": {"a": [1, 2]}})
+
+
+@ALL_JOURNALS
+def test_instances_are_registered_once(open_fresh: Open) -> None:
+    journal = open_fresh()
+    journal.create_instance(record("a"))
+    with pytest.raises(DuplicateInstance, match="'a' exists already"):
+        journal.create_instance(record("a"))
+    got = journal.get_instance("a")
+    assert got.input == {"order_id": "a", "items": ["é", 1, None]}
+    assert got.status == InstanceStatus.RUNNING and got.last_seq == 0
+    assert got.created_at == T0 and got.created_at.tzinfo is not None
+    with pytest.raises(UnknownInstance, match="'nope'"):
+        journal.get_instance("nope")
+
+
+@ALL_JOURNALS
+def test_append_and_read_in_order(open_fresh: Open) -> None:
+    journal = open_fresh()
+    journal.create_instance(record("a"))
+    assert journal.append("a", 0, [event(1)], T0) == 1
+    assert journal.append("a", 1, [event(2), event(3)], T0 + timedelta(seconds=1)) == 3
+    events = journal.read("a")
+    assert [e.seq for e in events] == [1, 2, 3]
+    assert events[0].payload == {"amount": 1, "note": "naïve ✓", "nested": {"a": [1, 2]}}
+    assert (events[0].type, events[0].version, events[0].instance_id) == ("Charged", 1, "a")
+    assert events[1].recorded_at == T0 + timedelta(seconds=1)
+    assert [e.seq for e in journal.read("a", after_seq=2)] == [3]
+    assert journal.get_instance("a").last_seq == 3
+    with pytest.raises(UnknownInstance):
+        journal.read("nope")
+
+
+@ALL_JOURNALS
+@pytest.mark.parametrize("expected", [0, 1, 5])
+def test_a_stale_or_future_append_conflicts_and_writes_nothing(
+    open_fresh: Open, expected: int
+) -> None:
+    journal = open_fresh()
+    journal.create_instance(record("a"))
+    journal.append("a", 0, [event(1), event(2)], T0)
+    with pytest.raises(ConcurrencyConflict) as raised:
+        journal.append("a", expected, [event(9), event(10)], T0, StatusUpdate(InstanceStatus.FAILED))
+    assert raised.value.instance_id == "a" and raised.value.expected_seq == expected
+    assert [e.payload["amount"] for e in journal.read("a")] == [1, 2]
+    assert journal.get_instance("a").status == InstanceStatus.RUNNING
+
+
+@ALL_JOURNALS
+def test_append_to_an_unknown_instance(open_fresh: Open) -> None:
+    with pytest.raises(UnknownInstance):
+        open_fresh().append("ghost", 0, [event(1)], T0)
+
+
+@ALL_JOURNALS
+def test_append_with_a_status_update_is_atomic(open_fresh: Open) -> None:
+    journal = open_fresh()
+    journal.create_instance(record("a"))
+    journal.acquire_lease("a", "w1", T0, TTL)
+    update = StatusUpdate(InstanceStatus.FINISHED, last_error=None, release_lease=True)
+    journal.append("a", 0, [event(1)], T0 + timedelta(seconds=5), update)
+    got = journal.get_instance("a")
+    assert got.status == InstanceStatus.FINISHED
+    assert got.lease_owner is None and got.updated_at == T0 + timedelta(seconds=5)
+
+
+@ALL_JOURNALS
+def test_concurrent_appends_at_one_position_let_exactly_one_win(open_fresh: Open) -> None:
+    journal = open_fresh()
+    journal.create_instance(record("a"))
+    outcomes: list[str] = []
+    barrier = threading.Barrier(8)
+
+    def writer(n: int) -> None:
+        barrier.wait()
+        try:
+            journal.append("a", 0, [event(n)], T0)
+            outcomes.append("won")
+        except ConcurrencyConflict:
+            outcomes.append("conflict")
+
+    threads = [threading.Thread(target=writer, args=(n,)) for n in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(outcomes) == ["conflict"] * 7 + ["won"]
+    assert len(journal.read("a")) == 1
+
+
+@ALL_JOURNALS
+def test_update_instance(open_fresh: Open) -> None:
+    journal = open_fresh()
+    journal.create_instance(record("a"))
+    wake = T0 + timedelta(minutes=5)
+    journal.update_instance(
+        "a", StatusUpdate(InstanceStatus.RUNNING, wake, "ValueError: boom", 2), T0
+    )
+    got = journal.get_instance("a")
+    assert (got.wakeup_at, got.last_error, got.attempts) == (wake, "ValueError: boom", 2)
+    with pytest.raises(UnknownInstance):
+        journal.update_instance("b", StatusUpdate(InstanceStatus.FAILED), T0)
+
+
+@ALL_JOURNALS
+def test_list_instances_filters(open_fresh: Open) -> None:
+    journal = open_fresh()
+    journal.create_instance(record("a"))
+    journal.create_instance(record("b", workflow="refund", created_at=T0 + TTL))
+    journal.create_instance(record("c", status=InstanceStatus.FINISHED, created_at=T0 + 2 * TTL))
+    assert [r.id for r in journal.list_instances()] == ["a", "b", "c"]
+    assert [r.id for r in journal.list_instances(InstanceStatus.RUNNING)] == ["a", "b"]
+    assert [r.id for r in journal.list_instances(workflow="refund")] == ["b"]
+
+
+@ALL_JOURNALS
+def test_leases_exclude_others_until_released_or_expired(open_fresh: Open) -> None:
+    journal = open_fresh()
+    journal.create_instance(record("a"))
+    leased = journal.acquire_lease("a", "w1", T0, TTL)
+    assert (leased.lease_owner, leased.lease_expires_at) == ("w1", T0 + TTL)
+    journal.acquire_lease("a", "w1", T0 + timedelta(seconds=10), TTL)  # renewal by the holder
+    with pytest.raises(LeaseHeld) as held:
+        journal.acquire_lease("a", "w2", T0 + timedelta(seconds=20), TTL)
+    assert held.value.owner == "w1"
+    # The holder died: once its lease expires another process takes over.
+    assert journal.acquire_lease("a", "w2", T0 + timedelta(seconds=41), TTL).lease_owner == "w2"
+    journal.release_lease("a", "w1")  # not the holder: no effect
+    assert journal.get_instance("a").lease_owner == "w2"
+    journal.release_lease("a", "w2")
+    assert journal.get_instance("a").lease_owner is None
+    with pytest.raises(UnknownInstance):
+        journal.acquire_lease("nope", "w1", T0, TTL)
+
+
+@ALL_JOURNALS
+def test_renew_leases_extends_every_lease_of_an_owner(open_fresh: Open) -> None:
+    journal = open_fresh()
+    for name in "abc":
+        journal.create_instance(record(name))
+    journal.acquire_lease("a", "w1", T0, TTL)
+    journal.acquire_lease("b", "w1", T0, TTL)
+    journal.acquire_lease("c", "w2", T0, TTL)
+    assert journal.renew_leases("w1", T0 + TTL, TTL) == 2
+    assert journal.get_instance("a").lease_expires_at == T0 + 2 * TTL
+    assert journal.get_instance("c").lease_expires_at == T0 + TTL
+
+
+@ALL_JOURNALS
+def test_claim_runnable_takes_new_woken_and_stalled_work(open_fresh: Open) -> None:
+    journal = open_fresh()
+    journal.create_instance(record("new"))
+    journal.create_instance(record("woken", wakeup_at=T0 - TTL))
+    journal.create_instance(record("sleeping", wakeup_at=T0 + TTL))
+    journal.create_instance(record("finished", status=InstanceStatus.FINISHED))
+    journal.create_instance(record("waiting", status=InstanceStatus.WAITING))
+    journal.create_instance(record("held"))
+    journal.create_instance(record("stalled"))
+    journal.create_instance(record("other-workflow", workflow="refund"))
+    journal.acquire_lease("held", "w0", T0, TTL)
+    journal.acquire_lease("stalled", "dead", T0 - 2 * TTL, TTL)
+
+    claimed = journal.claim_runnable("w1", T0, TTL, 10, [("order", 1)])
+    assert sorted(r.id for r in claimed) == ["new", "stalled", "woken"]
+    assert all(r.lease_owner == "w1" and r.lease_expires_at == T0 + TTL for r in claimed)
+    assert journal.claim_runnable("w2", T0, TTL, 10, [("order", 1)]) == []
+    assert [r.id for r in journal.claim_runnable("w2", T0, TTL, 10)] == ["other-workflow"]
+    assert journal.claim_runnable("w2", T0, TTL, 10, [("order", 2)]) == []
+
+
+@ALL_JOURNALS
+def test_claim_runnable_respects_the_limit_and_never_double_claims(open_fresh: Open) -> None:
+    journal = open_fresh()
+    for n in range(30):
+        journal.create_instance(record(f"i{n:02}", created_at=T0, updated_at=T0))
+    claims: dict[str, list[str]] = {}
+    barrier = threading.Barrier(3)
+
+    def claimer(owner: str) -> None:
+        barrier.wait()
+        mine: list[str] = []
+        while batch := journal.claim_runnable(owner, T0, TTL, 4):
+            mine.extend(r.id for r in batch)
+        claims[owner] = mine
+
+    threads = [threading.Thread(target=claimer, args=(f"w{n}",)) for n in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    everything = [i for ids in claims.values() for i in ids]
+    assert sorted(everything) == [f"i{n:02}" for n in range(30)]  # each exactly once
+
+
+@ALL_JOURNALS
+def test_register_workflow_is_idempotent(open_fresh: Open) -> None:
+    journal = open_fresh()
+    journal.register_workflow("order", 1, {"_type": "End"}, T0)
+    journal.register_workflow("order", 1, {"_type": "Recovery"}, T0 + TTL)
+    journal.ping()
+
+
+@DURABLE_JOURNALS
+def test_everything_survives_reopening(open_fresh: Open) -> None:
+    first = open_fresh()
+    first.create_instance(record("a"))
+    first.append("a", 0, [event(1)], T0, StatusUpdate(InstanceStatus.WAITING))
+    first.close()
+    second = open_fresh()
+    assert second.get_instance("a").status == InstanceStatus.WAITING
+    assert [e.payload["amount"] for e in second.read("a")] == [1]
+
+
+@DURABLE_JOURNALS
+def test_wait_for_work_returns_by_its_timeout(open_fresh: Open) -> None:
+    journal = open_fresh()
+    journal.wait_for_work(0.05)  # returns: nothing else to assert without timing
+
+
+@pytest.mark.parametrize(
+    ("url", "error", "message"),
+    [
+        ("mysql://x", InvalidJournalURL, "expected memory://, sqlite:///PATH or postgresql://"),
+        ("sqlite://", InvalidJournalURL, "expected sqlite:///PATH"),
+        ("sqlite:///x.db?fast=1", InvalidJournalURL, "unknown option 'fast'"),
+        ("sqlite:///x.db?synchronous=sometimes", InvalidJournalURL, "synchronous='sometimes'"),
+        ("sqlite:////no/such/folder/x.db", JournalUnavailable, "no such folder"),
+        ("postgresql://h/db?schema=bad-name", InvalidJournalURL, "not a valid SQL identifier"),
+        ("postgresql://h/db?schema=drop%20table", InvalidJournalURL, "not a valid SQL identifier"),
+        ("postgresql://h/db?pool_max=many", InvalidJournalURL, "pool sizes must be integers"),
+    ],
+)
+def test_bad_urls_get_clear_errors(url: str, error: type[Exception], message: str) -> None:
+    with pytest.raises(error, match=message.replace("(", r"\(").replace("?", r"\?")):
+        open_journal(url)
+
+
+def test_an_unreachable_postgres_server_is_a_clear_error() -> None:
+    with pytest.raises(JournalUnavailable, match="cannot reach PostgreSQL"):
+        open_journal("postgresql://postgres@127.0.0.1:1/test?connect_timeout=1")
