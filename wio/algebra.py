@@ -23,6 +23,7 @@ from attrs import field, frozen
 from wio.errors import DefinitionError
 from wio.naming import name_from_assignment
 from wio.result import Err
+from wio.retry import RetryPolicy
 
 In = TypeVar("In", contravariant=True)
 E = TypeVar("E", covariant=True)
@@ -89,6 +90,7 @@ class WIO(Generic[In, E, Out]):
         *,
         event: type[Ev] | None = None,
         error: None = None,
+        retry: RetryPolicy | None = None,
     ) -> WIO[I2, Never, O2]: ...
 
     @overload
@@ -99,6 +101,7 @@ class WIO(Generic[In, E, Out]):
         *,
         event: type[Ev] | None = None,
         error: type[E2],
+        retry: RetryPolicy | None = None,
     ) -> WIO[I2, E2, O2]: ...
 
     @overload
@@ -109,6 +112,7 @@ class WIO(Generic[In, E, Out]):
         *,
         event: type[Ev] | None = None,
         error: None = None,
+        retry: RetryPolicy | None = None,
     ) -> WIO[I2, Never, O2]: ...
 
     @overload
@@ -119,6 +123,7 @@ class WIO(Generic[In, E, Out]):
         *,
         event: type[Ev] | None = None,
         error: type[E2],
+        retry: RetryPolicy | None = None,
     ) -> WIO[I2, E2, O2]: ...
 
     @staticmethod
@@ -128,6 +133,7 @@ class WIO(Generic[In, E, Out]):
         *,
         event: type[Any] | None = None,
         error: type[Any] | None = None,
+        retry: RetryPolicy | None = None,
     ) -> WIO[Any, Any, Any]:
         """An effectful step.
 
@@ -135,7 +141,8 @@ class WIO(Generic[In, E, Out]):
         (it may be a coroutine function). ``handle(input, event)`` turns the
         event into the output, or with ``error=ErrorClass`` into an ``Err``.
         On replay only ``handle`` runs. The event type is read from the
-        effect's return annotation unless ``event=`` is given.
+        effect's return annotation unless ``event=`` is given. If ``effect``
+        raises, the step is retried per ``retry`` (default: the workflow's).
         """
         event_type = event or _annotated_type(effect, "return", "the effect's return type")
         return Run(
@@ -144,6 +151,7 @@ class WIO(Generic[In, E, Out]):
             event_type=event_type,
             error_type=error,
             is_async=inspect.iscoroutinefunction(effect),
+            retry=retry,
             meta=Meta(name=_callable_name(effect), error=_error_name(error)),
         )
 
@@ -300,6 +308,7 @@ class Run(WIO[In, E, Out]):
     event_type: type[Any]
     error_type: type[Any] | None = None
     is_async: bool = False
+    retry: RetryPolicy | None = None
     meta: Meta = Meta()
 
 

@@ -52,3 +52,11 @@ class InstanceAlreadyExists(WioError):
 
 class NotWaitingForEvent(WioError):
     """An event was delivered that the instance cannot accept now."""
+
+
+class RecordedError(WioError):
+    """An error an earlier process recorded in the journal; only its text survives."""
+
+
+class WrongWorkflow(WioError):
+    """An instance in the journal belongs to another workflow or version."""

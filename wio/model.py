@@ -20,10 +20,10 @@ import attrs
 import cattrs
 from attrs import frozen
 from cattrs.gen import make_dict_unstructure_fn, override
-from cattrs.v import format_exception
 
 from wio import algebra
 from wio.algebra import WIO
+from wio.converter import describe_structure_error, strict_converter
 from wio.errors import DefinitionError
 
 
@@ -140,19 +140,7 @@ _TYPES_BY_TAG: dict[str, type[Any]] = {cls.__name__: cls for cls in NODE_TYPES}
 
 
 def _make_converter() -> cattrs.Converter:
-    converter = cattrs.Converter(forbid_extra_keys=True)
-
-    # Scalars are checked, not coerced: a name of 3 is an error, not "3".
-    def strict(expected: type[Any]) -> Any:
-        def structure_scalar(value: Any, _: Any) -> Any:
-            if type(value) is not expected:
-                raise TypeError(f"expected {expected.__name__}, got {json.dumps(value)}")
-            return value
-
-        return structure_scalar
-
-    converter.register_structure_hook(str, strict(str))
-    converter.register_structure_hook(bool, strict(bool))
+    converter = strict_converter(forbid_extra_keys=True)
     converter.register_unstructure_hook(
         NodeMeta,
         make_dict_unstructure_fn(NodeMeta, converter, description=override(omit_if_default=True)),
@@ -193,7 +181,7 @@ def structure(data: Any) -> ModelNode:
         node: ModelNode = converter.structure(data, ModelNode)  # type: ignore[arg-type]
         return node
     except Exception as exc:
-        raise ModelFormatError(_describe(exc)) from exc
+        raise ModelFormatError(describe_structure_error(exc, "model")) from exc
 
 
 def to_json(model: ModelNode | WIO[Any, Any, Any], *, indent: int | None = None) -> str:
@@ -212,18 +200,3 @@ def from_json(text: str) -> ModelNode:
 
 class ModelFormatError(DefinitionError):
     """A model JSON value does not describe a workflow model."""
-
-
-def _describe(exc: BaseException) -> str:
-    def explain(error: BaseException, type_: Any) -> str:
-        # Our own hooks word their errors precisely; keep cattrs' wording for the rest.
-        if isinstance(error, TypeError | ValueError) and str(error).startswith(
-            ("expected", "unknown")
-        ):
-            return str(error)
-        return format_exception(error, type_)
-
-    if isinstance(exc, Exception):
-        lines = cattrs.transform_error(exc, path="model", format_exception=explain)
-        return "; ".join(lines)
-    return f"{type(exc).__name__}: {exc}"

@@ -1,96 +1,78 @@
-"""The asyncio in-memory runtime: the same API as `wio.runtime.sync`, awaitable."""
+"""The asyncio runtime: the same API as `wio.runtime.sync`, awaitable.
+
+Effects that are coroutine functions are awaited; plain ones are called
+directly. Journal writes run in a thread, so the event loop never blocks on
+the database.
+"""
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import Iterable
-from typing import Any, Generic, TypeVar
+from typing import Any, TypeVar
 
-from wio.algebra import WIO
-from wio.errors import DefinitionError, InstanceAlreadyExists, InstanceNotFound
-from wio.interpreter import Effect, RunStep, Status
-from wio.runtime.core import InstanceCore, InstanceView, numbered
+from wio.interpreter import Status
+from wio.runtime import protocol
+from wio.runtime.base import RuntimeBase, translated_errors
+from wio.runtime.core import InstanceCore, InstanceView
+from wio.runtime.persistence import InMemory, Persistence, call_persistence
+from wio.runtime.protocol import drive_async
 
 In = TypeVar("In")
 Out = TypeVar("Out")
 
 
-async def perform_async(effect: Effect) -> Any:
-    """Call the user function behind ``effect``, awaiting it if it is a coroutine."""
-    if isinstance(effect, RunStep):
-        produced = effect.node.effect(effect.input)
-        return await produced if inspect.isawaitable(produced) else produced
-    return effect.node.save_state(effect.input, effect.output)
-
-
 class AsyncInstance(InstanceView[In, Out]):
-    """A running instance; `run` advances it without blocking the event loop on waits."""
+    """A running instance; `run` advances it without blocking the event loop."""
+
+    def __init__(self, core: InstanceCore, persistence: Persistence) -> None:
+        super().__init__(core)
+        self._persistence = persistence
 
     async def step(self) -> bool:
         """Perform the next effect and record its event. False if nothing was done."""
-        core = self._core
-        effect = core.due_effect()
-        if effect is None:
-            return False
-        try:
-            event = await perform_async(effect)
-        except Exception as exc:
-            core.effect_failed(effect, exc)
-            return False
-        applied = core.prepare(effect, event)
-        if applied is None:
-            return False
-        core.commit(applied, event)
-        # A pure step after the event may have failed; stop there until the next run.
-        return core.cursor.failure is None
+        return await drive_async(protocol.step(self._core, self._persistence))
 
     async def run(self) -> Status:
         """Advance until finished, waiting for the outside, or stopped by an error."""
-        while await self.step():
-            pass
+        await call_persistence(self._persistence, self._persistence.acquire, self._core)
+        try:
+            while await self.step():
+                pass
+        finally:
+            await call_persistence(self._persistence, self._persistence.release, self._core)
         return self.status
 
     async def deliver(self, event: Any) -> Status:
         """Record an event from outside the workflow; see `Instance.deliver`."""
-        applied = self._core.prepare_delivery(event)
-        self._core.commit(applied, event)
+        await drive_async(protocol.deliver(self._core, self._persistence, event))
         return self.status
 
 
-class AsyncRuntime(Generic[In, Out]):
-    """Runs instances of one workflow in memory, from asyncio code."""
-
-    def __init__(self, workflow: WIO[In, Any, Out], *, strict: bool = False) -> None:
-        if not isinstance(workflow, WIO):
-            raise DefinitionError(
-                f"AsyncRuntime expects a WIO workflow, got {type(workflow).__name__}"
-            )
-        self.workflow = workflow
-        self.strict = strict
-        self._instances: dict[str, AsyncInstance[In, Out]] = {}
+class AsyncRuntime(RuntimeBase[In, Out, "AsyncInstance[In, Out]"]):
+    """Runs instances of one workflow from asyncio code; see `Runtime`."""
 
     async def create(self, instance_id: str, input: In) -> AsyncInstance[In, Out]:
-        if instance_id in self._instances:
-            raise InstanceAlreadyExists(f"instance {instance_id!r} exists already")
-        instance: AsyncInstance[In, Out] = AsyncInstance(
-            InstanceCore(instance_id, self.workflow, input, strict=self.strict)
-        )
-        self._instances[instance_id] = instance
-        return instance
+        core, persistence = self._new(instance_id, input)
+        with translated_errors():
+            await call_persistence(persistence, persistence.created, core)
+        return self._keep(AsyncInstance(core, persistence))
+
+    async def get(self, instance_id: str) -> AsyncInstance[In, Out]:
+        instance = self._instances.get(instance_id)
+        if instance is not None:
+            return instance
+        persistence = self._journaled_or_missing(instance_id)
+        with translated_errors():
+            core = await call_persistence(
+                persistence,
+                persistence.load,
+                lambda input: self._core(instance_id, input),
+                instance_id,
+            )
+        return self._keep(AsyncInstance(core, persistence))
 
     async def recover(
         self, instance_id: str, input: In, events: Iterable[Any]
     ) -> AsyncInstance[In, Out]:
-        instance = await self.create(instance_id, input)
-        try:
-            instance._core.replay(numbered(events))
-        except Exception:
-            del self._instances[instance_id]
-            raise
-        return instance
-
-    async def get(self, instance_id: str) -> AsyncInstance[In, Out]:
-        try:
-            return self._instances[instance_id]
-        except KeyError:
-            raise InstanceNotFound(f"no instance {instance_id!r}") from None
+        core = self._recovered(instance_id, input, events)
+        return self._keep(AsyncInstance(core, InMemory()))

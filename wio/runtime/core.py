@@ -1,25 +1,35 @@
 """What the sync and asyncio runtimes share: one instance's bookkeeping.
 
 `InstanceCore` holds the current cursor and the recorded events, replays a
-journal, validates what effects return and reports unmatched events. It does
-no waiting and calls no effect: the thin `sync` and `aio` layers do that, so
-the two can never drift apart.
+journal, validates what effects return, counts failed attempts against the
+retry policy and reports unmatched events. It calls no effect and does no
+journal I/O: the thin `sync` and `aio` layers do that, so the two can never
+drift apart.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
+from datetime import datetime, timedelta
 from typing import Any, Generic, TypeVar
 
 from attrs import frozen
 
 from wio.algebra import WIO
-from wio.errors import DefinitionError, NotWaitingForEvent, StepFailed, UnmatchedEventError
+from wio.clock import Clock
+from wio.errors import (
+    DefinitionError,
+    NotWaitingForEvent,
+    RecordedError,
+    StepFailed,
+    UnmatchedEventError,
+)
 from wio.interpreter import (
     Applied,
     Cursor,
     Effect,
+    Path,
     RunStep,
     Status,
     StepFailure,
@@ -36,8 +46,10 @@ from wio.interpreter import (
     start,
     status,
 )
+from wio.retry import RetryPolicy
 
 log = logging.getLogger("wio.replay")
+steps_log = logging.getLogger("wio.steps")
 
 In = TypeVar("In")
 Out = TypeVar("Out")
@@ -61,6 +73,16 @@ class UnmatchedEvent:
     expected: str
 
 
+@frozen
+class _Snapshot:
+    cursor: Cursor
+    event_count: int
+    attempts: int
+    retry_at: datetime | None
+    gave_up: bool
+    error: StepFailure | None
+
+
 def numbered(events: Iterable[Any]) -> Iterable[RecordedEvent]:
     """Number plain events from 1; keep `RecordedEvent`s as they are."""
     for seq, event in enumerate(events, start=1):
@@ -68,25 +90,40 @@ def numbered(events: Iterable[Any]) -> Iterable[RecordedEvent]:
 
 
 class InstanceCore:
-    """One instance: the cursor, its events and its last error."""
+    """One instance: the cursor, its events, and how its current step is failing."""
 
-    def __init__(self, instance_id: str, workflow: WIO[Any, Any, Any], input: Any, *, strict: bool):
+    def __init__(
+        self,
+        instance_id: str,
+        workflow: WIO[Any, Any, Any],
+        input: Any,
+        *,
+        strict: bool,
+        retry: RetryPolicy,
+        clock: Clock,
+    ) -> None:
         if not isinstance(workflow, WIO):
             raise DefinitionError(f"expected a WIO workflow, got {type(workflow).__name__}")
         self.instance_id = instance_id
         self.workflow = workflow
         self.input = input
         self.strict = strict
+        self.retry = retry
+        self.clock = clock
         self.events: list[RecordedEvent] = []
         self.unmatched: list[UnmatchedEvent] = []
+        self.attempts = 0  # failed attempts of the current step
+        self.retry_at: datetime | None = None
+        self.gave_up = False  # the last attempt failed: the instance has failed
+        self.error: StepFailure | None = None
         self.cursor: Cursor = start(workflow, input)
-        self.effect_error: StepFailure | None = None
+        self._note_pure_failure()
 
     # -- queries ------------------------------------------------------------
 
     @property
     def status(self) -> Status:
-        return status(self.cursor)
+        return Status.FAILED if self.gave_up else status(self.cursor)
 
     @property
     def state(self) -> Any:
@@ -100,10 +137,6 @@ class InstanceCore:
     def progress(self) -> tuple[StepRecord, ...]:
         return progress(self.cursor)
 
-    @property
-    def last_error(self) -> StepFailure | None:
-        return self.effect_error or self.cursor.failure
-
     def waiting_for(self) -> str:
         return describe_wait(self.cursor)
 
@@ -113,7 +146,7 @@ class InstanceCore:
 
     # -- replay -------------------------------------------------------------
 
-    def replay(self, events: Iterable[RecordedEvent]) -> None:
+    def replay(self, events: Iterable[RecordedEvent], *, report_deferred: bool = True) -> None:
         """Apply recorded events in order, reporting any that match no node."""
         for recorded in events:
             applied = self._apply(recorded.seq, recorded.event)
@@ -121,9 +154,19 @@ class InstanceCore:
             self.events.append(recorded)
             if applied.outcome == "unmatched":
                 self._report(recorded.seq, recorded.event, applied.expected or "")
-        # Deferred events whose section never reached its checkpoint are unmatched too.
-        for deferred in pending_deferred(self.cursor):
-            self._report(deferred.seq, deferred.event, describe_wait(self.cursor))
+        if report_deferred:
+            # Deferred events whose section never reached its checkpoint are unmatched too.
+            for deferred in pending_deferred(self.cursor):
+                self._report(deferred.seq, deferred.event, describe_wait(self.cursor))
+
+    def restore_attempts(
+        self, attempts: int, retry_at: datetime | None, error: str | None, failed: bool
+    ) -> None:
+        """Take over the failure state an earlier process recorded in the registry."""
+        self.attempts = attempts
+        self.retry_at = retry_at
+        self.error = StepFailure((), None, RecordedError(error)) if error else None
+        self.gave_up = failed and status(self.cursor) != Status.FAILED
 
     def _report(self, seq: int, event: Any, expected: str) -> None:
         event_type = type(event).__name__
@@ -150,9 +193,13 @@ class InstanceCore:
     # -- running ------------------------------------------------------------
 
     def due_effect(self) -> Effect | None:
-        """The next effect, retrying a failed pure step first."""
+        """The next effect, retrying a failed pure step first; None if nothing can run."""
+        if self.gave_up:
+            return None
         if self.cursor.failure is not None:
             self.cursor = proceed(self.cursor)
+            if self._note_pure_failure():
+                return None
         return next_effect(self.cursor)
 
     def prepare(self, effect: Effect, event: Any) -> Applied | None:
@@ -164,7 +211,7 @@ class InstanceCore:
         expected = effect.node.event_type
         if not isinstance(event, expected):
             what = "effect" if isinstance(effect, RunStep) else "save_state"
-            self.effect_failed(
+            self.step_failed(
                 effect,
                 DefinitionError(
                     f"{what} returned {type(event).__name__}, expected an event of type "
@@ -175,27 +222,61 @@ class InstanceCore:
         try:
             applied = apply_event(self.cursor, self.next_seq, event)
         except StepFailed as exc:
-            self.effect_failed(effect, exc.cause)
+            self.step_failed(effect, exc.cause)
             return None
         # An event the current effect produced is accepted by construction.
         assert applied.outcome == "accepted", applied
         return applied
 
+    def snapshot(self) -> _Snapshot:
+        return _Snapshot(
+            self.cursor, len(self.events), self.attempts, self.retry_at, self.gave_up, self.error
+        )
+
+    def restore(self, snapshot: _Snapshot) -> None:
+        """Undo a commit whose journal write failed."""
+        self.cursor = snapshot.cursor
+        del self.events[snapshot.event_count :]
+        self.attempts, self.retry_at = snapshot.attempts, snapshot.retry_at
+        self.gave_up, self.error = snapshot.gave_up, snapshot.error
+
     def commit(self, applied: Applied, event: Any) -> None:
         self.events.append(RecordedEvent(self.next_seq, event))
         self.cursor = applied.cursor
-        self.effect_error = None
+        self.attempts, self.retry_at, self.error = 0, None, None
+        self._note_pure_failure()
 
-    def effect_failed(self, effect: Effect, exc: BaseException) -> None:
-        name = effect.node.meta.name if isinstance(effect, RunStep) else "checkpoint"
-        self.effect_error = StepFailure(effect.path, name, exc)
-        log.warning(
-            "instance %r: step %r at %s raised %s: %s; no event recorded",
+    def step_failed(self, effect: Effect, exc: BaseException) -> None:
+        if isinstance(effect, RunStep):
+            name, policy = effect.node.meta.name, effect.node.retry or self.retry
+        else:
+            name, policy = "checkpoint", self.retry
+        self._failed(StepFailure(effect.path, name, exc), policy)
+
+    def _note_pure_failure(self) -> bool:
+        failure = self.cursor.failure
+        if failure is not None:
+            self._failed(failure, self.retry)
+        return failure is not None
+
+    def _failed(self, failure: StepFailure, policy: RetryPolicy) -> None:
+        self.error = failure
+        self.attempts += 1
+        delay = policy.delay_after(self.attempts) if policy.retries(failure.exception) else None
+        if delay is None:
+            self.gave_up, self.retry_at = True, None
+        else:
+            self.retry_at = self.clock.now() + timedelta(seconds=delay)
+        outcome = "giving up" if self.gave_up else f"retrying in {delay:g}s"
+        steps_log.warning(
+            "instance %r: step %r at %s raised %s: %s; no event recorded; attempt %d, %s",
             self.instance_id,
-            name,
-            format_path(effect.path),
-            type(exc).__name__,
-            exc,
+            failure.node_name,
+            format_path(failure.path),
+            type(failure.exception).__name__,
+            failure.exception,
+            self.attempts,
+            outcome,
         )
 
     def prepare_delivery(self, event: Any) -> Applied:
@@ -207,6 +288,18 @@ class InstanceCore:
                 f"it is {describe_wait(self.cursor)}"
             )
         return applied
+
+
+def describe_failure(failure: StepFailure) -> str:
+    """A one-line description of a failed step, as the registry stores it."""
+    if isinstance(failure.exception, RecordedError):
+        return str(failure.exception)
+    where = f"step {failure.node_name!r} at {format_path(failure.path)}"
+    return f"{where}: {type(failure.exception).__name__}: {failure.exception}"
+
+
+def failure_path(failure: StepFailure | None) -> Path | None:
+    return None if failure is None else failure.path
 
 
 class InstanceView(Generic[In, Out]):
@@ -248,7 +341,17 @@ class InstanceView(Generic[In, Out]):
     @property
     def last_error(self) -> StepFailure | None:
         """The exception that stopped the last attempt of the current step, if any."""
-        return self._core.last_error
+        return self._core.error
+
+    @property
+    def attempts(self) -> int:
+        """Failed attempts of the current step (0 once it succeeds)."""
+        return self._core.attempts
+
+    @property
+    def retry_at(self) -> datetime | None:
+        """When a worker will try the failed step again."""
+        return self._core.retry_at
 
     @property
     def unmatched_events(self) -> tuple[UnmatchedEvent, ...]:

@@ -1,15 +1,18 @@
-"""The synchronous in-memory runtime."""
+"""The synchronous runtime: in memory, or durable on any journal."""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterable
-from typing import Any, Generic, TypeVar
+from typing import Any, TypeVar
 
-from wio.algebra import WIO
-from wio.errors import DefinitionError, InstanceAlreadyExists, InstanceNotFound
+from wio.errors import DefinitionError
 from wio.interpreter import Effect, RunStep, Status
-from wio.runtime.core import InstanceCore, InstanceView, numbered
+from wio.runtime import protocol
+from wio.runtime.base import RuntimeBase, translated_errors
+from wio.runtime.core import InstanceCore, InstanceView
+from wio.runtime.persistence import InMemory, Persistence
+from wio.runtime.protocol import drive_sync
 
 In = TypeVar("In")
 Out = TypeVar("Out")
@@ -34,28 +37,25 @@ def perform_sync(effect: Effect) -> Any:
 class Instance(InstanceView[In, Out]):
     """A running instance. Query it at any time; `run` advances it."""
 
+    def __init__(self, core: InstanceCore, persistence: Persistence) -> None:
+        super().__init__(core)
+        self._persistence = persistence
+
     def step(self) -> bool:
         """Perform the next effect and record its event. False if nothing was done."""
-        core = self._core
-        effect = core.due_effect()
-        if effect is None:
-            return False
-        try:
-            event = perform_sync(effect)
-        except Exception as exc:
-            core.effect_failed(effect, exc)
-            return False
-        applied = core.prepare(effect, event)
-        if applied is None:
-            return False
-        core.commit(applied, event)
-        # A pure step after the event may have failed; stop there until the next run.
-        return core.cursor.failure is None
+        return drive_sync(protocol.step(self._core, self._persistence), perform_sync)
 
     def run(self) -> Status:
-        """Advance until finished, waiting for the outside, or stopped by an error."""
-        while self.step():
-            pass
+        """Advance until finished, waiting for the outside, or stopped by an error.
+
+        On a journal, the instance's lease is held while it runs and released after.
+        """
+        self._persistence.acquire(self._core)
+        try:
+            while self.step():
+                pass
+        finally:
+            self._persistence.release(self._core)
         return self.status
 
     def deliver(self, event: Any) -> Status:
@@ -63,51 +63,40 @@ class Instance(InstanceView[In, Out]):
 
         Raises `NotWaitingForEvent` if no node accepts it now; nothing is recorded then.
         """
-        applied = self._core.prepare_delivery(event)
-        self._core.commit(applied, event)
+        drive_sync(protocol.deliver(self._core, self._persistence, event), perform_sync)
         return self.status
 
 
-class Runtime(Generic[In, Out]):
-    """Runs instances of one workflow, keeping everything in memory.
+class Runtime(RuntimeBase[In, Out, "Instance[In, Out]"]):
+    """Runs instances of one workflow: in memory, or durably on a journal.
+
+    ``Runtime(workflow)`` keeps everything in memory. ``Runtime(Workflow(...),
+    journal="sqlite:///wio.db")`` records every event in the journal; a
+    fresh runtime on the same journal picks instances up where they stopped.
 
     ``strict=True`` makes replay raise `UnmatchedEventError` on an event that
     no node accepts; by default such events are logged at WARNING and listed
     in `Instance.unmatched_events`.
     """
 
-    def __init__(self, workflow: WIO[In, Any, Out], *, strict: bool = False) -> None:
-        if not isinstance(workflow, WIO):
-            raise DefinitionError(f"Runtime expects a WIO workflow, got {type(workflow).__name__}")
-        self.workflow = workflow
-        self.strict = strict
-        self._instances: dict[str, Instance[In, Out]] = {}
-
     def create(self, instance_id: str, input: In) -> Instance[In, Out]:
         """Create an instance; it advances through pure steps but runs no effect yet."""
-        if instance_id in self._instances:
-            raise InstanceAlreadyExists(f"instance {instance_id!r} exists already")
-        instance: Instance[In, Out] = Instance(
-            InstanceCore(instance_id, self.workflow, input, strict=self.strict)
-        )
-        self._instances[instance_id] = instance
-        return instance
-
-    def recover(self, instance_id: str, input: In, events: Iterable[Any]) -> Instance[In, Out]:
-        """Rebuild an instance from its events (numbered from 1) without running effects."""
-        instance = self.create(instance_id, input)
-        try:
-            instance._core.replay(numbered(events))
-        except Exception:
-            del self._instances[instance_id]
-            raise
-        return instance
+        core, persistence = self._new(instance_id, input)
+        with translated_errors():
+            persistence.created(core)
+        return self._keep(Instance(core, persistence))
 
     def get(self, instance_id: str) -> Instance[In, Out]:
-        try:
-            return self._instances[instance_id]
-        except KeyError:
-            raise InstanceNotFound(f"no instance {instance_id!r}") from None
+        """The instance, loaded from the journal (events replayed) if not in memory."""
+        instance = self._instances.get(instance_id)
+        if instance is not None:
+            return instance
+        persistence = self._journaled_or_missing(instance_id)
+        with translated_errors():
+            core = persistence.load(lambda input: self._core(instance_id, input), instance_id)
+        return self._keep(Instance(core, persistence))
 
-    def instances(self) -> list[Instance[In, Out]]:
-        return list(self._instances.values())
+    def recover(self, instance_id: str, input: In, events: Iterable[Any]) -> Instance[In, Out]:
+        """Rebuild an instance in memory from its events (numbered from 1), running no effect."""
+        core = self._recovered(instance_id, input, events)
+        return self._keep(Instance(core, InMemory()))

@@ -1,0 +1,172 @@
+"""The event codec: events to JSON and back, through cattrs. Never pickle.
+
+Each event class is registered under a stable name that does not depend on its
+module path, so classes can be renamed or moved without breaking old
+journals. By default the name is the class name; choose one with the `event`
+decorator, which also versions the payload and lists the upcasters that bring
+old payloads up to date:
+
+    @event("order.PaymentCharged", version=2, upcast={1: add_currency})
+    @frozen
+    class PaymentCharged: ...
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any, TypeVar
+
+from attrs import frozen
+
+from journal.records import NewEvent, StoredEvent
+from wio.converter import describe_structure_error, strict_converter
+from wio.errors import DefinitionError, WioError
+
+T = TypeVar("T")
+Upcaster = Callable[[Any], Any]
+
+
+@frozen
+class EventSpec:
+    name: str
+    version: int = 1
+    upcasters: Mapping[int, Upcaster] = {}
+
+
+def event(
+    name: str | None = None, *, version: int = 1, upcast: Mapping[int, Upcaster] | None = None
+) -> Callable[[type[T]], type[T]]:
+    """Register an event class under a stable ``name`` and payload ``version``.
+
+    ``upcast[v]`` turns a version ``v`` payload (a JSON value) into version
+    ``v + 1``; a payload is upcast step by step to the current version.
+    """
+
+    def decorate(cls: type[T]) -> type[T]:
+        spec = EventSpec(name or cls.__name__, version, dict(upcast or {}))
+        missing = [v for v in range(1, version) if v not in spec.upcasters]
+        if missing:
+            raise DefinitionError(
+                f"event {spec.name!r} is at version {version} but has no upcaster from "
+                f"version {missing[0]}"
+            )
+        cls.__wio_event__ = spec  # type: ignore[attr-defined]
+        return cls
+
+    return decorate
+
+
+class EventDecodeError(WioError):
+    """A stored event's payload does not fit its event class."""
+
+    def __init__(self, instance_id: str, seq: int, event_type: str, problem: str) -> None:
+        super().__init__(
+            f"instance {instance_id!r}: event #{seq} of type {event_type!r} cannot be decoded: "
+            f"{problem}"
+        )
+        self.instance_id = instance_id
+        self.seq = seq
+        self.event_type = event_type
+        self.problem = problem
+
+
+class EventCodec:
+    """Encodes and decodes the events of one or more workflows."""
+
+    def __init__(self, event_types: Iterable[type[Any]] = ()) -> None:
+        self._converter = strict_converter(forbid_extra_keys=False)
+        self._by_name: dict[str, tuple[type[Any], EventSpec]] = {}
+        self._by_type: dict[type[Any], EventSpec] = {}
+        for cls in event_types:
+            self.register(cls)
+
+    def register(self, cls: type[Any]) -> None:
+        if cls in self._by_type:
+            return
+        spec: EventSpec = getattr(cls, "__wio_event__", None) or EventSpec(cls.__name__)
+        taken = self._by_name.get(spec.name)
+        if taken is not None and taken[0] is not cls:
+            raise DefinitionError(
+                f"two event classes are registered as {spec.name!r}: "
+                f"{taken[0].__module__}.{taken[0].__qualname__} and "
+                f"{cls.__module__}.{cls.__qualname__}; name one with @wio.event('...')"
+            )
+        self._by_name[spec.name] = (cls, spec)
+        self._by_type[cls] = spec
+
+    def name_of(self, cls: type[Any]) -> str:
+        return self._spec(cls).name
+
+    def encode(self, value: Any) -> NewEvent:
+        spec = self._spec(type(value))
+        return NewEvent(spec.name, spec.version, self._converter.unstructure(value))
+
+    def decode(self, stored: StoredEvent) -> Any:
+        entry = self._by_name.get(stored.type)
+        if entry is None:
+            raise EventDecodeError(
+                stored.instance_id,
+                stored.seq,
+                stored.type,
+                "no event class is registered under this name "
+                f"(known: {', '.join(sorted(self._by_name)) or 'none'})",
+            )
+        cls, spec = entry
+        payload = stored.payload
+        if stored.version > spec.version:
+            raise EventDecodeError(
+                stored.instance_id,
+                stored.seq,
+                stored.type,
+                f"it was written at version {stored.version}, newer than this code's "
+                f"version {spec.version}",
+            )
+        for version in range(stored.version, spec.version):
+            try:
+                payload = spec.upcasters[version](payload)
+            except Exception as exc:
+                raise EventDecodeError(
+                    stored.instance_id,
+                    stored.seq,
+                    stored.type,
+                    f"upcasting from version {version} failed: {type(exc).__name__}: {exc}",
+                ) from exc
+        try:
+            return self._converter.structure(payload, cls)
+        except Exception as exc:
+            problem = describe_structure_error(exc, "payload")
+            raise EventDecodeError(stored.instance_id, stored.seq, stored.type, problem) from exc
+
+    def _spec(self, cls: type[Any]) -> EventSpec:
+        spec = self._by_type.get(cls)
+        if spec is None:
+            # Events of dynamic (flat_map) parts are first seen when they happen.
+            self.register(cls)
+            spec = self._by_type[cls]
+        return spec
+
+
+class InputError(WioError):
+    """An instance's input does not fit the workflow's input type."""
+
+
+def encode_value(value: Any, value_type: Any) -> Any:
+    """A JSON-compatible form of ``value`` (an input or a result)."""
+    converter = _values
+    return converter.unstructure(value, value_type if value_type is not object else None)
+
+
+def decode_input(data: Any, input_type: Any, where: str) -> Any:
+    """Structure JSON ``data`` as ``input_type``; `InputError` names the field at fault."""
+    if input_type is object:
+        return data
+    try:
+        return _values.structure(data, input_type)
+    except Exception as exc:
+        raise InputError(
+            f"{where}: the input does not fit {getattr(input_type, '__name__', input_type)}: "
+            f"{describe_structure_error(exc, 'input')}"
+        ) from exc
+
+
+_values = strict_converter(forbid_extra_keys=True)

@@ -1,0 +1,113 @@
+"""A workflow as runtimes, journals and workers know it: a WIO with a name and version.
+
+A durable runtime needs more than the tree: the name and version it is
+registered under, the type its input is decoded into, and the event classes
+its journal holds.
+"""
+
+from __future__ import annotations
+
+import inspect
+import typing
+from collections.abc import Iterator
+from typing import Any, Generic, TypeVar
+
+from attrs import field, frozen
+
+from wio import algebra
+from wio.algebra import WIO
+from wio.codec import EventCodec
+from wio.errors import DefinitionError
+from wio.retry import DEFAULT_RETRY, RetryPolicy
+
+In = TypeVar("In")
+Out = TypeVar("Out")
+
+
+@frozen
+class Workflow(Generic[In, Out]):
+    """``Workflow(order_workflow, name="order", version=1, input_type=Order)``.
+
+    ``input_type`` defaults to the annotated input of the workflow's first
+    step; ``object`` keeps inputs as plain JSON. ``events`` adds event
+    classes that only dynamic (``flat_map``) parts record.
+    """
+
+    wio: WIO[In, Any, Out]
+    name: str
+    version: int = 1
+    input_type: Any = None
+    events: tuple[type[Any], ...] = ()
+    retry: RetryPolicy = DEFAULT_RETRY
+    codec: EventCodec = field(init=False, eq=False, repr=False)
+
+    def __attrs_post_init__(self) -> None:
+        if not isinstance(self.wio, WIO):
+            raise DefinitionError(f"Workflow {self.name!r}: {self.wio!r} is not a WIO workflow")
+        if not self.name or not isinstance(self.name, str):
+            raise DefinitionError(f"a workflow name must be a non-empty string, got {self.name!r}")
+        if self.input_type is None:
+            object.__setattr__(self, "input_type", infer_input_type(self.wio))
+        object.__setattr__(self, "codec", EventCodec([*event_types(self.wio), *self.events]))
+
+
+def as_workflow(target: Any, default_name: str) -> Workflow[Any, Any]:
+    """A `Workflow` as given, or a bare WIO wrapped under ``default_name``."""
+    if isinstance(target, Workflow):
+        return target
+    if isinstance(target, WIO):
+        return Workflow(target, name=default_name)
+    raise DefinitionError(f"{default_name!r} is a {type(target).__name__}, not a workflow")
+
+
+def event_types(node: WIO[Any, Any, Any]) -> Iterator[type[Any]]:
+    """Every event class the static tree can record."""
+    for child in walk(node):
+        if isinstance(child, algebra.Run | algebra.Checkpoint | algebra.Recover):
+            yield child.event_type
+
+
+def walk(node: WIO[Any, Any, Any]) -> Iterator[WIO[Any, Any, Any]]:
+    """Every node of the static tree, parents first (flat_map continuations are unknown)."""
+    stack = [node]
+    while stack:
+        current = stack.pop()
+        yield current
+        match current:
+            case algebra.Sequence():
+                stack.extend(reversed(current.steps))
+            case algebra.FlatMap() | algebra.Transform() | algebra.Checkpoint():
+                stack.append(current.base)
+            case algebra.HandleError():
+                stack.extend((current.handler, current.base))
+            case algebra.Fork():
+                stack.extend(b.wio for b in reversed(current.branches))
+
+
+def infer_input_type(node: WIO[Any, Any, Any]) -> Any:
+    """The annotated parameter type of the first function to see the input, or ``object``."""
+    while True:
+        match node:
+            case algebra.Sequence():
+                node = node.steps[0]
+            case algebra.FlatMap() | algebra.HandleError() | algebra.Checkpoint():
+                node = node.base
+            case algebra.Transform():
+                return _first_parameter_type(node.map_input)
+            case algebra.Pure():
+                return _first_parameter_type(node.compute)
+            case algebra.Run():
+                return _first_parameter_type(node.effect)
+            case algebra.Recover():
+                return _first_parameter_type(node.recover_state)
+            case _:
+                return object
+
+
+def _first_parameter_type(fn: Any) -> Any:
+    try:
+        parameters = list(inspect.signature(fn).parameters)
+        hint = typing.get_type_hints(fn).get(parameters[0], object) if parameters else object
+    except Exception:
+        return object
+    return object if hint is Any else hint

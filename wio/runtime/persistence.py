@@ -1,0 +1,210 @@
+"""Where a runtime keeps an instance: only in memory, or in a journal.
+
+Both implement the same small interface, so the sync and asyncio runtimes
+never branch on which one they have. `Journaled` keeps the instance live in
+memory while it holds the lease: a step costs one append (one INSERT and one
+COMMIT), with the registry row updated in the same transaction only when the
+status, retry time or error changes. The journal is read again only when the
+lease is (re)acquired, to catch up with what other processes appended.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Any, Protocol, TypeVar
+
+from attrs import frozen
+
+from journal import InstanceRecord, InstanceStatus, Journal, StatusUpdate
+from wio.codec import decode_input, encode_value
+from wio.definition import Workflow
+from wio.errors import WrongWorkflow
+from wio.runtime.core import InstanceCore, RecordedEvent, describe_failure
+
+
+class Persistence(Protocol):
+    blocking: bool  # whether its calls do I/O (the asyncio layer runs those in a thread)
+
+    def created(self, core: InstanceCore) -> None:
+        """A new instance was created in memory."""
+
+    def appended(self, core: InstanceCore) -> None:
+        """The core committed one event (the last); write it. Raises to have it undone."""
+
+    def changed(self, core: InstanceCore) -> None:
+        """The core's failure state changed without an event."""
+
+    def acquire(self, core: InstanceCore) -> None:
+        """Make sure this process may advance the instance, and is up to date."""
+
+    def release(self, core: InstanceCore) -> None:
+        """Let other processes advance the instance."""
+
+
+class InMemory:
+    """Nothing outlives the process; every call is free."""
+
+    blocking = False
+
+    def created(self, core: InstanceCore) -> None:
+        pass
+
+    def appended(self, core: InstanceCore) -> None:
+        pass
+
+    def changed(self, core: InstanceCore) -> None:
+        pass
+
+    def acquire(self, core: InstanceCore) -> None:
+        pass
+
+    def release(self, core: InstanceCore) -> None:
+        pass
+
+
+@frozen
+class _RegistryView:
+    status: InstanceStatus
+    wakeup_at: Any
+    last_error: str | None
+    attempts: int
+
+
+def registry_view(core: InstanceCore) -> _RegistryView:
+    error = None if core.error is None else describe_failure(core.error)
+    return _RegistryView(InstanceStatus(str(core.status)), core.retry_at, error, core.attempts)
+
+
+class Journaled:
+    """One instance kept in a journal, advanced under a lease."""
+
+    blocking = True
+
+    def __init__(self, journal: Journal, workflow: Workflow[Any, Any], owner: str, ttl: float):
+        self.journal = journal
+        self.workflow = workflow
+        self.owner = owner
+        self.ttl = timedelta(seconds=ttl)
+        self._persisted: _RegistryView | None = None
+        self._lease_renew_at = 0.0  # monotonic time after which the lease is renewed
+
+    # -- creating and loading ---------------------------------------------------
+
+    def created(self, core: InstanceCore) -> None:
+        view = registry_view(core)
+        now = core.clock.now()
+        self.journal.create_instance(
+            InstanceRecord(
+                id=core.instance_id,
+                workflow=self.workflow.name,
+                workflow_version=self.workflow.version,
+                status=view.status,
+                input=encode_value(core.input, self.workflow.input_type),
+                created_at=now,
+                updated_at=now,
+                wakeup_at=view.wakeup_at,
+                last_error=view.last_error,
+                attempts=view.attempts,
+            )
+        )
+        self._persisted = view
+
+    def load(self, core_factory: Any, instance_id: str) -> InstanceCore:
+        """Rebuild an instance from the journal: its registry row, then its events."""
+        record = self.journal.get_instance(instance_id)
+        if (record.workflow, record.workflow_version) != (
+            self.workflow.name,
+            self.workflow.version,
+        ):
+            raise WrongWorkflow(
+                f"instance {instance_id!r} runs workflow {record.workflow!r} version "
+                f"{record.workflow_version}, not {self.workflow.name!r} version "
+                f"{self.workflow.version}"
+            )
+        where = f"instance {instance_id!r}"
+        core: InstanceCore = core_factory(
+            decode_input(record.input, self.workflow.input_type, where)
+        )
+        self._catch_up(core, record)
+        return core
+
+    # -- writing ----------------------------------------------------------------
+
+    def appended(self, core: InstanceCore) -> None:
+        self.acquire(core)
+        recorded = core.events[-1]
+        view = registry_view(core)
+        update = None if view == self._persisted else self._update(view)
+        self.journal.append(
+            core.instance_id,
+            recorded.seq - 1,
+            [self.workflow.codec.encode(recorded.event)],
+            core.clock.now(),
+            update,
+        )
+        self._persisted = view
+        if update is not None and update.release_lease:
+            self._lease_renew_at = 0.0
+
+    def changed(self, core: InstanceCore) -> None:
+        view = registry_view(core)
+        if view != self._persisted:
+            update = self._update(view)
+            self.journal.update_instance(core.instance_id, update, core.clock.now())
+            self._persisted = view
+            if update.release_lease:
+                self._lease_renew_at = 0.0
+
+    # -- the lease --------------------------------------------------------------
+
+    def acquire(self, core: InstanceCore) -> None:
+        if time.monotonic() < self._lease_renew_at:
+            return
+        record = self.journal.acquire_lease(
+            core.instance_id, self.owner, core.clock.now(), self.ttl
+        )
+        # Renew at half the lease's life: a crashed holder's work is free again after ttl.
+        self._lease_renew_at = time.monotonic() + self.ttl.total_seconds() / 2
+        if record.last_seq != len(core.events):
+            self._catch_up(core, record)
+
+    def release(self, core: InstanceCore) -> None:
+        self._lease_renew_at = 0.0
+        self.journal.release_lease(core.instance_id, self.owner)
+
+    # -- helpers ----------------------------------------------------------------
+
+    def _catch_up(self, core: InstanceCore, record: InstanceRecord) -> None:
+        stored = self.journal.read(core.instance_id, after_seq=len(core.events))
+        codec = self.workflow.codec
+        core.replay(RecordedEvent(e.seq, codec.decode(e)) for e in stored)
+        core.restore_attempts(
+            record.attempts,
+            record.wakeup_at,
+            record.last_error,
+            failed=record.status == InstanceStatus.FAILED,
+        )
+        self._persisted = registry_view(core)
+
+    @staticmethod
+    def _update(view: _RegistryView) -> StatusUpdate:
+        return StatusUpdate(
+            status=view.status,
+            wakeup_at=view.wakeup_at,
+            last_error=view.last_error,
+            attempts=view.attempts,
+            release_lease=view.status != InstanceStatus.RUNNING,
+        )
+
+
+T = TypeVar("T")
+
+
+async def call_persistence(persistence: Persistence, method: Callable[..., T], *args: Any) -> T:
+    """Call a persistence method from asyncio code: in a thread if it does I/O."""
+    if persistence.blocking:
+        return await asyncio.to_thread(method, *args)
+    return method(*args)

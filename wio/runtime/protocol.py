@@ -1,0 +1,143 @@
+"""The steps of a runtime, written once as generators that yield their I/O.
+
+A generator here never performs I/O: it yields `Perform` (call a step's user
+function) and `Persist` (write to the journal) requests, and the sync and
+asyncio drivers carry them out, blocking or awaiting. This is psycopg 3's
+pattern: one core, thin sync and async layers, no duplicated logic.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+from collections.abc import Callable, Generator
+from functools import partial
+from typing import Any
+
+from attrs import frozen
+
+from wio.interpreter import Effect, RunStep
+from wio.runtime.core import InstanceCore
+from wio.runtime.persistence import Persistence
+
+
+@frozen
+class Perform:
+    """Call the user function of ``effect``; send back what it returns, or throw what it raises."""
+
+    effect: Effect
+
+
+@frozen
+class Persist:
+    """Call ``write`` (journal I/O); any exception is thrown back into the generator."""
+
+    write: Callable[[], None]
+    blocking: bool = True  # False for in-memory no-ops, which need no thread
+
+
+Protocol = Generator[Perform | Persist, Any, bool]
+
+
+def step(core: InstanceCore, persistence: Persistence) -> Protocol:
+    """Perform the next effect and record its event; returns whether to go on."""
+    yield _persist(persistence, persistence.acquire, core)
+    effect = core.due_effect()
+    if effect is None:
+        yield _persist(persistence, persistence.changed, core)
+        return False
+    try:
+        event = yield Perform(effect)
+    except Exception as exc:
+        core.step_failed(effect, exc)
+        yield _persist(persistence, persistence.changed, core)
+        return False
+    applied = core.prepare(effect, event)
+    if applied is None:
+        yield _persist(persistence, persistence.changed, core)
+        return False
+    yield from _commit(core, persistence, applied, event)
+    # A pure step after the event may have failed; stop there until the next run.
+    return core.error is None
+
+
+def deliver(core: InstanceCore, persistence: Persistence, event: Any) -> Protocol:
+    """Record an event from outside the workflow; raises `NotWaitingForEvent` if unwanted."""
+    yield _persist(persistence, persistence.acquire, core)
+    applied = core.prepare_delivery(event)
+    yield from _commit(core, persistence, applied, event)
+    return True
+
+
+def _persist(
+    persistence: Persistence, method: Callable[[InstanceCore], None], core: InstanceCore
+) -> Persist:
+    return Persist(partial(method, core), persistence.blocking)
+
+
+def _commit(core: InstanceCore, persistence: Persistence, applied: Any, event: Any) -> Protocol:
+    before = core.snapshot()
+    core.commit(applied, event)
+    try:
+        yield _persist(persistence, persistence.appended, core)
+    except BaseException:
+        core.restore(before)  # the journal did not take the event: neither does memory
+        raise
+    return True
+
+
+def drive_sync(protocol: Protocol, perform: Callable[[Effect], Any]) -> bool:
+    """Run a protocol to its end, blocking on each request."""
+    request = next(protocol)
+    while True:
+        try:
+            if isinstance(request, Perform):
+                try:
+                    outcome = perform(request.effect)
+                except Exception as exc:
+                    request = protocol.throw(exc)
+                    continue
+            else:
+                try:
+                    request.write()
+                except BaseException as exc:
+                    request = protocol.throw(exc)
+                    continue
+                outcome = None
+            request = protocol.send(outcome)
+        except StopIteration as done:
+            return bool(done.value)
+
+
+async def drive_async(protocol: Protocol) -> bool:
+    """Run a protocol to its end, awaiting coroutine effects and journal writes."""
+    request = next(protocol)
+    while True:
+        try:
+            if isinstance(request, Perform):
+                try:
+                    outcome = await perform_async(request.effect)
+                except Exception as exc:
+                    request = protocol.throw(exc)
+                    continue
+            else:
+                try:
+                    if request.blocking:
+                        await asyncio.to_thread(request.write)
+                    else:
+                        request.write()
+                except BaseException as exc:
+                    request = protocol.throw(exc)
+                    continue
+                outcome = None
+            request = protocol.send(outcome)
+        except StopIteration as done:
+            return bool(done.value)
+
+
+async def perform_async(effect: Effect) -> Any:
+    """Call the user function behind ``effect``, awaiting it if it is a coroutine."""
+    if isinstance(effect, RunStep):
+        produced = effect.node.effect(effect.input)
+        return await produced if inspect.isawaitable(produced) else produced
+    return effect.node.save_state(effect.input, effect.output)
