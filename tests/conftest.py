@@ -36,9 +36,7 @@ def shipment() -> ModuleType:
 
 # -- journals -------------------------------------------------------------------
 
-POSTGRES_URL = os.environ.get(
-    "WIO_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test"
-)
+POSTGRES_URL = os.environ.get("WIO_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
 _postgres_problem: list[str] = []
 
 

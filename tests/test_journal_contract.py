@@ -88,7 +88,9 @@ def test_a_stale_or_future_append_conflicts_and_writes_nothing(
     journal.create_instance(record("a"))
     journal.append("a", 0, [event(1), event(2)], T0)
     with pytest.raises(ConcurrencyConflict) as raised:
-        journal.append("a", expected, [event(9), event(10)], T0, StatusUpdate(InstanceStatus.FAILED))
+        journal.append(
+            "a", expected, [event(9), event(10)], T0, StatusUpdate(InstanceStatus.FAILED)
+        )
     assert raised.value.instance_id == "a" and raised.value.expected_seq == expected
     assert [e.payload["amount"] for e in journal.read("a")] == [1, 2]
     assert journal.get_instance("a").status == InstanceStatus.RUNNING

@@ -147,7 +147,7 @@ class Journaled:
         )
         self._persisted = view
         if update is not None and update.release_lease:
-            self._lease_renew_at = 0.0
+            self._lease_renew_at = 0.0  # released with the update
 
     def changed(self, core: InstanceCore) -> None:
         view = registry_view(core)
@@ -156,7 +156,7 @@ class Journaled:
             self.journal.update_instance(core.instance_id, update, core.clock.now())
             self._persisted = view
             if update.release_lease:
-                self._lease_renew_at = 0.0
+                self._lease_renew_at = 0.0  # released with the update
 
     # -- the lease --------------------------------------------------------------
 
@@ -172,8 +172,9 @@ class Journaled:
             self._catch_up(core, record)
 
     def release(self, core: InstanceCore) -> None:
-        self._lease_renew_at = 0.0
-        self.journal.release_lease(core.instance_id, self.owner)
+        if self._lease_renew_at:  # still held: not already released with a status update
+            self._lease_renew_at = 0.0
+            self.journal.release_lease(core.instance_id, self.owner)
 
     # -- helpers ----------------------------------------------------------------
 

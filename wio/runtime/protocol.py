@@ -16,7 +16,7 @@ from typing import Any
 
 from attrs import frozen
 
-from wio.interpreter import Effect, RunStep
+from wio.interpreter import Effect, RunStep, Status
 from wio.runtime.core import InstanceCore
 from wio.runtime.persistence import Persistence
 
@@ -57,8 +57,9 @@ def step(core: InstanceCore, persistence: Persistence) -> Protocol:
         yield _persist(persistence, persistence.changed, core)
         return False
     yield from _commit(core, persistence, applied, event)
-    # A pure step after the event may have failed; stop there until the next run.
-    return core.error is None
+    # Go on only if another effect is due: a pure step after the event may have
+    # failed, or the instance may have finished or started waiting.
+    return core.error is None and core.status == Status.RUNNING
 
 
 def deliver(core: InstanceCore, persistence: Persistence, event: Any) -> Protocol:
