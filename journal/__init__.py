@@ -48,21 +48,24 @@ __all__ = [
 _POSTGRES_OPTIONS = {"schema", "pool_min", "pool_max"}
 
 
-def open_journal(url: str) -> Journal:
-    """Open the journal a URL names; raises `InvalidJournalURL` or `JournalUnavailable`."""
+def open_journal(url: str, *, upgrade: bool = True) -> Journal:
+    """Open the journal a URL names; raises `InvalidJournalURL` or `JournalUnavailable`.
+
+    Missing schema migrations are applied unless ``upgrade`` is false.
+    """
     scheme, _, rest = url.partition("://")
     if scheme == "memory":
         return MemoryJournal(url)
     if scheme == "sqlite":
-        return _open_sqlite(url, rest)
+        return _open_sqlite(url, rest, upgrade)
     if scheme in ("postgresql", "postgres"):
-        return _open_postgres(url)
+        return _open_postgres(url, upgrade)
     raise InvalidJournalURL(
         f"journal URL {url!r}: expected memory://, sqlite:///PATH or postgresql://..."
     )
 
 
-def _open_sqlite(url: str, rest: str) -> Journal:
+def _open_sqlite(url: str, rest: str, upgrade: bool) -> Journal:
     from journal.sqlite import SQLiteJournal
 
     location, _, query = rest.partition("?")
@@ -73,10 +76,11 @@ def _open_sqlite(url: str, rest: str) -> Journal:
     unknown = set(options) - {"synchronous"}
     if unknown:
         raise InvalidJournalURL(f"journal URL {url!r}: unknown option {sorted(unknown)[0]!r}")
-    return SQLiteJournal(location[1:], synchronous=options.get("synchronous", "full"))
+    synchronous = options.get("synchronous", "full")
+    return SQLiteJournal(location[1:], synchronous=synchronous, upgrade=upgrade)
 
 
-def _open_postgres(url: str) -> Journal:
+def _open_postgres(url: str, upgrade: bool) -> Journal:
     from journal.postgres import PostgresJournal
 
     parts = urlsplit(url)
@@ -90,5 +94,9 @@ def _open_postgres(url: str) -> Journal:
     except ValueError as exc:
         raise InvalidJournalURL(f"journal URL: pool sizes must be integers ({exc})") from None
     return PostgresJournal(
-        conninfo, schema=ours.get("schema", "wio"), pool_min=pool_min, pool_max=pool_max
+        conninfo,
+        schema=ours.get("schema", "wio"),
+        pool_min=pool_min,
+        pool_max=pool_max,
+        upgrade=upgrade,
     )

@@ -137,6 +137,9 @@ class MemoryJournal:
                     claimed.append(leased)
             return claimed
 
+    def upgrade(self) -> list[int]:
+        return []  # nothing to migrate in memory
+
     def register_workflow(self, name: str, version: int, model: Any, now: datetime) -> None:
         with self._lock:
             self._workflows[(name, version)] = model

@@ -109,6 +109,11 @@ class PostgresJournal:
         self._sql_cache: dict[str, sql.Composed] = {}
         self._listener: psycopg.Connection[TupleRow] | None = None
         self._listener_lock = threading.Lock()
+        # Fail fast, with libpq's reason, rather than after the pool's retries.
+        try:
+            psycopg.connect(conninfo, connect_timeout=max(1, int(connect_timeout))).close()
+        except psycopg.Error as exc:
+            raise JournalUnavailable(f"cannot reach PostgreSQL at {self.url}: {exc}") from exc
         self._pool = ConnectionPool(
             conninfo,
             min_size=pool_min,

@@ -19,6 +19,9 @@ class Journal(Protocol):
 
     url: str
 
+    def upgrade(self) -> list[int]:
+        """Apply missing schema migrations; returns the versions applied (idempotent)."""
+
     def create_instance(self, record: InstanceRecord) -> None:
         """Register a new instance; raises `DuplicateInstance` if the id is taken."""
 

@@ -76,7 +76,12 @@ _INSTANCE_COLUMNS = (
 
 class SQLiteJournal:
     def __init__(
-        self, path: str | Path, *, synchronous: str = "full", busy_timeout: float = 30.0
+        self,
+        path: str | Path,
+        *,
+        synchronous: str = "full",
+        busy_timeout: float = 30.0,
+        upgrade: bool = True,
     ) -> None:
         if synchronous not in SYNCHRONOUS:
             raise InvalidJournalURL(
@@ -97,7 +102,8 @@ class SQLiteJournal:
             raise JournalUnavailable(f"cannot open SQLite journal {self.path}: {exc}") from exc
         # One connection shared by the worker's threads; sqlite3 needs us to serialize.
         self._lock = threading.RLock()
-        self.upgrade()
+        if upgrade:
+            self.upgrade()
 
     # -- schema ---------------------------------------------------------------
 

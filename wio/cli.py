@@ -3,21 +3,31 @@
 from __future__ import annotations
 
 import argparse
+import json
+import logging
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
+from journal import InstanceStatus, JournalError, open_journal
 from wio.errors import WioError
 
 FORMATS = ("json",)
+DEFAULT_JOURNAL = "sqlite:///wio.db"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=os.environ.get("WIO_LOG_LEVEL", "WARNING").upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
     try:
         return int(args.handler(args))
-    except WioError as exc:
+    except (WioError, JournalError) as exc:
         print(f"wio: error: {exc}", file=sys.stderr)
         return 1
 
@@ -25,6 +35,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="wio", description="Durable workflows composed in code.")
     commands = parser.add_subparsers(required=True, metavar="COMMAND")
+    journal_help = f"journal URL (default: $WIO_JOURNAL or {DEFAULT_JOURNAL})"
+    default_journal = os.environ.get("WIO_JOURNAL", DEFAULT_JOURNAL)
 
     render = commands.add_parser("render", help="print a workflow's model or diagram")
     render.add_argument("target", metavar="PATH_OR_MODULE:ATTR")
@@ -32,7 +44,50 @@ def _parser() -> argparse.ArgumentParser:
     render.add_argument("-o", "--output", type=Path, help="write to FILE instead of stdout")
     render.set_defaults(handler=_render)
 
-    demo = commands.add_parser("demo", help="run the order example end to end")
+    start = commands.add_parser("start", help="create an instance for the workers to run")
+    start.add_argument("target", metavar="PATH_OR_MODULE:ATTR")
+    start.add_argument("--journal", default=default_journal, help=journal_help)
+    start.add_argument("--id", required=True, help="the new instance's id")
+    start.add_argument("--input", required=True, help="the input, as JSON")
+    start.add_argument("--run", action="store_true", help="also run it here until it blocks")
+    start.set_defaults(handler=_start)
+
+    instances = commands.add_parser("instances", help="list instances")
+    instances.add_argument("--journal", default=default_journal, help=journal_help)
+    instances.add_argument("--status", choices=[s.value for s in InstanceStatus])
+    instances.add_argument("--workflow", help="only this workflow's instances")
+    instances.set_defaults(handler=_instances)
+
+    inspect = commands.add_parser("inspect", help="show an instance's events, state and progress")
+    inspect.add_argument("id")
+    inspect.add_argument("--journal", default=default_journal, help=journal_help)
+    inspect.add_argument(
+        "--workflows",
+        nargs="*",
+        default=[],
+        metavar="PATH_OR_MODULE:ATTR",
+        help="the workflow code, to replay the events into state and progress",
+    )
+    inspect.add_argument("--json", action="store_true", help="print JSON")
+    inspect.set_defaults(handler=_inspect)
+
+    db = commands.add_parser("db", help="manage the journal's schema")
+    db_commands = db.add_subparsers(required=True, metavar="ACTION")
+    upgrade = db_commands.add_parser("upgrade", help="apply missing schema migrations")
+    upgrade.add_argument("--journal", default=default_journal, help=journal_help)
+    upgrade.set_defaults(handler=_db_upgrade)
+
+    worker = commands.add_parser("worker", help="run instances until stopped (SIGTERM)")
+    worker.add_argument("--journal", default=default_journal, help=journal_help)
+    worker.add_argument("--workflows", nargs="+", required=True, metavar="PATH_OR_MODULE:ATTR")
+    worker.add_argument("--owner", help="lease owner name (default: host:pid:random)")
+    worker.add_argument("--lease-ttl", type=float, default=30.0, metavar="SECONDS")
+    worker.add_argument("--poll-interval", type=float, default=1.0, metavar="SECONDS")
+    worker.add_argument("--shutdown-timeout", type=float, default=30.0, metavar="SECONDS")
+    worker.add_argument("--health-port", type=int, help="serve GET /health on this port")
+    worker.set_defaults(handler=_worker)
+
+    demo = commands.add_parser("demo", help="run the order example: crash, resume, finish")
     demo.set_defaults(handler=_demo)
     return parser
 
@@ -41,9 +96,81 @@ def _render(args: argparse.Namespace) -> int:
     from wio.loading import load_workflow
     from wio.model import to_json
 
-    text = to_json(load_workflow(args.target))
-    _emit(text, args.output)
+    _emit(to_json(load_workflow(args.target)), args.output)
     return 0
+
+
+def _start(args: argparse.Namespace) -> int:
+    from wio.codec import decode_input
+    from wio.loading import load_definition
+    from wio.runtime import Runtime
+
+    definition = load_definition(args.target)
+    try:
+        data = json.loads(args.input)
+    except json.JSONDecodeError as exc:
+        raise WioError(f"--input is not JSON: {exc}") from None
+    value = decode_input(data, definition.input_type, "--input")
+    with Runtime(definition, journal=args.journal) as runtime:
+        instance = runtime.create(args.id, value)
+        if args.run:
+            instance.run()
+        print(f"instance {args.id!r} of {definition.name!r}: {instance.status}")
+    return 0
+
+
+def _instances(args: argparse.Namespace) -> int:
+    with open_journal(args.journal) as journal:
+        records = journal.list_instances(
+            InstanceStatus(args.status) if args.status else None, args.workflow
+        )
+    rows = [
+        (r.id, f"{r.workflow} v{r.workflow_version}", str(r.status), str(r.last_seq),
+         r.updated_at.isoformat(timespec="seconds"), r.last_error or "")
+        for r in records
+    ]  # fmt: skip
+    _table(("ID", "WORKFLOW", "STATUS", "EVENTS", "UPDATED", "LAST ERROR"), rows)
+    return 0
+
+
+def _inspect(args: argparse.Namespace) -> int:
+    from wio.inspection import inspect_instance
+
+    with open_journal(args.journal) as journal:
+        report = inspect_instance(journal, args.id, args.workflows)
+    if args.json:
+        print(json.dumps(report, indent=2, ensure_ascii=False))
+    else:
+        _print_report(report)
+    return 0
+
+
+def _db_upgrade(args: argparse.Namespace) -> int:
+    with open_journal(args.journal, upgrade=False) as journal:
+        applied = journal.upgrade()
+    done = ", ".join(map(str, applied)) if applied else "none (already up to date)"
+    print(f"{args.journal}: migrations applied: {done}")
+    return 0
+
+
+def _worker(args: argparse.Namespace) -> int:
+    from wio.loading import load_definition
+    from wio.worker import Worker, run_worker_process
+
+    definitions = [load_definition(target) for target in args.workflows]
+    journal = open_journal(args.journal)
+    worker = Worker(
+        journal,
+        definitions,
+        owner=args.owner,
+        lease_ttl=args.lease_ttl,
+        poll_interval=args.poll_interval,
+        shutdown_timeout=args.shutdown_timeout,
+    )
+    try:
+        return run_worker_process(worker, args.health_port)
+    finally:
+        journal.close()
 
 
 def _demo(args: argparse.Namespace) -> int:
@@ -57,6 +184,34 @@ def _emit(text: str, output: Path | None) -> None:
         print(text)
     else:
         output.write_text(text + "\n", encoding="utf-8")
+
+
+def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
+    widths = [max(len(str(cell)) for cell in column) for column in zip(header, *rows, strict=False)]
+    for row in (header, *rows):
+        print("  ".join(str(cell).ljust(width) for cell, width in zip(row, widths, strict=True)))
+
+
+def _print_report(report: dict[str, Any]) -> None:
+    instance = report["instance"]
+    print(f"instance {instance['id']!r}: {instance['workflow']} v{instance['version']}")
+    for key in ("status", "waiting_for", "attempts", "last_error", "wakeup_at", "lease_owner"):
+        if instance.get(key) not in (None, ""):
+            print(f"  {key.replace('_', ' ')}: {instance[key]}")
+    print(f"events ({len(report['events'])}):")
+    for event in report["events"]:
+        payload = json.dumps(event["payload"], ensure_ascii=False)
+        print(f"  #{event['seq']:<4} {event['type']:<24} {payload}")
+    if "state" not in report:
+        print(report["note"])
+        return
+    print(f"state: {json.dumps(report['state'], ensure_ascii=False)}")
+    print("progress:")
+    for step in report["progress"]:
+        event = f"event #{step['event_seq']}" if step["event_seq"] else "no event"
+        outcome = "ok" if step["ok"] else "error"
+        name = step["name"] or ""
+        print(f"  {step['path']:<10} {step['kind']:<14} {name:<20} {event:<10} {outcome}")
 
 
 if __name__ == "__main__":  # pragma: no cover

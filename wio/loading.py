@@ -10,6 +10,7 @@ from types import ModuleType
 from typing import Any
 
 from wio.algebra import WIO
+from wio.definition import Workflow
 from wio.errors import WioError
 
 
@@ -17,8 +18,27 @@ class TargetError(WioError):
     """A ``PATH_OR_MODULE:ATTR`` target could not be loaded."""
 
 
+def load_definition(target: str) -> Workflow[Any, Any]:
+    """The `Workflow` at ``target``; a bare WIO is named after its attribute."""
+    obj = _load_attribute(target)
+    if isinstance(obj, Workflow):
+        return obj
+    if isinstance(obj, WIO):
+        return Workflow(obj, name=target.rpartition(":")[2])
+    raise TargetError(f"{target!r} is a {type(obj).__name__}, not a WIO workflow")
+
+
 def load_workflow(target: str) -> WIO[Any, Any, Any]:
     """The WIO at ``target``, e.g. ``docs/examples/order.py:order_workflow`` or ``pkg.mod:wf``."""
+    obj = _load_attribute(target)
+    if isinstance(obj, Workflow):
+        return obj.wio
+    if not isinstance(obj, WIO):
+        raise TargetError(f"{target!r} is a {type(obj).__name__}, not a WIO workflow")
+    return obj
+
+
+def _load_attribute(target: str) -> Any:
     source, _, attr = target.rpartition(":")
     if not source or not attr:
         raise TargetError(f"{target!r}: expected PATH_OR_MODULE:ATTR, e.g. flows.py:order_workflow")
@@ -29,8 +49,6 @@ def load_workflow(target: str) -> WIO[Any, Any, Any]:
             obj = getattr(obj, part)
         except AttributeError:
             raise TargetError(f"{target!r}: {source} has no attribute {attr!r}") from None
-    if not isinstance(obj, WIO):
-        raise TargetError(f"{target!r} is a {type(obj).__name__}, not a WIO workflow")
     return obj
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
 
 from wio.errors import DefinitionError
@@ -45,14 +45,16 @@ class Instance(InstanceView[In, Out]):
         """Perform the next effect and record its event. False if nothing was done."""
         return drive_sync(protocol.step(self._core, self._persistence), perform_sync)
 
-    def run(self) -> Status:
+    def run(self, *, until: Callable[[], bool] | None = None) -> Status:
         """Advance until finished, waiting for the outside, or stopped by an error.
 
-        On a journal, the instance's lease is held while it runs and released after.
+        ``until`` is asked between steps; when it returns true the run stops
+        there (a worker shutting down uses it). On a journal the instance's
+        lease is held while it runs and released after.
         """
         self._persistence.acquire(self._core)
         try:
-            while self.step():
+            while not (until is not None and until()) and self.step():
                 pass
         finally:
             self._persistence.release(self._core)

@@ -1,0 +1,250 @@
+"""The worker: a process that advances every runnable instance of its workflows.
+
+It registers its workflows, then loops: lease a batch of runnable instances
+(new, woken, or stalled because their process died), advance each until it
+blocks, and wait for more work (NOTIFY on PostgreSQL, polling on SQLite). A
+heartbeat renews its leases so a long step does not lose its instance.
+
+SIGTERM and SIGINT stop it gracefully: the current step finishes, leases are
+released, and the process exits 0. A step still running after
+``shutdown_timeout`` is abandoned: its lease is released, and another worker
+runs it again (steps are at-least-once, so effects must be idempotent).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import signal
+import threading
+from collections.abc import Sequence
+from datetime import timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from types import FrameType
+from typing import Any
+
+from journal import ConcurrencyConflict, InstanceRecord, Journal, JournalError, LeaseHeld
+from journal.records import InstanceStatus, StatusUpdate
+from wio.clock import Clock, SystemClock
+from wio.definition import Workflow
+from wio.interpreter import Status
+from wio.model import to_model, unstructure
+from wio.runtime import Runtime
+from wio.runtime.base import default_owner
+
+log = logging.getLogger("wio.worker")
+
+
+class Worker:
+    def __init__(
+        self,
+        journal: Journal,
+        workflows: Sequence[Workflow[Any, Any]],
+        *,
+        owner: str | None = None,
+        lease_ttl: float = 30.0,
+        poll_interval: float = 1.0,
+        batch_size: int = 8,
+        shutdown_timeout: float = 30.0,
+        clock: Clock | None = None,
+    ) -> None:
+        self.journal = journal
+        self.owner = owner or default_owner()
+        self.lease_ttl = lease_ttl
+        self.poll_interval = poll_interval
+        self.batch_size = batch_size
+        self.shutdown_timeout = shutdown_timeout
+        self.clock: Clock = clock or SystemClock()
+        self.stopping = threading.Event()
+        self.processed = 0
+        self._current: str | None = None
+        self.runtimes: dict[tuple[str, int], Runtime[Any, Any]] = {}
+        for workflow in workflows:
+            key = (workflow.name, workflow.version)
+            if key in self.runtimes:
+                raise ValueError(f"workflow {workflow.name!r} version {workflow.version} twice")
+            self.runtimes[key] = Runtime(
+                workflow, journal=journal, owner=self.owner, lease_ttl=lease_ttl, clock=self.clock
+            )
+
+    # -- the loop -----------------------------------------------------------------
+
+    def register(self) -> None:
+        """Record the workflows this worker runs, and free leases a previous run of it left."""
+        now = self.clock.now()
+        for (name, version), runtime in self.runtimes.items():
+            self.journal.register_workflow(
+                name, version, unstructure(to_model(runtime.workflow)), now
+            )
+        for record in self.journal.list_instances(InstanceStatus.RUNNING):
+            if record.lease_owner == self.owner:
+                self.journal.release_lease(record.id, self.owner)
+
+    def run_until_stopped(self) -> None:
+        """Process work until `stop` is called."""
+        self.register()
+        heartbeat = threading.Thread(target=self._heartbeat, name="wio-heartbeat", daemon=True)
+        heartbeat.start()
+        log.info("worker %s started: %s", self.owner, sorted(self.runtimes))
+        while not self.stopping.is_set():
+            claimed = self.journal.claim_runnable(
+                self.owner,
+                self.clock.now(),
+                timedelta(seconds=self.lease_ttl),
+                self.batch_size,
+                list(self.runtimes),
+            )
+            for record in claimed:
+                if self.stopping.is_set():
+                    self.journal.release_lease(record.id, self.owner)
+                else:
+                    self.advance(record)
+            if not claimed:
+                self.journal.wait_for_work(self.poll_interval)
+        log.info("worker %s stopped after %d instance runs", self.owner, self.processed)
+
+    def run_once(self) -> int:
+        """Process the work that is runnable now, then return how many instances were run."""
+        self.register()
+        before = self.processed
+        while claimed := self.journal.claim_runnable(
+            self.owner,
+            self.clock.now(),
+            timedelta(seconds=self.lease_ttl),
+            self.batch_size,
+            list(self.runtimes),
+        ):
+            for record in claimed:
+                self.advance(record)
+        return self.processed - before
+
+    def stop(self) -> None:
+        self.stopping.set()
+
+    def advance(self, record: InstanceRecord) -> None:
+        """Run one leased instance until it blocks; never lets its errors stop the worker."""
+        runtime = self.runtimes[(record.workflow, record.workflow_version)]
+        self._current = record.id
+        try:
+            instance = runtime.get(record.id)
+            status = instance.run(until=self.stopping.is_set)
+            self.processed += 1
+            if status in (Status.FINISHED, Status.FAILED, Status.WAITING):
+                runtime.forget(record.id)  # nothing to keep in memory for it
+        except (ConcurrencyConflict, LeaseHeld) as exc:
+            # Another process advanced it meanwhile: forget our copy, it will be reloaded.
+            log.warning("instance %r: %s", record.id, exc)
+            runtime.forget(record.id)
+        except JournalError:
+            runtime.forget(record.id)
+            raise
+        except Exception as exc:
+            # The journal cannot be replayed (e.g. an event that no longer decodes): fail
+            # the instance with the reason, keeping every event as it is.
+            log.error("instance %r cannot be advanced: %s", record.id, exc)
+            runtime.forget(record.id)
+            self.journal.update_instance(
+                record.id,
+                StatusUpdate(
+                    InstanceStatus.FAILED, last_error=f"{type(exc).__name__}: {exc}",
+                    attempts=record.attempts, release_lease=True,
+                ),
+                self.clock.now(),
+            )  # fmt: skip
+        finally:
+            self._current = None
+
+    def abandon(self) -> None:
+        """Give up the instance being advanced, so that another worker takes it over."""
+        current = self._current
+        if current is not None:
+            log.warning("abandoning instance %r after the shutdown timeout", current)
+            self.journal.release_lease(current, self.owner)
+
+    def _heartbeat(self) -> None:
+        while not self.stopping.wait(self.lease_ttl / 3):
+            try:
+                self.journal.renew_leases(
+                    self.owner, self.clock.now(), timedelta(seconds=self.lease_ttl)
+                )
+            except JournalError as exc:
+                log.warning("could not renew leases: %s", exc)
+
+
+def serve_health(worker: Worker, port: int) -> ThreadingHTTPServer:
+    """Serve ``GET /health`` on 127.0.0.1: 200 if the journal answers, 503 if not."""
+
+    class Health(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            if self.path != "/health":
+                self._reply(404, {"error": "not found; try /health"})
+                return
+            try:
+                worker.journal.ping()
+            except Exception as exc:
+                self._reply(503, {"status": "unavailable", "journal": str(exc)})
+                return
+            self._reply(
+                200,
+                {
+                    "status": "ok",
+                    "journal": "reachable",
+                    "owner": worker.owner,
+                    "stopping": worker.stopping.is_set(),
+                    "processed": worker.processed,
+                },
+            )
+
+        def _reply(self, code: int, body: dict[str, Any]) -> None:
+            payload = json.dumps(body).encode()
+            self.send_response(code)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(payload)))
+            self.end_headers()
+            self.wfile.write(payload)
+
+        def log_message(self, format: str, *args: Any) -> None:
+            log.debug("health: " + format, *args)
+
+    server = ThreadingHTTPServer(("127.0.0.1", port), Health)
+    threading.Thread(target=server.serve_forever, name="wio-health", daemon=True).start()
+    return server
+
+
+def run_worker_process(worker: Worker, health_port: int | None = None) -> int:
+    """Run ``worker`` in this process until SIGTERM or SIGINT; returns the exit status."""
+    stopped = threading.Event()
+
+    def on_signal(signum: int, _frame: FrameType | None) -> None:
+        log.info("received %s: finishing the current step", signal.Signals(signum).name)
+        worker.stop()
+        stopped.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    server = serve_health(worker, health_port) if health_port is not None else None
+    failure: list[BaseException] = []
+
+    def work() -> None:
+        try:
+            worker.run_until_stopped()
+        except BaseException as exc:  # reported by the main thread
+            failure.append(exc)
+        finally:
+            stopped.set()
+
+    # The loop runs in a thread so that the main thread can bound the shutdown.
+    loop = threading.Thread(target=work, name="wio-worker")
+    loop.start()
+    stopped.wait()
+    loop.join(worker.shutdown_timeout)
+    if server is not None:
+        server.shutdown()
+    if loop.is_alive():
+        worker.abandon()
+        logging.shutdown()
+        os._exit(0)  # the abandoned step's thread cannot be interrupted
+    if failure:
+        raise failure[0]
+    return 0
