@@ -148,6 +148,10 @@ class MemoryJournal:
         with self._lock:
             self._lock.wait(timeout)
 
+    def wake(self) -> None:
+        with self._lock:
+            self._lock.notify_all()
+
     def ping(self) -> None:
         return None
 

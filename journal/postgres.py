@@ -386,6 +386,12 @@ class PostgresJournal:
                 self._listener = None
                 raise JournalUnavailable(f"PostgreSQL at {self.url}: {exc}") from exc
 
+    def wake(self) -> None:
+        # The listener blocks on its socket; a notification is what wakes it. Other
+        # workers wake too, find nothing new, and wait again.
+        with self._transaction() as conn:
+            conn.execute("SELECT pg_notify(%s, '')", (self._channel,))
+
     def ping(self) -> None:
         with self._connection() as conn:
             conn.execute("SELECT 1")

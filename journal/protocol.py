@@ -85,6 +85,9 @@ class Journal(Protocol):
     def wait_for_work(self, timeout: float) -> None:
         """Block until new work may be available or ``timeout`` seconds pass."""
 
+    def wake(self) -> None:
+        """Make this process's `wait_for_work` calls return now (e.g. to shut down)."""
+
     def ping(self) -> None:
         """Raise `JournalUnavailable` unless the database answers."""
 

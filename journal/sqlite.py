@@ -102,6 +102,7 @@ class SQLiteJournal:
             raise JournalUnavailable(f"cannot open SQLite journal {self.path}: {exc}") from exc
         # One connection shared by the worker's threads; sqlite3 needs us to serialize.
         self._lock = threading.RLock()
+        self._woken = threading.Event()
         if upgrade:
             self.upgrade()
 
@@ -300,7 +301,12 @@ class SQLiteJournal:
             )
 
     def wait_for_work(self, timeout: float) -> None:
-        time.sleep(timeout)  # SQLite has no notifications: workers poll
+        # SQLite has no notifications: workers poll, unless woken to shut down.
+        if self._woken.wait(timeout):
+            self._woken.clear()
+
+    def wake(self) -> None:
+        self._woken.set()
 
     def ping(self) -> None:
         try:

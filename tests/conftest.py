@@ -117,3 +117,12 @@ DURABLE_JOURNALS = pytest.mark.parametrize(
     ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)],
     indirect=True,
 )
+
+
+@pytest.fixture
+def postgres_journal_url() -> Iterator[str]:
+    """The URL of a fresh schema on the test server, dropped afterwards."""
+    postgres_available()
+    schema = f"wio_test_{uuid.uuid4().hex[:12]}"
+    yield postgres_url(schema)
+    drop_schema(schema)

@@ -121,6 +121,10 @@ class Worker:
 
     def stop(self) -> None:
         self.stopping.set()
+        try:
+            self.journal.wake()  # do not sit out the poll interval or a LISTEN
+        except JournalError as exc:
+            log.warning("could not wake the worker loop: %s", exc)
 
     def advance(self, record: InstanceRecord) -> None:
         """Run one leased instance until it blocks; never lets its errors stop the worker."""

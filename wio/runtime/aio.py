@@ -36,7 +36,7 @@ class AsyncInstance(InstanceView[In, Out]):
         """Advance until finished, waiting for the outside, or stopped by an error."""
         await call_persistence(self._persistence, self._persistence.acquire, self._core)
         try:
-            while await self.step():
+            while await self.step() and self._core.more_is_due():
                 pass
         finally:
             await call_persistence(self._persistence, self._persistence.release, self._core)

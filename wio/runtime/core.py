@@ -140,6 +140,10 @@ class InstanceCore:
     def waiting_for(self) -> str:
         return describe_wait(self.cursor)
 
+    def more_is_due(self) -> bool:
+        """Whether a run should go on after a step: an effect is due and nothing failed."""
+        return self.error is None and self.status == Status.RUNNING
+
     @property
     def next_seq(self) -> int:
         return len(self.events) + 1

@@ -16,7 +16,7 @@ from typing import Any
 
 from attrs import frozen
 
-from wio.interpreter import Effect, RunStep, Status
+from wio.interpreter import Effect, RunStep
 from wio.runtime.core import InstanceCore
 from wio.runtime.persistence import Persistence
 
@@ -40,7 +40,7 @@ Protocol = Generator[Perform | Persist, Any, bool]
 
 
 def step(core: InstanceCore, persistence: Persistence) -> Protocol:
-    """Perform the next effect and record its event; returns whether to go on."""
+    """Perform the next effect and record its event; returns whether one was recorded."""
     yield _persist(persistence, persistence.acquire, core)
     effect = core.due_effect()
     if effect is None:
@@ -57,9 +57,7 @@ def step(core: InstanceCore, persistence: Persistence) -> Protocol:
         yield _persist(persistence, persistence.changed, core)
         return False
     yield from _commit(core, persistence, applied, event)
-    # Go on only if another effect is due: a pure step after the event may have
-    # failed, or the instance may have finished or started waiting.
-    return core.error is None and core.status == Status.RUNNING
+    return True
 
 
 def deliver(core: InstanceCore, persistence: Persistence, event: Any) -> Protocol:

@@ -54,8 +54,9 @@ class Instance(InstanceView[In, Out]):
         """
         self._persistence.acquire(self._core)
         try:
-            while not (until is not None and until()) and self.step():
-                pass
+            while not (until is not None and until()):
+                if not self.step() or not self._core.more_is_due():
+                    break
         finally:
             self._persistence.release(self._core)
         return self.status

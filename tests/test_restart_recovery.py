@@ -1,0 +1,79 @@
+"""The test that matters most: a worker killed with SIGKILL, and a fresh one resuming.
+
+A real `wio worker` process runs the order example (validate-order,
+charge-payment, send-email, update-inventory) against a real SQLite file or
+the real PostgreSQL server, and is killed either after charge-payment's event
+is durable, with send-email not started, or while send-email's side effect
+is in flight. A fresh worker with the same journal URL and workflows must
+replay the completed steps, run the interrupted one again, and finish, with
+each event in the journal exactly once.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from journal import open_journal
+from tests.conftest import DURABLE_JOURNALS
+from tests.processes import (
+    HARNESS,
+    effect_counts,
+    effects,
+    harness_env,
+    order_input,
+    start_worker,
+    stop,
+    wait_until,
+    wio,
+)
+
+
+@DURABLE_JOURNALS
+@pytest.mark.parametrize("crash", ["before", "after"], ids=["after-step-2", "mid-step-3"])
+def test_a_killed_worker_is_resumed_by_a_fresh_one(
+    journal_url: str, tmp_path: Path, crash: str
+) -> None:
+    log = tmp_path / "effects.log"
+    started = wio("start", HARNESS, "--journal", journal_url, "--id", "A-1",
+                  "--input", order_input("A-1"), env=harness_env(log))  # fmt: skip
+    assert started.returncode == 0, started.stderr
+
+    doomed = start_worker(journal_url, harness_env(log, block=f"email:{crash}"))
+    try:
+        wait_until(Path(f"{log}.blocked").exists, "the worker to reach send-email")
+    finally:
+        doomed.kill()  # SIGKILL: no cleanup, no lease release
+        doomed.wait(timeout=30)
+
+    with open_journal(journal_url) as journal:
+        before = journal.read("A-1")
+        assert [e.type for e in before] == ["PaymentCharged"]  # step 2's event is durable
+        assert journal.get_instance("A-1").lease_owner is not None  # the dead worker's
+
+        fresh = start_worker(journal_url, harness_env(log))
+        try:
+            wait_until(
+                lambda: journal.get_instance("A-1").status == "finished",
+                "the fresh worker to finish A-1 once the dead one's lease expires",
+            )
+        finally:
+            assert stop(fresh) == 0
+        stored = journal.read("A-1")
+
+    # The journal holds each event exactly once, in order.
+    assert [(e.seq, e.type) for e in stored] == [
+        (1, "PaymentCharged"), (2, "EmailSent"), (3, "InventoryUpdated"),
+    ]  # fmt: skip
+    counts = effect_counts(log)
+    assert counts["charge A-1"] == 1  # completed: replayed, not run again
+    # Interrupted: run again. Killed mid-flight, the email went out twice (at-least-once).
+    assert counts["email a-1@example.com"] == (1 if crash == "before" else 2)
+    assert counts["inventory A-1"] == 1
+    assert effects(log)[0][0] == doomed.pid and effects(log)[-1][0] == fresh.pid
+
+    shown = wio("inspect", "A-1", "--journal", journal_url, "--workflows", HARNESS, "--json",
+                env=harness_env(log))  # fmt: skip
+    assert shown.returncode == 0, shown.stderr
+    assert '"status": "fulfilled"' in shown.stdout  # the handlers rebuilt the state
