@@ -7,6 +7,9 @@ that renderers draw.
 """
 
 from wio.algebra import WIO, Meta
+from wio.clock import Clock, ManualClock, SystemClock
+from wio.codec import EventCodec, EventDecodeError, InputError, event
+from wio.definition import Workflow
 from wio.errors import (
     DefinitionError,
     InstanceAlreadyExists,
@@ -18,6 +21,7 @@ from wio.errors import (
 )
 from wio.interpreter import Status, StepFailure, StepRecord
 from wio.result import Err
+from wio.retry import RetryPolicy
 from wio.runtime import (
     AsyncInstance,
     AsyncRuntime,
@@ -29,6 +33,15 @@ from wio.runtime import (
 
 __all__ = [
     "WIO",
+    "Clock",
+    "EventCodec",
+    "EventDecodeError",
+    "InputError",
+    "ManualClock",
+    "RetryPolicy",
+    "SystemClock",
+    "Workflow",
+    "event",
     "AsyncInstance",
     "AsyncRuntime",
     "DefinitionError",

@@ -85,6 +85,9 @@ def _parser() -> argparse.ArgumentParser:
     worker.add_argument("--poll-interval", type=float, default=1.0, metavar="SECONDS")
     worker.add_argument("--shutdown-timeout", type=float, default=30.0, metavar="SECONDS")
     worker.add_argument("--health-port", type=int, help="serve GET /health on this port")
+    worker.add_argument(
+        "--once", action="store_true", help="run what is runnable now, then exit (e.g. from cron)"
+    )
     worker.set_defaults(handler=_worker)
 
     demo = commands.add_parser("demo", help="run the order example: crash, resume, finish")
@@ -168,6 +171,9 @@ def _worker(args: argparse.Namespace) -> int:
         shutdown_timeout=args.shutdown_timeout,
     )
     try:
+        if args.once:
+            print(f"ran {worker.run_once()} instance(s)")
+            return 0
         return run_worker_process(worker, args.health_port)
     finally:
         journal.close()
@@ -189,7 +195,8 @@ def _emit(text: str, output: Path | None) -> None:
 def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
     widths = [max(len(str(cell)) for cell in column) for column in zip(header, *rows, strict=False)]
     for row in (header, *rows):
-        print("  ".join(str(cell).ljust(width) for cell, width in zip(row, widths, strict=True)))
+        cells = (str(cell).ljust(width) for cell, width in zip(row, widths, strict=True))
+        print("  ".join(cells).rstrip())
 
 
 def _print_report(report: dict[str, Any]) -> None:
