@@ -14,7 +14,7 @@ from typing import Any
 from journal import InstanceStatus, JournalError, open_journal
 from wio.errors import WioError
 
-FORMATS = ("json",)
+FORMATS = ("mermaid", "bpmn", "dot", "svg", "png", "json", "text")
 DEFAULT_JOURNAL = "sqlite:///wio.db"
 
 
@@ -42,6 +42,11 @@ def _parser() -> argparse.ArgumentParser:
     render.add_argument("target", metavar="PATH_OR_MODULE:ATTR")
     render.add_argument("--format", "-f", choices=FORMATS, default="json")
     render.add_argument("-o", "--output", type=Path, help="write to FILE instead of stdout")
+    render.add_argument(
+        "--show-technical", action="store_true", help="draw checkpoints and recoveries"
+    )
+    render.add_argument("--instance", metavar="ID", help="mark the nodes this instance ran")
+    render.add_argument("--journal", default=default_journal, help=journal_help)
     render.set_defaults(handler=_render)
 
     start = commands.add_parser("start", help="create an instance for the workers to run")
@@ -96,10 +101,29 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _render(args: argparse.Namespace) -> int:
-    from wio.loading import load_workflow
-    from wio.model import to_json
+    from renderers import executed_paths, render
+    from wio.loading import load_definition
+    from wio.runtime import Runtime
 
-    _emit(to_json(load_workflow(args.target)), args.output)
+    definition = load_definition(args.target)
+    executed: set[tuple[int, ...]] = set()
+    if args.instance:
+        with Runtime(definition, journal=args.journal) as runtime:
+            executed = executed_paths(runtime.get(args.instance).progress)
+    output = render(
+        definition.wio,
+        args.format,
+        show_technical=args.show_technical,
+        executed=executed,
+        name=definition.wio.meta.name or definition.name,
+    )
+    if isinstance(output, bytes):
+        if args.output is None:
+            sys.stdout.buffer.write(output)
+        else:
+            args.output.write_bytes(output)
+        return 0
+    _emit(output.rstrip("\n"), args.output)
     return 0
 
 

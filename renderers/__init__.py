@@ -1,0 +1,68 @@
+"""Renderers: a workflow's model drawn as Mermaid, BPMN 2.0, Graphviz or a text tree.
+
+Renderers work on the model (`wio.model`), never on the runtime. Technical
+nodes (checkpoint, recovery) follow the user's rule: BPMN never shows them
+(a checkpoint shows its base); the others show them only with
+``show_technical=True``. Given an instance's progress, Mermaid, Graphviz and
+the text tree mark the nodes it ran.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Iterable
+from typing import Any
+
+from renderers.bpmn import render_bpmn
+from renderers.flow import build_flow
+from renderers.graphviz import GraphvizMissing, draw, render_dot
+from renderers.mermaid import render_mermaid
+from renderers.text import render_text
+from wio import model
+from wio.algebra import WIO
+from wio.interpreter import Path, StepRecord
+
+__all__ = [
+    "FORMATS",
+    "GraphvizMissing",
+    "executed_paths",
+    "render",
+    "render_bpmn",
+    "render_dot",
+    "render_mermaid",
+    "render_text",
+]
+
+FORMATS = ("mermaid", "bpmn", "dot", "svg", "png", "json", "text")
+
+
+def executed_paths(progress: Iterable[StepRecord]) -> set[Path]:
+    """The model paths of the nodes an instance ran, from its progress."""
+    return {record.path for record in progress}
+
+
+def render(
+    workflow: WIO[Any, Any, Any] | model.ModelNode,
+    format: str,
+    *,
+    show_technical: bool = False,
+    executed: Collection[Path] = (),
+    name: str = "Workflow",
+) -> str | bytes:
+    """``workflow`` in ``format`` (one of `FORMATS`); SVG and PNG need Graphviz's ``dot``."""
+    root = model.to_model(workflow) if isinstance(workflow, WIO) else workflow
+    if format == "json":
+        return model.to_json(root)
+    if format == "bpmn":
+        return render_bpmn(root, name=name)
+    if format == "text":
+        return render_text(root, show_technical=show_technical, executed=executed)
+    flow = build_flow(root, show_technical=show_technical, executed=executed)
+    if format == "mermaid":
+        return render_mermaid(flow)
+    graph = render_dot(flow, name=name)
+    if format == "dot":
+        return str(graph.source)
+    if format in ("svg", "png"):
+        picture = draw(graph, format)
+        return picture.decode() if format == "svg" else picture
+    raise ValueError(f"unknown format {format!r}: expected one of {', '.join(FORMATS)}")

@@ -1,0 +1,420 @@
+"""BPMN 2.0 XML with a BPMNDI layout, for BPMN tools and engines.
+
+The mapping:
+
+- one executable process, from a start event to an end event;
+- run steps are ``serviceTask``s; pure and dynamic steps are plain ``task``s;
+- a fork is a diverging ``exclusiveGateway``: every branch but the default has
+  a ``conditionExpression``, a Python expression over process data
+  (``route_<fork> == '<branch>'``), so an engine such as SpiffWorkflow can be
+  driven down each branch; branches meet again at a converging gateway;
+- a handled section is a ``subProcess`` with an error boundary event for its
+  declared error, leading to the handler;
+- ``WIO.end`` is a terminate end event;
+- technical nodes follow the user's rule: a checkpoint shows only its base, a
+  recovery nothing.
+
+The layout is computed here, structurally: each construct is placed in a box
+of its own, and boxes never overlap, so neither do shapes. Ids derive from
+model paths, so the output is stable.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from xml.sax.saxutils import escape, quoteattr
+
+from attrs import define, field
+
+from wio import model
+
+# Sizes and gaps, in BPMN diagram units (pixels in most tools).
+TASK_W, TASK_H = 100.0, 80.0
+EVENT = 36.0
+GATEWAY = 50.0
+GAP_X, GAP_Y = 50.0, 40.0
+PAD = 30.0  # inside an expanded subprocess
+
+# Placeholders in element XML, filled in once every flow is known. NUL cannot
+# occur in XML, and `_clean` removes it from names.
+IO = "\0io\0"
+CHILDREN = "\0children\0"
+
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
+
+
+@define
+class Shape:
+    id: str
+    x: float
+    y: float
+    w: float
+    h: float
+    expanded: bool = False
+
+    @property
+    def mid_y(self) -> float:
+        return self.y + self.h / 2
+
+
+@define
+class Flow:
+    id: str
+    source: str
+    target: str
+    condition: str | None = None
+    name: str | None = None
+    from_bottom: bool = False  # leaves a boundary event downwards
+
+
+@define
+class Fragment:
+    """A placed construct: its box, its main line, and where flows enter and leave."""
+
+    width: float = 0
+    height: float = 0
+    axis: float = 0  # y of the line flows enter on, from the top of the box
+    entry: str | None = None  # None: the construct draws nothing
+    exit: str | None = None  # None with an entry: the construct ends the workflow
+    shapes: list[Shape] = field(factory=list)
+    flows: list[Flow] = field(factory=list)
+
+    def moved(self, dx: float, dy: float) -> Fragment:
+        for shape in self.shapes:
+            shape.x += dx
+            shape.y += dy
+        return self
+
+
+@define
+class Element:
+    """A flow node of a scope (the process or a subprocess), as XML with placeholders."""
+
+    id: str
+    xml: str
+    scope: str
+
+
+def _clean(text: str) -> str:
+    return _NOT_XML.sub("", text)
+
+
+def _event(id_: str) -> Fragment:
+    return Fragment(EVENT, EVENT, EVENT / 2, id_, id_, [Shape(id_, 0, 0, EVENT, EVENT)])
+
+
+class _Renderer:
+    def __init__(self) -> None:
+        self.elements: list[Element] = []
+        self.errors: dict[str, str] = {}  # error id -> name
+        self.flow_count = 0
+        self.scopes: list[str] = ["process"]
+
+    def element(self, id_: str, xml: str) -> None:
+        self.elements.append(Element(id_, xml, self.scopes[-1]))
+
+    def flow(self, source: str, target: str, **extra: object) -> Flow:
+        self.flow_count += 1
+        return Flow(f"Flow_{self.flow_count}", source, target, **extra)  # type: ignore[arg-type]
+
+    def task(self, kind: str, id_: str, name: str, description: str | None) -> Fragment:
+        documentation = (
+            f"<bpmn:documentation>{escape(_clean(description))}</bpmn:documentation>"
+            if description
+            else ""
+        )
+        self.element(
+            id_,
+            f"<bpmn:{kind} id={quoteattr(id_)} name={quoteattr(_clean(name))}>"
+            f"{documentation}{IO}</bpmn:{kind}>",
+        )
+        return Fragment(TASK_W, TASK_H, TASK_H / 2, id_, id_, [Shape(id_, 0, 0, TASK_W, TASK_H)])
+
+    def event(self, kind: str, id_: str, name: str, definition: str = "") -> Fragment:
+        self.element(
+            id_, f'<bpmn:{kind} id="{id_}" name={quoteattr(name)}>{IO}{definition}</bpmn:{kind}>'
+        )
+        return _event(id_)
+
+    def gateway(self, id_: str, name: str | None = None, default: str | None = None) -> None:
+        attributes = (f" name={quoteattr(_clean(name))}" if name else "") + (
+            f' default="{default}"' if default else ""
+        )
+        self.element(
+            id_, f'<bpmn:exclusiveGateway id="{id_}"{attributes}>{IO}</bpmn:exclusiveGateway>'
+        )
+
+    # -- constructs ---------------------------------------------------------------
+
+    def place(self, node: model.ModelNode, path: tuple[int, ...]) -> Fragment:
+        pid = _path_id(path)
+        match node:
+            case model.RunIO():
+                name = node.meta.name or f"Run: {node.event}"
+                return self.task("serviceTask", f"Task_{pid}", name, node.meta.description)
+            case model.Pure() | model.Dynamic():
+                default = "Dynamic" if isinstance(node, model.Dynamic) else "Pure"
+                name = node.meta.name or default
+                return self.task("task", f"Task_{pid}", name, node.meta.description)
+            case model.Sequence():
+                return self.sequence([self.place(s, (*path, i)) for i, s in enumerate(node.steps)])
+            case model.Checkpoint():
+                return self.place(node.base, (*path, 0))
+            case model.Recovery():
+                return Fragment()
+            case model.End():
+                terminate = f'<bpmn:terminateEventDefinition id="End_{pid}_terminate"/>'
+                ended = self.event("endEvent", f"End_{pid}", "End", terminate)
+                ended.exit = None
+                return ended
+            case model.Fork():
+                return self.fork(node, path)
+            case model.HandleError():
+                return self.handled(node, path)
+        raise TypeError(f"not a model node: {node!r}")
+
+    def sequence(self, parts: list[Fragment]) -> Fragment:
+        parts = [p for p in parts if p.entry is not None]
+        if not parts:
+            return Fragment()
+        # Anything after a construct that ends the workflow is unreachable: not drawn.
+        for index, part in enumerate(parts):
+            if part.exit is None:
+                parts = parts[: index + 1]
+                break
+        axis = max(p.axis for p in parts)
+        result = Fragment(axis=axis, entry=parts[0].entry, exit=parts[-1].exit)
+        x = 0.0
+        previous: Fragment | None = None
+        for part in parts:
+            part.moved(x, axis - part.axis)
+            result.shapes += part.shapes
+            result.flows += part.flows
+            if previous is not None:
+                assert previous.exit is not None and part.entry is not None
+                result.flows.append(self.flow(previous.exit, part.entry))
+            result.height = max(result.height, axis - part.axis + part.height)
+            x += part.width + GAP_X
+            previous = part
+        result.width = x - GAP_X
+        return result
+
+    def fork(self, node: model.Fork, path: tuple[int, ...]) -> Fragment:
+        pid = _path_id(path)
+        split, join = f"Gateway_{pid}", f"Join_{pid}"
+        variable = f"route_{pid}"
+        branches = [self.place(b.base, (*path, i)) for i, b in enumerate(node.branches)]
+        # Branches that carry on after the fork; an empty one goes straight to the join.
+        carrying_on = [b for b in branches if b.entry is None or b.exit is not None]
+        needs_join = len(carrying_on) > 1 or any(b.entry is None for b in carrying_on)
+        x_branch = GATEWAY + GAP_X
+        x_join = x_branch + max((b.width for b in branches), default=0) + GAP_X
+        shapes: list[Shape] = []
+        flows: list[Flow] = []
+        default_flow: str | None = None
+        exit_: str | None = join if needs_join else None
+        y = 0.0
+        for branch, spec in zip(branches, node.branches, strict=True):
+            condition = None if spec.default else f"{variable} == {spec.name!r}"
+            if branch.entry is None:
+                target, height = join, GATEWAY
+            else:
+                branch.moved(x_branch, y)
+                shapes += branch.shapes
+                flows += branch.flows
+                target, height = branch.entry, branch.height
+                if branch.exit is not None:
+                    if needs_join:
+                        flows.append(self.flow(branch.exit, join))
+                    else:
+                        exit_ = branch.exit  # the only branch that carries on
+            flow = self.flow(split, target, condition=condition, name=_clean(spec.name))
+            if spec.default:
+                default_flow = flow.id
+            flows.append(flow)
+            y += height + GAP_Y
+        height = max(y - GAP_Y, GATEWAY)
+        axis = branches[0].axis if branches and branches[0].entry else GATEWAY / 2
+        self.gateway(split, node.meta.name or "Fork", default_flow)
+        shapes.append(Shape(split, 0, axis - GATEWAY / 2, GATEWAY, GATEWAY))
+        width = x_join - GAP_X
+        if needs_join:
+            self.gateway(join)
+            shapes.append(Shape(join, x_join, axis - GATEWAY / 2, GATEWAY, GATEWAY))
+            width = x_join + GATEWAY
+        return Fragment(width, height, axis, split, exit_, shapes, flows)
+
+    def handled(self, node: model.HandleError, path: tuple[int, ...]) -> Fragment:
+        pid = _path_id(path)
+        sub, boundary, join = f"SubProcess_{pid}", f"Boundary_{pid}", f"Join_{pid}"
+        error_name = _clean(node.meta.error.name) if node.meta.error else "Error"
+        error_id = "Error_" + re.sub(r"[^A-Za-z0-9_]", "_", error_name)
+        self.errors[error_id] = error_name
+
+        # Inside the subprocess: its own start, the section, its own end.
+        self.scopes.append(sub)
+        inner = self.sequence(
+            [
+                self.event("startEvent", f"Start_{pid}", "Start"),
+                self.place(node.base, (*path, 0)),
+                self.event("endEvent", f"End_{pid}", "Done"),
+            ]
+        )
+        self.scopes.pop()
+        inner.moved(PAD, PAD)
+        sub_w, sub_h = inner.width + 2 * PAD, inner.height + 2 * PAD
+        self.element(
+            sub,
+            f'<bpmn:subProcess id="{sub}" name={quoteattr(f"Handles {error_name}")}>'
+            f"{IO}{CHILDREN}</bpmn:subProcess>",
+        )
+        shapes = [Shape(sub, 0, 0, sub_w, sub_h, expanded=True), *inner.shapes]
+        flows = list(inner.flows)
+        catch = f'<bpmn:errorEventDefinition id="{boundary}_error" errorRef="{error_id}"/>'
+        self.element(
+            boundary,
+            f'<bpmn:boundaryEvent id="{boundary}" name={quoteattr(error_name)} '
+            f'attachedToRef="{sub}">{IO}{catch}</bpmn:boundaryEvent>',
+        )
+        shapes.append(Shape(boundary, PAD, sub_h - EVENT / 2, EVENT, EVENT))
+
+        handler = self.place(node.handler, (*path, 1))
+        handler_x, handler_y = PAD + EVENT + GAP_X, sub_h + EVENT / 2 + GAP_Y
+        join_x = sub_w + GAP_X
+        if handler.entry is not None:
+            handler.moved(handler_x, handler_y)
+            shapes += handler.shapes
+            flows += handler.flows
+            flows.append(self.flow(boundary, handler.entry, from_bottom=True))
+            join_x = max(join_x, handler_x + handler.width + GAP_X)
+        height = handler_y + max(handler.height, EVENT) if handler.entry else sub_h + EVENT / 2
+        if handler.entry is not None and handler.exit is None:
+            # The handler ends the workflow: only the subprocess carries on.
+            return Fragment(max(sub_w, join_x - GAP_X), height, sub_h / 2, sub, sub, shapes, flows)
+        self.gateway(join)
+        shapes.append(Shape(join, join_x, sub_h / 2 - GATEWAY / 2, GATEWAY, GATEWAY))
+        flows.append(self.flow(sub, join))
+        flows.append(
+            self.flow(handler.exit, join)
+            if handler.exit is not None
+            else self.flow(boundary, join, from_bottom=True)
+        )
+        return Fragment(join_x + GATEWAY, height, sub_h / 2, sub, join, shapes, flows)
+
+
+def render_bpmn(
+    root: model.ModelNode, *, name: str = "Workflow", process_id: str = "Process_1"
+) -> str:
+    """The BPMN 2.0 XML (with BPMNDI) of a model."""
+    renderer = _Renderer()
+    start = renderer.event("startEvent", "StartEvent", "Start")
+    body = renderer.place(root, ())
+    parts = [start, body]
+    if body.entry is None or body.exit is not None:
+        parts.append(renderer.event("endEvent", "EndEvent", "End"))
+    whole = renderer.sequence(parts)
+    whole.moved(100, 100)
+    return _xml(renderer, whole, _clean(name), process_id)
+
+
+# -- XML ----------------------------------------------------------------------------
+
+
+def _xml(renderer: _Renderer, whole: Fragment, name: str, process_id: str) -> str:
+    incoming: dict[str, list[str]] = {}
+    outgoing: dict[str, list[str]] = {}
+    for flow in whole.flows:
+        outgoing.setdefault(flow.source, []).append(flow.id)
+        incoming.setdefault(flow.target, []).append(flow.id)
+    scope_of = {e.id: e.scope for e in renderer.elements}
+
+    def io(id_: str) -> str:
+        refs = [f"<bpmn:incoming>{f}</bpmn:incoming>" for f in incoming.get(id_, [])]
+        refs += [f"<bpmn:outgoing>{f}</bpmn:outgoing>" for f in outgoing.get(id_, [])]
+        return "".join(refs)
+
+    def content(scope: str, indent: str) -> Iterator[str]:
+        for element in renderer.elements:
+            if element.scope == scope:
+                children = "\n" + "\n".join(content(element.id, indent + "  ")) + "\n" + indent
+                yield indent + element.xml.replace(IO, io(element.id)).replace(CHILDREN, children)
+        for flow in whole.flows:
+            if scope_of[flow.source] == scope:
+                yield indent + _sequence_flow(flow)
+
+    shapes = {s.id: s for s in whole.shapes}
+    lines = [
+        '<?xml version="1.0" encoding="UTF-8"?>',
+        '<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL" '
+        'xmlns:bpmndi="http://www.omg.org/spec/BPMN/20100524/DI" '
+        'xmlns:dc="http://www.omg.org/spec/DD/20100524/DC" '
+        'xmlns:di="http://www.omg.org/spec/DD/20100524/DI" '
+        'xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" '
+        'id="Definitions_1" targetNamespace="https://wio.dev/bpmn" '
+        'exporter="wio" exporterVersion="0.1">',
+    ]
+    for error_id, error_name in sorted(renderer.errors.items()):
+        lines.append(
+            f'  <bpmn:error id="{error_id}" name={quoteattr(error_name)} '
+            f"errorCode={quoteattr(error_name)}/>"
+        )
+    lines.append(f'  <bpmn:process id="{process_id}" name={quoteattr(name)} isExecutable="true">')
+    lines.extend(content("process", "    "))
+    lines.append("  </bpmn:process>")
+    lines.append('  <bpmndi:BPMNDiagram id="BPMNDiagram_1">')
+    lines.append(f'    <bpmndi:BPMNPlane id="BPMNPlane_1" bpmnElement="{process_id}">')
+    for shape in whole.shapes:
+        expanded = ' isExpanded="true"' if shape.expanded else ""
+        bounds = (
+            f'<dc:Bounds x="{_n(shape.x)}" y="{_n(shape.y)}" '
+            f'width="{_n(shape.w)}" height="{_n(shape.h)}"/>'
+        )
+        lines.append(
+            f'      <bpmndi:BPMNShape id="{shape.id}_di" bpmnElement="{shape.id}"{expanded}>'
+            f"{bounds}</bpmndi:BPMNShape>"
+        )
+    for flow in whole.flows:
+        points = "".join(f'<di:waypoint x="{_n(x)}" y="{_n(y)}"/>' for x, y in _route(flow, shapes))
+        lines.append(
+            f'      <bpmndi:BPMNEdge id="{flow.id}_di" bpmnElement="{flow.id}">'
+            f"{points}</bpmndi:BPMNEdge>"
+        )
+    lines += ["    </bpmndi:BPMNPlane>", "  </bpmndi:BPMNDiagram>", "</bpmn:definitions>"]
+    return "\n".join(lines) + "\n"
+
+
+def _sequence_flow(flow: Flow) -> str:
+    name = f" name={quoteattr(flow.name)}" if flow.name else ""
+    opening = (
+        f'<bpmn:sequenceFlow id="{flow.id}"{name} '
+        f'sourceRef="{flow.source}" targetRef="{flow.target}"'
+    )
+    if flow.condition is None:
+        return opening + "/>"
+    return (
+        f'{opening}><bpmn:conditionExpression xsi:type="bpmn:tFormalExpression">'
+        f"{escape(flow.condition)}</bpmn:conditionExpression></bpmn:sequenceFlow>"
+    )
+
+
+def _route(flow: Flow, shapes: dict[str, Shape]) -> list[tuple[float, float]]:
+    """Orthogonal waypoints from the source's right (or bottom) to the target's left."""
+    source, target = shapes[flow.source], shapes[flow.target]
+    end = (target.x, target.mid_y)
+    if flow.from_bottom:
+        start = (source.x + source.w / 2, source.y + source.h)
+        return [start, (start[0], end[1]), end]
+    start = (source.x + source.w, source.mid_y)
+    if start[1] == end[1]:
+        return [start, end]
+    bend = start[0] + GAP_X / 2 if target.x > start[0] + GAP_X / 2 else end[0] - GAP_X / 2
+    return [start, (bend, start[1]), (bend, end[1]), end]
+
+
+def _path_id(path: tuple[int, ...]) -> str:
+    return "_".join(map(str, path)) if path else "root"
+
+
+def _n(value: float) -> str:
+    return f"{value:g}"

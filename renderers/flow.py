@@ -1,0 +1,206 @@
+"""A flow graph derived from the model: what Mermaid and Graphviz draw.
+
+The model is a tree; a flowchart is a graph of nodes and edges with a start
+and an end. `build_flow` walks the tree once, giving each node a stable id
+derived from its model path, so diagrams and snapshots are stable and an
+instance's progress (which names nodes by path) maps onto them.
+
+Technical nodes follow the user's rule: a checkpoint shows only its base and
+a recovery shows nothing, unless ``show_technical`` is set.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from typing import Literal
+
+from attrs import field, frozen
+
+from wio import model
+from wio.interpreter import Path
+
+NodeKind = Literal["start", "end", "run", "pure", "dynamic", "decision", "recovery"]
+EdgeKind = Literal["normal", "default", "error"]
+
+
+@frozen
+class FlowNode:
+    id: str
+    kind: NodeKind
+    label: str
+    path: Path | None = None
+    description: str | None = None
+
+
+@frozen
+class FlowEdge:
+    source: str
+    target: str
+    label: str | None = None
+    kind: EdgeKind = "normal"
+
+
+@frozen
+class Cluster:
+    """A technical group of nodes: a checkpointed section, drawn with show_technical."""
+
+    id: str
+    title: str
+    members: tuple[str, ...]
+    clusters: tuple[Cluster, ...] = ()
+
+
+@frozen
+class Flow:
+    nodes: tuple[FlowNode, ...]
+    edges: tuple[FlowEdge, ...]
+    clusters: tuple[Cluster, ...] = ()
+    executed: frozenset[str] = field(factory=frozenset)  # node ids an instance ran
+
+
+START = "start"
+END = "finish"  # not "end": that is a keyword in Mermaid and cannot be a node id
+
+
+def node_id(path: Path) -> str:
+    return "n" + "_".join(map(str, path)) if path else "n"
+
+
+def label_of(node: model.Pure | model.RunIO | model.Dynamic) -> str:
+    if node.meta.name:
+        return node.meta.name
+    if isinstance(node, model.RunIO):
+        return f"Run: {node.event}"
+    return "Dynamic" if isinstance(node, model.Dynamic) else "Pure"
+
+
+# An exit is a node id with the label and kind its outgoing edge should carry.
+Exit = tuple[str, str | None, EdgeKind]
+
+
+class _Builder:
+    def __init__(self, show_technical: bool) -> None:
+        self.show_technical = show_technical
+        self.nodes: list[FlowNode] = []
+        self.edges: list[FlowEdge] = []
+        self.ends: list[Exit] = []  # exits that go straight to the end (WIO.end)
+        self.cluster_stack: list[list[str | Cluster]] = [[]]
+
+    def add(self, node: FlowNode) -> str:
+        self.nodes.append(node)
+        self.cluster_stack[-1].append(node.id)
+        return node.id
+
+    def connect(self, exits: list[Exit], target: str) -> None:
+        for source, label, kind in exits:
+            self.edges.append(FlowEdge(source, target, label, kind))
+
+    def build(self, node: model.ModelNode, path: Path, entry: list[Exit]) -> list[Exit]:
+        """Draw ``node`` after the exits ``entry``; returns the node's own exits."""
+        match node:
+            case model.Pure() | model.RunIO() | model.Dynamic():
+                kind: NodeKind = (
+                    "run" if isinstance(node, model.RunIO)
+                    else "dynamic" if isinstance(node, model.Dynamic) else "pure"
+                )  # fmt: skip
+                created = self.add(
+                    FlowNode(node_id(path), kind, label_of(node), path, node.meta.description)
+                )
+                self.connect(entry, created)
+                return [(created, None, "normal")]
+            case model.Sequence():
+                exits = entry
+                for index, step in enumerate(node.steps):
+                    exits = self.build(step, (*path, index), exits)
+                return exits
+            case model.HandleError():
+                exits = self.build(node.base, (*path, 0), entry)
+                raisers = [n for n in self.nodes if n.path and _within(n.path, (*path, 0))]
+                error = node.meta.error.name if node.meta.error else "error"
+                sources = [n.id for n in raisers if _declares(node.base, n.path, (*path, 0))] or [
+                    n.id for n in raisers[-1:]
+                ]
+                handler_entry: list[Exit] = [(s, error, "error") for s in sources]
+                return exits + self.build(node.handler, (*path, 1), handler_entry)
+            case model.Fork():
+                decision = self.add(
+                    FlowNode(node_id(path), "decision", node.meta.name or "Fork", path)
+                )
+                self.connect(entry, decision)
+                exits = []
+                for index, branch in enumerate(node.branches):
+                    kind_: EdgeKind = "default" if branch.default else "normal"
+                    branch_entry: list[Exit] = [(decision, branch.name, kind_)]
+                    exits += self.build(branch.base, (*path, index), branch_entry)
+                return exits
+            case model.Checkpoint():
+                if not self.show_technical:
+                    return self.build(node.base, (*path, 0), entry)
+                self.cluster_stack.append([])
+                exits = self.build(node.base, (*path, 0), entry)
+                members = self.cluster_stack.pop()
+                self.cluster_stack[-1].append(
+                    Cluster(
+                        "cp" + node_id(path)[1:],
+                        "Checkpoint",
+                        tuple(m for m in members if isinstance(m, str)),
+                        tuple(m for m in members if isinstance(m, Cluster)),
+                    )
+                )
+                return exits
+            case model.Recovery():
+                if not self.show_technical:
+                    return entry
+                created = self.add(FlowNode(node_id(path), "recovery", "State Recovery", path))
+                self.connect(entry, created)
+                return [(created, None, "normal")]
+            case model.End():
+                self.ends.extend(entry)
+                return []
+        raise TypeError(f"not a model node: {node!r}")
+
+
+def _within(path: Path, section: Path) -> bool:
+    return path[: len(section)] == section
+
+
+def _declares(section: model.ModelNode, path: Path | None, section_path: Path) -> bool:
+    """Whether the node at ``path`` inside ``section`` declares a business error."""
+    assert path is not None
+    node: model.ModelNode = section
+    for index in path[len(section_path) :]:
+        match node:
+            case model.Sequence():
+                node = node.steps[index]
+            case model.HandleError():
+                node = node.base if index == 0 else node.handler
+            case model.Fork():
+                node = node.branches[index].base
+            case model.Checkpoint():
+                node = node.base
+            case _:
+                return False
+    return isinstance(node, model.Pure | model.RunIO) and node.meta.error is not None
+
+
+def build_flow(
+    root: model.ModelNode, *, show_technical: bool = False, executed: Collection[Path] = ()
+) -> Flow:
+    """The flow graph of a model; ``executed`` paths mark what an instance ran."""
+    builder = _Builder(show_technical)
+    builder.add(FlowNode(START, "start", "Start"))
+    exits = builder.build(root, (), [(START, None, "normal")])
+    builder.add(FlowNode(END, "end", "End"))
+    builder.connect(exits + builder.ends, END)
+    ran = {node_id(p) for p in executed}
+    known = {n.id for n in builder.nodes}
+    marked = frozenset(ran & known)
+    if marked:
+        marked |= {START}
+    top = builder.cluster_stack[0]
+    return Flow(
+        tuple(builder.nodes),
+        tuple(builder.edges),
+        tuple(m for m in top if isinstance(m, Cluster)),
+        marked,
+    )

@@ -1,0 +1,88 @@
+"""Graphviz: DOT source through the ``graphviz`` package, and SVG or PNG through ``dot``."""
+
+from __future__ import annotations
+
+import graphviz  # type: ignore[import-untyped]  # the package ships no type information
+
+from renderers.flow import Cluster, Flow, FlowNode
+from wio.errors import WioError
+
+_SHAPES = {
+    "start": {
+        "shape": "circle",
+        "label": "",
+        "width": "0.3",
+        "style": "filled",
+        "fillcolor": "white",
+    },
+    "end": {"shape": "doublecircle", "label": "", "width": "0.25"},
+    "run": {"shape": "box", "style": "rounded,filled", "fillcolor": "#e8f0fe"},
+    "pure": {"shape": "box", "style": "rounded"},
+    "dynamic": {"shape": "parallelogram"},
+    "decision": {"shape": "diamond"},
+    "recovery": {"shape": "hexagon", "style": "dashed"},
+}
+
+
+class GraphvizMissing(WioError):
+    """The ``dot`` program is needed to draw SVG or PNG."""
+
+
+def render_dot(flow: Flow, *, name: str = "workflow") -> graphviz.Digraph:
+    graph = graphviz.Digraph(name, graph_attr={"rankdir": "TB", "fontname": "Helvetica"})
+    graph.attr("node", fontname="Helvetica")
+    graph.attr("edge", fontname="Helvetica", fontsize="10")
+    clustered = {m for c in flow.clusters for m in _members(c)}
+    nodes = {node.id: node for node in flow.nodes}
+    for node in flow.nodes:
+        if node.id not in clustered:
+            _node(graph, node, flow)
+    for cluster in flow.clusters:
+        _cluster(graph, cluster, nodes, flow)
+    for edge in flow.edges:
+        attributes = {"style": "dashed"} if edge.kind == "error" else {}
+        if edge.kind == "default":
+            attributes["arrowtail"] = "odot"
+            attributes["dir"] = "both"
+        graph.edge(edge.source, edge.target, label=edge.label or "", **attributes)
+    return graph
+
+
+def draw(graph: graphviz.Digraph, image_format: str) -> bytes:
+    """The picture, as ``dot`` draws it; raises `GraphvizMissing` without ``dot``."""
+    try:
+        picture: bytes = graph.pipe(format=image_format)
+        return picture
+    except graphviz.ExecutableNotFound:
+        raise GraphvizMissing(
+            f"drawing {image_format.upper()} needs Graphviz's `dot` program, which is not "
+            "installed: install Graphviz (`apt-get install graphviz` on Debian or Ubuntu, "
+            "`brew install graphviz` on macOS), or use --format dot for the source"
+        ) from None
+
+
+def _node(graph: graphviz.Digraph, node: FlowNode, flow: Flow) -> None:
+    attributes = dict(_SHAPES[node.kind])
+    attributes.setdefault("label", node.label)
+    if node.id in flow.executed:
+        attributes["style"] = ",".join(filter(None, [attributes.get("style"), "filled"]))
+        attributes["fillcolor"] = "#d4edda"
+        attributes["color"] = "#2e7d32"
+    if node.description:
+        attributes["tooltip"] = node.description
+    graph.node(node.id, **attributes)
+
+
+def _cluster(
+    graph: graphviz.Digraph, cluster: Cluster, nodes: dict[str, FlowNode], flow: Flow
+) -> None:
+    with graph.subgraph(name=f"cluster_{cluster.id}") as sub:
+        sub.attr(label=cluster.title, style="dashed")
+        for member in cluster.members:
+            _node(sub, nodes[member], flow)
+        for inner in cluster.clusters:
+            _cluster(sub, inner, nodes, flow)
+
+
+def _members(cluster: Cluster) -> list[str]:
+    return [*cluster.members, *(m for c in cluster.clusters for m in _members(c))]
