@@ -44,7 +44,7 @@ def render_dot(flow: Flow, *, name: str = "workflow") -> graphviz.Digraph:
         if edge.kind == "default":
             attributes["arrowtail"] = "odot"
             attributes["dir"] = "both"
-        graph.edge(edge.source, edge.target, label=edge.label or "", **attributes)
+        graph.edge(edge.source, edge.target, label=_text(edge.label or ""), **attributes)
     return graph
 
 
@@ -63,13 +63,13 @@ def draw(graph: graphviz.Digraph, image_format: str) -> bytes:
 
 def _node(graph: graphviz.Digraph, node: FlowNode, flow: Flow) -> None:
     attributes = dict(_SHAPES[node.kind])
-    attributes.setdefault("label", node.label)
+    attributes.setdefault("label", _text(node.label))
     if node.id in flow.executed:
         attributes["style"] = ",".join(filter(None, [attributes.get("style"), "filled"]))
         attributes["fillcolor"] = "#d4edda"
         attributes["color"] = "#2e7d32"
     if node.description:
-        attributes["tooltip"] = node.description
+        attributes["tooltip"] = _text(node.description)
     graph.node(node.id, **attributes)
 
 
@@ -77,11 +77,18 @@ def _cluster(
     graph: graphviz.Digraph, cluster: Cluster, nodes: dict[str, FlowNode], flow: Flow
 ) -> None:
     with graph.subgraph(name=f"cluster_{cluster.id}") as sub:
-        sub.attr(label=cluster.title, style="dashed")
+        sub.attr(label=_text(cluster.title), style="dashed")
         for member in cluster.members:
             _node(sub, nodes[member], flow)
         for inner in cluster.clusters:
             _cluster(sub, inner, nodes, flow)
+
+
+def _text(text: str) -> str:
+    # Shown as written: not an HTML-like label, and backslashes are not escapes.
+    # The result's type is what tells the graphviz package so: keep it as is.
+    escaped: str = graphviz.escape(text)
+    return escaped
 
 
 def _members(cluster: Cluster) -> list[str]:

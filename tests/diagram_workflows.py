@@ -1,0 +1,71 @@
+"""Workflows the renderer tests draw, besides the documented examples."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from attrs import frozen
+
+from tests.nodes import Boom, Effects, restore, save
+from wio import WIO, Err
+
+
+@frozen
+class Approved:
+    by: str
+
+
+def approve(request: Any) -> Approved:
+    return Approved("ops")
+
+
+def routing() -> WIO[Any, Any, Any]:
+    """Forks (nested, with empty and ending branches), a handled section, a checkpoint."""
+    effects = Effects()
+    inner = (
+        WIO.fork("Priority?")
+        .branch("Urgent", lambda x: x > 100, effects.step("Page On-Call"))
+        .branch("Skip", lambda x: x == 0, WIO.recover(restore))  # empty in BPMN
+        .otherwise("Normal", effects.step("Queue Ticket"))
+    )
+    return (
+        WIO.pure_from(lambda x: x).named("Classify")
+        >> WIO.fork("Size?")
+        .branch("Large", lambda x: x > 50, inner)
+        .branch("Invalid", lambda x: x < 0, WIO.end())
+        .otherwise("Small", effects.step("Auto Approve").checkpointed(save, restore))
+        >> (
+            effects.step("Notify")
+            >> WIO.pure_from(lambda x: Err(Boom(x)) if x < 0 else x, error=Boom).named("Verify")
+        ).handle_error_with(effects.step("Escalate"))
+        >> WIO.pure(1).flat_map(lambda v: WIO.pure(v)).named("Choose Next")
+    )
+
+
+HOSTILE = [
+    'Say "hello"',
+    "Brackets [x] (y) {z} <w>",
+    "end",
+    "subgraph",
+    "#1 priority; a|b & c",
+    "<b>bold</b> <script>alert(1)</script>",
+    "Ünïcödé ✓ 日本語 — emoji 🚀",
+    "back\\slash `tick` 'quote'",
+    "style classDef click",
+]
+
+
+def hostile() -> WIO[Any, Any, Any]:
+    """Every node kind, each named to break a naive renderer."""
+    effects = Effects()
+    names = iter(HOSTILE * 3)
+    fork = WIO.fork(next(names))
+    for label in (next(names), next(names)):
+        fork = fork.branch(label, lambda x: x > 0, effects.step(next(names)))
+    return (
+        WIO.pure(1).named(next(names)).described(next(names))
+        >> fork.otherwise(next(names), WIO.pure(0).named(next(names)))
+        >> effects.step(next(names)).handle_error_with(effects.step(next(names)))
+        >> effects.step(next(names)).checkpointed(save, restore)
+        >> WIO.recover(restore)
+    )

@@ -1,0 +1,159 @@
+"""Every diagram we emit, checked by the real tools that consume it.
+
+BPMN: the OMG XSD (lxml and xmlschema), bpmn-moddle with no warnings,
+bpmnlint's recommended rules, bpmn-js importing and drawing it without
+overlaps, and SpiffWorkflow parsing it with its XSD validator, building the
+process and running it to completion down every branch of every fork.
+Mermaid: Mermaid's parser, and Mermaid drawing it in Chromium with every
+name shown as written. DOT: Graphviz's dot without a warning.
+"""
+
+from __future__ import annotations
+
+import itertools
+import shutil
+import subprocess
+import xml.etree.ElementTree as ET
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from renderers import executed_paths, render
+from tests.conftest import example
+from tests.diagram_consumers import node, require, require_chromium, spiff_run, xsd_problems
+from tests.diagram_workflows import HOSTILE, hostile, routing
+from wio import Runtime
+
+pytestmark = pytest.mark.consumers
+
+BPMN = "{http://www.omg.org/spec/BPMN/20100524/MODEL}"
+
+
+def workflows() -> dict[str, Any]:
+    checkpointing = example("checkpointing")
+    return {
+        "checkpointing-my_workflow": checkpointing.my_workflow,
+        "checkpointing-checkpointed": checkpointing.checkpointed,
+        "checkpointing-recovery": checkpointing.recovery,
+        "order": example("order").order_workflow,
+        "evolution_v1": example("evolution_v1").workflow,
+        "evolution_v2": example("evolution_v2").workflow,
+        "routing": routing(),
+        "hostile": hostile(),
+    }
+
+
+@pytest.fixture(scope="module")
+def bpmn_files(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
+    folder = tmp_path_factory.mktemp("bpmn")
+    files = []
+    for name, workflow in workflows().items():
+        path = folder / f"{name}.bpmn"
+        path.write_text(str(render(workflow, "bpmn", name=name)))
+        files.append(path)
+    return files
+
+
+def test_bpmn_is_valid_against_the_omg_xsd(bpmn_files: list[Path]) -> None:
+    for path in bpmn_files:
+        assert xsd_problems(path) == [], path.name
+
+
+def test_bpmn_loads_in_bpmn_moddle_and_passes_bpmnlint(bpmn_files: list[Path]) -> None:
+    for result in node("lint_bpmn.mjs", bpmn_files):
+        assert result["error"] is None, result
+        assert result["warnings"] == [], result  # bpmn-moddle warns, never fails
+        assert result["reports"] == [], result
+
+
+def test_bpmn_imports_and_draws_in_bpmn_js_without_overlaps(bpmn_files: list[Path]) -> None:
+    require_chromium()
+    for result in node("draw_bpmn.mjs", bpmn_files):
+        assert result["error"] is None, result
+        assert result["warnings"] == [] and result["pageErrors"] == [], result
+        assert result["drawn"] > 0 and result["overlaps"] == [], result
+
+
+def forks(path: Path) -> dict[str, dict[str, str]]:
+    """Each diverging gateway's variable -> {branch name: first element}, from the XML."""
+    root = ET.parse(path).getroot()
+    flows = {f.get("id"): f for f in root.iter(f"{BPMN}sequenceFlow")}
+    found: dict[str, dict[str, str]] = {}
+    for gateway in root.iter(f"{BPMN}exclusiveGateway"):
+        if not gateway.get("id", "").startswith("Gateway_"):
+            continue  # a converging gateway
+        outgoing = [flows[o.text] for o in gateway.iter(f"{BPMN}outgoing")]
+        variable = "route_" + gateway.get("id", "").removeprefix("Gateway_")
+        found[variable] = {f.get("name", ""): f.get("targetRef", "") for f in outgoing}
+    return found
+
+
+def test_spiffworkflow_runs_every_branch_of_every_fork(bpmn_files: list[Path]) -> None:
+    for path in bpmn_files:
+        routes = forks(path)
+        taken: set[tuple[str, str]] = set()
+        # Every combination of branch choices, each fed as process data.
+        for choice in itertools.product(*(list(b) for b in routes.values())):
+            data = dict(zip(routes, choice, strict=True))
+            ran = spiff_run(path, data)
+            assert ran[0] == "StartEvent", path.name
+            for variable, branch in data.items():
+                if routes[variable][branch] in ran:
+                    taken.add((variable, branch))
+        expected = {(v, b) for v, branches in routes.items() for b in branches}
+        assert taken == expected, path.name
+    assert any(forks(p) for p in bpmn_files)  # the forks were really exercised
+
+
+def mermaid_files(folder: Path) -> list[Path]:
+    files = []
+    for name, workflow in workflows().items():
+        for technical in (False, True):
+            path = folder / f"{name}{'-technical' if technical else ''}.mmd"
+            path.write_text(str(render(workflow, "mermaid", show_technical=technical)))
+            files.append(path)
+    order = example("order")
+    instance = Runtime(order.order_workflow).create("A", order.Order("A", "a@x", 10, ("pen",)))
+    instance.run()
+    progress = folder / "order-progress.mmd"
+    executed = executed_paths(instance.progress)
+    progress.write_text(str(render(order.order_workflow, "mermaid", executed=executed)))
+    return [*files, progress]
+
+
+def test_every_mermaid_chart_parses(tmp_path: Path) -> None:
+    for result in node("parse_mermaid.mjs", mermaid_files(tmp_path)):
+        assert result["error"] is None, result
+        assert result["type"] == "flowchart-v2", result
+
+
+def test_mermaid_draws_hostile_names_as_written(tmp_path: Path) -> None:
+    require_chromium()
+    path = tmp_path / "hostile.mmd"
+    path.write_text(str(render(hostile(), "mermaid", show_technical=True)))
+    (result,) = node("render_mermaid.mjs", [path])
+    assert result["error"] is None, result
+    # Names are drawn; descriptions are not (the hostile workflow's Unicode one).
+    for name in HOSTILE[:5] + HOSTILE[7:]:
+        assert name in result["text"], name
+    assert "State Recovery" in result["text"] and "Checkpoint" in result["text"]
+
+
+def test_graphviz_draws_every_workflow_without_warnings(tmp_path: Path) -> None:
+    require("Graphviz", shutil.which("dot") is not None, "apt-get install graphviz")
+    for name, workflow in workflows().items():
+        for technical in (False, True):
+            source = tmp_path / f"{name}.dot"
+            source.write_text(str(render(workflow, "dot", show_technical=technical)))
+            done = subprocess.run(
+                ["dot", "-Tsvg", str(source)], capture_output=True, text=True, timeout=60
+            )
+            assert done.returncode == 0 and done.stderr == "", (name, done.stderr)
+            assert "<svg" in done.stdout
+    # Names are drawn as written, not read as HTML-like labels or escapes.
+    source.write_text(str(render(hostile(), "dot")))
+    svg = subprocess.run(["dot", "-Tsvg", str(source)], capture_output=True, text=True).stdout
+    shown = {t.text for t in ET.fromstring(svg).iter("{http://www.w3.org/2000/svg}text")}
+    for name in HOSTILE[:5] + HOSTILE[7:]:
+        assert name in shown, name
