@@ -66,6 +66,7 @@ class Flow:
     condition: str | None = None
     name: str | None = None
     from_bottom: bool = False  # leaves a boundary event downwards
+    lane: Shape | None = None  # an empty branch's row, which the flow runs along
 
 
 @define
@@ -79,9 +80,10 @@ class Fragment:
     exit: str | None = None  # None with an entry: the construct ends the workflow
     shapes: list[Shape] = field(factory=list)
     flows: list[Flow] = field(factory=list)
+    lanes: list[Shape] = field(factory=list)  # not drawn: rows that flows run along
 
     def moved(self, dx: float, dy: float) -> Fragment:
-        for shape in self.shapes:
+        for shape in (*self.shapes, *self.lanes):
             shape.x += dx
             shape.y += dy
         return self
@@ -191,6 +193,7 @@ class _Renderer:
             part.moved(x, axis - part.axis)
             result.shapes += part.shapes
             result.flows += part.flows
+            result.lanes += part.lanes
             if previous is not None:
                 assert previous.exit is not None and part.entry is not None
                 result.flows.append(self.flow(previous.exit, part.entry))
@@ -212,24 +215,29 @@ class _Renderer:
         x_join = x_branch + max((b.width for b in branches), default=0) + GAP_X
         shapes: list[Shape] = []
         flows: list[Flow] = []
+        lanes: list[Shape] = []
         default_flow: str | None = None
         exit_: str | None = join if needs_join else None
         y = 0.0
         for branch, spec in zip(branches, node.branches, strict=True):
             condition = None if spec.default else f"{variable} == {spec.name!r}"
+            lane: Shape | None = None
             if branch.entry is None:
                 target, height = join, GATEWAY
+                lane = Shape(f"{split}_lane", x_branch, y, 0, GATEWAY)
+                lanes.append(lane)
             else:
                 branch.moved(x_branch, y)
                 shapes += branch.shapes
                 flows += branch.flows
+                lanes += branch.lanes
                 target, height = branch.entry, branch.height
                 if branch.exit is not None:
                     if needs_join:
                         flows.append(self.flow(branch.exit, join))
                     else:
                         exit_ = branch.exit  # the only branch that carries on
-            flow = self.flow(split, target, condition=condition, name=_clean(spec.name))
+            flow = self.flow(split, target, condition=condition, name=_clean(spec.name), lane=lane)
             if spec.default:
                 default_flow = flow.id
             flows.append(flow)
@@ -243,7 +251,7 @@ class _Renderer:
             self.gateway(join)
             shapes.append(Shape(join, x_join, axis - GATEWAY / 2, GATEWAY, GATEWAY))
             width = x_join + GATEWAY
-        return Fragment(width, height, axis, split, exit_, shapes, flows)
+        return Fragment(width, height, axis, split, exit_, shapes, flows, lanes)
 
     def handled(self, node: model.HandleError, path: tuple[int, ...]) -> Fragment:
         pid = _path_id(path)
@@ -271,6 +279,7 @@ class _Renderer:
         )
         shapes = [Shape(sub, 0, 0, sub_w, sub_h, expanded=True), *inner.shapes]
         flows = list(inner.flows)
+        lanes = list(inner.lanes)
         catch = f'<bpmn:errorEventDefinition id="{boundary}_error" errorRef="{error_id}"/>'
         self.element(
             boundary,
@@ -286,12 +295,14 @@ class _Renderer:
             handler.moved(handler_x, handler_y)
             shapes += handler.shapes
             flows += handler.flows
+            lanes += handler.lanes
             flows.append(self.flow(boundary, handler.entry, from_bottom=True))
             join_x = max(join_x, handler_x + handler.width + GAP_X)
         height = handler_y + max(handler.height, EVENT) if handler.entry else sub_h + EVENT / 2
         if handler.entry is not None and handler.exit is None:
             # The handler ends the workflow: only the subprocess carries on.
-            return Fragment(max(sub_w, join_x - GAP_X), height, sub_h / 2, sub, sub, shapes, flows)
+            width = max(sub_w, join_x - GAP_X)
+            return Fragment(width, height, sub_h / 2, sub, sub, shapes, flows, lanes)
         self.gateway(join)
         shapes.append(Shape(join, join_x, sub_h / 2 - GATEWAY / 2, GATEWAY, GATEWAY))
         flows.append(self.flow(sub, join))
@@ -300,7 +311,7 @@ class _Renderer:
             if handler.exit is not None
             else self.flow(boundary, join, from_bottom=True)
         )
-        return Fragment(join_x + GATEWAY, height, sub_h / 2, sub, join, shapes, flows)
+        return Fragment(join_x + GATEWAY, height, sub_h / 2, sub, join, shapes, flows, lanes)
 
 
 def render_bpmn(
@@ -375,10 +386,11 @@ def _xml(renderer: _Renderer, whole: Fragment, name: str, process_id: str) -> st
             f"{bounds}</bpmndi:BPMNShape>"
         )
     for flow in whole.flows:
-        points = "".join(f'<di:waypoint x="{_n(x)}" y="{_n(y)}"/>' for x, y in _route(flow, shapes))
+        route = _route(flow, shapes)
+        points = "".join(f'<di:waypoint x="{_n(x)}" y="{_n(y)}"/>' for x, y in route)
         lines.append(
             f'      <bpmndi:BPMNEdge id="{flow.id}_di" bpmnElement="{flow.id}">'
-            f"{points}</bpmndi:BPMNEdge>"
+            f"{points}{_label(flow, route)}</bpmndi:BPMNEdge>"
         )
     lines += ["    </bpmndi:BPMNPlane>", "  </bpmndi:BPMNDiagram>", "</bpmn:definitions>"]
     return "\n".join(lines) + "\n"
@@ -406,10 +418,34 @@ def _route(flow: Flow, shapes: dict[str, Shape]) -> list[tuple[float, float]]:
         start = (source.x + source.w / 2, source.y + source.h)
         return [start, (start[0], end[1]), end]
     start = (source.x + source.w, source.mid_y)
+    if flow.lane is not None and flow.lane.mid_y != start[1]:
+        # An empty branch runs along its own row, clear of the other branches.
+        out, back = flow.lane.x - GAP_X / 2, end[0] - GAP_X / 2
+        lane = flow.lane.mid_y
+        return [start, (out, start[1]), (out, lane), (back, lane), (back, end[1]), end]
     if start[1] == end[1]:
         return [start, end]
-    bend = start[0] + GAP_X / 2 if target.x > start[0] + GAP_X / 2 else end[0] - GAP_X / 2
+    # Bend in the gap just before the target, where the layout leaves room.
+    bend = end[0] - GAP_X / 2
     return [start, (bend, start[1]), (bend, end[1]), end]
+
+
+def _label(flow: Flow, route: list[tuple[float, float]]) -> str:
+    """Where a flow's name goes: above a straight flow, else on the target's row,
+    left of the flow's last bend, clear of the target."""
+    if not flow.name:
+        return ""
+    width = min(120.0, 6.5 * len(flow.name) + 8)
+    if len(route) == 2:
+        x, y = route[0][0] + 4, route[0][1] - 20
+    elif flow.lane is not None:  # on the empty branch's own row
+        x, y = route[2][0] + 4, route[2][1] - 20
+    else:
+        x, y = route[-2][0] - width - 4, route[-1][1] - 20
+    return (
+        f'<bpmndi:BPMNLabel><dc:Bounds x="{_n(x)}" y="{_n(y)}" '
+        f'width="{_n(width)}" height="14"/></bpmndi:BPMNLabel>'
+    )
 
 
 def _path_id(path: tuple[int, ...]) -> str:

@@ -1,0 +1,61 @@
+"""Regenerate the pictures of docs/renderers/: python docs/make_pictures.py [OUT_DIR]
+
+Draws the order, checkpointing and evolution examples as each renderer's
+consumer draws them: Graphviz's dot for DOT, bpmn-js (in headless Chromium)
+for BPMN and Mermaid itself (in headless Chromium) for Mermaid. Needs
+Graphviz, Chromium and the npm packages of tests/consumers (see .ci/run).
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from renderers import render  # noqa: E402
+from wio.loading import load_workflow  # noqa: E402
+
+EXAMPLES = {
+    "order": "docs/examples/order.py:order_workflow",
+    "checkpointing": "docs/examples/checkpointing.py:checkpointed",
+    "evolution_v1": "docs/examples/evolution_v1.py:workflow",
+    "evolution_v2": "docs/examples/evolution_v2.py:workflow",
+}
+CONSUMERS = ROOT / "tests" / "consumers"
+
+
+def main(out: Path) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory() as scratch:
+        sources = Path(scratch)
+        bpmn, mermaid = [], []
+        for name, target in EXAMPLES.items():
+            workflow = load_workflow(str(ROOT / target))
+            for technical in (False, True):
+                suffix = "-technical" if technical else ""
+                svg = render(workflow, "svg", show_technical=technical, name=name)
+                (out / f"{name}{suffix}.graphviz.svg").write_text(str(svg))
+                chart = sources / f"{name}{suffix}.mermaid.mmd"
+                chart.write_text(str(render(workflow, "mermaid", show_technical=technical)))
+                mermaid.append(chart)
+            diagram = sources / f"{name}.bpmn.bpmn"
+            diagram.write_text(str(render(workflow, "bpmn", name=name)))
+            bpmn.append(diagram)
+        for script, files in (("draw_bpmn.mjs", bpmn), ("render_mermaid.mjs", mermaid)):
+            subprocess.run(
+                ["node", str(CONSUMERS / script), *map(str, files)],
+                cwd=CONSUMERS,
+                env={"PATH": "/usr/bin:/bin", "OUT_DIR": str(out)},
+                check=True,
+                stdout=subprocess.DEVNULL,
+            )
+    for picture in sorted(out.glob("*.svg")):
+        print(picture.relative_to(out.parent) if out.parent in picture.parents else picture)
+
+
+if __name__ == "__main__":
+    main(Path(sys.argv[1]) if len(sys.argv) > 1 else ROOT / "docs" / "pictures")
