@@ -18,7 +18,7 @@ import pytest
 
 from tests.conftest import EXAMPLES, ROOT
 
-PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]
 FENCE = re.compile(r"^```(\w+)\n(.*?)^```", re.MULTILINE | re.DOTALL)
 
 
@@ -94,3 +94,42 @@ def test_the_readme_gives_two_commands_and_ci_runs_the_test_one() -> None:
     demo, tests = (c.strip() for c in commands)
     assert demo.endswith("wio demo")
     assert tests in (ROOT / ".ci" / "run").read_text()
+
+
+def test_mermaid_sources_in_the_docs_are_what_wio_renders_now() -> None:
+    from renderers import render
+    from wio.loading import load_workflow
+
+    page = ROOT / "docs" / "renderers" / "mermaid.md"
+    shown = [b.rstrip() for b in blocks(page, "mermaid")]
+    order = load_workflow(str(EXAMPLES / "order.py") + ":order_workflow")
+    v1 = load_workflow(str(EXAMPLES / "evolution_v1.py") + ":workflow")
+    current = [
+        str(render(order, "mermaid")).rstrip(),
+        str(render(v1, "mermaid", show_technical=True)).rstrip(),
+    ]
+    assert shown == current
+
+
+def test_every_picture_the_docs_show_is_committed() -> None:
+    pictures = ROOT / "docs" / "pictures"
+    for page in (ROOT / "docs").rglob("*.md"):
+        for link in re.findall(r"\]\((\.\./pictures/[^)]+)\)", page.read_text()):
+            assert (page.parent / link).resolve().is_file(), f"{page.name}: {link}"
+    assert len(list(pictures.glob("*.svg"))) == 20
+
+
+@pytest.mark.consumers
+def test_the_pictures_script_draws_every_picture(tmp_path: Path) -> None:
+    from tests.diagram_consumers import require_chromium, require_node
+
+    require_node()
+    require_chromium()
+    done = subprocess.run(
+        [sys.executable, "docs/make_pictures.py", str(tmp_path)],
+        cwd=ROOT, capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    made = sorted(p.name for p in tmp_path.glob("*.svg"))
+    assert made == sorted(p.name for p in (ROOT / "docs" / "pictures").glob("*.svg"))
+    assert all(p.stat().st_size > 1000 for p in tmp_path.glob("*.svg"))
