@@ -87,6 +87,9 @@ class Worker:
         heartbeat = threading.Thread(target=self._heartbeat, name="wio-heartbeat", daemon=True)
         heartbeat.start()
         log.info("worker %s started: %s", self.owner, sorted(self.runtimes))
+        # Subscribe (LISTEN) before the first claim: work created after the claim
+        # then always wakes us, and work created before it is claimed.
+        self.journal.wait_for_work(0)
         while not self.stopping.is_set():
             claimed = self.journal.claim_runnable(
                 self.owner,
