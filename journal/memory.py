@@ -59,7 +59,9 @@ class MemoryJournal:
             self._instances[instance_id] = record
             return len(stored)
 
-    def read(self, instance_id: str, after_seq: int = 0) -> list[StoredEvent]:
+    def read(
+        self, instance_id: str, after_seq: int = 0, *, times: bool = True
+    ) -> list[StoredEvent]:
         with self._lock:
             return list(self._events_of(instance_id)[after_seq:])
 

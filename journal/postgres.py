@@ -236,11 +236,14 @@ class PostgresJournal:
             raise
         return seq
 
-    def read(self, instance_id: str, after_seq: int = 0) -> list[StoredEvent]:
+    def read(
+        self, instance_id: str, after_seq: int = 0, *, times: bool = True
+    ) -> list[StoredEvent]:
+        time = "recorded_at" if times else "NULL"
         with self._connection() as conn:
             rows = conn.execute(
                 self._sql(
-                    "SELECT seq, type, version, payload, recorded_at FROM {schema}.events "
+                    f"SELECT seq, type, version, payload, {time} FROM {{schema}}.events "
                     "WHERE instance_id = %s AND seq > %s ORDER BY seq"
                 ),
                 (instance_id, after_seq),

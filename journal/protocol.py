@@ -39,8 +39,14 @@ class Journal(Protocol):
         writing nothing, if the instance's last event is not ``expected_seq``.
         """
 
-    def read(self, instance_id: str, after_seq: int = 0) -> list[StoredEvent]:
-        """The instance's events with ``seq > after_seq``, in order."""
+    def read(
+        self, instance_id: str, after_seq: int = 0, *, times: bool = True
+    ) -> list[StoredEvent]:
+        """The instance's events with ``seq > after_seq``, in order.
+
+        With ``times=False`` their ``recorded_at`` is None: replay does not need
+        it, and parsing a timestamp per row is a large part of reading one.
+        """
 
     def get_instance(self, instance_id: str) -> InstanceRecord:
         """The registry row; raises `UnknownInstance`."""

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import enum
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from attrs import frozen
 
@@ -30,14 +30,13 @@ class NewEvent:
     payload: Any  # JSON-compatible value
 
 
-@frozen
-class StoredEvent:
+class StoredEvent(NamedTuple):
     instance_id: str
     seq: int
     type: str
     version: int
     payload: Any
-    recorded_at: datetime
+    recorded_at: datetime | None  # None when read with times=False
 
 
 @frozen

@@ -192,7 +192,9 @@ class SQLiteJournal:
                 self._update(db, instance_id, update, now)
             return seq
 
-    def read(self, instance_id: str, after_seq: int = 0) -> list[StoredEvent]:
+    def read(
+        self, instance_id: str, after_seq: int = 0, *, times: bool = True
+    ) -> list[StoredEvent]:
         with self._lock:
             rows = self._db.execute(
                 "SELECT seq, type, version, payload, recorded_at FROM events "
@@ -201,8 +203,9 @@ class SQLiteJournal:
             ).fetchall()
         if not rows and after_seq == 0:
             self.get_instance(instance_id)  # raises UnknownInstance
+        convert = _dt if times else _no_time
         return [
-            StoredEvent(instance_id, seq, type_, version, json.loads(payload), _dt(recorded))
+            StoredEvent(instance_id, seq, type_, version, json.loads(payload), convert(recorded))
             for seq, type_, version, payload, recorded in rows
         ]
 
@@ -380,6 +383,10 @@ def _ts(moment: datetime | None) -> float | None:
 def _dt(timestamp: float | None) -> datetime:
     assert timestamp is not None
     return datetime.fromtimestamp(timestamp, UTC)
+
+
+def _no_time(_timestamp: float | None) -> None:
+    return None
 
 
 def _optional_dt(timestamp: float | None) -> datetime | None:

@@ -75,7 +75,7 @@ class EventCodec:
 
     def __init__(self, event_types: Iterable[type[Any]] = ()) -> None:
         self._converter = strict_converter(forbid_extra_keys=False)
-        self._by_name: dict[str, tuple[type[Any], EventSpec]] = {}
+        self._by_name: dict[str, tuple[type[Any], EventSpec, Callable[[Any, Any], Any]]] = {}
         self._by_type: dict[type[Any], EventSpec] = {}
         for cls in event_types:
             self.register(cls)
@@ -91,7 +91,9 @@ class EventCodec:
                 f"{taken[0].__module__}.{taken[0].__qualname__} and "
                 f"{cls.__module__}.{cls.__qualname__}; name one with @wio.event('...')"
             )
-        self._by_name[spec.name] = (cls, spec)
+        # The class's structure hook, looked up once rather than per event.
+        hook = self._converter.get_structure_hook(cls)
+        self._by_name[spec.name] = (cls, spec, hook)
         self._by_type[cls] = spec
 
     def name_of(self, cls: type[Any]) -> str:
@@ -111,7 +113,7 @@ class EventCodec:
                 "no event class is registered under this name "
                 f"(known: {', '.join(sorted(self._by_name)) or 'none'})",
             )
-        cls, spec = entry
+        cls, spec, structure = entry
         payload = stored.payload
         if stored.version > spec.version:
             raise EventDecodeError(
@@ -132,7 +134,7 @@ class EventCodec:
                     f"upcasting from version {version} failed: {type(exc).__name__}: {exc}",
                 ) from exc
         try:
-            return self._converter.structure(payload, cls)
+            return structure(payload, cls)
         except Exception as exc:
             problem = describe_structure_error(exc, "payload")
             raise EventDecodeError(stored.instance_id, stored.seq, stored.type, problem) from exc

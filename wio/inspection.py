@@ -33,7 +33,7 @@ def inspect_instance(journal: Journal, instance_id: str, targets: list[str]) -> 
                 "seq": e.seq,
                 "type": e.type,
                 "version": e.version,
-                "recorded_at": e.recorded_at.isoformat(),
+                "recorded_at": e.recorded_at.isoformat() if e.recorded_at else None,
                 "payload": e.payload,
             }
             for e in journal.read(instance_id)

@@ -13,9 +13,7 @@ later checkpoint event may legitimately skip the section it belonged to
 
 from __future__ import annotations
 
-from typing import Any, Literal
-
-from attrs import frozen
+from typing import Any, Literal, NamedTuple
 
 from wio.algebra import Recover, Run
 from wio.errors import StepFailed
@@ -38,8 +36,7 @@ from wio.interpreter.state import describe_wait
 Outcome = Literal["accepted", "deferred", "unmatched"]
 
 
-@frozen
-class Applied:
+class Applied(NamedTuple):
     """The result of applying one event."""
 
     cursor: Cursor
@@ -51,7 +48,7 @@ def apply_event(cursor: Cursor, seq: int, event: Any) -> Applied:
     """Apply event number ``seq``; user code in handlers may raise `StepFailed`."""
     focus = cursor.focus
     if isinstance(focus, AwaitEvent) and isinstance(event, focus.node.event_type):
-        return Applied(proceed(_accept(cursor, focus, seq, event)), "accepted")
+        return Applied(_accept(cursor, focus, seq, event), "accepted")
     if isinstance(focus, AwaitCheckpoint) and isinstance(event, focus.node.event_type):
         output = _call(focus.node.recover_state, focus.path, "recover_state", focus.input, event)
         done = _checkpoint_done(cursor, focus.path, focus.token, output, seq, skipped=False)
@@ -74,7 +71,10 @@ def apply_event(cursor: Cursor, seq: int, event: Any) -> Applied:
 def _accept(cursor: Cursor, focus: AwaitEvent, seq: int, event: Any) -> Cursor:
     node = focus.node
     if isinstance(node, Run):
-        result = _call(node.handle, focus.path, node.meta.name, focus.input, event)
+        try:
+            result = node.handle(focus.input, event)
+        except Exception as exc:
+            raise StepFailed(node.meta.name or "<unnamed>", format_path(focus.path), exc) from exc
         return completed(
             cursor, business_result(node, result), focus.path, "run", node.meta.name, seq
         )

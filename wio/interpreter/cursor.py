@@ -8,11 +8,15 @@ step simply keeps the previous one).
 
 Every transition does O(1) work: the stack and the logs are linked lists that
 share their tails, so replaying N events costs O(N) in total.
+
+The machine's registers (focus, frames, chains, the cursor) are NamedTuples:
+immutable values like the attrs classes elsewhere, but built in C, which
+matters here because a replay makes a few of them per event.
 """
 
 from __future__ import annotations
 
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, NamedTuple, TypeVar
 
 from attrs import frozen
 
@@ -38,8 +42,7 @@ def format_path(path: Path) -> str:
 # -- focus: what the machine is doing now ------------------------------------
 
 
-@frozen
-class Evaluate:
+class Evaluate(NamedTuple):
     """About to evaluate ``node`` on ``input``."""
 
     node: WIO[Any, Any, Any]
@@ -47,22 +50,19 @@ class Evaluate:
     path: Path
 
 
-@frozen
-class ReturnValue:
+class ReturnValue(NamedTuple):
     """A node produced ``value``; it travels down the stack."""
 
     value: Any
 
 
-@frozen
-class ReturnError:
+class ReturnError(NamedTuple):
     """A node failed with business error ``error``; it unwinds to a handler."""
 
     error: Any
 
 
-@frozen
-class AwaitEvent:
+class AwaitEvent(NamedTuple):
     """Blocked on a `Run` (its effect is next) or a `Recover` (an outside event)."""
 
     node: Run[Any, Any, Any] | Recover[Any, Any, Any]
@@ -70,8 +70,7 @@ class AwaitEvent:
     path: Path
 
 
-@frozen
-class AwaitCheckpoint:
+class AwaitCheckpoint(NamedTuple):
     """A checkpointed section completed; its checkpoint event is to be saved."""
 
     node: Checkpoint[Any, Any, Any]
@@ -81,15 +80,13 @@ class AwaitCheckpoint:
     token: int
 
 
-@frozen
-class Finished:
+class Finished(NamedTuple):
     """The workflow completed with ``value``."""
 
     value: Any
 
 
-@frozen
-class FailedWith:
+class FailedWith(NamedTuple):
     """A business error escaped the whole workflow."""
 
     error: Any
@@ -101,38 +98,33 @@ Focus = Evaluate | ReturnValue | ReturnError | AwaitEvent | AwaitCheckpoint | Fi
 # -- frames: what to do with a result ----------------------------------------
 
 
-@frozen
-class SequenceFrame:
+class SequenceFrame(NamedTuple):
     node: Sequence[Any, Any, Any]
-    index: int
+    position: int
     path: Path
     parent: Frame | None
 
 
-@frozen
-class TransformFrame:
+class TransformFrame(NamedTuple):
     node: Transform[Any, Any, Any]
     input: Any
     path: Path
     parent: Frame | None
 
 
-@frozen
-class FlatMapFrame:
+class FlatMapFrame(NamedTuple):
     node: FlatMap[Any, Any, Any]
     path: Path
     parent: Frame | None
 
 
-@frozen
-class HandleErrorFrame:
+class HandleErrorFrame(NamedTuple):
     node: HandleError[Any, Any, Any]
     path: Path
     parent: Frame | None
 
 
-@frozen
-class CheckpointFrame:
+class CheckpointFrame(NamedTuple):
     node: Checkpoint[Any, Any, Any]
     input: Any
     path: Path
@@ -148,8 +140,7 @@ Frame = SequenceFrame | TransformFrame | FlatMapFrame | HandleErrorFrame | Check
 T = TypeVar("T")
 
 
-@frozen
-class Chain(Generic[T]):
+class Chain(NamedTuple, Generic[T]):
     """A persistent linked list, newest first: appending is O(1) and shares the tail."""
 
     head: T
@@ -169,8 +160,7 @@ def chain_items(chain: Chain[T] | None) -> tuple[T, ...]:
     return () if chain is None else chain.to_tuple()
 
 
-@frozen
-class StepRecord:
+class StepRecord(NamedTuple):
     """One entry of an instance's progress: a node that ran, and its result."""
 
     path: Path
@@ -207,8 +197,7 @@ class StepFailure:
 # -- the cursor ---------------------------------------------------------------
 
 
-@frozen
-class Cursor:
+class Cursor(NamedTuple):
     focus: Focus
     stack: Frame | None
     state: Any
@@ -234,15 +223,15 @@ def evolve(
 ) -> Cursor:
     """A copy of ``c`` with some fields replaced.
 
-    Hand-written because ``attrs.evolve`` is several times slower, and this is
-    the hot path of every step and every replayed event.
+    Hand-written and positional because ``_replace`` is several times slower,
+    and this is the hot path of every step and every replayed event.
     """
     return Cursor(
-        focus=c.focus if focus is _UNSET else focus,
-        stack=c.stack if stack is _UNSET else stack,
-        state=c.state if state is _UNSET else state,
-        log=c.log if log is _UNSET else log,
-        deferred=c.deferred if deferred is _UNSET else deferred,
-        next_token=c.next_token if next_token is _UNSET else next_token,
-        failure=c.failure if failure is _UNSET else failure,
+        c.focus if focus is _UNSET else focus,
+        c.stack if stack is _UNSET else stack,
+        c.state if state is _UNSET else state,
+        c.log if log is _UNSET else log,
+        c.deferred if deferred is _UNSET else deferred,
+        c.next_token if next_token is _UNSET else next_token,
+        c.failure if failure is _UNSET else failure,
     )

@@ -30,6 +30,7 @@ from wio.interpreter.cursor import (
     Chain,
     CheckpointFrame,
     Cursor,
+    DeferredEvent,
     Evaluate,
     FailedWith,
     Finished,
@@ -46,7 +47,6 @@ from wio.interpreter.cursor import (
     TransformFrame,
     format_path,
 )
-from wio.interpreter.cursor import evolve as _with
 from wio.result import Err
 
 
@@ -61,121 +61,134 @@ def proceed(cursor: Cursor) -> Cursor:
     If user code raises, the returned cursor stands just before the failing
     step, with ``failure`` set; calling ``proceed`` on it again retries.
     """
-    current = cursor if cursor.failure is None else _with(cursor, failure=None)
-    while isinstance(current.focus, Evaluate | ReturnValue | ReturnError):
+    focus, stack, state, log, deferred, token, _ = cursor
+    return run(focus, stack, state, log, deferred, token)
+
+
+def run(
+    focus: Focus,
+    stack: Frame | None,
+    state: Any,
+    log: Chain[StepRecord] | None,
+    deferred: Chain[DeferredEvent] | None,
+    token: int,
+) -> Cursor:
+    """`proceed`, from registers rather than a cursor."""
+    # The registers live in locals while the machine runs; one Cursor is built
+    # when it stops. This loop is the hot path of every step and every replay.
+    while True:
+        kind = type(focus)
         try:
-            current = _transition(current)
+            if kind is Evaluate:
+                focus, stack, state, log, token = _evaluate(focus, stack, state, log, token)  # type: ignore[arg-type]
+            elif kind is ReturnValue:
+                if stack is None:
+                    focus = Finished(focus.value)  # type: ignore[union-attr]
+                    break
+                focus, stack, state = _return_value(focus.value, stack, state)  # type: ignore[union-attr]
+            elif kind is ReturnError:
+                if stack is None:
+                    focus = FailedWith(focus.error)  # type: ignore[union-attr]
+                    break
+                focus, stack, log = _return_error(focus, stack, state, log)  # type: ignore[arg-type]
+            else:
+                break
         except Exception as exc:
-            return _with(current, failure=_failure_at(current, exc))
-    return current
+            failure = _failure_at(focus, stack, exc)
+            return Cursor(focus, stack, state, log, deferred, token, failure)
+    return Cursor(focus, stack, state, log, deferred, token, None)
 
 
-def _transition(c: Cursor) -> Cursor:
-    focus = c.focus
-    if isinstance(focus, Evaluate):
-        return _evaluate(c, focus)
-    if c.stack is None:
-        final: Focus = (
-            Finished(focus.value) if isinstance(focus, ReturnValue) else FailedWith(focus.error)  # type: ignore[union-attr]
-        )
-        return _with(c, focus=final)
-    if isinstance(focus, ReturnValue):
-        return _return_value(c, focus.value, c.stack)
-    return _return_error(c, focus.error, c.stack)  # type: ignore[union-attr]
+Registers = tuple[Focus, Frame | None, Any, Chain[StepRecord] | None, int]
 
 
-def _evaluate(c: Cursor, focus: Evaluate) -> Cursor:
-    node, value, path = focus.node, focus.input, focus.path
+def _evaluate(
+    focus: Evaluate, stack: Frame | None, state: Any, log: Chain[StepRecord] | None, token: int
+) -> Registers:
+    node, value, path = focus
     match node:
-        case Pure():
-            result = node.compute(value)
-            return completed(c, business_result(node, result), path, "pure", node.meta.name)
         case Run() | Recover():
-            return _with(c, focus=AwaitEvent(node, value, path))
+            return AwaitEvent(node, value, path), stack, state, log, token
         case Sequence():
-            frame = SequenceFrame(node, 0, path, c.stack)
-            return _with(c, focus=Evaluate(node.steps[0], value, (*path, 0)), stack=frame)
+            frame = SequenceFrame(node, 0, path, stack)
+            return Evaluate(node.steps[0], value, (*path, 0)), frame, state, log, token
+        case Pure():
+            outcome = business_result(node, node.compute(value))
+            record = _record(outcome, path, "pure", node.meta.name, None)
+            state = outcome.value if isinstance(outcome, ReturnValue) else state
+            return outcome, stack, state, Chain(record, log), token
         case Transform():
             inner = node.map_input(value)
-            frame_t = TransformFrame(node, value, path, c.stack)
-            return _with(c, focus=Evaluate(node.base, inner, path), stack=frame_t)
+            frame_t = TransformFrame(node, value, path, stack)
+            return Evaluate(node.base, inner, path), frame_t, state, log, token
         case FlatMap():
-            frame_f = FlatMapFrame(node, path, c.stack)
-            return _with(c, focus=Evaluate(node.base, value, (*path, 0)), stack=frame_f)
+            frame_f = FlatMapFrame(node, path, stack)
+            return Evaluate(node.base, value, (*path, 0)), frame_f, state, log, token
         case HandleError():
-            frame_h = HandleErrorFrame(node, path, c.stack)
-            return _with(c, focus=Evaluate(node.base, value, (*path, 0)), stack=frame_h)
+            frame_h = HandleErrorFrame(node, path, stack)
+            return Evaluate(node.base, value, (*path, 0)), frame_h, state, log, token
         case Checkpoint():
-            frame_c = CheckpointFrame(node, value, path, c.next_token, c.stack)
-            return _with(
-                c,
-                focus=Evaluate(node.base, value, (*path, 0)),
-                stack=frame_c,
-                next_token=c.next_token + 1,
-            )
+            frame_c = CheckpointFrame(node, value, path, token, stack)
+            return Evaluate(node.base, value, (*path, 0)), frame_c, state, log, token + 1
         case Fork():
             for index, branch in enumerate(node.branches):
                 if branch.condition(value):
                     record = StepRecord(path, "fork", node.meta.name, True, branch.name)
-                    return _with(
-                        c,
-                        focus=Evaluate(branch.wio, value, (*path, index)),
-                        log=Chain(record, c.log),
-                    )
+                    following = Evaluate(branch.wio, value, (*path, index))
+                    return following, stack, state, Chain(record, log), token
             names = ", ".join(repr(b.name) for b in node.branches) or "none"
             raise DefinitionError(
                 f"fork {node.meta.name!r} at {format_path(path)}: no branch matched "
                 f"input {value!r} (branches: {names}); add .otherwise(...)"
             )
         case End():
-            record = StepRecord(path, "end", node.meta.name, True, c.state)
-            return _with(c, focus=Finished(c.state), stack=None, log=Chain(record, c.log))
+            record = StepRecord(path, "end", node.meta.name, True, state)
+            return Finished(state), None, state, Chain(record, log), token
     raise DefinitionError(f"not a WIO node at {format_path(path)}: {node!r}")
 
 
-def _return_value(c: Cursor, value: Any, frame: Frame) -> Cursor:
+def _return_value(value: Any, frame: Frame, state: Any) -> tuple[Focus, Frame | None, Any]:
     parent = frame.parent
+    if type(frame) is SequenceFrame:  # the common case, first and without a pattern
+        sequence, position, at, _ = frame
+        following = position + 1
+        if following < len(sequence.steps):
+            step = sequence.steps[following]
+            frame = SequenceFrame(sequence, following, at, parent)
+            if isinstance(step, Run | Recover):  # blocks at once: await it directly
+                return AwaitEvent(step, value, (*at, following)), frame, state
+            return Evaluate(step, value, (*at, following)), frame, state
+        return ReturnValue(value), parent, state
     match frame:
-        case SequenceFrame(node=node, index=index, path=path):
-            following = index + 1
-            if following < len(node.steps):
-                return _with(
-                    c,
-                    focus=Evaluate(node.steps[following], value, (*path, following)),
-                    stack=SequenceFrame(node, following, path, parent),
-                )
-            return _with(c, stack=parent)
         case TransformFrame():
             output = frame.node.map_output(frame.input, value)
-            return _with(c, focus=ReturnValue(output), stack=parent, state=output)
+            return ReturnValue(output), parent, output
         case FlatMapFrame(node=node, path=path):
             following_node = node.continuation(value)
             if not isinstance(following_node, WIO):
                 raise DefinitionError(
                     f"flat_map at {format_path(path)} returned {following_node!r}, not a WIO node"
                 )
-            return _with(c, focus=Evaluate(following_node, value, (*path, 1)), stack=parent)
+            return Evaluate(following_node, value, (*path, 1)), parent, state
         case HandleErrorFrame():
-            return _with(c, stack=parent)
+            return ReturnValue(value), parent, state
         case CheckpointFrame(node=node, input=input, path=path, token=token):
-            return _with(c, focus=AwaitCheckpoint(node, input, value, path, token), stack=parent)
+            return AwaitCheckpoint(node, input, value, path, token), parent, state
     raise AssertionError(f"unknown frame {frame!r}")
 
 
-def _return_error(c: Cursor, error: Any, frame: Frame) -> Cursor:
-    parent = frame.parent
+def _return_error(
+    focus: ReturnError, frame: Frame, state: Any, log: Chain[StepRecord] | None
+) -> tuple[Focus, Frame | None, Chain[StepRecord] | None]:
+    error = focus.error
     if isinstance(frame, HandleErrorFrame):
         handled = frame.node.error_type
         if handled is None or isinstance(error, handled):
             record = StepRecord(frame.path, "error_handled", frame.node.meta.name, False, error)
-            return _with(
-                c,
-                focus=Evaluate(frame.node.handler, (c.state, error), (*frame.path, 1)),
-                stack=parent,
-                log=Chain(record, c.log),
-            )
+            handler = Evaluate(frame.node.handler, (state, error), (*frame.path, 1))
+            return handler, frame.parent, Chain(record, log)
     # Any other frame (a checkpoint too: rule 3) lets the error pass unchanged.
-    return _with(c, stack=parent)
+    return focus, frame.parent, log
 
 
 def business_result(
@@ -204,18 +217,23 @@ def completed(
     name: str | None,
     seq: int | None = None,
 ) -> Cursor:
-    """Record that a node completed with ``focus`` (a value or an error), and move on."""
-    ok = isinstance(focus, ReturnValue)
-    value = focus.value if isinstance(focus, ReturnValue) else focus.error
-    record = StepRecord(path, kind, name, ok, value, seq)
-    return _with(c, focus=focus, log=Chain(record, c.log), state=value if ok else c.state)
+    """Record that a node completed with ``focus`` (a value or an error), and proceed."""
+    state = focus.value if isinstance(focus, ReturnValue) else c.state
+    log = Chain(_record(focus, path, kind, name, seq), c.log)
+    return run(focus, c.stack, state, log, c.deferred, c.next_token)
 
 
-def _failure_at(c: Cursor, exc: Exception) -> StepFailure:
-    focus = c.focus
+def _record(
+    focus: ReturnValue | ReturnError, path: Path, kind: str, name: str | None, seq: int | None
+) -> StepRecord:
+    if isinstance(focus, ReturnValue):
+        return StepRecord(path, kind, name, True, focus.value, seq)
+    return StepRecord(path, kind, name, False, focus.error, seq)
+
+
+def _failure_at(focus: Focus, frame: Frame | None, exc: Exception) -> StepFailure:
     if isinstance(focus, Evaluate):
         return StepFailure(focus.path, focus.node.meta.name, exc)
-    frame = c.stack
     path = frame.path if frame is not None else ()
     name = frame.node.meta.name if frame is not None else None
     return StepFailure(path, name, exc)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable
 from datetime import datetime, timedelta
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, NamedTuple, TypeVar
 
 from attrs import frozen
 
@@ -55,8 +55,7 @@ In = TypeVar("In")
 Out = TypeVar("Out")
 
 
-@frozen
-class RecordedEvent:
+class RecordedEvent(NamedTuple):
     """An event as the journal holds it: its 1-based sequence number and the event."""
 
     seq: int
@@ -152,12 +151,22 @@ class InstanceCore:
 
     def replay(self, events: Iterable[RecordedEvent], *, report_deferred: bool = True) -> None:
         """Apply recorded events in order, reporting any that match no node."""
-        for recorded in events:
-            applied = self._apply(recorded.seq, recorded.event)
-            self.cursor = applied.cursor
-            self.events.append(recorded)
-            if applied.outcome == "unmatched":
-                self._report(recorded.seq, recorded.event, applied.expected or "")
+        keep = self.events.append
+        cursor, seq = self.cursor, 0
+        try:
+            for recorded in events:
+                seq, event = recorded
+                applied = apply_event(cursor, seq, event)
+                cursor = applied.cursor
+                keep(recorded)
+                if applied.outcome == "unmatched":
+                    self._report(seq, event, applied.expected or "")
+        except StepFailed as exc:
+            raise StepFailed(
+                f"{exc.node} (instance {self.instance_id!r}, event #{seq})", exc.path, exc.cause
+            ) from exc.cause
+        finally:
+            self.cursor = cursor
         if report_deferred:
             # Deferred events whose section never reached its checkpoint are unmatched too.
             for deferred in pending_deferred(self.cursor):

@@ -179,7 +179,7 @@ class Journaled:
     # -- helpers ----------------------------------------------------------------
 
     def _catch_up(self, core: InstanceCore, record: InstanceRecord) -> None:
-        stored = self.journal.read(core.instance_id, after_seq=len(core.events))
+        stored = self.journal.read(core.instance_id, after_seq=len(core.events), times=False)
         codec = self.workflow.codec
         core.replay(RecordedEvent(e.seq, codec.decode(e)) for e in stored)
         core.restore_attempts(

@@ -1,0 +1,167 @@
+"""``python -m benchmarks [--quick] [--only N ...] [--output DIR]``
+
+The full run writes benchmarks/results.json and docs/performance.md. The quick
+run (tiny sizes, for CI, so this code cannot rot) asserts nothing about
+timings and writes to a temporary folder unless --output is given.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import operator
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from functools import partial
+from pathlib import Path
+
+from benchmarks.measure import Figure, machine
+from benchmarks.suites import FULL, QUICK, SUITES, Sizes
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def targets(figures: list[Figure], sizes: Sizes) -> list[tuple[str, str, bool | None]]:
+    """(target, measured, met) for each of the issue's targets."""
+    by_name = {f.name: f for f in figures}
+
+    def ratio(name: str) -> float | None:
+        figure = by_name.get(name)
+        return (
+            None if figure is None else figure.ratio if figure.ratio is not None else figure.value
+        )
+
+    rows: list[tuple[str, str, bool | None]] = []
+
+    def check(target: str, value: float | None, ok: Callable[[float], bool], shown: str) -> None:
+        if value is None:
+            rows.append((target, "not measured", None))
+        else:
+            rows.append((target, shown.format(value), ok(value)))
+
+    check(
+        "(1) at least 8x DBOS's sequential step throughput",
+        ratio("wio on PostgreSQL vs DBOS"),
+        lambda v: v >= 8,
+        "{:.1f}x",
+    )
+    check(
+        "(1) within 2x of the raw insert limit",
+        ratio("wio on PostgreSQL vs raw"),
+        lambda v: v >= 0.5,
+        "{:.0%} of raw",
+    )
+    for count in sizes.replay:
+        check(
+            f"(3) at least 40% of raw SELECT-and-decode, {count:,} events",
+            ratio(f"wio rebuilds {count:,} events vs raw"),
+            lambda v: v >= 0.4,
+            "{:.0%} of raw",
+        )
+    small, big = sizes.history[0], sizes.history[-1]
+    check(
+        f"(4) latency({big:,}) / latency({small:,}) at most 1.5",
+        ratio(f"one step with {big:,} events before it"),
+        lambda v: v <= 1.5,
+        "{:.2f}",
+    )
+    large, smaller = sizes.nodes[-1], sizes.nodes[-2]
+    limit = 1.1 * large / smaller  # linear, with 10% to spare (11 for 100k / 10k)
+    for kind in ("run", "replay"):
+        check(
+            f"(5) {kind}: time({large:,}) / time({smaller:,}) at most {limit:g}",
+            ratio(f"{kind}: time({large:,}) / time({smaller:,})"),
+            partial(operator.ge, limit),
+            "{:.2f}",
+        )
+    return rows
+
+
+def markdown(figures: list[Figure], info: dict[str, object], sizes: Sizes, quick: bool) -> str:
+    lines = [
+        "# Performance",
+        "",
+        "Measured by `python -m benchmarks`"
+        + (" --quick (tiny sizes: not meaningful)" if quick else "")
+        + ". Each figure is a median over repeated runs; each ratio divides it by the baseline "
+        "measured in the same run, on the same machine and PostgreSQL server.",
+        "",
+        "| machine | |",
+        "|---|---|",
+        *(f"| {key.replace('_', ' ')} | {value} |" for key, value in info.items()),
+        "",
+        "## Targets",
+        "",
+        "| target | measured | met |",
+        "|---|---|---|",
+    ]
+    for target, measured, met in targets(figures, sizes):
+        lines.append(
+            f"| {target} | {measured} | {'n/a' if met is None else 'yes' if met else '**no**'} |"
+        )
+    lines += ["", "## Results", ""]
+    bench = None
+    for f in figures:
+        if f.benchmark != bench:
+            bench = f.benchmark
+            lines += [
+                "",
+                f"### {bench}",
+                "",
+                "| figure | value | baseline | ratio |",
+                "|---|---|---|---|",
+            ]
+        baseline = (
+            f"{f.baseline}: {f.baseline_value:,.1f}" if f.baseline and f.baseline_value else ""
+        )
+        ratio = f"{f.ratio:.2f}" if f.ratio is not None else ""
+        lines.append(f"| {f.name} | {f.value:,.1f} {f.unit} | {baseline} | {ratio} |")
+    findings = ROOT / "benchmarks" / "findings.md"
+    if findings.exists():
+        lines += ["", findings.read_text().rstrip()]
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks")
+    parser.add_argument("--quick", action="store_true", help="tiny sizes, for CI")
+    parser.add_argument("--only", type=int, nargs="*", help="run only these benchmarks (1-6)")
+    parser.add_argument("--output", type=Path, help="folder for results.json and performance.md")
+    args = parser.parse_args(argv)
+    sizes = QUICK if args.quick else FULL
+    figures: list[Figure] = []
+    info = machine()
+    for number, suite in enumerate(SUITES, start=1):
+        if args.only and number not in args.only:
+            continue
+        started = time.perf_counter()
+        results = suite(sizes)
+        figures += results
+        print(f"[{time.perf_counter() - started:6.1f}s] {results[0].benchmark}", file=sys.stderr)
+        for f in results:
+            ratio = f" (x{f.ratio:.2f} vs {f.baseline})" if f.ratio is not None else ""
+            print(f"    {f.name}: {f.value:,.1f} {f.unit}{ratio}", file=sys.stderr)
+    if args.output:
+        out_json, out_md = args.output / "results.json", args.output / "performance.md"
+        args.output.mkdir(parents=True, exist_ok=True)
+    elif args.quick:
+        folder = Path(tempfile.mkdtemp(prefix="wio-bench-"))
+        out_json, out_md = folder / "results.json", folder / "performance.md"
+    else:
+        out_json, out_md = ROOT / "benchmarks" / "results.json", ROOT / "docs" / "performance.md"
+    out_json.write_text(
+        json.dumps(
+            {"machine": info, "quick": args.quick, "figures": [f.as_dict() for f in figures]},
+            indent=2,
+        )
+        + "\n"
+    )
+    out_md.write_text(markdown(figures, info, sizes, args.quick))
+    print(f"wrote {out_json} and {out_md}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,465 @@
+"""The six benchmarks. Each returns `Figure`s with ratios against a baseline
+measured in the same run."""
+
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import attrs
+import psycopg
+from psycopg import sql
+from psycopg.types.json import Jsonb
+
+from benchmarks.flows import durable, steps
+from benchmarks.measure import POSTGRES_URL, Figure, median_seconds, rate
+from journal import Journal, NewEvent, open_journal
+from renderers import render
+from wio import Runtime, Workflow
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@attrs.frozen
+class Sizes:
+    steps: int  # (1) steps in one instance
+    instances: int  # (2) instances of ten steps, run by two workers
+    replay: tuple[int, ...]  # (3) events to rebuild one instance from
+    dbos_recover: int  # (3) steps of the workflow DBOS recovers
+    history: tuple[int, ...]  # (4) events already in the journal
+    probe_steps: int  # (4) steps timed at each history size
+    nodes: tuple[int, ...]  # (5) nodes of the in-memory workflows
+    render_nodes: int  # (6)
+    repeats: int
+
+
+FULL = Sizes(
+    steps=1_000,
+    instances=1_000,
+    replay=(10_000, 100_000),
+    dbos_recover=1_000,
+    history=(100, 1_000, 10_000),
+    probe_steps=200,
+    nodes=(1_000, 10_000, 100_000),
+    render_nodes=1_000,
+    repeats=5,
+)
+QUICK = Sizes(
+    steps=50,
+    instances=20,
+    replay=(500, 1_000),
+    dbos_recover=50,
+    history=(10, 100, 1_000),
+    probe_steps=20,
+    nodes=(100, 1_000, 2_000),
+    render_nodes=50,
+    repeats=1,
+)
+
+
+# -- PostgreSQL helpers ------------------------------------------------------------
+
+
+@contextmanager
+def fresh_schema() -> Iterator[str]:
+    schema = f"wio_bench_{uuid.uuid4().hex[:10]}"
+    try:
+        yield schema
+    finally:
+        with psycopg.connect(POSTGRES_URL, autocommit=True) as conn:
+            conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(schema)))
+
+
+def postgres_journal_url(schema: str) -> str:
+    return f"{POSTGRES_URL}{'&' if '?' in POSTGRES_URL else '?'}schema={schema}"
+
+
+@contextmanager
+def dbos_database() -> Iterator[dict[str, str]]:
+    """A fresh DBOS system database on the same server, and the env for the driver."""
+    name = f"wio_bench_dbos_{uuid.uuid4().hex[:8]}"
+    base = POSTGRES_URL.rsplit("/", 1)[0]
+    try:
+        yield {**os.environ, "WIO_BENCH_DBOS_URL": f"{base}/{name}"}
+    finally:
+        with psycopg.connect(POSTGRES_URL, autocommit=True) as conn:
+            conn.execute(
+                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+            )
+
+
+def dbos(env: dict[str, str], *args: str, crash: bool = False) -> dict[str, Any]:
+    run_env = {**env, "WIO_BENCH_CRASH": "1"} if crash else env
+    done = subprocess.run(
+        [sys.executable, "-m", "benchmarks.dbos_driver", *args],
+        cwd=ROOT,
+        env=run_env,
+        capture_output=True,
+        text=True,
+        timeout=1800,
+    )
+    if crash:
+        return {}
+    if done.returncode != 0:
+        raise RuntimeError(f"DBOS driver {args} failed:\n{done.stderr[-3000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
+
+
+def raw_table(conn: psycopg.Connection[Any], schema: str) -> sql.Composed:
+    conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(schema)))
+    table = sql.SQL("{}.raw_events").format(sql.Identifier(schema))
+    conn.execute(
+        sql.SQL(
+            "CREATE TABLE IF NOT EXISTS {} (instance_id TEXT, seq INTEGER, type TEXT, version "
+            "INTEGER, payload JSONB, recorded_at TIMESTAMPTZ, PRIMARY KEY (instance_id, seq))"
+        ).format(table)
+    )
+    conn.commit()
+    return table
+
+
+def raw_inserts(schema: str, instance: str, count: int) -> None:
+    """The database's limit: one INSERT and one COMMIT per event, as wio does."""
+    with psycopg.connect(POSTGRES_URL) as conn:
+        table = raw_table(conn, schema)
+        insert = sql.SQL("INSERT INTO {} VALUES (%s, %s, %s, %s, %s, %s)").format(table)
+        for seq in range(1, count + 1):
+            conn.execute(
+                insert, (instance, seq, "Stepped", 1, Jsonb({"count": seq}), datetime.now(UTC))
+            )
+            conn.commit()
+
+
+def raw_sqlite_inserts(path: Path, count: int) -> None:
+    import sqlite3
+
+    db = sqlite3.connect(path, isolation_level=None)
+    db.execute("PRAGMA journal_mode=WAL")
+    db.execute("PRAGMA synchronous=FULL")
+    db.execute(
+        "CREATE TABLE IF NOT EXISTS raw_events (instance_id TEXT, seq INTEGER, type TEXT, "
+        "version INTEGER, payload TEXT, recorded_at REAL, PRIMARY KEY (instance_id, seq))"
+    )
+    instance = uuid.uuid4().hex
+    for seq in range(1, count + 1):
+        db.execute("BEGIN IMMEDIATE")
+        db.execute(
+            "INSERT INTO raw_events VALUES (?, ?, ?, ?, ?, ?)",
+            (instance, seq, "Stepped", 1, json.dumps({"count": seq}), time.time()),
+        )
+        db.execute("COMMIT")
+    db.close()
+
+
+def figure(
+    bench: str,
+    name: str,
+    value: float,
+    unit: str,
+    samples: list[float] | None = None,
+    baseline: Figure | None = None,
+) -> Figure:
+    if baseline is None:
+        return Figure(bench, name, value, unit, samples=samples)
+    ratio = value / baseline.value
+    return Figure(bench, name, value, unit, baseline.name, baseline.value, ratio, samples)
+
+
+def preload(journal: Journal, instance: str, count: int) -> None:
+    """Append ``count`` events of a `flows.steps` instance in batches (set-up, not timed)."""
+    for first in range(0, count, 1_000):
+        last = min(count, first + 1_000)
+        events = [NewEvent("Stepped", 1, {"count": n}) for n in range(first + 1, last + 1)]
+        journal.append(instance, first, events, datetime.now(UTC))
+
+
+# -- (1) sequential durable steps ----------------------------------------------------
+
+
+def sequential_steps(sizes: Sizes) -> list[Figure]:
+    bench, n = "1. sequential durable steps", sizes.steps
+    workflow = durable(n)
+    with fresh_schema() as schema, open_journal(postgres_journal_url(schema)) as journal:
+        runtime = Runtime(workflow, journal=journal)
+        seconds, samples = median_seconds(
+            lambda: runtime.create(uuid.uuid4().hex, 0).run(), sizes.repeats
+        )
+        wio_pg = rate(n, seconds)
+        raw_seconds, raw_samples = median_seconds(
+            lambda: raw_inserts(schema, uuid.uuid4().hex, n), sizes.repeats
+        )
+    with tempfile.TemporaryDirectory() as folder:
+        with open_journal(f"sqlite:///{Path(folder) / 'bench.db'}") as journal:
+            runtime = Runtime(workflow, journal=journal)
+            lite_seconds, lite_samples = median_seconds(
+                lambda: runtime.create(uuid.uuid4().hex, 0).run(), sizes.repeats
+            )
+        raw_lite, raw_lite_samples = median_seconds(
+            lambda: raw_sqlite_inserts(Path(folder) / "raw.db", n), sizes.repeats
+        )
+    with dbos_database() as env:
+        dbos_samples = dbos(env, "steps", str(n), str(sizes.repeats + 1))["seconds"][1:]
+    dbos_median = statistics.median(dbos_samples)
+    dbos_pg = figure(bench, "DBOS on PostgreSQL", rate(n, dbos_median), "steps/s", dbos_samples)
+    raw = figure(
+        bench, "raw INSERT+COMMIT on PostgreSQL", rate(n, raw_seconds), "events/s", raw_samples
+    )
+    raw_lite_fig = figure(
+        bench, "raw INSERT+COMMIT on SQLite", rate(n, raw_lite), "events/s", raw_lite_samples
+    )
+    return [
+        figure(bench, "wio on PostgreSQL vs DBOS", wio_pg, "steps/s", samples, dbos_pg),
+        figure(bench, "wio on PostgreSQL vs raw", wio_pg, "steps/s", samples, raw),
+        figure(
+            bench,
+            "wio on SQLite vs raw",
+            rate(n, lite_seconds),
+            "steps/s",
+            lite_samples,
+            raw_lite_fig,
+        ),
+        dbos_pg,
+        raw,
+        raw_lite_fig,
+    ]
+
+
+# -- (2) throughput with many instances ------------------------------------------------
+
+
+def throughput(sizes: Sizes) -> list[Figure]:
+    bench, m = "2. throughput, 2 worker processes", sizes.instances
+    events = m * 10
+    with fresh_schema() as schema:
+        url = postgres_journal_url(schema)
+        with open_journal(url) as journal:
+            runtime = Runtime(durable(10, "ten"), journal=journal)
+            for _ in range(m):
+                runtime.create(uuid.uuid4().hex, 0)
+            started = time.perf_counter()
+            workers = [
+                subprocess.Popen(
+                    [
+                        sys.executable,
+                        "-m",
+                        "wio.cli",
+                        "worker",
+                        "--journal",
+                        url,
+                        "--workflows",
+                        "benchmarks/flows.py:ten_steps",
+                        "--poll-interval",
+                        "0.05",
+                    ],
+                    cwd=ROOT,
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
+                )
+                for _ in range(2)
+            ]
+            try:
+                while len(journal.list_instances(status="finished")) < m:  # type: ignore[arg-type]
+                    time.sleep(0.02)
+                wio_seconds = time.perf_counter() - started
+            finally:
+                for worker in workers:
+                    worker.terminate()
+                    worker.wait(timeout=60)
+
+        # The raw limit: two processes inserting the same events concurrently.
+        raw_started = time.perf_counter()
+        inserters = [
+            subprocess.Popen(
+                [
+                    sys.executable,
+                    "-c",
+                    "import sys; from benchmarks.suites import raw_inserts; "
+                    f"[raw_inserts({schema!r}, f'{{i}}-{n}', 10) for i in range({m // 2})]",
+                ],
+                cwd=ROOT,
+            )
+            for n in range(2)
+        ]
+        for inserter in inserters:
+            inserter.wait(timeout=1800)
+        raw_seconds = time.perf_counter() - raw_started
+    with dbos_database() as env:
+        helper = subprocess.Popen(
+            [sys.executable, "-m", "benchmarks.dbos_driver", "queue-worker", "3600"],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        try:
+            time.sleep(3)  # the second DBOS process is up and serving the queue
+            dbos_seconds = dbos(env, "queue", str(m), "10")["seconds"]
+        finally:
+            helper.terminate()
+            helper.wait(timeout=60)
+    dbos_events = figure(
+        bench, "DBOS with a queue, 2 processes", rate(events, dbos_seconds), "events/s"
+    )
+    raw = figure(
+        bench, "raw concurrent INSERT+COMMIT, 2 processes", rate(events, raw_seconds), "events/s"
+    )
+    return [
+        figure(bench, "wio instances (10 steps each)", rate(m, wio_seconds), "instances/s"),
+        figure(
+            bench, "wio events vs DBOS", rate(events, wio_seconds), "events/s", baseline=dbos_events
+        ),
+        figure(bench, "wio events vs raw", rate(events, wio_seconds), "events/s", baseline=raw),
+        dbos_events,
+        raw,
+    ]
+
+
+# -- (3) recovery (replay) speed -------------------------------------------------------
+
+
+def replay(sizes: Sizes) -> list[Figure]:
+    bench = "3. recovery (replay)"
+    figures = []
+    for count in sizes.replay:
+        workflow = durable(count, "replay")
+        with fresh_schema() as schema, open_journal(postgres_journal_url(schema)) as journal:
+            runtime = Runtime(workflow, journal=journal)
+            runtime.create("i", 0)
+            preload(journal, "i", count)
+
+            def rebuild(workflow: Workflow[int, int] = workflow, count: int = count) -> None:
+                assert Runtime(workflow, journal=journal).get("i").state == count
+
+            seconds, samples = median_seconds(rebuild, sizes.repeats)
+            with psycopg.connect(POSTGRES_URL) as conn:
+                select = sql.SQL(
+                    "SELECT seq, type, version, payload FROM {}.events "
+                    "WHERE instance_id = %s ORDER BY seq"
+                ).format(sql.Identifier(schema))
+
+                def read(select: sql.Composed = select) -> None:
+                    conn.execute(select, ("i",)).fetchall()
+
+                raw_seconds, raw_samples = median_seconds(read, sizes.repeats)
+        raw = figure(
+            bench,
+            f"raw SELECT + JSON decode, {count:,} events",
+            rate(count, raw_seconds),
+            "events/s",
+            raw_samples,
+        )
+        figures += [
+            figure(
+                bench,
+                f"wio rebuilds {count:,} events vs raw",
+                rate(count, seconds),
+                "events/s",
+                samples,
+                raw,
+            ),
+            raw,
+        ]
+    with dbos_database() as env:
+        n = sizes.dbos_recover
+        workflow_id = f"crash-{uuid.uuid4().hex[:8]}"
+        dbos(env, "crash", str(n), workflow_id, crash=True)
+        dbos_seconds = dbos(env, "recover", workflow_id)["seconds"]
+    name = f"DBOS recovers a {n:,}-step workflow (launch to result)"
+    figures.append(figure(bench, name, rate(n, dbos_seconds), "steps/s"))
+    return figures
+
+
+# -- (4) latency of one step against history -------------------------------------------
+
+
+def latency(sizes: Sizes) -> list[Figure]:
+    bench = "4. step latency vs history"
+    results: dict[int, float] = {}
+    for history in sizes.history:
+        total = history + sizes.probe_steps
+        workflow = durable(total, "latency")
+        with fresh_schema() as schema, open_journal(postgres_journal_url(schema)) as journal:
+            runtime = Runtime(workflow, journal=journal)
+            runtime.create("i", 0)
+            preload(journal, "i", history)
+            instance = Runtime(workflow, journal=journal).get("i")
+            instance.step()  # takes the lease; the timed steps are steady-state
+            started = time.perf_counter()
+            for _ in range(sizes.probe_steps - 1):
+                instance.step()
+            results[history] = (time.perf_counter() - started) / (sizes.probe_steps - 1)
+    small, large = sizes.history[0], sizes.history[-1]
+    base = figure(bench, f"one step with {small:,} events before it", results[small] * 1e3, "ms")
+    figures = [base]
+    for history in sizes.history[1:]:
+        name = f"one step with {history:,} events before it"
+        figures.append(figure(bench, name, results[history] * 1e3, "ms", baseline=base))
+    assert figures[-1].name.endswith(f"{large:,} events before it")
+    return figures
+
+
+# -- (5) the in-memory interpreter ------------------------------------------------------
+
+
+def interpreter(sizes: Sizes) -> list[Figure]:
+    bench = "5. in-memory interpreter"
+    figures: list[Figure] = []
+    seconds: dict[tuple[str, int], float] = {}
+    for n in sizes.nodes:
+        workflow = steps(n)
+        live = Runtime(workflow).create("i", 0)
+        seconds["run", n], _ = median_seconds(live.run, 1)
+        events = [e.event for e in live.events]
+        seconds["replay", n], _ = median_seconds(
+            partial(Runtime(workflow).recover, "r", 0, events), 1
+        )
+    for kind in ("run", "replay"):
+        first = sizes.nodes[0]
+        base = figure(
+            bench, f"{kind} {first:,} nodes", rate(first, seconds[kind, first]), "nodes/s"
+        )
+        figures.append(base)
+        for n in sizes.nodes[1:]:
+            speed = rate(n, seconds[kind, n])
+            figures.append(figure(bench, f"{kind} {n:,} nodes", speed, "nodes/s", baseline=base))
+        # Linear scaling makes time(largest) / time(next) the ratio of their sizes.
+        big, small = sizes.nodes[-1], sizes.nodes[-2]
+        figures.append(
+            Figure(
+                bench,
+                f"{kind}: time({big:,}) / time({small:,})",
+                seconds[kind, big] / seconds[kind, small],
+                "ratio",
+            )
+        )
+    return figures
+
+
+# -- (6) renderers ---------------------------------------------------------------------
+
+
+def renderers(sizes: Sizes) -> list[Figure]:
+    bench = f"6. renderers, {sizes.render_nodes:,}-node workflow"
+    workflow = steps(sizes.render_nodes)
+    base_seconds, samples = median_seconds(lambda: render(workflow, "json"), sizes.repeats)
+    base = figure(bench, "model JSON", base_seconds * 1e3, "ms", samples)
+    figures = [base]
+    for fmt in ("mermaid", "bpmn", "dot", "text", "svg"):
+        seconds, samples = median_seconds(partial(render, workflow, fmt), sizes.repeats)
+        figures.append(figure(bench, fmt, seconds * 1e3, "ms", samples, base))
+    return figures
+
+
+SUITES = [sequential_steps, throughput, replay, latency, interpreter, renderers]
