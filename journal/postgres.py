@@ -28,7 +28,14 @@ from journal.errors import (
     LeaseHeld,
     UnknownInstance,
 )
-from journal.records import InstanceRecord, InstanceStatus, NewEvent, StatusUpdate, StoredEvent
+from journal.records import (
+    InstanceRecord,
+    InstanceStatus,
+    NewEvent,
+    StatusUpdate,
+    StoredEvent,
+    instance_from_row,
+)
 
 IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,62}")
 CHANNEL = "wio_work"
@@ -262,7 +269,7 @@ class PostgresJournal:
             ).fetchone()
         if row is None:
             raise UnknownInstance(instance_id)
-        return _record(row)
+        return instance_from_row(row)
 
     def list_instances(
         self, status: InstanceStatus | None = None, workflow: str | None = None
@@ -277,7 +284,7 @@ class PostgresJournal:
                 ),
                 {"status": None if status is None else str(status), "workflow": workflow},
             ).fetchall()
-        return [_record(row) for row in rows]
+        return [instance_from_row(row) for row in rows]
 
     def update_instance(self, instance_id: str, update: StatusUpdate, now: datetime) -> None:
         with self._transaction() as conn:
@@ -361,7 +368,7 @@ class PostgresJournal:
                     "limit": limit,
                 },
             ).fetchall()
-        return [_record(row) for row in rows]
+        return [instance_from_row(row) for row in rows]
 
     def register_workflow(self, name: str, version: int, model: Any, now: datetime) -> None:
         with self._transaction() as conn:
@@ -464,39 +471,6 @@ class PostgresJournal:
             raise UnknownInstance(instance_id)
         if update.release_lease or update.wakeup_at is not None:
             conn.execute("SELECT pg_notify(%s, %s)", (self._channel, instance_id))
-
-
-def _record(row: tuple[Any, ...]) -> InstanceRecord:
-    (
-        id_,
-        workflow,
-        version,
-        status,
-        input_,
-        created,
-        updated,
-        wakeup,
-        owner,
-        expires,
-        error,
-        attempts,
-        last_seq,
-    ) = row
-    return InstanceRecord(
-        id=id_,
-        workflow=workflow,
-        workflow_version=version,
-        status=InstanceStatus(status),
-        input=input_,
-        created_at=created,
-        updated_at=updated,
-        wakeup_at=wakeup,
-        lease_owner=owner,
-        lease_expires_at=expires,
-        last_error=error,
-        attempts=attempts,
-        last_seq=last_seq,
-    )
 
 
 def _redacted(conninfo: str, schema: str) -> str:

@@ -8,6 +8,7 @@ Times are timezone-aware UTC datetimes, supplied by the caller's clock.
 from __future__ import annotations
 
 import enum
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any, NamedTuple
 
@@ -65,3 +66,39 @@ class StatusUpdate:
     last_error: str | None = None
     attempts: int = 0
     release_lease: bool = False
+
+
+def _same(value: Any) -> Any:
+    return value
+
+
+def instance_from_row(
+    row: tuple[Any, ...],
+    *,
+    load: Callable[[Any], Any] = _same,
+    moment: Callable[[Any], datetime | None] = _same,
+) -> InstanceRecord:
+    """An `InstanceRecord` from a row of the registry's columns, in table order.
+
+    ``load`` turns the stored input into JSON values and ``moment`` a stored
+    time into a datetime, for databases that store them as text or numbers.
+    """
+    (id_, workflow, version, status, input_, created, updated, wakeup, owner, expires, error,
+     attempts, last_seq) = row  # fmt: skip
+    created_at, updated_at = moment(created), moment(updated)
+    assert created_at is not None and updated_at is not None
+    return InstanceRecord(
+        id=id_,
+        workflow=workflow,
+        workflow_version=version,
+        status=InstanceStatus(status),
+        input=load(input_),
+        created_at=created_at,
+        updated_at=updated_at,
+        wakeup_at=moment(wakeup),
+        lease_owner=owner,
+        lease_expires_at=moment(expires),
+        last_error=error,
+        attempts=attempts,
+        last_seq=last_seq,
+    )

@@ -25,7 +25,14 @@ from journal.errors import (
     LeaseHeld,
     UnknownInstance,
 )
-from journal.records import InstanceRecord, InstanceStatus, NewEvent, StatusUpdate, StoredEvent
+from journal.records import (
+    InstanceRecord,
+    InstanceStatus,
+    NewEvent,
+    StatusUpdate,
+    StoredEvent,
+    instance_from_row,
+)
 
 MIGRATIONS: list[tuple[int, str]] = [
     (
@@ -218,7 +225,7 @@ class SQLiteJournal:
             ).fetchone()
         if row is None:
             raise UnknownInstance(instance_id)
-        return _record(row)
+        return instance_from_row(row, load=json.loads, moment=_optional_dt)
 
     def list_instances(
         self, status: InstanceStatus | None = None, workflow: str | None = None
@@ -230,7 +237,7 @@ class SQLiteJournal:
                 "ORDER BY created_at, id",
                 (status, status, workflow, workflow),
             ).fetchall()
-        return [_record(row) for row in rows]
+        return [instance_from_row(row, load=json.loads, moment=_optional_dt) for row in rows]
 
     def update_instance(self, instance_id: str, update: StatusUpdate, now: datetime) -> None:
         with self._write() as db:
@@ -391,36 +398,3 @@ def _no_time(_timestamp: float | None) -> None:
 
 def _optional_dt(timestamp: float | None) -> datetime | None:
     return None if timestamp is None else datetime.fromtimestamp(timestamp, UTC)
-
-
-def _record(row: tuple[Any, ...]) -> InstanceRecord:
-    (
-        id_,
-        workflow,
-        version,
-        status,
-        input_,
-        created,
-        updated,
-        wakeup,
-        owner,
-        expires,
-        error,
-        attempts,
-        last_seq,
-    ) = row
-    return InstanceRecord(
-        id=id_,
-        workflow=workflow,
-        workflow_version=version,
-        status=InstanceStatus(status),
-        input=json.loads(input_),
-        created_at=_dt(created),
-        updated_at=_dt(updated),
-        wakeup_at=_optional_dt(wakeup),
-        lease_owner=owner,
-        lease_expires_at=_optional_dt(expires),
-        last_error=error,
-        attempts=attempts,
-        last_seq=last_seq,
-    )

@@ -15,6 +15,7 @@ from renderers import executed_paths, render
 from renderers.mermaid import escape
 from tests.conftest import ROOT, example
 from tests.diagram_workflows import HOSTILE, hostile, routing
+from tests.processes import wio
 from wio import Runtime
 
 BPMN = "{http://www.omg.org/spec/BPMN/20100524/MODEL}"
@@ -239,16 +240,6 @@ def test_svg_without_graphviz_says_what_to_install(tmp_path: Path) -> None:
 
 
 # -- the CLI -----------------------------------------------------------------------------
-
-
-def wio(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "wio.cli", *args],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
 
 
 def test_render_an_instances_progress_from_a_journal(tmp_path: Path) -> None:

@@ -155,7 +155,7 @@ def _return_value(value: Any, frame: Frame, state: Any) -> tuple[Focus, Frame | 
         if following < len(sequence.steps):
             step = sequence.steps[following]
             frame = SequenceFrame(sequence, following, at, parent)
-            if isinstance(step, Run | Recover):  # blocks at once: await it directly
+            if isinstance(step, (Run, Recover)):  # blocks at once: await it directly
                 return AwaitEvent(step, value, (*at, following)), frame, state
             return Evaluate(step, value, (*at, following)), frame, state
         return ReturnValue(value), parent, state

@@ -22,7 +22,7 @@ from journal import InstanceRecord, InstanceStatus, Journal, StatusUpdate
 from wio.codec import decode_input, encode_value
 from wio.definition import Workflow
 from wio.errors import WrongWorkflow
-from wio.runtime.core import InstanceCore, RecordedEvent, describe_failure
+from wio.runtime.core import InstanceCore, RecordedEvent, collector_paused, describe_failure
 
 
 class Persistence(Protocol):
@@ -179,9 +179,10 @@ class Journaled:
     # -- helpers ----------------------------------------------------------------
 
     def _catch_up(self, core: InstanceCore, record: InstanceRecord) -> None:
-        stored = self.journal.read(core.instance_id, after_seq=len(core.events), times=False)
         codec = self.workflow.codec
-        core.replay(RecordedEvent(e.seq, codec.decode(e)) for e in stored)
+        with collector_paused():  # reading many rows allocates as much as replaying them
+            stored = self.journal.read(core.instance_id, after_seq=len(core.events), times=False)
+            core.replay(RecordedEvent(e.seq, codec.decode(e)) for e in stored)
         core.restore_attempts(
             record.attempts,
             record.wakeup_at,
