@@ -129,7 +129,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="tiny sizes, for CI")
     parser.add_argument("--only", type=int, nargs="*", help="run only these benchmarks (1-6)")
     parser.add_argument("--output", type=Path, help="folder for results.json and performance.md")
+    parser.add_argument(
+        "--report", action="store_true", help="rewrite docs/performance.md from results.json only"
+    )
     args = parser.parse_args(argv)
+    if args.report:
+        saved = json.loads((ROOT / "benchmarks" / "results.json").read_text())
+        recorded = [Figure(**f) for f in saved["figures"]]
+        sizes = QUICK if saved["quick"] else FULL
+        (ROOT / "docs" / "performance.md").write_text(
+            markdown(recorded, saved["machine"], sizes, saved["quick"])
+        )
+        return 0
     sizes = QUICK if args.quick else FULL
     figures: list[Figure] = []
     info = machine()
