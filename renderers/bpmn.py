@@ -10,6 +10,7 @@ The mapping:
   driven down each branch; branches meet again at a converging gateway;
 - a handled section is a ``subProcess`` with an error boundary event for its
   declared error, leading to the handler;
+- waiting for a signal is an intermediate catch event with a signal definition;
 - ``WIO.end`` is a terminate end event;
 - technical nodes follow the user's rule: a checkpoint shows only its base, a
   recovery nothing.
@@ -110,8 +111,22 @@ class _Renderer:
     def __init__(self) -> None:
         self.elements: list[Element] = []
         self.errors: dict[str, str] = {}  # error id -> name
+        self.signals: dict[str, str] = {}  # signal id -> name
         self.flow_count = 0
         self.scopes: list[str] = ["process"]
+
+    def signal_id(self, name: str) -> str:
+        """The id of the `bpmn:signal` named ``name``, unique even if names sanitize alike."""
+        for id_, known in self.signals.items():
+            if known == name:
+                return id_
+        base = "SignalDefinition_" + re.sub(r"[^A-Za-z0-9_]", "_", name)
+        id_, n = base, 1
+        while id_ in self.signals:
+            n += 1
+            id_ = f"{base}_{n}"
+        self.signals[id_] = name
+        return id_
 
     def element(self, id_: str, xml: str) -> None:
         self.elements.append(Element(id_, xml, self.scopes[-1]))
@@ -155,6 +170,15 @@ class _Renderer:
             case model.RunIO():
                 name = node.meta.name or f"Run: {node.event}"
                 return self.task("serviceTask", f"Task_{pid}", name, node.meta.description)
+            case model.HandleSignal():
+                # Definitions and catch events have distinct id prefixes: no collisions.
+                signal_id = self.signal_id(_clean(node.signal))
+                catch = (
+                    f'<bpmn:signalEventDefinition id="Signal_{pid}_definition" '
+                    f'signalRef="{signal_id}"/>'
+                )
+                name = _clean(node.meta.name or node.signal)
+                return self.event("intermediateCatchEvent", f"Signal_{pid}", name, catch)
             case model.Pure() | model.Dynamic():
                 default = "Dynamic" if isinstance(node, model.Dynamic) else "Pure"
                 name = node.meta.name or default
@@ -370,6 +394,8 @@ def _xml(renderer: _Renderer, whole: Fragment, name: str, process_id: str) -> st
             f'  <bpmn:error id="{error_id}" name={quoteattr(error_name)} '
             f"errorCode={quoteattr(error_name)}/>"
         )
+    for signal_id, signal_name in sorted(renderer.signals.items()):
+        lines.append(f'  <bpmn:signal id="{signal_id}" name={quoteattr(signal_name)}/>')
     lines.append(f'  <bpmn:process id="{process_id}" name={quoteattr(name)} isExecutable="true">')
     lines.extend(content("process", "    "))
     lines.append("  </bpmn:process>")

@@ -19,7 +19,7 @@ from attrs import field, frozen
 from wio import model
 from wio.interpreter import Path
 
-NodeKind = Literal["start", "end", "run", "pure", "dynamic", "decision", "recovery"]
+NodeKind = Literal["start", "end", "run", "pure", "dynamic", "decision", "recovery", "signal"]
 EdgeKind = Literal["normal", "default", "error"]
 
 
@@ -66,9 +66,11 @@ def node_id(path: Path) -> str:
     return "n" + "_".join(map(str, path)) if path else "n"
 
 
-def label_of(node: model.Pure | model.RunIO | model.Dynamic) -> str:
+def label_of(node: model.Pure | model.RunIO | model.Dynamic | model.HandleSignal) -> str:
     if node.meta.name:
         return node.meta.name
+    if isinstance(node, model.HandleSignal):
+        return node.signal
     if isinstance(node, model.RunIO):
         return f"Run: {node.event}"
     return "Dynamic" if isinstance(node, model.Dynamic) else "Pure"
@@ -98,10 +100,11 @@ class _Builder:
     def build(self, node: model.ModelNode, path: Path, entry: list[Exit]) -> list[Exit]:
         """Draw ``node`` after the exits ``entry``; returns the node's own exits."""
         match node:
-            case model.Pure() | model.RunIO() | model.Dynamic():
+            case model.Pure() | model.RunIO() | model.Dynamic() | model.HandleSignal():
                 kind: NodeKind = (
                     "run" if isinstance(node, model.RunIO)
-                    else "dynamic" if isinstance(node, model.Dynamic) else "pure"
+                    else "dynamic" if isinstance(node, model.Dynamic)
+                    else "signal" if isinstance(node, model.HandleSignal) else "pure"
                 )  # fmt: skip
                 created = self.add(
                     FlowNode(node_id(path), kind, label_of(node), path, node.meta.description)
@@ -180,7 +183,8 @@ def _declares(section: model.ModelNode, path: Path | None, section_path: Path) -
                 node = node.base
             case _:
                 return False
-    return isinstance(node, model.Pure | model.RunIO) and node.meta.error is not None
+    declaring = model.Pure | model.RunIO | model.HandleSignal
+    return isinstance(node, declaring) and node.meta.error is not None
 
 
 def build_flow(

@@ -21,6 +21,7 @@ _SHAPES = {
     "dynamic": {"shape": "parallelogram"},
     "decision": {"shape": "diamond"},
     "recovery": {"shape": "hexagon", "style": "dashed"},
+    "signal": {"shape": "cds"},
 }
 
 

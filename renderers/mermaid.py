@@ -28,6 +28,7 @@ _SHAPES = {
     "dynamic": ('[/"', '"/]'),
     "decision": ('{"', '"}'),
     "recovery": ('{{"', '"}}'),
+    "signal": ('>"', '"]'),  # a flag: a message arrives
 }
 
 EXECUTED_STYLE = "fill:#d4edda,stroke:#2e7d32,stroke-width:2px"

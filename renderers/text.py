@@ -25,6 +25,8 @@ def _describe(node: model.ModelNode) -> str:
         parts.append(repr(meta.name))
     if isinstance(node, model.RunIO):
         parts.append(f"event={node.event}")
+    if isinstance(node, model.HandleSignal):
+        parts.append(f"signal={node.signal} event={node.event}")
     if meta is not None and meta.error is not None:
         parts.append(f"error={meta.error.name}")
     if meta is not None and meta.description:

@@ -92,12 +92,15 @@ def spiff_run(path: Path, data: dict[str, Any]) -> list[str]:
     """Parse with SpiffWorkflow's XSD validator, build the spec and run it to the end.
 
     Service tasks wait for their service, as wio's steps wait for their effect;
-    the run completes each as its worker would. Returns the ids of the elements
-    that ran, in order.
+    the run completes each as its worker would, and delivers each signal the
+    process waits for, as a sender would. Returns the ids of the elements that
+    ran, in order.
     """
     _schemas()
     from SpiffWorkflow.bpmn import BpmnWorkflow
     from SpiffWorkflow.bpmn.parser import BpmnParser, BpmnValidator
+    from SpiffWorkflow.bpmn.specs.event_definitions.item_aware_event import SignalEventDefinition
+    from SpiffWorkflow.bpmn.util.event import BpmnEvent
     from SpiffWorkflow.util.task import TaskState
 
     parser = BpmnParser(validator=BpmnValidator())
@@ -109,7 +112,15 @@ def spiff_run(path: Path, data: dict[str, Any]) -> list[str]:
     for _ in range(1000):
         pending = workflow.get_tasks(state=TaskState.READY | TaskState.STARTED)
         if not pending:
-            break
+            signals = [
+                e for e in workflow.waiting_events() if e.event_type == "SignalEventDefinition"
+            ]
+            if not signals:
+                break
+            for waiting in signals:
+                workflow.send_event(BpmnEvent(SignalEventDefinition(waiting.name)))
+            workflow.do_engine_steps()
+            continue
         for task in pending:
             task.complete() if task.state == TaskState.STARTED else task.run()
         workflow.do_engine_steps()

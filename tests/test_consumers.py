@@ -23,6 +23,7 @@ from renderers import executed_paths, render
 from tests.conftest import example
 from tests.diagram_consumers import node, require, require_chromium, spiff_run, xsd_problems
 from tests.diagram_workflows import HOSTILE, hostile, routing
+from tests.harness import review
 from wio import Runtime
 
 pytestmark = pytest.mark.consumers
@@ -41,6 +42,7 @@ def workflows() -> dict[str, Any]:
         "evolution_v2": example("evolution_v2").workflow,
         "routing": routing(),
         "hostile": hostile(),
+        "review": review.workflow.wio,
     }
 
 

@@ -44,10 +44,13 @@ def kitchen_sink() -> WIO[Any, Any, Any]:
     body = WIO.pure_from(lambda x: Err(Boom(x)) if x < 0 else x, error=Boom).named(
         "Check"
     ) >> fork.described("Routes by size")
+    from tests.harness.review import await_review
+
     return (
         body.handle_error_with(WIO.pure(0).named("Fallback")).checkpointed(save, restore)
         >> WIO.pure_from(lambda x: x).flat_map(lambda v: WIO.pure(v)).map(str)
         >> WIO.recover(restore).provide_input(1)
+        >> await_review
     )
 
 
@@ -75,7 +78,7 @@ def test_every_node_kind_round_trips_and_fits_the_schema() -> None:
     collect(data)
     assert kinds - {None} == {
         "Sequence", "Pure", "RunIO", "HandleError", "Fork", "Checkpoint", "Recovery", "End",
-        "Dynamic",
+        "Dynamic", "HandleSignal",
     }  # fmt: skip
     assert structure(data) == model
     jsonschema.validate(data, SCHEMA)

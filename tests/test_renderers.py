@@ -269,3 +269,18 @@ def test_render_errors_are_clear() -> None:
         "not a WIO workflow"
         in wio("render", "docs/examples/order.py:Order", "-f", "mermaid").stderr
     )
+
+
+def test_a_signal_is_a_flag_in_mermaid_and_a_catch_event_in_bpmn() -> None:
+    from tests.harness.review import workflow
+
+    assert 'n1>"Await Review"]' in mermaid(workflow.wio)
+    root = bpmn(workflow.wio)
+    (catch,) = root.iter(f"{BPMN}intermediateCatchEvent")
+    (signal,) = root.iter(f"{BPMN}signal")
+    definition = catch.find(f"{BPMN}signalEventDefinition")
+    assert definition is not None and definition.get("signalRef") == signal.get("id")
+    assert (catch.get("name"), signal.get("name")) == ("Await Review", "Review")
+    assert "HandleSignal 'Await Review' signal=Review event=Reviewed" in str(
+        render(workflow.wio, "text")
+    )

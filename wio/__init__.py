@@ -30,6 +30,7 @@ from wio.runtime import (
     Runtime,
     UnmatchedEvent,
 )
+from wio.signals import Signal, SignalHandled, SignalRequestError, UnexpectedSignal
 
 __all__ = [
     "WIO",
@@ -39,6 +40,9 @@ __all__ = [
     "InputError",
     "ManualClock",
     "RetryPolicy",
+    "Signal",
+    "SignalHandled",
+    "SignalRequestError",
     "SystemClock",
     "Workflow",
     "event",
@@ -58,6 +62,7 @@ __all__ = [
     "StepFailure",
     "StepRecord",
     "UnmatchedEvent",
+    "UnexpectedSignal",
     "UnmatchedEventError",
     "WioError",
 ]

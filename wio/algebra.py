@@ -24,6 +24,7 @@ from wio.errors import DefinitionError
 from wio.naming import name_from_assignment
 from wio.result import Err
 from wio.retry import RetryPolicy
+from wio.signals import Signal
 
 In = TypeVar("In", contravariant=True)
 E = TypeVar("E", covariant=True)
@@ -36,6 +37,8 @@ E3 = TypeVar("E3")
 O3 = TypeVar("O3")
 T = TypeVar("T")
 Ev = TypeVar("Ev")
+Req = TypeVar("Req")
+Resp = TypeVar("Resp")
 
 
 @frozen
@@ -153,6 +156,86 @@ class WIO(Generic[In, E, Out]):
             is_async=inspect.iscoroutinefunction(effect),
             retry=retry,
             meta=Meta(name=_callable_name(effect), error=_error_name(error)),
+        )
+
+    @overload
+    @staticmethod
+    def handle_signal(
+        signal: Signal[Req, Resp],
+        handle: Callable[[I2, Req], Coroutine[Any, Any, Ev]],
+        update: Callable[[I2, Ev], O2],
+        respond: Callable[[I2, Ev, Req], Resp],
+        *,
+        event: type[Ev] | None = None,
+        error: None = None,
+    ) -> WIO[I2, Never, O2]: ...
+
+    @overload
+    @staticmethod
+    def handle_signal(
+        signal: Signal[Req, Resp],
+        handle: Callable[[I2, Req], Coroutine[Any, Any, Ev]],
+        update: Callable[[I2, Ev], O2 | Err[E2]],
+        respond: Callable[[I2, Ev, Req], Resp],
+        *,
+        event: type[Ev] | None = None,
+        error: type[E2],
+    ) -> WIO[I2, E2, O2]: ...
+
+    @overload
+    @staticmethod
+    def handle_signal(
+        signal: Signal[Req, Resp],
+        handle: Callable[[I2, Req], Ev],
+        update: Callable[[I2, Ev], O2],
+        respond: Callable[[I2, Ev, Req], Resp],
+        *,
+        event: type[Ev] | None = None,
+        error: None = None,
+    ) -> WIO[I2, Never, O2]: ...
+
+    @overload
+    @staticmethod
+    def handle_signal(
+        signal: Signal[Req, Resp],
+        handle: Callable[[I2, Req], Ev],
+        update: Callable[[I2, Ev], O2 | Err[E2]],
+        respond: Callable[[I2, Ev, Req], Resp],
+        *,
+        event: type[Ev] | None = None,
+        error: type[E2],
+    ) -> WIO[I2, E2, O2]: ...
+
+    @staticmethod
+    def handle_signal(
+        signal: Signal[Any, Any],
+        handle: Callable[[Any, Any], Any],
+        update: Callable[[Any, Any], Any],
+        respond: Callable[[Any, Any, Any], Any],
+        *,
+        event: type[Any] | None = None,
+        error: type[Any] | None = None,
+    ) -> WIO[Any, Any, Any]:
+        """Wait for ``signal`` from outside, then handle it.
+
+        ``handle(input, request)`` may have side effects and returns one event
+        (it may be a coroutine function); ``update(input, event)`` gives the
+        output, or with ``error=`` an ``Err``; ``respond(input, event,
+        request)`` gives the response the sender receives. On replay only
+        ``update`` runs; a redelivered signal gets its recorded response.
+        """
+        if not isinstance(signal, Signal):
+            raise DefinitionError(f"handle_signal expects a wio.Signal, got {signal!r}")
+        event_type = event or _annotated_type(handle, "return", "the signal handler's return type")
+        return HandleSignal(
+            signal=signal,
+            handle=handle,
+            update=update,
+            respond=respond,
+            event_type=event_type,
+            error_type=error,
+            is_async=inspect.iscoroutinefunction(handle),
+            meta=Meta(name=signal.name, error=_error_name(error)),
         )
 
     @staticmethod
@@ -309,6 +392,20 @@ class Run(WIO[In, E, Out]):
     error_type: type[Any] | None = None
     is_async: bool = False
     retry: RetryPolicy | None = None
+    meta: Meta = Meta()
+
+
+@frozen
+class HandleSignal(WIO[In, E, Out]):
+    """Waits for a signal from outside; see `WIO.handle_signal`."""
+
+    signal: Signal[Any, Any]
+    handle: Callable[[Any, Any], Any]
+    update: Callable[[Any, Any], Any]
+    respond: Callable[[Any, Any, Any], Any]
+    event_type: type[Any]
+    error_type: type[Any] | None = None
+    is_async: bool = False
     meta: Meta = Meta()
 
 
@@ -485,7 +582,7 @@ def _declared_errors(node: WIO[Any, Any, Any]) -> str | None:
 def escaping_errors(node: WIO[Any, Any, Any]) -> list[type[Any]]:
     """The declared business error types that can escape ``node``, in tree order."""
     match node:
-        case Pure() | Run():
+        case Pure() | Run() | HandleSignal():
             return [node.error_type] if node.error_type is not None else []
         case Sequence():
             return [e for step in node.steps for e in escaping_errors(step)]

@@ -76,6 +76,23 @@ def _parser() -> argparse.ArgumentParser:
     inspect.add_argument("--json", action="store_true", help="print JSON")
     inspect.set_defaults(handler=_inspect)
 
+    signal = commands.add_parser("signal", help="deliver a signal to an instance")
+    signal.add_argument("id")
+    signal.add_argument("signal", metavar="SIGNAL", help="the signal's name")
+    signal.add_argument("--journal", default=default_journal, help=journal_help)
+    signal.add_argument("--request", required=True, help="the request, as JSON")
+    signal.add_argument(
+        "--key", help="idempotency key: a repeat with it returns the first response"
+    )
+    signal.add_argument(
+        "--workflows",
+        nargs="+",
+        required=True,
+        metavar="PATH_OR_MODULE:ATTR",
+        help="the workflow code, which handles the signal",
+    )
+    signal.set_defaults(handler=_signal)
+
     db = commands.add_parser("db", help="manage the journal's schema")
     db_commands = db.add_subparsers(required=True, metavar="ACTION")
     upgrade = db_commands.add_parser("upgrade", help="apply missing schema migrations")
@@ -169,6 +186,34 @@ def _inspect(args: argparse.Namespace) -> int:
         print(json.dumps(report, indent=2, ensure_ascii=False))
     else:
         _print_report(report)
+    return 0
+
+
+def _signal(args: argparse.Namespace) -> int:
+    from wio.codec import encode_value
+    from wio.definition import signals
+    from wio.loading import definition_for
+    from wio.runtime import Runtime
+
+    try:
+        request = json.loads(args.request)
+    except json.JSONDecodeError as exc:
+        raise WioError(f"--request is not JSON: {exc}") from None
+    with open_journal(args.journal) as journal:
+        record = journal.get_instance(args.id)
+        definition = definition_for(record.workflow, record.workflow_version, args.workflows)
+        if definition is None:
+            raise WioError(
+                f"instance {args.id!r} runs {record.workflow} v{record.workflow_version}, "
+                "which none of --workflows defines"
+            )
+        known = {s.name: s for s in signals(definition.wio)}
+        if args.signal not in known:
+            names = ", ".join(sorted(known)) or "none"
+            raise WioError(f"{definition.name} has no signal {args.signal!r} (it has: {names})")
+        runtime = Runtime(definition, journal=journal)
+        response = runtime.get(args.id).signal(known[args.signal], request, key=args.key)
+    print(json.dumps(encode_value(response, object), ensure_ascii=False))
     return 0
 
 

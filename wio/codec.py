@@ -21,9 +21,11 @@ from attrs import frozen
 from journal.records import NewEvent, StoredEvent
 from wio.converter import describe_structure_error, strict_converter
 from wio.errors import DefinitionError, WioError
+from wio.signals import Signal, SignalHandled
 
 T = TypeVar("T")
 Upcaster = Callable[[Any], Any]
+SIGNAL_HANDLED = "wio.SignalHandled"
 
 
 @frozen
@@ -73,12 +75,23 @@ class EventDecodeError(WioError):
 class EventCodec:
     """Encodes and decodes the events of one or more workflows."""
 
-    def __init__(self, event_types: Iterable[type[Any]] = ()) -> None:
+    def __init__(
+        self, event_types: Iterable[type[Any]] = (), signals: Iterable[Signal[Any, Any]] = ()
+    ) -> None:
         self._converter = strict_converter(forbid_extra_keys=False)
         self._by_name: dict[str, tuple[type[Any], EventSpec, Callable[[Any, Any], Any]]] = {}
         self._by_type: dict[type[Any], EventSpec] = {}
+        self._signals: dict[str, Signal[Any, Any]] = {}
         for cls in event_types:
             self.register(cls)
+        for signal in signals:
+            self.register_signal(signal)
+
+    def register_signal(self, signal: Signal[Any, Any]) -> None:
+        taken = self._signals.get(signal.name)
+        if taken is not None and taken != signal:
+            raise DefinitionError(f"two different signals are named {signal.name!r}")
+        self._signals[signal.name] = signal
 
     def register(self, cls: type[Any]) -> None:
         if cls in self._by_type:
@@ -100,10 +113,14 @@ class EventCodec:
         return self._spec(cls).name
 
     def encode(self, value: Any) -> NewEvent:
+        if isinstance(value, SignalHandled):
+            return self._encode_signal(value)
         spec = self._spec(type(value))
         return NewEvent(spec.name, spec.version, self._converter.unstructure(value))
 
     def decode(self, stored: StoredEvent) -> Any:
+        if stored.type == SIGNAL_HANDLED:
+            return self._decode_signal(stored)
         entry = self._by_name.get(stored.type)
         if entry is None:
             raise EventDecodeError(
@@ -139,6 +156,54 @@ class EventCodec:
             problem = describe_structure_error(exc, "payload")
             raise EventDecodeError(stored.instance_id, stored.seq, stored.type, problem) from exc
 
+    # A delivered signal is one record: the request, the handler's event and the
+    # response, each (un)structured by the types its signal declares.
+
+    def _encode_signal(self, handled: SignalHandled) -> NewEvent:
+        signal = self._signal(handled.signal)
+        inner = self.encode(handled.event)
+        payload = {
+            "signal": handled.signal,
+            "key": handled.key,
+            "request": self._converter.unstructure(handled.request, signal.request),
+            "event": {"type": inner.type, "version": inner.version, "payload": inner.payload},
+            "response": self._converter.unstructure(handled.response, signal.response),
+        }
+        return NewEvent(SIGNAL_HANDLED, 1, payload)
+
+    def _decode_signal(self, stored: StoredEvent) -> SignalHandled:
+        def fail(problem: str) -> EventDecodeError:
+            return EventDecodeError(stored.instance_id, stored.seq, stored.type, problem)
+
+        payload = stored.payload
+        try:
+            signal = self._signal(payload["signal"])
+            inner = payload["event"]
+            event = self.decode(
+                StoredEvent(
+                    stored.instance_id,
+                    stored.seq,
+                    inner["type"],
+                    inner["version"],
+                    inner["payload"],
+                    stored.recorded_at,
+                )
+            )
+        except (KeyError, TypeError, DefinitionError) as exc:
+            raise fail(f"not a signal record ({type(exc).__name__}: {exc})") from exc
+        try:
+            request = self._converter.structure(payload["request"], signal.request)
+            response = self._converter.structure(payload["response"], signal.response)
+        except Exception as exc:
+            raise fail(describe_structure_error(exc, "payload")) from exc
+        return SignalHandled(signal.name, request, event, response, payload.get("key"))
+
+    def _signal(self, name: str) -> Signal[Any, Any]:
+        try:
+            return self._signals[name]
+        except KeyError:
+            raise DefinitionError(f"no signal named {name!r} is registered") from None
+
     def _spec(self, cls: type[Any]) -> EventSpec:
         spec = self._by_type.get(cls)
         if spec is None:
@@ -158,7 +223,7 @@ def encode_value(value: Any, value_type: Any) -> Any:
     return converter.unstructure(value, value_type if value_type is not object else None)
 
 
-def decode_input(data: Any, input_type: Any, where: str) -> Any:
+def decode_input(data: Any, input_type: Any, where: str, what: str = "input") -> Any:
     """Structure JSON ``data`` as ``input_type``; `InputError` names the field at fault."""
     if input_type is object:
         return data
@@ -166,8 +231,8 @@ def decode_input(data: Any, input_type: Any, where: str) -> Any:
         return _values.structure(data, input_type)
     except Exception as exc:
         raise InputError(
-            f"{where}: the input does not fit {getattr(input_type, '__name__', input_type)}: "
-            f"{describe_structure_error(exc, 'input')}"
+            f"{where}: the {what} does not fit {getattr(input_type, '__name__', input_type)}: "
+            f"{describe_structure_error(exc, what)}"
         ) from exc
 
 

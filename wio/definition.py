@@ -19,6 +19,7 @@ from wio.algebra import WIO
 from wio.codec import EventCodec
 from wio.errors import DefinitionError
 from wio.retry import DEFAULT_RETRY, RetryPolicy
+from wio.signals import Signal
 
 In = TypeVar("In")
 Out = TypeVar("Out")
@@ -48,7 +49,8 @@ class Workflow(Generic[In, Out]):
             raise DefinitionError(f"a workflow name must be a non-empty string, got {self.name!r}")
         if self.input_type is None:
             object.__setattr__(self, "input_type", infer_input_type(self.wio))
-        object.__setattr__(self, "codec", EventCodec([*event_types(self.wio), *self.events]))
+        codec = EventCodec([*event_types(self.wio), *self.events], signals(self.wio))
+        object.__setattr__(self, "codec", codec)
 
 
 def as_workflow(target: Any, default_name: str) -> Workflow[Any, Any]:
@@ -63,8 +65,17 @@ def as_workflow(target: Any, default_name: str) -> Workflow[Any, Any]:
 def event_types(node: WIO[Any, Any, Any]) -> Iterator[type[Any]]:
     """Every event class the static tree can record."""
     for child in walk(node):
-        if isinstance(child, algebra.Run | algebra.Checkpoint | algebra.Recover):
+        if isinstance(
+            child, algebra.Run | algebra.Checkpoint | algebra.Recover | algebra.HandleSignal
+        ):
             yield child.event_type
+
+
+def signals(node: WIO[Any, Any, Any]) -> Iterator[Signal[Any, Any]]:
+    """Every signal the static tree handles."""
+    for child in walk(node):
+        if isinstance(child, algebra.HandleSignal):
+            yield child.signal
 
 
 def walk(node: WIO[Any, Any, Any]) -> Iterator[WIO[Any, Any, Any]]:

@@ -7,7 +7,7 @@ from typing import Any
 from journal import Journal
 from wio.codec import encode_value
 from wio.interpreter import format_path
-from wio.loading import load_definition
+from wio.loading import definition_for
 from wio.runtime import Runtime
 
 
@@ -39,17 +39,14 @@ def inspect_instance(journal: Journal, instance_id: str, targets: list[str]) -> 
             for e in journal.read(instance_id)
         ],
     }
-    definitions = [load_definition(target) for target in targets]
-    wanted = (record.workflow, record.workflow_version)
-    matching = [d for d in definitions if (d.name, d.version) == wanted]
-    if not matching:
-        given = ", ".join(f"{d.name} v{d.version}" for d in definitions) or "none"
+    definition = definition_for(record.workflow, record.workflow_version, targets)
+    if definition is None:
         report["note"] = (
             f"state and progress need the code of {record.workflow} v{record.workflow_version}: "
-            f"pass --workflows PATH_OR_MODULE:ATTR (given: {given})"
+            f"pass --workflows PATH_OR_MODULE:ATTR (given: {', '.join(targets) or 'none'})"
         )
         return report
-    runtime = Runtime(matching[0], journal=journal)
+    runtime = Runtime(definition, journal=journal)
     instance = runtime.get(instance_id)  # replays the events; takes no lease
     report["instance"]["waiting_for"] = instance.waiting_for()
     report["state"] = encode_value(instance.state, object)

@@ -87,3 +87,12 @@ def _load_file(path: Path) -> ModuleType:
         del sys.modules[name]
         raise
     return module
+
+
+def definition_for(workflow: str, version: int, targets: list[str]) -> Workflow[Any, Any] | None:
+    """Which of the workflows at ``targets`` is ``workflow`` at ``version``, if any."""
+    for target in targets:
+        definition = load_definition(target)
+        if (definition.name, definition.version) == (workflow, version):
+            return definition
+    return None

@@ -61,6 +61,13 @@ class Pure:
 
 
 @frozen
+class HandleSignal:
+    meta: NodeMeta
+    signal: str
+    event: str
+
+
+@frozen
 class HandleError:
     base: ModelNode
     handler: ModelNode
@@ -96,7 +103,7 @@ class End:
 
 
 ModelNode = Union[  # noqa: UP007 - cattrs needs a runtime Union with forward references
-    Sequence, Dynamic, RunIO, Pure, HandleError, Fork, Checkpoint, Recovery, End
+    Sequence, Dynamic, RunIO, Pure, HandleSignal, HandleError, Fork, Checkpoint, Recovery, End
 ]
 
 NODE_TYPES: tuple[type[Any], ...] = ModelNode.__args__  # type: ignore[attr-defined]
@@ -116,6 +123,8 @@ def to_model(wio: WIO[Any, Any, Any]) -> ModelNode:
             return Pure(_meta(wio.meta))
         case algebra.Run():
             return RunIO(_meta(wio.meta), wio.event_type.__name__)
+        case algebra.HandleSignal():
+            return HandleSignal(_meta(wio.meta), wio.signal.name, wio.event_type.__name__)
         case algebra.Sequence():
             return Sequence([to_model(step) for step in wio.steps])
         case algebra.FlatMap():

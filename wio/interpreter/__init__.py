@@ -13,14 +13,28 @@ No I/O, no clock, no randomness: runtimes do those.
 
 from wio.interpreter.apply_event import Applied, apply_event
 from wio.interpreter.cursor import Cursor, DeferredEvent, Path, StepFailure, StepRecord, format_path
-from wio.interpreter.next_effect import Effect, RunStep, SaveCheckpoint, next_effect
+from wio.interpreter.next_effect import (
+    DeliverSignal,
+    Effect,
+    RunStep,
+    SaveCheckpoint,
+    next_effect,
+)
 from wio.interpreter.proceed import proceed, start
 from wio.interpreter.progress import pending_deferred, progress
-from wio.interpreter.state import Status, current_state, describe_wait, result, status
+from wio.interpreter.state import (
+    Status,
+    current_state,
+    describe_wait,
+    expected_signals,
+    result,
+    status,
+)
 
 __all__ = [
     "Applied",
     "Cursor",
+    "DeliverSignal",
     "DeferredEvent",
     "Effect",
     "Path",
@@ -32,6 +46,7 @@ __all__ = [
     "apply_event",
     "current_state",
     "describe_wait",
+    "expected_signals",
     "format_path",
     "next_effect",
     "pending_deferred",

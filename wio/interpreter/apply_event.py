@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from typing import Any, Literal, NamedTuple
 
-from wio.algebra import Recover, Run
+from wio.algebra import HandleSignal, Recover, Run
 from wio.errors import StepFailed
 from wio.interpreter.cursor import (
     AwaitCheckpoint,
@@ -32,6 +32,7 @@ from wio.interpreter.cursor import (
 )
 from wio.interpreter.proceed import business_result, completed, proceed
 from wio.interpreter.state import describe_wait
+from wio.signals import SignalHandled
 
 Outcome = Literal["accepted", "deferred", "unmatched"]
 
@@ -47,7 +48,7 @@ class Applied(NamedTuple):
 def apply_event(cursor: Cursor, seq: int, event: Any) -> Applied:
     """Apply event number ``seq``; user code in handlers may raise `StepFailed`."""
     focus = cursor.focus
-    if isinstance(focus, AwaitEvent) and isinstance(event, focus.node.event_type):
+    if isinstance(focus, AwaitEvent) and accepts(focus.node, event):
         return Applied(_accept(cursor, focus, seq, event), "accepted")
     if isinstance(focus, AwaitCheckpoint) and isinstance(event, focus.node.event_type):
         output = _call(focus.node.recover_state, focus.path, "recover_state", focus.input, event)
@@ -68,8 +69,25 @@ def apply_event(cursor: Cursor, seq: int, event: Any) -> Applied:
     return Applied(cursor, "unmatched", describe_wait(cursor))
 
 
+def accepts(
+    node: Run[Any, Any, Any] | Recover[Any, Any, Any] | HandleSignal[Any, Any, Any], event: Any
+) -> bool:
+    """Whether a waiting node takes ``event``: a signal takes only its own record."""
+    if isinstance(node, HandleSignal):
+        return (
+            isinstance(event, SignalHandled)
+            and event.signal == node.signal.name
+            and isinstance(event.event, node.event_type)
+        )
+    return isinstance(event, node.event_type)
+
+
 def _accept(cursor: Cursor, focus: AwaitEvent, seq: int, event: Any) -> Cursor:
     node = focus.node
+    if isinstance(node, HandleSignal):
+        result = _call(node.update, focus.path, node.meta.name, focus.input, event.event)
+        outcome = business_result(node, result)
+        return completed(cursor, outcome, focus.path, "signal", node.meta.name, seq)
     if isinstance(node, Run):
         try:
             result = node.handle(focus.input, event)

@@ -25,6 +25,7 @@ from wio.algebra import (
     Checkpoint,
     FlatMap,
     HandleError,
+    HandleSignal,
     Recover,
     Run,
     Sequence,
@@ -63,9 +64,10 @@ class ReturnError(NamedTuple):
 
 
 class AwaitEvent(NamedTuple):
-    """Blocked on a `Run` (its effect is next) or a `Recover` (an outside event)."""
+    """Blocked on a `Run` (its effect is next), or on a `Recover` or a
+    `HandleSignal` (both wait for something from outside)."""
 
-    node: Run[Any, Any, Any] | Recover[Any, Any, Any]
+    node: Run[Any, Any, Any] | Recover[Any, Any, Any] | HandleSignal[Any, Any, Any]
     input: Any
     path: Path
 

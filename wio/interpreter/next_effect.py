@@ -10,7 +10,7 @@ from typing import Any
 
 from attrs import frozen
 
-from wio.algebra import Checkpoint, Run
+from wio.algebra import Checkpoint, HandleSignal, Run
 from wio.interpreter.cursor import AwaitCheckpoint, AwaitEvent, Cursor, Path
 
 
@@ -33,7 +33,17 @@ class SaveCheckpoint:
     path: Path
 
 
-Effect = RunStep | SaveCheckpoint
+@frozen
+class DeliverSignal:
+    """Call ``node.handle(input, request)`` for a signal from outside; it returns an event."""
+
+    node: HandleSignal[Any, Any, Any]
+    input: Any
+    path: Path
+    request: Any
+
+
+Effect = RunStep | SaveCheckpoint | DeliverSignal
 
 
 def next_effect(cursor: Cursor) -> Effect | None:

@@ -17,6 +17,7 @@ from wio.algebra import (
     FlatMap,
     Fork,
     HandleError,
+    HandleSignal,
     Pure,
     Recover,
     Run,
@@ -107,7 +108,7 @@ def _evaluate(
 ) -> Registers:
     node, value, path = focus
     match node:
-        case Run() | Recover():
+        case Run() | Recover() | HandleSignal():
             return AwaitEvent(node, value, path), stack, state, log, token
         case Sequence():
             frame = SequenceFrame(node, 0, path, stack)
@@ -192,7 +193,7 @@ def _return_error(
 
 
 def business_result(
-    node: Pure[Any, Any, Any] | Run[Any, Any, Any], result: Any
+    node: Pure[Any, Any, Any] | Run[Any, Any, Any] | HandleSignal[Any, Any, Any], result: Any
 ) -> ReturnValue | ReturnError:
     """Turn what user code returned into a value or a declared business error."""
     if not isinstance(result, Err):

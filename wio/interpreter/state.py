@@ -5,7 +5,7 @@ from __future__ import annotations
 import enum
 from typing import Any
 
-from wio.algebra import Recover
+from wio.algebra import HandleSignal, Recover
 from wio.interpreter.cursor import (
     AwaitCheckpoint,
     AwaitEvent,
@@ -15,6 +15,7 @@ from wio.interpreter.cursor import (
     Finished,
     format_path,
 )
+from wio.signals import Signal
 
 
 class Status(enum.StrEnum):
@@ -35,9 +36,17 @@ def status(cursor: Cursor) -> Status:
         return Status.FINISHED
     if isinstance(focus, FailedWith):
         return Status.FAILED
-    if isinstance(focus, AwaitEvent) and isinstance(focus.node, Recover):
+    if isinstance(focus, AwaitEvent) and isinstance(focus.node, Recover | HandleSignal):
         return Status.WAITING
     return Status.RUNNING
+
+
+def expected_signals(cursor: Cursor) -> tuple[Signal[Any, Any], ...]:
+    """The signals the instance waits for now."""
+    focus = cursor.focus
+    if isinstance(focus, AwaitEvent) and isinstance(focus.node, HandleSignal):
+        return (focus.node.signal,)
+    return ()
 
 
 def result(cursor: Cursor) -> Any:
@@ -59,6 +68,8 @@ def describe_wait(cursor: Cursor) -> str:
             f"stuck at step {failure.node_name!r} ({format_path(failure.path)}) after "
             f"{type(failure.exception).__name__}: {failure.exception}"
         )
+    if isinstance(focus, AwaitEvent) and isinstance(focus.node, HandleSignal):
+        return f"waiting for signal {focus.node.signal.name!r} at {format_path(focus.path)}"
     if isinstance(focus, AwaitEvent):
         node = focus.node
         what = "recovery event" if isinstance(node, Recover) else "event"

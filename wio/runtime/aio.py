@@ -10,15 +10,17 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any, TypeVar
 
-from wio.interpreter import Status
+from wio.interpreter import Status, expected_signals
 from wio.runtime import protocol
 from wio.runtime.base import RuntimeBase, translated_errors
 from wio.runtime.core import InstanceCore, InstanceView
 from wio.runtime.persistence import InMemory, Persistence, call_persistence
 from wio.runtime.protocol import drive_async
+from wio.signals import Signal
 
 In = TypeVar("In")
 Out = TypeVar("Out")
+Resp = TypeVar("Resp")
 
 
 class AsyncInstance(InstanceView[In, Out]):
@@ -30,7 +32,7 @@ class AsyncInstance(InstanceView[In, Out]):
 
     async def step(self) -> bool:
         """Perform the next effect and record its event. False if nothing was done."""
-        return await drive_async(protocol.step(self._core, self._persistence))
+        return bool(await drive_async(protocol.step(self._core, self._persistence)))
 
     async def run(self) -> Status:
         """Advance until finished, waiting for the outside, or stopped by an error."""
@@ -44,8 +46,26 @@ class AsyncInstance(InstanceView[In, Out]):
 
     async def deliver(self, event: Any) -> Status:
         """Record an event from outside the workflow; see `Instance.deliver`."""
-        await drive_async(protocol.deliver(self._core, self._persistence, event))
+        await self._outside(protocol.deliver(self._core, self._persistence, event))
         return self.status
+
+    async def signal(
+        self, signal: Signal[Any, Resp], request: Any, *, key: str | None = None
+    ) -> Resp:
+        """Deliver ``signal`` and return its response; see `Instance.signal`."""
+        response: Resp = await self._outside(
+            protocol.signal(self._core, self._persistence, signal, request, key)
+        )
+        return response
+
+    def expected_signals(self) -> tuple[Signal[Any, Any], ...]:
+        return expected_signals(self._core.cursor)
+
+    async def _outside(self, steps: Any) -> Any:
+        try:
+            return await drive_async(steps)
+        finally:
+            await call_persistence(self._persistence, self._persistence.release, self._core)
 
 
 class AsyncRuntime(RuntimeBase[In, Out, "AsyncInstance[In, Out]"]):

@@ -18,8 +18,9 @@ from typing import Any, Generic, NamedTuple, TypeVar
 
 from attrs import frozen
 
-from wio.algebra import WIO
+from wio.algebra import WIO, HandleSignal
 from wio.clock import Clock
+from wio.codec import InputError, decode_input
 from wio.errors import (
     DefinitionError,
     NotWaitingForEvent,
@@ -30,6 +31,7 @@ from wio.errors import (
 from wio.interpreter import (
     Applied,
     Cursor,
+    DeliverSignal,
     Effect,
     Path,
     RunStep,
@@ -39,6 +41,7 @@ from wio.interpreter import (
     apply_event,
     current_state,
     describe_wait,
+    expected_signals,
     format_path,
     next_effect,
     pending_deferred,
@@ -48,7 +51,9 @@ from wio.interpreter import (
     start,
     status,
 )
+from wio.interpreter.cursor import AwaitEvent
 from wio.retry import RetryPolicy
+from wio.signals import Signal, SignalHandled, SignalRequestError, UnexpectedSignal
 
 log = logging.getLogger("wio.replay")
 steps_log = logging.getLogger("wio.steps")
@@ -311,6 +316,68 @@ class InstanceCore:
             self.attempts,
             outcome,
         )
+
+    # -- signals ------------------------------------------------------------
+
+    def signal_request(self, signal: Signal[Any, Any], request: Any) -> Any:
+        """The request as an instance of the signal's request type, or `SignalRequestError`."""
+        if isinstance(request, signal.request):
+            return request
+        where = f"instance {self.instance_id!r}, signal {signal.name!r}"
+        try:
+            return decode_input(request, signal.request, where, "request")
+        except InputError as exc:
+            raise SignalRequestError(str(exc)) from None
+
+    def redelivered(
+        self, signal: Signal[Any, Any], request: Any, key: str | None
+    ) -> SignalHandled | None:
+        """The recorded delivery a signal repeats, if it repeats one.
+
+        With a key, any delivery of this signal with the same key. Without
+        one, a delivery of the same request while the instance no longer
+        waits for the signal (waiting again, it takes the request anew).
+        """
+        if key is None and signal in expected_signals(self.cursor):
+            return None
+        for recorded in reversed(self.events):
+            handled = recorded.event
+            if (
+                isinstance(handled, SignalHandled)
+                and handled.signal == signal.name
+                and (handled.key == key if key is not None else handled.request == request)
+            ):
+                return handled
+        return None
+
+    def signal_effect(self, signal: Signal[Any, Any], request: Any) -> DeliverSignal:
+        focus = self.cursor.focus
+        if isinstance(focus, AwaitEvent):
+            node = focus.node
+            if isinstance(node, HandleSignal) and node.signal == signal:
+                return DeliverSignal(node, focus.input, focus.path, request)
+        expected = ", ".join(repr(s.name) for s in expected_signals(self.cursor)) or "none"
+        raise UnexpectedSignal(
+            f"instance {self.instance_id!r} is not waiting for signal {signal.name!r} "
+            f"(it is {describe_wait(self.cursor)}; signals expected now: {expected}); "
+            "nothing was recorded"
+        )
+
+    def signal_record(self, effect: DeliverSignal, event: Any, key: str | None) -> SignalHandled:
+        """Validate the handler's event and compute the response, before anything is written."""
+        node = effect.node
+        if not isinstance(event, node.event_type):
+            raise DefinitionError(
+                f"the handler of signal {node.signal.name!r} returned {type(event).__name__}, "
+                f"expected an event of type {node.event_type.__name__}"
+            )
+        response = node.respond(effect.input, event, effect.request)
+        if not isinstance(response, node.signal.response):
+            raise DefinitionError(
+                f"signal {node.signal.name!r} responded with {type(response).__name__}, "
+                f"expected {node.signal.response.__name__}"
+            )
+        return SignalHandled(node.signal.name, effect.request, event, response, key)
 
     def prepare_delivery(self, event: Any) -> Applied:
         """Apply an event delivered from outside (e.g. for a `recover` node)."""

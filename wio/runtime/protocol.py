@@ -16,9 +16,10 @@ from typing import Any
 
 from attrs import frozen
 
-from wio.interpreter import Effect, RunStep
+from wio.interpreter import DeliverSignal, Effect, RunStep
 from wio.runtime.core import InstanceCore
 from wio.runtime.persistence import Persistence
+from wio.signals import Signal
 
 
 @frozen
@@ -68,6 +69,27 @@ def deliver(core: InstanceCore, persistence: Persistence, event: Any) -> Protoco
     return True
 
 
+def signal(
+    core: InstanceCore,
+    persistence: Persistence,
+    signal: Signal[Any, Any],
+    request: Any,
+    key: str | None,
+) -> Generator[Perform | Persist, Any, Any]:
+    """Deliver a signal; returns its response. Nothing is recorded if anything fails."""
+    yield _persist(persistence, persistence.acquire, core)
+    request = core.signal_request(signal, request)
+    previous = core.redelivered(signal, request, key)
+    if previous is not None:
+        return previous.response  # already handled: no side effect runs again
+    effect = core.signal_effect(signal, request)
+    event = yield Perform(effect)
+    record = core.signal_record(effect, event, key)
+    applied = core.prepare_delivery(record)
+    yield from _commit(core, persistence, applied, record)
+    return record.response
+
+
 def _persist(
     persistence: Persistence, method: Callable[[InstanceCore], None], core: InstanceCore
 ) -> Persist:
@@ -85,7 +107,9 @@ def _commit(core: InstanceCore, persistence: Persistence, applied: Any, event: A
     return True
 
 
-def drive_sync(protocol: Protocol, perform: Callable[[Effect], Any]) -> bool:
+def drive_sync(
+    protocol: Generator[Perform | Persist, Any, Any], perform: Callable[[Effect], Any]
+) -> Any:
     """Run a protocol to its end, blocking on each request."""
     request = next(protocol)
     while True:
@@ -105,10 +129,10 @@ def drive_sync(protocol: Protocol, perform: Callable[[Effect], Any]) -> bool:
                 outcome = None
             request = protocol.send(outcome)
         except StopIteration as done:
-            return bool(done.value)
+            return done.value
 
 
-async def drive_async(protocol: Protocol) -> bool:
+async def drive_async(protocol: Generator[Perform | Persist, Any, Any]) -> Any:
     """Run a protocol to its end, awaiting coroutine effects and journal writes."""
     request = next(protocol)
     while True:
@@ -131,12 +155,15 @@ async def drive_async(protocol: Protocol) -> bool:
                 outcome = None
             request = protocol.send(outcome)
         except StopIteration as done:
-            return bool(done.value)
+            return done.value
 
 
 async def perform_async(effect: Effect) -> Any:
     """Call the user function behind ``effect``, awaiting it if it is a coroutine."""
     if isinstance(effect, RunStep):
         produced = effect.node.effect(effect.input)
-        return await produced if inspect.isawaitable(produced) else produced
-    return effect.node.save_state(effect.input, effect.output)
+    elif isinstance(effect, DeliverSignal):
+        produced = effect.node.handle(effect.input, effect.request)
+    else:
+        return effect.node.save_state(effect.input, effect.output)
+    return await produced if inspect.isawaitable(produced) else produced

@@ -4,34 +4,42 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Iterable
+from functools import partial
 from typing import Any, TypeVar
 
 from wio.errors import DefinitionError
-from wio.interpreter import Effect, RunStep, Status
+from wio.interpreter import DeliverSignal, Effect, RunStep, Status, expected_signals
 from wio.runtime import protocol
 from wio.runtime.base import RuntimeBase, translated_errors
 from wio.runtime.core import InstanceCore, InstanceView
 from wio.runtime.persistence import InMemory, Persistence
 from wio.runtime.protocol import drive_sync
+from wio.signals import Signal
 
 In = TypeVar("In")
 Out = TypeVar("Out")
+Resp = TypeVar("Resp")
 
 
 def perform_sync(effect: Effect) -> Any:
     """Call the user function behind ``effect`` and return what it returns."""
     if isinstance(effect, RunStep):
-        if not effect.node.is_async:
-            return effect.node.effect(effect.input)
-        try:
-            asyncio.get_running_loop()
-        except RuntimeError:
-            return asyncio.run(effect.node.effect(effect.input))
-        raise DefinitionError(
-            f"step {effect.node.meta.name!r} is a coroutine and an event loop is running: "
-            "use AsyncRuntime from async code"
-        )
-    return effect.node.save_state(effect.input, effect.output)
+        call, is_async = partial(effect.node.effect, effect.input), effect.node.is_async
+    elif isinstance(effect, DeliverSignal):
+        call = partial(effect.node.handle, effect.input, effect.request)
+        is_async = effect.node.is_async
+    else:
+        return effect.node.save_state(effect.input, effect.output)
+    if not is_async:
+        return call()
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(call())
+    raise DefinitionError(
+        f"{effect.node.meta.name!r} is a coroutine function and an event loop is running: "
+        "use AsyncRuntime from async code"
+    )
 
 
 class Instance(InstanceView[In, Out]):
@@ -43,7 +51,7 @@ class Instance(InstanceView[In, Out]):
 
     def step(self) -> bool:
         """Perform the next effect and record its event. False if nothing was done."""
-        return drive_sync(protocol.step(self._core, self._persistence), perform_sync)
+        return bool(drive_sync(protocol.step(self._core, self._persistence), perform_sync))
 
     def run(self, *, until: Callable[[], bool] | None = None) -> Status:
         """Advance until finished, waiting for the outside, or stopped by an error.
@@ -66,8 +74,34 @@ class Instance(InstanceView[In, Out]):
 
         Raises `NotWaitingForEvent` if no node accepts it now; nothing is recorded then.
         """
-        drive_sync(protocol.deliver(self._core, self._persistence, event), perform_sync)
+        self._outside(protocol.deliver(self._core, self._persistence, event))
         return self.status
+
+    def signal(self, signal: Signal[Any, Resp], request: Any, *, key: str | None = None) -> Resp:
+        """Deliver ``signal`` and return its response.
+
+        The request may be an instance of the signal's request type or its
+        JSON form. A repeated delivery (same ``key``, or without a key the same
+        request once the instance no longer waits for the signal) returns the
+        recorded response and runs nothing. Raises `UnexpectedSignal` if the
+        instance does not wait for it and `SignalRequestError` for a request of
+        the wrong shape; nothing is recorded then.
+        """
+        response: Resp = self._outside(
+            protocol.signal(self._core, self._persistence, signal, request, key)
+        )
+        return response
+
+    def expected_signals(self) -> tuple[Signal[Any, Any], ...]:
+        """The signals the instance waits for now."""
+        return expected_signals(self._core.cursor)
+
+    def _outside(self, steps: Any) -> Any:
+        # Something from outside, then the lease goes back, so workers take over at once.
+        try:
+            return drive_sync(steps, perform_sync)
+        finally:
+            self._persistence.release(self._core)
 
 
 class Runtime(RuntimeBase[In, Out, "Instance[In, Out]"]):

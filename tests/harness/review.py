@@ -1,0 +1,76 @@
+"""A document review that waits for a reviewer's signal (for the signal tests)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from attrs import evolve, frozen
+
+from wio import WIO, Err, Signal, Workflow
+
+
+@frozen
+class Document:
+    title: str
+    status: str = "submitted"
+    reviewer: str | None = None
+
+
+@frozen
+class Verdict:
+    reviewer: str
+    approve: bool
+    comment: str = ""
+
+
+@frozen
+class Acknowledgement:
+    document: str
+    accepted: bool
+
+
+@frozen
+class Reviewed:
+    reviewer: str
+    approve: bool
+
+
+@frozen
+class Rejected:
+    reason: str
+
+
+review = Signal("Review", request=Verdict, response=Acknowledgement)
+
+notifications: list[str] = []
+
+
+def record_verdict(document: Document, verdict: Verdict) -> Reviewed:
+    notifications.append(f"{verdict.reviewer} reviewed {document.title}")
+    log = os.environ.get("WIO_REVIEW_LOG")
+    if log:
+        with Path(log).open("a") as file:
+            file.write(f"{verdict.reviewer}\n")
+    return Reviewed(verdict.reviewer, verdict.approve)
+
+
+def apply_verdict(document: Document, event: Reviewed) -> Document | Err[Rejected]:
+    if not event.approve:
+        return Err(Rejected(f"rejected by {event.reviewer}"))
+    return evolve(document, status="approved", reviewer=event.reviewer)
+
+
+def acknowledge(document: Document, event: Reviewed, verdict: Verdict) -> Acknowledgement:
+    return Acknowledgement(document.title, event.approve)
+
+
+await_review = WIO.handle_signal(
+    review, record_verdict, apply_verdict, acknowledge, error=Rejected
+).named("Await Review")
+
+workflow = Workflow(
+    WIO.pure_from(lambda d: evolve(d, status="in review")).named("Submit") >> await_review,
+    name="review",
+    input_type=Document,
+)
