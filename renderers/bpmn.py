@@ -11,6 +11,9 @@ The mapping:
 - a handled section is a ``subProcess`` with an error boundary event for its
   declared error, leading to the handler;
 - waiting for a signal is an intermediate catch event with a signal definition;
+- a timer is an intermediate catch event with a timer definition whose
+  ``timeDuration`` is the quoted ISO-8601 duration (a Python expression, as
+  SpiffWorkflow reads it), or a process variable ``wait_<path>`` when computed;
 - ``WIO.end`` is a terminate end event;
 - technical nodes follow the user's rule: a checkpoint shows only its base, a
   recovery nothing.
@@ -179,6 +182,17 @@ class _Renderer:
                 )
                 name = _clean(node.meta.name or node.signal)
                 return self.event("intermediateCatchEvent", f"Signal_{pid}", name, catch)
+            case model.Timer():
+                # A Python expression over process data, as engines such as SpiffWorkflow
+                # evaluate it: the ISO duration quoted, or a variable for computed ones.
+                expression = repr(node.duration) if node.duration else f"wait_{pid}"
+                timer = (
+                    f'<bpmn:timerEventDefinition id="Timer_{pid}_definition">'
+                    f'<bpmn:timeDuration xsi:type="bpmn:tFormalExpression">{escape(expression)}'
+                    "</bpmn:timeDuration></bpmn:timerEventDefinition>"
+                )
+                name = _clean(node.meta.name or f"Wait {node.duration or 'computed'}")
+                return self.event("intermediateCatchEvent", f"Timer_{pid}", name, timer)
             case model.Pure() | model.Dynamic():
                 default = "Dynamic" if isinstance(node, model.Dynamic) else "Pure"
                 name = node.meta.name or default

@@ -19,7 +19,9 @@ from attrs import field, frozen
 from wio import model
 from wio.interpreter import Path
 
-NodeKind = Literal["start", "end", "run", "pure", "dynamic", "decision", "recovery", "signal"]
+NodeKind = Literal[
+    "start", "end", "run", "pure", "dynamic", "decision", "recovery", "signal", "timer"
+]
 EdgeKind = Literal["normal", "default", "error"]
 
 
@@ -109,6 +111,12 @@ class _Builder:
                 created = self.add(
                     FlowNode(node_id(path), kind, label_of(node), path, node.meta.description)
                 )
+                self.connect(entry, created)
+                return [(created, None, "normal")]
+            case model.Timer():
+                wait = f"Wait {node.duration}" if node.duration else "Wait (computed)"
+                label = node.meta.name or wait
+                created = self.add(FlowNode(node_id(path), "timer", label, path))
                 self.connect(entry, created)
                 return [(created, None, "normal")]
             case model.Sequence():

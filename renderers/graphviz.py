@@ -22,6 +22,7 @@ _SHAPES = {
     "decision": {"shape": "diamond"},
     "recovery": {"shape": "hexagon", "style": "dashed"},
     "signal": {"shape": "cds"},
+    "timer": {"shape": "box", "style": "rounded,dashed"},
 }
 
 

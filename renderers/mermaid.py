@@ -29,6 +29,7 @@ _SHAPES = {
     "decision": ('{"', '"}'),
     "recovery": ('{{"', '"}}'),
     "signal": ('>"', '"]'),  # a flag: a message arrives
+    "timer": ('(["', '"])'),  # a stadium: time passes
 }
 
 EXECUTED_STYLE = "fill:#d4edda,stroke:#2e7d32,stroke-width:2px"

@@ -27,6 +27,8 @@ def _describe(node: model.ModelNode) -> str:
         parts.append(f"event={node.event}")
     if isinstance(node, model.HandleSignal):
         parts.append(f"signal={node.signal} event={node.event}")
+    if isinstance(node, model.Timer):
+        parts.append(f"duration={node.duration or 'computed'}")
     if meta is not None and meta.error is not None:
         parts.append(f"error={meta.error.name}")
     if meta is not None and meta.description:

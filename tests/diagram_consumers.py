@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 from functools import cache
@@ -92,9 +93,10 @@ def spiff_run(path: Path, data: dict[str, Any]) -> list[str]:
     """Parse with SpiffWorkflow's XSD validator, build the spec and run it to the end.
 
     Service tasks wait for their service, as wio's steps wait for their effect;
-    the run completes each as its worker would, and delivers each signal the
-    process waits for, as a sender would. Returns the ids of the elements that
-    ran, in order.
+    the run completes each as its worker would, delivers each signal the
+    process waits for, as a sender would, and fast-forwards each timer once the
+    engine has computed its release time (moving that time into the past, as
+    wio's tests move a ManualClock). Returns the ids of the elements that ran.
     """
     _schemas()
     from SpiffWorkflow.bpmn import BpmnWorkflow
@@ -106,19 +108,26 @@ def spiff_run(path: Path, data: dict[str, Any]) -> list[str]:
     parser = BpmnParser(validator=BpmnValidator())
     parser.add_bpmn_file(str(path))
     process = parser.get_process_ids()[0]
+    # Computed durations name a process variable: give each one an hour.
+    computed = set(re.findall(r"<bpmn:timeDuration[^>]*>(wait_\w+)<", path.read_text()))
+    data = {**{name: "PT1H" for name in computed}, **data}
     workflow = BpmnWorkflow(parser.get_spec(process), parser.get_subprocess_specs(process))
     workflow.get_tasks(state=TaskState.READY)[0].data.update(data)
     workflow.do_engine_steps()
     for _ in range(1000):
         pending = workflow.get_tasks(state=TaskState.READY | TaskState.STARTED)
         if not pending:
-            signals = [
-                e for e in workflow.waiting_events() if e.event_type == "SignalEventDefinition"
-            ]
-            if not signals:
+            waiting = workflow.waiting_events()
+            signals = [e for e in waiting if e.event_type == "SignalEventDefinition"]
+            timers = [e for e in waiting if e.event_type == "DurationTimerEventDefinition"]
+            if not signals and not timers:
                 break
-            for waiting in signals:
-                workflow.send_event(BpmnEvent(SignalEventDefinition(waiting.name)))
+            for event in signals:
+                workflow.send_event(BpmnEvent(SignalEventDefinition(event.name)))
+            for task in workflow.get_tasks(state=TaskState.WAITING):
+                if task._get_internal_data("event_value") is not None:  # release time computed
+                    task._set_internal_data(event_value="2000-01-01T00:00:00+00:00")
+            workflow.refresh_timers()
             workflow.do_engine_steps()
             continue
         for task in pending:

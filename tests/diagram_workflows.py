@@ -69,3 +69,16 @@ def hostile() -> WIO[Any, Any, Any]:
         >> effects.step(next(names)).checkpointed(save, restore)
         >> WIO.recover(restore)
     )
+
+
+def timed() -> WIO[Any, Any, Any]:
+    """A static timer and one computed from the input."""
+    from datetime import timedelta
+
+    effects = Effects()
+    return (
+        effects.step("Remind")
+        >> WIO.await_for(timedelta(days=3), name="Three Days")
+        >> WIO.await_for(lambda x: timedelta(minutes=x))
+        >> effects.step("Escalate")
+    )

@@ -15,6 +15,7 @@ from __future__ import annotations
 import inspect
 import typing
 from collections.abc import Awaitable, Callable, Coroutine
+from datetime import timedelta
 from typing import Any, Generic, Never, TypeVar, overload
 
 import attrs
@@ -250,6 +251,21 @@ class WIO(Generic[In, E, Out]):
         event_type = event or _annotated_type(recover_state, 1, "recover_state's event parameter")
         return Recover(recover_state=recover_state, event_type=event_type)
 
+    @staticmethod
+    def await_for(
+        duration: timedelta | Callable[[I2], timedelta], *, name: str | None = None
+    ) -> WIO[I2, Never, I2]:
+        """Wait a durable duration, static or computed from the input; passes the input on.
+
+        The release time is computed once, when the timer starts, and recorded;
+        workers wake the instance when it is due, also after a restart.
+        """
+        if isinstance(duration, timedelta) and duration < timedelta(0):
+            raise DefinitionError(f"a timer cannot wait a negative duration: {duration}")
+        if not isinstance(duration, timedelta) and not callable(duration):
+            raise DefinitionError(f"await_for expects a timedelta or a function, got {duration!r}")
+        return Timer(duration=duration, meta=Meta(name=name))
+
     @overload
     @staticmethod
     def fork(name: str | None = None, *, input: None = None) -> Fork[Any, Never, Never]: ...
@@ -392,6 +408,14 @@ class Run(WIO[In, E, Out]):
     error_type: type[Any] | None = None
     is_async: bool = False
     retry: RetryPolicy | None = None
+    meta: Meta = Meta()
+
+
+@frozen
+class Timer(WIO[In, E, Out]):
+    """Waits a durable duration; see `WIO.await_for`."""
+
+    duration: timedelta | Callable[[Any], timedelta]
     meta: Meta = Meta()
 
 

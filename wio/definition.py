@@ -20,6 +20,7 @@ from wio.codec import EventCodec
 from wio.errors import DefinitionError
 from wio.retry import DEFAULT_RETRY, RetryPolicy
 from wio.signals import Signal
+from wio.timers import TimerReleased, TimerStarted
 
 In = TypeVar("In")
 Out = TypeVar("Out")
@@ -69,6 +70,8 @@ def event_types(node: WIO[Any, Any, Any]) -> Iterator[type[Any]]:
             child, algebra.Run | algebra.Checkpoint | algebra.Recover | algebra.HandleSignal
         ):
             yield child.event_type
+        elif isinstance(child, algebra.Timer):
+            yield from (TimerStarted, TimerReleased)
 
 
 def signals(node: WIO[Any, Any, Any]) -> Iterator[Signal[Any, Any]]:

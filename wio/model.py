@@ -14,6 +14,7 @@ See docs/model.md and docs/model.schema.json.
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 from typing import Any, Union
 
 import attrs
@@ -25,6 +26,7 @@ from wio import algebra
 from wio.algebra import WIO
 from wio.converter import describe_structure_error, strict_converter
 from wio.errors import DefinitionError
+from wio.timers import iso_duration
 
 
 @frozen
@@ -58,6 +60,12 @@ class RunIO:
 @frozen
 class Pure:
     meta: NodeMeta
+
+
+@frozen
+class Timer:
+    meta: NodeMeta
+    duration: str | None  # ISO-8601; None when computed from the input
 
 
 @frozen
@@ -103,7 +111,17 @@ class End:
 
 
 ModelNode = Union[  # noqa: UP007 - cattrs needs a runtime Union with forward references
-    Sequence, Dynamic, RunIO, Pure, HandleSignal, HandleError, Fork, Checkpoint, Recovery, End
+    Sequence,
+    Dynamic,
+    RunIO,
+    Pure,
+    HandleSignal,
+    Timer,
+    HandleError,
+    Fork,
+    Checkpoint,
+    Recovery,
+    End,
 ]
 
 NODE_TYPES: tuple[type[Any], ...] = ModelNode.__args__  # type: ignore[attr-defined]
@@ -125,6 +143,10 @@ def to_model(wio: WIO[Any, Any, Any]) -> ModelNode:
             return RunIO(_meta(wio.meta), wio.event_type.__name__)
         case algebra.HandleSignal():
             return HandleSignal(_meta(wio.meta), wio.signal.name, wio.event_type.__name__)
+        case algebra.Timer():
+            duration = wio.duration
+            static = iso_duration(duration) if isinstance(duration, timedelta) else None
+            return Timer(_meta(wio.meta), static)
         case algebra.Sequence():
             return Sequence([to_model(step) for step in wio.steps])
         case algebra.FlatMap():

@@ -16,8 +16,10 @@ from wio.interpreter.cursor import Cursor, DeferredEvent, Path, StepFailure, Ste
 from wio.interpreter.next_effect import (
     DeliverSignal,
     Effect,
+    ReleaseTimer,
     RunStep,
     SaveCheckpoint,
+    StartTimer,
     next_effect,
 )
 from wio.interpreter.proceed import proceed, start
@@ -38,8 +40,10 @@ __all__ = [
     "DeferredEvent",
     "Effect",
     "Path",
+    "ReleaseTimer",
     "RunStep",
     "SaveCheckpoint",
+    "StartTimer",
     "Status",
     "StepFailure",
     "StepRecord",

@@ -15,11 +15,12 @@ from __future__ import annotations
 
 from typing import Any, Literal, NamedTuple
 
-from wio.algebra import HandleSignal, Recover, Run
+from wio.algebra import HandleSignal, Recover, Run, Timer
 from wio.errors import StepFailed
 from wio.interpreter.cursor import (
     AwaitCheckpoint,
     AwaitEvent,
+    AwaitTimer,
     Chain,
     CheckpointFrame,
     Cursor,
@@ -27,12 +28,14 @@ from wio.interpreter.cursor import (
     Frame,
     ReturnValue,
     StepRecord,
+    Waiting,
     evolve,
     format_path,
 )
 from wio.interpreter.proceed import business_result, completed, proceed
 from wio.interpreter.state import describe_wait
 from wio.signals import SignalHandled
+from wio.timers import TimerReleased, TimerStarted
 
 Outcome = Literal["accepted", "deferred", "unmatched"]
 
@@ -50,6 +53,11 @@ def apply_event(cursor: Cursor, seq: int, event: Any) -> Applied:
     focus = cursor.focus
     if isinstance(focus, AwaitEvent) and accepts(focus.node, event):
         return Applied(_accept(cursor, focus, seq, event), "accepted")
+    if isinstance(focus, AwaitTimer) and isinstance(event, TimerReleased):
+        outcome = ReturnValue(focus.input)  # a timer passes its input on
+        return Applied(
+            completed(cursor, outcome, focus.path, "timer", focus.node.meta.name, seq), "accepted"
+        )
     if isinstance(focus, AwaitCheckpoint) and isinstance(event, focus.node.event_type):
         output = _call(focus.node.recover_state, focus.path, "recover_state", focus.input, event)
         done = _checkpoint_done(cursor, focus.path, focus.token, output, seq, skipped=False)
@@ -69,9 +77,7 @@ def apply_event(cursor: Cursor, seq: int, event: Any) -> Applied:
     return Applied(cursor, "unmatched", describe_wait(cursor))
 
 
-def accepts(
-    node: Run[Any, Any, Any] | Recover[Any, Any, Any] | HandleSignal[Any, Any, Any], event: Any
-) -> bool:
+def accepts(node: Waiting, event: Any) -> bool:
     """Whether a waiting node takes ``event``: a signal takes only its own record."""
     if isinstance(node, HandleSignal):
         return (
@@ -79,11 +85,15 @@ def accepts(
             and event.signal == node.signal.name
             and isinstance(event.event, node.event_type)
         )
+    if isinstance(node, Timer):
+        return isinstance(event, TimerStarted)
     return isinstance(event, node.event_type)
 
 
 def _accept(cursor: Cursor, focus: AwaitEvent, seq: int, event: Any) -> Cursor:
     node = focus.node
+    if isinstance(node, Timer):  # started: now it waits for its release
+        return evolve(cursor, focus=AwaitTimer(node, focus.input, focus.path, event.release_at))
     if isinstance(node, HandleSignal):
         result = _call(node.update, focus.path, node.meta.name, focus.input, event.event)
         outcome = business_result(node, result)

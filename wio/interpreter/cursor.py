@@ -16,6 +16,7 @@ matters here because a replay makes a few of them per event.
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any, Generic, NamedTuple, TypeVar
 
 from attrs import frozen
@@ -29,6 +30,7 @@ from wio.algebra import (
     Recover,
     Run,
     Sequence,
+    Timer,
     Transform,
 )
 
@@ -63,13 +65,32 @@ class ReturnError(NamedTuple):
     error: Any
 
 
-class AwaitEvent(NamedTuple):
-    """Blocked on a `Run` (its effect is next), or on a `Recover` or a
-    `HandleSignal` (both wait for something from outside)."""
+Waiting = (
+    Run[Any, Any, Any] | Recover[Any, Any, Any] | HandleSignal[Any, Any, Any] | Timer[Any, Any, Any]
+)
 
-    node: Run[Any, Any, Any] | Recover[Any, Any, Any] | HandleSignal[Any, Any, Any]
+
+class AwaitEvent(NamedTuple):
+    """Blocked on a `Run` (its effect is next), a `Timer` (it is to be started),
+    or a `Recover` or `HandleSignal` (both wait for something from outside)."""
+
+    node: (
+        Run[Any, Any, Any]
+        | Recover[Any, Any, Any]
+        | HandleSignal[Any, Any, Any]
+        | Timer[Any, Any, Any]
+    )
     input: Any
     path: Path
+
+
+class AwaitTimer(NamedTuple):
+    """A started timer: its release is due at ``release_at``."""
+
+    node: Timer[Any, Any, Any]
+    input: Any
+    path: Path
+    release_at: datetime
 
 
 class AwaitCheckpoint(NamedTuple):
@@ -94,7 +115,16 @@ class FailedWith(NamedTuple):
     error: Any
 
 
-Focus = Evaluate | ReturnValue | ReturnError | AwaitEvent | AwaitCheckpoint | Finished | FailedWith
+Focus = (
+    Evaluate
+    | ReturnValue
+    | ReturnError
+    | AwaitEvent
+    | AwaitTimer
+    | AwaitCheckpoint
+    | Finished
+    | FailedWith
+)
 
 
 # -- frames: what to do with a result ----------------------------------------

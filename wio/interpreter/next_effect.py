@@ -6,12 +6,13 @@ performs one, records the event it yields, and applies that event.
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from attrs import frozen
 
-from wio.algebra import Checkpoint, HandleSignal, Run
-from wio.interpreter.cursor import AwaitCheckpoint, AwaitEvent, Cursor, Path
+from wio.algebra import Checkpoint, HandleSignal, Run, Timer
+from wio.interpreter.cursor import AwaitCheckpoint, AwaitEvent, AwaitTimer, Cursor, Path
 
 
 @frozen
@@ -43,7 +44,26 @@ class DeliverSignal:
     request: Any
 
 
-Effect = RunStep | SaveCheckpoint | DeliverSignal
+@frozen
+class StartTimer:
+    """Record the timer's release time: now, by the runtime's clock, plus its duration."""
+
+    node: Timer[Any, Any, Any]
+    input: Any
+    path: Path
+
+
+@frozen
+class ReleaseTimer:
+    """Record that the timer released; due at ``release_at``, not before."""
+
+    node: Timer[Any, Any, Any]
+    input: Any
+    path: Path
+    release_at: datetime
+
+
+Effect = RunStep | SaveCheckpoint | DeliverSignal | StartTimer | ReleaseTimer
 
 
 def next_effect(cursor: Cursor) -> Effect | None:
@@ -53,6 +73,10 @@ def next_effect(cursor: Cursor) -> Effect | None:
     focus = cursor.focus
     if isinstance(focus, AwaitEvent) and isinstance(focus.node, Run):
         return RunStep(focus.node, focus.input, focus.path)
+    if isinstance(focus, AwaitEvent) and isinstance(focus.node, Timer):
+        return StartTimer(focus.node, focus.input, focus.path)
+    if isinstance(focus, AwaitTimer):
+        return ReleaseTimer(focus.node, focus.input, focus.path, focus.release_at)
     if isinstance(focus, AwaitCheckpoint):
         return SaveCheckpoint(focus.node, focus.input, focus.output, focus.path)
     return None

@@ -22,6 +22,7 @@ from wio.algebra import (
     Recover,
     Run,
     Sequence,
+    Timer,
     Transform,
 )
 from wio.errors import DefinitionError
@@ -108,7 +109,7 @@ def _evaluate(
 ) -> Registers:
     node, value, path = focus
     match node:
-        case Run() | Recover() | HandleSignal():
+        case Run() | Recover() | HandleSignal() | Timer():
             return AwaitEvent(node, value, path), stack, state, log, token
         case Sequence():
             frame = SequenceFrame(node, 0, path, stack)

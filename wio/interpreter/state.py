@@ -5,10 +5,11 @@ from __future__ import annotations
 import enum
 from typing import Any
 
-from wio.algebra import HandleSignal, Recover
+from wio.algebra import HandleSignal, Recover, Timer
 from wio.interpreter.cursor import (
     AwaitCheckpoint,
     AwaitEvent,
+    AwaitTimer,
     Cursor,
     Evaluate,
     FailedWith,
@@ -68,13 +69,21 @@ def describe_wait(cursor: Cursor) -> str:
             f"stuck at step {failure.node_name!r} ({format_path(failure.path)}) after "
             f"{type(failure.exception).__name__}: {failure.exception}"
         )
-    if isinstance(focus, AwaitEvent) and isinstance(focus.node, HandleSignal):
-        return f"waiting for signal {focus.node.signal.name!r} at {format_path(focus.path)}"
     if isinstance(focus, AwaitEvent):
-        node = focus.node
+        node, at = focus.node, format_path(focus.path)
+        if isinstance(node, HandleSignal):
+            return f"waiting for signal {node.signal.name!r} at {at}"
+        if isinstance(node, Timer):
+            return f"about to start a timer at {at}"
         what = "recovery event" if isinstance(node, Recover) else "event"
         step = f" of step {node.meta.name!r}" if node.meta.name else ""
-        return f"waiting for {what} {node.event_type.__name__}{step} at {format_path(focus.path)}"
+        return f"waiting for {what} {node.event_type.__name__}{step} at {at}"
+    if isinstance(focus, AwaitTimer):
+        name = f" {focus.node.meta.name!r}" if focus.node.meta.name else ""
+        return (
+            f"waiting for timer{name} at {format_path(focus.path)} until "
+            f"{focus.release_at.isoformat()}"
+        )
     if isinstance(focus, AwaitCheckpoint):
         return (
             f"waiting for checkpoint event {focus.node.event_type.__name__} "

@@ -34,7 +34,9 @@ from wio.interpreter import (
     DeliverSignal,
     Effect,
     Path,
+    ReleaseTimer,
     RunStep,
+    StartTimer,
     Status,
     StepFailure,
     StepRecord,
@@ -51,9 +53,10 @@ from wio.interpreter import (
     start,
     status,
 )
-from wio.interpreter.cursor import AwaitEvent
+from wio.interpreter.cursor import AwaitEvent, AwaitTimer
 from wio.retry import RetryPolicy
 from wio.signals import Signal, SignalHandled, SignalRequestError, UnexpectedSignal
+from wio.timers import TimerReleased, TimerStarted
 
 log = logging.getLogger("wio.replay")
 steps_log = logging.getLogger("wio.steps")
@@ -231,14 +234,38 @@ class InstanceCore:
     # -- running ------------------------------------------------------------
 
     def due_effect(self) -> Effect | None:
-        """The next effect, retrying a failed pure step first; None if nothing can run."""
+        """The next effect that is due now, retrying a failed pure step first."""
         if self.gave_up:
             return None
         if self.cursor.failure is not None:
             self.cursor = proceed(self.cursor)
             if self._note_pure_failure():
                 return None
-        return next_effect(self.cursor)
+        effect = next_effect(self.cursor)
+        if isinstance(effect, ReleaseTimer) and self.clock.now() < effect.release_at:
+            return None  # not yet: a worker wakes the instance at wakeup_at
+        return effect
+
+    @property
+    def wakeup_at(self) -> datetime | None:
+        """When something is next due: a failed step's retry, or a started timer's release."""
+        if self.error is not None:
+            return self.retry_at
+        focus = self.cursor.focus
+        return focus.release_at if isinstance(focus, AwaitTimer) else None
+
+    def timer_event(self, effect: StartTimer | ReleaseTimer) -> TimerStarted | TimerReleased:
+        """The event of a timer effect, from the runtime's clock (the only clock there is)."""
+        if isinstance(effect, ReleaseTimer):
+            return TimerReleased(self.clock.now())
+        duration = effect.node.duration
+        wait = duration if isinstance(duration, timedelta) else duration(effect.input)
+        if not isinstance(wait, timedelta) or wait < timedelta(0):
+            raise DefinitionError(
+                f"timer at {format_path(effect.path)}: the duration must be a timedelta of "
+                f"zero or more, got {wait!r}"
+            )
+        return TimerStarted(self.clock.now() + wait)
 
     def prepare(self, effect: Effect, event: Any) -> Applied | None:
         """Validate ``event`` and compute the cursor after it, without committing.
@@ -246,7 +273,7 @@ class InstanceCore:
         Runtimes persist the event between `prepare` and `commit`, so a handler
         that raises leaves nothing in the journal and the step is retried.
         """
-        expected = effect.node.event_type
+        expected = timer_event_type(effect) or effect.node.event_type  # type: ignore[union-attr]
         if not isinstance(event, expected):
             what = "effect" if isinstance(effect, RunStep) else "save_state"
             self.step_failed(
@@ -287,6 +314,8 @@ class InstanceCore:
     def step_failed(self, effect: Effect, exc: BaseException) -> None:
         if isinstance(effect, RunStep):
             name, policy = effect.node.meta.name, effect.node.retry or self.retry
+        elif isinstance(effect, StartTimer | ReleaseTimer):
+            name, policy = effect.node.meta.name or "timer", self.retry
         else:
             name, policy = "checkpoint", self.retry
         self._failed(StepFailure(effect.path, name, exc), policy)
@@ -388,6 +417,14 @@ class InstanceCore:
                 f"it is {describe_wait(self.cursor)}"
             )
         return applied
+
+
+def timer_event_type(effect: Effect) -> type[Any] | None:
+    if isinstance(effect, StartTimer):
+        return TimerStarted
+    if isinstance(effect, ReleaseTimer):
+        return TimerReleased
+    return None
 
 
 def describe_failure(failure: StepFailure) -> str:

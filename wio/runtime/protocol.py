@@ -16,7 +16,7 @@ from typing import Any
 
 from attrs import frozen
 
-from wio.interpreter import DeliverSignal, Effect, RunStep
+from wio.interpreter import DeliverSignal, ReleaseTimer, RunStep, SaveCheckpoint, StartTimer
 from wio.runtime.core import InstanceCore
 from wio.runtime.persistence import Persistence
 from wio.signals import Signal
@@ -26,7 +26,7 @@ from wio.signals import Signal
 class Perform:
     """Call the user function of ``effect``; send back what it returns, or throw what it raises."""
 
-    effect: Effect
+    effect: RunStep | SaveCheckpoint | DeliverSignal
 
 
 @frozen
@@ -48,7 +48,10 @@ def step(core: InstanceCore, persistence: Persistence) -> Protocol:
         yield _persist(persistence, persistence.changed, core)
         return False
     try:
-        event = yield Perform(effect)
+        if isinstance(effect, StartTimer | ReleaseTimer):
+            event = core.timer_event(effect)  # no user side effect: the clock's reading
+        else:
+            event = yield Perform(effect)
     except Exception as exc:
         core.step_failed(effect, exc)
         yield _persist(persistence, persistence.changed, core)
@@ -108,7 +111,8 @@ def _commit(core: InstanceCore, persistence: Persistence, applied: Any, event: A
 
 
 def drive_sync(
-    protocol: Generator[Perform | Persist, Any, Any], perform: Callable[[Effect], Any]
+    protocol: Generator[Perform | Persist, Any, Any],
+    perform: Callable[[RunStep | SaveCheckpoint | DeliverSignal], Any],
 ) -> Any:
     """Run a protocol to its end, blocking on each request."""
     request = next(protocol)
@@ -158,7 +162,7 @@ async def drive_async(protocol: Generator[Perform | Persist, Any, Any]) -> Any:
             return done.value
 
 
-async def perform_async(effect: Effect) -> Any:
+async def perform_async(effect: RunStep | SaveCheckpoint | DeliverSignal) -> Any:
     """Call the user function behind ``effect``, awaiting it if it is a coroutine."""
     if isinstance(effect, RunStep):
         produced = effect.node.effect(effect.input)

@@ -8,7 +8,7 @@ from functools import partial
 from typing import Any, TypeVar
 
 from wio.errors import DefinitionError
-from wio.interpreter import DeliverSignal, Effect, RunStep, Status, expected_signals
+from wio.interpreter import DeliverSignal, RunStep, SaveCheckpoint, Status, expected_signals
 from wio.runtime import protocol
 from wio.runtime.base import RuntimeBase, translated_errors
 from wio.runtime.core import InstanceCore, InstanceView
@@ -21,7 +21,7 @@ Out = TypeVar("Out")
 Resp = TypeVar("Resp")
 
 
-def perform_sync(effect: Effect) -> Any:
+def perform_sync(effect: RunStep | SaveCheckpoint | DeliverSignal) -> Any:
     """Call the user function behind ``effect`` and return what it returns."""
     if isinstance(effect, RunStep):
         call, is_async = partial(effect.node.effect, effect.input), effect.node.is_async
