@@ -11,6 +11,9 @@ The mapping:
 - a handled section is a ``subProcess`` with an error boundary event for its
   declared error, leading to the handler;
 - waiting for a signal is an intermediate catch event with a signal definition;
+- a loop is a converging gateway, the body, and a diverging gateway deciding
+  (``loop_<path> == '<restart branch>'`` restarts; the exit is the default
+  flow), with the ``on_restart`` flow and the edge back running underneath;
 - a timer is an intermediate catch event with a timer definition whose
   ``timeDuration`` is the quoted ISO-8601 duration (a Python expression, as
   SpiffWorkflow reads it), or a process variable ``wait_<path>`` when computed;
@@ -71,6 +74,7 @@ class Flow:
     name: str | None = None
     from_bottom: bool = False  # leaves a boundary event downwards
     lane: Shape | None = None  # an empty branch's row, which the flow runs along
+    loop: tuple[str, Shape] | None = None  # a loop's back edge: its kind and its lane
 
 
 @define
@@ -115,6 +119,9 @@ class _Renderer:
         self.elements: list[Element] = []
         self.errors: dict[str, str] = {}  # error id -> name
         self.signals: dict[str, str] = {}  # signal id -> name
+        # Flows a construct must name before it knows their target (a loop's exit
+        # is its decision's default); whoever connects the exit completes them.
+        self.pending_exits: dict[str, Flow] = {}
         self.flow_count = 0
         self.scopes: list[str] = ["process"]
 
@@ -133,6 +140,14 @@ class _Renderer:
 
     def element(self, id_: str, xml: str) -> None:
         self.elements.append(Element(id_, xml, self.scopes[-1]))
+
+    def connect(self, source: str, target: str) -> Flow:
+        """The flow from a construct's exit to ``target``: its pending one, or a new one."""
+        pending = self.pending_exits.pop(source, None)
+        if pending is None:
+            return self.flow(source, target)
+        pending.target = target
+        return pending
 
     def flow(self, source: str, target: str, **extra: object) -> Flow:
         self.flow_count += 1
@@ -182,6 +197,8 @@ class _Renderer:
                 )
                 name = _clean(node.meta.name or node.signal)
                 return self.event("intermediateCatchEvent", f"Signal_{pid}", name, catch)
+            case model.Loop():
+                return self.loop(node, path)
             case model.Timer():
                 # A Python expression over process data, as engines such as SpiffWorkflow
                 # evaluate it: the ISO duration quoted, or a variable for computed ones.
@@ -234,7 +251,7 @@ class _Renderer:
             result.lanes += part.lanes
             if previous is not None:
                 assert previous.exit is not None and part.entry is not None
-                result.flows.append(self.flow(previous.exit, part.entry))
+                result.flows.append(self.connect(previous.exit, part.entry))
             result.height = max(result.height, axis - part.axis + part.height)
             x += part.width + GAP_X
             previous = part
@@ -272,7 +289,7 @@ class _Renderer:
                 target, height = branch.entry, branch.height
                 if branch.exit is not None:
                     if needs_join:
-                        flows.append(self.flow(branch.exit, join))
+                        flows.append(self.connect(branch.exit, join))
                     else:
                         exit_ = branch.exit  # the only branch that carries on
             flow = self.flow(split, target, condition=condition, name=_clean(spec.name), lane=lane)
@@ -290,6 +307,68 @@ class _Renderer:
             shapes.append(Shape(join, x_join, axis - GATEWAY / 2, GATEWAY, GATEWAY))
             width = x_join + GATEWAY
         return Fragment(width, height, axis, split, exit_, shapes, flows, lanes)
+
+    def loop(self, node: model.Loop, path: tuple[int, ...]) -> Fragment:
+        """join -> body -> decision -> exit; decision -> on_restart -> join, underneath."""
+        pid = _path_id(path)
+        join, decision = f"LoopJoin_{pid}", f"Loop_{pid}"
+        body = self.place(node.base, (*path, 0))
+        restart = self.place(node.on_restart, (*path, 1)) if node.on_restart else Fragment()
+        axis = max(body.axis, GATEWAY / 2)
+        shapes = [Shape(join, 0, axis - GATEWAY / 2, GATEWAY, GATEWAY)]
+        flows: list[Flow] = []
+        lanes: list[Shape] = []
+        x = GATEWAY + GAP_X
+        after_body: str = join
+        if body.entry is not None:
+            body.moved(x, axis - body.axis)
+            shapes += body.shapes
+            flows += body.flows
+            lanes += body.lanes
+            flows.append(self.flow(join, body.entry))
+            x += body.width + GAP_X
+            assert body.exit is not None, "a loop body that ends the workflow cannot loop"
+            after_body = body.exit
+        shapes.append(Shape(decision, x, axis - GATEWAY / 2, GATEWAY, GATEWAY))
+        flows.append(self.connect(after_body, decision))
+        height = max(axis + GATEWAY / 2, body.height + (axis - body.axis))
+        variable = f"loop_{pid}"
+        condition = f"{variable} == {node.restart!r}"
+        back_lane = Shape(f"{decision}_back", 0, 0, 0, 0)
+        if restart.entry is not None:
+            top = height + GAP_Y
+            restart.moved(GATEWAY + GAP_X, top)
+            shapes += restart.shapes
+            flows += restart.flows
+            lanes += restart.lanes
+            # Out along the gap above the restart row, back along a lane below it.
+            out_lane = Shape(f"{decision}_out", 0, height + GAP_Y / 2, 0, 0)
+            back_lane.y = top + restart.height + GAP_Y / 2
+            lanes += [out_lane, back_lane]
+            restart_name = _clean(node.restart)
+            flows.append(
+                self.flow(decision, restart.entry, condition=condition, name=restart_name,
+                          loop=("out", out_lane))
+            )  # fmt: skip
+            assert restart.exit is not None, "an on_restart that ends the workflow cannot loop"
+            back = self.connect(restart.exit, join)
+            back.loop = ("back", back_lane)
+            flows.append(back)
+            height = back_lane.y
+        else:
+            back_lane.y = height + GAP_Y / 2
+            lanes.append(back_lane)
+            restart_name = _clean(node.restart)
+            flows.append(
+                self.flow(decision, join, condition=condition, name=restart_name,
+                          loop=("back", back_lane))
+            )  # fmt: skip
+            height = back_lane.y
+        exit_flow = self.flow(decision, "", name=_clean(node.exit))  # target set by the sequence
+        self.gateway(join)
+        self.gateway(decision, node.meta.name or "Repeat?", exit_flow.id)
+        self.pending_exits[decision] = exit_flow
+        return Fragment(x + GATEWAY, height, axis, join, decision, shapes, flows, lanes)
 
     def handled(self, node: model.HandleError, path: tuple[int, ...]) -> Fragment:
         pid = _path_id(path)
@@ -345,7 +424,7 @@ class _Renderer:
         shapes.append(Shape(join, join_x, sub_h / 2 - GATEWAY / 2, GATEWAY, GATEWAY))
         flows.append(self.flow(sub, join))
         flows.append(
-            self.flow(handler.exit, join)
+            self.connect(handler.exit, join)
             if handler.exit is not None
             else self.flow(boundary, join, from_bottom=True)
         )
@@ -457,6 +536,8 @@ def _route(flow: Flow, shapes: dict[str, Shape]) -> list[tuple[float, float]]:
     if flow.from_bottom:
         start = (source.x + source.w / 2, source.y + source.h)
         return [start, (start[0], end[1]), end]
+    if flow.loop is not None:
+        return _loop_route(flow.loop[0], flow.loop[1].y, source, target)
     start = (source.x + source.w, source.mid_y)
     if flow.lane is not None and flow.lane.mid_y != start[1]:
         # An empty branch runs along its own row, clear of the other branches.
@@ -470,6 +551,22 @@ def _route(flow: Flow, shapes: dict[str, Shape]) -> list[tuple[float, float]]:
     return [start, (bend, start[1]), (bend, end[1]), end]
 
 
+def _loop_route(kind: str, lane: float, source: Shape, target: Shape) -> list[tuple[float, float]]:
+    """A loop's edges: from the decision down to the gap above the restart flow
+    and into it (kind "out"), and back along a lane below, up into the join
+    (kind "back")."""
+    if kind == "out":
+        down = (source.x + source.w / 2, source.y + source.h)
+        into = target.x - GAP_X / 2
+        return [down, (down[0], lane), (into, lane), (into, target.mid_y), (target.x, target.mid_y)]
+    up = (target.x + target.w / 2, target.y + target.h)
+    if source.id.startswith("Loop_"):  # no restart flow: straight from the decision
+        down = (source.x + source.w / 2, source.y + source.h)
+        return [down, (down[0], lane), (up[0], lane), up]
+    out = (source.x + source.w, source.mid_y)
+    return [out, (out[0] + GAP_X / 2, out[1]), (out[0] + GAP_X / 2, lane), (up[0], lane), up]
+
+
 def _label(flow: Flow, route: list[tuple[float, float]]) -> str:
     """Where a flow's name goes: above a straight flow, else on the target's row,
     left of the flow's last bend, clear of the target."""
@@ -478,6 +575,8 @@ def _label(flow: Flow, route: list[tuple[float, float]]) -> str:
     width = min(120.0, 6.5 * len(flow.name) + 8)
     if len(route) == 2:
         x, y = route[0][0] + 4, route[0][1] - 20
+    elif flow.loop is not None:  # just under the lane, clear of the gateway's own label
+        x, y = route[1][0] + 6, route[1][1] + 2
     elif flow.lane is not None:  # on the empty branch's own row
         x, y = route[2][0] + 4, route[2][1] - 20
     else:

@@ -113,6 +113,19 @@ class _Builder:
                 )
                 self.connect(entry, created)
                 return [(created, None, "normal")]
+            case model.Loop():
+                first = len(self.nodes)
+                exits = self.build(node.base, (*path, 0), entry)
+                body_entry = self.nodes[first].id if len(self.nodes) > first else None
+                condition = self.add(
+                    FlowNode(node_id(path), "decision", node.meta.name or "Repeat?", path)
+                )
+                self.connect(exits, condition)
+                back: list[Exit] = [(condition, node.restart, "normal")]
+                if node.on_restart is not None:
+                    back = self.build(node.on_restart, (*path, 1), back)
+                self.connect(back, body_entry or condition)
+                return [(condition, node.exit, "normal")]
             case model.Timer():
                 wait = f"Wait {node.duration}" if node.duration else "Wait (computed)"
                 label = node.meta.name or wait

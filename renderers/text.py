@@ -27,6 +27,8 @@ def _describe(node: model.ModelNode) -> str:
         parts.append(f"event={node.event}")
     if isinstance(node, model.HandleSignal):
         parts.append(f"signal={node.signal} event={node.event}")
+    if isinstance(node, model.Loop):
+        parts.append(f"exit={node.exit!r} restart={node.restart!r}")
     if isinstance(node, model.Timer):
         parts.append(f"duration={node.duration or 'computed'}")
     if meta is not None and meta.error is not None:
@@ -49,6 +51,9 @@ def _children(node: model.ModelNode) -> list[tuple[str, int, model.ModelNode]]:
             ]
         case model.Checkpoint():
             return [("", 0, node.base)]
+        case model.Loop():
+            restart = [] if node.on_restart is None else [("on restart: ", 1, node.on_restart)]
+            return [("body: ", 0, node.base), *restart]
     return []
 
 

@@ -108,9 +108,12 @@ def spiff_run(path: Path, data: dict[str, Any]) -> list[str]:
     parser = BpmnParser(validator=BpmnValidator())
     parser.add_bpmn_file(str(path))
     process = parser.get_process_ids()[0]
-    # Computed durations name a process variable: give each one an hour.
-    computed = set(re.findall(r"<bpmn:timeDuration[^>]*>(wait_\w+)<", path.read_text()))
-    data = {**{name: "PT1H" for name in computed}, **data}
+    # Computed durations name a process variable: give each one an hour. Loops
+    # restart while their variable names the restart branch: let each exit.
+    xml = path.read_text()
+    computed = set(re.findall(r"<bpmn:timeDuration[^>]*>(wait_\w+)<", xml))
+    loops = set(re.findall(r">(loop_\w+) ==", xml))
+    data = {**{name: "PT1H" for name in computed}, **{name: "" for name in loops}, **data}
     workflow = BpmnWorkflow(parser.get_spec(process), parser.get_subprocess_specs(process))
     workflow.get_tasks(state=TaskState.READY)[0].data.update(data)
     workflow.do_engine_steps()

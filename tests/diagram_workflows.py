@@ -82,3 +82,20 @@ def timed() -> WIO[Any, Any, Any]:
         >> WIO.await_for(lambda x: timedelta(minutes=x))
         >> effects.step("Escalate")
     )
+
+
+def looping() -> WIO[Any, Any, Any]:
+    """A loop with an on_restart flow, nested in one without, inside a fork."""
+    effects = Effects()
+    inner = WIO.repeat(effects.step("Poll")).until(lambda x: x > 2, name="Ready?")
+    revise = effects.step("Revise") >> inner
+    review = WIO.repeat(effects.step("Review", 1)).until(
+        lambda x: x > 3, name="Approved?", exit="Approved", restart="Changes", on_restart=revise
+    )
+    return (
+        effects.step("Draft")
+        >> WIO.fork("Kind?")
+        .branch("Long", lambda x: x > 10, review)
+        .otherwise("Short", effects.step("Skim"))
+        >> effects.step("Publish")
+    )

@@ -266,6 +266,12 @@ class WIO(Generic[In, E, Out]):
             raise DefinitionError(f"await_for expects a timedelta or a function, got {duration!r}")
         return Timer(duration=duration, meta=Meta(name=name))
 
+    @staticmethod
+    def repeat(body: WIO[I2, E2, O2]) -> Repeat[I2, E2, O2]:
+        """Run ``body`` again and again: finish it with `Repeat.until`."""
+        _require_wio(body, "WIO.repeat()")
+        return Repeat(body)
+
     @overload
     @staticmethod
     def fork(name: str | None = None, *, input: None = None) -> Fork[Any, Never, Never]: ...
@@ -409,6 +415,78 @@ class Run(WIO[In, E, Out]):
     is_async: bool = False
     retry: RetryPolicy | None = None
     meta: Meta = Meta()
+
+
+@frozen
+class Loop(WIO[In, E, Out]):
+    """Runs ``body`` until ``condition(output)`` holds; see `WIO.repeat`.
+
+    Between iterations ``on_restart``, if any, turns the body's output into
+    the next iteration's input. The names label the diagrams: the condition's
+    (``meta.name``), the exit branch's and the restart branch's.
+    """
+
+    body: WIO[Any, Any, Any]
+    condition: Callable[[Any], bool]
+    on_restart: WIO[Any, Any, Any] | None = None
+    exit_name: str = "Yes"
+    restart_name: str = "No"
+    meta: Meta = Meta()
+
+
+@frozen
+class Repeat(Generic[I2, E2, O2]):
+    """A loop under construction: ``WIO.repeat(body).until(condition)``."""
+
+    body: WIO[I2, E2, O2]
+
+    @overload
+    def until(
+        self,
+        condition: Callable[[O2], bool],
+        *,
+        on_restart: None = None,
+        name: str | None = None,
+        exit: str = "Yes",
+        restart: str = "No",
+    ) -> WIO[I2, E2, O2]: ...
+
+    @overload
+    def until(
+        self,
+        condition: Callable[[O2], bool],
+        *,
+        on_restart: WIO[O2, E3, I2],
+        name: str | None = None,
+        exit: str = "Yes",
+        restart: str = "No",
+    ) -> WIO[I2, E2 | E3, O2]: ...
+
+    def until(
+        self,
+        condition: Callable[[Any], bool],
+        *,
+        on_restart: WIO[Any, Any, Any] | None = None,
+        name: str | None = None,
+        exit: str = "Yes",
+        restart: str = "No",
+    ) -> WIO[Any, Any, Any]:
+        """Finish the loop: exit when ``condition(output)`` holds, else restart.
+
+        ``on_restart`` runs between iterations, from the body's output to the
+        next iteration's input. ``name`` names the condition, ``exit`` and
+        ``restart`` its two branches, as diagrams show them.
+        """
+        if on_restart is not None:
+            _require_wio(on_restart, "on_restart")
+        return Loop(
+            body=self.body,
+            condition=condition,
+            on_restart=on_restart,
+            exit_name=exit,
+            restart_name=restart,
+            meta=Meta(name=name),
+        )
 
 
 @frozen
@@ -622,6 +700,9 @@ def escaping_errors(node: WIO[Any, Any, Any]) -> list[type[Any]]:
             return passed + escaping_errors(node.handler)
         case Fork():
             return [e for b in node.branches for e in escaping_errors(b.wio)]
+        case Loop():
+            restart = [] if node.on_restart is None else escaping_errors(node.on_restart)
+            return escaping_errors(node.body) + restart
         case _:
             return []
 

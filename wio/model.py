@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 from datetime import timedelta
-from typing import Any, Union
+from typing import Any, Optional, Union
 
 import attrs
 import cattrs
@@ -60,6 +60,15 @@ class RunIO:
 @frozen
 class Pure:
     meta: NodeMeta
+
+
+@frozen
+class Loop:
+    base: ModelNode
+    on_restart: ModelNode | None
+    meta: NodeMeta  # meta.name names the condition
+    exit: str
+    restart: str
 
 
 @frozen
@@ -117,6 +126,7 @@ ModelNode = Union[  # noqa: UP007 - cattrs needs a runtime Union with forward re
     Pure,
     HandleSignal,
     Timer,
+    Loop,
     HandleError,
     Fork,
     Checkpoint,
@@ -143,6 +153,11 @@ def to_model(wio: WIO[Any, Any, Any]) -> ModelNode:
             return RunIO(_meta(wio.meta), wio.event_type.__name__)
         case algebra.HandleSignal():
             return HandleSignal(_meta(wio.meta), wio.signal.name, wio.event_type.__name__)
+        case algebra.Loop():
+            restart = None if wio.on_restart is None else to_model(wio.on_restart)
+            return Loop(
+                to_model(wio.body), restart, _meta(wio.meta), wio.exit_name, wio.restart_name
+            )
         case algebra.Timer():
             duration = wio.duration
             static = iso_duration(duration) if isinstance(duration, timedelta) else None
@@ -192,6 +207,14 @@ def _make_converter() -> cattrs.Converter:
             raise ValueError(f"unknown node _type {tag!r} (expected one of: {known})")
         return converter.structure(fields, _TYPES_BY_TAG[tag])
 
+    def structure_optional(data: Any, _: Any) -> Any:
+        return None if data is None else structure_node(data, _)
+
+    def unstructure_optional(node: Any) -> Any:
+        return None if node is None else unstructure_node(node)
+
+    converter.register_structure_hook(Optional[ModelNode], structure_optional)  # noqa: UP045
+    converter.register_unstructure_hook(Optional[ModelNode], unstructure_optional)  # noqa: UP045
     converter.register_unstructure_hook(ModelNode, unstructure_node)
     for cls in NODE_TYPES:
         converter.register_unstructure_hook(cls, converter.gen_unstructure_attrs_fromdict(cls))

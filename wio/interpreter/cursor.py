@@ -27,6 +27,7 @@ from wio.algebra import (
     FlatMap,
     HandleError,
     HandleSignal,
+    Loop,
     Recover,
     Run,
     Sequence,
@@ -156,6 +157,13 @@ class HandleErrorFrame(NamedTuple):
     parent: Frame | None
 
 
+class LoopFrame(NamedTuple):
+    node: Loop[Any, Any, Any]
+    restarting: bool  # whether the value coming back is on_restart's, not the body's
+    path: Path
+    parent: Frame | None
+
+
 class CheckpointFrame(NamedTuple):
     node: Checkpoint[Any, Any, Any]
     input: Any
@@ -164,7 +172,9 @@ class CheckpointFrame(NamedTuple):
     parent: Frame | None
 
 
-Frame = SequenceFrame | TransformFrame | FlatMapFrame | HandleErrorFrame | CheckpointFrame
+Frame = (
+    SequenceFrame | TransformFrame | FlatMapFrame | HandleErrorFrame | LoopFrame | CheckpointFrame
+)
 
 
 # -- logs ---------------------------------------------------------------------

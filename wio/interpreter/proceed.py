@@ -18,6 +18,7 @@ from wio.algebra import (
     Fork,
     HandleError,
     HandleSignal,
+    Loop,
     Pure,
     Recover,
     Run,
@@ -40,6 +41,7 @@ from wio.interpreter.cursor import (
     Focus,
     Frame,
     HandleErrorFrame,
+    LoopFrame,
     Path,
     ReturnError,
     ReturnValue,
@@ -132,6 +134,9 @@ def _evaluate(
         case Checkpoint():
             frame_c = CheckpointFrame(node, value, path, token, stack)
             return Evaluate(node.base, value, (*path, 0)), frame_c, state, log, token + 1
+        case Loop():
+            frame_l = LoopFrame(node, False, path, stack)
+            return Evaluate(node.body, value, (*path, 0)), frame_l, state, log, token
         case Fork():
             for index, branch in enumerate(node.branches):
                 if branch.condition(value):
@@ -174,6 +179,19 @@ def _return_value(value: Any, frame: Frame, state: Any) -> tuple[Focus, Frame | 
             return Evaluate(following_node, value, (*path, 1)), parent, state
         case HandleErrorFrame():
             return ReturnValue(value), parent, state
+        case LoopFrame(node=loop, restarting=restarting, path=path):
+            if restarting:  # on_restart is done: the next iteration begins
+                return (
+                    Evaluate(loop.body, value, (*path, 0)),
+                    LoopFrame(loop, False, path, parent),
+                    state,
+                )
+            if loop.condition(value):
+                return ReturnValue(value), parent, state
+            if loop.on_restart is None:
+                return Evaluate(loop.body, value, (*path, 0)), frame, state
+            restart = Evaluate(loop.on_restart, value, (*path, 1))
+            return restart, LoopFrame(loop, True, path, parent), state
         case CheckpointFrame(node=node, input=input, path=path, token=token):
             return AwaitCheckpoint(node, input, value, path, token), parent, state
     raise AssertionError(f"unknown frame {frame!r}")
