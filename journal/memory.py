@@ -128,9 +128,13 @@ class MemoryJournal:
             for record in sorted(self._instances.values(), key=lambda r: (r.updated_at, r.id)):
                 if len(claimed) >= limit:
                     break
+                due = record.wakeup_at is None or record.wakeup_at <= now
+                woken = record.wakeup_at is not None and record.wakeup_at <= now
                 if (
-                    record.status == InstanceStatus.RUNNING
-                    and (record.wakeup_at is None or record.wakeup_at <= now)
+                    (
+                        (record.status == InstanceStatus.RUNNING and due)
+                        or (record.status == InstanceStatus.WAITING and woken)
+                    )
                     and (accepted is None or (record.workflow, record.workflow_version) in accepted)
                     and _lease_free(record, None, now)
                 ):

@@ -81,6 +81,14 @@ MIGRATIONS: list[tuple[int, list[str]]] = [
             )""",
         ],
     ),
+    (
+        2,
+        [
+            # Instances waiting for a signal with a timeout wake up when it is due.
+            """CREATE INDEX instances_waiting_due ON {schema}.instances (wakeup_at)
+               WHERE status = 'waiting'""",
+        ],
+    ),
 ]
 
 _INSTANCE_COLUMNS = (
@@ -350,8 +358,9 @@ class PostgresJournal:
                 self._sql(
                     "UPDATE {schema}.instances i SET lease_owner = %(owner)s, "
                     "lease_expires_at = %(expires)s WHERE id IN ("
-                    " SELECT id FROM {schema}.instances WHERE status = 'running'"
-                    " AND (wakeup_at IS NULL OR wakeup_at <= %(now)s)"
+                    " SELECT id FROM {schema}.instances WHERE ("
+                    "  (status = 'running' AND (wakeup_at IS NULL OR wakeup_at <= %(now)s))"
+                    "  OR (status = 'waiting' AND wakeup_at <= %(now)s))"
                     " AND (lease_owner IS NULL OR lease_expires_at <= %(now)s)"
                     " AND (%(names)s::text[] IS NULL OR (workflow, workflow_version) IN"
                     "      (SELECT * FROM unnest(%(names)s::text[], %(versions)s::int[])))"

@@ -80,7 +80,8 @@ class Journal(Protocol):
     ) -> list[InstanceRecord]:
         """Lease up to ``limit`` running instances that are due and not leased.
 
-        Due means no ``wakeup_at``, or one in the past. Expired leases count
+        Due means running with no ``wakeup_at`` or one in the past, or waiting
+        with a ``wakeup_at`` in the past (a timeout ran out). Expired leases count
         as free, which is how the work of a dead process is picked up again.
         Instances ``owner`` already holds are not returned again.
         """

@@ -291,13 +291,23 @@ class SQLiteJournal:
                 row[0]
                 for row in db.execute(
                     "UPDATE instances SET lease_owner = ?, lease_expires_at = ? WHERE id IN ("
-                    " SELECT id FROM instances WHERE status = 'running'"
-                    " AND (wakeup_at IS NULL OR wakeup_at <= ?)"
+                    " SELECT id FROM instances WHERE ("
+                    "  (status = 'running' AND (wakeup_at IS NULL OR wakeup_at <= ?))"
+                    "  OR (status = 'waiting' AND wakeup_at <= ?))"
                     " AND (lease_owner IS NULL OR lease_expires_at <= ?)"
                     " AND (json(?) = 'null' OR EXISTS (SELECT 1 FROM json_each(?) w"
                     "   WHERE w.value ->> 0 = workflow AND w.value ->> 1 = workflow_version))"
                     " ORDER BY updated_at, id LIMIT ?) RETURNING id",
-                    (owner, _ts(now + ttl), _ts(now), _ts(now), accepted, accepted, limit),
+                    (
+                        owner,
+                        _ts(now + ttl),
+                        _ts(now),
+                        _ts(now),
+                        _ts(now),
+                        accepted,
+                        accepted,
+                        limit,
+                    ),
                 )
             ]
         return [self.get_instance(instance_id) for instance_id in ids]

@@ -200,16 +200,11 @@ class _Renderer:
             case model.Loop():
                 return self.loop(node, path)
             case model.Timer():
-                # A Python expression over process data, as engines such as SpiffWorkflow
-                # evaluate it: the ISO duration quoted, or a variable for computed ones.
-                expression = repr(node.duration) if node.duration else f"wait_{pid}"
-                timer = (
-                    f'<bpmn:timerEventDefinition id="Timer_{pid}_definition">'
-                    f'<bpmn:timeDuration xsi:type="bpmn:tFormalExpression">{escape(expression)}'
-                    "</bpmn:timeDuration></bpmn:timerEventDefinition>"
-                )
+                timer = _timer_definition(f"Timer_{pid}_definition", node, pid)
                 name = _clean(node.meta.name or f"Wait {node.duration or 'computed'}")
                 return self.event("intermediateCatchEvent", f"Timer_{pid}", name, timer)
+            case model.Interruptible():
+                return self.interruptible(node, path)
             case model.Pure() | model.Dynamic():
                 default = "Dynamic" if isinstance(node, model.Dynamic) else "Pure"
                 name = node.meta.name or default
@@ -371,18 +366,53 @@ class _Renderer:
         return Fragment(x + GATEWAY, height, axis, join, decision, shapes, flows, lanes)
 
     def handled(self, node: model.HandleError, path: tuple[int, ...]) -> Fragment:
+        """A section whose declared error, caught at its boundary, leads to the handler."""
         pid = _path_id(path)
-        sub, boundary, join = f"SubProcess_{pid}", f"Boundary_{pid}", f"Join_{pid}"
         error_name = _clean(node.meta.error.name) if node.meta.error else "Error"
         error_id = "Error_" + re.sub(r"[^A-Za-z0-9_]", "_", error_name)
         self.errors[error_id] = error_name
+        catch = f'<bpmn:errorEventDefinition id="Boundary_{pid}_error" errorRef="{error_id}"/>'
+        return self.bounded(
+            node.base, node.handler, path, f"Handles {error_name}", error_name, catch, 1
+        )
+
+    def interruptible(self, node: model.Interruptible, path: tuple[int, ...]) -> Fragment:
+        """A section that a signal or a timeout, at its boundary, cuts short."""
+        pid = _path_id(path)
+        trigger = node.trigger
+        if isinstance(trigger, model.HandleSignal):
+            signal_id = self.signal_id(_clean(trigger.signal))
+            catch = (
+                f'<bpmn:signalEventDefinition id="Boundary_{pid}_signal" signalRef="{signal_id}"/>'
+            )
+            name = _clean(trigger.meta.name or trigger.signal)
+        else:
+            assert isinstance(trigger, model.Timer), trigger
+            catch = _timer_definition(f"Boundary_{pid}_timer", trigger, f"{pid}_1")
+            name = _clean(trigger.meta.name or f"After {trigger.duration or 'computed'}")
+        return self.bounded(node.base, node.handler, path, f"Interrupted by {name}", name, catch, 2)
+
+    def bounded(
+        self,
+        base: model.ModelNode,
+        handler_node: model.ModelNode | None,
+        path: tuple[int, ...],
+        title: str,
+        boundary_name: str,
+        definition: str,
+        handler_index: int,
+    ) -> Fragment:
+        """A subprocess around ``base`` whose boundary event leads to the handler;
+        the subprocess and the handler meet again at a converging gateway."""
+        pid = _path_id(path)
+        sub, boundary, join = f"SubProcess_{pid}", f"Boundary_{pid}", f"Join_{pid}"
 
         # Inside the subprocess: its own start, the section, its own end.
         self.scopes.append(sub)
         inner = self.sequence(
             [
                 self.event("startEvent", f"Start_{pid}", "Start"),
-                self.place(node.base, (*path, 0)),
+                self.place(base, (*path, 0)),
                 self.event("endEvent", f"End_{pid}", "Done"),
             ]
         )
@@ -391,21 +421,19 @@ class _Renderer:
         sub_w, sub_h = inner.width + 2 * PAD, inner.height + 2 * PAD
         self.element(
             sub,
-            f'<bpmn:subProcess id="{sub}" name={quoteattr(f"Handles {error_name}")}>'
-            f"{IO}{CHILDREN}</bpmn:subProcess>",
+            f'<bpmn:subProcess id="{sub}" name={quoteattr(title)}>{IO}{CHILDREN}</bpmn:subProcess>',
         )
         shapes = [Shape(sub, 0, 0, sub_w, sub_h, expanded=True), *inner.shapes]
         flows = list(inner.flows)
         lanes = list(inner.lanes)
-        catch = f'<bpmn:errorEventDefinition id="{boundary}_error" errorRef="{error_id}"/>'
         self.element(
             boundary,
-            f'<bpmn:boundaryEvent id="{boundary}" name={quoteattr(error_name)} '
-            f'attachedToRef="{sub}">{IO}{catch}</bpmn:boundaryEvent>',
+            f'<bpmn:boundaryEvent id="{boundary}" name={quoteattr(boundary_name)} '
+            f'attachedToRef="{sub}">{IO}{definition}</bpmn:boundaryEvent>',
         )
         shapes.append(Shape(boundary, PAD, sub_h - EVENT / 2, EVENT, EVENT))
 
-        handler = self.place(node.handler, (*path, 1))
+        handler = self.place(handler_node, (*path, handler_index)) if handler_node else Fragment()
         handler_x, handler_y = PAD + EVENT + GAP_X, sub_h + EVENT / 2 + GAP_Y
         join_x = sub_w + GAP_X
         if handler.entry is not None:
@@ -429,6 +457,17 @@ class _Renderer:
             else self.flow(boundary, join, from_bottom=True)
         )
         return Fragment(join_x + GATEWAY, height, sub_h / 2, sub, join, shapes, flows, lanes)
+
+
+def _timer_definition(id_: str, timer: model.Timer, variable_suffix: str) -> str:
+    """A timer definition whose duration is a Python expression over process data, as
+    engines such as SpiffWorkflow evaluate it: the quoted ISO duration, or a variable."""
+    expression = repr(timer.duration) if timer.duration else f"wait_{variable_suffix}"
+    return (
+        f'<bpmn:timerEventDefinition id="{id_}">'
+        f'<bpmn:timeDuration xsi:type="bpmn:tFormalExpression">{escape(expression)}'
+        "</bpmn:timeDuration></bpmn:timerEventDefinition>"
+    )
 
 
 def render_bpmn(

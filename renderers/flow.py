@@ -113,6 +113,14 @@ class _Builder:
                 )
                 self.connect(entry, created)
                 return [(created, None, "normal")]
+            case model.Interruptible():
+                exits = self.build(node.base, (*path, 0), entry)
+                # The trigger may fire any time the section runs: a dotted link to it.
+                armed: list[Exit] = [(source, "interrupts", "error") for source, _, _ in entry]
+                fired = self.build(node.trigger, (*path, 1), armed)
+                if node.handler is not None:
+                    fired = self.build(node.handler, (*path, 2), fired)
+                return exits + fired
             case model.Loop():
                 first = len(self.nodes)
                 exits = self.build(node.base, (*path, 0), entry)

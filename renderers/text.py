@@ -51,6 +51,9 @@ def _children(node: model.ModelNode) -> list[tuple[str, int, model.ModelNode]]:
             ]
         case model.Checkpoint():
             return [("", 0, node.base)]
+        case model.Interruptible():
+            handler = [] if node.handler is None else [("then: ", 2, node.handler)]
+            return [("base: ", 0, node.base), ("interrupted by: ", 1, node.trigger), *handler]
         case model.Loop():
             restart = [] if node.on_restart is None else [("on restart: ", 1, node.on_restart)]
             return [("body: ", 0, node.base), *restart]

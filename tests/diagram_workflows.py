@@ -99,3 +99,10 @@ def looping() -> WIO[Any, Any, Any]:
         .otherwise("Short", effects.step("Skim"))
         >> effects.step("Publish")
     )
+
+
+def interrupted() -> WIO[Any, Any, Any]:
+    """A review that a withdrawal interrupts, inside a three-day timeout."""
+    from tests.harness import review
+
+    return review.guarded.wio

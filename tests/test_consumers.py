@@ -22,7 +22,7 @@ import pytest
 from renderers import executed_paths, render
 from tests.conftest import example
 from tests.diagram_consumers import node, require, require_chromium, spiff_run, xsd_problems
-from tests.diagram_workflows import HOSTILE, hostile, looping, routing, timed
+from tests.diagram_workflows import HOSTILE, hostile, interrupted, looping, routing, timed
 from tests.harness import review
 from wio import Runtime
 
@@ -45,6 +45,7 @@ def workflows() -> dict[str, Any]:
         "review": review.workflow.wio,
         "timed": timed(),
         "looping": looping(),
+        "interrupted": interrupted(),
     }
 
 

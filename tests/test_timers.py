@@ -29,7 +29,7 @@ def test_a_timer_records_its_release_time_and_waits_for_it() -> None:
     clock, effects = ManualClock(T0), Effects()
     instance = Runtime(reminder(effects), clock=clock).create("i", 0)
     assert instance.run() == Status.RUNNING  # an effect is due later, as a retry would be
-    assert [e.event for e in instance.events][1:] == [TimerStarted(T0 + timedelta(days=3))]
+    assert [e.event for e in instance.events][1:] == [TimerStarted(T0 + timedelta(days=3), "/1")]
     assert (
         "waiting for timer 'Three Days' at /1 until 2026-03-04T09:00:00+00:00"
         in instance.waiting_for()
@@ -40,7 +40,7 @@ def test_a_timer_records_its_release_time_and_waits_for_it() -> None:
     clock.advance(1)
     assert instance.run() == Status.FINISHED
     assert instance.result == 11 and effects.calls == ["Ask", "Remind"]
-    assert instance.events[2].event == TimerReleased(T0 + timedelta(days=3))
+    assert instance.events[2].event == TimerReleased(T0 + timedelta(days=3), "/1")
     assert [r.kind for r in instance.progress] == ["run", "timer", "run"]
 
 
@@ -49,7 +49,7 @@ def test_a_duration_may_be_computed_from_the_input() -> None:
     wait = WIO.await_for(lambda minutes: timedelta(minutes=minutes))
     instance = Runtime(wait, clock=clock).create("i", 45)
     instance.run()
-    assert instance.events[0].event == TimerStarted(T0 + timedelta(minutes=45))
+    assert instance.events[0].event == TimerStarted(T0 + timedelta(minutes=45), "/")
     clock.advance(45 * 60)
     assert instance.run() == Status.FINISHED and instance.result == 45
 

@@ -372,6 +372,39 @@ class WIO(Generic[In, E, Out]):
             base=self, save_state=save_state, recover_state=recover_state, event_type=event_type
         )
 
+    def interrupted_by(
+        self, trigger: WIO[Any, E2, Any], *, then: WIO[Any, E3, O2] | None = None
+    ) -> WIO[In, E | E2 | E3, Out | O2]:
+        """Let ``trigger`` (a `WIO.handle_signal`) interrupt this section.
+
+        While the section runs, the trigger's signal is expected too. When it
+        comes, the rest of the section is dropped: the signal is handled and
+        ``then`` (if any) runs on the signal's output instead.
+        """
+        if not isinstance(trigger, HandleSignal):
+            raise DefinitionError(
+                f"interrupted_by expects a WIO.handle_signal node, got {type(trigger).__name__}"
+            )
+        return Interruptible(base=self, trigger=trigger, handler=then)
+
+    def timeout(
+        self,
+        duration: timedelta | Callable[[In], timedelta],
+        *,
+        then: WIO[In, E2, O2] | None = None,
+        name: str | None = None,
+    ) -> WIO[In, E | E2, Out | O2]:
+        """Interrupt this section if it has not finished ``duration`` after it started.
+
+        The timer starts, and is recorded, when the section starts; when it
+        releases first, the rest of the section is dropped and ``then`` (if
+        any) runs on the section's input instead.
+        """
+        if isinstance(duration, timedelta) and duration < timedelta(0):
+            raise DefinitionError(f"a timeout cannot be negative: {duration}")
+        trigger: Timer[Any, Any, Any] = Timer(duration=duration, meta=Meta(name=name))
+        return Interruptible(base=self, trigger=trigger, handler=then)
+
     # -- metadata -----------------------------------------------------------
 
     def named(self, name: str) -> WIO[In, E, Out]:
@@ -487,6 +520,16 @@ class Repeat(Generic[I2, E2, O2]):
             restart_name=restart,
             meta=Meta(name=name),
         )
+
+
+@frozen
+class Interruptible(WIO[In, E, Out]):
+    """A section that a signal or a timeout can interrupt; see `WIO.interrupted_by`."""
+
+    base: WIO[Any, Any, Any]
+    trigger: HandleSignal[Any, Any, Any] | Timer[Any, Any, Any]
+    handler: WIO[Any, Any, Any] | None = None
+    meta: Meta = Meta()
 
 
 @frozen
@@ -703,6 +746,9 @@ def escaping_errors(node: WIO[Any, Any, Any]) -> list[type[Any]]:
         case Loop():
             restart = [] if node.on_restart is None else escaping_errors(node.on_restart)
             return escaping_errors(node.body) + restart
+        case Interruptible():
+            handler = [] if node.handler is None else escaping_errors(node.handler)
+            return escaping_errors(node.base) + escaping_errors(node.trigger) + handler
         case _:
             return []
 

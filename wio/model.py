@@ -72,6 +72,13 @@ class Loop:
 
 
 @frozen
+class Interruptible:
+    base: ModelNode
+    trigger: ModelNode  # a HandleSignal or a Timer
+    handler: ModelNode | None
+
+
+@frozen
 class Timer:
     meta: NodeMeta
     duration: str | None  # ISO-8601; None when computed from the input
@@ -127,6 +134,7 @@ ModelNode = Union[  # noqa: UP007 - cattrs needs a runtime Union with forward re
     HandleSignal,
     Timer,
     Loop,
+    Interruptible,
     HandleError,
     Fork,
     Checkpoint,
@@ -158,6 +166,9 @@ def to_model(wio: WIO[Any, Any, Any]) -> ModelNode:
             return Loop(
                 to_model(wio.body), restart, _meta(wio.meta), wio.exit_name, wio.restart_name
             )
+        case algebra.Interruptible():
+            handler = None if wio.handler is None else to_model(wio.handler)
+            return Interruptible(to_model(wio.base), to_model(wio.trigger), handler)
         case algebra.Timer():
             duration = wio.duration
             static = iso_duration(duration) if isinstance(duration, timedelta) else None

@@ -19,12 +19,14 @@ from wio.codec import event
 @frozen
 class TimerStarted:
     release_at: datetime
+    timer: str = ""  # the timer's path, so nested timers are told apart on replay
 
 
 @event("wio.TimerReleased")
 @frozen
 class TimerReleased:
     released_at: datetime
+    timer: str = ""
 
 
 def iso_duration(duration: timedelta) -> str:

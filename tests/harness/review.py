@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from datetime import timedelta
 from pathlib import Path
 
 from attrs import evolve, frozen
@@ -72,5 +73,58 @@ await_review = WIO.handle_signal(
 workflow = Workflow(
     WIO.pure_from(lambda d: evolve(d, status="in review")).named("Submit") >> await_review,
     name="review",
+    input_type=Document,
+)
+
+
+# -- interruptions: a withdrawal, and a deadline ------------------------------------
+
+
+@frozen
+class Withdrawal:
+    reason: str
+
+
+@frozen
+class Withdrawn:
+    reason: str
+
+
+withdraw = Signal("Withdraw", request=Withdrawal, response=Acknowledgement)
+
+
+def record_withdrawal(document: Document, withdrawal: Withdrawal) -> Withdrawn:
+    notifications.append(f"{document.title} withdrawn")
+    return Withdrawn(withdrawal.reason)
+
+
+await_withdrawal = WIO.handle_signal(
+    withdraw,
+    record_withdrawal,
+    lambda document, event: evolve(document, status=f"withdrawn: {event.reason}"),
+    lambda document, event, request: Acknowledgement(document.title, accepted=False),
+).named("Withdrawal")
+
+
+@frozen
+class Escalated:
+    to: str
+
+
+def escalate(document: Document) -> Escalated:
+    notifications.append(f"escalated {document.title}")
+    return Escalated("the editor")
+
+
+escalation = WIO.run(escalate, lambda d, e: evolve(d, status=f"escalated to {e.to}")).named(
+    "Escalate"
+)
+
+guarded = Workflow(
+    (
+        WIO.pure_from(lambda d: evolve(d, status="in review")).named("Submit")
+        >> await_review.interrupted_by(await_withdrawal)
+    ).timeout(timedelta(days=3), then=escalation, name="Three Days"),
+    name="guarded-review",
     input_type=Document,
 )

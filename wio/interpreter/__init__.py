@@ -20,6 +20,7 @@ from wio.interpreter.next_effect import (
     RunStep,
     SaveCheckpoint,
     StartTimer,
+    armed_timeouts,
     next_effect,
 )
 from wio.interpreter.proceed import proceed, start
@@ -48,6 +49,7 @@ __all__ = [
     "StepFailure",
     "StepRecord",
     "apply_event",
+    "armed_timeouts",
     "current_state",
     "describe_wait",
     "expected_signals",

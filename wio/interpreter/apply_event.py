@@ -18,6 +18,7 @@ from typing import Any, Literal, NamedTuple
 from wio.algebra import HandleSignal, Recover, Run, Timer
 from wio.errors import StepFailed
 from wio.interpreter.cursor import (
+    ArmTimeout,
     AwaitCheckpoint,
     AwaitEvent,
     AwaitTimer,
@@ -25,7 +26,10 @@ from wio.interpreter.cursor import (
     CheckpointFrame,
     Cursor,
     DeferredEvent,
+    Evaluate,
     Frame,
+    InterruptibleFrame,
+    Path,
     ReturnValue,
     StepRecord,
     Waiting,
@@ -51,24 +55,32 @@ class Applied(NamedTuple):
 def apply_event(cursor: Cursor, seq: int, event: Any) -> Applied:
     """Apply event number ``seq``; user code in handlers may raise `StepFailed`."""
     focus = cursor.focus
-    if isinstance(focus, AwaitEvent) and accepts(focus.node, event):
+    if isinstance(focus, AwaitEvent) and accepts(focus.node, event, focus.path):
         return Applied(_accept(cursor, focus, seq, event), "accepted")
-    if isinstance(focus, AwaitTimer) and isinstance(event, TimerReleased):
+    if isinstance(focus, AwaitTimer) and _timer_event(event, TimerReleased, focus.path):
         outcome = ReturnValue(focus.input)  # a timer passes its input on
         return Applied(
             completed(cursor, outcome, focus.path, "timer", focus.node.meta.name, seq), "accepted"
         )
+    if isinstance(focus, ArmTimeout) and _timer_event(event, TimerStarted, (*focus.path, 1)):
+        armed = InterruptibleFrame(
+            focus.node, focus.input, focus.path, event.release_at, cursor.stack
+        )
+        section = Evaluate(focus.node.base, focus.input, (*focus.path, 0))
+        return Applied(proceed(evolve(cursor, focus=section, stack=armed)), "accepted")
     if isinstance(focus, AwaitCheckpoint) and isinstance(event, focus.node.event_type):
         output = _call(focus.node.recover_state, focus.path, "recover_state", focus.input, event)
         done = _checkpoint_done(cursor, focus.path, focus.token, output, seq, skipped=False)
         return Applied(proceed(done), "accepted")
 
-    frame = _checkpoint_accepting(cursor.stack, event)
-    if frame is not None:
+    frame = _frame_accepting(cursor.stack, event)
+    if isinstance(frame, CheckpointFrame):
         # Rule 2: the section's checkpoint completes it, however far it got.
         output = _call(frame.node.recover_state, frame.path, "recover_state", frame.input, event)
         done = _checkpoint_done(cursor, frame.path, frame.token, output, seq, skipped=True)
         return Applied(proceed(evolve(done, stack=frame.parent)), "accepted")
+    if isinstance(frame, InterruptibleFrame):
+        return Applied(_interrupt(cursor, frame, seq, event), "accepted")
 
     token = _innermost_section(cursor)
     if token is not None:
@@ -77,7 +89,7 @@ def apply_event(cursor: Cursor, seq: int, event: Any) -> Applied:
     return Applied(cursor, "unmatched", describe_wait(cursor))
 
 
-def accepts(node: Waiting, event: Any) -> bool:
+def accepts(node: Waiting, event: Any, path: Path) -> bool:
     """Whether a waiting node takes ``event``: a signal takes only its own record."""
     if isinstance(node, HandleSignal):
         return (
@@ -86,7 +98,7 @@ def accepts(node: Waiting, event: Any) -> bool:
             and isinstance(event.event, node.event_type)
         )
     if isinstance(node, Timer):
-        return isinstance(event, TimerStarted)
+        return _timer_event(event, TimerStarted, path)
     return isinstance(event, node.event_type)
 
 
@@ -125,12 +137,50 @@ def _checkpoint_done(
     )
 
 
-def _checkpoint_accepting(frame: Frame | None, event: Any) -> CheckpointFrame | None:
+def _frame_accepting(
+    frame: Frame | None, event: Any
+) -> CheckpointFrame | InterruptibleFrame | None:
+    """The innermost enclosing section that takes ``event``: a checkpointed
+    section its checkpoint event, an interruptible one its trigger's event."""
     while frame is not None:
         if isinstance(frame, CheckpointFrame) and isinstance(event, frame.node.event_type):
             return frame
+        if isinstance(frame, InterruptibleFrame) and _triggers(frame, event):
+            return frame
         frame = frame.parent
     return None
+
+
+def _triggers(frame: InterruptibleFrame, event: Any) -> bool:
+    trigger = frame.node.trigger
+    if isinstance(trigger, HandleSignal):
+        return accepts(trigger, event, (*frame.path, 1))
+    armed = frame.release_at is not None
+    return armed and _timer_event(event, TimerReleased, (*frame.path, 1))
+
+
+def _interrupt(cursor: Cursor, frame: InterruptibleFrame, seq: int, event: Any) -> Cursor:
+    """Drop the rest of the section: the trigger completes, then the handler runs instead."""
+    node, trigger, at = frame.node, frame.node.trigger, (*frame.path, 1)
+    unwound = evolve(cursor, stack=frame.parent)
+    if isinstance(trigger, HandleSignal):
+        result = _call(trigger.update, at, trigger.meta.name, frame.input, event.event)
+        outcome = business_result(trigger, result)
+        kind = "signal"
+    else:
+        outcome, kind = ReturnValue(frame.input), "timer"
+    if node.handler is None or not isinstance(outcome, ReturnValue):
+        return completed(unwound, outcome, at, kind, trigger.meta.name, seq)
+    record = StepRecord(at, kind, trigger.meta.name, True, outcome.value, seq)
+    handler = Evaluate(node.handler, outcome.value, (*frame.path, 2))
+    return proceed(
+        evolve(unwound, focus=handler, log=Chain(record, cursor.log), state=outcome.value)
+    )
+
+
+def _timer_event(event: Any, kind: type[Any], path: Path) -> bool:
+    """Whether ``event`` is a timer event of ``kind`` for the timer at ``path``."""
+    return isinstance(event, kind) and event.timer in ("", format_path(path))
 
 
 def _innermost_section(cursor: Cursor) -> int | None:

@@ -27,6 +27,7 @@ from wio.algebra import (
     FlatMap,
     HandleError,
     HandleSignal,
+    Interruptible,
     Loop,
     Recover,
     Run,
@@ -94,6 +95,14 @@ class AwaitTimer(NamedTuple):
     release_at: datetime
 
 
+class ArmTimeout(NamedTuple):
+    """A section with a timeout: its timer is to be started before the section runs."""
+
+    node: Interruptible[Any, Any, Any]
+    input: Any
+    path: Path
+
+
 class AwaitCheckpoint(NamedTuple):
     """A checkpointed section completed; its checkpoint event is to be saved."""
 
@@ -122,6 +131,7 @@ Focus = (
     | ReturnError
     | AwaitEvent
     | AwaitTimer
+    | ArmTimeout
     | AwaitCheckpoint
     | Finished
     | FailedWith
@@ -164,6 +174,17 @@ class LoopFrame(NamedTuple):
     parent: Frame | None
 
 
+class InterruptibleFrame(NamedTuple):
+    """A running section whose trigger (a signal, or a timeout due at ``release_at``)
+    may cut it short."""
+
+    node: Interruptible[Any, Any, Any]
+    input: Any
+    path: Path
+    release_at: datetime | None
+    parent: Frame | None
+
+
 class CheckpointFrame(NamedTuple):
     node: Checkpoint[Any, Any, Any]
     input: Any
@@ -173,7 +194,13 @@ class CheckpointFrame(NamedTuple):
 
 
 Frame = (
-    SequenceFrame | TransformFrame | FlatMapFrame | HandleErrorFrame | LoopFrame | CheckpointFrame
+    SequenceFrame
+    | TransformFrame
+    | FlatMapFrame
+    | HandleErrorFrame
+    | LoopFrame
+    | InterruptibleFrame
+    | CheckpointFrame
 )
 
 

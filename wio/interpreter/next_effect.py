@@ -12,7 +12,15 @@ from typing import Any
 from attrs import frozen
 
 from wio.algebra import Checkpoint, HandleSignal, Run, Timer
-from wio.interpreter.cursor import AwaitCheckpoint, AwaitEvent, AwaitTimer, Cursor, Path
+from wio.interpreter.cursor import (
+    ArmTimeout,
+    AwaitCheckpoint,
+    AwaitEvent,
+    AwaitTimer,
+    Cursor,
+    InterruptibleFrame,
+    Path,
+)
 
 
 @frozen
@@ -77,6 +85,23 @@ def next_effect(cursor: Cursor) -> Effect | None:
         return StartTimer(focus.node, focus.input, focus.path)
     if isinstance(focus, AwaitTimer):
         return ReleaseTimer(focus.node, focus.input, focus.path, focus.release_at)
+    if isinstance(focus, ArmTimeout):
+        trigger = focus.node.trigger
+        assert isinstance(trigger, Timer)
+        return StartTimer(trigger, focus.input, (*focus.path, 1))
     if isinstance(focus, AwaitCheckpoint):
         return SaveCheckpoint(focus.node, focus.input, focus.output, focus.path)
     return None
+
+
+def armed_timeouts(cursor: Cursor) -> list[ReleaseTimer]:
+    """The timeouts armed around the focus, innermost first, each as its release effect."""
+    armed: list[ReleaseTimer] = []
+    frame = cursor.stack
+    while frame is not None:
+        if isinstance(frame, InterruptibleFrame) and frame.release_at is not None:
+            trigger = frame.node.trigger
+            assert isinstance(trigger, Timer)
+            armed.append(ReleaseTimer(trigger, frame.input, (*frame.path, 1), frame.release_at))
+        frame = frame.parent
+    return armed

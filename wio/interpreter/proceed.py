@@ -18,6 +18,7 @@ from wio.algebra import (
     Fork,
     HandleError,
     HandleSignal,
+    Interruptible,
     Loop,
     Pure,
     Recover,
@@ -28,6 +29,7 @@ from wio.algebra import (
 )
 from wio.errors import DefinitionError
 from wio.interpreter.cursor import (
+    ArmTimeout,
     AwaitCheckpoint,
     AwaitEvent,
     Chain,
@@ -41,6 +43,7 @@ from wio.interpreter.cursor import (
     Focus,
     Frame,
     HandleErrorFrame,
+    InterruptibleFrame,
     LoopFrame,
     Path,
     ReturnError,
@@ -134,6 +137,11 @@ def _evaluate(
         case Checkpoint():
             frame_c = CheckpointFrame(node, value, path, token, stack)
             return Evaluate(node.base, value, (*path, 0)), frame_c, state, log, token + 1
+        case Interruptible():
+            if isinstance(node.trigger, Timer):  # the timeout starts with the section
+                return ArmTimeout(node, value, path), stack, state, log, token
+            frame_i = InterruptibleFrame(node, value, path, None, stack)
+            return Evaluate(node.base, value, (*path, 0)), frame_i, state, log, token
         case Loop():
             frame_l = LoopFrame(node, False, path, stack)
             return Evaluate(node.body, value, (*path, 0)), frame_l, state, log, token
@@ -177,7 +185,7 @@ def _return_value(value: Any, frame: Frame, state: Any) -> tuple[Focus, Frame | 
                     f"flat_map at {format_path(path)} returned {following_node!r}, not a WIO node"
                 )
             return Evaluate(following_node, value, (*path, 1)), parent, state
-        case HandleErrorFrame():
+        case HandleErrorFrame() | InterruptibleFrame():  # finished in time: disarmed
             return ReturnValue(value), parent, state
         case LoopFrame(node=loop, restarting=restarting, path=path):
             if restarting:  # on_restart is done: the next iteration begins

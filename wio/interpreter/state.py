@@ -7,6 +7,7 @@ from typing import Any
 
 from wio.algebra import HandleSignal, Recover, Timer
 from wio.interpreter.cursor import (
+    ArmTimeout,
     AwaitCheckpoint,
     AwaitEvent,
     AwaitTimer,
@@ -14,6 +15,8 @@ from wio.interpreter.cursor import (
     Evaluate,
     FailedWith,
     Finished,
+    InterruptibleFrame,
+    Path,
     format_path,
 )
 from wio.signals import Signal
@@ -43,11 +46,22 @@ def status(cursor: Cursor) -> Status:
 
 
 def expected_signals(cursor: Cursor) -> tuple[Signal[Any, Any], ...]:
-    """The signals the instance waits for now."""
+    """The signals the instance waits for now: its focus's, then its interruptions'."""
+    return tuple(node.signal for node, _input, _path in signal_handlers(cursor))
+
+
+def signal_handlers(cursor: Cursor) -> list[tuple[HandleSignal[Any, Any, Any], Any, Path]]:
+    """Each signal handler that could take a signal now, with its input and path."""
+    handlers = []
     focus = cursor.focus
     if isinstance(focus, AwaitEvent) and isinstance(focus.node, HandleSignal):
-        return (focus.node.signal,)
-    return ()
+        handlers.append((focus.node, focus.input, focus.path))
+    frame = cursor.stack
+    while frame is not None:
+        if isinstance(frame, InterruptibleFrame) and isinstance(frame.node.trigger, HandleSignal):
+            handlers.append((frame.node.trigger, frame.input, (*frame.path, 1)))
+        frame = frame.parent
+    return handlers
 
 
 def result(cursor: Cursor) -> Any:
@@ -78,6 +92,8 @@ def describe_wait(cursor: Cursor) -> str:
         what = "recovery event" if isinstance(node, Recover) else "event"
         step = f" of step {node.meta.name!r}" if node.meta.name else ""
         return f"waiting for {what} {node.event_type.__name__}{step} at {at}"
+    if isinstance(focus, ArmTimeout):
+        return f"about to start the timeout of the section at {format_path(focus.path)}"
     if isinstance(focus, AwaitTimer):
         name = f" {focus.node.meta.name!r}" if focus.node.meta.name else ""
         return (

@@ -18,7 +18,7 @@ from typing import Any, Generic, NamedTuple, TypeVar
 
 from attrs import frozen
 
-from wio.algebra import WIO, HandleSignal
+from wio.algebra import WIO
 from wio.clock import Clock
 from wio.codec import InputError, decode_input
 from wio.errors import (
@@ -41,6 +41,7 @@ from wio.interpreter import (
     StepFailure,
     StepRecord,
     apply_event,
+    armed_timeouts,
     current_state,
     describe_wait,
     expected_signals,
@@ -53,7 +54,8 @@ from wio.interpreter import (
     start,
     status,
 )
-from wio.interpreter.cursor import AwaitEvent, AwaitTimer
+from wio.interpreter.cursor import AwaitTimer
+from wio.interpreter.state import signal_handlers
 from wio.retry import RetryPolicy
 from wio.signals import Signal, SignalHandled, SignalRequestError, UnexpectedSignal
 from wio.timers import TimerReleased, TimerStarted
@@ -241,8 +243,12 @@ class InstanceCore:
             self.cursor = proceed(self.cursor)
             if self._note_pure_failure():
                 return None
+        now = self.clock.now()
+        for timeout in armed_timeouts(self.cursor):
+            if now >= timeout.release_at:
+                return timeout  # the section ran out of time: interrupt it first
         effect = next_effect(self.cursor)
-        if isinstance(effect, ReleaseTimer) and self.clock.now() < effect.release_at:
+        if isinstance(effect, ReleaseTimer) and now < effect.release_at:
             return None  # not yet: a worker wakes the instance at wakeup_at
         return effect
 
@@ -252,12 +258,16 @@ class InstanceCore:
         if self.error is not None:
             return self.retry_at
         focus = self.cursor.focus
-        return focus.release_at if isinstance(focus, AwaitTimer) else None
+        times = [t.release_at for t in armed_timeouts(self.cursor)]
+        if isinstance(focus, AwaitTimer):
+            times.append(focus.release_at)
+        return min(times, default=None)
 
     def timer_event(self, effect: StartTimer | ReleaseTimer) -> TimerStarted | TimerReleased:
         """The event of a timer effect, from the runtime's clock (the only clock there is)."""
+        timer = format_path(effect.path)
         if isinstance(effect, ReleaseTimer):
-            return TimerReleased(self.clock.now())
+            return TimerReleased(self.clock.now(), timer)
         duration = effect.node.duration
         wait = duration if isinstance(duration, timedelta) else duration(effect.input)
         if not isinstance(wait, timedelta) or wait < timedelta(0):
@@ -265,7 +275,7 @@ class InstanceCore:
                 f"timer at {format_path(effect.path)}: the duration must be a timedelta of "
                 f"zero or more, got {wait!r}"
             )
-        return TimerStarted(self.clock.now() + wait)
+        return TimerStarted(self.clock.now() + wait, timer)
 
     def prepare(self, effect: Effect, event: Any) -> Applied | None:
         """Validate ``event`` and compute the cursor after it, without committing.
@@ -380,11 +390,9 @@ class InstanceCore:
         return None
 
     def signal_effect(self, signal: Signal[Any, Any], request: Any) -> DeliverSignal:
-        focus = self.cursor.focus
-        if isinstance(focus, AwaitEvent):
-            node = focus.node
-            if isinstance(node, HandleSignal) and node.signal == signal:
-                return DeliverSignal(node, focus.input, focus.path, request)
+        for node, input, path in signal_handlers(self.cursor):
+            if node.signal == signal:
+                return DeliverSignal(node, input, path, request)
         expected = ", ".join(repr(s.name) for s in expected_signals(self.cursor)) or "none"
         raise UnexpectedSignal(
             f"instance {self.instance_id!r} is not waiting for signal {signal.name!r} "
