@@ -210,6 +210,17 @@ def _declares(section: model.ModelNode, path: Path | None, section_path: Path) -
                 node = node.branches[index].base
             case model.Checkpoint():
                 node = node.base
+            case model.Loop():
+                restart = node.on_restart
+                if index == 1 and restart is None:
+                    return False
+                node = node.base if index == 0 or restart is None else restart
+            case model.Interruptible():
+                nodes = [node.base, node.trigger, node.handler]
+                following = nodes[index]
+                if following is None:
+                    return False
+                node = following
             case _:
                 return False
     declaring = model.Pure | model.RunIO | model.HandleSignal

@@ -40,6 +40,7 @@ def workflows() -> dict[str, Any]:
         "order": example("order").order_workflow,
         "evolution_v1": example("evolution_v1").workflow,
         "evolution_v2": example("evolution_v2").workflow,
+        "approval": example("approval").workflow.wio,
         "routing": routing(),
         "hostile": hostile(),
         "review": review.workflow.wio,

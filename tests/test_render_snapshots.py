@@ -24,13 +24,15 @@ EXAMPLES = {
     "order": ("order", "order_workflow"),
     "evolution_v1": ("evolution_v1", "workflow"),
     "evolution_v2": ("evolution_v2", "workflow"),
+    "approval": ("approval", "workflow"),
 }
 TEXT_FORMATS = ["mermaid", "bpmn", "dot", "json", "text"]
 
 
 def workflow(name: str) -> Any:
     module, attribute = EXAMPLES[name]
-    return getattr(example(module), attribute)
+    found = getattr(example(module), attribute)
+    return getattr(found, "wio", found)  # a wio.Workflow renders as its WIO
 
 
 @pytest.mark.parametrize("technical", [False, True], ids=["plain", "technical"])

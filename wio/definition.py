@@ -96,6 +96,14 @@ def walk(node: WIO[Any, Any, Any]) -> Iterator[WIO[Any, Any, Any]]:
                 stack.extend((current.handler, current.base))
             case algebra.Fork():
                 stack.extend(b.wio for b in reversed(current.branches))
+            case algebra.Loop():
+                if current.on_restart is not None:
+                    stack.append(current.on_restart)
+                stack.append(current.body)
+            case algebra.Interruptible():
+                if current.handler is not None:
+                    stack.append(current.handler)
+                stack.extend((current.trigger, current.base))
 
 
 def infer_input_type(node: WIO[Any, Any, Any]) -> Any:
