@@ -49,6 +49,10 @@ def _parser() -> argparse.ArgumentParser:
     render.add_argument("--journal", default=default_journal, help=journal_help)
     render.set_defaults(handler=_render)
 
+    lint = commands.add_parser("lint", help="report problems in a workflow's definition")
+    lint.add_argument("target", metavar="PATH_OR_MODULE:ATTR")
+    lint.set_defaults(handler=_lint)
+
     start = commands.add_parser("start", help="create an instance for the workers to run")
     start.add_argument("target", metavar="PATH_OR_MODULE:ATTR")
     start.add_argument("--journal", default=default_journal, help=journal_help)
@@ -142,6 +146,18 @@ def _render(args: argparse.Namespace) -> int:
         return 0
     _emit(output.rstrip("\n"), args.output)
     return 0
+
+
+def _lint(args: argparse.Namespace) -> int:
+    from wio.lint import lint
+    from wio.loading import load_workflow
+
+    problems = lint(load_workflow(args.target))
+    for problem in problems:
+        print(problem)
+    if not problems:
+        print(f"{args.target}: no problems found")
+    return 1 if problems else 0
 
 
 def _start(args: argparse.Namespace) -> int:
