@@ -187,7 +187,14 @@ class _Renderer:
         match node:
             case model.RunIO():
                 name = node.meta.name or f"Run: {node.event}"
-                return self.task("serviceTask", f"Task_{pid}", name, node.meta.description)
+                notes = [node.meta.description] if node.meta.description else []
+                if node.retry is not None:
+                    notes.append(
+                        f"Retried up to {node.retry.max_attempts} attempts, first after "
+                        f"{node.retry.initial_delay:g} s, backing off x{node.retry.multiplier:g}"
+                    )
+                documentation = "\n".join(notes) or None
+                return self.task("serviceTask", f"Task_{pid}", name, documentation)
             case model.HandleSignal():
                 # Definitions and catch events have distinct id prefixes: no collisions.
                 signal_id = self.signal_id(_clean(node.signal))

@@ -108,8 +108,11 @@ class _Builder:
                     else "dynamic" if isinstance(node, model.Dynamic)
                     else "signal" if isinstance(node, model.HandleSignal) else "pure"
                 )  # fmt: skip
+                label = label_of(node)
+                if isinstance(node, model.RunIO) and node.retry is not None:
+                    label += f" (retried, {node.retry.max_attempts} attempts)"
                 created = self.add(
-                    FlowNode(node_id(path), kind, label_of(node), path, node.meta.description)
+                    FlowNode(node_id(path), kind, label, path, node.meta.description)
                 )
                 self.connect(entry, created)
                 return [(created, None, "normal")]

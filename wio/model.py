@@ -52,9 +52,18 @@ class Dynamic:
 
 
 @frozen
+class Retry:
+    max_attempts: int
+    initial_delay: float
+    multiplier: float
+    max_delay: float
+
+
+@frozen
 class RunIO:
     meta: NodeMeta
     event: str
+    retry: Retry | None = None  # the step's own policy; omitted from JSON when it has none
 
 
 @frozen
@@ -143,7 +152,7 @@ ModelNode = Union[  # noqa: UP007 - cattrs needs a runtime Union with forward re
 ]
 
 NODE_TYPES: tuple[type[Any], ...] = ModelNode.__args__  # type: ignore[attr-defined]
-for _cls in (*NODE_TYPES, Branch):
+for _cls in (*NODE_TYPES, Branch, Retry):
     attrs.resolve_types(_cls, globals(), locals())
 
 
@@ -158,7 +167,11 @@ def to_model(wio: WIO[Any, Any, Any]) -> ModelNode:
         case algebra.Pure():
             return Pure(_meta(wio.meta))
         case algebra.Run():
-            return RunIO(_meta(wio.meta), wio.event_type.__name__)
+            policy = wio.retry
+            retry = None if policy is None else Retry(
+                policy.max_attempts, policy.initial_delay, policy.multiplier, policy.max_delay
+            )  # fmt: skip
+            return RunIO(_meta(wio.meta), wio.event_type.__name__, retry)
         case algebra.HandleSignal():
             return HandleSignal(_meta(wio.meta), wio.signal.name, wio.event_type.__name__)
         case algebra.Loop():
@@ -228,7 +241,11 @@ def _make_converter() -> cattrs.Converter:
     converter.register_unstructure_hook(Optional[ModelNode], unstructure_optional)  # noqa: UP045
     converter.register_unstructure_hook(ModelNode, unstructure_node)
     for cls in NODE_TYPES:
-        converter.register_unstructure_hook(cls, converter.gen_unstructure_attrs_fromdict(cls))
+        if cls is not RunIO:
+            converter.register_unstructure_hook(cls, converter.gen_unstructure_attrs_fromdict(cls))
+    converter.register_unstructure_hook(
+        RunIO, make_dict_unstructure_fn(RunIO, converter, retry=override(omit_if_default=True))
+    )
     converter.register_structure_hook(ModelNode, structure_node)
     return converter
 
