@@ -41,6 +41,7 @@ def workflows() -> dict[str, Any]:
         "evolution_v1": example("evolution_v1").workflow,
         "evolution_v2": example("evolution_v2").workflow,
         "approval": example("approval").workflow.wio,
+        "drafts": example("drafts").workflow,
         "routing": routing(),
         "hostile": hostile(),
         "review": review.workflow.wio,

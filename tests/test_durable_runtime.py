@@ -322,3 +322,11 @@ def test_a_runtime_on_a_journal_needs_a_named_workflow() -> None:
 def test_recover_marks_checkpoint_replay_for_saved_events() -> None:
     runtime = Runtime(WIO.recover(restore))
     assert runtime.recover("i", 0, [Saved(3)]).result == 3
+
+
+def test_an_event_class_that_cannot_be_stored_is_refused_up_front() -> None:
+    class NotAttrs:
+        pass
+
+    with pytest.raises(Exception, match=r"cannot be stored as JSON.*make it an attrs class"):
+        EventCodec([NotAttrs])

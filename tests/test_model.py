@@ -21,6 +21,7 @@ EXAMPLES = {
     "evolution_v1": ["workflow"],
     "evolution_v2": ["workflow"],
     "approval": ["workflow"],
+    "drafts": ["workflow"],
 }
 ALL = [(module, attr) for module, attrs in EXAMPLES.items() for attr in attrs]
 SCHEMA = json.loads((ROOT / "docs" / "model.schema.json").read_text())

@@ -25,6 +25,7 @@ EXAMPLES = {
     "evolution_v1": ("evolution_v1", "workflow"),
     "evolution_v2": ("evolution_v2", "workflow"),
     "approval": ("approval", "workflow"),
+    "drafts": ("drafts", "workflow"),
 }
 TEXT_FORMATS = ["mermaid", "bpmn", "dot", "json", "text"]
 

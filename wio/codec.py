@@ -105,7 +105,13 @@ class EventCodec:
                 f"{cls.__module__}.{cls.__qualname__}; name one with @wio.event('...')"
             )
         # The class's structure hook, looked up once rather than per event.
-        hook = self._converter.get_structure_hook(cls)
+        try:
+            hook = self._converter.get_structure_hook(cls)
+        except Exception as exc:
+            raise DefinitionError(
+                f"event class {cls.__module__}.{cls.__qualname__} cannot be stored as JSON "
+                f"({exc}): make it an attrs class of JSON-compatible fields"
+            ) from exc
         self._by_name[spec.name] = (cls, spec, hook)
         self._by_type[cls] = spec
 

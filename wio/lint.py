@@ -123,20 +123,21 @@ def _children(node: WIO[Any, Any, Any]) -> list[tuple[int, WIO[Any, Any, Any]]]:
     return []
 
 
-def _descend(node: WIO[Any, Any, Any], path: Path) -> Iterator[tuple[WIO[Any, Any, Any], Path]]:
+def descend(node: WIO[Any, Any, Any], path: Path) -> Iterator[tuple[WIO[Any, Any, Any], Path]]:
+    """Every node under ``node`` (itself included), with its model path."""
     yield node, path
     for index, child in _children(node):
-        yield from _descend(child, path if index == -1 else (*path, index))
+        yield from descend(child, path if index == -1 else (*path, index))
 
 
 def _nodes_with_events(node: WIO[Any, Any, Any], path: Path) -> Iterator[tuple[Any, Path]]:
-    for inner, at in _descend(node, path):
+    for inner, at in descend(node, path):
         if isinstance(inner, algebra.Run | algebra.Recover | algebra.Checkpoint):
             yield inner, at
 
 
 def _signal_handlers(node: WIO[Any, Any, Any], path: Path) -> Iterator[tuple[Any, Path]]:
-    for inner, at in _descend(node, path):
+    for inner, at in descend(node, path):
         if isinstance(inner, algebra.HandleSignal):
             yield inner, at
 

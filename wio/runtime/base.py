@@ -13,6 +13,7 @@ from journal import DuplicateInstance, Journal, UnknownInstance, open_journal
 from wio.algebra import WIO
 from wio.clock import Clock, SystemClock
 from wio.definition import Workflow
+from wio.drafts import refuse_drafts
 from wio.errors import DefinitionError, InstanceAlreadyExists, InstanceNotFound
 from wio.retry import RetryPolicy
 from wio.runtime.core import InstanceCore, numbered
@@ -60,6 +61,7 @@ class RuntimeBase(Generic[In, Out, I]):
             raise DefinitionError(
                 f"{type(self).__name__} expects a WIO workflow, got {type(workflow).__name__}"
             )
+        refuse_drafts(self.workflow)
         if journal is not None and self.definition is None:
             raise DefinitionError(
                 "a runtime on a journal needs the workflow's name and version: "

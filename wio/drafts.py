@@ -1,0 +1,149 @@
+"""Drafts: workflows sketched from names alone, to render and review before any logic.
+
+    from wio import drafts as d
+
+    sketch = d.signal("Submit") >> d.loop(d.signal("Review"), "Approved?") >> d.step("Publish")
+
+A draft is made of ordinary nodes whose functions are placeholders, so it
+renders in every format and exports its model like any workflow; a runtime
+refuses to run it, naming the first draft node. Parallel sections have no
+draft form yet (wio has no parallel sections yet).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from datetime import timedelta
+from typing import Any
+
+import attrs
+from attrs import frozen
+
+from wio import algebra
+from wio.algebra import WIO, Meta
+from wio.errors import DefinitionError
+from wio.interpreter import Path, format_path
+from wio.lint import descend
+from wio.signals import Signal
+
+
+@frozen
+class DraftEvent:
+    """The event a draft step would record."""
+
+
+@frozen
+class DraftCheckpoint:
+    """The checkpoint event a draft section would save."""
+
+
+@frozen
+class _Placeholder:
+    """Stands for logic not written yet; running it is refused before it is called."""
+
+    name: str
+
+    def __call__(self, *_args: Any) -> Any:
+        raise DefinitionError(f"{self.name!r} is a draft: it has no logic to run")
+
+
+def _placeholder(name: str) -> Callable[..., Any]:
+    return _Placeholder(name)
+
+
+def step(name: str, *, error: type[Any] | None = None) -> WIO[Any, Any, Any]:
+    """An effectful step, known by its name (and the business error it may raise)."""
+    return algebra.Run(
+        effect=_placeholder(name),
+        handle=_placeholder(name),
+        event_type=DraftEvent,
+        error_type=error,
+        meta=Meta(name=name, error=None if error is None else error.__name__),
+    )
+
+
+def signal(name: str) -> WIO[Any, Any, Any]:
+    """Waiting for a signal of that name."""
+    return algebra.HandleSignal(
+        signal=Signal(name, request=object, response=object),
+        handle=_placeholder(name),
+        update=_placeholder(name),
+        respond=_placeholder(name),
+        event_type=DraftEvent,
+        meta=Meta(name=name),
+    )
+
+
+def timer(name: str, duration: timedelta | None = None) -> WIO[Any, Any, Any]:
+    """Waiting a duration, given or yet to be decided."""
+    return algebra.Timer(duration=duration or _placeholder(name), meta=Meta(name=name))
+
+
+def choice(name: str, **branches: WIO[Any, Any, Any]) -> WIO[Any, Any, Any]:
+    """An exclusive choice between named branches; the last is the default."""
+    if not branches:
+        raise DefinitionError(f"choice {name!r} needs at least one branch")
+    names = list(branches)
+    fork: algebra.Fork[Any, Any, Any] = algebra.Fork(branches=(), meta=Meta(name=name))
+    for label in names[:-1]:
+        fork = fork._add(algebra.Branch(label, _placeholder(label), branches[label]))
+    last = names[-1]
+    return fork._add(algebra.Branch(last, _always, branches[last], is_default=True))
+
+
+def loop(
+    body: WIO[Any, Any, Any],
+    name: str,
+    *,
+    exit: str = "Yes",
+    restart: str = "No",
+    on_restart: WIO[Any, Any, Any] | None = None,
+) -> WIO[Any, Any, Any]:
+    """Repeating ``body`` until the condition ``name`` holds."""
+    return algebra.Loop(
+        body=body,
+        condition=_placeholder(name),
+        on_restart=on_restart,
+        exit_name=exit,
+        restart_name=restart,
+        meta=Meta(name=name),
+    )
+
+
+def checkpoint(section: WIO[Any, Any, Any]) -> WIO[Any, Any, Any]:
+    """A checkpointed section."""
+    return algebra.Checkpoint(
+        base=section,
+        save_state=_placeholder("checkpoint"),
+        recover_state=_placeholder("checkpoint"),
+        event_type=DraftCheckpoint,
+    )
+
+
+def recovery() -> WIO[Any, Any, Any]:
+    """A recovery from a checkpoint."""
+    return algebra.Recover(recover_state=_placeholder("recovery"), event_type=DraftCheckpoint)
+
+
+def _always(_input: Any) -> bool:
+    return True
+
+
+def draft_nodes(workflow: WIO[Any, Any, Any]) -> Iterator[tuple[WIO[Any, Any, Any], Path]]:
+    """Every node of ``workflow`` that is a draft, with its path."""
+    for node, path in descend(workflow, ()):
+        values = [getattr(node, field.name) for field in attrs.fields(type(node))]  # type: ignore[arg-type]
+        if isinstance(node, algebra.Fork):
+            values += [branch.condition for branch in node.branches]
+        if any(isinstance(value, _Placeholder) for value in values):
+            yield node, path
+
+
+def refuse_drafts(workflow: WIO[Any, Any, Any]) -> None:
+    """Raise `DefinitionError` if ``workflow`` contains a draft node."""
+    for node, path in draft_nodes(workflow):
+        name = node.meta.name or type(node).__name__
+        raise DefinitionError(
+            f"{name!r} at {format_path(path)} is a draft: drafts render but cannot run; "
+            "replace it with a real step before running the workflow"
+        )
