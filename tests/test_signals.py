@@ -168,45 +168,20 @@ def test_signals_on_the_async_runtime() -> None:
 def test_wio_signal_delivers_from_the_command_line(tmp_path: Any) -> None:
     url = f"sqlite:///{tmp_path / 'j.db'}"
     target = str(ROOT / "tests/harness/review.py:workflow")
-    started = wio(
-        "start", target, "--journal", url, "--id", "d", "--input", '{"title": "Spec"}', "--run"
-    )
+    document = '{"title": "Spec"}'
+    started = wio("start", target, "--journal", url, "--id", "d", "--input", document, "--run")
     assert started.returncode == 0 and "waiting" in started.stdout, started.stderr
-    request = '{"reviewer": "ada", "approve": true}'
-    done = wio(
-        "signal",
-        "d",
-        "Review",
-        "--journal",
-        url,
-        "--request",
-        request,
-        "--workflows",
-        target,
-        "--key",
-        "k1",
-    )
+
+    def signal(name: str, request: str, *extra: str) -> Any:
+        return wio("signal", "d", name, "--journal", url, "--request", request,
+                   "--workflows", target, *extra)  # fmt: skip
+
+    verdict = '{"reviewer": "ada", "approve": true}'
+    done = signal("Review", verdict, "--key", "k1")
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout) == {"document": "Spec", "accepted": True}
-    again = wio(
-        "signal",
-        "d",
-        "Review",
-        "--journal",
-        url,
-        "--request",
-        request,
-        "--workflows",
-        target,
-        "--key",
-        "k1",
-    )
-    assert again.stdout == done.stdout
-    wrong = wio(
-        "signal", "d", "Approve", "--journal", url, "--request", "{}", "--workflows", target
-    )
+    assert signal("Review", verdict, "--key", "k1").stdout == done.stdout  # a redelivery
+    wrong = signal("Approve", "{}")
     assert wrong.returncode == 1 and "has no signal 'Approve' (it has: Review)" in wrong.stderr
-    bad = wio(
-        "signal", "d", "Review", "--journal", url, "--request", "{nope", "--workflows", target
-    )
+    bad = signal("Review", "{nope")
     assert bad.returncode == 1 and "--request is not JSON" in bad.stderr

@@ -91,13 +91,7 @@ class Worker:
         # then always wakes us, and work created before it is claimed.
         self.journal.wait_for_work(0)
         while not self.stopping.is_set():
-            claimed = self.journal.claim_runnable(
-                self.owner,
-                self.clock.now(),
-                timedelta(seconds=self.lease_ttl),
-                self.batch_size,
-                list(self.runtimes),
-            )
+            claimed = self._claim()
             for record in claimed:
                 if self.stopping.is_set():
                     self.journal.release_lease(record.id, self.owner)
@@ -111,16 +105,20 @@ class Worker:
         """Process the work that is runnable now, then return how many instances were run."""
         self.register()
         before = self.processed
-        while claimed := self.journal.claim_runnable(
+        while claimed := self._claim():
+            for record in claimed:
+                self.advance(record)
+        return self.processed - before
+
+    def _claim(self) -> list[InstanceRecord]:
+        """Lease a batch of this worker's runnable instances."""
+        return self.journal.claim_runnable(
             self.owner,
             self.clock.now(),
             timedelta(seconds=self.lease_ttl),
             self.batch_size,
             list(self.runtimes),
-        ):
-            for record in claimed:
-                self.advance(record)
-        return self.processed - before
+        )
 
     def stop(self) -> None:
         self.stopping.set()
