@@ -240,33 +240,22 @@ def sequential_steps(sizes: Sizes) -> list[Figure]:
 # -- (2) throughput with many instances ------------------------------------------------
 
 
-def throughput(sizes: Sizes) -> list[Figure]:
-    bench, m = "2. throughput, 2 worker processes", sizes.instances
-    events = m * 10
+def wio_throughput(m: int) -> float:
+    """Seconds for two `wio worker` processes to run ``m`` instances of ten steps."""
     with fresh_schema() as schema:
         url = postgres_journal_url(schema)
         with open_journal(url) as journal:
             runtime = Runtime(durable(10, "ten"), journal=journal)
             for _ in range(m):
                 runtime.create(uuid.uuid4().hex, 0)
+            command = [
+                sys.executable, "-m", "wio.cli", "worker", "--journal", url,
+                "--workflows", "benchmarks/flows.py:ten_steps", "--poll-interval", "0.05",
+            ]  # fmt: skip
             started = time.perf_counter()
             workers = [
                 subprocess.Popen(
-                    [
-                        sys.executable,
-                        "-m",
-                        "wio.cli",
-                        "worker",
-                        "--journal",
-                        url,
-                        "--workflows",
-                        "benchmarks/flows.py:ten_steps",
-                        "--poll-interval",
-                        "0.05",
-                    ],
-                    cwd=ROOT,
-                    stdout=subprocess.DEVNULL,
-                    stderr=subprocess.DEVNULL,
+                    command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
                 )
                 for _ in range(2)
             ]
@@ -278,14 +267,19 @@ def throughput(sizes: Sizes) -> list[Figure]:
                     # A cheap count, so watching does not load the server being measured.
                     while (watcher.execute(count).fetchone() or (0,))[0] < m:
                         time.sleep(0.05)
-                wio_seconds = time.perf_counter() - started
+                return time.perf_counter() - started
             finally:
                 for worker in workers:
                     worker.terminate()
                     worker.wait(timeout=60)
 
-        # The raw limit: two processes inserting the same events concurrently.
-        raw_started = time.perf_counter()
+
+def raw_throughput(m: int) -> float:
+    """Seconds for two processes to insert the same events, one INSERT+COMMIT each."""
+    with fresh_schema() as schema:
+        with psycopg.connect(POSTGRES_URL) as conn:
+            raw_table(conn, schema)  # before the inserters: CREATE ... IF NOT EXISTS can race
+        started = time.perf_counter()
         inserters = [
             subprocess.Popen(
                 [
@@ -299,8 +293,13 @@ def throughput(sizes: Sizes) -> list[Figure]:
             for n in range(2)
         ]
         for inserter in inserters:
-            inserter.wait(timeout=1800)
-        raw_seconds = time.perf_counter() - raw_started
+            if inserter.wait(timeout=1800) != 0:
+                raise RuntimeError("a raw inserter failed: the baseline would be wrong")
+        return time.perf_counter() - started
+
+
+def dbos_throughput(m: int) -> float:
+    """Seconds for DBOS, in two processes sharing a queue, to run ``m`` ten-step workflows."""
     with dbos_database() as env:
         helper = subprocess.Popen(
             [sys.executable, "-m", "benchmarks.dbos_driver", "queue-worker", "3600"],
@@ -311,22 +310,34 @@ def throughput(sizes: Sizes) -> list[Figure]:
         )
         try:
             time.sleep(3)  # the second DBOS process is up and serving the queue
-            dbos_seconds = dbos(env, "queue", str(m), "10")["seconds"]
+            seconds: float = dbos(env, "queue", str(m), "10")["seconds"]
+            return seconds
         finally:
             helper.terminate()
             helper.wait(timeout=60)
-    dbos_events = figure(
-        bench, "DBOS with a queue, 2 processes", rate(events, dbos_seconds), "events/s"
-    )
-    raw = figure(
-        bench, "raw concurrent INSERT+COMMIT, 2 processes", rate(events, raw_seconds), "events/s"
-    )
+
+
+def median_of(measure: Any, repeats: int) -> tuple[float, list[float]]:
+    samples = [measure() for _ in range(repeats)]
+    return statistics.median(samples), samples
+
+
+def throughput(sizes: Sizes) -> list[Figure]:
+    bench, m = "2. throughput, 2 worker processes", sizes.instances
+    events = m * 10
+    repeats = min(3, sizes.repeats)
+    wio_seconds, wio_samples = median_of(partial(wio_throughput, m), repeats)
+    raw_seconds, raw_samples = median_of(partial(raw_throughput, m), repeats)
+    dbos_seconds, dbos_samples = median_of(partial(dbos_throughput, m), repeats)
+    name = "DBOS with a queue, 2 processes"
+    dbos_events = figure(bench, name, rate(events, dbos_seconds), "events/s", dbos_samples)
+    name = "raw concurrent INSERT+COMMIT, 2 processes"
+    raw = figure(bench, name, rate(events, raw_seconds), "events/s", raw_samples)
+    wio_events = rate(events, wio_seconds)
     return [
         figure(bench, "wio instances (10 steps each)", rate(m, wio_seconds), "instances/s"),
-        figure(
-            bench, "wio events vs DBOS", rate(events, wio_seconds), "events/s", baseline=dbos_events
-        ),
-        figure(bench, "wio events vs raw", rate(events, wio_seconds), "events/s", baseline=raw),
+        figure(bench, "wio events vs DBOS", wio_events, "events/s", wio_samples, dbos_events),
+        figure(bench, "wio events vs raw", wio_events, "events/s", wio_samples, raw),
         dbos_events,
         raw,
     ]
@@ -379,9 +390,14 @@ def replay(sizes: Sizes) -> list[Figure]:
         ]
     with dbos_database() as env:
         n = sizes.dbos_recover
-        workflow_id = f"crash-{uuid.uuid4().hex[:8]}"
-        dbos(env, "crash", str(n), workflow_id, crash=True)
-        dbos_seconds = dbos(env, "recover", workflow_id)["seconds"]
+
+        def recover_once() -> float:
+            workflow_id = f"crash-{uuid.uuid4().hex[:8]}"
+            dbos(env, "crash", str(n), workflow_id, crash=True)
+            seconds: float = dbos(env, "recover", workflow_id)["seconds"]
+            return seconds
+
+        dbos_seconds, _ = median_of(recover_once, min(3, sizes.repeats))
     name = f"DBOS recovers a {n:,}-step workflow (launch to result)"
     figures.append(figure(bench, name, rate(n, dbos_seconds), "steps/s"))
     return figures
@@ -402,10 +418,8 @@ def latency(sizes: Sizes) -> list[Figure]:
             preload(journal, "i", history)
             instance = Runtime(workflow, journal=journal).get("i")
             instance.step()  # takes the lease; the timed steps are steady-state
-            started = time.perf_counter()
-            for _ in range(sizes.probe_steps - 1):
-                instance.step()
-            results[history] = (time.perf_counter() - started) / (sizes.probe_steps - 1)
+            per_step, _ = median_seconds(instance.step, sizes.probe_steps - 1)
+            results[history] = per_step
     small, large = sizes.history[0], sizes.history[-1]
     base = figure(bench, f"one step with {small:,} events before it", results[small] * 1e3, "ms")
     figures = [base]
@@ -419,6 +433,13 @@ def latency(sizes: Sizes) -> list[Figure]:
 # -- (5) the in-memory interpreter ------------------------------------------------------
 
 
+def _timed_run(instances: Any) -> float:
+    instance = next(instances)
+    started = time.perf_counter()
+    instance.run()
+    return time.perf_counter() - started
+
+
 def recover(workflow: Any, events: list[Any]) -> None:
     Runtime(workflow).recover("r", 0, events)
 
@@ -429,8 +450,10 @@ def interpreter(sizes: Sizes) -> list[Figure]:
     seconds: dict[tuple[str, int], float] = {}
     for n in sizes.nodes:
         workflow = steps(n)
-        live = Runtime(workflow).create("i", 0)
-        seconds["run", n], _ = median_seconds(live.run, 1)  # a run can only happen once
+        runtime = Runtime(workflow)
+        runs = [runtime.create(f"run-{i}", 0) for i in range(min(3, sizes.repeats))]
+        seconds["run", n], _ = median_of(partial(_timed_run, iter(runs)), len(runs))
+        live = runs[0]
         events = [e.event for e in live.events]
         # A fresh runtime each time: what a process does when it recovers an instance.
         replays = min(3, sizes.repeats)
