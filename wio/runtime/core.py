@@ -33,7 +33,6 @@ from wio.interpreter import (
     Cursor,
     DeliverSignal,
     Effect,
-    Path,
     ReleaseTimer,
     RunStep,
     StartTimer,
@@ -441,10 +440,6 @@ def describe_failure(failure: StepFailure) -> str:
         return str(failure.exception)
     where = f"step {failure.node_name!r} at {format_path(failure.path)}"
     return f"{where}: {type(failure.exception).__name__}: {failure.exception}"
-
-
-def failure_path(failure: StepFailure | None) -> Path | None:
-    return None if failure is None else failure.path
 
 
 class InstanceView(Generic[In, Out]):
