@@ -12,6 +12,7 @@ draft form yet (wio has no parallel sections yet).
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Callable, Iterator
 from datetime import timedelta
 from typing import Any
@@ -139,8 +140,40 @@ def draft_nodes(workflow: WIO[Any, Any, Any]) -> Iterator[tuple[WIO[Any, Any, An
             yield node, path
 
 
+# Workflows already found free of drafts, by identity: a process builds many runtimes
+# over one definition, and checking a 100k-node tree each time would cost more than
+# replaying it. Weak values, so a checked definition can still be collected.
+_checked: weakref.WeakValueDictionary[int, WIO[Any, Any, Any]] = weakref.WeakValueDictionary()
+_field_names: dict[type, tuple[str, ...]] = {}
+
+
+def _contains_draft(workflow: WIO[Any, Any, Any]) -> bool:
+    """Whether any node holds a placeholder: a flat scan of every field, without paths."""
+    pending: list[Any] = [workflow]
+    while pending:
+        node = pending.pop()
+        kind = type(node)
+        names = _field_names.get(kind)
+        if names is None:
+            names = _field_names[kind] = tuple(f.name for f in attrs.fields(kind))
+        for name in names:
+            value = getattr(node, name)
+            if isinstance(value, _Placeholder):
+                return True
+            if isinstance(value, WIO | algebra.Branch):
+                pending.append(value)
+            elif isinstance(value, tuple):
+                pending.extend(v for v in value if isinstance(v, WIO | algebra.Branch))
+    return False
+
+
 def refuse_drafts(workflow: WIO[Any, Any, Any]) -> None:
     """Raise `DefinitionError` if ``workflow`` contains a draft node."""
+    if _checked.get(id(workflow)) is workflow:
+        return
+    if not _contains_draft(workflow):
+        _checked[id(workflow)] = workflow
+        return
     for node, path in draft_nodes(workflow):
         name = node.meta.name or type(node).__name__
         raise DefinitionError(
