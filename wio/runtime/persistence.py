@@ -137,7 +137,11 @@ class Journaled:
         self.acquire(core)
         recorded = core.events[-1]
         view = registry_view(core)
-        update = None if view == self._persisted else self._update(view)
+        # An instance that is not running has no work for its holder: when it stays
+        # waiting (a signal that loops back to a wait), give the lease back in the same
+        # transaction rather than in one more.
+        unchanged = view == self._persisted and view.status == InstanceStatus.RUNNING
+        update = None if unchanged else self._update(view)
         self.journal.append(
             core.instance_id,
             recorded.seq - 1,
