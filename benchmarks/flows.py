@@ -1,4 +1,4 @@
-"""The workflows the benchmarks run: sequences of no-op durable steps."""
+"""The workflows the benchmarks run: no-op durable steps, then (optionally) signals."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from typing import Any
 
 from attrs import frozen
 
-from wio import WIO, Workflow
+from wio import WIO, Signal, Workflow
 
 
 @frozen
@@ -25,6 +25,30 @@ def steps(n: int) -> WIO[Any, Any, Any]:
 
 def durable(n: int, name: str = "steps") -> Workflow[int, int]:
     return Workflow(steps(n), name=f"{name}_{n}", input_type=int)
+
+
+@frozen
+class Ping:
+    number: int
+
+
+@frozen
+class Pinged:
+    number: int
+
+
+ping = Signal("Ping", request=Ping, response=int)
+
+
+def pinged(_state: int, request: Ping) -> Pinged:
+    return Pinged(request.number)
+
+
+def signalled(n: int) -> Workflow[int, int]:
+    """``n`` steps, then a wait that handles `ping` signals forever: one event each."""
+    answer = WIO.handle_signal(ping, pinged, lambda _, e: e.number, lambda _, e, __: e.number)
+    forever = WIO.repeat(answer).until(lambda _: False, name="Stop?")
+    return Workflow(steps(n) >> forever, name=f"signalled_{n}", input_type=int)
 
 
 ten_steps = durable(10, "ten")  # for `wio worker --workflows benchmarks/flows.py:ten_steps`

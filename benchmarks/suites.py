@@ -23,7 +23,7 @@ import psycopg
 from psycopg import sql
 from psycopg.types.json import Jsonb
 
-from benchmarks.flows import durable, steps
+from benchmarks.flows import Ping, durable, ping, signalled, steps
 from benchmarks.measure import POSTGRES_URL, Figure, median_seconds, rate
 from journal import Journal, NewEvent, open_journal
 from renderers import render
@@ -403,30 +403,45 @@ def replay(sizes: Sizes) -> list[Figure]:
     return figures
 
 
-# -- (4) latency of one step against history -------------------------------------------
+# -- (4) latency of one step or signal against history --------------------------------
+
+
+def _ping(instance: Any, numbers: Iterator[int]) -> None:
+    instance.signal(ping, Ping(next(numbers)))
 
 
 def latency(sizes: Sizes) -> list[Figure]:
-    bench = "4. step latency vs history"
-    results: dict[int, float] = {}
+    bench = "4. latency vs history"
+    steps_at: dict[int, float] = {}
+    signals_at: dict[int, float] = {}
     for history in sizes.history:
-        total = history + sizes.probe_steps
-        workflow = durable(total, "latency")
+        workflow = durable(history + sizes.probe_steps, "latency")
         with fresh_schema() as schema, open_journal(postgres_journal_url(schema)) as journal:
-            runtime = Runtime(workflow, journal=journal)
-            runtime.create("i", 0)
+            Runtime(workflow, journal=journal).create("i", 0)
             preload(journal, "i", history)
             instance = Runtime(workflow, journal=journal).get("i")
             instance.step()  # takes the lease; the timed steps are steady-state
-            per_step, _ = median_seconds(instance.step, sizes.probe_steps - 1)
-            results[history] = per_step
-    small, large = sizes.history[0], sizes.history[-1]
-    base = figure(bench, f"one step with {small:,} events before it", results[small] * 1e3, "ms")
-    figures = [base]
-    for history in sizes.history[1:]:
-        name = f"one step with {history:,} events before it"
-        figures.append(figure(bench, name, results[history] * 1e3, "ms", baseline=base))
-    assert figures[-1].name.endswith(f"{large:,} events before it")
+            steps_at[history], _ = median_seconds(instance.step, sizes.probe_steps - 1)
+        waiting = signalled(history)
+        with fresh_schema() as schema, open_journal(postgres_journal_url(schema)) as journal:
+            Runtime(waiting, journal=journal).create("i", 0)
+            preload(journal, "i", history)
+            instance = Runtime(waiting, journal=journal).get("i")
+            instance.run()  # replays the history and takes the lease: now waiting for a ping
+            numbers = iter(range(1, sizes.probe_steps + 1))
+            send = partial(_ping, instance, numbers)
+            send()
+            signals_at[history], _ = median_seconds(send, sizes.probe_steps - 1)
+    figures: list[Figure] = []
+    for what, results in (("step", steps_at), ("signal", signals_at)):
+        small = sizes.history[0]
+        base = figure(
+            bench, f"one {what} with {small:,} events before it", results[small] * 1e3, "ms"
+        )
+        figures.append(base)
+        for history in sizes.history[1:]:
+            name = f"one {what} with {history:,} events before it"
+            figures.append(figure(bench, name, results[history] * 1e3, "ms", baseline=base))
     return figures
 
 
