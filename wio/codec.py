@@ -20,7 +20,7 @@ from attrs import frozen
 
 from journal.records import NewEvent, StoredEvent
 from wio.converter import describe_structure_error, strict_converter
-from wio.errors import DefinitionError, WioError
+from wio.errors import DefinitionError, JournalEventError, WioError
 from wio.signals import Signal, SignalHandled
 
 T = TypeVar("T")
@@ -58,17 +58,11 @@ def event(
     return decorate
 
 
-class EventDecodeError(WioError):
+class EventDecodeError(JournalEventError):
     """A stored event's payload does not fit its event class."""
 
     def __init__(self, instance_id: str, seq: int, event_type: str, problem: str) -> None:
-        super().__init__(
-            f"instance {instance_id!r}: event #{seq} of type {event_type!r} cannot be decoded: "
-            f"{problem}"
-        )
-        self.instance_id = instance_id
-        self.seq = seq
-        self.event_type = event_type
+        super().__init__(instance_id, seq, event_type, f"cannot be decoded: {problem}")
         self.problem = problem
 
 

@@ -28,17 +28,23 @@ class StepFailed(WioError):
         self.cause = cause
 
 
-class UnmatchedEventError(WioError):
+class JournalEventError(WioError):
+    """A recorded event cannot be used; says which instance, event number and type."""
+
+    def __init__(self, instance_id: str, seq: int, event_type: str, problem: str) -> None:
+        super().__init__(f"instance {instance_id!r}: event #{seq} of type {event_type!r} {problem}")
+        self.instance_id = instance_id
+        self.seq = seq
+        self.event_type = event_type
+
+
+class UnmatchedEventError(JournalEventError):
     """Replay met an event that no node of the workflow accepts (strict replay)."""
 
     def __init__(self, instance_id: str, seq: int, event_type: str, expected: str) -> None:
         super().__init__(
-            f"instance {instance_id!r}: event #{seq} of type {event_type!r} matches no node; "
-            f"the workflow was {expected}"
+            instance_id, seq, event_type, f"matches no node; the workflow was {expected}"
         )
-        self.instance_id = instance_id
-        self.seq = seq
-        self.event_type = event_type
         self.expected = expected
 
 
