@@ -288,6 +288,29 @@ class WIO(Generic[In, E, Out]):
         """
         return Fork(branches=(), meta=Meta(name=name))
 
+    @overload
+    @staticmethod
+    def parallel(
+        name: str | None = None, *, input: None = None
+    ) -> Parallel[Any, Never, tuple[()]]: ...
+
+    @overload
+    @staticmethod
+    def parallel(name: str | None = None, *, input: type[I2]) -> Parallel[I2, Never, tuple[()]]: ...
+
+    @staticmethod
+    def parallel(
+        name: str | None = None, *, input: type[Any] | None = None
+    ) -> Parallel[Any, Never, tuple[()]]:
+        """Flows that run concurrently on the same input; add them with `Parallel.flow`.
+
+        The section completes when every flow has, with the tuple of their
+        outputs in flow order (or what `Parallel.combine` makes of them); the
+        first business error a flow raises fails the section, and the other
+        flows stop where they are. ``input=`` only informs the type checker.
+        """
+        return Parallel(flows=(), meta=Meta(name=name))
+
     @staticmethod
     def end() -> WIO[object, Never, Never]:
         """End the whole workflow here, with the current state as its result."""
@@ -638,6 +661,50 @@ class Fork(WIO[In, E, Out]):
 
 
 @frozen
+class ParallelFlow:
+    """One flow of a parallel section."""
+
+    name: str
+    wio: WIO[Any, Any, Any]
+
+
+@frozen
+class Parallel(WIO[In, E, Out]):
+    """Flows run concurrently within one instance; see `WIO.parallel`.
+
+    Each flow's events are recorded inside an envelope naming the flow, so on
+    replay every event goes back to its own flow, however they interleaved.
+    """
+
+    flows: tuple[ParallelFlow, ...]
+    combiner: Callable[[Any, tuple[Any, ...]], Any] | None = None
+    meta: Meta = Meta()
+
+    def flow(self, name: str, then: WIO[In, E3, Any]) -> Parallel[In, E | E3, tuple[Any, ...]]:
+        """Add a flow; it receives the section's input."""
+        _require_wio(then, f"parallel flow {name!r}")
+        if not isinstance(name, str) or not name.strip():
+            raise DefinitionError(f"a parallel flow needs a non-empty name, got {name!r}")
+        if any(f.name == name for f in self.flows):
+            raise DefinitionError(f"parallel {self.meta.name!r} has two flows named {name!r}")
+        if self.combiner is not None:
+            raise DefinitionError(f"parallel {self.meta.name!r}: add every flow before .combine()")
+        ends = [n for n in walk_static(then) if isinstance(n, End)]
+        if ends:
+            raise DefinitionError(
+                f"parallel flow {name!r} contains WIO.end(): a flow cannot end the whole "
+                "workflow while the others run; end after the parallel section instead"
+            )
+        return Parallel(flows=(*self.flows, ParallelFlow(name, then)), meta=self.meta)
+
+    def combine(self, fn: Callable[[In, tuple[Any, ...]], O3]) -> Parallel[In, E, O3]:
+        """Make the section's output from its input and the flows' outputs (in flow order)."""
+        if not self.flows:
+            raise DefinitionError(f"parallel {self.meta.name!r}: add flows before .combine()")
+        return Parallel(flows=self.flows, combiner=fn, meta=self.meta)
+
+
+@frozen
 class Checkpoint(WIO[In, E, Out]):
     """A technical node: see `WIO.checkpointed`."""
 
@@ -743,6 +810,8 @@ def escaping_errors(node: WIO[Any, Any, Any]) -> list[type[Any]]:
             return passed + escaping_errors(node.handler)
         case Fork():
             return [e for b in node.branches for e in escaping_errors(b.wio)]
+        case Parallel():
+            return [e for f in node.flows for e in escaping_errors(f.wio)]
         case Loop():
             restart = [] if node.on_restart is None else escaping_errors(node.on_restart)
             return escaping_errors(node.body) + restart
@@ -751,6 +820,41 @@ def escaping_errors(node: WIO[Any, Any, Any]) -> list[type[Any]]:
             return escaping_errors(node.base) + escaping_errors(node.trigger) + handler
         case _:
             return []
+
+
+def children(node: WIO[Any, Any, Any]) -> list[tuple[int, WIO[Any, Any, Any]]]:
+    """A node's children with their indices in the model path (-1: a transparent
+    transform's base, which shares its parent's path). Dynamic continuations are
+    unknown until they run, so they are not listed."""
+    match node:
+        case Sequence():
+            return list(enumerate(node.steps))
+        case Transform():
+            return [(-1, node.base)]
+        case FlatMap() | Checkpoint():
+            return [(0, node.base)]
+        case HandleError():
+            return [(0, node.base), (1, node.handler)]
+        case Fork():
+            return [(i, b.wio) for i, b in enumerate(node.branches)]
+        case Parallel():
+            return [(i, f.wio) for i, f in enumerate(node.flows)]
+        case Loop():
+            restart = [] if node.on_restart is None else [(1, node.on_restart)]
+            return [(0, node.body), *restart]
+        case Interruptible():
+            handler = [] if node.handler is None else [(2, node.handler)]
+            return [(0, node.base), (1, node.trigger), *handler]
+    return []
+
+
+def walk_static(node: WIO[Any, Any, Any]) -> typing.Iterator[WIO[Any, Any, Any]]:
+    """Every node of the static tree, parents first (flat_map continuations are unknown)."""
+    pending = [node]
+    while pending:
+        current = pending.pop()
+        yield current
+        pending.extend(child for _, child in reversed(children(current)))
 
 
 def _describe_callable(fn: Callable[..., Any]) -> str:

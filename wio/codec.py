@@ -21,6 +21,7 @@ from attrs import frozen
 from journal.records import NewEvent, StoredEvent
 from wio.converter import describe_structure_error, strict_converter
 from wio.errors import DefinitionError, JournalEventError, WioError
+from wio.parallel import IN_FLOW, InFlow
 from wio.signals import Signal, SignalHandled
 
 T = TypeVar("T")
@@ -113,12 +114,17 @@ class EventCodec:
         return self._spec(cls).name
 
     def encode(self, value: Any) -> NewEvent:
+        if isinstance(value, InFlow):
+            payload = {"flow": value.flow, "event": self._encode_inner(value.event)}
+            return NewEvent(IN_FLOW, 1, payload)
         if isinstance(value, SignalHandled):
             return self._encode_signal(value)
         spec = self._spec(type(value))
         return NewEvent(spec.name, spec.version, self._converter.unstructure(value))
 
     def decode(self, stored: StoredEvent) -> Any:
+        if stored.type == IN_FLOW:
+            return self._decode_in_flow(stored)
         if stored.type == SIGNAL_HANDLED:
             return self._decode_signal(stored)
         entry = self._by_name.get(stored.type)
@@ -156,17 +162,50 @@ class EventCodec:
             problem = describe_structure_error(exc, "payload")
             raise EventDecodeError(stored.instance_id, stored.seq, stored.type, problem) from exc
 
+    # Envelopes hold another event as {"type", "version", "payload"}, encoded and
+    # decoded like a top-level one (so upcasters apply inside them too).
+
+    def _encode_inner(self, event: Any) -> dict[str, Any]:
+        inner = self.encode(event)
+        return {"type": inner.type, "version": inner.version, "payload": inner.payload}
+
+    def _decode_inner(self, stored: StoredEvent, inner: Any) -> Any:
+        return self.decode(
+            StoredEvent(
+                stored.instance_id,
+                stored.seq,
+                inner["type"],
+                inner["version"],
+                inner["payload"],
+                stored.recorded_at,
+            )
+        )
+
+    def _decode_in_flow(self, stored: StoredEvent) -> InFlow:
+        payload = stored.payload
+        try:
+            flow = payload["flow"]
+            if not isinstance(flow, str) or not flow.startswith("/"):
+                raise TypeError(f"flow must be a model path such as '/1/0', got {flow!r}")
+            return InFlow(flow, self._decode_inner(stored, payload["event"]))
+        except (KeyError, TypeError) as exc:
+            raise EventDecodeError(
+                stored.instance_id,
+                stored.seq,
+                stored.type,
+                f"not a parallel flow's event ({type(exc).__name__}: {exc})",
+            ) from exc
+
     # A delivered signal is one record: the request, the handler's event and the
     # response, each (un)structured by the types its signal declares.
 
     def _encode_signal(self, handled: SignalHandled) -> NewEvent:
         signal = self._signal(handled.signal)
-        inner = self.encode(handled.event)
         payload = {
             "signal": handled.signal,
             "key": handled.key,
             "request": self._converter.unstructure(handled.request, signal.request),
-            "event": {"type": inner.type, "version": inner.version, "payload": inner.payload},
+            "event": self._encode_inner(handled.event),
             "response": self._converter.unstructure(handled.response, signal.response),
         }
         return NewEvent(SIGNAL_HANDLED, 1, payload)
@@ -178,17 +217,7 @@ class EventCodec:
         payload = stored.payload
         try:
             signal = self._signal(payload["signal"])
-            inner = payload["event"]
-            event = self.decode(
-                StoredEvent(
-                    stored.instance_id,
-                    stored.seq,
-                    inner["type"],
-                    inner["version"],
-                    inner["payload"],
-                    stored.recorded_at,
-                )
-            )
+            event = self._decode_inner(stored, payload["event"])
         except (KeyError, TypeError, DefinitionError) as exc:
             raise fail(f"not a signal record ({type(exc).__name__}: {exc})") from exc
         try:

@@ -15,7 +15,7 @@ from typing import Any, Generic, TypeVar
 from attrs import field, frozen
 
 from wio import algebra
-from wio.algebra import WIO
+from wio.algebra import WIO, walk_static
 from wio.codec import EventCodec
 from wio.errors import DefinitionError
 from wio.retry import DEFAULT_RETRY, RetryPolicy
@@ -65,7 +65,7 @@ def as_workflow(target: Any, default_name: str) -> Workflow[Any, Any]:
 
 def event_types(node: WIO[Any, Any, Any]) -> Iterator[type[Any]]:
     """Every event class the static tree can record."""
-    for child in walk(node):
+    for child in walk_static(node):
         if isinstance(
             child, algebra.Run | algebra.Checkpoint | algebra.Recover | algebra.HandleSignal
         ):
@@ -76,34 +76,9 @@ def event_types(node: WIO[Any, Any, Any]) -> Iterator[type[Any]]:
 
 def signals(node: WIO[Any, Any, Any]) -> Iterator[Signal[Any, Any]]:
     """Every signal the static tree handles."""
-    for child in walk(node):
+    for child in walk_static(node):
         if isinstance(child, algebra.HandleSignal):
             yield child.signal
-
-
-def walk(node: WIO[Any, Any, Any]) -> Iterator[WIO[Any, Any, Any]]:
-    """Every node of the static tree, parents first (flat_map continuations are unknown)."""
-    stack = [node]
-    while stack:
-        current = stack.pop()
-        yield current
-        match current:
-            case algebra.Sequence():
-                stack.extend(reversed(current.steps))
-            case algebra.FlatMap() | algebra.Transform() | algebra.Checkpoint():
-                stack.append(current.base)
-            case algebra.HandleError():
-                stack.extend((current.handler, current.base))
-            case algebra.Fork():
-                stack.extend(b.wio for b in reversed(current.branches))
-            case algebra.Loop():
-                if current.on_restart is not None:
-                    stack.append(current.on_restart)
-                stack.append(current.body)
-            case algebra.Interruptible():
-                if current.handler is not None:
-                    stack.append(current.handler)
-                stack.extend((current.trigger, current.base))
 
 
 def infer_input_type(node: WIO[Any, Any, Any]) -> Any:

@@ -121,6 +121,18 @@ class Fork:
 
 
 @frozen
+class Flow:
+    name: str
+    base: ModelNode
+
+
+@frozen
+class Parallel:
+    flows: list[Flow]
+    meta: NodeMeta
+
+
+@frozen
 class Checkpoint:
     base: ModelNode
 
@@ -146,13 +158,14 @@ ModelNode = Union[  # noqa: UP007 - cattrs needs a runtime Union with forward re
     Interruptible,
     HandleError,
     Fork,
+    Parallel,
     Checkpoint,
     Recovery,
     End,
 ]
 
 NODE_TYPES: tuple[type[Any], ...] = ModelNode.__args__  # type: ignore[attr-defined]
-for _cls in (*NODE_TYPES, Branch, Retry):
+for _cls in (*NODE_TYPES, Branch, Flow, Retry):
     attrs.resolve_types(_cls, globals(), locals())
 
 
@@ -197,6 +210,8 @@ def to_model(wio: WIO[Any, Any, Any]) -> ModelNode:
         case algebra.Fork():
             branches = [Branch(b.name, to_model(b.wio), b.is_default) for b in wio.branches]
             return Fork(branches, _meta(wio.meta))
+        case algebra.Parallel():
+            return Parallel([Flow(f.name, to_model(f.wio)) for f in wio.flows], _meta(wio.meta))
         case algebra.Checkpoint():
             return Checkpoint(to_model(wio.base))
         case algebra.Recover():

@@ -22,6 +22,7 @@ from wio.interpreter.next_effect import (
     StartTimer,
     armed_timeouts,
     next_effect,
+    ready_effects,
 )
 from wio.interpreter.proceed import proceed, start
 from wio.interpreter.progress import pending_deferred, progress
@@ -58,6 +59,7 @@ __all__ = [
     "pending_deferred",
     "proceed",
     "progress",
+    "ready_effects",
     "result",
     "start",
     "status",

@@ -28,6 +28,7 @@ from wio.interpreter.cursor import (
     DeferredEvent,
     Evaluate,
     Frame,
+    InParallel,
     InterruptibleFrame,
     Path,
     ReturnValue,
@@ -36,8 +37,9 @@ from wio.interpreter.cursor import (
     evolve,
     format_path,
 )
-from wio.interpreter.proceed import business_result, completed, proceed
+from wio.interpreter.proceed import business_result, completed, proceed, run
 from wio.interpreter.state import describe_wait
+from wio.parallel import InFlow
 from wio.signals import SignalHandled
 from wio.timers import TimerReleased, TimerStarted
 
@@ -55,6 +57,10 @@ class Applied(NamedTuple):
 def apply_event(cursor: Cursor, seq: int, event: Any) -> Applied:
     """Apply event number ``seq``; user code in handlers may raise `StepFailed`."""
     focus = cursor.focus
+    if type(focus) is InParallel and type(event) is InFlow:
+        routed = _apply_in_flow(cursor, focus, seq, event)
+        if routed is not None:
+            return routed
     if isinstance(focus, AwaitEvent) and accepts(focus.node, event, focus.path):
         return Applied(_accept(cursor, focus, seq, event), "accepted")
     if isinstance(focus, AwaitTimer) and _timer_event(event, TimerReleased, focus.path):
@@ -87,6 +93,42 @@ def apply_event(cursor: Cursor, seq: int, event: Any) -> Applied:
         deferred = Chain(DeferredEvent(seq, event, token), cursor.deferred)
         return Applied(evolve(cursor, deferred=deferred), "deferred")
     return Applied(cursor, "unmatched", describe_wait(cursor))
+
+
+def _apply_in_flow(cursor: Cursor, focus: InParallel, seq: int, event: InFlow) -> Applied | None:
+    """Hand a flow's event to that flow; None if no flow of this section takes it."""
+    index = _flow_index(focus, event.flow)
+    if index is None:
+        return None
+    flow = focus.flows[index]
+    inside = Cursor(
+        flow.focus,
+        flow.stack,
+        flow.state,
+        cursor.log,
+        flow.deferred,
+        cursor.next_token,
+        flow.failure,
+    )
+    applied = apply_event(inside, seq, event.event)
+    if applied.outcome == "unmatched":
+        return None  # an enclosing section may still take it
+    after = applied.cursor
+    flows = list(focus.flows)
+    flows[index] = Cursor(
+        after.focus, after.stack, after.state, None, after.deferred, 0, after.failure
+    )
+    section = InParallel(focus.node, focus.input, focus.path, tuple(flows))
+    moved = run(section, cursor.stack, after.state, after.log, cursor.deferred, after.next_token)
+    return Applied(moved, applied.outcome)
+
+
+def _flow_index(focus: InParallel, flow: str) -> int | None:
+    prefix = format_path(focus.path)
+    head, _, index = flow.rpartition("/")
+    if (head or "/") != prefix or not index.isdigit() or int(index) >= len(focus.flows):
+        return None
+    return int(index)
 
 
 def accepts(node: Waiting, event: Any, path: Path) -> bool:

@@ -29,6 +29,7 @@ from wio.algebra import (
     HandleSignal,
     Interruptible,
     Loop,
+    Parallel,
     Recover,
     Run,
     Sequence,
@@ -113,6 +114,18 @@ class AwaitCheckpoint(NamedTuple):
     token: int
 
 
+class InParallel(NamedTuple):
+    """Running a parallel section: one cursor per flow, each with its own focus,
+    stack, state and deferred events. The flows' progress records and section
+    tokens live in the enclosing cursor, so ``log`` and ``next_token`` of the
+    flow cursors are unused."""
+
+    node: Parallel[Any, Any, Any]
+    input: Any
+    path: Path
+    flows: tuple[Cursor, ...]
+
+
 class Finished(NamedTuple):
     """The workflow completed with ``value``."""
 
@@ -133,6 +146,7 @@ Focus = (
     | AwaitTimer
     | ArmTimeout
     | AwaitCheckpoint
+    | InParallel
     | Finished
     | FailedWith
 )
@@ -233,7 +247,8 @@ class StepRecord(NamedTuple):
     """One entry of an instance's progress: a node that ran, and its result."""
 
     path: Path
-    kind: str  # pure | run | recover | checkpoint | fork | error_handled | end
+    # pure | run | signal | timer | recover | checkpoint | fork | parallel | error_handled | end
+    kind: str
     name: str | None
     ok: bool
     value: Any  # the output, the business error, or the branch taken

@@ -9,6 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+import attrs
 from attrs import frozen
 
 from wio.algebra import Checkpoint, HandleSignal, Run, Timer
@@ -18,9 +19,16 @@ from wio.interpreter.cursor import (
     AwaitEvent,
     AwaitTimer,
     Cursor,
+    Focus,
+    InParallel,
     InterruptibleFrame,
     Path,
+    format_path,
 )
+
+Route = tuple[str, ...]
+"""The parallel flows (model paths, outermost first) an effect runs in; its event
+is recorded inside one `wio.parallel.InFlow` envelope per flow."""
 
 
 @frozen
@@ -30,6 +38,7 @@ class RunStep:
     node: Run[Any, Any, Any]
     input: Any
     path: Path
+    route: Route = ()
 
 
 @frozen
@@ -40,6 +49,7 @@ class SaveCheckpoint:
     input: Any
     output: Any
     path: Path
+    route: Route = ()
 
 
 @frozen
@@ -50,6 +60,7 @@ class DeliverSignal:
     input: Any
     path: Path
     request: Any
+    route: Route = ()
 
 
 @frozen
@@ -59,6 +70,7 @@ class StartTimer:
     node: Timer[Any, Any, Any]
     input: Any
     path: Path
+    route: Route = ()
 
 
 @frozen
@@ -69,16 +81,42 @@ class ReleaseTimer:
     input: Any
     path: Path
     release_at: datetime
+    route: Route = ()
 
 
 Effect = RunStep | SaveCheckpoint | DeliverSignal | StartTimer | ReleaseTimer
 
 
 def next_effect(cursor: Cursor) -> Effect | None:
-    """The effect to perform now, or None when finished or waiting for the outside."""
+    """The effect to perform now, or None when finished or waiting for the outside.
+
+    In a parallel section, the first flow's that has one (see `ready_effects`).
+    """
+    effects = ready_effects(cursor)
+    return effects[0] if effects else None
+
+
+def ready_effects(cursor: Cursor) -> list[Effect]:
+    """The next effect of each flow that has one: one at most outside parallel
+    sections. A `ReleaseTimer` among them may not be due yet."""
     if cursor.failure is not None:
-        return None
+        return []
     focus = cursor.focus
+    if type(focus) is InParallel:
+        return [
+            _routed(effect, format_path((*focus.path, index)))
+            for index, flow in enumerate(focus.flows)
+            for effect in ready_effects(flow)
+        ]
+    effect = _own_effect(focus)
+    return [] if effect is None else [effect]
+
+
+def _routed(effect: Effect, flow: str) -> Effect:
+    return attrs.evolve(effect, route=(flow, *effect.route))
+
+
+def _own_effect(focus: Focus) -> Effect | None:
     if isinstance(focus, AwaitEvent) and isinstance(focus.node, Run):
         return RunStep(focus.node, focus.input, focus.path)
     if isinstance(focus, AwaitEvent) and isinstance(focus.node, Timer):
@@ -95,8 +133,16 @@ def next_effect(cursor: Cursor) -> Effect | None:
 
 
 def armed_timeouts(cursor: Cursor) -> list[ReleaseTimer]:
-    """The timeouts armed around the focus, innermost first, each as its release effect."""
+    """The timeouts armed around the focus, innermost first, each as its release effect.
+
+    In a parallel section, those inside its flows come before those around it.
+    """
     armed: list[ReleaseTimer] = []
+    focus = cursor.focus
+    if type(focus) is InParallel:
+        for index, flow in enumerate(focus.flows):
+            where = format_path((*focus.path, index))
+            armed += [_routed(t, where) for t in armed_timeouts(flow)]  # type: ignore[misc]
     frame = cursor.stack
     while frame is not None:
         if isinstance(frame, InterruptibleFrame) and frame.release_at is not None:

@@ -20,6 +20,7 @@ from wio.algebra import (
     HandleSignal,
     Interruptible,
     Loop,
+    Parallel,
     Pure,
     Recover,
     Run,
@@ -43,6 +44,7 @@ from wio.interpreter.cursor import (
     Focus,
     Frame,
     HandleErrorFrame,
+    InParallel,
     InterruptibleFrame,
     LoopFrame,
     Path,
@@ -52,6 +54,7 @@ from wio.interpreter.cursor import (
     StepFailure,
     StepRecord,
     TransformFrame,
+    chain_items,
     format_path,
 )
 from wio.result import Err
@@ -68,7 +71,9 @@ def proceed(cursor: Cursor) -> Cursor:
     If user code raises, the returned cursor stands just before the failing
     step, with ``failure`` set; calling ``proceed`` on it again retries.
     """
-    focus, stack, state, log, deferred, token, _ = cursor
+    focus, stack, state, log, deferred, token, failure = cursor
+    if failure is not None and type(focus) is InParallel:
+        focus = _retrying(focus)
     return run(focus, stack, state, log, deferred, token)
 
 
@@ -98,6 +103,18 @@ def run(
                     focus = FailedWith(focus.error)  # type: ignore[union-attr]
                     break
                 focus, stack, log = _return_error(focus, stack, state, log)  # type: ignore[arg-type]
+            elif kind is InParallel:
+                focus, state, log, deferred, token, failure = _advance_flows(
+                    focus,  # type: ignore[arg-type]
+                    state,
+                    log,
+                    deferred,
+                    token,
+                )
+                if failure is not None:
+                    return Cursor(focus, stack, state, log, deferred, token, failure)
+                if type(focus) is InParallel:
+                    break
             else:
                 break
         except Exception as exc:
@@ -145,6 +162,17 @@ def _evaluate(
         case Loop():
             frame_l = LoopFrame(node, False, path, stack)
             return Evaluate(node.body, value, (*path, 0)), frame_l, state, log, token
+        case Parallel():
+            if not node.flows:
+                raise DefinitionError(
+                    f"parallel {node.meta.name!r} at {format_path(path)} has no flows: "
+                    "add them with .flow(name, wio)"
+                )
+            flows = tuple(
+                Cursor(Evaluate(flow.wio, value, (*path, index)), None, value, None)
+                for index, flow in enumerate(node.flows)
+            )
+            return InParallel(node, value, path, flows), stack, state, log, token
         case Fork():
             for index, branch in enumerate(node.branches):
                 if branch.condition(value):
@@ -160,6 +188,86 @@ def _evaluate(
             record = StepRecord(path, "end", node.meta.name, True, state)
             return Finished(state), None, state, Chain(record, log), token
     raise DefinitionError(f"not a WIO node at {format_path(path)}: {node!r}")
+
+
+# What a flow of a parallel section does without waiting for an event.
+_MOVING = (Evaluate, ReturnValue, ReturnError, InParallel)
+
+
+def _advance_flows(
+    focus: InParallel,
+    state: Any,
+    log: Chain[StepRecord] | None,
+    deferred: Chain[DeferredEvent] | None,
+    token: int,
+) -> tuple[
+    Focus, Any, Chain[StepRecord] | None, Chain[DeferredEvent] | None, int, StepFailure | None
+]:
+    """Advance each flow of a parallel section as far as it goes without an event;
+    then the section completes, fails with the first flow's business error, or
+    waits. The flows share the enclosing log and section tokens."""
+    node, input, path, flows_in = focus
+    flows = list(flows_in)
+    failure: StepFailure | None = None
+    for index, flow in enumerate(flows):
+        if flow.failure is None and type(flow.focus) in _MOVING:
+            moved = run(flow.focus, flow.stack, flow.state, log, flow.deferred, token)
+            log, token = moved.log, moved.next_token
+            if moved.state is not flow.state:  # the flow produced a value
+                state = moved.state
+            flow = Cursor(
+                moved.focus, moved.stack, moved.state, None, moved.deferred, 0, moved.failure
+            )
+            flows[index] = flow
+        if type(flow.focus) is FailedWith:  # the first business error fails the section
+            error = flow.focus.error
+            record = StepRecord(path, "parallel", node.meta.name, False, error)
+            return (
+                ReturnError(error),
+                state,
+                Chain(record, log),
+                _merged(flows, deferred),
+                token,
+                None,
+            )
+        if failure is None:
+            failure = flow.failure
+    if failure is not None:
+        return InParallel(node, input, path, tuple(flows)), state, log, deferred, token, failure
+    if not all(type(flow.focus) is Finished for flow in flows):
+        return InParallel(node, input, path, tuple(flows)), state, log, deferred, token, None
+    results = tuple(flow.focus.value for flow in flows)  # type: ignore[union-attr]
+    value = results if node.combiner is None else node.combiner(input, results)
+    record = StepRecord(path, "parallel", node.meta.name, True, value)
+    return ReturnValue(value), value, Chain(record, log), _merged(flows, deferred), token, None
+
+
+def _merged(
+    flows: list[Cursor], deferred: Chain[DeferredEvent] | None
+) -> Chain[DeferredEvent] | None:
+    """The enclosing deferred events plus those the flows still hold, which no
+    section inside them covered; an enclosing checkpoint still may."""
+    for flow in flows:
+        for item in chain_items(flow.deferred):
+            deferred = Chain(item, deferred)
+    return deferred
+
+
+def _retrying(focus: InParallel) -> InParallel:
+    """The section with its flows' failures cleared, so that failed steps run again."""
+    flows = tuple(
+        Cursor(
+            _retrying(f.focus) if type(f.focus) is InParallel else f.focus,
+            f.stack,
+            f.state,
+            f.log,
+            f.deferred,
+            f.next_token,
+            None,
+        )
+        for f in focus.flows
+    )
+    return InParallel(focus.node, focus.input, focus.path, flows)
 
 
 def _return_value(value: Any, frame: Frame, state: Any) -> tuple[Focus, Frame | None, Any]:
@@ -260,7 +368,7 @@ def _record(
 
 
 def _failure_at(focus: Focus, frame: Frame | None, exc: Exception) -> StepFailure:
-    if isinstance(focus, Evaluate):
+    if isinstance(focus, Evaluate | InParallel):
         return StepFailure(focus.path, focus.node.meta.name, exc)
     path = frame.path if frame is not None else ()
     name = frame.node.meta.name if frame is not None else None

@@ -7,7 +7,7 @@ nodes of a running instance on the static diagram.
 
 from __future__ import annotations
 
-from wio.interpreter.cursor import Cursor, DeferredEvent, StepRecord, chain_items
+from wio.interpreter.cursor import Cursor, DeferredEvent, InParallel, StepRecord, chain_items
 
 
 def progress(cursor: Cursor) -> tuple[StepRecord, ...]:
@@ -16,5 +16,11 @@ def progress(cursor: Cursor) -> tuple[StepRecord, ...]:
 
 
 def pending_deferred(cursor: Cursor) -> tuple[DeferredEvent, ...]:
-    """Events held inside a checkpointed section that no checkpoint has covered yet."""
-    return chain_items(cursor.deferred)
+    """Events held inside a checkpointed section that no checkpoint has covered yet,
+    including those held by the flows of a running parallel section, by sequence number."""
+    held = chain_items(cursor.deferred)
+    focus = cursor.focus
+    if type(focus) is InParallel:
+        held += tuple(item for flow in focus.flows for item in pending_deferred(flow))
+        held = tuple(sorted(held, key=lambda item: item.seq))
+    return held

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import enum
-from typing import Any
+from typing import Any, NamedTuple
 
 from wio.algebra import HandleSignal, Recover, Timer
 from wio.interpreter.cursor import (
@@ -15,6 +15,7 @@ from wio.interpreter.cursor import (
     Evaluate,
     FailedWith,
     Finished,
+    InParallel,
     InterruptibleFrame,
     Path,
     format_path,
@@ -42,24 +43,43 @@ def status(cursor: Cursor) -> Status:
         return Status.FAILED
     if isinstance(focus, AwaitEvent) and isinstance(focus.node, Recover | HandleSignal):
         return Status.WAITING
+    if type(focus) is InParallel and cursor.failure is None:
+        # Running while any flow has something to do; waiting when all wait outside.
+        flows = [status(flow) for flow in focus.flows if type(flow.focus) is not Finished]
+        return Status.RUNNING if Status.RUNNING in flows else Status.WAITING
     return Status.RUNNING
 
 
 def expected_signals(cursor: Cursor) -> tuple[Signal[Any, Any], ...]:
     """The signals the instance waits for now: its focus's, then its interruptions'."""
-    return tuple(node.signal for node, _input, _path in signal_handlers(cursor))
+    return tuple(handler.node.signal for handler in signal_handlers(cursor))
 
 
-def signal_handlers(cursor: Cursor) -> list[tuple[HandleSignal[Any, Any, Any], Any, Path]]:
-    """Each signal handler that could take a signal now, with its input and path."""
+class SignalHandler(NamedTuple):
+    """A signal handler that could take a signal now; ``route`` as for effects."""
+
+    node: HandleSignal[Any, Any, Any]
+    input: Any
+    path: Path
+    route: tuple[str, ...] = ()
+
+
+def signal_handlers(cursor: Cursor) -> list[SignalHandler]:
+    """Each signal handler that could take a signal now: the focus's (in a parallel
+    section, each flow's in flow order), then the interruptions' around it."""
     handlers = []
     focus = cursor.focus
     if isinstance(focus, AwaitEvent) and isinstance(focus.node, HandleSignal):
-        handlers.append((focus.node, focus.input, focus.path))
+        handlers.append(SignalHandler(focus.node, focus.input, focus.path))
+    elif type(focus) is InParallel:
+        for index, flow in enumerate(focus.flows):
+            where = format_path((*focus.path, index))
+            for inner in signal_handlers(flow):
+                handlers.append(inner._replace(route=(where, *inner.route)))
     frame = cursor.stack
     while frame is not None:
         if isinstance(frame, InterruptibleFrame) and isinstance(frame.node.trigger, HandleSignal):
-            handlers.append((frame.node.trigger, frame.input, (*frame.path, 1)))
+            handlers.append(SignalHandler(frame.node.trigger, frame.input, (*frame.path, 1)))
         frame = frame.parent
     return handlers
 
@@ -105,6 +125,13 @@ def describe_wait(cursor: Cursor) -> str:
             f"waiting for checkpoint event {focus.node.event_type.__name__} "
             f"at {format_path(focus.path)}"
         )
+    if isinstance(focus, InParallel):
+        name = f" {focus.node.meta.name!r}" if focus.node.meta.name else ""
+        flows = "; ".join(
+            f"flow {spec.name!r} {describe_wait(flow)}"
+            for spec, flow in zip(focus.node.flows, focus.flows, strict=True)
+        )
+        return f"in parallel section{name} at {format_path(focus.path)}: {flows}"
     if isinstance(focus, Finished):
         return "finished"
     if isinstance(focus, FailedWith):

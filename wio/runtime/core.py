@@ -45,16 +45,16 @@ from wio.interpreter import (
     describe_wait,
     expected_signals,
     format_path,
-    next_effect,
     pending_deferred,
     proceed,
     progress,
+    ready_effects,
     result,
     start,
     status,
 )
-from wio.interpreter.cursor import AwaitTimer
 from wio.interpreter.state import signal_handlers
+from wio.parallel import describe_event, in_flows, innermost
 from wio.retry import RetryPolicy
 from wio.signals import Signal, SignalHandled, SignalRequestError, UnexpectedSignal
 from wio.timers import TimerReleased, TimerStarted
@@ -64,6 +64,13 @@ steps_log = logging.getLogger("wio.steps")
 
 In = TypeVar("In")
 Out = TypeVar("Out")
+
+
+class Prepared(NamedTuple):
+    """An effect's event, validated and applied but not yet committed."""
+
+    applied: Applied
+    event: Any  # as the journal records it: inside its parallel flows' envelopes
 
 
 class RecordedEvent(NamedTuple):
@@ -211,7 +218,7 @@ class InstanceCore:
         self.gave_up = failed and status(self.cursor) != Status.FAILED
 
     def _report(self, seq: int, event: Any, expected: str) -> None:
-        event_type = type(event).__name__
+        event_type = describe_event(event)
         if self.strict:
             raise UnmatchedEventError(self.instance_id, seq, event_type, expected)
         self.unmatched.append(UnmatchedEvent(self.instance_id, seq, event_type, expected))
@@ -246,20 +253,18 @@ class InstanceCore:
         for timeout in armed_timeouts(self.cursor):
             if now >= timeout.release_at:
                 return timeout  # the section ran out of time: interrupt it first
-        effect = next_effect(self.cursor)
-        if isinstance(effect, ReleaseTimer) and now < effect.release_at:
-            return None  # not yet: a worker wakes the instance at wakeup_at
-        return effect
+        for effect in ready_effects(self.cursor):  # one per parallel flow that has one
+            if not isinstance(effect, ReleaseTimer) or now >= effect.release_at:
+                return effect
+        return None  # a timer not yet due: a worker wakes the instance at wakeup_at
 
     @property
     def wakeup_at(self) -> datetime | None:
         """When something is next due: a failed step's retry, or a started timer's release."""
         if self.error is not None:
             return self.retry_at
-        focus = self.cursor.focus
         times = [t.release_at for t in armed_timeouts(self.cursor)]
-        if isinstance(focus, AwaitTimer):
-            times.append(focus.release_at)
+        times += [e.release_at for e in ready_effects(self.cursor) if isinstance(e, ReleaseTimer)]
         return min(times, default=None)
 
     def timer_event(self, effect: StartTimer | ReleaseTimer) -> TimerStarted | TimerReleased:
@@ -276,11 +281,12 @@ class InstanceCore:
             )
         return TimerStarted(self.clock.now() + wait, timer)
 
-    def prepare(self, effect: Effect, event: Any) -> Applied | None:
+    def prepare(self, effect: Effect, event: Any) -> Prepared | None:
         """Validate ``event`` and compute the cursor after it, without committing.
 
         Runtimes persist the event between `prepare` and `commit`, so a handler
-        that raises leaves nothing in the journal and the step is retried.
+        that raises leaves nothing in the journal and the step is retried. The
+        event to record is ``event`` in the envelopes of its parallel flows.
         """
         expected = timer_event_type(effect) or effect.node.event_type  # type: ignore[union-attr]
         if not isinstance(event, expected):
@@ -293,14 +299,15 @@ class InstanceCore:
                 ),
             )
             return None
+        recorded = in_flows(effect.route, event)
         try:
-            applied = apply_event(self.cursor, self.next_seq, event)
+            applied = apply_event(self.cursor, self.next_seq, recorded)
         except StepFailed as exc:
             self.step_failed(effect, exc.cause)
             return None
         # An event the current effect produced is accepted by construction.
         assert applied.outcome == "accepted", applied
-        return applied
+        return Prepared(applied, recorded)
 
     def snapshot(self) -> _Snapshot:
         return _Snapshot(
@@ -379,7 +386,7 @@ class InstanceCore:
         if key is None and signal in expected_signals(self.cursor):
             return None
         for recorded in reversed(self.events):
-            handled = recorded.event
+            handled = innermost(recorded.event)
             if (
                 isinstance(handled, SignalHandled)
                 and handled.signal == signal.name
@@ -389,9 +396,10 @@ class InstanceCore:
         return None
 
     def signal_effect(self, signal: Signal[Any, Any], request: Any) -> DeliverSignal:
-        for node, input, path in signal_handlers(self.cursor):
-            if node.signal == signal:
-                return DeliverSignal(node, input, path, request)
+        for handler in signal_handlers(self.cursor):
+            if handler.node.signal == signal:
+                node, input, path, route = handler
+                return DeliverSignal(node, input, path, request, route)
         expected = ", ".join(repr(s.name) for s in expected_signals(self.cursor)) or "none"
         raise UnexpectedSignal(
             f"instance {self.instance_id!r} is not waiting for signal {signal.name!r} "

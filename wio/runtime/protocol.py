@@ -17,6 +17,7 @@ from typing import Any
 from attrs import frozen
 
 from wio.interpreter import DeliverSignal, ReleaseTimer, RunStep, SaveCheckpoint, StartTimer
+from wio.parallel import in_flows
 from wio.runtime.core import InstanceCore
 from wio.runtime.persistence import Persistence
 from wio.signals import Signal
@@ -56,11 +57,11 @@ def step(core: InstanceCore, persistence: Persistence) -> Protocol:
         core.step_failed(effect, exc)
         yield _persist(persistence, persistence.changed, core)
         return False
-    applied = core.prepare(effect, event)
-    if applied is None:
+    prepared = core.prepare(effect, event)
+    if prepared is None:
         yield _persist(persistence, persistence.changed, core)
         return False
-    yield from _commit(core, persistence, applied, event)
+    yield from _commit(core, persistence, prepared.applied, prepared.event)
     return True
 
 
@@ -88,8 +89,9 @@ def signal(
     effect = core.signal_effect(signal, request)
     event = yield Perform(effect)
     record = core.signal_record(effect, event, key)
-    applied = core.prepare_delivery(record)
-    yield from _commit(core, persistence, applied, record)
+    recorded = in_flows(effect.route, record)  # inside its parallel flows' envelopes
+    applied = core.prepare_delivery(recorded)
+    yield from _commit(core, persistence, applied, recorded)
     return record.response
 
 
