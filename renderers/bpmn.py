@@ -8,6 +8,9 @@ The mapping:
   a ``conditionExpression``, a Python expression over process data
   (``route_<fork> == '<branch>'``), so an engine such as SpiffWorkflow can be
   driven down each branch; branches meet again at a converging gateway;
+- a parallel section is a diverging ``parallelGateway`` with one outgoing flow
+  per flow, named after it, and a converging ``parallelGateway`` where they
+  all meet;
 - a handled section is a ``subProcess`` with an error boundary event for its
   declared error, leading to the handler;
 - waiting for a signal is an intermediate catch event with a signal definition;
@@ -75,6 +78,7 @@ class Flow:
     from_bottom: bool = False  # leaves a boundary event downwards
     lane: Shape | None = None  # an empty branch's row, which the flow runs along
     loop: tuple[str, Shape] | None = None  # a loop's back edge: its kind and its lane
+    documentation: str | None = None
 
 
 @define
@@ -95,6 +99,17 @@ class Fragment:
             shape.x += dx
             shape.y += dy
         return self
+
+
+@define
+class Arm:
+    """One way out of a diverging gateway: a fork's branch or a parallel flow."""
+
+    name: str
+    fragment: Fragment
+    default: bool = False
+    condition: str | None = None  # a Python expression over process data
+    labelled: bool = True  # bpmnlint: a parallel gateway's flows carry no label
 
 
 @define
@@ -172,13 +187,18 @@ class _Renderer:
         )
         return _event(id_)
 
-    def gateway(self, id_: str, name: str | None = None, default: str | None = None) -> None:
+    def gateway(
+        self,
+        id_: str,
+        name: str | None = None,
+        default: str | None = None,
+        *,
+        kind: str = "exclusiveGateway",
+    ) -> None:
         attributes = (f" name={quoteattr(_clean(name))}" if name else "") + (
             f' default="{default}"' if default else ""
         )
-        self.element(
-            id_, f'<bpmn:exclusiveGateway id="{id_}"{attributes}>{IO}</bpmn:exclusiveGateway>'
-        )
+        self.element(id_, f'<bpmn:{kind} id="{id_}"{attributes}>{IO}</bpmn:{kind}>')
 
     # -- constructs ---------------------------------------------------------------
 
@@ -229,6 +249,8 @@ class _Renderer:
                 return ended
             case model.Fork():
                 return self.fork(node, path)
+            case model.Parallel():
+                return self.parallel(node, path)
             case model.HandleError():
                 return self.handled(node, path)
         raise TypeError(f"not a model node: {node!r}")
@@ -261,13 +283,43 @@ class _Renderer:
         return result
 
     def fork(self, node: model.Fork, path: tuple[int, ...]) -> Fragment:
+        """An exclusive choice: each branch but the default has a condition."""
+        variable = f"route_{_path_id(path)}"
+        arms = [
+            Arm(b.name, self.place(b.base, (*path, i)), b.default,
+                None if b.default else f"{variable} == {b.name!r}")
+            for i, b in enumerate(node.branches)
+        ]  # fmt: skip
+        return self.split_and_join("exclusiveGateway", path, node.meta.name or "Fork", arms)
+
+    def parallel(self, node: model.Parallel, path: tuple[int, ...]) -> Fragment:
+        """Concurrent flows: a diverging parallel gateway, and a converging one
+        that waits for every flow."""
+        arms = [
+            Arm(f.name, self.place(f.base, (*path, i)), labelled=False)
+            for i, f in enumerate(node.flows)
+        ]
+        name = node.meta.name or "Parallel"
+        return self.split_and_join("parallelGateway", path, name, arms, always_join=True)
+
+    def split_and_join(
+        self,
+        kind: str,
+        path: tuple[int, ...],
+        name: str,
+        arms: list[Arm],
+        *,
+        always_join: bool = False,
+    ) -> Fragment:
+        """A diverging gateway, the arms one under another, and a converging gateway."""
         pid = _path_id(path)
         split, join = f"Gateway_{pid}", f"Join_{pid}"
-        variable = f"route_{pid}"
-        branches = [self.place(b.base, (*path, i)) for i, b in enumerate(node.branches)]
+        branches = [arm.fragment for arm in arms]
         # Branches that carry on after the fork; an empty one goes straight to the join.
         carrying_on = [b for b in branches if b.entry is None or b.exit is not None]
-        needs_join = len(carrying_on) > 1 or any(b.entry is None for b in carrying_on)
+        needs_join = (
+            always_join or len(carrying_on) > 1 or any(b.entry is None for b in carrying_on)
+        )
         x_branch = GATEWAY + GAP_X
         x_join = x_branch + max((b.width for b in branches), default=0) + GAP_X
         shapes: list[Shape] = []
@@ -276,8 +328,7 @@ class _Renderer:
         default_flow: str | None = None
         exit_: str | None = join if needs_join else None
         y = 0.0
-        for branch, spec in zip(branches, node.branches, strict=True):
-            condition = None if spec.default else f"{variable} == {spec.name!r}"
+        for branch, arm in zip(branches, arms, strict=True):
             lane: Shape | None = None
             if branch.entry is None:
                 target, height = join, GATEWAY
@@ -294,18 +345,26 @@ class _Renderer:
                         flows.append(self.connect(branch.exit, join))
                     else:
                         exit_ = branch.exit  # the only branch that carries on
-            flow = self.flow(split, target, condition=condition, name=_clean(spec.name), lane=lane)
-            if spec.default:
+            label = _clean(arm.name)
+            flow = self.flow(
+                split,
+                target,
+                condition=arm.condition,
+                lane=lane,
+                name=label if arm.labelled else None,
+                documentation=None if arm.labelled else f"Flow {label}",
+            )
+            if arm.default:
                 default_flow = flow.id
             flows.append(flow)
             y += height + GAP_Y
         height = max(y - GAP_Y, GATEWAY)
         axis = branches[0].axis if branches and branches[0].entry else GATEWAY / 2
-        self.gateway(split, node.meta.name or "Fork", default_flow)
+        self.gateway(split, name, default_flow, kind=kind)
         shapes.append(Shape(split, 0, axis - GATEWAY / 2, GATEWAY, GATEWAY))
         width = x_join - GAP_X
         if needs_join:
-            self.gateway(join)
+            self.gateway(join, kind=kind)
             shapes.append(Shape(join, x_join, axis - GATEWAY / 2, GATEWAY, GATEWAY))
             width = x_join + GATEWAY
         return Fragment(width, height, axis, split, exit_, shapes, flows, lanes)
@@ -567,12 +626,15 @@ def _sequence_flow(flow: Flow) -> str:
         f'<bpmn:sequenceFlow id="{flow.id}"{name} '
         f'sourceRef="{flow.source}" targetRef="{flow.target}"'
     )
-    if flow.condition is None:
-        return opening + "/>"
-    return (
-        f'{opening}><bpmn:conditionExpression xsi:type="bpmn:tFormalExpression">'
-        f"{escape(flow.condition)}</bpmn:conditionExpression></bpmn:sequenceFlow>"
-    )
+    inside = ""
+    if flow.documentation is not None:
+        inside += f"<bpmn:documentation>{escape(flow.documentation)}</bpmn:documentation>"
+    if flow.condition is not None:
+        inside += (
+            '<bpmn:conditionExpression xsi:type="bpmn:tFormalExpression">'
+            f"{escape(flow.condition)}</bpmn:conditionExpression>"
+        )
+    return f"{opening}>{inside}</bpmn:sequenceFlow>" if inside else opening + "/>"
 
 
 def _route(flow: Flow, shapes: dict[str, Shape]) -> list[tuple[float, float]]:

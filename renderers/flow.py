@@ -20,7 +20,17 @@ from wio import model
 from wio.interpreter import Path
 
 NodeKind = Literal[
-    "start", "end", "run", "pure", "dynamic", "decision", "recovery", "signal", "timer"
+    "start",
+    "end",
+    "run",
+    "pure",
+    "dynamic",
+    "decision",
+    "recovery",
+    "signal",
+    "timer",
+    "fork",  # a parallel section's flows start here
+    "join",  # and meet here
 ]
 EdgeKind = Literal["normal", "default", "error"]
 
@@ -44,12 +54,14 @@ class FlowEdge:
 
 @frozen
 class Cluster:
-    """A technical group of nodes: a checkpointed section, drawn with show_technical."""
+    """A group of nodes: a parallel section, or (drawn with show_technical) a
+    checkpointed one."""
 
     id: str
     title: str
     members: tuple[str, ...]
     clusters: tuple[Cluster, ...] = ()
+    kind: Literal["checkpoint", "parallel"] = "checkpoint"
 
 
 @frozen
@@ -94,6 +106,13 @@ class _Builder:
         self.nodes.append(node)
         self.cluster_stack[-1].append(node.id)
         return node.id
+
+    def close_cluster(self, id_: str, title: str, kind: Literal["checkpoint", "parallel"]) -> None:
+        """Group what was added since the last ``cluster_stack.append([])``."""
+        members = self.cluster_stack.pop()
+        nodes = tuple(m for m in members if isinstance(m, str))
+        inner = tuple(m for m in members if isinstance(m, Cluster))
+        self.cluster_stack[-1].append(Cluster(id_, title, nodes, inner, kind))
 
     def connect(self, exits: list[Exit], target: str) -> None:
         for source, label, kind in exits:
@@ -168,20 +187,25 @@ class _Builder:
                     branch_entry: list[Exit] = [(decision, branch.name, kind_)]
                     exits += self.build(branch.base, (*path, index), branch_entry)
                 return exits
+            case model.Parallel():
+                self.cluster_stack.append([])
+                fork = self.add(FlowNode(node_id(path), "fork", node.meta.name or "Parallel", path))
+                self.connect(entry, fork)
+                exits = []
+                for index, flow in enumerate(node.flows):
+                    exits += self.build(flow.base, (*path, index), [(fork, flow.name, "normal")])
+                join = self.add(FlowNode(node_id(path) + "_join", "join", "Join"))
+                self.connect(exits, join)
+                self.close_cluster(
+                    "par" + node_id(path)[1:], node.meta.name or "Parallel", "parallel"
+                )
+                return [(join, None, "normal")]
             case model.Checkpoint():
                 if not self.show_technical:
                     return self.build(node.base, (*path, 0), entry)
                 self.cluster_stack.append([])
                 exits = self.build(node.base, (*path, 0), entry)
-                members = self.cluster_stack.pop()
-                self.cluster_stack[-1].append(
-                    Cluster(
-                        "cp" + node_id(path)[1:],
-                        "Checkpoint",
-                        tuple(m for m in members if isinstance(m, str)),
-                        tuple(m for m in members if isinstance(m, Cluster)),
-                    )
-                )
+                self.close_cluster("cp" + node_id(path)[1:], "Checkpoint", "checkpoint")
                 return exits
             case model.Recovery():
                 if not self.show_technical:
@@ -211,6 +235,8 @@ def _declares(section: model.ModelNode, path: Path | None, section_path: Path) -
                 node = node.base if index == 0 else node.handler
             case model.Fork():
                 node = node.branches[index].base
+            case model.Parallel():
+                node = node.flows[index].base
             case model.Checkpoint():
                 node = node.base
             case model.Loop():

@@ -23,7 +23,12 @@ _SHAPES = {
     "recovery": {"shape": "hexagon", "style": "dashed"},
     "signal": {"shape": "cds"},
     "timer": {"shape": "box", "style": "rounded,dashed"},
-}
+    # A parallel section's fork and join: bars, as in UML; the cluster names the section.
+    "fork": {"shape": "box", "style": "filled", "fillcolor": "black", "label": "",
+             "height": "0.06", "width": "1.5", "fixedsize": "true"},
+    "join": {"shape": "box", "style": "filled", "fillcolor": "black", "label": "",
+             "height": "0.06", "width": "1.5", "fixedsize": "true"},
+}  # fmt: skip
 
 
 class GraphvizMissing(WioError):
@@ -79,7 +84,10 @@ def _cluster(
     graph: graphviz.Digraph, cluster: Cluster, nodes: dict[str, FlowNode], flow: Flow
 ) -> None:
     with graph.subgraph(name=f"cluster_{cluster.id}") as sub:
-        sub.attr(label=_text(cluster.title), style="dashed")
+        sub.attr(
+            label=_text(cluster.title),
+            style="dashed" if cluster.kind == "checkpoint" else "rounded",
+        )
         for member in cluster.members:
             _node(sub, nodes[member], flow)
         for inner in cluster.clusters:

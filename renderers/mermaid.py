@@ -31,6 +31,7 @@ _SHAPES = {
     "signal": ('>"', '"]'),  # a flag: a message arrives
     "timer": ('(["', '"])'),  # a stadium: time passes
 }
+_BARS = ("fork", "join")  # a parallel section's bars: unlabelled; its cluster names it
 
 EXECUTED_STYLE = "fill:#d4edda,stroke:#2e7d32,stroke-width:2px"
 CHECKPOINT_STYLE = "stroke-dasharray: 5 5"
@@ -53,7 +54,8 @@ def render_mermaid(flow: Flow, *, direction: str = "TD") -> str:
         lines.extend(_cluster(cluster, by_id, indent=1))
     lines.extend(f"    {_edge(edge)}" for edge in flow.edges)
     for cluster in _all_clusters(flow.clusters):
-        lines.append(f"    style {cluster.id} {CHECKPOINT_STYLE}")
+        if cluster.kind == "checkpoint":
+            lines.append(f"    style {cluster.id} {CHECKPOINT_STYLE}")
     if flow.executed:
         # Only classes that are used are defined.
         lines.append(f"    classDef executed {EXECUTED_STYLE}")
@@ -63,6 +65,8 @@ def render_mermaid(flow: Flow, *, direction: str = "TD") -> str:
 
 
 def _node(node: FlowNode) -> str:
+    if node.kind in _BARS:
+        return f"{node.id}@{{ shape: fork }}"  # Mermaid 11.3+
     opening, closing = _SHAPES[node.kind]
     return f"{node.id}{opening}{escape(node.label)}{closing}"
 

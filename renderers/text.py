@@ -49,6 +49,8 @@ def _children(node: model.ModelNode) -> list[tuple[str, int, model.ModelNode]]:
                 (f"{b.name}{' (default)' if b.default else ''}: ", i, b.base)
                 for i, b in enumerate(node.branches)
             ]
+        case model.Parallel():
+            return [(f"{f.name}: ", i, f.base) for i, f in enumerate(node.flows)]
         case model.Checkpoint():
             return [("", 0, node.base)]
         case model.Interruptible():

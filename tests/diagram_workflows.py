@@ -106,3 +106,34 @@ def interrupted() -> WIO[Any, Any, Any]:
     from tests.harness import review
 
     return review.guarded.wio
+
+
+def parallel() -> WIO[Any, Any, Any]:
+    """Parallel sections: nested, with a fork, a timer, a signal, a loop and an
+    empty flow (a recovery) inside, and a handled error around."""
+    from datetime import timedelta
+
+    from tests.harness import review
+
+    effects = Effects()
+    inner = (
+        WIO.parallel("Checks")
+        .flow("Credit", effects.step("Check Credit"))
+        .flow("Fraud", effects.step("Check Fraud") >> WIO.await_for(timedelta(hours=1)))
+    )
+    routed = (
+        WIO.fork("Express?")
+        .branch("Express", lambda x: x > 10, effects.step("Book Express"))
+        .otherwise("Standard", effects.step("Book Standard"))
+    )
+    polling = WIO.repeat(effects.step("Poll")).until(lambda x: x > 2, name="Ready?")
+    outer = (
+        WIO.parallel("Prepare")
+        .flow("Checks", inner)
+        .flow("Shipping", routed >> polling)
+        .flow("Review", review.workflow.wio)
+        .flow("Migrated", WIO.recover(restore))
+    )
+    return (effects.step("Receive") >> outer >> effects.step("Ship")).handle_error_with(
+        effects.step("Refund")
+    )

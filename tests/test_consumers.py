@@ -22,7 +22,15 @@ import pytest
 from renderers import executed_paths, render
 from tests.conftest import example
 from tests.diagram_consumers import node, require, require_chromium, spiff_run, xsd_problems
-from tests.diagram_workflows import HOSTILE, hostile, interrupted, looping, routing, timed
+from tests.diagram_workflows import (
+    HOSTILE,
+    hostile,
+    interrupted,
+    looping,
+    parallel,
+    routing,
+    timed,
+)
 from tests.harness import review
 from wio import Runtime
 
@@ -48,6 +56,8 @@ def workflows() -> dict[str, Any]:
         "timed": timed(),
         "looping": looping(),
         "interrupted": interrupted(),
+        "fulfilment": example("fulfilment").workflow.wio,
+        "parallel": parallel(),
     }
 
 

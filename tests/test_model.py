@@ -22,6 +22,7 @@ EXAMPLES = {
     "evolution_v2": ["workflow"],
     "approval": ["workflow"],
     "drafts": ["workflow"],
+    "fulfilment": ["workflow"],
 }
 ALL = [(module, attr) for module, attrs in EXAMPLES.items() for attr in attrs]
 SCHEMA = json.loads((ROOT / "docs" / "model.schema.json").read_text())

@@ -26,6 +26,7 @@ EXAMPLES = {
     "evolution_v2": ("evolution_v2", "workflow"),
     "approval": ("approval", "workflow"),
     "drafts": ("drafts", "workflow"),
+    "fulfilment": ("fulfilment", "workflow"),
 }
 TEXT_FORMATS = ["mermaid", "bpmn", "dot", "json", "text"]
 
