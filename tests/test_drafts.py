@@ -67,6 +67,7 @@ HIDING_PLACES: dict[str, Callable[[WIO[Any, Any, Any]], WIO[Any, Any, Any]]] = {
     ),
     "loop restart": lambda draft: WIO.repeat(_real("a")).until(lambda _: True, on_restart=draft),
     "timeout handler": lambda draft: _real("a").timeout(timedelta(days=1), then=draft),
+    "parallel flow": lambda draft: WIO.parallel().flow("a", _real("a")).flow("b", draft),
 }
 
 
@@ -85,3 +86,20 @@ def test_a_checked_workflow_is_not_walked_again_but_a_new_draft_is() -> None:
     Runtime(real)  # cached by identity: the same immutable tree cannot have grown a draft
     with pytest.raises(DefinitionError, match="is a draft"):
         Runtime(real >> d.step("Later"))
+
+
+def test_a_parallel_draft_renders_its_flows_and_is_refused() -> None:
+    sketch = d.step("Receive") >> d.parallel(
+        "Prepare", payment=d.step("Charge"), stock=d.step("Reserve"), courier=d.signal("Courier")
+    )
+    section = to_model(sketch).steps[1]  # type: ignore[union-attr]
+    assert [flow.name for flow in section.flows] == ["payment", "stock", "courier"]
+    assert 'parallelGateway id="Gateway_1" name="Prepare"' in str(render(sketch, "bpmn"))
+    assert lint(sketch) == []
+    assert [n.meta.name for n, _ in draft_nodes(sketch)] == [
+        "Receive", "Prepare", "Charge", "Reserve", "Courier",
+    ]  # fmt: skip
+    with pytest.raises(DefinitionError, match="'Receive' at /0 is a draft"):
+        Runtime(sketch)
+    with pytest.raises(DefinitionError, match="needs at least one flow"):
+        d.parallel("Empty")

@@ -35,6 +35,21 @@ def test_two_handlers_for_one_signal_active_at_once() -> None:
     assert lint(await_review.interrupted_by(await_withdrawal)) == []
 
 
+def test_two_parallel_flows_waiting_for_one_signal() -> None:
+    effects = Effects()
+    section = (
+        WIO.parallel("Both")
+        .flow("Legal", effects.step("Prepare") >> await_review)
+        .flow("Finance", await_withdrawal >> await_review.named("Finance Review"))
+        .flow("Ops", effects.step("Deploy"))
+    )
+    (problem,) = lint(section)
+    assert (problem.code, problem.path) == ("duplicate-signal", (1, 1))
+    assert "in flow 'Finance'" in problem.message and "at /0/1 in flow 'Legal'" in problem.message
+    sequential = effects.step("A") >> await_review >> await_review.named("Again")
+    assert lint(WIO.parallel().flow("One", sequential).flow("Two", await_withdrawal)) == []
+
+
 def test_a_loop_that_can_repeat_without_recording_an_event() -> None:
     effects = Effects()
     busy = WIO.repeat(WIO.pure_from(lambda x: x + 1)).until(lambda x: x > 10, name="Done?")
@@ -48,6 +63,11 @@ def test_a_loop_that_can_repeat_without_recording_an_event() -> None:
     assert codes(WIO.repeat(sometimes).until(lambda x: x > 5)) == [("busy-loop", "/")]
     assert lint(WIO.repeat(effects.step("C")).until(lambda x: x > 5)) == []
     assert lint(WIO.repeat(WIO.pure(1)).until(lambda x: True, on_restart=effects.step("D"))) == []
+    # A parallel section records if any of its flows always does: they all run.
+    pure_only = WIO.parallel().flow("P", WIO.pure(1)).flow("Q", WIO.pure(2))
+    assert codes(WIO.repeat(pure_only).until(lambda x: True)) == [("busy-loop", "/")]
+    recording = WIO.parallel().flow("P", WIO.pure(1)).flow("Q", effects.step("E"))
+    assert lint(WIO.repeat(recording).until(lambda x: True)) == []
 
 
 def test_an_error_handler_for_an_error_that_cannot_occur() -> None:

@@ -6,8 +6,7 @@
 
 A draft is made of ordinary nodes whose functions are placeholders, so it
 renders in every format and exports its model like any workflow; a runtime
-refuses to run it, naming the first draft node. Parallel sections have no
-draft form yet (wio has no parallel sections yet).
+refuses to run it, naming the first draft node.
 """
 
 from __future__ import annotations
@@ -92,6 +91,16 @@ def choice(name: str, **branches: WIO[Any, Any, Any]) -> WIO[Any, Any, Any]:
     return fork._add(algebra.Branch(last, _always, branches[last], is_default=True))
 
 
+def parallel(name: str, **flows: WIO[Any, Any, Any]) -> WIO[Any, Any, Any]:
+    """Named flows that run at the same time; the section ends when all have."""
+    if not flows:
+        raise DefinitionError(f"parallel {name!r} needs at least one flow")
+    section: algebra.Parallel[Any, Any, Any] = algebra.Parallel(flows=(), meta=Meta(name=name))
+    for label, flow in flows.items():
+        section = section.flow(label, flow)
+    return section.combine(_placeholder(name))
+
+
 def loop(
     body: WIO[Any, Any, Any],
     name: str,
@@ -136,6 +145,8 @@ def draft_nodes(workflow: WIO[Any, Any, Any]) -> Iterator[tuple[WIO[Any, Any, An
         values = [getattr(node, field.name) for field in attrs.fields(type(node))]  # type: ignore[arg-type]
         if isinstance(node, algebra.Fork):
             values += [branch.condition for branch in node.branches]
+        if isinstance(node, algebra.Parallel):  # a draft's flows are checked on their own
+            values = [node.combiner]
         if any(isinstance(value, _Placeholder) for value in values):
             yield node, path
 
@@ -160,10 +171,12 @@ def _contains_draft(workflow: WIO[Any, Any, Any]) -> bool:
             value = getattr(node, name)
             if isinstance(value, _Placeholder):
                 return True
-            if isinstance(value, WIO | algebra.Branch):
+            if isinstance(value, WIO | algebra.Branch | algebra.ParallelFlow):
                 pending.append(value)
             elif isinstance(value, tuple):
-                pending.extend(v for v in value if isinstance(v, WIO | algebra.Branch))
+                pending.extend(
+                    v for v in value if isinstance(v, WIO | algebra.Branch | algebra.ParallelFlow)
+                )
     return False
 
 

@@ -6,7 +6,8 @@ Each problem names the node at fault by its model path (see docs/model.md):
   event type as its checkpoint event, so on replay an event of the section
   could be taken for the checkpoint (or the reverse);
 - ``duplicate-signal``: two handlers for the same signal can be waiting at
-  once (a section and the signal that interrupts it);
+  once (a section and the signal that interrupts it, or two flows of a
+  parallel section);
 - ``busy-loop``: a loop whose body (and restart flow) can complete without
   recording an event, so it could spin without the journal ever moving;
 - ``impossible-error``: an error handler for an error the section cannot raise.
@@ -20,7 +21,7 @@ from typing import Any
 from attrs import frozen
 
 from wio import algebra
-from wio.algebra import WIO, escaping_errors
+from wio.algebra import WIO, children, escaping_errors
 from wio.interpreter import Path, format_path
 
 
@@ -68,6 +69,24 @@ def _check(node: WIO[Any, Any, Any], path: Path) -> Iterator[Problem]:
                             f"{_name(inner)} and the interruption at {format_path(path)} both "
                             f"handle signal {trigger.signal.name!r} while the section runs",
                         )
+        case algebra.Parallel():
+            seen: dict[str, tuple[str, Path]] = {}  # signal -> the first flow handling it
+            for index, flow in enumerate(node.flows):
+                reported: set[str] = set()
+                for inner, at in _signal_handlers(flow.wio, (*path, index)):
+                    name = inner.signal.name
+                    first = seen.get(name)
+                    if first is not None and first[0] != flow.name and name not in reported:
+                        yield Problem(
+                            at,
+                            "duplicate-signal",
+                            f"{_name(inner)} in flow {flow.name!r} and the handler at "
+                            f"{format_path(first[1])} in flow {first[0]!r} of the parallel "
+                            f"section at {format_path(path)} may both wait for signal "
+                            f"{name!r}; a delivery goes to the first flow only",
+                        )
+                    reported.add(name)
+                    seen.setdefault(name, (flow.name, at))
         case algebra.Loop():
             restart = node.on_restart
             if not _always_records(node.body) and (restart is None or not _always_records(restart)):
@@ -97,36 +116,14 @@ def _check(node: WIO[Any, Any, Any], path: Path) -> Iterator[Problem]:
                     f"handles {handled.__name__}, which the section cannot raise "
                     f"(it declares: {names})",
                 )
-    for index, child in _children(node):
+    for index, child in children(node):
         yield from _check(child, (*path, index))
-
-
-def _children(node: WIO[Any, Any, Any]) -> list[tuple[int, WIO[Any, Any, Any]]]:
-    """A node's children with their indices in the model path."""
-    match node:
-        case algebra.Sequence():
-            return list(enumerate(node.steps))
-        case algebra.Transform():
-            return [(-1, node.base)]  # transparent: same path as its base
-        case algebra.FlatMap() | algebra.Checkpoint():
-            return [(0, node.base)]
-        case algebra.HandleError():
-            return [(0, node.base), (1, node.handler)]
-        case algebra.Fork():
-            return [(i, b.wio) for i, b in enumerate(node.branches)]
-        case algebra.Loop():
-            restart = [] if node.on_restart is None else [(1, node.on_restart)]
-            return [(0, node.body), *restart]
-        case algebra.Interruptible():
-            handler = [] if node.handler is None else [(2, node.handler)]
-            return [(0, node.base), (1, node.trigger), *handler]
-    return []
 
 
 def descend(node: WIO[Any, Any, Any], path: Path) -> Iterator[tuple[WIO[Any, Any, Any], Path]]:
     """Every node under ``node`` (itself included), with its model path."""
     yield node, path
-    for index, child in _children(node):
+    for index, child in children(node):
         yield from descend(child, path if index == -1 else (*path, index))
 
 
@@ -158,6 +155,8 @@ def _always_records(node: WIO[Any, Any, Any]) -> bool:
         case algebra.Fork():
             has_default = any(b.is_default for b in node.branches)
             return has_default and all(_always_records(b.wio) for b in node.branches)
+        case algebra.Parallel():  # every flow runs
+            return any(_always_records(f.wio) for f in node.flows)
         case algebra.Interruptible():
             return isinstance(node.trigger, algebra.Timer) or _always_records(node.base)
     return False
