@@ -52,3 +52,17 @@ def signalled(n: int) -> Workflow[int, int]:
 
 
 ten_steps = durable(10, "ten")  # for `wio worker --workflows benchmarks/flows.py:ten_steps`
+
+
+def looped(n: int) -> WIO[Any, Any, Any]:
+    """A loop of ``n`` iterations, each one run step recording one event."""
+    body = WIO.run(step, lambda _, e: e.count).named("Step")
+    return WIO.repeat(body).until(lambda count: count >= n, name="Done?")
+
+
+def fanned(flows: int, n: int) -> WIO[Any, Any, Any]:
+    """A parallel section of ``flows`` flows sharing ``n`` run steps between them."""
+    section = WIO.parallel("Fan out")
+    for flow in range(flows):
+        section = section.flow(f"Flow {flow}", steps(n // flows))
+    return section

@@ -23,7 +23,7 @@ import psycopg
 from psycopg import sql
 from psycopg.types.json import Jsonb
 
-from benchmarks.flows import Ping, durable, ping, signalled, steps
+from benchmarks.flows import Ping, durable, fanned, looped, ping, signalled, steps
 from benchmarks.measure import POSTGRES_URL, Figure, median_seconds, rate
 from journal import Journal, NewEvent, open_journal
 from renderers import render
@@ -510,4 +510,37 @@ def renderers(sizes: Sizes) -> list[Figure]:
     return figures
 
 
-SUITES = [sequential_steps, throughput, replay, latency, interpreter, renderers]
+# -- (7) loops and parallel sections --------------------------------------------------
+
+
+def loops_and_flows(sizes: Sizes) -> list[Figure]:
+    """Replay and live runs of a loop and of a ten-flow parallel section, each
+    recording as many events as a straight line of steps, which is the baseline."""
+    bench = "7. loops and parallel flows, in memory"
+    figures: list[Figure] = []
+    runs = min(3, sizes.repeats)
+    for n in sizes.nodes[-2:]:
+        shapes = {
+            f"{n:,} steps": steps(n),
+            f"loop of {n:,} iterations": looped(n),
+            f"10 parallel flows of {n // 10:,} steps": fanned(10, n),
+        }
+        for kind in ("run", "replay"):
+            base: Figure | None = None
+            for label, workflow in shapes.items():
+                live = Runtime(workflow).create("i", 0)
+                live.run()
+                events = [e.event for e in live.events]
+                assert len(events) == n, (label, len(events))
+                if kind == "run":
+                    seconds, _ = median_of(partial(_timed_run, workflow), runs)
+                else:
+                    seconds, _ = median_seconds(partial(recover, workflow, events), runs)
+                figures.append(
+                    figure(bench, f"{kind}: {label}", rate(n, seconds), "events/s", baseline=base)
+                )
+                base = base or figures[-1]
+    return figures
+
+
+SUITES = [sequential_steps, throughput, replay, latency, interpreter, renderers, loops_and_flows]

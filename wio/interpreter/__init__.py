@@ -23,6 +23,7 @@ from wio.interpreter.next_effect import (
     armed_timeouts,
     next_effect,
     ready_effects,
+    release_times,
 )
 from wio.interpreter.proceed import proceed, start
 from wio.interpreter.progress import pending_deferred, progress
@@ -60,6 +61,7 @@ __all__ = [
     "proceed",
     "progress",
     "ready_effects",
+    "release_times",
     "result",
     "start",
     "status",

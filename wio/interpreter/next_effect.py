@@ -6,13 +6,14 @@ performs one, records the event it yields, and applies that event.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 import attrs
 from attrs import frozen
 
-from wio.algebra import Checkpoint, HandleSignal, Run, Timer
+from wio.algebra import Checkpoint, HandleSignal, Interruptible, Run, Timer
 from wio.interpreter.cursor import (
     ArmTimeout,
     AwaitCheckpoint,
@@ -20,6 +21,7 @@ from wio.interpreter.cursor import (
     AwaitTimer,
     Cursor,
     Focus,
+    Frame,
     InParallel,
     InterruptibleFrame,
     Path,
@@ -92,24 +94,35 @@ def next_effect(cursor: Cursor) -> Effect | None:
 
     In a parallel section, the first flow's that has one (see `ready_effects`).
     """
-    effects = ready_effects(cursor)
-    return effects[0] if effects else None
+    return next(ready_effects(cursor), None)
 
 
-def ready_effects(cursor: Cursor) -> list[Effect]:
-    """The next effect of each flow that has one: one at most outside parallel
-    sections. A `ReleaseTimer` among them may not be due yet."""
+def ready_effects(cursor: Cursor) -> Iterator[Effect]:
+    """The next effect of each flow that has one, lazily: one at most outside
+    parallel sections. A `ReleaseTimer` among them may not be due yet."""
     if cursor.failure is not None:
-        return []
+        return
     focus = cursor.focus
     if type(focus) is InParallel:
-        return [
-            _routed(effect, format_path((*focus.path, index)))
-            for index, flow in enumerate(focus.flows)
-            for effect in ready_effects(flow)
-        ]
+        for index, flow in enumerate(focus.flows):
+            for inner in ready_effects(flow):
+                yield _routed(inner, format_path((*focus.path, index)))
+        return
     effect = _own_effect(focus)
-    return [] if effect is None else [effect]
+    if effect is not None:
+        yield effect
+
+
+def release_times(cursor: Cursor) -> list[datetime]:
+    """When each started timer and armed timeout is due, in every flow."""
+    times = [frame.release_at for frame in _armed_frames(cursor.stack)]
+    focus = cursor.focus
+    if type(focus) is AwaitTimer:
+        times.append(focus.release_at)
+    elif type(focus) is InParallel:
+        for flow in focus.flows:
+            times += release_times(flow)
+    return times
 
 
 def _routed(effect: Effect, flow: str) -> Effect:
@@ -141,13 +154,26 @@ def armed_timeouts(cursor: Cursor) -> list[ReleaseTimer]:
     focus = cursor.focus
     if type(focus) is InParallel:
         for index, flow in enumerate(focus.flows):
-            where = format_path((*focus.path, index))
-            armed += [_routed(t, where) for t in armed_timeouts(flow)]  # type: ignore[misc]
-    frame = cursor.stack
-    while frame is not None:
-        if isinstance(frame, InterruptibleFrame) and frame.release_at is not None:
-            trigger = frame.node.trigger
-            assert isinstance(trigger, Timer)
-            armed.append(ReleaseTimer(trigger, frame.input, (*frame.path, 1), frame.release_at))
-        frame = frame.parent
+            inner = armed_timeouts(flow)
+            if inner:
+                where = format_path((*focus.path, index))
+                armed += [_routed(t, where) for t in inner]  # type: ignore[misc]
+    for frame in _armed_frames(cursor.stack):
+        trigger = frame.node.trigger
+        assert isinstance(trigger, Timer)
+        armed.append(ReleaseTimer(trigger, frame.input, (*frame.path, 1), frame.release_at))
     return armed
+
+
+class _Armed(NamedTuple):
+    node: Interruptible[Any, Any, Any]
+    input: Any
+    path: Path
+    release_at: datetime
+
+
+def _armed_frames(frame: Frame | None) -> Iterator[_Armed]:
+    while frame is not None:
+        if type(frame) is InterruptibleFrame and frame.release_at is not None:
+            yield _Armed(frame.node, frame.input, frame.path, frame.release_at)
+        frame = frame.parent

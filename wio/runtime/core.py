@@ -49,6 +49,7 @@ from wio.interpreter import (
     proceed,
     progress,
     ready_effects,
+    release_times,
     result,
     start,
     status,
@@ -263,9 +264,7 @@ class InstanceCore:
         """When something is next due: a failed step's retry, or a started timer's release."""
         if self.error is not None:
             return self.retry_at
-        times = [t.release_at for t in armed_timeouts(self.cursor)]
-        times += [e.release_at for e in ready_effects(self.cursor) if isinstance(e, ReleaseTimer)]
-        return min(times, default=None)
+        return min(release_times(self.cursor), default=None)
 
     def timer_event(self, effect: StartTimer | ReleaseTimer) -> TimerStarted | TimerReleased:
         """The event of a timer effect, from the runtime's clock (the only clock there is)."""
