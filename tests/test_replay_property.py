@@ -85,9 +85,7 @@ def build(spec: Spec, counter: Counter, in_flow: bool = False) -> WIO[Any, Any, 
         case "map":
             return child(args[0]).map(lambda v: (v * 3 + 1) % MOD)
         case "transform":
-            return child(args[0]).transform(
-                lambda x: (x + 1) % MOD, lambda x, out: (out + x) % MOD
-            )
+            return child(args[0]).transform(lambda x: (x + 1) % MOD, lambda x, out: (out + x) % MOD)
         case "provide":
             return child(args[0]).provide_input(args[1])
         case "handle":
@@ -98,9 +96,7 @@ def build(spec: Spec, counter: Counter, in_flow: bool = False) -> WIO[Any, Any, 
             modulus, branches, default = args
             fork = WIO.fork("F")
             for index, branch in enumerate(branches):
-                fork = fork.branch(
-                    f"b{index}", lambda x, i=index: x % modulus == i, child(branch)
-                )
+                fork = fork.branch(f"b{index}", lambda x, i=index: x % modulus == i, child(branch))
             return fork.otherwise("default", child(default))
         case "checkpoint":
             return child(args[0]).checkpointed(save, restore)
