@@ -479,3 +479,96 @@ def test_a_declined_card_cancels_the_order_durably(fulfilment: ModuleType, open_
     assert fulfilment.side_effects == ["charged o-3", "cancelled: insufficient funds"]
     again = Runtime(fulfilment.workflow, journal=open_fresh(), strict=True).get("o-3")
     assert again.result == instance.result and again.unmatched_events == ()
+
+
+# -- concurrency in the asyncio runtime ----------------------------------------------
+
+
+class Rendezvous:
+    """Async steps that each wait until every flow's step has started: they can only
+    finish if the runtime awaits them concurrently."""
+
+    def __init__(self, expected: int) -> None:
+        self.expected = expected
+        self.started: list[str] = []
+        self.all_started = asyncio.Event()
+
+    def step(self, name: str, add: int = 0) -> WIO[int, Boom, int]:
+        async def effect(x: int) -> Ev:
+            self.started.append(name)
+            if len(self.started) == self.expected:
+                self.all_started.set()
+            await asyncio.wait_for(self.all_started.wait(), timeout=30)
+            return Ev(x + add)
+
+        def handle(x: int, event: Ev) -> int | Err[Boom]:
+            return Err(Boom(event.value)) if event.value < 0 else event.value
+
+        return WIO.run(effect, handle, error=Boom).named(name)
+
+
+def test_the_async_runtime_awaits_every_flows_step_concurrently() -> None:
+    meet = Rendezvous(3)
+    section = (
+        WIO.parallel()
+        .flow("A", meet.step("a", 1) >> WIO.pure_from(lambda x: x * 10))
+        .flow("B", meet.step("b", 2))
+        .flow("C", meet.step("c", 3))
+    )
+
+    async def main() -> Any:
+        instance = await AsyncRuntime(section).create("p", 0)
+        assert await instance.run() == Status.FINISHED
+        return instance
+
+    instance = asyncio.run(main())
+    assert instance.result == (10, 2, 3) and sorted(meet.started) == ["a", "b", "c"]
+    assert [e.event.flow for e in instance.events] == ["/0", "/1", "/2"]  # in flow order
+    assert replayed(section, [e.event for e in instance.events]).result == (10, 2, 3)
+
+
+def test_a_business_error_among_concurrent_steps_drops_the_other_flows_events() -> None:
+    meet = Rendezvous(2)
+    section = WIO.parallel().flow("Fails", meet.step("fails", -1)).flow("Ok", meet.step("ok"))
+    handled = section.handle_error_with(WIO.pure_from(lambda failed: "handled"))
+
+    async def main() -> Any:
+        instance = await AsyncRuntime(handled).create("p", 0)
+        assert await instance.run() == Status.FINISHED
+        return instance
+
+    instance = asyncio.run(main())
+    assert instance.result == "handled" and sorted(meet.started) == ["fails", "ok"]
+    (only,) = instance.events  # the second flow's event is not recorded: its section ended
+    assert only.event == InFlow("/0/0", Ev(-1))
+    again = replayed(handled, [only.event], strict=True)
+    assert again.result == "handled" and again.unmatched_events == ()
+
+
+def test_a_concurrent_step_that_raises_is_retried_while_the_others_are_recorded() -> None:
+    attempts: list[int] = []
+
+    async def flaky(x: int) -> Ev:
+        attempts.append(x)
+        if len(attempts) == 1:
+            raise ConnectionError("try again")
+        return Ev(x + 5)
+
+    calls = Calls()
+    section = (
+        WIO.parallel()
+        .flow("Flaky", WIO.run(flaky, lambda x, e: e.value).named("Flaky"))
+        .flow("Steady", calls.step("steady", 1))
+    )
+
+    async def main() -> Any:
+        runtime = AsyncRuntime(section, clock=ManualClock(T0))
+        instance = await runtime.create("p", 0)
+        assert await instance.run() == Status.RUNNING  # the failed step awaits its retry
+        assert instance.attempts == 1 and "try again" in str(instance.last_error)
+        assert [e.event for e in instance.events] == [InFlow("/1", Ev(1))]
+        assert await instance.run() == Status.FINISHED
+        return instance
+
+    instance = asyncio.run(main())
+    assert instance.result == (5, 1) and calls.log == ["steady"] and len(attempts) == 2

@@ -35,11 +35,18 @@ class AsyncInstance(InstanceView[In, Out]):
         return bool(await drive_async(protocol.step(self._core, self._persistence)))
 
     async def run(self) -> Status:
-        """Advance until finished, waiting for the outside, or stopped by an error."""
+        """Advance until finished, waiting for the outside, or stopped by an error.
+
+        In a parallel section, the next step of every flow runs at once (their
+        coroutines awaited concurrently), and each event is recorded as before.
+        """
         await call_persistence(self._persistence, self._persistence.acquire, self._core)
         try:
-            while await self.step() and self._core.more_is_due():
-                pass
+            # The flows of a parallel section await their effects concurrently.
+            steps = protocol.step_concurrently
+            while await drive_async(steps(self._core, self._persistence)):
+                if not self._core.more_is_due():
+                    break
         finally:
             await call_persistence(self._persistence, self._persistence.release, self._core)
         return self.status

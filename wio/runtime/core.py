@@ -244,20 +244,37 @@ class InstanceCore:
 
     def due_effect(self) -> Effect | None:
         """The next effect that is due now, retrying a failed pure step first."""
+        return next(self._due(), None)
+
+    def due_effects(self) -> list[Effect]:
+        """Every effect due now: one per parallel flow that has one, or a due
+        timeout alone (it cuts its section short before anything else runs)."""
+        return list(self._due(every=True))
+
+    def _due(self, *, every: bool = False) -> Iterator[Effect]:
         if self.gave_up:
-            return None
+            return
         if self.cursor.failure is not None:
             self.cursor = proceed(self.cursor)
             if self._note_pure_failure():
-                return None
+                return
         now = self.clock.now()
         for timeout in armed_timeouts(self.cursor):
             if now >= timeout.release_at:
-                return timeout  # the section ran out of time: interrupt it first
+                yield timeout  # the section ran out of time: interrupt it first
+                return
         for effect in ready_effects(self.cursor):  # one per parallel flow that has one
             if not isinstance(effect, ReleaseTimer) or now >= effect.release_at:
-                return effect
-        return None  # a timer not yet due: a worker wakes the instance at wakeup_at
+                yield effect
+                if not every:
+                    return
+        # Otherwise a timer not yet due: a worker wakes the instance at wakeup_at.
+
+    def still_due(self, effect: Effect) -> bool:
+        """Whether ``effect`` is still wanted: a business error in another flow
+        performed at the same time may have ended its parallel section."""
+        key = (type(effect), effect.path, effect.route)
+        return any((type(e), e.path, e.route) == key for e in ready_effects(self.cursor))
 
     @property
     def wakeup_at(self) -> datetime | None:

@@ -10,17 +10,27 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import logging
 from collections.abc import Callable, Generator
 from functools import partial
 from typing import Any
 
 from attrs import frozen
 
-from wio.interpreter import DeliverSignal, ReleaseTimer, RunStep, SaveCheckpoint, StartTimer
+from wio.interpreter import (
+    DeliverSignal,
+    ReleaseTimer,
+    RunStep,
+    SaveCheckpoint,
+    StartTimer,
+    format_path,
+)
 from wio.parallel import in_flows
 from wio.runtime.core import InstanceCore
 from wio.runtime.persistence import Persistence
 from wio.signals import Signal
+
+log = logging.getLogger("wio.steps")
 
 
 @frozen
@@ -31,6 +41,14 @@ class Perform:
 
 
 @frozen
+class PerformAll:
+    """Call the user functions of several effects at once (coroutines concurrently);
+    send back one outcome per effect: what it returned, or the exception it raised."""
+
+    effects: tuple[RunStep | SaveCheckpoint | DeliverSignal, ...]
+
+
+@frozen
 class Persist:
     """Call ``write`` (journal I/O); any exception is thrown back into the generator."""
 
@@ -38,7 +56,7 @@ class Persist:
     blocking: bool = True  # False for in-memory no-ops, which need no thread
 
 
-Protocol = Generator[Perform | Persist, Any, bool]
+Protocol = Generator[Perform | PerformAll | Persist, Any, bool]
 
 
 def step(core: InstanceCore, persistence: Persistence) -> Protocol:
@@ -65,6 +83,62 @@ def step(core: InstanceCore, persistence: Persistence) -> Protocol:
     return True
 
 
+def step_concurrently(core: InstanceCore, persistence: Persistence) -> Protocol:
+    """Like `step`, but performs the next effect of every parallel flow at once,
+    then records their events one by one; returns whether any was recorded.
+
+    The events are recorded in the flows' order, those of effects that raised
+    last. At the first that cannot be recorded (its effect raised, its handler
+    raised, or a business error recorded just before ended its section), the
+    rest are not recorded: their steps run again later, as after a crash.
+    """
+    yield _persist(persistence, persistence.acquire, core)
+    effects = core.due_effects()
+    if len(effects) <= 1:
+        recorded: bool = yield from step(core, persistence)
+        return recorded
+    performed = [e for e in effects if not isinstance(e, StartTimer | ReleaseTimer)]
+    outcomes = iter((yield PerformAll(tuple(performed))))  # in the order of `performed`
+    done: list[tuple[Any, Any]] = []
+    raised: list[tuple[Any, BaseException]] = []
+    for effect in effects:
+        outcome: Any
+        if isinstance(effect, StartTimer | ReleaseTimer):
+            try:
+                outcome = core.timer_event(effect)
+            except Exception as exc:  # a computed duration that is not a duration
+                outcome = exc
+        else:
+            outcome = next(outcomes)
+        (raised if isinstance(outcome, Exception) else done).append((effect, outcome))
+    count = 0
+    for effect, event in done:
+        if not core.still_due(effect):
+            dropped(core, effect, "its parallel section ended")
+            break
+        prepared = core.prepare(effect, event)
+        if prepared is None:
+            break
+        yield from _commit(core, persistence, prepared.applied, prepared.event)
+        count += 1
+    else:
+        if raised and core.still_due(raised[0][0]):
+            core.step_failed(*raised[0])
+    if core.error is not None or count == 0:
+        yield _persist(persistence, persistence.changed, core)
+    return count > 0
+
+
+def dropped(core: InstanceCore, effect: Any, why: str) -> None:
+    log.warning(
+        "instance %r: the event of step %r at %s is not recorded: %s",
+        core.instance_id,
+        effect.node.meta.name,
+        format_path(effect.path),
+        why,
+    )
+
+
 def deliver(core: InstanceCore, persistence: Persistence, event: Any) -> Protocol:
     """Record an event from outside the workflow; raises `NotWaitingForEvent` if unwanted."""
     yield _persist(persistence, persistence.acquire, core)
@@ -79,7 +153,7 @@ def signal(
     signal: Signal[Any, Any],
     request: Any,
     key: str | None,
-) -> Generator[Perform | Persist, Any, Any]:
+) -> Generator[Perform | PerformAll | Persist, Any, Any]:
     """Deliver a signal; returns its response. Nothing is recorded if anything fails."""
     yield _persist(persistence, persistence.acquire, core)
     request = core.signal_request(signal, request)
@@ -113,14 +187,16 @@ def _commit(core: InstanceCore, persistence: Persistence, applied: Any, event: A
 
 
 def drive_sync(
-    protocol: Generator[Perform | Persist, Any, Any],
+    protocol: Generator[Perform | PerformAll | Persist, Any, Any],
     perform: Callable[[RunStep | SaveCheckpoint | DeliverSignal], Any],
 ) -> Any:
     """Run a protocol to its end, blocking on each request."""
     request = next(protocol)
     while True:
         try:
-            if isinstance(request, Perform):
+            if isinstance(request, PerformAll):
+                outcome = [_outcome(perform, effect) for effect in request.effects]
+            elif isinstance(request, Perform):
                 try:
                     outcome = perform(request.effect)
                 except Exception as exc:
@@ -138,12 +214,23 @@ def drive_sync(
             return done.value
 
 
-async def drive_async(protocol: Generator[Perform | Persist, Any, Any]) -> Any:
+def _outcome(perform: Callable[[Any], Any], effect: Any) -> Any:
+    try:
+        return perform(effect)
+    except Exception as exc:
+        return exc
+
+
+async def drive_async(protocol: Generator[Perform | PerformAll | Persist, Any, Any]) -> Any:
     """Run a protocol to its end, awaiting coroutine effects and journal writes."""
     request = next(protocol)
     while True:
         try:
-            if isinstance(request, Perform):
+            if isinstance(request, PerformAll):
+                outcome = await asyncio.gather(
+                    *(_outcome_async(effect) for effect in request.effects)
+                )
+            elif isinstance(request, Perform):
                 try:
                     outcome = await perform_async(request.effect)
                 except Exception as exc:
@@ -162,6 +249,13 @@ async def drive_async(protocol: Generator[Perform | Persist, Any, Any]) -> Any:
             request = protocol.send(outcome)
         except StopIteration as done:
             return done.value
+
+
+async def _outcome_async(effect: RunStep | SaveCheckpoint | DeliverSignal) -> Any:
+    try:
+        return await perform_async(effect)
+    except Exception as exc:
+        return exc
 
 
 async def perform_async(effect: RunStep | SaveCheckpoint | DeliverSignal) -> Any:
