@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 
 from journal import StoredEvent
 from tests.conftest import DURABLE_JOURNALS, example
-from tests.nodes import Boom, Ev, Saved, restore, save
+from tests.nodes import Boom, Effects, Ev, Saved, restore, save
 from wio import (
     WIO,
     DefinitionError,
@@ -56,21 +56,12 @@ go = Signal("Go", request=Go, response=Ok)
 stop = Signal("Stop", request=Go, response=Ok)
 
 
-class Calls:
-    """Steps that record their side effects, so a re-run is told from a replay."""
+class Calls(Effects):
+    """`Effects`' recording steps, and signal handlers that record too."""
 
-    def __init__(self) -> None:
-        self.log: list[str] = []
-
-    def step(self, name: str, add: int = 0) -> WIO[int, Boom, int]:
-        def effect(x: int) -> Ev:
-            self.log.append(name)
-            return Ev(x + add)
-
-        def handle(x: int, event: Ev) -> int | Err[Boom]:
-            return Err(Boom(event.value)) if event.value < 0 else event.value
-
-        return WIO.run(effect, handle, error=Boom).named(name)
+    @property
+    def log(self) -> list[str]:
+        return self.calls
 
     def waiting(self, signal: Signal[Go, Ok] = go) -> WIO[int, Any, int]:
         def handle(x: int, request: Go) -> Ev:
