@@ -87,10 +87,10 @@ def step_concurrently(core: InstanceCore, persistence: Persistence) -> Protocol:
     """Like `step`, but performs the next effect of every parallel flow at once,
     then records their events one by one; returns whether any was recorded.
 
-    The events are recorded in the flows' order, those of effects that raised
-    last. At the first that cannot be recorded (its effect raised, its handler
-    raised, or a business error recorded just before ended its section), the
-    rest are not recorded: their steps run again later, as after a crash.
+    The events are recorded in the flows' order. One whose section a business
+    error recorded just before has ended is not recorded (and is logged). At
+    the first step that raised, or whose handler raised, the rest are not
+    recorded: their steps run again later, as after a crash.
     """
     yield _persist(persistence, persistence.acquire, core)
     effects = core.due_effects()
@@ -113,9 +113,9 @@ def step_concurrently(core: InstanceCore, persistence: Persistence) -> Protocol:
         (raised if isinstance(outcome, Exception) else done).append((effect, outcome))
     count = 0
     for effect, event in done:
-        if not core.still_due(effect):
+        if not core.still_due(effect):  # its section ended: the flow is gone for good
             dropped(core, effect, "its parallel section ended")
-            break
+            continue
         prepared = core.prepare(effect, event)
         if prepared is None:
             break
