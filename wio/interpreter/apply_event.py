@@ -34,6 +34,7 @@ from wio.interpreter.cursor import (
     ReturnValue,
     StepRecord,
     Waiting,
+    detached,
     evolve,
     format_path,
 )
@@ -101,23 +102,13 @@ def _apply_in_flow(cursor: Cursor, focus: InParallel, seq: int, event: InFlow) -
     if index is None:
         return None
     flow = focus.flows[index]
-    inside = Cursor(
-        flow.focus,
-        flow.stack,
-        flow.state,
-        cursor.log,
-        flow.deferred,
-        cursor.next_token,
-        flow.failure,
-    )
+    inside = evolve(flow, log=cursor.log, next_token=cursor.next_token)
     applied = apply_event(inside, seq, event.event)
     if applied.outcome == "unmatched":
         return None  # an enclosing section may still take it
     after = applied.cursor
     flows = list(focus.flows)
-    flows[index] = Cursor(
-        after.focus, after.stack, after.state, None, after.deferred, 0, after.failure
-    )
+    flows[index] = detached(after)
     section = InParallel(focus.node, focus.input, focus.path, tuple(flows))
     moved = run(section, cursor.stack, after.state, after.log, cursor.deferred, after.next_token)
     return Applied(moved, applied.outcome)

@@ -319,3 +319,9 @@ def evolve(
         c.next_token if next_token is _UNSET else next_token,
         c.failure if failure is _UNSET else failure,
     )
+
+
+def detached(c: Cursor) -> Cursor:
+    """A parallel flow's cursor as its section keeps it: without the progress log
+    and section tokens, which belong to the enclosing cursor."""
+    return Cursor(c.focus, c.stack, c.state, None, c.deferred, 0, c.failure)

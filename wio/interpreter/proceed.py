@@ -55,6 +55,8 @@ from wio.interpreter.cursor import (
     StepRecord,
     TransformFrame,
     chain_items,
+    detached,
+    evolve,
     format_path,
 )
 from wio.result import Err
@@ -215,10 +217,7 @@ def _advance_flows(
             log, token = moved.log, moved.next_token
             if moved.state is not flow.state:  # the flow produced a value
                 state = moved.state
-            flow = Cursor(
-                moved.focus, moved.stack, moved.state, None, moved.deferred, 0, moved.failure
-            )
-            flows[index] = flow
+            flows[index] = flow = detached(moved)
         if type(flow.focus) is FailedWith:  # the first business error fails the section
             error = flow.focus.error
             record = StepRecord(path, "parallel", node.meta.name, False, error)
@@ -256,14 +255,8 @@ def _merged(
 def _retrying(focus: InParallel) -> InParallel:
     """The section with its flows' failures cleared, so that failed steps run again."""
     flows = tuple(
-        Cursor(
-            _retrying(f.focus) if type(f.focus) is InParallel else f.focus,
-            f.stack,
-            f.state,
-            f.log,
-            f.deferred,
-            f.next_token,
-            None,
+        evolve(
+            f, failure=None, focus=_retrying(f.focus) if type(f.focus) is InParallel else f.focus
         )
         for f in focus.flows
     )
