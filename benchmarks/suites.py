@@ -25,9 +25,9 @@ from psycopg.types.json import Jsonb
 
 from benchmarks.flows import Ping, durable, fanned, looped, ping, signalled, steps
 from benchmarks.measure import POSTGRES_URL, Figure, median_seconds, rate
-from journal import Journal, NewEvent, open_journal
-from renderers import render
 from wio import Runtime, Workflow
+from wio.journal import Journal, NewEvent, open_journal
+from wio.renderers import render
 
 ROOT = Path(__file__).resolve().parent.parent
 

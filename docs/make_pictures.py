@@ -16,8 +16,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from renderers import render  # noqa: E402
 from wio.loading import load_workflow  # noqa: E402
+from wio.renderers import render  # noqa: E402
 
 EXAMPLES = {
     "order": "docs/examples/order.py:order_workflow",

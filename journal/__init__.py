@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-from journal.errors import (
+from .errors import (
     ConcurrencyConflict,
     DuplicateInstance,
     InvalidJournalURL,
@@ -23,9 +23,9 @@ from journal.errors import (
     LeaseHeld,
     UnknownInstance,
 )
-from journal.memory import MemoryJournal
-from journal.protocol import Journal
-from journal.records import InstanceRecord, InstanceStatus, NewEvent, StatusUpdate, StoredEvent
+from .memory import MemoryJournal
+from .protocol import Journal
+from .records import InstanceRecord, InstanceStatus, NewEvent, StatusUpdate, StoredEvent
 
 __all__ = [
     "ConcurrencyConflict",
@@ -66,7 +66,7 @@ def open_journal(url: str, *, upgrade: bool = True) -> Journal:
 
 
 def _open_sqlite(url: str, rest: str, upgrade: bool) -> Journal:
-    from journal.sqlite import SQLiteJournal
+    from .sqlite import SQLiteJournal
 
     location, _, query = rest.partition("?")
     # As in SQLAlchemy: sqlite:///relative.db and sqlite:////absolute.db.
@@ -81,7 +81,7 @@ def _open_sqlite(url: str, rest: str, upgrade: bool) -> Journal:
 
 
 def _open_postgres(url: str, upgrade: bool) -> Journal:
-    from journal.postgres import PostgresJournal
+    from .postgres import PostgresJournal
 
     parts = urlsplit(url)
     params = parse_qsl(parts.query)

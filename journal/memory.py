@@ -9,8 +9,8 @@ from typing import Any
 
 import attrs
 
-from journal.errors import ConcurrencyConflict, DuplicateInstance, LeaseHeld, UnknownInstance
-from journal.records import InstanceRecord, InstanceStatus, NewEvent, StatusUpdate, StoredEvent
+from .errors import ConcurrencyConflict, DuplicateInstance, LeaseHeld, UnknownInstance
+from .records import InstanceRecord, InstanceStatus, NewEvent, StatusUpdate, StoredEvent
 
 
 class MemoryJournal:

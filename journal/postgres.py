@@ -20,7 +20,7 @@ from psycopg.rows import TupleRow
 from psycopg.types.json import Jsonb
 from psycopg_pool import ConnectionPool, PoolTimeout
 
-from journal.errors import (
+from .errors import (
     ConcurrencyConflict,
     DuplicateInstance,
     InvalidJournalURL,
@@ -28,7 +28,7 @@ from journal.errors import (
     LeaseHeld,
     UnknownInstance,
 )
-from journal.records import (
+from .records import (
     InstanceRecord,
     InstanceStatus,
     NewEvent,

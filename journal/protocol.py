@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any, Protocol, runtime_checkable
 
-from journal.records import InstanceRecord, InstanceStatus, NewEvent, StatusUpdate, StoredEvent
+from .records import InstanceRecord, InstanceStatus, NewEvent, StatusUpdate, StoredEvent
 
 
 @runtime_checkable

@@ -17,7 +17,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from journal.errors import (
+from .errors import (
     ConcurrencyConflict,
     DuplicateInstance,
     InvalidJournalURL,
@@ -25,7 +25,7 @@ from journal.errors import (
     LeaseHeld,
     UnknownInstance,
 )
-from journal.records import (
+from .records import (
     InstanceRecord,
     InstanceStatus,
     NewEvent,

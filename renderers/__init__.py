@@ -12,14 +12,15 @@ from __future__ import annotations
 from collections.abc import Collection, Iterable
 from typing import Any
 
-from renderers.bpmn import render_bpmn
-from renderers.flow import build_flow
-from renderers.graphviz import GraphvizMissing, draw, render_dot
-from renderers.mermaid import render_mermaid
-from renderers.text import render_text
 from wio import model
 from wio.algebra import WIO
 from wio.interpreter import Path, StepRecord
+
+from .bpmn import render_bpmn
+from .flow import build_flow
+from .graphviz import GraphvizMissing, draw, render_dot
+from .mermaid import render_mermaid
+from .text import render_text
 
 __all__ = [
     "FORMATS",

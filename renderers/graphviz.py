@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import graphviz  # type: ignore[import-untyped]  # the package ships no type information
 
-from renderers.flow import Cluster, Flow, FlowNode
 from wio.errors import WioError
+
+from .flow import Cluster, Flow, FlowNode
 
 _SHAPES = {
     "start": {

@@ -7,7 +7,7 @@ written. Node ids come from model paths and never collide with keywords.
 
 from __future__ import annotations
 
-from renderers.flow import Cluster, Flow, FlowEdge, FlowNode
+from .flow import Cluster, Flow, FlowEdge, FlowNode
 
 # Mermaid decodes #name; and #code; entities inside quoted labels.
 _ENTITIES = {

@@ -8,7 +8,7 @@ from types import ModuleType
 
 import pytest
 
-from journal import Journal, open_journal
+from wio.journal import Journal, open_journal
 from wio.loading import load_module
 
 ROOT = Path(__file__).resolve().parent.parent

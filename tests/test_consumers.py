@@ -19,7 +19,6 @@ from typing import Any
 
 import pytest
 
-from renderers import executed_paths, render
 from tests.conftest import example
 from tests.diagram_consumers import node, require, require_chromium, spiff_run, xsd_problems
 from tests.diagram_workflows import (
@@ -33,6 +32,7 @@ from tests.diagram_workflows import (
 )
 from tests.harness import review
 from wio import Runtime
+from wio.renderers import executed_paths, render
 
 pytestmark = pytest.mark.consumers
 

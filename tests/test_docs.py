@@ -97,8 +97,8 @@ def test_the_readme_gives_two_commands_and_ci_runs_the_test_one() -> None:
 
 
 def test_mermaid_sources_in_the_docs_are_what_wio_renders_now() -> None:
-    from renderers import render
     from wio.loading import load_workflow
+    from wio.renderers import render
 
     page = ROOT / "docs" / "renderers" / "mermaid.md"
     shown = [b.rstrip() for b in blocks(page, "mermaid")]

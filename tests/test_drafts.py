@@ -9,13 +9,13 @@ from typing import Any
 import pytest
 from attrs import frozen
 
-from renderers import FORMATS, render
 from tests.conftest import example
 from wio import WIO, DefinitionError, Runtime, Workflow
 from wio import drafts as d
 from wio.drafts import draft_nodes
 from wio.lint import lint
 from wio.model import to_model
+from wio.renderers import FORMATS, render
 
 
 def test_a_draft_renders_in_every_format_and_lints_clean() -> None:

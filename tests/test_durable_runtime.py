@@ -10,13 +10,13 @@ from typing import Any
 import pytest
 from attrs import frozen
 
-from journal import Journal, LeaseHeld, NewEvent, StoredEvent, open_journal
 from tests.conftest import ALL_JOURNALS, DURABLE_JOURNALS
 from tests.nodes import Effects, Ev, Saved, restore, save
 from wio import WIO, InstanceAlreadyExists, InstanceNotFound, Runtime, Status
 from wio.clock import ManualClock
 from wio.codec import EventCodec, EventDecodeError, InputError, event
 from wio.definition import Workflow
+from wio.journal import Journal, LeaseHeld, NewEvent, StoredEvent, open_journal
 from wio.retry import RetryPolicy
 from wio.runtime import AsyncRuntime
 

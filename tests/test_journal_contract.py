@@ -9,7 +9,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from journal import (
+from tests.conftest import ALL_JOURNALS, DURABLE_JOURNALS
+from wio.journal import (
     ConcurrencyConflict,
     DuplicateInstance,
     InstanceRecord,
@@ -23,7 +24,6 @@ from journal import (
     UnknownInstance,
     open_journal,
 )
-from tests.conftest import ALL_JOURNALS, DURABLE_JOURNALS
 
 T0 = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
 TTL = timedelta(seconds=30)

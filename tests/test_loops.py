@@ -67,7 +67,7 @@ def test_loops_in_the_model_round_trip_and_fit_the_schema() -> None:
 
 
 def test_mermaid_draws_the_condition_and_the_way_back() -> None:
-    from renderers import render
+    from wio.renderers import render
 
     chart = str(render(looping(), "mermaid"))
     assert 'n1_0{"Approved?"}' in chart

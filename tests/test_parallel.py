@@ -18,7 +18,6 @@ from attrs import frozen
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from journal import StoredEvent
 from tests.conftest import DURABLE_JOURNALS, example
 from tests.nodes import Boom, Effects, Ev, Saved, restore, save
 from wio import (
@@ -33,6 +32,7 @@ from wio import (
     Workflow,
 )
 from wio.codec import EventDecodeError
+from wio.journal import StoredEvent
 from wio.parallel import InFlow, innermost
 from wio.runtime import AsyncRuntime
 from wio.signals import SignalHandled, UnexpectedSignal

@@ -13,9 +13,9 @@ from typing import Any
 import pytest
 from syrupy.assertion import SnapshotAssertion
 
-from renderers import render
 from tests.conftest import example
 from tests.diagram_consumers import require
+from wio.renderers import render
 
 EXAMPLES = {
     "checkpointing-my_workflow": ("checkpointing", "my_workflow"),

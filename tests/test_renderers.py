@@ -11,12 +11,12 @@ from types import ModuleType
 
 import pytest
 
-from renderers import executed_paths, render
-from renderers.mermaid import escape
 from tests.conftest import ROOT, example
 from tests.diagram_workflows import HOSTILE, hostile, routing
 from tests.processes import wio
 from wio import Runtime
+from wio.renderers import executed_paths, render
+from wio.renderers.mermaid import escape
 
 BPMN = "{http://www.omg.org/spec/BPMN/20100524/MODEL}"
 

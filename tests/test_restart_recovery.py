@@ -15,7 +15,6 @@ from pathlib import Path
 
 import pytest
 
-from journal import open_journal
 from tests.conftest import DURABLE_JOURNALS
 from tests.processes import (
     HARNESS,
@@ -28,6 +27,7 @@ from tests.processes import (
     wait_until,
     wio,
 )
+from wio.journal import open_journal
 
 
 @DURABLE_JOURNALS

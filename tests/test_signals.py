@@ -10,12 +10,12 @@ from typing import Any
 import pytest
 
 from benchmarks.flows import Ping, ping, signalled
-from journal import NewEvent
 from tests.conftest import ALL_JOURNALS, ROOT
 from tests.harness import review as example
 from tests.processes import wio
 from wio import Runtime, Status
 from wio.codec import EventDecodeError
+from wio.journal import NewEvent
 from wio.runtime import AsyncRuntime
 from wio.signals import SignalHandled, SignalRequestError, UnexpectedSignal
 

@@ -11,7 +11,6 @@ from pathlib import Path
 
 import pytest
 
-from journal import MemoryJournal, open_journal
 from tests.conftest import DURABLE_JOURNALS, ROOT
 from tests.processes import (
     HARNESS,
@@ -24,6 +23,7 @@ from tests.processes import (
     wait_until,
     wio,
 )
+from wio.journal import MemoryJournal, open_journal
 from wio.loading import load_definition
 from wio.runtime import Runtime
 from wio.worker import Worker, serve_health

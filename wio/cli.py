@@ -11,8 +11,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from journal import InstanceStatus, JournalError, open_journal
 from wio.errors import WioError
+from wio.journal import InstanceStatus, JournalError, open_journal
 
 FORMATS = ("mermaid", "bpmn", "dot", "svg", "png", "json", "text")
 DEFAULT_JOURNAL = "sqlite:///wio.db"
@@ -122,8 +122,8 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _render(args: argparse.Namespace) -> int:
-    from renderers import executed_paths, render
     from wio.loading import load_definition
+    from wio.renderers import executed_paths, render
     from wio.runtime import Runtime
 
     definition = load_definition(args.target)

@@ -18,9 +18,9 @@ from typing import Any, TypeVar
 
 from attrs import frozen
 
-from journal.records import NewEvent, StoredEvent
 from wio.converter import describe_structure_error, strict_converter
 from wio.errors import DefinitionError, JournalEventError, WioError
+from wio.journal.records import NewEvent, StoredEvent
 from wio.parallel import IN_FLOW, InFlow
 from wio.signals import Signal, SignalHandled
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from journal import Journal
 from wio.codec import encode_value
 from wio.interpreter import format_path
+from wio.journal import Journal
 from wio.loading import definition_for
 from wio.runtime import Runtime
 

@@ -24,11 +24,11 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import FrameType
 from typing import Any
 
-from journal import ConcurrencyConflict, InstanceRecord, Journal, JournalError, LeaseHeld
-from journal.records import InstanceStatus, StatusUpdate
 from wio.clock import Clock, SystemClock
 from wio.definition import Workflow
 from wio.interpreter import Status
+from wio.journal import ConcurrencyConflict, InstanceRecord, Journal, JournalError, LeaseHeld
+from wio.journal.records import InstanceStatus, StatusUpdate
 from wio.model import to_model, unstructure
 from wio.runtime import Runtime
 from wio.runtime.base import default_owner

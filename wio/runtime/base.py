@@ -9,12 +9,12 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any, Generic, TypeVar
 
-from journal import DuplicateInstance, Journal, UnknownInstance, open_journal
 from wio.algebra import WIO
 from wio.clock import Clock, SystemClock
 from wio.definition import Workflow
 from wio.drafts import refuse_drafts
 from wio.errors import DefinitionError, InstanceAlreadyExists, InstanceNotFound
+from wio.journal import DuplicateInstance, Journal, UnknownInstance, open_journal
 from wio.retry import RetryPolicy
 from wio.runtime.core import InstanceCore, numbered
 from wio.runtime.persistence import InMemory, Journaled, Persistence

@@ -18,10 +18,10 @@ from typing import Any, Protocol, TypeVar
 
 from attrs import frozen
 
-from journal import InstanceRecord, InstanceStatus, Journal, StatusUpdate
 from wio.codec import decode_input, encode_value
 from wio.definition import Workflow
 from wio.errors import WrongWorkflow
+from wio.journal import InstanceRecord, InstanceStatus, Journal, StatusUpdate
 from wio.runtime.core import InstanceCore, RecordedEvent, collector_paused, describe_failure
 
 
