@@ -93,7 +93,7 @@ def test_an_approval_survives_a_restart_during_the_review_wait(
 
 def test_the_upload_retry_policy_is_declared_on_the_step(approval: ModuleType) -> None:
     from wio.algebra import Run
-    from wio.algebra import walk_static as walk
+    from wio.paths import walk_static as walk
 
     (publish,) = [
         n for n in walk(approval.workflow.wio) if isinstance(n, Run) and n.meta.name == "Publish"

@@ -16,7 +16,7 @@ import inspect
 import typing
 from collections.abc import Awaitable, Callable, Coroutine
 from datetime import timedelta
-from typing import Any, Generic, Never, TypeVar, overload
+from typing import Any, Generic, Never, TypeVar, assert_never, overload
 
 import attrs
 from attrs import field, frozen
@@ -689,6 +689,8 @@ class Parallel(WIO[In, E, Out]):
             raise DefinitionError(f"parallel {self.meta.name!r} has two flows named {name!r}")
         if self.combiner is not None:
             raise DefinitionError(f"parallel {self.meta.name!r}: add every flow before .combine()")
+        from wio.paths import walk_static  # wio.paths imports the node classes from here
+
         ends = [n for n in walk_static(then) if isinstance(n, End)]
         if ends:
             raise DefinitionError(
@@ -731,6 +733,39 @@ class End(WIO[In, E, Out]):
     meta: Meta = Meta()
 
 
+Node = (
+    Pure[Any, Any, Any]
+    | Run[Any, Any, Any]
+    | HandleSignal[Any, Any, Any]
+    | Timer[Any, Any, Any]
+    | Recover[Any, Any, Any]
+    | End[Any, Any, Any]
+    | Sequence[Any, Any, Any]
+    | Transform[Any, Any, Any]
+    | FlatMap[Any, Any, Any]
+    | HandleError[Any, Any, Any]
+    | Checkpoint[Any, Any, Any]
+    | Fork[Any, Any, Any]
+    | Parallel[Any, Any, Any]
+    | Loop[Any, Any, Any]
+    | Interruptible[Any, Any, Any]
+)
+"""Every kind of node: a match over a `Node` ends in ``assert_never``, so mypy
+names each place a new kind must be handled (see docs/contributing.md)."""
+
+NODE_CLASSES: tuple[type[WIO[Any, Any, Any]], ...] = tuple(
+    typing.get_origin(kind) for kind in typing.get_args(Node)
+)
+
+
+def as_node(wio: WIO[Any, Any, Any]) -> Node:
+    """``wio`` as the `Node` it is, for a match that mypy checks for exhaustiveness.
+
+    The constructors make nothing but `Node` instances (`_require_wio` refuses others).
+    """
+    return typing.cast(Node, wio)
+
+
 # -- helpers ------------------------------------------------------------------
 
 
@@ -765,7 +800,7 @@ def _always(_input: Any) -> bool:
 
 
 def _require_wio(value: object, where: str) -> None:
-    if not isinstance(value, WIO):
+    if not isinstance(value, NODE_CLASSES):
         raise DefinitionError(f"{where} expects a WIO node, got {type(value).__name__}: {value!r}")
 
 
@@ -791,11 +826,13 @@ def _declared_errors(node: WIO[Any, Any, Any]) -> str | None:
     return " | ".join(names) or None
 
 
-def escaping_errors(node: WIO[Any, Any, Any]) -> list[type[Any]]:
-    """The declared business error types that can escape ``node``, in tree order."""
-    match node:
+def escaping_errors(wio: WIO[Any, Any, Any]) -> list[type[Any]]:
+    """The declared business error types that can escape ``wio``, in tree order."""
+    match node := as_node(wio):
         case Pure() | Run() | HandleSignal():
             return [node.error_type] if node.error_type is not None else []
+        case Timer() | Recover() | End():
+            return []
         case Sequence():
             return [e for step in node.steps for e in escaping_errors(step)]
         case FlatMap() | Transform() | Checkpoint():
@@ -819,42 +856,7 @@ def escaping_errors(node: WIO[Any, Any, Any]) -> list[type[Any]]:
             handler = [] if node.handler is None else escaping_errors(node.handler)
             return escaping_errors(node.base) + escaping_errors(node.trigger) + handler
         case _:
-            return []
-
-
-def children(node: WIO[Any, Any, Any]) -> list[tuple[int, WIO[Any, Any, Any]]]:
-    """A node's children with their indices in the model path (-1: a transparent
-    transform's base, which shares its parent's path). Dynamic continuations are
-    unknown until they run, so they are not listed."""
-    match node:
-        case Sequence():
-            return list(enumerate(node.steps))
-        case Transform():
-            return [(-1, node.base)]
-        case FlatMap() | Checkpoint():
-            return [(0, node.base)]
-        case HandleError():
-            return [(0, node.base), (1, node.handler)]
-        case Fork():
-            return [(i, b.wio) for i, b in enumerate(node.branches)]
-        case Parallel():
-            return [(i, f.wio) for i, f in enumerate(node.flows)]
-        case Loop():
-            restart = [] if node.on_restart is None else [(1, node.on_restart)]
-            return [(0, node.body), *restart]
-        case Interruptible():
-            handler = [] if node.handler is None else [(2, node.handler)]
-            return [(0, node.base), (1, node.trigger), *handler]
-    return []
-
-
-def walk_static(node: WIO[Any, Any, Any]) -> typing.Iterator[WIO[Any, Any, Any]]:
-    """Every node of the static tree, parents first (flat_map continuations are unknown)."""
-    pending = [node]
-    while pending:
-        current = pending.pop()
-        yield current
-        pending.extend(child for _, child in reversed(children(current)))
+            assert_never(node)
 
 
 def _describe_callable(fn: Callable[..., Any]) -> str:

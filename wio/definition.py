@@ -10,14 +10,15 @@ from __future__ import annotations
 import inspect
 import typing
 from collections.abc import Iterator
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, TypeVar, assert_never
 
 from attrs import field, frozen
 
 from wio import algebra
-from wio.algebra import WIO, walk_static
+from wio.algebra import WIO, Node, as_node
 from wio.codec import EventCodec
 from wio.errors import DefinitionError
+from wio.paths import children, walk_static
 from wio.retry import DEFAULT_RETRY, RetryPolicy
 from wio.signals import Signal
 from wio.timers import TimerReleased, TimerStarted
@@ -65,30 +66,46 @@ def as_workflow(target: Any, default_name: str) -> Workflow[Any, Any]:
 
 def event_types(node: WIO[Any, Any, Any]) -> Iterator[type[Any]]:
     """Every event class the static tree can record."""
-    for child in walk_static(node):
-        if isinstance(
-            child, algebra.Run | algebra.Checkpoint | algebra.Recover | algebra.HandleSignal
-        ):
-            yield child.event_type
-        elif isinstance(child, algebra.Timer):
-            yield from (TimerStarted, TimerReleased)
+    for inner in walk_static(node):
+        yield from recorded_events(inner)
+
+
+def recorded_events(node: Node) -> tuple[type[Any], ...]:
+    """The event classes a node records itself (not its children's)."""
+    match node:
+        case algebra.Run() | algebra.Checkpoint() | algebra.Recover() | algebra.HandleSignal():
+            return (node.event_type,)
+        case algebra.Timer():
+            return (TimerStarted, TimerReleased)
+        case (
+            algebra.Pure() | algebra.End() | algebra.Sequence() | algebra.Transform()
+            | algebra.FlatMap() | algebra.HandleError() | algebra.Fork() | algebra.Parallel()
+            | algebra.Loop() | algebra.Interruptible()
+        ):  # fmt: skip
+            return ()
+        case _:
+            assert_never(node)
 
 
 def signals(node: WIO[Any, Any, Any]) -> Iterator[Signal[Any, Any]]:
     """Every signal the static tree handles."""
-    for child in walk_static(node):
-        if isinstance(child, algebra.HandleSignal):
-            yield child.signal
+    for inner in walk_static(node):
+        if isinstance(inner, algebra.HandleSignal):
+            yield inner.signal
 
 
-def infer_input_type(node: WIO[Any, Any, Any]) -> Any:
+def infer_input_type(wio: WIO[Any, Any, Any]) -> Any:
     """The annotated parameter type of the first function to see the input, or ``object``."""
+    node = as_node(wio)
     while True:
         match node:
-            case algebra.Sequence():
-                node = node.steps[0]
-            case algebra.FlatMap() | algebra.HandleError() | algebra.Checkpoint():
-                node = node.base
+            case (
+                algebra.Sequence()
+                | algebra.FlatMap()
+                | algebra.HandleError()
+                | algebra.Checkpoint()
+            ):
+                node = children(node)[0].node  # the first to run sees the input
             case algebra.Transform():
                 return _first_parameter_type(node.map_input)
             case algebra.Pure():
@@ -97,8 +114,13 @@ def infer_input_type(node: WIO[Any, Any, Any]) -> Any:
                 return _first_parameter_type(node.effect)
             case algebra.Recover():
                 return _first_parameter_type(node.recover_state)
-            case _:
+            case (
+                algebra.HandleSignal() | algebra.Timer() | algebra.End() | algebra.Fork()
+                | algebra.Parallel() | algebra.Loop() | algebra.Interruptible()
+            ):  # fmt: skip
                 return object
+            case _:
+                assert_never(node)
 
 
 def _first_parameter_type(fn: Any) -> Any:

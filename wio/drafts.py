@@ -14,16 +14,14 @@ from __future__ import annotations
 import weakref
 from collections.abc import Callable, Iterator
 from datetime import timedelta
-from typing import Any
+from typing import Any, assert_never
 
-import attrs
 from attrs import frozen
 
 from wio import algebra
-from wio.algebra import WIO, Meta
+from wio.algebra import WIO, Meta, Node
 from wio.errors import DefinitionError
-from wio.interpreter import Path, format_path
-from wio.lint import descend
+from wio.paths import Path, descend, format_path, walk_static
 from wio.signals import Signal
 
 
@@ -139,45 +137,55 @@ def _always(_input: Any) -> bool:
     return True
 
 
-def draft_nodes(workflow: WIO[Any, Any, Any]) -> Iterator[tuple[WIO[Any, Any, Any], Path]]:
+def draft_nodes(workflow: WIO[Any, Any, Any]) -> Iterator[tuple[Node, Path]]:
     """Every node of ``workflow`` that is a draft, with its path."""
-    for node, path in descend(workflow, ()):
-        values = [getattr(node, field.name) for field in attrs.fields(type(node))]  # type: ignore[arg-type]
-        if isinstance(node, algebra.Fork):
-            values += [branch.condition for branch in node.branches]
-        if isinstance(node, algebra.Parallel):  # a draft's flows are checked on their own
-            values = [node.combiner]
-        if any(isinstance(value, _Placeholder) for value in values):
+    for node, path in descend(workflow):
+        if any(isinstance(fn, _Placeholder) for fn in _logic(node)):
             yield node, path
+
+
+def _logic(node: Node) -> list[Any]:
+    """The user code a node holds itself (not its children's): what a draft leaves out."""
+    match node:
+        case algebra.Pure():
+            return [node.compute]
+        case algebra.Run():
+            return [node.effect, node.handle]
+        case algebra.HandleSignal():
+            return [node.handle, node.update, node.respond]
+        case algebra.Timer():
+            return [node.duration]
+        case algebra.Recover():
+            return [node.recover_state]
+        case algebra.Transform():
+            return [node.map_input, node.map_output]
+        case algebra.FlatMap():
+            return [node.continuation]
+        case algebra.Checkpoint():
+            return [node.save_state, node.recover_state]
+        case algebra.Fork():
+            return [branch.condition for branch in node.branches]
+        case algebra.Parallel():  # a draft's flows are checked on their own
+            return [node.combiner]
+        case algebra.Loop():
+            return [node.condition]
+        case algebra.End() | algebra.Sequence() | algebra.HandleError() | algebra.Interruptible():
+            return []
+        case _:
+            assert_never(node)
 
 
 # Workflows already found free of drafts, by identity: a process builds many runtimes
 # over one definition, and checking a 100k-node tree each time would cost more than
 # replaying it. Weak values, so a checked definition can still be collected.
 _checked: weakref.WeakValueDictionary[int, WIO[Any, Any, Any]] = weakref.WeakValueDictionary()
-_field_names: dict[type, tuple[str, ...]] = {}
 
 
 def _contains_draft(workflow: WIO[Any, Any, Any]) -> bool:
-    """Whether any node holds a placeholder: a flat scan of every field, without paths."""
-    pending: list[Any] = [workflow]
-    while pending:
-        node = pending.pop()
-        kind = type(node)
-        names = _field_names.get(kind)
-        if names is None:
-            names = _field_names[kind] = tuple(f.name for f in attrs.fields(kind))
-        for name in names:
-            value = getattr(node, name)
-            if isinstance(value, _Placeholder):
-                return True
-            if isinstance(value, WIO | algebra.Branch | algebra.ParallelFlow):
-                pending.append(value)
-            elif isinstance(value, tuple):
-                pending.extend(
-                    v for v in value if isinstance(v, WIO | algebra.Branch | algebra.ParallelFlow)
-                )
-    return False
+    """Whether any node holds a placeholder: a flat scan, without paths."""
+    return any(
+        isinstance(fn, _Placeholder) for node in walk_static(workflow) for fn in _logic(node)
+    )
 
 
 def refuse_drafts(workflow: WIO[Any, Any, Any]) -> None:

@@ -16,13 +16,13 @@ Each problem names the node at fault by its model path (see docs/model.md):
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, assert_never
 
 from attrs import frozen
 
 from wio import algebra
-from wio.algebra import WIO, children, escaping_errors
-from wio.interpreter import Path, format_path
+from wio.algebra import WIO, Node, as_node, escaping_errors
+from wio.paths import BASE, ROOT, Path, child, children, descend, format_path
 
 
 @frozen
@@ -37,17 +37,17 @@ class Problem:
 
 def lint(workflow: WIO[Any, Any, Any]) -> list[Problem]:
     """Every problem found, in tree order."""
-    return list(_check(workflow, ()))
+    return list(_check(as_node(workflow), ROOT))
 
 
 def _name(node: WIO[Any, Any, Any]) -> str:
     return repr(node.meta.name) if node.meta.name else type(node).__name__
 
 
-def _check(node: WIO[Any, Any, Any], path: Path) -> Iterator[Problem]:
+def _check(node: Node, path: Path) -> Iterator[Problem]:
     match node:
         case algebra.Checkpoint():
-            for inner, at in _nodes_with_events(node.base, (*path, 0)):
+            for inner, at in _nodes_with_events(node.base, child(path, BASE)):
                 if issubclass(inner.event_type, node.event_type) or issubclass(
                     node.event_type, inner.event_type
                 ):
@@ -61,7 +61,7 @@ def _check(node: WIO[Any, Any, Any], path: Path) -> Iterator[Problem]:
         case algebra.Interruptible():
             trigger = node.trigger
             if isinstance(trigger, algebra.HandleSignal):
-                for inner, at in _signal_handlers(node.base, (*path, 0)):
+                for inner, at in _signal_handlers(node.base, child(path, BASE)):
                     if inner.signal.name == trigger.signal.name:
                         yield Problem(
                             at,
@@ -71,9 +71,9 @@ def _check(node: WIO[Any, Any, Any], path: Path) -> Iterator[Problem]:
                         )
         case algebra.Parallel():
             seen: dict[str, tuple[str, Path]] = {}  # signal -> the first flow handling it
-            for index, flow in enumerate(node.flows):
+            for flow, kid in zip(node.flows, children(node), strict=True):
                 reported: set[str] = set()
-                for inner, at in _signal_handlers(flow.wio, (*path, index)):
+                for inner, at in _signal_handlers(kid.node, kid.path(path)):
                     name = inner.signal.name
                     first = seen.get(name)
                     if first is not None and first[0] != flow.name and name not in reported:
@@ -116,15 +116,16 @@ def _check(node: WIO[Any, Any, Any], path: Path) -> Iterator[Problem]:
                     f"handles {handled.__name__}, which the section cannot raise "
                     f"(it declares: {names})",
                 )
-    for index, child in children(node):
-        yield from _check(child, (*path, index))
-
-
-def descend(node: WIO[Any, Any, Any], path: Path) -> Iterator[tuple[WIO[Any, Any, Any], Path]]:
-    """Every node under ``node`` (itself included), with its model path."""
-    yield node, path
-    for index, child in children(node):
-        yield from descend(child, path if index == -1 else (*path, index))
+        case (
+            algebra.Pure() | algebra.Run() | algebra.HandleSignal() | algebra.Timer()
+            | algebra.Recover() | algebra.End() | algebra.Sequence() | algebra.Transform()
+            | algebra.FlatMap() | algebra.Fork()
+        ):  # fmt: skip
+            pass  # nothing of their own to check; their children are checked below
+        case _:
+            assert_never(node)
+    for kid in children(node):
+        yield from _check(kid.node, kid.path(path))
 
 
 def _nodes_with_events(node: WIO[Any, Any, Any], path: Path) -> Iterator[tuple[Any, Path]]:
@@ -139,9 +140,9 @@ def _signal_handlers(node: WIO[Any, Any, Any], path: Path) -> Iterator[tuple[Any
             yield inner, at
 
 
-def _always_records(node: WIO[Any, Any, Any]) -> bool:
-    """Whether every way through ``node`` records at least one event (or ends)."""
-    match node:
+def _always_records(wio: WIO[Any, Any, Any]) -> bool:
+    """Whether every way through ``wio`` records at least one event (or ends)."""
+    match node := as_node(wio):
         case (
             algebra.Run() | algebra.HandleSignal() | algebra.Timer() | algebra.Recover()
             | algebra.Checkpoint() | algebra.End()
@@ -159,4 +160,7 @@ def _always_records(node: WIO[Any, Any, Any]) -> bool:
             return any(_always_records(f.wio) for f in node.flows)
         case algebra.Interruptible():
             return isinstance(node.trigger, algebra.Timer) or _always_records(node.base)
-    return False
+        case algebra.Pure():
+            return False
+        case _:
+            assert_never(node)

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 from datetime import timedelta
-from typing import Any, Optional, Union
+from typing import Any, Optional, Union, assert_never
 
 import attrs
 import cattrs
@@ -23,7 +23,7 @@ from attrs import frozen
 from cattrs.gen import make_dict_unstructure_fn, override
 
 from wio import algebra
-from wio.algebra import WIO
+from wio.algebra import WIO, as_node
 from wio.converter import describe_structure_error, strict_converter
 from wio.errors import DefinitionError
 from wio.timers import iso_duration
@@ -176,49 +176,50 @@ def _meta(meta: algebra.Meta) -> NodeMeta:
 
 def to_model(wio: WIO[Any, Any, Any]) -> ModelNode:
     """The static model of a workflow (no user code runs)."""
-    match wio:
+    match node := as_node(wio):
         case algebra.Pure():
-            return Pure(_meta(wio.meta))
+            return Pure(_meta(node.meta))
         case algebra.Run():
-            policy = wio.retry
+            policy = node.retry
             retry = None if policy is None else Retry(
                 policy.max_attempts, policy.initial_delay, policy.multiplier, policy.max_delay
             )  # fmt: skip
-            return RunIO(_meta(wio.meta), wio.event_type.__name__, retry)
+            return RunIO(_meta(node.meta), node.event_type.__name__, retry)
         case algebra.HandleSignal():
-            return HandleSignal(_meta(wio.meta), wio.signal.name, wio.event_type.__name__)
+            return HandleSignal(_meta(node.meta), node.signal.name, node.event_type.__name__)
         case algebra.Loop():
-            restart = None if wio.on_restart is None else to_model(wio.on_restart)
+            restart = None if node.on_restart is None else to_model(node.on_restart)
             return Loop(
-                to_model(wio.body), restart, _meta(wio.meta), wio.exit_name, wio.restart_name
+                to_model(node.body), restart, _meta(node.meta), node.exit_name, node.restart_name
             )
         case algebra.Interruptible():
-            handler = None if wio.handler is None else to_model(wio.handler)
-            return Interruptible(to_model(wio.base), to_model(wio.trigger), handler)
+            handler = None if node.handler is None else to_model(node.handler)
+            return Interruptible(to_model(node.base), to_model(node.trigger), handler)
         case algebra.Timer():
-            duration = wio.duration
+            duration = node.duration
             static = iso_duration(duration) if isinstance(duration, timedelta) else None
-            return Timer(_meta(wio.meta), static)
+            return Timer(_meta(node.meta), static)
         case algebra.Sequence():
-            return Sequence([to_model(step) for step in wio.steps])
+            return Sequence([to_model(step) for step in node.steps])
         case algebra.FlatMap():
-            return Sequence([to_model(wio.base), Dynamic(_meta(wio.meta))])
+            return Sequence([to_model(node.base), Dynamic(_meta(node.meta))])
         case algebra.Transform():
-            return to_model(wio.base)
+            return to_model(node.base)
         case algebra.HandleError():
-            return HandleError(to_model(wio.base), to_model(wio.handler), _meta(wio.meta))
+            return HandleError(to_model(node.base), to_model(node.handler), _meta(node.meta))
         case algebra.Fork():
-            branches = [Branch(b.name, to_model(b.wio), b.is_default) for b in wio.branches]
-            return Fork(branches, _meta(wio.meta))
+            branches = [Branch(b.name, to_model(b.wio), b.is_default) for b in node.branches]
+            return Fork(branches, _meta(node.meta))
         case algebra.Parallel():
-            return Parallel([Flow(f.name, to_model(f.wio)) for f in wio.flows], _meta(wio.meta))
+            return Parallel([Flow(f.name, to_model(f.wio)) for f in node.flows], _meta(node.meta))
         case algebra.Checkpoint():
-            return Checkpoint(to_model(wio.base))
+            return Checkpoint(to_model(node.base))
         case algebra.Recover():
             return Recovery()
         case algebra.End():
             return End()
-    raise DefinitionError(f"not a WIO node: {wio!r}")
+        case _:
+            assert_never(node)
 
 
 _TYPES_BY_TAG: dict[str, type[Any]] = {cls.__name__: cls for cls in NODE_TYPES}

@@ -12,7 +12,7 @@ No I/O, no clock, no randomness: runtimes do those.
 """
 
 from wio.interpreter.apply_event import Applied, apply_event
-from wio.interpreter.cursor import Cursor, DeferredEvent, Path, StepFailure, StepRecord, format_path
+from wio.interpreter.cursor import Cursor, DeferredEvent, StepFailure
 from wio.interpreter.next_effect import (
     DeliverSignal,
     Effect,
@@ -35,6 +35,8 @@ from wio.interpreter.state import (
     result,
     status,
 )
+from wio.paths import Path, format_path
+from wio.progress import StepRecord
 
 __all__ = [
     "Applied",

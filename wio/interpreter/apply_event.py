@@ -13,7 +13,7 @@ later checkpoint event may legitimately skip the section it belonged to
 
 from __future__ import annotations
 
-from typing import Any, Literal, NamedTuple
+from typing import Any, Literal, NamedTuple, assert_never
 
 from wio.algebra import HandleSignal, Recover, Run, Timer
 from wio.errors import StepFailed
@@ -27,20 +27,27 @@ from wio.interpreter.cursor import (
     Cursor,
     DeferredEvent,
     Evaluate,
+    FailedWith,
+    Finished,
+    FlatMapFrame,
     Frame,
+    HandleErrorFrame,
     InParallel,
     InterruptibleFrame,
-    Path,
+    LoopFrame,
+    ReturnError,
     ReturnValue,
-    StepRecord,
+    SequenceFrame,
+    TransformFrame,
     Waiting,
     detached,
     evolve,
-    format_path,
 )
 from wio.interpreter.proceed import business_result, completed, proceed, run
 from wio.interpreter.state import describe_wait
 from wio.parallel import InFlow
+from wio.paths import BASE, INTERRUPTION_HANDLER, TRIGGER, Path, child, child_segment, format_path
+from wio.progress import StepRecord
 from wio.signals import SignalHandled
 from wio.timers import TimerReleased, TimerStarted
 
@@ -57,28 +64,37 @@ class Applied(NamedTuple):
 
 def apply_event(cursor: Cursor, seq: int, event: Any) -> Applied:
     """Apply event number ``seq``; user code in handlers may raise `StepFailed`."""
-    focus = cursor.focus
-    if type(focus) is InParallel and type(event) is InFlow:
-        routed = _apply_in_flow(cursor, focus, seq, event)
-        if routed is not None:
-            return routed
-    if isinstance(focus, AwaitEvent) and accepts(focus.node, event, focus.path):
-        return Applied(_accept(cursor, focus, seq, event), "accepted")
-    if isinstance(focus, AwaitTimer) and _timer_event(event, TimerReleased, focus.path):
-        outcome = ReturnValue(focus.input)  # a timer passes its input on
-        return Applied(
-            completed(cursor, outcome, focus.path, "timer", focus.node.meta.name, seq), "accepted"
-        )
-    if isinstance(focus, ArmTimeout) and _timer_event(event, TimerStarted, (*focus.path, 1)):
-        armed = InterruptibleFrame(
-            focus.node, focus.input, focus.path, event.release_at, cursor.stack
-        )
-        section = Evaluate(focus.node.base, focus.input, (*focus.path, 0))
-        return Applied(proceed(evolve(cursor, focus=section, stack=armed)), "accepted")
-    if isinstance(focus, AwaitCheckpoint) and isinstance(event, focus.node.event_type):
-        output = _call(focus.node.recover_state, focus.path, "recover_state", focus.input, event)
-        done = _checkpoint_done(cursor, focus.path, focus.token, output, seq, skipped=False)
-        return Applied(proceed(done), "accepted")
+    match focus := cursor.focus:
+        case AwaitEvent():  # the common case, first
+            if accepts(focus.node, event, focus.path):
+                return Applied(_accept(cursor, focus, seq, event), "accepted")
+        case InParallel():
+            if type(event) is InFlow:
+                routed = _apply_in_flow(cursor, focus, seq, event)
+                if routed is not None:
+                    return routed
+        case AwaitTimer():
+            if _timer_event(event, TimerReleased, focus.path):
+                outcome = ReturnValue(focus.input)  # a timer passes its input on
+                done = completed(cursor, outcome, focus.path, "timer", focus.node.meta.name, seq)
+                return Applied(done, "accepted")
+        case ArmTimeout():
+            if _timer_event(event, TimerStarted, child(focus.path, TRIGGER)):
+                armed = InterruptibleFrame(
+                    focus.node, focus.input, focus.path, event.release_at, cursor.stack
+                )
+                section = Evaluate(focus.node.base, focus.input, child(focus.path, BASE))
+                return Applied(proceed(evolve(cursor, focus=section, stack=armed)), "accepted")
+        case AwaitCheckpoint():
+            if isinstance(event, focus.node.event_type):
+                recover = focus.node.recover_state
+                output = _call(recover, focus.path, "recover_state", focus.input, event)
+                done = _checkpoint_done(cursor, focus.path, focus.token, output, seq, skipped=False)
+                return Applied(proceed(done), "accepted")
+        case Evaluate() | ReturnValue() | ReturnError() | Finished() | FailedWith():
+            pass  # not waiting for an event: only an enclosing section may take it
+        case _:
+            assert_never(focus)
 
     frame = _frame_accepting(cursor.stack, event)
     if isinstance(frame, CheckpointFrame):
@@ -115,46 +131,53 @@ def _apply_in_flow(cursor: Cursor, focus: InParallel, seq: int, event: InFlow) -
 
 
 def _flow_index(focus: InParallel, flow: str) -> int | None:
-    prefix = format_path(focus.path)
-    head, _, index = flow.rpartition("/")
-    if (head or "/") != prefix or not index.isdigit() or int(index) >= len(focus.flows):
-        return None
-    return int(index)
+    index = child_segment(focus.path, flow)
+    return index if index is not None and index < len(focus.flows) else None
 
 
 def accepts(node: Waiting, event: Any, path: Path) -> bool:
     """Whether a waiting node takes ``event``: a signal takes only its own record."""
-    if isinstance(node, HandleSignal):
-        return (
-            isinstance(event, SignalHandled)
-            and event.signal == node.signal.name
-            and isinstance(event.event, node.event_type)
-        )
-    if isinstance(node, Timer):
-        return _timer_event(event, TimerStarted, path)
-    return isinstance(event, node.event_type)
+    match node:
+        case HandleSignal():
+            return (
+                isinstance(event, SignalHandled)
+                and event.signal == node.signal.name
+                and isinstance(event.event, node.event_type)
+            )
+        case Timer():
+            return _timer_event(event, TimerStarted, path)
+        case Run() | Recover():
+            return isinstance(event, node.event_type)
+        case _:
+            assert_never(node)
 
 
 def _accept(cursor: Cursor, focus: AwaitEvent, seq: int, event: Any) -> Cursor:
-    node = focus.node
-    if isinstance(node, Timer):  # started: now it waits for its release
-        return evolve(cursor, focus=AwaitTimer(node, focus.input, focus.path, event.release_at))
-    if isinstance(node, HandleSignal):
-        result = _call(node.update, focus.path, node.meta.name, focus.input, event.event)
-        outcome = business_result(node, result)
-        return completed(cursor, outcome, focus.path, "signal", node.meta.name, seq)
-    if isinstance(node, Run):
-        try:
-            result = node.handle(focus.input, event)
-        except Exception as exc:
-            raise StepFailed(node.meta.name or "<unnamed>", format_path(focus.path), exc) from exc
-        return completed(
-            cursor, business_result(node, result), focus.path, "run", node.meta.name, seq
-        )
-    assert isinstance(node, Recover)
-    output = _call(node.recover_state, focus.path, "recover_state", focus.input, event)
-    covered = evolve(cursor, deferred=_drop_covered(cursor.deferred, cursor.next_token))
-    return completed(covered, ReturnValue(output), focus.path, "recover", node.meta.name, seq)
+    match node := focus.node:
+        case Run():
+            try:
+                result = node.handle(focus.input, event)
+            except Exception as exc:
+                where = format_path(focus.path)
+                raise StepFailed(node.meta.name or "<unnamed>", where, exc) from exc
+            return completed(
+                cursor, business_result(node, result), focus.path, "run", node.meta.name, seq
+            )
+        case Timer():  # started: now it waits for its release
+            waiting = AwaitTimer(node, focus.input, focus.path, event.release_at)
+            return evolve(cursor, focus=waiting)
+        case HandleSignal():
+            result = _call(node.update, focus.path, node.meta.name, focus.input, event.event)
+            outcome = business_result(node, result)
+            return completed(cursor, outcome, focus.path, "signal", node.meta.name, seq)
+        case Recover():
+            output = _call(node.recover_state, focus.path, "recover_state", focus.input, event)
+            covered = evolve(cursor, deferred=_drop_covered(cursor.deferred, cursor.next_token))
+            return completed(
+                covered, ReturnValue(output), focus.path, "recover", node.meta.name, seq
+            )
+        case _:
+            assert_never(node)
 
 
 def _checkpoint_done(
@@ -176,36 +199,53 @@ def _frame_accepting(
     """The innermost enclosing section that takes ``event``: a checkpointed
     section its checkpoint event, an interruptible one its trigger's event."""
     while frame is not None:
-        if isinstance(frame, CheckpointFrame) and isinstance(event, frame.node.event_type):
-            return frame
-        if isinstance(frame, InterruptibleFrame) and _triggers(frame, event):
-            return frame
+        match frame:
+            case CheckpointFrame():
+                if isinstance(event, frame.node.event_type):
+                    return frame
+            case InterruptibleFrame():
+                if _triggers(frame, event):
+                    return frame
+            case (
+                SequenceFrame() | TransformFrame() | FlatMapFrame() | HandleErrorFrame()
+                | LoopFrame()
+            ):  # fmt: skip
+                pass  # takes no event of its own
+            case _:
+                assert_never(frame)
         frame = frame.parent
     return None
 
 
 def _triggers(frame: InterruptibleFrame, event: Any) -> bool:
-    trigger = frame.node.trigger
-    if isinstance(trigger, HandleSignal):
-        return accepts(trigger, event, (*frame.path, 1))
-    armed = frame.release_at is not None
-    return armed and _timer_event(event, TimerReleased, (*frame.path, 1))
+    at = child(frame.path, TRIGGER)
+    match trigger := frame.node.trigger:
+        case HandleSignal():
+            return accepts(trigger, event, at)
+        case Timer():
+            armed = frame.release_at is not None
+            return armed and _timer_event(event, TimerReleased, at)
+        case _:
+            assert_never(trigger)
 
 
 def _interrupt(cursor: Cursor, frame: InterruptibleFrame, seq: int, event: Any) -> Cursor:
     """Drop the rest of the section: the trigger completes, then the handler runs instead."""
-    node, trigger, at = frame.node, frame.node.trigger, (*frame.path, 1)
+    node, trigger, at = frame.node, frame.node.trigger, child(frame.path, TRIGGER)
     unwound = evolve(cursor, stack=frame.parent)
-    if isinstance(trigger, HandleSignal):
-        result = _call(trigger.update, at, trigger.meta.name, frame.input, event.event)
-        outcome = business_result(trigger, result)
-        kind = "signal"
-    else:
-        outcome, kind = ReturnValue(frame.input), "timer"
+    outcome: ReturnValue | ReturnError
+    match trigger:
+        case HandleSignal():
+            result = _call(trigger.update, at, trigger.meta.name, frame.input, event.event)
+            outcome, kind = business_result(trigger, result), "signal"
+        case Timer():
+            outcome, kind = ReturnValue(frame.input), "timer"
+        case _:
+            assert_never(trigger)
     if node.handler is None or not isinstance(outcome, ReturnValue):
         return completed(unwound, outcome, at, kind, trigger.meta.name, seq)
     record = StepRecord(at, kind, trigger.meta.name, True, outcome.value, seq)
-    handler = Evaluate(node.handler, outcome.value, (*frame.path, 2))
+    handler = Evaluate(node.handler, outcome.value, child(frame.path, INTERRUPTION_HANDLER))
     return proceed(
         evolve(unwound, focus=handler, log=Chain(record, cursor.log), state=outcome.value)
     )
@@ -223,11 +263,19 @@ def _innermost_section(cursor: Cursor) -> int | None:
     events of that old section, which precede its checkpoint event in the
     journal, are deferred like those of a live checkpointed section.
     """
-    focus = cursor.focus
-    if isinstance(focus, AwaitCheckpoint):
-        return focus.token
-    if isinstance(focus, AwaitEvent) and isinstance(focus.node, Recover):
-        return cursor.next_token  # newer than every open section: covers only its own
+    match focus := cursor.focus:
+        case AwaitCheckpoint():
+            return focus.token
+        case AwaitEvent():
+            if isinstance(focus.node, Recover):
+                return cursor.next_token  # newer than every open section: covers only its own
+        case (
+            Evaluate() | ReturnValue() | ReturnError() | AwaitTimer() | ArmTimeout()
+            | InParallel() | Finished() | FailedWith()
+        ):  # fmt: skip
+            pass  # the enclosing sections say
+        case _:
+            assert_never(focus)
     frame = cursor.stack
     while frame is not None:
         if isinstance(frame, CheckpointFrame):

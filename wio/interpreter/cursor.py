@@ -36,14 +36,8 @@ from wio.algebra import (
     Timer,
     Transform,
 )
-
-Path = tuple[int, ...]
-"""A node's position in the model tree, as child indices from the root."""
-
-
-def format_path(path: Path) -> str:
-    return "/" + "/".join(map(str, path))
-
+from wio.paths import Path
+from wio.progress import StepRecord
 
 # -- focus: what the machine is doing now ------------------------------------
 
@@ -77,12 +71,7 @@ class AwaitEvent(NamedTuple):
     """Blocked on a `Run` (its effect is next), a `Timer` (it is to be started),
     or a `Recover` or `HandleSignal` (both wait for something from outside)."""
 
-    node: (
-        Run[Any, Any, Any]
-        | Recover[Any, Any, Any]
-        | HandleSignal[Any, Any, Any]
-        | Timer[Any, Any, Any]
-    )
+    node: Waiting
     input: Any
     path: Path
 
@@ -241,19 +230,6 @@ class Chain(NamedTuple, Generic[T]):
 
 def chain_items(chain: Chain[T] | None) -> tuple[T, ...]:
     return () if chain is None else chain.to_tuple()
-
-
-class StepRecord(NamedTuple):
-    """One entry of an instance's progress: a node that ran, and its result."""
-
-    path: Path
-    # pure | run | signal | timer | recover | checkpoint | fork | parallel | error_handled | end
-    kind: str
-    name: str | None
-    ok: bool
-    value: Any  # the output, the business error, or the branch taken
-    event_seq: int | None = None
-    section_skipped: bool = False  # a checkpoint that completed its section on replay
 
 
 @frozen

@@ -8,25 +8,29 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import datetime
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, assert_never
 
 import attrs
 from attrs import frozen
 
-from wio.algebra import Checkpoint, HandleSignal, Interruptible, Run, Timer
+from wio.algebra import Checkpoint, HandleSignal, Interruptible, Recover, Run, Timer
 from wio.interpreter.cursor import (
     ArmTimeout,
     AwaitCheckpoint,
     AwaitEvent,
     AwaitTimer,
     Cursor,
+    Evaluate,
+    FailedWith,
+    Finished,
     Focus,
     Frame,
     InParallel,
     InterruptibleFrame,
-    Path,
-    format_path,
+    ReturnError,
+    ReturnValue,
 )
+from wio.paths import TRIGGER, Path, child, format_path
 
 Route = tuple[str, ...]
 """The parallel flows (model paths, outermost first) an effect runs in; its event
@@ -106,7 +110,7 @@ def ready_effects(cursor: Cursor) -> Iterator[Effect]:
     if type(focus) is InParallel:
         for index, flow in enumerate(focus.flows):
             for inner in ready_effects(flow):
-                yield _routed(inner, format_path((*focus.path, index)))
+                yield _routed(inner, format_path(child(focus.path, index)))
         return
     effect = _own_effect(focus)
     if effect is not None:
@@ -130,19 +134,37 @@ def _routed(effect: Effect, flow: str) -> Effect:
 
 
 def _own_effect(focus: Focus) -> Effect | None:
-    if isinstance(focus, AwaitEvent) and isinstance(focus.node, Run):
-        return RunStep(focus.node, focus.input, focus.path)
-    if isinstance(focus, AwaitEvent) and isinstance(focus.node, Timer):
-        return StartTimer(focus.node, focus.input, focus.path)
-    if isinstance(focus, AwaitTimer):
-        return ReleaseTimer(focus.node, focus.input, focus.path, focus.release_at)
-    if isinstance(focus, ArmTimeout):
-        trigger = focus.node.trigger
-        assert isinstance(trigger, Timer)
-        return StartTimer(trigger, focus.input, (*focus.path, 1))
-    if isinstance(focus, AwaitCheckpoint):
-        return SaveCheckpoint(focus.node, focus.input, focus.output, focus.path)
-    return None
+    """The effect the focus waits for, if a runtime can perform it now."""
+    match focus:
+        case AwaitEvent():
+            match node := focus.node:
+                case Run():
+                    return RunStep(node, focus.input, focus.path)
+                case Timer():
+                    return StartTimer(node, focus.input, focus.path)
+                case Recover() | HandleSignal():
+                    return None  # the event comes from outside
+                case _:
+                    assert_never(node)
+        case AwaitTimer():
+            return ReleaseTimer(focus.node, focus.input, focus.path, focus.release_at)
+        case ArmTimeout():
+            return StartTimer(_timeout(focus.node), focus.input, child(focus.path, TRIGGER))
+        case AwaitCheckpoint():
+            return SaveCheckpoint(focus.node, focus.input, focus.output, focus.path)
+        case InParallel():
+            return None  # each flow's own: see ready_effects
+        case Evaluate() | ReturnValue() | ReturnError() | Finished() | FailedWith():
+            return None
+        case _:
+            assert_never(focus)
+
+
+def _timeout(node: Interruptible[Any, Any, Any]) -> Timer[Any, Any, Any]:
+    """The timer of a section with a timeout (only those arm one)."""
+    trigger = node.trigger
+    assert isinstance(trigger, Timer), f"a signal, not a timeout, interrupts {node!r}"
+    return trigger
 
 
 def armed_timeouts(cursor: Cursor) -> list[ReleaseTimer]:
@@ -156,12 +178,11 @@ def armed_timeouts(cursor: Cursor) -> list[ReleaseTimer]:
         for index, flow in enumerate(focus.flows):
             inner = armed_timeouts(flow)
             if inner:
-                where = format_path((*focus.path, index))
+                where = format_path(child(focus.path, index))
                 armed += [_routed(t, where) for t in inner]  # type: ignore[misc]
     for frame in _armed_frames(cursor.stack):
-        trigger = frame.node.trigger
-        assert isinstance(trigger, Timer)
-        armed.append(ReleaseTimer(trigger, frame.input, (*frame.path, 1), frame.release_at))
+        at = child(frame.path, TRIGGER)
+        armed.append(ReleaseTimer(_timeout(frame.node), frame.input, at, frame.release_at))
     return armed
 
 

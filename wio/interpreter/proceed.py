@@ -8,7 +8,7 @@ runs again on every replay.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, assert_never
 
 from wio.algebra import (
     WIO,
@@ -27,12 +27,14 @@ from wio.algebra import (
     Sequence,
     Timer,
     Transform,
+    as_node,
 )
 from wio.errors import DefinitionError
 from wio.interpreter.cursor import (
     ArmTimeout,
     AwaitCheckpoint,
     AwaitEvent,
+    AwaitTimer,
     Chain,
     CheckpointFrame,
     Cursor,
@@ -47,18 +49,17 @@ from wio.interpreter.cursor import (
     InParallel,
     InterruptibleFrame,
     LoopFrame,
-    Path,
     ReturnError,
     ReturnValue,
     SequenceFrame,
     StepFailure,
-    StepRecord,
     TransformFrame,
     chain_items,
     detached,
     evolve,
-    format_path,
 )
+from wio.paths import BASE, CONTINUATION, ERROR_HANDLER, ON_RESTART, ROOT, Path, child, format_path
+from wio.progress import StepRecord
 from wio.result import Err
 
 
@@ -91,34 +92,35 @@ def run(
     # The registers live in locals while the machine runs; one Cursor is built
     # when it stops. This loop is the hot path of every step and every replay.
     while True:
-        kind = type(focus)
         try:
-            if kind is Evaluate:
-                focus, stack, state, log, token = _evaluate(focus, stack, state, log, token)  # type: ignore[arg-type]
-            elif kind is ReturnValue:
-                if stack is None:
-                    focus = Finished(focus.value)  # type: ignore[union-attr]
-                    break
-                focus, stack, state = _return_value(focus.value, stack, state)  # type: ignore[union-attr]
-            elif kind is ReturnError:
-                if stack is None:
-                    focus = FailedWith(focus.error)  # type: ignore[union-attr]
-                    break
-                focus, stack, log = _return_error(focus, stack, state, log)  # type: ignore[arg-type]
-            elif kind is InParallel:
-                focus, state, log, deferred, token, failure = _advance_flows(
-                    focus,  # type: ignore[arg-type]
-                    state,
-                    log,
-                    deferred,
-                    token,
-                )
-                if failure is not None:
-                    return Cursor(focus, stack, state, log, deferred, token, failure)
-                if type(focus) is InParallel:
-                    break
-            else:
-                break
+            match focus:
+                case Evaluate():
+                    focus, stack, state, log, token = _evaluate(focus, stack, state, log, token)
+                case ReturnValue():
+                    if stack is None:
+                        focus = Finished(focus.value)
+                        break
+                    focus, stack, state = _return_value(focus.value, stack, state)
+                case ReturnError():
+                    if stack is None:
+                        focus = FailedWith(focus.error)
+                        break
+                    focus, stack, log = _return_error(focus, stack, state, log)
+                case InParallel():
+                    focus, state, log, deferred, token, failure = _advance_flows(
+                        focus, state, log, deferred, token
+                    )
+                    if failure is not None:
+                        return Cursor(focus, stack, state, log, deferred, token, failure)
+                    if type(focus) is InParallel:
+                        break
+                case (
+                    AwaitEvent() | AwaitTimer() | ArmTimeout() | AwaitCheckpoint() | Finished()
+                    | FailedWith()
+                ):  # fmt: skip
+                    break  # blocked on an event, or done
+                case _:
+                    assert_never(focus)
         except Exception as exc:
             failure = _failure_at(focus, stack, exc)
             return Cursor(focus, stack, state, log, deferred, token, failure)
@@ -131,13 +133,13 @@ Registers = tuple[Focus, Frame | None, Any, Chain[StepRecord] | None, int]
 def _evaluate(
     focus: Evaluate, stack: Frame | None, state: Any, log: Chain[StepRecord] | None, token: int
 ) -> Registers:
-    node, value, path = focus
-    match node:
+    wio, value, path = focus
+    match node := as_node(wio):
         case Run() | Recover() | HandleSignal() | Timer():
             return AwaitEvent(node, value, path), stack, state, log, token
         case Sequence():
             frame = SequenceFrame(node, 0, path, stack)
-            return Evaluate(node.steps[0], value, (*path, 0)), frame, state, log, token
+            return Evaluate(node.steps[0], value, child(path, 0)), frame, state, log, token
         case Pure():
             outcome = business_result(node, node.compute(value))
             record = _record(outcome, path, "pure", node.meta.name, None)
@@ -149,21 +151,26 @@ def _evaluate(
             return Evaluate(node.base, inner, path), frame_t, state, log, token
         case FlatMap():
             frame_f = FlatMapFrame(node, path, stack)
-            return Evaluate(node.base, value, (*path, 0)), frame_f, state, log, token
+            return Evaluate(node.base, value, child(path, BASE)), frame_f, state, log, token
         case HandleError():
             frame_h = HandleErrorFrame(node, path, stack)
-            return Evaluate(node.base, value, (*path, 0)), frame_h, state, log, token
+            return Evaluate(node.base, value, child(path, BASE)), frame_h, state, log, token
         case Checkpoint():
             frame_c = CheckpointFrame(node, value, path, token, stack)
-            return Evaluate(node.base, value, (*path, 0)), frame_c, state, log, token + 1
+            return Evaluate(node.base, value, child(path, BASE)), frame_c, state, log, token + 1
         case Interruptible():
-            if isinstance(node.trigger, Timer):  # the timeout starts with the section
-                return ArmTimeout(node, value, path), stack, state, log, token
-            frame_i = InterruptibleFrame(node, value, path, None, stack)
-            return Evaluate(node.base, value, (*path, 0)), frame_i, state, log, token
+            match node.trigger:
+                case Timer():  # the timeout starts with the section
+                    return ArmTimeout(node, value, path), stack, state, log, token
+                case HandleSignal():
+                    frame_i = InterruptibleFrame(node, value, path, None, stack)
+                    section = Evaluate(node.base, value, child(path, BASE))
+                    return section, frame_i, state, log, token
+                case _:
+                    assert_never(node.trigger)
         case Loop():
             frame_l = LoopFrame(node, False, path, stack)
-            return Evaluate(node.body, value, (*path, 0)), frame_l, state, log, token
+            return Evaluate(node.body, value, child(path, BASE)), frame_l, state, log, token
         case Parallel():
             if not node.flows:
                 raise DefinitionError(
@@ -171,7 +178,7 @@ def _evaluate(
                     "add them with .flow(name, wio)"
                 )
             flows = tuple(
-                Cursor(Evaluate(flow.wio, value, (*path, index)), None, value, None)
+                Cursor(Evaluate(flow.wio, value, child(path, index)), None, value, None)
                 for index, flow in enumerate(node.flows)
             )
             return InParallel(node, value, path, flows), stack, state, log, token
@@ -179,7 +186,7 @@ def _evaluate(
             for index, branch in enumerate(node.branches):
                 if branch.condition(value):
                     record = StepRecord(path, "fork", node.meta.name, True, branch.name)
-                    following = Evaluate(branch.wio, value, (*path, index))
+                    following = Evaluate(branch.wio, value, child(path, index))
                     return following, stack, state, Chain(record, log), token
             names = ", ".join(repr(b.name) for b in node.branches) or "none"
             raise DefinitionError(
@@ -189,11 +196,26 @@ def _evaluate(
         case End():
             record = StepRecord(path, "end", node.meta.name, True, state)
             return Finished(state), None, state, Chain(record, log), token
-    raise DefinitionError(f"not a WIO node at {format_path(path)}: {node!r}")
+        case _:
+            assert_never(node)
 
 
-# What a flow of a parallel section does without waiting for an event.
-_MOVING = (Evaluate, ReturnValue, ReturnError, InParallel)
+def _moving(focus: Focus) -> bool:
+    """Whether a flow of a parallel section has something to do without an event."""
+    match focus:
+        case Evaluate() | ReturnValue() | ReturnError() | InParallel():
+            return True
+        case (
+            AwaitEvent()
+            | AwaitTimer()
+            | ArmTimeout()
+            | AwaitCheckpoint()
+            | Finished()
+            | FailedWith()
+        ):
+            return False
+        case _:
+            assert_never(focus)
 
 
 def _advance_flows(
@@ -212,7 +234,7 @@ def _advance_flows(
     flows = list(flows_in)
     failure: StepFailure | None = None
     for index, flow in enumerate(flows):
-        if flow.failure is None and type(flow.focus) in _MOVING:
+        if flow.failure is None and _moving(flow.focus):
             moved = run(flow.focus, flow.stack, flow.state, log, flow.deferred, token)
             log, token = moved.log, moved.next_token
             if moved.state is not flow.state:  # the flow produced a value
@@ -265,17 +287,17 @@ def _retrying(focus: InParallel) -> InParallel:
 
 def _return_value(value: Any, frame: Frame, state: Any) -> tuple[Focus, Frame | None, Any]:
     parent = frame.parent
-    if type(frame) is SequenceFrame:  # the common case, first and without a pattern
-        sequence, position, at, _ = frame
-        following = position + 1
-        if following < len(sequence.steps):
-            step = sequence.steps[following]
-            frame = SequenceFrame(sequence, following, at, parent)
-            if isinstance(step, (Run, Recover)):  # blocks at once: await it directly
-                return AwaitEvent(step, value, (*at, following)), frame, state
-            return Evaluate(step, value, (*at, following)), frame, state
-        return ReturnValue(value), parent, state
     match frame:
+        case SequenceFrame():  # the common case, first
+            sequence, position, at, _ = frame
+            following = position + 1
+            if following < len(sequence.steps):
+                step = sequence.steps[following]
+                frame = SequenceFrame(sequence, following, at, parent)
+                if isinstance(step, (Run, Recover)):  # blocks at once: await it directly
+                    return AwaitEvent(step, value, child(at, following)), frame, state
+                return Evaluate(step, value, child(at, following)), frame, state
+            return ReturnValue(value), parent, state
         case TransformFrame():
             output = frame.node.map_output(frame.input, value)
             return ReturnValue(output), parent, output
@@ -285,39 +307,49 @@ def _return_value(value: Any, frame: Frame, state: Any) -> tuple[Focus, Frame | 
                 raise DefinitionError(
                     f"flat_map at {format_path(path)} returned {following_node!r}, not a WIO node"
                 )
-            return Evaluate(following_node, value, (*path, 1)), parent, state
+            return Evaluate(following_node, value, child(path, CONTINUATION)), parent, state
         case HandleErrorFrame() | InterruptibleFrame():  # finished in time: disarmed
             return ReturnValue(value), parent, state
         case LoopFrame(node=loop, restarting=restarting, path=path):
             if restarting:  # on_restart is done: the next iteration begins
                 return (
-                    Evaluate(loop.body, value, (*path, 0)),
+                    Evaluate(loop.body, value, child(path, BASE)),
                     LoopFrame(loop, False, path, parent),
                     state,
                 )
             if loop.condition(value):
                 return ReturnValue(value), parent, state
             if loop.on_restart is None:
-                return Evaluate(loop.body, value, (*path, 0)), frame, state
-            restart = Evaluate(loop.on_restart, value, (*path, 1))
+                return Evaluate(loop.body, value, child(path, BASE)), frame, state
+            restart = Evaluate(loop.on_restart, value, child(path, ON_RESTART))
             return restart, LoopFrame(loop, True, path, parent), state
         case CheckpointFrame(node=node, input=input, path=path, token=token):
             return AwaitCheckpoint(node, input, value, path, token), parent, state
-    raise AssertionError(f"unknown frame {frame!r}")
+        case _:
+            assert_never(frame)
 
 
 def _return_error(
     focus: ReturnError, frame: Frame, state: Any, log: Chain[StepRecord] | None
 ) -> tuple[Focus, Frame | None, Chain[StepRecord] | None]:
     error = focus.error
-    if isinstance(frame, HandleErrorFrame):
-        handled = frame.node.error_type
-        if handled is None or isinstance(error, handled):
-            record = StepRecord(frame.path, "error_handled", frame.node.meta.name, False, error)
-            handler = Evaluate(frame.node.handler, (state, error), (*frame.path, 1))
-            return handler, frame.parent, Chain(record, log)
-    # Any other frame (a checkpoint too: rule 3) lets the error pass unchanged.
-    return focus, frame.parent, log
+    match frame:
+        case HandleErrorFrame():
+            handled = frame.node.error_type
+            if handled is None or isinstance(error, handled):
+                record = StepRecord(frame.path, "error_handled", frame.node.meta.name, False, error)
+                handler = Evaluate(
+                    frame.node.handler, (state, error), child(frame.path, ERROR_HANDLER)
+                )
+                return handler, frame.parent, Chain(record, log)
+            return focus, frame.parent, log  # not the handled type: it passes on
+        case (
+            SequenceFrame() | TransformFrame() | FlatMapFrame() | LoopFrame() | InterruptibleFrame()
+            | CheckpointFrame()  # rule 3: a checkpoint lets a business error pass too
+        ):  # fmt: skip
+            return focus, frame.parent, log
+        case _:
+            assert_never(frame)
 
 
 def business_result(
@@ -361,8 +393,17 @@ def _record(
 
 
 def _failure_at(focus: Focus, frame: Frame | None, exc: Exception) -> StepFailure:
-    if isinstance(focus, Evaluate | InParallel):
-        return StepFailure(focus.path, focus.node.meta.name, exc)
-    path = frame.path if frame is not None else ()
-    name = frame.node.meta.name if frame is not None else None
-    return StepFailure(path, name, exc)
+    """Where user code raised: at the node being entered, or at the frame the
+    value or error was handed to."""
+    match focus:
+        case Evaluate() | InParallel():
+            return StepFailure(focus.path, focus.node.meta.name, exc)
+        case (
+            ReturnValue() | ReturnError() | AwaitEvent() | AwaitTimer() | ArmTimeout()
+            | AwaitCheckpoint() | Finished() | FailedWith()
+        ):  # fmt: skip
+            path = frame.path if frame is not None else ROOT
+            name = frame.node.meta.name if frame is not None else None
+            return StepFailure(path, name, exc)
+        case _:
+            assert_never(focus)

@@ -7,7 +7,8 @@ nodes of a running instance on the static diagram.
 
 from __future__ import annotations
 
-from wio.interpreter.cursor import Cursor, DeferredEvent, InParallel, StepRecord, chain_items
+from wio.interpreter.cursor import Cursor, DeferredEvent, InParallel, chain_items
+from wio.progress import StepRecord
 
 
 def progress(cursor: Cursor) -> tuple[StepRecord, ...]:

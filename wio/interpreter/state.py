@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import enum
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, assert_never
 
-from wio.algebra import HandleSignal, Recover, Timer
+from wio.algebra import HandleSignal, Recover, Run, Timer
 from wio.interpreter.cursor import (
     ArmTimeout,
     AwaitCheckpoint,
@@ -17,9 +17,10 @@ from wio.interpreter.cursor import (
     Finished,
     InParallel,
     InterruptibleFrame,
-    Path,
-    format_path,
+    ReturnError,
+    ReturnValue,
 )
+from wio.paths import TRIGGER, Path, child, format_path
 from wio.signals import Signal
 
 
@@ -36,18 +37,32 @@ def current_state(cursor: Cursor) -> Any:
 
 
 def status(cursor: Cursor) -> Status:
-    focus = cursor.focus
-    if isinstance(focus, Finished):
-        return Status.FINISHED
-    if isinstance(focus, FailedWith):
-        return Status.FAILED
-    if isinstance(focus, AwaitEvent) and isinstance(focus.node, Recover | HandleSignal):
-        return Status.WAITING
-    if type(focus) is InParallel and cursor.failure is None:
-        # Running while any flow has something to do; waiting when all wait outside.
-        flows = [status(flow) for flow in focus.flows if type(flow.focus) is not Finished]
-        return Status.RUNNING if Status.RUNNING in flows else Status.WAITING
-    return Status.RUNNING
+    match focus := cursor.focus:
+        case Finished():
+            return Status.FINISHED
+        case FailedWith():
+            return Status.FAILED
+        case AwaitEvent():
+            match focus.node:
+                case Recover() | HandleSignal():  # both wait for something from outside
+                    return Status.WAITING
+                case Run() | Timer():
+                    return Status.RUNNING
+                case _:
+                    assert_never(focus.node)
+        case InParallel():
+            if cursor.failure is not None:
+                return Status.RUNNING
+            # Running while any flow has something to do; waiting when all wait outside.
+            flows = [status(flow) for flow in focus.flows if type(flow.focus) is not Finished]
+            return Status.RUNNING if Status.RUNNING in flows else Status.WAITING
+        case (
+            Evaluate() | ReturnValue() | ReturnError() | AwaitTimer() | ArmTimeout()
+            | AwaitCheckpoint()
+        ):  # fmt: skip
+            return Status.RUNNING
+        case _:
+            assert_never(focus)
 
 
 def expected_signals(cursor: Cursor) -> tuple[Signal[Any, Any], ...]:
@@ -68,30 +83,45 @@ def signal_handlers(cursor: Cursor) -> list[SignalHandler]:
     """Each signal handler that could take a signal now: the focus's (in a parallel
     section, each flow's in flow order), then the interruptions' around it."""
     handlers = []
-    focus = cursor.focus
-    if isinstance(focus, AwaitEvent) and isinstance(focus.node, HandleSignal):
-        handlers.append(SignalHandler(focus.node, focus.input, focus.path))
-    elif type(focus) is InParallel:
-        for index, flow in enumerate(focus.flows):
-            where = format_path((*focus.path, index))
-            for inner in signal_handlers(flow):
-                handlers.append(inner._replace(route=(where, *inner.route)))
+    match focus := cursor.focus:
+        case AwaitEvent():
+            if isinstance(focus.node, HandleSignal):
+                handlers.append(SignalHandler(focus.node, focus.input, focus.path))
+        case InParallel():
+            for index, flow in enumerate(focus.flows):
+                where = format_path(child(focus.path, index))
+                for inner in signal_handlers(flow):
+                    handlers.append(inner._replace(route=(where, *inner.route)))
+        case (
+            Evaluate() | ReturnValue() | ReturnError() | AwaitTimer() | ArmTimeout()
+            | AwaitCheckpoint() | Finished() | FailedWith()
+        ):  # fmt: skip
+            pass  # waits for no signal itself
+        case _:
+            assert_never(focus)
     frame = cursor.stack
     while frame is not None:
         if isinstance(frame, InterruptibleFrame) and isinstance(frame.node.trigger, HandleSignal):
-            handlers.append(SignalHandler(frame.node.trigger, frame.input, (*frame.path, 1)))
+            at = child(frame.path, TRIGGER)
+            handlers.append(SignalHandler(frame.node.trigger, frame.input, at))
         frame = frame.parent
     return handlers
 
 
 def result(cursor: Cursor) -> Any:
     """The final value (finished) or business error (failed); None otherwise."""
-    focus = cursor.focus
-    if isinstance(focus, Finished):
-        return focus.value
-    if isinstance(focus, FailedWith):
-        return focus.error
-    return None
+    match focus := cursor.focus:
+        case Finished():
+            return focus.value
+        case FailedWith():
+            return focus.error
+        case (
+            Evaluate() | ReturnValue() | ReturnError() | AwaitEvent() | AwaitTimer()
+            | ArmTimeout() | AwaitCheckpoint() | InParallel()
+        ):  # fmt: skip
+            return None
+        case _:
+            assert_never(focus)
 
 
 def describe_wait(cursor: Cursor) -> str:
@@ -103,38 +133,47 @@ def describe_wait(cursor: Cursor) -> str:
             f"stuck at step {failure.node_name!r} ({format_path(failure.path)}) after "
             f"{type(failure.exception).__name__}: {failure.exception}"
         )
-    if isinstance(focus, AwaitEvent):
-        node, at = focus.node, format_path(focus.path)
-        if isinstance(node, HandleSignal):
-            return f"waiting for signal {node.signal.name!r} at {at}"
-        if isinstance(node, Timer):
-            return f"about to start a timer at {at}"
-        what = "recovery event" if isinstance(node, Recover) else "event"
-        step = f" of step {node.meta.name!r}" if node.meta.name else ""
-        return f"waiting for {what} {node.event_type.__name__}{step} at {at}"
-    if isinstance(focus, ArmTimeout):
-        return f"about to start the timeout of the section at {format_path(focus.path)}"
-    if isinstance(focus, AwaitTimer):
-        name = f" {focus.node.meta.name!r}" if focus.node.meta.name else ""
-        return (
-            f"waiting for timer{name} at {format_path(focus.path)} until "
-            f"{focus.release_at.isoformat()}"
-        )
-    if isinstance(focus, AwaitCheckpoint):
-        return (
-            f"waiting for checkpoint event {focus.node.event_type.__name__} "
-            f"at {format_path(focus.path)}"
-        )
-    if isinstance(focus, InParallel):
-        name = f" {focus.node.meta.name!r}" if focus.node.meta.name else ""
-        flows = "; ".join(
-            f"flow {spec.name!r} {describe_wait(flow)}"
-            for spec, flow in zip(focus.node.flows, focus.flows, strict=True)
-        )
-        return f"in parallel section{name} at {format_path(focus.path)}: {flows}"
-    if isinstance(focus, Finished):
-        return "finished"
-    if isinstance(focus, FailedWith):
-        return f"failed with {focus.error!r}"
-    assert isinstance(focus, Evaluate)
-    return f"about to evaluate {format_path(focus.path)}"
+    match focus:
+        case AwaitEvent():
+            at = format_path(focus.path)
+            match node := focus.node:
+                case HandleSignal():
+                    return f"waiting for signal {node.signal.name!r} at {at}"
+                case Timer():
+                    return f"about to start a timer at {at}"
+                case Run() | Recover():
+                    what = "recovery event" if isinstance(node, Recover) else "event"
+                    step = f" of step {node.meta.name!r}" if node.meta.name else ""
+                    return f"waiting for {what} {node.event_type.__name__}{step} at {at}"
+                case _:
+                    assert_never(node)
+        case ArmTimeout():
+            return f"about to start the timeout of the section at {format_path(focus.path)}"
+        case AwaitTimer():
+            name = f" {focus.node.meta.name!r}" if focus.node.meta.name else ""
+            return (
+                f"waiting for timer{name} at {format_path(focus.path)} until "
+                f"{focus.release_at.isoformat()}"
+            )
+        case AwaitCheckpoint():
+            return (
+                f"waiting for checkpoint event {focus.node.event_type.__name__} "
+                f"at {format_path(focus.path)}"
+            )
+        case InParallel():
+            name = f" {focus.node.meta.name!r}" if focus.node.meta.name else ""
+            flows = "; ".join(
+                f"flow {spec.name!r} {describe_wait(flow)}"
+                for spec, flow in zip(focus.node.flows, focus.flows, strict=True)
+            )
+            return f"in parallel section{name} at {format_path(focus.path)}: {flows}"
+        case Finished():
+            return "finished"
+        case FailedWith():
+            return f"failed with {focus.error!r}"
+        case Evaluate():
+            return f"about to evaluate {format_path(focus.path)}"
+        case ReturnValue() | ReturnError():
+            return "returning to the enclosing section"
+        case _:
+            assert_never(focus)
