@@ -14,7 +14,8 @@ from typing import Any
 
 from wio import model
 from wio.algebra import WIO
-from wio.interpreter import Path, StepRecord
+from wio.paths import Path
+from wio.progress import StepRecord
 
 from .bpmn import render_bpmn
 from .flow import build_flow

@@ -33,11 +33,23 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from typing import assert_never
 from xml.sax.saxutils import escape, quoteattr
 
 from attrs import define, field
 
 from wio import model
+from wio.paths import (
+    BASE,
+    ERROR_HANDLER,
+    INTERRUPTION_HANDLER,
+    ON_RESTART,
+    ROOT,
+    TRIGGER,
+    Path,
+    child,
+    children,
+)
 
 # Sizes and gaps, in BPMN diagram units (pixels in most tools).
 TASK_W, TASK_H = 100.0, 80.0
@@ -202,7 +214,7 @@ class _Renderer:
 
     # -- constructs ---------------------------------------------------------------
 
-    def place(self, node: model.ModelNode, path: tuple[int, ...]) -> Fragment:
+    def place(self, node: model.ModelNode, path: Path) -> Fragment:
         pid = _path_id(path)
         match node:
             case model.RunIO():
@@ -237,9 +249,9 @@ class _Renderer:
                 name = node.meta.name or default
                 return self.task("task", f"Task_{pid}", name, node.meta.description)
             case model.Sequence():
-                return self.sequence([self.place(s, (*path, i)) for i, s in enumerate(node.steps)])
+                return self.sequence([self.place(s.node, s.path(path)) for s in children(node)])
             case model.Checkpoint():
-                return self.place(node.base, (*path, 0))
+                return self.place(node.base, child(path, BASE))
             case model.Recovery():
                 return Fragment()
             case model.End():
@@ -253,7 +265,8 @@ class _Renderer:
                 return self.parallel(node, path)
             case model.HandleError():
                 return self.handled(node, path)
-        raise TypeError(f"not a model node: {node!r}")
+            case _:
+                assert_never(node)
 
     def sequence(self, parts: list[Fragment]) -> Fragment:
         parts = [p for p in parts if p.entry is not None]
@@ -282,22 +295,22 @@ class _Renderer:
         result.width = x - GAP_X
         return result
 
-    def fork(self, node: model.Fork, path: tuple[int, ...]) -> Fragment:
+    def fork(self, node: model.Fork, path: Path) -> Fragment:
         """An exclusive choice: each branch but the default has a condition."""
         variable = f"route_{_path_id(path)}"
         arms = [
-            Arm(b.name, self.place(b.base, (*path, i)), b.default,
+            Arm(b.name, self.place(arm.node, arm.path(path)), b.default,
                 None if b.default else f"{variable} == {b.name!r}")
-            for i, b in enumerate(node.branches)
+            for b, arm in zip(node.branches, children(node), strict=True)
         ]  # fmt: skip
         return self.split_and_join("exclusiveGateway", path, node.meta.name or "Fork", arms)
 
-    def parallel(self, node: model.Parallel, path: tuple[int, ...]) -> Fragment:
+    def parallel(self, node: model.Parallel, path: Path) -> Fragment:
         """Concurrent flows: a diverging parallel gateway, and a converging one
         that waits for every flow."""
         arms = [
-            Arm(f.name, self.place(f.base, (*path, i)), labelled=False)
-            for i, f in enumerate(node.flows)
+            Arm(f.name, self.place(lane.node, lane.path(path)), labelled=False)
+            for f, lane in zip(node.flows, children(node), strict=True)
         ]
         name = node.meta.name or "Parallel"
         return self.split_and_join("parallelGateway", path, name, arms, always_join=True)
@@ -305,7 +318,7 @@ class _Renderer:
     def split_and_join(
         self,
         kind: str,
-        path: tuple[int, ...],
+        path: Path,
         name: str,
         arms: list[Arm],
         *,
@@ -369,12 +382,14 @@ class _Renderer:
             width = x_join + GATEWAY
         return Fragment(width, height, axis, split, exit_, shapes, flows, lanes)
 
-    def loop(self, node: model.Loop, path: tuple[int, ...]) -> Fragment:
+    def loop(self, node: model.Loop, path: Path) -> Fragment:
         """join -> body -> decision -> exit; decision -> on_restart -> join, underneath."""
         pid = _path_id(path)
         join, decision = f"LoopJoin_{pid}", f"Loop_{pid}"
-        body = self.place(node.base, (*path, 0))
-        restart = self.place(node.on_restart, (*path, 1)) if node.on_restart else Fragment()
+        body = self.place(node.base, child(path, BASE))
+        restart = (
+            self.place(node.on_restart, child(path, ON_RESTART)) if node.on_restart else Fragment()
+        )
         axis = max(body.axis, GATEWAY / 2)
         shapes = [Shape(join, 0, axis - GATEWAY / 2, GATEWAY, GATEWAY)]
         flows: list[Flow] = []
@@ -431,7 +446,7 @@ class _Renderer:
         self.pending_exits[decision] = exit_flow
         return Fragment(x + GATEWAY, height, axis, join, decision, shapes, flows, lanes)
 
-    def handled(self, node: model.HandleError, path: tuple[int, ...]) -> Fragment:
+    def handled(self, node: model.HandleError, path: Path) -> Fragment:
         """A section whose declared error, caught at its boundary, leads to the handler."""
         pid = _path_id(path)
         error_name = _clean(node.meta.error.name) if node.meta.error else "Error"
@@ -439,10 +454,10 @@ class _Renderer:
         self.errors[error_id] = error_name
         catch = f'<bpmn:errorEventDefinition id="Boundary_{pid}_error" errorRef="{error_id}"/>'
         return self.bounded(
-            node.base, node.handler, path, f"Handles {error_name}", error_name, catch, 1
+            node.base, node.handler, path, f"Handles {error_name}", error_name, catch, ERROR_HANDLER
         )
 
-    def interruptible(self, node: model.Interruptible, path: tuple[int, ...]) -> Fragment:
+    def interruptible(self, node: model.Interruptible, path: Path) -> Fragment:
         """A section that a signal or a timeout, at its boundary, cuts short."""
         pid = _path_id(path)
         trigger = node.trigger
@@ -454,19 +469,20 @@ class _Renderer:
             name = _clean(trigger.meta.name or trigger.signal)
         else:
             assert isinstance(trigger, model.Timer), trigger
-            catch = _timer_definition(f"Boundary_{pid}_timer", trigger, f"{pid}_1")
+            catch = _timer_definition(f"Boundary_{pid}_timer", trigger, f"{pid}_{TRIGGER}")
             name = _clean(trigger.meta.name or f"After {trigger.duration or 'computed'}")
-        return self.bounded(node.base, node.handler, path, f"Interrupted by {name}", name, catch, 2)
+        title = f"Interrupted by {name}"
+        return self.bounded(node.base, node.handler, path, title, name, catch, INTERRUPTION_HANDLER)
 
     def bounded(
         self,
         base: model.ModelNode,
         handler_node: model.ModelNode | None,
-        path: tuple[int, ...],
+        path: Path,
         title: str,
         boundary_name: str,
         definition: str,
-        handler_index: int,
+        handler_segment: int,
     ) -> Fragment:
         """A subprocess around ``base`` whose boundary event leads to the handler;
         the subprocess and the handler meet again at a converging gateway."""
@@ -478,7 +494,7 @@ class _Renderer:
         inner = self.sequence(
             [
                 self.event("startEvent", f"Start_{pid}", "Start"),
-                self.place(base, (*path, 0)),
+                self.place(base, child(path, BASE)),
                 self.event("endEvent", f"End_{pid}", "Done"),
             ]
         )
@@ -499,7 +515,9 @@ class _Renderer:
         )
         shapes.append(Shape(boundary, PAD, sub_h - EVENT / 2, EVENT, EVENT))
 
-        handler = self.place(handler_node, (*path, handler_index)) if handler_node else Fragment()
+        handler = (
+            self.place(handler_node, child(path, handler_segment)) if handler_node else Fragment()
+        )
         handler_x, handler_y = PAD + EVENT + GAP_X, sub_h + EVENT / 2 + GAP_Y
         join_x = sub_w + GAP_X
         if handler.entry is not None:
@@ -542,7 +560,7 @@ def render_bpmn(
     """The BPMN 2.0 XML (with BPMNDI) of a model."""
     renderer = _Renderer()
     start = renderer.event("startEvent", "StartEvent", "Start")
-    body = renderer.place(root, ())
+    body = renderer.place(root, ROOT)
     parts = [start, body]
     if body.entry is None or body.exit is not None:
         parts.append(renderer.event("endEvent", "EndEvent", "End"))
@@ -695,7 +713,7 @@ def _label(flow: Flow, route: list[tuple[float, float]]) -> str:
     )
 
 
-def _path_id(path: tuple[int, ...]) -> str:
+def _path_id(path: Path) -> str:
     return "_".join(map(str, path)) if path else "root"
 
 

@@ -12,12 +12,25 @@ a recovery shows nothing, unless ``show_technical`` is set.
 from __future__ import annotations
 
 from collections.abc import Collection
-from typing import Literal
+from typing import Literal, assert_never
 
 from attrs import field, frozen
 
 from wio import model
-from wio.interpreter import Path
+from wio.paths import (
+    BASE,
+    ERROR_HANDLER,
+    INTERRUPTION_HANDLER,
+    ON_RESTART,
+    ROOT,
+    TRIGGER,
+    Path,
+    child,
+    children,
+    model_node_at,
+    relative,
+    within,
+)
 
 NodeKind = Literal[
     "start",
@@ -80,14 +93,37 @@ def node_id(path: Path) -> str:
     return "n" + "_".join(map(str, path)) if path else "n"
 
 
-def label_of(node: model.Pure | model.RunIO | model.Dynamic | model.HandleSignal) -> str:
+Step = model.Pure | model.RunIO | model.Dynamic | model.HandleSignal
+
+
+def label_of(node: Step) -> str:
     if node.meta.name:
         return node.meta.name
-    if isinstance(node, model.HandleSignal):
-        return node.signal
-    if isinstance(node, model.RunIO):
-        return f"Run: {node.event}"
-    return "Dynamic" if isinstance(node, model.Dynamic) else "Pure"
+    match node:
+        case model.HandleSignal():
+            return node.signal
+        case model.RunIO():
+            return f"Run: {node.event}"
+        case model.Dynamic():
+            return "Dynamic"
+        case model.Pure():
+            return "Pure"
+        case _:
+            assert_never(node)
+
+
+def _step_kind(node: Step) -> NodeKind:
+    match node:
+        case model.RunIO():
+            return "run"
+        case model.Dynamic():
+            return "dynamic"
+        case model.HandleSignal():
+            return "signal"
+        case model.Pure():
+            return "pure"
+        case _:
+            assert_never(node)
 
 
 # An exit is a node id with the label and kind its outgoing edge should carry.
@@ -122,11 +158,7 @@ class _Builder:
         """Draw ``node`` after the exits ``entry``; returns the node's own exits."""
         match node:
             case model.Pure() | model.RunIO() | model.Dynamic() | model.HandleSignal():
-                kind: NodeKind = (
-                    "run" if isinstance(node, model.RunIO)
-                    else "dynamic" if isinstance(node, model.Dynamic)
-                    else "signal" if isinstance(node, model.HandleSignal) else "pure"
-                )  # fmt: skip
+                kind = _step_kind(node)
                 label = label_of(node)
                 if isinstance(node, model.RunIO) and node.retry is not None:
                     label += f" (retried, {node.retry.max_attempts} attempts)"
@@ -136,16 +168,16 @@ class _Builder:
                 self.connect(entry, created)
                 return [(created, None, "normal")]
             case model.Interruptible():
-                exits = self.build(node.base, (*path, 0), entry)
+                exits = self.build(node.base, child(path, BASE), entry)
                 # The trigger may fire any time the section runs: a dotted link to it.
                 armed: list[Exit] = [(source, "interrupts", "error") for source, _, _ in entry]
-                fired = self.build(node.trigger, (*path, 1), armed)
+                fired = self.build(node.trigger, child(path, TRIGGER), armed)
                 if node.handler is not None:
-                    fired = self.build(node.handler, (*path, 2), fired)
+                    fired = self.build(node.handler, child(path, INTERRUPTION_HANDLER), fired)
                 return exits + fired
             case model.Loop():
                 first = len(self.nodes)
-                exits = self.build(node.base, (*path, 0), entry)
+                exits = self.build(node.base, child(path, BASE), entry)
                 body_entry = self.nodes[first].id if len(self.nodes) > first else None
                 condition = self.add(
                     FlowNode(node_id(path), "decision", node.meta.name or "Repeat?", path)
@@ -153,7 +185,7 @@ class _Builder:
                 self.connect(exits, condition)
                 back: list[Exit] = [(condition, node.restart, "normal")]
                 if node.on_restart is not None:
-                    back = self.build(node.on_restart, (*path, 1), back)
+                    back = self.build(node.on_restart, child(path, ON_RESTART), back)
                 self.connect(back, body_entry or condition)
                 return [(condition, node.exit, "normal")]
             case model.Timer():
@@ -164,36 +196,37 @@ class _Builder:
                 return [(created, None, "normal")]
             case model.Sequence():
                 exits = entry
-                for index, step in enumerate(node.steps):
-                    exits = self.build(step, (*path, index), exits)
+                for step in children(node):
+                    exits = self.build(step.node, step.path(path), exits)
                 return exits
             case model.HandleError():
-                exits = self.build(node.base, (*path, 0), entry)
-                raisers = [n for n in self.nodes if n.path and _within(n.path, (*path, 0))]
+                section = child(path, BASE)
+                exits = self.build(node.base, section, entry)
+                raisers = [n for n in self.nodes if n.path and within(n.path, section)]
                 error = node.meta.error.name if node.meta.error else "error"
-                sources = [n.id for n in raisers if _declares(node.base, n.path, (*path, 0))] or [
+                sources = [n.id for n in raisers if _declares(node.base, n.path, section)] or [
                     n.id for n in raisers[-1:]
                 ]
                 handler_entry: list[Exit] = [(s, error, "error") for s in sources]
-                return exits + self.build(node.handler, (*path, 1), handler_entry)
+                return exits + self.build(node.handler, child(path, ERROR_HANDLER), handler_entry)
             case model.Fork():
                 decision = self.add(
                     FlowNode(node_id(path), "decision", node.meta.name or "Fork", path)
                 )
                 self.connect(entry, decision)
                 exits = []
-                for index, branch in enumerate(node.branches):
+                for branch, arm in zip(node.branches, children(node), strict=True):
                     kind_: EdgeKind = "default" if branch.default else "normal"
                     branch_entry: list[Exit] = [(decision, branch.name, kind_)]
-                    exits += self.build(branch.base, (*path, index), branch_entry)
+                    exits += self.build(arm.node, arm.path(path), branch_entry)
                 return exits
             case model.Parallel():
                 self.cluster_stack.append([])
                 fork = self.add(FlowNode(node_id(path), "fork", node.meta.name or "Parallel", path))
                 self.connect(entry, fork)
                 exits = []
-                for index, flow in enumerate(node.flows):
-                    exits += self.build(flow.base, (*path, index), [(fork, flow.name, "normal")])
+                for flow, lane in zip(node.flows, children(node), strict=True):
+                    exits += self.build(lane.node, lane.path(path), [(fork, flow.name, "normal")])
                 join = self.add(FlowNode(node_id(path) + "_join", "join", "Join"))
                 self.connect(exits, join)
                 self.close_cluster(
@@ -202,9 +235,9 @@ class _Builder:
                 return [(join, None, "normal")]
             case model.Checkpoint():
                 if not self.show_technical:
-                    return self.build(node.base, (*path, 0), entry)
+                    return self.build(node.base, child(path, BASE), entry)
                 self.cluster_stack.append([])
-                exits = self.build(node.base, (*path, 0), entry)
+                exits = self.build(node.base, child(path, BASE), entry)
                 self.close_cluster("cp" + node_id(path)[1:], "Checkpoint", "checkpoint")
                 return exits
             case model.Recovery():
@@ -216,42 +249,14 @@ class _Builder:
             case model.End():
                 self.ends.extend(entry)
                 return []
-        raise TypeError(f"not a model node: {node!r}")
-
-
-def _within(path: Path, section: Path) -> bool:
-    return path[: len(section)] == section
+            case _:
+                assert_never(node)
 
 
 def _declares(section: model.ModelNode, path: Path | None, section_path: Path) -> bool:
     """Whether the node at ``path`` inside ``section`` declares a business error."""
     assert path is not None
-    node: model.ModelNode = section
-    for index in path[len(section_path) :]:
-        match node:
-            case model.Sequence():
-                node = node.steps[index]
-            case model.HandleError():
-                node = node.base if index == 0 else node.handler
-            case model.Fork():
-                node = node.branches[index].base
-            case model.Parallel():
-                node = node.flows[index].base
-            case model.Checkpoint():
-                node = node.base
-            case model.Loop():
-                restart = node.on_restart
-                if index == 1 and restart is None:
-                    return False
-                node = node.base if index == 0 or restart is None else restart
-            case model.Interruptible():
-                nodes = [node.base, node.trigger, node.handler]
-                following = nodes[index]
-                if following is None:
-                    return False
-                node = following
-            case _:
-                return False
+    node = model_node_at(section, relative(path, section_path))
     declaring = model.Pure | model.RunIO | model.HandleSignal
     return isinstance(node, declaring) and node.meta.error is not None
 
@@ -262,7 +267,7 @@ def build_flow(
     """The flow graph of a model; ``executed`` paths mark what an instance ran."""
     builder = _Builder(show_technical)
     builder.add(FlowNode(START, "start", "Start"))
-    exits = builder.build(root, (), [(START, None, "normal")])
+    exits = builder.build(root, ROOT, [(START, None, "normal")])
     builder.add(FlowNode(END, "end", "End"))
     builder.connect(exits + builder.ends, END)
     ran = {node_id(p) for p in executed}

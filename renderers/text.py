@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Collection
+from typing import assert_never
 
 from wio import model
-from wio.interpreter import Path
+from wio.paths import BASE, ROOT, Child, Path, child, children
 
 
 def render_text(
@@ -13,7 +14,7 @@ def render_text(
 ) -> str:
     ran = set(executed)
     lines: list[str] = []
-    _walk(root, (), "", "", lines, ran, show_technical)
+    _walk(root, ROOT, "", "", lines, ran, show_technical)
     return "\n".join(lines) + "\n"
 
 
@@ -23,14 +24,7 @@ def _describe(node: model.ModelNode) -> str:
     parts = [kind]
     if meta is not None and meta.name:
         parts.append(repr(meta.name))
-    if isinstance(node, model.RunIO):
-        parts.append(f"event={node.event}")
-    if isinstance(node, model.HandleSignal):
-        parts.append(f"signal={node.signal} event={node.event}")
-    if isinstance(node, model.Loop):
-        parts.append(f"exit={node.exit!r} restart={node.restart!r}")
-    if isinstance(node, model.Timer):
-        parts.append(f"duration={node.duration or 'computed'}")
+    parts += _details(node)
     if meta is not None and meta.error is not None:
         parts.append(f"error={meta.error.name}")
     if meta is not None and meta.description:
@@ -38,28 +32,60 @@ def _describe(node: model.ModelNode) -> str:
     return " ".join(parts)
 
 
-def _children(node: model.ModelNode) -> list[tuple[str, int, model.ModelNode]]:
+def _details(node: model.ModelNode) -> list[str]:
     match node:
-        case model.Sequence():
-            return [("", i, step) for i, step in enumerate(node.steps)]
-        case model.HandleError():
-            return [("base: ", 0, node.base), ("handler: ", 1, node.handler)]
-        case model.Fork():
-            return [
-                (f"{b.name}{' (default)' if b.default else ''}: ", i, b.base)
-                for i, b in enumerate(node.branches)
-            ]
-        case model.Parallel():
-            return [(f"{f.name}: ", i, f.base) for i, f in enumerate(node.flows)]
-        case model.Checkpoint():
-            return [("", 0, node.base)]
-        case model.Interruptible():
-            handler = [] if node.handler is None else [("then: ", 2, node.handler)]
-            return [("base: ", 0, node.base), ("interrupted by: ", 1, node.trigger), *handler]
+        case model.RunIO():
+            return [f"event={node.event}"]
+        case model.HandleSignal():
+            return [f"signal={node.signal} event={node.event}"]
         case model.Loop():
-            restart = [] if node.on_restart is None else [("on restart: ", 1, node.on_restart)]
-            return [("body: ", 0, node.base), *restart]
-    return []
+            return [f"exit={node.exit!r} restart={node.restart!r}"]
+        case model.Timer():
+            return [f"duration={node.duration or 'computed'}"]
+        case (
+            model.Pure() | model.Dynamic() | model.Sequence() | model.HandleError() | model.Fork()
+            | model.Parallel() | model.Interruptible() | model.Checkpoint() | model.Recovery()
+            | model.End()
+        ):  # fmt: skip
+            return []
+        case _:
+            assert_never(node)
+
+
+def _children(node: model.ModelNode) -> list[tuple[str, Child[model.ModelNode]]]:
+    """Each child of ``node`` with the label that introduces it in the tree."""
+    return [(_label(node, kid), kid) for kid in children(node)]
+
+
+def _label(parent: model.ModelNode, kid: Child[model.ModelNode]) -> str:
+    match parent:
+        case model.Fork():
+            branch = parent.branches[kid.segment or 0]
+            return f"{branch.name}{' (default)' if branch.default else ''}: "
+        case model.Parallel():
+            return f"{parent.flows[kid.segment or 0].name}: "
+        case model.HandleError() | model.Loop() | model.Interruptible():
+            return _SLOT_LABELS[type(parent), kid.slot]
+        case model.Sequence() | model.Checkpoint():
+            return ""
+        case (
+            model.Pure() | model.RunIO() | model.Dynamic() | model.HandleSignal() | model.Timer()
+            | model.Recovery() | model.End()
+        ):  # fmt: skip
+            raise AssertionError(f"{type(parent).__name__} has no children")
+        case _:
+            assert_never(parent)
+
+
+_SLOT_LABELS: dict[tuple[type[model.ModelNode], str], str] = {
+    (model.HandleError, "base"): "base: ",
+    (model.HandleError, "handler"): "handler: ",
+    (model.Loop, "base"): "body: ",
+    (model.Loop, "on_restart"): "on restart: ",
+    (model.Interruptible, "base"): "base: ",
+    (model.Interruptible, "trigger"): "interrupted by: ",
+    (model.Interruptible, "handler"): "then: ",
+}
 
 
 def _walk(
@@ -72,14 +98,14 @@ def _walk(
     show_technical: bool,
 ) -> None:
     if not show_technical and isinstance(node, model.Checkpoint):
-        _walk(node.base, (*path, 0), prefix, label, lines, ran, show_technical)
+        _walk(node.base, child(path, BASE), prefix, label, lines, ran, show_technical)
         return
     if not show_technical and isinstance(node, model.Recovery):
         return
     mark = "[x] " if path in ran else ("[ ] " if ran else "")
     lines.append(f"{prefix}{label}{mark}{_describe(node)}")
-    children = _children(node)
+    kids = _children(node)
     indent = prefix.replace("├── ", "│   ").replace("└── ", "    ")
-    for position, (child_label, index, child) in enumerate(children):
-        branch = "└── " if position == len(children) - 1 else "├── "
-        _walk(child, (*path, index), indent + branch, child_label, lines, ran, show_technical)
+    for position, (child_label, kid) in enumerate(kids):
+        branch = "└── " if position == len(kids) - 1 else "├── "
+        _walk(kid.node, kid.path(path), indent + branch, child_label, lines, ran, show_technical)

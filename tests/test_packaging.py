@@ -77,7 +77,7 @@ def test_the_journal_imports_nothing_else_from_wio() -> None:
 
 
 def test_renderers_never_import_the_runtime_or_the_journal() -> None:
-    forbidden = ("wio.runtime", "wio.worker", "wio.journal")
+    forbidden = ("wio.runtime", "wio.worker", "wio.journal", "wio.interpreter")
     offending = {
         (file, name)
         for file, names in _imported_modules(ROOT / "renderers").items()

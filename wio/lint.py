@@ -150,9 +150,10 @@ def _always_records(wio: WIO[Any, Any, Any]) -> bool:
             return True
         case algebra.Sequence():
             return any(_always_records(step) for step in node.steps)
-        case algebra.Transform() | algebra.FlatMap() | algebra.HandleError() | algebra.Loop():
-            inner = node.body if isinstance(node, algebra.Loop) else node.base
-            return _always_records(inner)
+        case algebra.Transform() | algebra.FlatMap() | algebra.HandleError():
+            return _always_records(node.base)
+        case algebra.Loop():
+            return _always_records(node.body)
         case algebra.Fork():
             has_default = any(b.is_default for b in node.branches)
             return has_default and all(_always_records(b.wio) for b in node.branches)

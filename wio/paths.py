@@ -44,6 +44,17 @@ def child(path: Path, segment: int) -> Path:
     return (*path, segment)
 
 
+def within(path: Path, section: Path) -> bool:
+    """Whether ``path`` is ``section``'s or that of a node inside it."""
+    return path[: len(section)] == section
+
+
+def relative(path: Path, section: Path) -> Path:
+    """The segments from ``section`` down to ``path``, a path within it."""
+    assert within(path, section), (path, section)
+    return path[len(section) :]
+
+
 def child_segment(parent: Path, text: str) -> int | None:
     """The segment of the child of ``parent`` that the formatted path ``text``
     names, or None if it names no child of ``parent``."""
@@ -146,6 +157,17 @@ def children(node: Node | model.ModelNode) -> list[Child[Node]] | list[Child[mod
             return [*interrupted, Child("handler", INTERRUPTION_HANDLER, node.handler)]
         case _:
             assert_never(node)
+
+
+def model_node_at(root: model.ModelNode, path: Path) -> model.ModelNode | None:
+    """The node of the model ``root`` at ``path`` (relative to ``root``), if any."""
+    node = root
+    for segment in path:
+        found = [kid.node for kid in children(node) if kid.segment == segment]
+        if not found:
+            return None
+        node = found[0]
+    return node
 
 
 def walk_static(node: algebra.WIO[Any, Any, Any]) -> Iterator[Node]:

@@ -120,12 +120,19 @@ def ready_effects(cursor: Cursor) -> Iterator[Effect]:
 def release_times(cursor: Cursor) -> list[datetime]:
     """When each started timer and armed timeout is due, in every flow."""
     times = [frame.release_at for frame in _armed_frames(cursor.stack)]
-    focus = cursor.focus
-    if type(focus) is AwaitTimer:
-        times.append(focus.release_at)
-    elif type(focus) is InParallel:
-        for flow in focus.flows:
-            times += release_times(flow)
+    match focus := cursor.focus:
+        case AwaitTimer():
+            times.append(focus.release_at)
+        case InParallel():
+            for flow in focus.flows:
+                times += release_times(flow)
+        case (
+            Evaluate() | ReturnValue() | ReturnError() | AwaitEvent() | ArmTimeout()
+            | AwaitCheckpoint() | Finished() | FailedWith()
+        ):  # fmt: skip
+            pass  # no started timer of its own
+        case _:
+            assert_never(focus)
     return times
 
 

@@ -14,7 +14,7 @@ import logging
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from datetime import datetime, timedelta
-from typing import Any, Generic, NamedTuple, TypeVar
+from typing import Any, Generic, NamedTuple, TypeVar, assert_never
 
 from attrs import frozen
 
@@ -35,6 +35,7 @@ from wio.interpreter import (
     Effect,
     ReleaseTimer,
     RunStep,
+    SaveCheckpoint,
     StartTimer,
     Status,
     StepFailure,
@@ -304,7 +305,7 @@ class InstanceCore:
         that raises leaves nothing in the journal and the step is retried. The
         event to record is ``event`` in the envelopes of its parallel flows.
         """
-        expected = timer_event_type(effect) or effect.node.event_type  # type: ignore[union-attr]
+        expected = recorded_event_type(effect)
         if not isinstance(event, expected):
             what = "effect" if isinstance(effect, RunStep) else "save_state"
             self.step_failed(
@@ -344,12 +345,17 @@ class InstanceCore:
         self._note_pure_failure()
 
     def step_failed(self, effect: Effect, exc: BaseException) -> None:
-        if isinstance(effect, RunStep):
-            name, policy = effect.node.meta.name, effect.node.retry or self.retry
-        elif isinstance(effect, StartTimer | ReleaseTimer):
-            name, policy = effect.node.meta.name or "timer", self.retry
-        else:
-            name, policy = "checkpoint", self.retry
+        match effect:
+            case RunStep():
+                name, policy = effect.node.meta.name, effect.node.retry or self.retry
+            case StartTimer() | ReleaseTimer():
+                name, policy = effect.node.meta.name or "timer", self.retry
+            case SaveCheckpoint():
+                name, policy = "checkpoint", self.retry
+            case DeliverSignal():
+                name, policy = effect.node.meta.name, self.retry
+            case _:
+                assert_never(effect)
         self._failed(StepFailure(effect.path, name, exc), policy)
 
     def _note_pure_failure(self) -> bool:
@@ -450,12 +456,17 @@ class InstanceCore:
         return applied
 
 
-def timer_event_type(effect: Effect) -> type[Any] | None:
-    if isinstance(effect, StartTimer):
-        return TimerStarted
-    if isinstance(effect, ReleaseTimer):
-        return TimerReleased
-    return None
+def recorded_event_type(effect: Effect) -> type[Any]:
+    """The type of the event ``effect`` records (before its parallel flows' envelopes)."""
+    match effect:
+        case StartTimer():
+            return TimerStarted
+        case ReleaseTimer():
+            return TimerReleased
+        case RunStep() | SaveCheckpoint() | DeliverSignal():
+            return effect.node.event_type
+        case _:
+            assert_never(effect)
 
 
 def describe_failure(failure: StepFailure) -> str:

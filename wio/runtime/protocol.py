@@ -13,7 +13,7 @@ import inspect
 import logging
 from collections.abc import Callable, Generator
 from functools import partial
-from typing import Any
+from typing import Any, assert_never
 
 from attrs import frozen
 
@@ -260,10 +260,13 @@ async def _outcome_async(effect: RunStep | SaveCheckpoint | DeliverSignal) -> An
 
 async def perform_async(effect: RunStep | SaveCheckpoint | DeliverSignal) -> Any:
     """Call the user function behind ``effect``, awaiting it if it is a coroutine."""
-    if isinstance(effect, RunStep):
-        produced = effect.node.effect(effect.input)
-    elif isinstance(effect, DeliverSignal):
-        produced = effect.node.handle(effect.input, effect.request)
-    else:
-        return effect.node.save_state(effect.input, effect.output)
+    match effect:
+        case RunStep():
+            produced = effect.node.effect(effect.input)
+        case DeliverSignal():
+            produced = effect.node.handle(effect.input, effect.request)
+        case SaveCheckpoint():
+            return effect.node.save_state(effect.input, effect.output)
+        case _:
+            assert_never(effect)
     return await produced if inspect.isawaitable(produced) else produced

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable, Iterable
 from functools import partial
-from typing import Any, TypeVar
+from typing import Any, TypeVar, assert_never
 
 from wio.errors import DefinitionError
 from wio.interpreter import DeliverSignal, RunStep, SaveCheckpoint, Status, expected_signals
@@ -23,13 +23,16 @@ Resp = TypeVar("Resp")
 
 def perform_sync(effect: RunStep | SaveCheckpoint | DeliverSignal) -> Any:
     """Call the user function behind ``effect`` and return what it returns."""
-    if isinstance(effect, RunStep):
-        call, is_async = partial(effect.node.effect, effect.input), effect.node.is_async
-    elif isinstance(effect, DeliverSignal):
-        call = partial(effect.node.handle, effect.input, effect.request)
-        is_async = effect.node.is_async
-    else:
-        return effect.node.save_state(effect.input, effect.output)
+    match effect:
+        case RunStep():
+            call, is_async = partial(effect.node.effect, effect.input), effect.node.is_async
+        case DeliverSignal():
+            call = partial(effect.node.handle, effect.input, effect.request)
+            is_async = effect.node.is_async
+        case SaveCheckpoint():
+            return effect.node.save_state(effect.input, effect.output)
+        case _:
+            assert_never(effect)
     if not is_async:
         return call()
     try:
