@@ -26,6 +26,7 @@ from wio.naming import name_from_assignment
 from wio.result import Err
 from wio.retry import RetryPolicy
 from wio.signals import Signal
+from wio.timers import TimerReleased, TimerStarted
 
 In = TypeVar("In", contravariant=True)
 E = TypeVar("E", covariant=True)
@@ -855,6 +856,102 @@ def escaping_errors(wio: WIO[Any, Any, Any]) -> list[type[Any]]:
         case Interruptible():
             handler = [] if node.handler is None else escaping_errors(node.handler)
             return escaping_errors(node.base) + escaping_errors(node.trigger) + handler
+        case _:
+            assert_never(node)
+
+
+def recorded_events(node: Node) -> tuple[type[Any], ...]:
+    """The event classes ``node`` itself records (its children's not included)."""
+    match node:
+        case Run() | Checkpoint() | Recover() | HandleSignal():
+            return (node.event_type,)
+        case Timer():
+            return (TimerStarted, TimerReleased)
+        case (
+            Pure() | End() | Sequence() | Transform() | FlatMap() | HandleError() | Fork()
+            | Parallel() | Loop() | Interruptible()
+        ):  # fmt: skip
+            return ()
+        case _:
+            assert_never(node)
+
+
+def first_to_see_input(node: Node) -> WIO[Any, Any, Any] | Callable[..., Any] | None:
+    """What sees ``node``'s input first: a child node, or a function (whose first
+    parameter's annotation is the input type), or None when no function does
+    (the input of a signal handler, a timer, a fork...)."""
+    match node:
+        case Sequence():
+            return node.steps[0]
+        case FlatMap() | HandleError() | Checkpoint():
+            return node.base
+        case Transform():
+            return node.map_input
+        case Pure():
+            return node.compute
+        case Run():
+            return node.effect
+        case Recover():
+            return node.recover_state
+        case (
+            HandleSignal() | Timer() | End() | Fork() | Parallel() | Loop() | Interruptible()
+        ):  # fmt: skip
+            return None
+        case _:
+            assert_never(node)
+
+
+def always_records(wio: WIO[Any, Any, Any]) -> bool:
+    """Whether every way through ``wio`` records at least one event (or ends)."""
+    match node := as_node(wio):
+        case Run() | HandleSignal() | Timer() | Recover() | Checkpoint() | End():
+            return True
+        case Pure():
+            return False
+        case Sequence():
+            return any(always_records(step) for step in node.steps)
+        case Transform() | FlatMap() | HandleError():
+            return always_records(node.base)
+        case Loop():
+            return always_records(node.body)
+        case Fork():
+            has_default = any(b.is_default for b in node.branches)
+            return has_default and all(always_records(b.wio) for b in node.branches)
+        case Parallel():  # every flow runs
+            return any(always_records(f.wio) for f in node.flows)
+        case Interruptible():
+            return isinstance(node.trigger, Timer) or always_records(node.base)
+        case _:
+            assert_never(node)
+
+
+def own_logic(node: Node) -> list[Any]:
+    """The user code ``node`` itself holds (its children's not included)."""
+    match node:
+        case Pure():
+            return [node.compute]
+        case Run():
+            return [node.effect, node.handle]
+        case HandleSignal():
+            return [node.handle, node.update, node.respond]
+        case Timer():
+            return [node.duration]
+        case Recover():
+            return [node.recover_state]
+        case Transform():
+            return [node.map_input, node.map_output]
+        case FlatMap():
+            return [node.continuation]
+        case Checkpoint():
+            return [node.save_state, node.recover_state]
+        case Fork():
+            return [branch.condition for branch in node.branches]
+        case Parallel():
+            return [node.combiner]
+        case Loop():
+            return [node.condition]
+        case End() | Sequence() | HandleError() | Interruptible():
+            return []
         case _:
             assert_never(node)
 

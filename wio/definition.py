@@ -10,18 +10,17 @@ from __future__ import annotations
 import inspect
 import typing
 from collections.abc import Iterator
-from typing import Any, Generic, TypeVar, assert_never
+from typing import Any, Generic, TypeVar
 
 from attrs import field, frozen
 
 from wio import algebra
-from wio.algebra import WIO, Node, as_node
+from wio.algebra import WIO, as_node, first_to_see_input, recorded_events
 from wio.codec import EventCodec
 from wio.errors import DefinitionError
-from wio.paths import children, walk_static
+from wio.paths import walk_static
 from wio.retry import DEFAULT_RETRY, RetryPolicy
 from wio.signals import Signal
-from wio.timers import TimerReleased, TimerStarted
 
 In = TypeVar("In")
 Out = TypeVar("Out")
@@ -70,23 +69,6 @@ def event_types(node: WIO[Any, Any, Any]) -> Iterator[type[Any]]:
         yield from recorded_events(inner)
 
 
-def recorded_events(node: Node) -> tuple[type[Any], ...]:
-    """The event classes a node records itself (not its children's)."""
-    match node:
-        case algebra.Run() | algebra.Checkpoint() | algebra.Recover() | algebra.HandleSignal():
-            return (node.event_type,)
-        case algebra.Timer():
-            return (TimerStarted, TimerReleased)
-        case (
-            algebra.Pure() | algebra.End() | algebra.Sequence() | algebra.Transform()
-            | algebra.FlatMap() | algebra.HandleError() | algebra.Fork() | algebra.Parallel()
-            | algebra.Loop() | algebra.Interruptible()
-        ):  # fmt: skip
-            return ()
-        case _:
-            assert_never(node)
-
-
 def signals(node: WIO[Any, Any, Any]) -> Iterator[Signal[Any, Any]]:
     """Every signal the static tree handles."""
     for inner in walk_static(node):
@@ -94,33 +76,12 @@ def signals(node: WIO[Any, Any, Any]) -> Iterator[Signal[Any, Any]]:
             yield inner.signal
 
 
-def infer_input_type(wio: WIO[Any, Any, Any]) -> Any:
+def infer_input_type(node: WIO[Any, Any, Any]) -> Any:
     """The annotated parameter type of the first function to see the input, or ``object``."""
-    node = as_node(wio)
-    while True:
-        match node:
-            case (
-                algebra.Sequence()
-                | algebra.FlatMap()
-                | algebra.HandleError()
-                | algebra.Checkpoint()
-            ):
-                node = children(node)[0].node  # the first to run sees the input
-            case algebra.Transform():
-                return _first_parameter_type(node.map_input)
-            case algebra.Pure():
-                return _first_parameter_type(node.compute)
-            case algebra.Run():
-                return _first_parameter_type(node.effect)
-            case algebra.Recover():
-                return _first_parameter_type(node.recover_state)
-            case (
-                algebra.HandleSignal() | algebra.Timer() | algebra.End() | algebra.Fork()
-                | algebra.Parallel() | algebra.Loop() | algebra.Interruptible()
-            ):  # fmt: skip
-                return object
-            case _:
-                assert_never(node)
+    first = first_to_see_input(as_node(node))
+    while isinstance(first, WIO):
+        first = first_to_see_input(as_node(first))
+    return object if first is None else _first_parameter_type(first)
 
 
 def _first_parameter_type(fn: Any) -> Any:

@@ -14,12 +14,12 @@ from __future__ import annotations
 import weakref
 from collections.abc import Callable, Iterator
 from datetime import timedelta
-from typing import Any, assert_never
+from typing import Any
 
 from attrs import frozen
 
 from wio import algebra
-from wio.algebra import WIO, Meta, Node
+from wio.algebra import WIO, Meta, Node, own_logic
 from wio.errors import DefinitionError
 from wio.paths import Path, descend, format_path, walk_static
 from wio.signals import Signal
@@ -140,39 +140,8 @@ def _always(_input: Any) -> bool:
 def draft_nodes(workflow: WIO[Any, Any, Any]) -> Iterator[tuple[Node, Path]]:
     """Every node of ``workflow`` that is a draft, with its path."""
     for node, path in descend(workflow):
-        if any(isinstance(fn, _Placeholder) for fn in _logic(node)):
+        if any(isinstance(fn, _Placeholder) for fn in own_logic(node)):
             yield node, path
-
-
-def _logic(node: Node) -> list[Any]:
-    """The user code a node holds itself (not its children's): what a draft leaves out."""
-    match node:
-        case algebra.Pure():
-            return [node.compute]
-        case algebra.Run():
-            return [node.effect, node.handle]
-        case algebra.HandleSignal():
-            return [node.handle, node.update, node.respond]
-        case algebra.Timer():
-            return [node.duration]
-        case algebra.Recover():
-            return [node.recover_state]
-        case algebra.Transform():
-            return [node.map_input, node.map_output]
-        case algebra.FlatMap():
-            return [node.continuation]
-        case algebra.Checkpoint():
-            return [node.save_state, node.recover_state]
-        case algebra.Fork():
-            return [branch.condition for branch in node.branches]
-        case algebra.Parallel():  # a draft's flows are checked on their own
-            return [node.combiner]
-        case algebra.Loop():
-            return [node.condition]
-        case algebra.End() | algebra.Sequence() | algebra.HandleError() | algebra.Interruptible():
-            return []
-        case _:
-            assert_never(node)
 
 
 # Workflows already found free of drafts, by identity: a process builds many runtimes
@@ -184,7 +153,7 @@ _checked: weakref.WeakValueDictionary[int, WIO[Any, Any, Any]] = weakref.WeakVal
 def _contains_draft(workflow: WIO[Any, Any, Any]) -> bool:
     """Whether any node holds a placeholder: a flat scan, without paths."""
     return any(
-        isinstance(fn, _Placeholder) for node in walk_static(workflow) for fn in _logic(node)
+        isinstance(fn, _Placeholder) for node in walk_static(workflow) for fn in own_logic(node)
     )
 
 
