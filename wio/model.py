@@ -22,7 +22,7 @@ import cattrs
 from attrs import frozen
 from cattrs.gen import make_dict_unstructure_fn, override
 
-from wio import algebra
+from wio import algebra, paths
 from wio.algebra import WIO, as_node
 from wio.converter import describe_structure_error, strict_converter
 from wio.errors import DefinitionError
@@ -175,8 +175,16 @@ def _meta(meta: algebra.Meta) -> NodeMeta:
 
 
 def to_model(wio: WIO[Any, Any, Any]) -> ModelNode:
-    """The static model of a workflow (no user code runs)."""
-    match node := as_node(wio):
+    """The static model of a workflow (no user code runs).
+
+    Each node's children are modelled in the order and slots `wio.paths.children`
+    gives them, so the model's nodes sit at the paths the interpreter records.
+    """
+    node = as_node(wio)
+    kids = paths.children(node)
+    inner = [to_model(kid.node) for kid in kids]
+    slot = {kid.slot: part for kid, part in zip(kids, inner, strict=True)}
+    match node:
         case algebra.Pure():
             return Pure(_meta(node.meta))
         case algebra.Run():
@@ -187,37 +195,39 @@ def to_model(wio: WIO[Any, Any, Any]) -> ModelNode:
             return RunIO(_meta(node.meta), node.event_type.__name__, retry)
         case algebra.HandleSignal():
             return HandleSignal(_meta(node.meta), node.signal.name, node.event_type.__name__)
-        case algebra.Loop():
-            restart = None if node.on_restart is None else to_model(node.on_restart)
-            return Loop(
-                to_model(node.body), restart, _meta(node.meta), node.exit_name, node.restart_name
-            )
-        case algebra.Interruptible():
-            handler = None if node.handler is None else to_model(node.handler)
-            return Interruptible(to_model(node.base), to_model(node.trigger), handler)
         case algebra.Timer():
             duration = node.duration
             static = iso_duration(duration) if isinstance(duration, timedelta) else None
             return Timer(_meta(node.meta), static)
-        case algebra.Sequence():
-            return Sequence([to_model(step) for step in node.steps])
-        case algebra.FlatMap():
-            return Sequence([to_model(node.base), Dynamic(_meta(node.meta))])
-        case algebra.Transform():
-            return to_model(node.base)
-        case algebra.HandleError():
-            return HandleError(to_model(node.base), to_model(node.handler), _meta(node.meta))
-        case algebra.Fork():
-            branches = [Branch(b.name, to_model(b.wio), b.is_default) for b in node.branches]
-            return Fork(branches, _meta(node.meta))
-        case algebra.Parallel():
-            return Parallel([Flow(f.name, to_model(f.wio)) for f in node.flows], _meta(node.meta))
-        case algebra.Checkpoint():
-            return Checkpoint(to_model(node.base))
         case algebra.Recover():
             return Recovery()
         case algebra.End():
             return End()
+        case algebra.Sequence():
+            return Sequence(inner)
+        case algebra.Transform():
+            return slot["base"]
+        case algebra.FlatMap():
+            return Sequence([slot["base"], Dynamic(_meta(node.meta))])
+        case algebra.HandleError():
+            return HandleError(slot["base"], slot["handler"], _meta(node.meta))
+        case algebra.Checkpoint():
+            return Checkpoint(slot["base"])
+        case algebra.Fork():
+            branches = zip(node.branches, inner, strict=True)
+            return Fork(
+                [Branch(b.name, part, b.is_default) for b, part in branches], _meta(node.meta)
+            )
+        case algebra.Parallel():
+            flows = zip(node.flows, inner, strict=True)
+            return Parallel([Flow(f.name, part) for f, part in flows], _meta(node.meta))
+        case algebra.Loop():
+            return Loop(
+                slot["body"], slot.get("on_restart"), _meta(node.meta), node.exit_name,
+                node.restart_name,
+            )  # fmt: skip
+        case algebra.Interruptible():
+            return Interruptible(slot["base"], slot["trigger"], slot.get("handler"))
         case _:
             assert_never(node)
 
