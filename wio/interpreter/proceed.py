@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any, assert_never
 
 from wio.algebra import (
-    WIO,
+    NODE_CLASSES,
     Checkpoint,
     End,
     FlatMap,
@@ -303,7 +303,7 @@ def _return_value(value: Any, frame: Frame, state: Any) -> tuple[Focus, Frame | 
             return ReturnValue(output), parent, output
         case FlatMapFrame(node=node, path=path):
             following_node = node.continuation(value)
-            if not isinstance(following_node, WIO):
+            if not isinstance(following_node, NODE_CLASSES):
                 raise DefinitionError(
                     f"flat_map at {format_path(path)} returned {following_node!r}, not a WIO node"
                 )
