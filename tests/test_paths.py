@@ -14,9 +14,8 @@ from syrupy.assertion import SnapshotAssertion
 
 from tests.conftest import EXAMPLES, example
 from wio import WIO, Workflow
-from wio.interpreter import format_path
-from wio.lint import descend
 from wio.model import to_model
+from wio.paths import descend, format_path
 from wio.renderers.flow import build_flow
 
 
@@ -48,7 +47,7 @@ def test_model_paths_of_every_example_node(
     workflow = wio_of(module, attribute)
     nodes = [
         f"{format_path(path)} {type(node).__name__} {node.meta.name or ''}".rstrip()
-        for node, path in descend(workflow, ())
+        for node, path in descend(workflow)
     ]
     drawn = [
         f"{format_path(node.path)} {node.kind} {node.label}"
