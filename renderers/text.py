@@ -54,27 +54,26 @@ def _details(node: model.ModelNode) -> list[str]:
 
 def _children(node: model.ModelNode) -> list[tuple[str, Child[model.ModelNode]]]:
     """Each child of ``node`` with the label that introduces it in the tree."""
-    return [(_label(node, kid), kid) for kid in children(node)]
-
-
-def _label(parent: model.ModelNode, kid: Child[model.ModelNode]) -> str:
-    match parent:
+    kids = children(node)
+    match node:
         case model.Fork():
-            branch = parent.branches[kid.segment or 0]
-            return f"{branch.name}{' (default)' if branch.default else ''}: "
+            return [
+                (f"{branch.name}{' (default)' if branch.default else ''}: ", kid)
+                for branch, kid in zip(node.branches, kids, strict=True)
+            ]
         case model.Parallel():
-            return f"{parent.flows[kid.segment or 0].name}: "
+            return [(f"{flow.name}: ", kid) for flow, kid in zip(node.flows, kids, strict=True)]
         case model.HandleError() | model.Loop() | model.Interruptible():
-            return _SLOT_LABELS[type(parent), kid.slot]
+            return [(_SLOT_LABELS[type(node), kid.slot], kid) for kid in kids]
         case model.Sequence() | model.Checkpoint():
-            return ""
+            return [("", kid) for kid in kids]
         case (
             model.Pure() | model.RunIO() | model.Dynamic() | model.HandleSignal() | model.Timer()
             | model.Recovery() | model.End()
         ):  # fmt: skip
-            raise AssertionError(f"{type(parent).__name__} has no children")
+            return []
         case _:
-            assert_never(parent)
+            assert_never(node)
 
 
 _SLOT_LABELS: dict[tuple[type[model.ModelNode], str], str] = {
