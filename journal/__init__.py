@@ -17,6 +17,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 from .errors import (
     ConcurrencyConflict,
     DuplicateInstance,
+    InstanceChanged,
     InvalidJournalURL,
     JournalError,
     JournalUnavailable,
@@ -30,6 +31,7 @@ from .records import InstanceRecord, InstanceStatus, NewEvent, StatusUpdate, Sto
 __all__ = [
     "ConcurrencyConflict",
     "DuplicateInstance",
+    "InstanceChanged",
     "InstanceRecord",
     "InstanceStatus",
     "InvalidJournalURL",

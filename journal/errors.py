@@ -29,6 +29,22 @@ class ConcurrencyConflict(JournalError):
         self.actual_seq = actual_seq
 
 
+class InstanceChanged(ConcurrencyConflict):
+    """A conditional registry update found the instance changed since it was read."""
+
+    def __init__(self, instance_id: str, expected: str, actual: str) -> None:
+        JournalError.__init__(
+            self,
+            f"instance {instance_id!r}: expected {expected}, found {actual}; another writer "
+            "got there first, and nothing was written",
+        )
+        self.instance_id = instance_id
+        self.expected = expected
+        self.actual = actual
+        self.expected_seq = -1
+        self.actual_seq = None
+
+
 class UnknownInstance(JournalError):
     """No instance with that id is registered."""
 

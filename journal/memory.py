@@ -10,7 +10,14 @@ from typing import Any
 import attrs
 
 from .errors import ConcurrencyConflict, DuplicateInstance, LeaseHeld, UnknownInstance
-from .records import InstanceRecord, InstanceStatus, NewEvent, StatusUpdate, StoredEvent
+from .records import (
+    InstanceRecord,
+    InstanceStatus,
+    NewEvent,
+    StatusUpdate,
+    StoredEvent,
+    check_expected,
+)
 
 
 class MemoryJournal:
@@ -21,12 +28,15 @@ class MemoryJournal:
         self._events: dict[str, list[StoredEvent]] = {}
         self._workflows: dict[tuple[str, int], Any] = {}
 
-    def create_instance(self, record: InstanceRecord) -> None:
+    def create_instance(self, record: InstanceRecord, events: Sequence[NewEvent] = ()) -> None:
         with self._lock:
             if record.id in self._instances:
                 raise DuplicateInstance(record.id)
-            self._instances[record.id] = record
-            self._events[record.id] = []
+            self._instances[record.id] = attrs.evolve(record, last_seq=len(events))
+            self._events[record.id] = [
+                StoredEvent(record.id, seq, e.type, e.version, e.payload, record.created_at)
+                for seq, e in enumerate(events, start=1)
+            ]
             self._lock.notify_all()
 
     def append(
@@ -83,9 +93,19 @@ class MemoryJournal:
                 and (workflow is None or r.workflow == workflow)
             ]
 
-    def update_instance(self, instance_id: str, update: StatusUpdate, now: datetime) -> None:
+    def update_instance(
+        self,
+        instance_id: str,
+        update: StatusUpdate,
+        now: datetime,
+        *,
+        expected_seq: int | None = None,
+        expected_status: InstanceStatus | None = None,
+    ) -> None:
         with self._lock:
-            self._instances[instance_id] = _updated(self.get_instance(instance_id), update, now)
+            record = self.get_instance(instance_id)
+            check_expected(record, expected_seq, expected_status)
+            self._instances[instance_id] = _updated(record, update, now)
 
     def acquire_lease(
         self, instance_id: str, owner: str, now: datetime, ttl: timedelta
@@ -149,6 +169,10 @@ class MemoryJournal:
     def register_workflow(self, name: str, version: int, model: Any, now: datetime) -> None:
         with self._lock:
             self._workflows[(name, version)] = model
+
+    def workflow_versions(self, name: str) -> list[int]:
+        with self._lock:
+            return sorted(version for n, version in self._workflows if n == name)
 
     def wait_for_work(self, timeout: float) -> None:
         with self._lock:

@@ -34,6 +34,7 @@ from .records import (
     NewEvent,
     StatusUpdate,
     StoredEvent,
+    check_expected,
     instance_from_row,
 )
 
@@ -179,7 +180,7 @@ class PostgresJournal:
 
     # -- events ---------------------------------------------------------------
 
-    def create_instance(self, record: InstanceRecord) -> None:
+    def create_instance(self, record: InstanceRecord, events: Sequence[NewEvent] = ()) -> None:
         with self._transaction() as conn:
             try:
                 conn.execute(
@@ -204,6 +205,15 @@ class PostgresJournal:
                 )
             except psycopg.errors.UniqueViolation:
                 raise DuplicateInstance(record.id) from None
+            if events:
+                with conn.cursor() as cursor:
+                    cursor.executemany(
+                        self._sql("INSERT INTO {schema}.events VALUES (%s, %s, %s, %s, %s, %s)"),
+                        [
+                            (record.id, seq, e.type, e.version, Jsonb(e.payload), record.created_at)
+                            for seq, e in enumerate(events, start=1)
+                        ],
+                    )
             conn.execute("SELECT pg_notify(%s, %s)", (self._channel, record.id))
 
     def append(
@@ -294,8 +304,33 @@ class PostgresJournal:
             ).fetchall()
         return [instance_from_row(row) for row in rows]
 
-    def update_instance(self, instance_id: str, update: StatusUpdate, now: datetime) -> None:
+    def update_instance(
+        self,
+        instance_id: str,
+        update: StatusUpdate,
+        now: datetime,
+        *,
+        expected_seq: int | None = None,
+        expected_status: InstanceStatus | None = None,
+    ) -> None:
         with self._transaction() as conn:
+            if expected_seq is not None or expected_status is not None:
+                # Lock the row first: an append that also updates it (a cancellation,
+                # say) then either committed before, or waits until we commit.
+                locked = conn.execute(
+                    self._sql("SELECT 1 FROM {schema}.instances WHERE id = %s FOR UPDATE"),
+                    (instance_id,),
+                ).fetchone()
+                if locked is None:
+                    raise UnknownInstance(instance_id)
+                row = conn.execute(
+                    self._sql(
+                        f"SELECT {_INSTANCE_COLUMNS} FROM {{schema}}.instances i WHERE id = %s"
+                    ),
+                    (instance_id,),
+                ).fetchone()
+                assert row is not None
+                check_expected(instance_from_row(row), expected_seq, expected_status)
             self._update(conn, instance_id, update, now)
 
     def acquire_lease(
@@ -391,6 +426,16 @@ class PostgresJournal:
                 ),
                 (name, version, Jsonb(model), now),
             )
+
+    def workflow_versions(self, name: str) -> list[int]:
+        with self._connection() as conn:
+            rows = conn.execute(
+                self._sql(
+                    "SELECT version FROM {schema}.workflows WHERE name = %s ORDER BY version"
+                ),
+                (name,),
+            ).fetchall()
+        return [row[0] for row in rows]
 
     def wait_for_work(self, timeout: float) -> None:
         """Wait for a NOTIFY about new or released instances, at most ``timeout`` seconds."""

@@ -22,8 +22,12 @@ class Journal(Protocol):
     def upgrade(self) -> list[int]:
         """Apply missing schema migrations; returns the versions applied (idempotent)."""
 
-    def create_instance(self, record: InstanceRecord) -> None:
-        """Register a new instance; raises `DuplicateInstance` if the id is taken."""
+    def create_instance(self, record: InstanceRecord, events: Sequence[NewEvent] = ()) -> None:
+        """Register a new instance; raises `DuplicateInstance` if the id is taken.
+
+        ``events`` (say, a fork's copy of another journal) are its first events,
+        written in the same transaction: no process ever sees it without them.
+        """
 
     def append(
         self,
@@ -56,8 +60,21 @@ class Journal(Protocol):
     ) -> list[InstanceRecord]:
         """Registry rows, oldest first, optionally filtered."""
 
-    def update_instance(self, instance_id: str, update: StatusUpdate, now: datetime) -> None:
-        """Change an instance's status fields without appending events."""
+    def update_instance(
+        self,
+        instance_id: str,
+        update: StatusUpdate,
+        now: datetime,
+        *,
+        expected_seq: int | None = None,
+        expected_status: InstanceStatus | None = None,
+    ) -> None:
+        """Change an instance's status fields without appending events.
+
+        With ``expected_seq`` or ``expected_status`` the change is a compare-and-set:
+        unless the last event is #``expected_seq`` and the status ``expected_status``,
+        it raises `InstanceChanged` and writes nothing.
+        """
 
     def acquire_lease(
         self, instance_id: str, owner: str, now: datetime, ttl: timedelta
@@ -88,6 +105,9 @@ class Journal(Protocol):
 
     def register_workflow(self, name: str, version: int, model: Any, now: datetime) -> None:
         """Record that a worker runs this workflow version, with its model JSON."""
+
+    def workflow_versions(self, name: str) -> list[int]:
+        """The versions of workflow ``name`` that workers registered, in order."""
 
     def wait_for_work(self, timeout: float) -> None:
         """Block until new work may be available or ``timeout`` seconds pass."""

@@ -14,12 +14,15 @@ from typing import Any, NamedTuple
 
 from attrs import frozen
 
+from .errors import InstanceChanged
+
 
 class InstanceStatus(enum.StrEnum):
     RUNNING = "running"
     WAITING = "waiting"
     FINISHED = "finished"
     FAILED = "failed"
+    CANCELLED = "cancelled"  # by an operator: never runs another step
 
 
 @frozen
@@ -66,6 +69,20 @@ class StatusUpdate:
     last_error: str | None = None
     attempts: int = 0
     release_lease: bool = False
+
+
+def check_expected(
+    record: InstanceRecord, expected_seq: int | None, expected_status: InstanceStatus | None
+) -> None:
+    """Raise `InstanceChanged` unless the row is at ``expected_seq`` with ``expected_status``."""
+    if expected_seq is not None and record.last_seq != expected_seq:
+        raise InstanceChanged(
+            record.id, f"its last event to be #{expected_seq}", f"#{record.last_seq}"
+        )
+    if expected_status is not None and record.status != expected_status:
+        raise InstanceChanged(
+            record.id, f"status {str(expected_status)!r}", f"status {str(record.status)!r}"
+        )
 
 
 def _same(value: Any) -> Any:

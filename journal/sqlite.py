@@ -31,6 +31,7 @@ from .records import (
     NewEvent,
     StatusUpdate,
     StoredEvent,
+    check_expected,
     instance_from_row,
 )
 
@@ -135,7 +136,7 @@ class SQLiteJournal:
 
     # -- events ---------------------------------------------------------------
 
-    def create_instance(self, record: InstanceRecord) -> None:
+    def create_instance(self, record: InstanceRecord, events: Sequence[NewEvent] = ()) -> None:
         with self._write() as db:
             try:
                 db.execute(
@@ -157,6 +158,13 @@ class SQLiteJournal:
                 )
             except sqlite3.IntegrityError:
                 raise DuplicateInstance(record.id) from None
+            db.executemany(
+                "INSERT INTO events VALUES (?, ?, ?, ?, ?, ?)",
+                [
+                    (record.id, seq, e.type, e.version, _dumps(e.payload), _ts(record.created_at))
+                    for seq, e in enumerate(events, start=1)
+                ],
+            )
 
     def append(
         self,
@@ -239,8 +247,24 @@ class SQLiteJournal:
             ).fetchall()
         return [instance_from_row(row, load=json.loads, moment=_optional_dt) for row in rows]
 
-    def update_instance(self, instance_id: str, update: StatusUpdate, now: datetime) -> None:
+    def update_instance(
+        self,
+        instance_id: str,
+        update: StatusUpdate,
+        now: datetime,
+        *,
+        expected_seq: int | None = None,
+        expected_status: InstanceStatus | None = None,
+    ) -> None:
         with self._write() as db:
+            if expected_seq is not None or expected_status is not None:
+                row = db.execute(
+                    f"SELECT {_INSTANCE_COLUMNS} FROM instances WHERE id = ?", (instance_id,)
+                ).fetchone()
+                if row is None:
+                    raise UnknownInstance(instance_id)
+                record = instance_from_row(row, load=json.loads, moment=_optional_dt)
+                check_expected(record, expected_seq, expected_status)
             self._update(db, instance_id, update, now)
 
     def acquire_lease(
@@ -319,6 +343,13 @@ class SQLiteJournal:
                 "DO UPDATE SET model = excluded.model, registered_at = excluded.registered_at",
                 (name, version, _dumps(model), _ts(now)),
             )
+
+    def workflow_versions(self, name: str) -> list[int]:
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT version FROM workflows WHERE name = ? ORDER BY version", (name,)
+            ).fetchall()
+        return [row[0] for row in rows]
 
     def wait_for_work(self, timeout: float) -> None:
         # SQLite has no notifications: workers poll, unless woken to shut down.

@@ -13,6 +13,7 @@ from tests.conftest import ALL_JOURNALS, DURABLE_JOURNALS
 from wio.journal import (
     ConcurrencyConflict,
     DuplicateInstance,
+    InstanceChanged,
     InstanceRecord,
     InstanceStatus,
     InvalidJournalURL,
@@ -153,6 +154,83 @@ def test_update_instance(open_fresh: Open) -> None:
 
 
 @ALL_JOURNALS
+def test_a_conditional_update_writes_only_if_nothing_changed(open_fresh: Open) -> None:
+    journal = open_fresh()
+    journal.create_instance(record("a", status=InstanceStatus.FAILED, last_error="boom"))
+    journal.append("a", 0, [event(1)], T0)
+    retried = StatusUpdate(InstanceStatus.RUNNING)
+    with pytest.raises(InstanceChanged, match="expected its last event to be #0, found #1"):
+        journal.update_instance("a", retried, T0, expected_seq=0)
+    with pytest.raises(InstanceChanged, match="expected status 'waiting', found status 'failed'"):
+        journal.update_instance("a", retried, T0, expected_status=InstanceStatus.WAITING)
+    assert journal.get_instance("a").status == InstanceStatus.FAILED  # nothing written
+    journal.update_instance(
+        "a", retried, T0, expected_seq=1, expected_status=InstanceStatus.FAILED
+    )
+    got = journal.get_instance("a")
+    assert (got.status, got.last_error) == (InstanceStatus.RUNNING, None)
+    with pytest.raises(UnknownInstance):
+        journal.update_instance("b", retried, T0, expected_seq=0)
+
+
+@ALL_JOURNALS
+def test_concurrent_conditional_updates_let_exactly_one_win(open_fresh: Open) -> None:
+    journal = open_fresh()
+    journal.create_instance(record("a", status=InstanceStatus.FAILED))
+    outcomes: list[str] = []
+    barrier = threading.Barrier(6)
+
+    def writer(n: int) -> None:
+        barrier.wait()
+        try:
+            if n % 2:  # an append that also changes the status, as a cancellation does
+                journal.append("a", 0, [event(n)], T0, StatusUpdate(InstanceStatus.CANCELLED))
+            else:
+                journal.update_instance(
+                    "a",
+                    StatusUpdate(InstanceStatus.RUNNING),
+                    T0,
+                    expected_seq=0,
+                    expected_status=InstanceStatus.FAILED,
+                )
+            outcomes.append("won")
+        except ConcurrencyConflict:
+            outcomes.append("conflict")
+
+    threads = [threading.Thread(target=writer, args=(n,)) for n in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    got = journal.get_instance("a")
+    # Either an append won (and every update saw its event), or updates ran first and
+    # then exactly one append: never an update after an append.
+    assert got.last_seq == 1
+    assert got.status == InstanceStatus.CANCELLED, outcomes
+    assert outcomes.count("won") >= 1
+
+
+@ALL_JOURNALS
+def test_an_instance_is_created_with_its_first_events_at_once(open_fresh: Open) -> None:
+    journal = open_fresh()
+    journal.create_instance(record("fork"), [event(1), event(2)])
+    assert journal.get_instance("fork").last_seq == 2
+    assert [(e.seq, e.payload["amount"]) for e in journal.read("fork")] == [(1, 1), (2, 2)]
+    journal.create_instance(record("a"))
+    with pytest.raises(DuplicateInstance):
+        journal.create_instance(record("a"), [event(1)])
+    assert journal.read("a") == []  # the refused events were not written either
+
+
+@ALL_JOURNALS
+def test_cancelled_instances_are_listed_and_never_claimed(open_fresh: Open) -> None:
+    journal = open_fresh()
+    journal.create_instance(record("a", status=InstanceStatus.CANCELLED, wakeup_at=T0))
+    assert [r.id for r in journal.list_instances(InstanceStatus.CANCELLED)] == ["a"]
+    assert journal.claim_runnable("w", T0 + TTL, TTL, 10) == []
+
+
+@ALL_JOURNALS
 def test_list_instances_filters(open_fresh: Open) -> None:
     journal = open_fresh()
     journal.create_instance(record("a"))
@@ -247,6 +325,10 @@ def test_register_workflow_is_idempotent(open_fresh: Open) -> None:
     journal = open_fresh()
     journal.register_workflow("order", 1, {"_type": "End"}, T0)
     journal.register_workflow("order", 1, {"_type": "Recovery"}, T0 + TTL)
+    journal.register_workflow("order", 3, {"_type": "End"}, T0)
+    journal.register_workflow("refund", 2, {"_type": "End"}, T0)
+    assert journal.workflow_versions("order") == [1, 3]
+    assert journal.workflow_versions("nothing") == []
     journal.ping()
 
 
