@@ -7,6 +7,7 @@ that renderers draw.
 """
 
 from wio.algebra import WIO, Meta
+from wio.cancellation import Cancelled, InstanceCancelled
 from wio.clock import Clock, ManualClock, SystemClock
 from wio.codec import EventCodec, EventDecodeError, InputError, event
 from wio.definition import Workflow
@@ -31,7 +32,13 @@ from wio.runtime import (
     Runtime,
     UnmatchedEvent,
 )
-from wio.signals import Signal, SignalHandled, SignalRequestError, UnexpectedSignal
+from wio.signals import (
+    Signal,
+    SignalHandled,
+    SignalKeyReused,
+    SignalRequestError,
+    UnexpectedSignal,
+)
 
 __all__ = [
     "WIO",
@@ -65,6 +72,9 @@ __all__ = [
     "StepRecord",
     "UnmatchedEvent",
     "UnexpectedSignal",
+    "SignalKeyReused",
+    "Cancelled",
+    "InstanceCancelled",
     "UnmatchedEventError",
     "WioError",
 ]

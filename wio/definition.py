@@ -16,6 +16,7 @@ from attrs import field, frozen
 
 from wio import algebra
 from wio.algebra import WIO, as_node, first_to_see_input, recorded_events
+from wio.cancellation import Cancelled
 from wio.codec import EventCodec
 from wio.errors import DefinitionError
 from wio.paths import walk_static
@@ -50,7 +51,7 @@ class Workflow(Generic[In, Out]):
             raise DefinitionError(f"a workflow name must be a non-empty string, got {self.name!r}")
         if self.input_type is None:
             object.__setattr__(self, "input_type", infer_input_type(self.wio))
-        codec = EventCodec([*event_types(self.wio), *self.events], signals(self.wio))
+        codec = EventCodec([Cancelled, *event_types(self.wio), *self.events], signals(self.wio))
         object.__setattr__(self, "codec", codec)
 
 

@@ -43,5 +43,9 @@ class UnexpectedSignal(WioError):
     """The instance is not waiting for this signal now; nothing was recorded."""
 
 
+class SignalKeyReused(WioError):
+    """An idempotency key was sent again with a different request; nothing was recorded."""
+
+
 class SignalRequestError(WioError):
     """A signal's request does not fit its request type; nothing was recorded."""

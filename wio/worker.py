@@ -135,7 +135,7 @@ class Worker:
             instance = runtime.get(record.id)
             status = instance.run(until=self.stopping.is_set)
             self.processed += 1
-            if status in (Status.FINISHED, Status.FAILED, Status.WAITING):
+            if status in (Status.FINISHED, Status.FAILED, Status.WAITING, Status.CANCELLED):
                 runtime.forget(record.id)  # nothing to keep in memory for it
         except (ConcurrencyConflict, LeaseHeld) as exc:
             # Another process advanced it meanwhile: forget our copy, it will be reloaded.
@@ -149,14 +149,18 @@ class Worker:
             # the instance with the reason, keeping every event as it is.
             log.error("instance %r cannot be advanced: %s", record.id, exc)
             runtime.forget(record.id)
-            self.journal.update_instance(
-                record.id,
-                StatusUpdate(
-                    InstanceStatus.FAILED, last_error=f"{type(exc).__name__}: {exc}",
-                    attempts=record.attempts, release_lease=True,
-                ),
-                self.clock.now(),
-            )  # fmt: skip
+            try:
+                self.journal.update_instance(
+                    record.id,
+                    StatusUpdate(
+                        InstanceStatus.FAILED, last_error=f"{type(exc).__name__}: {exc}",
+                        attempts=record.attempts, release_lease=True,
+                    ),
+                    self.clock.now(),
+                    expected_seq=record.last_seq,  # not over a cancellation recorded meanwhile
+                )  # fmt: skip
+            except ConcurrencyConflict as conflict:
+                log.warning("instance %r: not marked failed: %s", record.id, conflict)
         finally:
             self._current = None
 

@@ -29,6 +29,7 @@ class Status(enum.StrEnum):
     WAITING = "waiting"  # blocked until something outside delivers an event
     FINISHED = "finished"
     FAILED = "failed"  # a business error escaped the workflow
+    CANCELLED = "cancelled"  # an operator cancelled the instance (never a cursor's own)
 
 
 def current_state(cursor: Cursor) -> Any:

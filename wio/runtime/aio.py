@@ -42,14 +42,17 @@ class AsyncInstance(InstanceView[In, Out]):
         """
         await call_persistence(self._persistence, self._persistence.acquire, self._core)
         try:
-            # The flows of a parallel section await their effects concurrently.
-            steps = protocol.step_concurrently
-            while await drive_async(steps(self._core, self._persistence)):
-                if not self._core.more_is_due():
-                    break
+            await self._advance()
         finally:
             await call_persistence(self._persistence, self._persistence.release, self._core)
         return self.status
+
+    async def _advance(self) -> None:
+        # The flows of a parallel section await their effects concurrently.
+        steps = protocol.step_concurrently
+        while await drive_async(steps(self._core, self._persistence)):
+            if not self._core.more_is_due():
+                break
 
     async def deliver(self, event: Any) -> Status:
         """Record an event from outside the workflow; see `Instance.deliver`."""
@@ -59,10 +62,16 @@ class AsyncInstance(InstanceView[In, Out]):
     async def signal(
         self, signal: Signal[Any, Resp], request: Any, *, key: str | None = None
     ) -> Resp:
-        """Deliver ``signal`` and return its response; see `Instance.signal`."""
-        response: Resp = await self._outside(
-            protocol.signal(self._core, self._persistence, signal, request, key)
-        )
+        """Deliver ``signal``, run on to the next wait, and return its response; see
+        `Instance.signal`."""
+        try:
+            response: Resp = await drive_async(
+                protocol.signal(self._core, self._persistence, signal, request, key)
+            )
+            if self._core.more_is_due():
+                await self._advance()
+        finally:
+            await call_persistence(self._persistence, self._persistence.release, self._core)
         return response
 
     def expected_signals(self) -> tuple[Signal[Any, Any], ...]:

@@ -19,6 +19,7 @@ from typing import Any, Generic, NamedTuple, TypeVar, assert_never
 from attrs import frozen
 
 from wio.algebra import WIO
+from wio.cancellation import Cancelled, InstanceCancelled
 from wio.clock import Clock
 from wio.codec import InputError, decode_input
 from wio.errors import (
@@ -58,7 +59,13 @@ from wio.interpreter import (
 from wio.interpreter.state import signal_handlers
 from wio.parallel import describe_event, in_flows, innermost
 from wio.retry import RetryPolicy
-from wio.signals import Signal, SignalHandled, SignalRequestError, UnexpectedSignal
+from wio.signals import (
+    Signal,
+    SignalHandled,
+    SignalKeyReused,
+    SignalRequestError,
+    UnexpectedSignal,
+)
 from wio.timers import TimerReleased, TimerStarted
 
 log = logging.getLogger("wio.replay")
@@ -100,6 +107,7 @@ class _Snapshot:
     retry_at: datetime | None
     gave_up: bool
     error: StepFailure | None
+    cancelled: Cancelled | None
 
 
 @contextmanager
@@ -152,6 +160,7 @@ class InstanceCore:
         self.retry_at: datetime | None = None
         self.gave_up = False  # the last attempt failed: the instance has failed
         self.error: StepFailure | None = None
+        self.cancelled: Cancelled | None = None
         self.cursor: Cursor = start(workflow, input)
         self._note_pure_failure()
 
@@ -159,6 +168,8 @@ class InstanceCore:
 
     @property
     def status(self) -> Status:
+        if self.cancelled is not None:
+            return Status.CANCELLED
         return Status.FAILED if self.gave_up else status(self.cursor)
 
     @property
@@ -194,6 +205,10 @@ class InstanceCore:
             with collector_paused():
                 for recorded in events:
                     seq, event = recorded
+                    if type(event) is Cancelled:
+                        keep(recorded)
+                        self.cancelled = event
+                        continue
                     applied = apply_event(cursor, seq, event)
                     cursor = applied.cursor
                     keep(recorded)
@@ -253,7 +268,7 @@ class InstanceCore:
         return list(self._due(every=True))
 
     def _due(self, *, every: bool = False) -> Iterator[Effect]:
-        if self.gave_up:
+        if self.gave_up or self.cancelled is not None:
             return
         if self.cursor.failure is not None:
             self.cursor = proceed(self.cursor)
@@ -280,6 +295,8 @@ class InstanceCore:
     @property
     def wakeup_at(self) -> datetime | None:
         """When something is next due: a failed step's retry, or a started timer's release."""
+        if self.cancelled is not None:
+            return None  # its timers are dropped
         if self.error is not None:
             return self.retry_at
         return min(release_times(self.cursor), default=None)
@@ -328,7 +345,13 @@ class InstanceCore:
 
     def snapshot(self) -> _Snapshot:
         return _Snapshot(
-            self.cursor, len(self.events), self.attempts, self.retry_at, self.gave_up, self.error
+            self.cursor,
+            len(self.events),
+            self.attempts,
+            self.retry_at,
+            self.gave_up,
+            self.error,
+            self.cancelled,
         )
 
     def restore(self, snapshot: _Snapshot) -> None:
@@ -337,9 +360,12 @@ class InstanceCore:
         del self.events[snapshot.event_count :]
         self.attempts, self.retry_at = snapshot.attempts, snapshot.retry_at
         self.gave_up, self.error = snapshot.gave_up, snapshot.error
+        self.cancelled = snapshot.cancelled
 
     def commit(self, applied: Applied, event: Any) -> None:
         self.events.append(RecordedEvent(self.next_seq, event))
+        if type(event) is Cancelled:
+            self.cancelled = event
         self.cursor = applied.cursor
         self.attempts, self.retry_at, self.error = 0, None, None
         self._note_pure_failure()
@@ -388,6 +414,7 @@ class InstanceCore:
 
     def signal_request(self, signal: Signal[Any, Any], request: Any) -> Any:
         """The request as an instance of the signal's request type, or `SignalRequestError`."""
+        self.refuse_if_cancelled(f"signal {signal.name!r}")
         if isinstance(request, signal.request):
             return request
         where = f"instance {self.instance_id!r}, signal {signal.name!r}"
@@ -409,13 +436,31 @@ class InstanceCore:
             return None
         for recorded in reversed(self.events):
             handled = innermost(recorded.event)
-            if (
-                isinstance(handled, SignalHandled)
-                and handled.signal == signal.name
-                and (handled.key == key if key is not None else handled.request == request)
-            ):
+            if not isinstance(handled, SignalHandled) or handled.signal != signal.name:
+                continue
+            if key is None and handled.request == request:
+                return handled
+            if key is not None and handled.key == key:
+                if handled.request != request:
+                    raise SignalKeyReused(
+                        f"instance {self.instance_id!r}, signal {signal.name!r}: key {key!r} "
+                        f"was used for another request (event #{recorded.seq}: "
+                        f"{handled.request!r}, now {request!r}); nothing was recorded"
+                    )
                 return handled
         return None
+
+    def refuse_if_cancelled(self, what: str) -> None:
+        if self.cancelled is not None:
+            raise InstanceCancelled(
+                f"instance {self.instance_id!r} was cancelled ({self.cancelled.reason}); "
+                f"it takes no {what}, and nothing was recorded"
+            )
+
+    def prepare_cancel(self, cancelled: Cancelled) -> Applied:
+        """Stop the instance: the cursor stays where it is, and nothing more is due."""
+        self.refuse_if_cancelled("second cancellation")
+        return Applied(self.cursor, "accepted")
 
     def signal_effect(self, signal: Signal[Any, Any], request: Any) -> DeliverSignal:
         for handler in signal_handlers(self.cursor):
@@ -447,6 +492,7 @@ class InstanceCore:
 
     def prepare_delivery(self, event: Any) -> Applied:
         """Apply an event delivered from outside (e.g. for a `recover` node)."""
+        self.refuse_if_cancelled(type(event).__name__)
         applied = self._apply(self.next_seq, event)
         if applied.outcome != "accepted":
             raise NotWaitingForEvent(

@@ -157,7 +157,11 @@ class Journaled:
         view = registry_view(core)
         if view != self._persisted:
             update = self._update(view)
-            self.journal.update_instance(core.instance_id, update, core.clock.now())
+            # Conditional on the last event: an operator's cancellation recorded
+            # meanwhile must not be overwritten (this raises `InstanceChanged` then).
+            self.journal.update_instance(
+                core.instance_id, update, core.clock.now(), expected_seq=len(core.events)
+            )
             self._persisted = view
             if update.release_lease:
                 self._lease_renew_at = 0.0  # released with the update

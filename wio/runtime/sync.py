@@ -65,12 +65,15 @@ class Instance(InstanceView[In, Out]):
         """
         self._persistence.acquire(self._core)
         try:
-            while not (until is not None and until()):
-                if not self.step() or not self._core.more_is_due():
-                    break
+            self._advance(until)
         finally:
             self._persistence.release(self._core)
         return self.status
+
+    def _advance(self, until: Callable[[], bool] | None = None) -> None:
+        while not (until is not None and until()):
+            if not self.step() or not self._core.more_is_due():
+                break
 
     def deliver(self, event: Any) -> Status:
         """Record an event from outside the workflow (an operator's or a migration's).
@@ -89,10 +92,20 @@ class Instance(InstanceView[In, Out]):
         recorded response and runs nothing. Raises `UnexpectedSignal` if the
         instance does not wait for it and `SignalRequestError` for a request of
         the wrong shape; nothing is recorded then.
+
+        Once the signal is recorded, the instance runs on here, under the same
+        lease, to its next wait (as `run` would), so that it is ready for the
+        next signal even when no worker is running.
         """
-        response: Resp = self._outside(
-            protocol.signal(self._core, self._persistence, signal, request, key)
-        )
+        try:
+            response: Resp = drive_sync(
+                protocol.signal(self._core, self._persistence, signal, request, key),
+                perform_sync,
+            )
+            if self._core.more_is_due():
+                self._advance()
+        finally:
+            self._persistence.release(self._core)
         return response
 
     def expected_signals(self) -> tuple[Signal[Any, Any], ...]:
