@@ -164,9 +164,7 @@ def test_a_conditional_update_writes_only_if_nothing_changed(open_fresh: Open) -
     with pytest.raises(InstanceChanged, match="expected status 'waiting', found status 'failed'"):
         journal.update_instance("a", retried, T0, expected_status=InstanceStatus.WAITING)
     assert journal.get_instance("a").status == InstanceStatus.FAILED  # nothing written
-    journal.update_instance(
-        "a", retried, T0, expected_seq=1, expected_status=InstanceStatus.FAILED
-    )
+    journal.update_instance("a", retried, T0, expected_seq=1, expected_status=InstanceStatus.FAILED)
     got = journal.get_instance("a")
     assert (got.status, got.last_error) == (InstanceStatus.RUNNING, None)
     with pytest.raises(UnknownInstance):
