@@ -19,7 +19,6 @@ from wio import (
     ManualClock,
     RetryPolicy,
     Runtime,
-    Signal,
     Status,
     Workflow,
     event,
@@ -195,10 +194,10 @@ def replace_payloads(journal: Journal, instance_id: str, payload: Any) -> None:
         db.commit()
         db.close()
     else:
-        schema = getattr(journal, "schema")
-        with psycopg.connect(getattr(journal, "conninfo"), autocommit=True) as conn:
+        postgres: Any = journal
+        with psycopg.connect(postgres.conninfo, autocommit=True) as conn:
             conn.execute(
-                f'UPDATE "{schema}".events SET payload = %s::jsonb WHERE instance_id = %s',
+                f'UPDATE "{postgres.schema}".events SET payload = %s::jsonb WHERE instance_id = %s',
                 (json.dumps(payload), instance_id),
             )
 
@@ -238,7 +237,9 @@ def test_cancel_drops_timers_and_signal_waits_and_nothing_runs_again(
     reloaded = Runtime(approval.workflow, journal=open_fresh(), clock=clock).get("doc-1")
     assert reloaded.status == Status.CANCELLED
     assert reloaded.run() == Status.CANCELLED
-    with pytest.raises(InstanceCancelled, match="'doc-1' was cancelled .withdrawn by the author."):
+    with pytest.raises(
+        InstanceCancelled, match=r"'doc-1' was cancelled \(withdrawn by the author\)"
+    ):
         reloaded.signal(approval.review, {"reviewer": "bob", "approve": True})
     assert journal.read("doc-1") == stored
     assert approval.side_effects == ["filed doc-1"]

@@ -146,7 +146,9 @@ def fork(
     try:
         journal.create_instance(forked, [NewEvent(e.type, e.version, e.payload) for e in stored])
     except DuplicateInstance:
-        raise OperationRefused(instance_id, f"cannot fork as {new_id!r}: it exists already")
+        raise OperationRefused(
+            instance_id, f"cannot fork as {new_id!r}: it exists already"
+        ) from None
     return journal.get_instance(new_id)
 
 
