@@ -13,6 +13,7 @@ from typing import Any
 
 from wio.errors import WioError
 from wio.journal import InstanceStatus, JournalError, open_journal
+from wio.operations_cli import add_commands as add_operation_commands
 
 FORMATS = ("mermaid", "bpmn", "dot", "svg", "png", "json", "text")
 DEFAULT_JOURNAL = "sqlite:///wio.db"
@@ -115,6 +116,11 @@ def _parser() -> argparse.ArgumentParser:
         "--once", action="store_true", help="run what is runnable now, then exit (e.g. from cron)"
     )
     worker.set_defaults(handler=_worker)
+
+    def add_journal(command: argparse.ArgumentParser) -> None:
+        command.add_argument("--journal", default=default_journal, help=journal_help)
+
+    add_operation_commands(commands, add_journal)
 
     demo = commands.add_parser("demo", help="run the order example: crash, resume, finish")
     demo.set_defaults(handler=_demo)
