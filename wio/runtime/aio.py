@@ -60,7 +60,12 @@ class AsyncInstance(InstanceView[In, Out]):
         return self.status
 
     async def signal(
-        self, signal: Signal[Any, Resp], request: Any, *, key: str | None = None
+        self,
+        signal: Signal[Any, Resp],
+        request: Any,
+        *,
+        key: str | None = None,
+        advance: bool = True,
     ) -> Resp:
         """Deliver ``signal``, run on to the next wait, and return its response; see
         `Instance.signal`."""
@@ -68,7 +73,7 @@ class AsyncInstance(InstanceView[In, Out]):
             response: Resp = await drive_async(
                 protocol.signal(self._core, self._persistence, signal, request, key)
             )
-            if self._core.more_is_due():
+            if advance and self._core.more_is_due():
                 await self._advance()
         finally:
             await call_persistence(self._persistence, self._persistence.release, self._core)

@@ -83,7 +83,14 @@ class Instance(InstanceView[In, Out]):
         self._outside(protocol.deliver(self._core, self._persistence, event))
         return self.status
 
-    def signal(self, signal: Signal[Any, Resp], request: Any, *, key: str | None = None) -> Resp:
+    def signal(
+        self,
+        signal: Signal[Any, Resp],
+        request: Any,
+        *,
+        key: str | None = None,
+        advance: bool = True,
+    ) -> Resp:
         """Deliver ``signal`` and return its response.
 
         The request may be an instance of the signal's request type or its
@@ -95,14 +102,15 @@ class Instance(InstanceView[In, Out]):
 
         Once the signal is recorded, the instance runs on here, under the same
         lease, to its next wait (as `run` would), so that it is ready for the
-        next signal even when no worker is running.
+        next signal even when no worker is running; ``advance=False`` records
+        the signal alone (as `step` records one event).
         """
         try:
             response: Resp = drive_sync(
                 protocol.signal(self._core, self._persistence, signal, request, key),
                 perform_sync,
             )
-            if self._core.more_is_due():
+            if advance and self._core.more_is_due():
                 self._advance()
         finally:
             self._persistence.release(self._core)
