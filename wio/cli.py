@@ -6,6 +6,7 @@ import argparse
 import json
 import logging
 import os
+import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -27,10 +28,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     try:
-        return int(args.handler(args))
+        status = int(args.handler(args))
+        sys.stdout.flush()  # inside the try: a closed pipe is reported here, not at exit
+        return status
     except (WioError, JournalError) as exc:
         print(f"wio: error: {exc}", file=sys.stderr)
         return 1
+    except BrokenPipeError:
+        # The reader went away (`wio render ... | head -1`): stop quietly, as `cat` does.
+        # Point stdout at /dev/null so that the interpreter's final flush cannot fail too.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 128 + signal.SIGPIPE
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -108,10 +116,10 @@ def _parser() -> argparse.ArgumentParser:
     worker.add_argument("--journal", default=default_journal, help=journal_help)
     worker.add_argument("--workflows", nargs="+", required=True, metavar="PATH_OR_MODULE:ATTR")
     worker.add_argument("--owner", help="lease owner name (default: host:pid:random)")
-    worker.add_argument("--lease-ttl", type=float, default=30.0, metavar="SECONDS")
-    worker.add_argument("--poll-interval", type=float, default=1.0, metavar="SECONDS")
-    worker.add_argument("--shutdown-timeout", type=float, default=30.0, metavar="SECONDS")
-    worker.add_argument("--health-port", type=int, help="serve GET /health on this port")
+    worker.add_argument("--lease-ttl", type=_positive, default=30.0, metavar="SECONDS")
+    worker.add_argument("--poll-interval", type=_positive, default=1.0, metavar="SECONDS")
+    worker.add_argument("--shutdown-timeout", type=_seconds, default=30.0, metavar="SECONDS")
+    worker.add_argument("--health-port", type=_port, help="serve GET /health on this port")
     worker.add_argument(
         "--once", action="store_true", help="run what is runnable now, then exit (e.g. from cron)"
     )
@@ -147,8 +155,9 @@ def _render(args: argparse.Namespace) -> int:
     if isinstance(output, bytes):
         if args.output is None:
             sys.stdout.buffer.write(output)
+            sys.stdout.buffer.flush()
         else:
-            args.output.write_bytes(output)
+            _write(args.output, output)
         return 0
     _emit(output.rstrip("\n"), args.output)
     return 0
@@ -276,11 +285,48 @@ def _demo(args: argparse.Namespace) -> int:
     return run_demo(print)
 
 
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of seconds, got {text!r}") from None
+    if not value >= 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"expected 0 seconds or more, got {text!r}")
+    return value
+
+
+def _positive(text: str) -> float:
+    try:
+        value = _seconds(text)
+    except argparse.ArgumentTypeError:
+        value = -1.0
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"expected more than 0 seconds, got {text!r}")
+    return value
+
+
+def _port(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a port number, got {text!r}") from None
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"expected a port from 0 to 65535, got {value}")
+    return value
+
+
 def _emit(text: str, output: Path | None) -> None:
     if output is None:
-        print(text)
+        print(text, flush=True)
     else:
-        output.write_text(text + "\n", encoding="utf-8")
+        _write(output, (text + "\n").encode())
+
+
+def _write(output: Path, data: bytes) -> None:
+    try:
+        output.write_bytes(data)
+    except OSError as exc:
+        raise WioError(f"-o {output}: cannot write it: {exc.strerror or exc}") from None
 
 
 def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> None:

@@ -48,6 +48,10 @@ class UnmatchedEventError(JournalEventError):
         self.expected = expected
 
 
+class InvalidSetting(WioError):
+    """A runtime or worker setting is out of range (say, a negative lease time)."""
+
+
 class InstanceNotFound(WioError):
     """No instance with that id exists."""
 

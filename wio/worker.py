@@ -26,6 +26,7 @@ from typing import Any
 
 from wio.clock import Clock, SystemClock
 from wio.definition import Workflow
+from wio.errors import DefinitionError, InvalidSetting
 from wio.interpreter import Status
 from wio.journal import ConcurrencyConflict, InstanceRecord, Journal, JournalError, LeaseHeld
 from wio.journal.records import InstanceStatus, StatusUpdate
@@ -49,6 +50,15 @@ class Worker:
         shutdown_timeout: float = 30.0,
         clock: Clock | None = None,
     ) -> None:
+        for setting, value, least in (
+            ("lease_ttl", lease_ttl, 0.0), ("poll_interval", poll_interval, 0.0),
+            ("batch_size", batch_size, 0), ("shutdown_timeout", shutdown_timeout, -1e-9),
+        ):  # fmt: skip
+            if not value > least:
+                raise InvalidSetting(
+                    f"worker: {setting} must be {'0 or more' if least < 0 else 'positive'}, "
+                    f"got {value!r}"
+                )
         self.journal = journal
         self.owner = owner or default_owner()
         self.lease_ttl = lease_ttl
@@ -63,7 +73,9 @@ class Worker:
         for workflow in workflows:
             key = (workflow.name, workflow.version)
             if key in self.runtimes:
-                raise ValueError(f"workflow {workflow.name!r} version {workflow.version} twice")
+                raise DefinitionError(
+                    f"workflow {workflow.name!r} version {workflow.version} is given twice"
+                )
             self.runtimes[key] = Runtime(
                 workflow, journal=journal, owner=self.owner, lease_ttl=lease_ttl, clock=self.clock
             )
@@ -216,7 +228,13 @@ def serve_health(worker: Worker, port: int) -> ThreadingHTTPServer:
         def log_message(self, format: str, *args: Any) -> None:
             log.debug("health: " + format, *args)
 
-    server = ThreadingHTTPServer(("127.0.0.1", port), Health)
+    try:
+        server = ThreadingHTTPServer(("127.0.0.1", port), Health)
+    except (OSError, OverflowError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        raise InvalidSetting(
+            f"health endpoint: cannot listen on 127.0.0.1:{port}: {reason}"
+        ) from None
     threading.Thread(target=server.serve_forever, name="wio-health", daemon=True).start()
     return server
 
