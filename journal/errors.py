@@ -11,6 +11,10 @@ class JournalUnavailable(JournalError):
     """The database cannot be reached or opened."""
 
 
+class JournalNotFound(JournalError):
+    """A command that only uses an existing journal found none at its URL."""
+
+
 class InvalidJournalURL(JournalError):
     """A journal URL or option is malformed."""
 

@@ -24,6 +24,7 @@ from .errors import (
     ConcurrencyConflict,
     DuplicateInstance,
     InvalidJournalURL,
+    JournalNotFound,
     JournalUnavailable,
     LeaseHeld,
     UnknownInstance,
@@ -118,6 +119,7 @@ class PostgresJournal:
         pool_max: int = 8,
         connect_timeout: float = 10.0,
         upgrade: bool = True,
+        create: bool = True,
     ) -> None:
         self.schema = validate_schema(schema)
         self.conninfo = conninfo
@@ -143,10 +145,20 @@ class PostgresJournal:
         except PoolTimeout as exc:
             self._pool.close()
             raise JournalUnavailable(f"cannot reach PostgreSQL at {self.url}: {exc}") from exc
+        if not create and not self._has_tables():
+            self._pool.close()
+            raise JournalNotFound(f"no journal at {self.url}: the schema has no wio tables")
         if upgrade:
             self.upgrade()
 
     # -- schema ---------------------------------------------------------------
+
+    def _has_tables(self) -> bool:
+        with self._connection() as conn:
+            row = conn.execute(
+                "SELECT to_regclass(%s)", (sql.Identifier(self.schema, "instances").as_string(),)
+            ).fetchone()
+        return row is not None and row[0] is not None
 
     def upgrade(self) -> list[int]:
         """Apply missing migrations under an advisory lock; returns the versions applied."""

@@ -21,6 +21,7 @@ from .errors import (
     ConcurrencyConflict,
     DuplicateInstance,
     InvalidJournalURL,
+    JournalNotFound,
     JournalUnavailable,
     LeaseHeld,
     UnknownInstance,
@@ -90,6 +91,7 @@ class SQLiteJournal:
         synchronous: str = "full",
         busy_timeout: float = 30.0,
         upgrade: bool = True,
+        create: bool = True,
     ) -> None:
         if synchronous not in SYNCHRONOUS:
             raise InvalidJournalURL(
@@ -99,6 +101,8 @@ class SQLiteJournal:
         self.url = f"sqlite:///{self.path}"
         if not self.path.parent.is_dir():
             raise JournalUnavailable(f"cannot open SQLite journal {self.path}: no such folder")
+        if not create and not self.path.is_file():
+            raise JournalNotFound(f"no journal at {self.url}: the file {self.path} does not exist")
         try:
             self._db = sqlite3.connect(
                 self.path, isolation_level=None, check_same_thread=False, timeout=busy_timeout
@@ -108,6 +112,9 @@ class SQLiteJournal:
             self._db.execute("PRAGMA foreign_keys=ON")
         except sqlite3.Error as exc:
             raise JournalUnavailable(f"cannot open SQLite journal {self.path}: {exc}") from exc
+        if not create and not self._has_tables():
+            self._db.close()
+            raise JournalNotFound(f"no journal at {self.url}: {self.path} has no wio tables")
         # One connection shared by the worker's threads; sqlite3 needs us to serialize.
         self._lock = threading.RLock()
         self._woken = threading.Event()
@@ -115,6 +122,10 @@ class SQLiteJournal:
             self.upgrade()
 
     # -- schema ---------------------------------------------------------------
+
+    def _has_tables(self) -> bool:
+        query = "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'instances'"
+        return self._db.execute(query).fetchone() is not None
 
     def upgrade(self) -> list[int]:
         """Apply missing migrations; returns the versions applied (idempotent)."""

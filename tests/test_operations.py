@@ -324,7 +324,7 @@ def test_fork_refuses_bad_requests_and_writes_nothing(open_fresh: Open) -> None:
         fork(journal, "s-1", 1, "s-1")
     with pytest.raises(OperationRefused, match="no worker registered version 9 of 'shop'"):
         fork(journal, "s-1", 1, "x", version=9)
-    with pytest.raises(OperationRefused, match="the fork's id is empty"):
+    with pytest.raises(OperationRefused, match="the fork's id '' is blank"):
         fork(journal, "s-1", 1, "")
     cancel(journal, "s-1", "stop")
     with pytest.raises(OperationRefused, match="event #2 is its cancellation"):

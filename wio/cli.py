@@ -23,6 +23,7 @@ DEFAULT_JOURNAL = "sqlite:///wio.db"
 def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
+    _reclaim_positionals(parser, args)
     logging.basicConfig(
         level=os.environ.get("WIO_LOG_LEVEL", "WARNING").upper(),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
@@ -77,7 +78,7 @@ def _parser() -> argparse.ArgumentParser:
     instances.set_defaults(handler=_instances)
 
     inspect = commands.add_parser("inspect", help="show an instance's events, state and progress")
-    inspect.add_argument("id")
+    inspect.add_argument("id", nargs="?", metavar="ID")
     inspect.add_argument("--journal", default=default_journal, help=journal_help)
     inspect.add_argument(
         "--workflows",
@@ -87,11 +88,11 @@ def _parser() -> argparse.ArgumentParser:
         help="the workflow code, to replay the events into state and progress",
     )
     inspect.add_argument("--json", action="store_true", help="print JSON")
-    inspect.set_defaults(handler=_inspect)
+    inspect.set_defaults(handler=_inspect, positionals=("id",))
 
     signal = commands.add_parser("signal", help="deliver a signal to an instance")
-    signal.add_argument("id")
-    signal.add_argument("signal", metavar="SIGNAL", help="the signal's name")
+    signal.add_argument("id", nargs="?", metavar="ID")
+    signal.add_argument("signal", nargs="?", metavar="SIGNAL", help="the signal's name")
     signal.add_argument("--journal", default=default_journal, help=journal_help)
     signal.add_argument("--request", required=True, help="the request, as JSON")
     signal.add_argument(
@@ -104,7 +105,7 @@ def _parser() -> argparse.ArgumentParser:
         metavar="PATH_OR_MODULE:ATTR",
         help="the workflow code, which handles the signal",
     )
-    signal.set_defaults(handler=_signal)
+    signal.set_defaults(handler=_signal, positionals=("id", "signal"))
 
     db = commands.add_parser("db", help="manage the journal's schema")
     db_commands = db.add_subparsers(required=True, metavar="ACTION")
@@ -135,15 +136,37 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _reclaim_positionals(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """Give back to the positionals the words a ``--workflows`` list took from them.
+
+    argparse lets ``--workflows T1 T2`` take every word after it, so in
+    ``wio inspect --workflows T ID`` the id would be read as a target. Targets
+    are always ``PATH_OR_MODULE:ATTR``: trailing words without a colon are not.
+    """
+    names: tuple[str, ...] = getattr(args, "positionals", ())
+    missing = [name for name in names if getattr(args, name) is None]
+    targets: list[str] = getattr(args, "workflows", None) or []
+    while missing and targets and ":" not in targets[-1]:
+        setattr(args, missing.pop(), targets.pop())
+    if missing:
+        parser.error(f"the following arguments are required: {', '.join(missing).upper()}")
+
+
 def _render(args: argparse.Namespace) -> int:
     from wio.loading import load_definition
     from wio.renderers import executed_paths, render
     from wio.runtime import Runtime
 
+    if args.instance is not None and args.format in ("json", "bpmn"):
+        raise WioError(
+            f"--instance: the {args.format} format cannot mark the nodes an instance ran; "
+            "use mermaid, dot, svg, png or text"
+        )
     definition = load_definition(args.target)
     executed: set[tuple[int, ...]] = set()
-    if args.instance:
-        with Runtime(definition, journal=args.journal) as runtime:
+    if args.instance is not None:
+        with open_journal(args.journal, create=False) as journal:
+            runtime = Runtime(definition, journal=journal)
             executed = executed_paths(runtime.get(args.instance).progress)
     output = render(
         definition.wio,
@@ -195,7 +218,7 @@ def _start(args: argparse.Namespace) -> int:
 
 
 def _instances(args: argparse.Namespace) -> int:
-    with open_journal(args.journal) as journal:
+    with open_journal(args.journal, create=False) as journal:
         records = journal.list_instances(
             InstanceStatus(args.status) if args.status else None, args.workflow
         )
@@ -211,7 +234,7 @@ def _instances(args: argparse.Namespace) -> int:
 def _inspect(args: argparse.Namespace) -> int:
     from wio.inspection import inspect_instance
 
-    with open_journal(args.journal) as journal:
+    with open_journal(args.journal, create=False) as journal:
         report = inspect_instance(journal, args.id, args.workflows)
     if args.json:
         print(json.dumps(report, indent=2, ensure_ascii=False))
@@ -230,7 +253,7 @@ def _signal(args: argparse.Namespace) -> int:
         request = json.loads(args.request)
     except json.JSONDecodeError as exc:
         raise WioError(f"--request is not JSON: {exc}") from None
-    with open_journal(args.journal) as journal:
+    with open_journal(args.journal, create=False) as journal:
         record = journal.get_instance(args.id)
         definition = definition_for(record.workflow, record.workflow_version, args.workflows)
         if definition is None:

@@ -52,6 +52,10 @@ class InvalidSetting(WioError):
     """A runtime or worker setting is out of range (say, a negative lease time)."""
 
 
+class InvalidInstanceId(WioError):
+    """An instance id is empty, blank or not a string."""
+
+
 class InstanceNotFound(WioError):
     """No instance with that id exists."""
 

@@ -111,8 +111,8 @@ def fork(
     It runs under ``version`` of the workflow, by default the newest one a
     worker registered (or the original's); the original is left untouched.
     """
-    if not new_id:
-        raise OperationRefused(instance_id, "the fork's id is empty")
+    if not new_id.strip():
+        raise OperationRefused(instance_id, f"the fork's id {new_id!r} is blank")
     record = _get(journal, instance_id)
     if not 0 <= at <= record.last_seq:
         raise OperationRefused(

@@ -97,7 +97,7 @@ def _fork(args: argparse.Namespace) -> int:
 
 def _act(args: argparse.Namespace, action: Callable[[Journal, str], InstanceRecord]) -> int:
     filters = (args.status, args.workflow, args.version, args.since)
-    with open_journal(args.journal) as journal:
+    with open_journal(args.journal, create=False) as journal:
         if args.id is not None:
             if any(f is not None for f in filters) or args.dry_run or args.yes:
                 raise WioError(

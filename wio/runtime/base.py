@@ -13,7 +13,12 @@ from wio.algebra import WIO
 from wio.clock import Clock, SystemClock
 from wio.definition import Workflow
 from wio.drafts import refuse_drafts
-from wio.errors import DefinitionError, InstanceAlreadyExists, InstanceNotFound
+from wio.errors import (
+    DefinitionError,
+    InstanceAlreadyExists,
+    InstanceNotFound,
+    InvalidInstanceId,
+)
 from wio.journal import DuplicateInstance, Journal, UnknownInstance, open_journal
 from wio.retry import RetryPolicy
 from wio.runtime.core import InstanceCore, numbered
@@ -110,6 +115,10 @@ class RuntimeBase(Generic[In, Out, I]):
         )
 
     def _new(self, instance_id: str, input: Any) -> tuple[InstanceCore, Persistence]:
+        if not isinstance(instance_id, str) or not instance_id.strip():
+            raise InvalidInstanceId(
+                f"an instance id must be a non-blank string, got {instance_id!r}"
+            )
         if instance_id in self._instances:
             raise InstanceAlreadyExists(f"instance {instance_id!r} exists already")
         persistence = InMemory() if self.journal is None else self._journaled()
