@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
 import os
 import signal
 import sys
@@ -14,7 +13,9 @@ from typing import Any
 
 from wio.errors import WioError
 from wio.journal import InstanceStatus, JournalError, open_journal
+from wio.logs import configure_logging
 from wio.operations_cli import add_commands as add_operation_commands
+from wio.server.command import add_command as add_serve_command
 
 FORMATS = ("mermaid", "bpmn", "dot", "svg", "png", "json", "text")
 DEFAULT_JOURNAL = "sqlite:///wio.db"
@@ -24,9 +25,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
     _reclaim_positionals(parser, args)
-    logging.basicConfig(
-        level=os.environ.get("WIO_LOG_LEVEL", "WARNING").upper(),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    configure_logging(
+        os.environ.get("WIO_LOG_LEVEL")
+        or ("INFO" if getattr(args, "logs_by_default", False) else "WARNING"),
+        getattr(args, "log_format", "text"),
     )
     try:
         status = int(args.handler(args))
@@ -120,16 +122,25 @@ def _parser() -> argparse.ArgumentParser:
     worker.add_argument("--lease-ttl", type=_positive, default=30.0, metavar="SECONDS")
     worker.add_argument("--poll-interval", type=_positive, default=1.0, metavar="SECONDS")
     worker.add_argument("--shutdown-timeout", type=_seconds, default=30.0, metavar="SECONDS")
-    worker.add_argument("--health-port", type=_port, help="serve GET /health on this port")
+    worker.add_argument(
+        "--health-port", type=_port, help="serve GET /health and /metrics on this port"
+    )
+    worker.add_argument(
+        "--health-host", default="127.0.0.1", help="address of /health (default: 127.0.0.1)"
+    )
+    worker.add_argument(
+        "--log-format", choices=("text", "json"), default="text", help="worker log lines"
+    )
     worker.add_argument(
         "--once", action="store_true", help="run what is runnable now, then exit (e.g. from cron)"
     )
-    worker.set_defaults(handler=_worker)
+    worker.set_defaults(handler=_worker, logs_by_default=True)
 
     def add_journal(command: argparse.ArgumentParser) -> None:
         command.add_argument("--journal", default=default_journal, help=journal_help)
 
     add_operation_commands(commands, add_journal)
+    add_serve_command(commands, add_journal, _port)
 
     demo = commands.add_parser("demo", help="run the order example: crash, resume, finish")
     demo.set_defaults(handler=_demo)
@@ -297,7 +308,7 @@ def _worker(args: argparse.Namespace) -> int:
         if args.once:
             print(f"ran {worker.run_once()} instance(s)")
             return 0
-        return run_worker_process(worker, args.health_port)
+        return run_worker_process(worker, args.health_port, args.health_host)
     finally:
         journal.close()
 

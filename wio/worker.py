@@ -24,6 +24,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import FrameType
 from typing import Any
 
+from wio import metrics
 from wio.clock import Clock, SystemClock
 from wio.definition import Workflow
 from wio.errors import DefinitionError, InvalidSetting
@@ -124,13 +125,18 @@ class Worker:
 
     def _claim(self) -> list[InstanceRecord]:
         """Lease a batch of this worker's runnable instances."""
-        return self.journal.claim_runnable(
-            self.owner,
-            self.clock.now(),
-            timedelta(seconds=self.lease_ttl),
-            self.batch_size,
-            list(self.runtimes),
-        )
+        with metrics.CLAIM.time():
+            claimed = self.journal.claim_runnable(
+                self.owner,
+                self.clock.now(),
+                timedelta(seconds=self.lease_ttl),
+                self.batch_size,
+                list(self.runtimes),
+            )
+        metrics.CLAIMED.observe(len(claimed))
+        if claimed:
+            log.info("claimed %d instance(s): %s", len(claimed), ", ".join(r.id for r in claimed))
+        return claimed
 
     def stop(self) -> None:
         self.stopping.set()
@@ -147,11 +153,13 @@ class Worker:
             instance = runtime.get(record.id)
             status = instance.run(until=self.stopping.is_set)
             self.processed += 1
+            metrics.INSTANCE_RUNS.inc()
+            log.info("instance %r: %s after event #%d", record.id, status, len(instance.events))
             if status in (Status.FINISHED, Status.FAILED, Status.WAITING, Status.CANCELLED):
                 runtime.forget(record.id)  # nothing to keep in memory for it
         except (ConcurrencyConflict, LeaseHeld) as exc:
             # Another process advanced it meanwhile: forget our copy, it will be reloaded.
-            log.warning("instance %r: %s", record.id, exc)
+            log.warning("instance %r: lease or position lost: %s", record.id, exc)
             runtime.forget(record.id)
         except JournalError:
             runtime.forget(record.id)
@@ -193,13 +201,22 @@ class Worker:
                 log.warning("could not renew leases: %s", exc)
 
 
-def serve_health(worker: Worker, port: int) -> ThreadingHTTPServer:
-    """Serve ``GET /health`` on 127.0.0.1: 200 if the journal answers, 503 if not."""
+def serve_health(worker: Worker, port: int, host: str = "127.0.0.1") -> ThreadingHTTPServer:
+    """Serve ``GET /health`` (200 if the journal answers, 503 if not) and ``GET /metrics``
+    (Prometheus) on ``host``."""
 
     class Health(BaseHTTPRequestHandler):
         def do_GET(self) -> None:
+            if self.path == "/metrics":
+                body, content_type = metrics.exposition(worker.journal)
+                self.send_response(200)
+                self.send_header("Content-Type", content_type)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+                return
             if self.path != "/health":
-                self._reply(404, {"error": "not found; try /health"})
+                self._reply(404, {"error": "not found; try /health or /metrics"})
                 return
             try:
                 worker.journal.ping()
@@ -229,17 +246,17 @@ def serve_health(worker: Worker, port: int) -> ThreadingHTTPServer:
             log.debug("health: " + format, *args)
 
     try:
-        server = ThreadingHTTPServer(("127.0.0.1", port), Health)
+        server = ThreadingHTTPServer((host, port), Health)
     except (OSError, OverflowError) as exc:
         reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-        raise InvalidSetting(
-            f"health endpoint: cannot listen on 127.0.0.1:{port}: {reason}"
-        ) from None
+        raise InvalidSetting(f"health endpoint: cannot listen on {host}:{port}: {reason}") from None
     threading.Thread(target=server.serve_forever, name="wio-health", daemon=True).start()
     return server
 
 
-def run_worker_process(worker: Worker, health_port: int | None = None) -> int:
+def run_worker_process(
+    worker: Worker, health_port: int | None = None, health_host: str = "127.0.0.1"
+) -> int:
     """Run ``worker`` in this process until SIGTERM or SIGINT; returns the exit status."""
     stopped = threading.Event()
 
@@ -250,7 +267,7 @@ def run_worker_process(worker: Worker, health_port: int | None = None) -> int:
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
-    server = serve_health(worker, health_port) if health_port is not None else None
+    server = serve_health(worker, health_port, health_host) if health_port is not None else None
     failure: list[BaseException] = []
 
     def work() -> None:

@@ -18,6 +18,7 @@ from typing import Any, Generic, NamedTuple, TypeVar, assert_never
 
 from attrs import frozen
 
+from wio import metrics
 from wio.algebra import WIO
 from wio.cancellation import Cancelled, InstanceCancelled
 from wio.clock import Clock
@@ -398,6 +399,7 @@ class InstanceCore:
             self.gave_up, self.retry_at = True, None
         else:
             self.retry_at = self.clock.now() + timedelta(seconds=delay)
+        metrics.STEPS.labels("gave_up" if self.gave_up else "failed").inc()
         outcome = "giving up" if self.gave_up else f"retrying in {delay:g}s"
         steps_log.warning(
             "instance %r: step %r at %s raised %s: %s; no event recorded; attempt %d, %s",

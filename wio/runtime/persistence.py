@@ -18,6 +18,7 @@ from typing import Any, Protocol, TypeVar
 
 from attrs import frozen
 
+from wio import metrics
 from wio.codec import decode_input, encode_value
 from wio.definition import Workflow
 from wio.errors import WrongWorkflow
@@ -128,7 +129,8 @@ class Journaled:
         core: InstanceCore = core_factory(
             decode_input(record.input, self.workflow.input_type, where)
         )
-        self._catch_up(core, record)
+        with metrics.REPLAY.time():
+            self._catch_up(core, record)
         return core
 
     # -- writing ----------------------------------------------------------------
@@ -142,13 +144,14 @@ class Journaled:
         # transaction rather than in one more.
         unchanged = view == self._persisted and view.status == InstanceStatus.RUNNING
         update = None if unchanged else self._update(view)
-        self.journal.append(
-            core.instance_id,
-            recorded.seq - 1,
-            [self.workflow.codec.encode(recorded.event)],
-            core.clock.now(),
-            update,
-        )
+        with metrics.EVENT_APPEND.time():
+            self.journal.append(
+                core.instance_id,
+                recorded.seq - 1,
+                [self.workflow.codec.encode(recorded.event)],
+                core.clock.now(),
+                update,
+            )
         self._persisted = view
         if update is not None and update.release_lease:
             self._lease_renew_at = 0.0  # released with the update

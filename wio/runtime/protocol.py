@@ -17,6 +17,7 @@ from typing import Any, assert_never
 
 from attrs import frozen
 
+from wio import metrics
 from wio.interpreter import (
     DeliverSignal,
     ReleaseTimer,
@@ -70,6 +71,8 @@ def step(core: InstanceCore, persistence: Persistence) -> Protocol:
         if isinstance(effect, StartTimer | ReleaseTimer):
             event = core.timer_event(effect)  # no user side effect: the clock's reading
         else:
+            if core.attempts:
+                metrics.RETRIED.inc()
             event = yield Perform(effect)
     except Exception as exc:
         core.step_failed(effect, exc)
@@ -80,7 +83,21 @@ def step(core: InstanceCore, persistence: Persistence) -> Protocol:
         yield _persist(persistence, persistence.changed, core)
         return False
     yield from _commit(core, persistence, prepared.applied, prepared.event)
+    log.info(
+        "instance %r: %s at %s recorded event #%d %s",
+        core.instance_id,
+        _what(effect),
+        format_path(effect.path),
+        len(core.events),
+        type(event).__name__,
+    )
     return True
+
+
+def _what(effect: Any) -> str:
+    if isinstance(effect, StartTimer | ReleaseTimer):
+        return "timer"
+    return f"step {effect.node.meta.name!r}" if isinstance(effect, RunStep) else "checkpoint"
 
 
 def step_concurrently(core: InstanceCore, persistence: Persistence) -> Protocol:
@@ -183,6 +200,7 @@ def _commit(core: InstanceCore, persistence: Persistence, applied: Any, event: A
     except BaseException:
         core.restore(before)  # the journal did not take the event: neither does memory
         raise
+    metrics.STEPS.labels("recorded").inc()
     return True
 
 
