@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any, TypeVar
 
+from wio import tracing
 from wio.interpreter import Status, expected_signals
 from wio.runtime import protocol
 from wio.runtime.base import RuntimeBase, translated_errors
@@ -40,11 +41,12 @@ class AsyncInstance(InstanceView[In, Out]):
         In a parallel section, the next step of every flow runs at once (their
         coroutines awaited concurrently), and each event is recorded as before.
         """
-        await call_persistence(self._persistence, self._persistence.acquire, self._core)
-        try:
-            await self._advance()
-        finally:
-            await call_persistence(self._persistence, self._persistence.release, self._core)
+        with tracing.span("wio.run", self._core.labels):
+            await call_persistence(self._persistence, self._persistence.acquire, self._core)
+            try:
+                await self._advance()
+            finally:
+                await call_persistence(self._persistence, self._persistence.release, self._core)
         return self.status
 
     async def _advance(self) -> None:

@@ -9,6 +9,7 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any, Generic, TypeVar
 
+from wio import tracing
 from wio.algebra import WIO
 from wio.clock import Clock, SystemClock
 from wio.definition import Workflow
@@ -105,7 +106,7 @@ class RuntimeBase(Generic[In, Out, I]):
     # -- helpers for the sync and async layers ---------------------------------
 
     def _core(self, instance_id: str, input: Any) -> InstanceCore:
-        return InstanceCore(
+        core = InstanceCore(
             instance_id,
             self.workflow,
             input,
@@ -113,6 +114,10 @@ class RuntimeBase(Generic[In, Out, I]):
             retry=self.retry,
             clock=self.clock,
         )
+        if self.definition is not None:
+            core.labels[tracing.WORKFLOW] = self.definition.name
+            core.labels[tracing.VERSION] = self.definition.version
+        return core
 
     def _new(self, instance_id: str, input: Any) -> tuple[InstanceCore, Persistence]:
         if not isinstance(instance_id, str) or not instance_id.strip():

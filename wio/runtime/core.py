@@ -18,7 +18,7 @@ from typing import Any, Generic, NamedTuple, TypeVar, assert_never
 
 from attrs import frozen
 
-from wio import metrics
+from wio import metrics, tracing
 from wio.algebra import WIO
 from wio.cancellation import Cancelled, InstanceCancelled
 from wio.clock import Clock
@@ -162,6 +162,7 @@ class InstanceCore:
         self.gave_up = False  # the last attempt failed: the instance has failed
         self.error: StepFailure | None = None
         self.cancelled: Cancelled | None = None
+        self.labels: dict[str, Any] = {tracing.INSTANCE: instance_id}  # of its trace spans
         self.cursor: Cursor = start(workflow, input)
         self._note_pure_failure()
 

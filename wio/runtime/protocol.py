@@ -17,7 +17,7 @@ from typing import Any, assert_never
 
 from attrs import frozen
 
-from wio import metrics
+from wio import metrics, tracing
 from wio.interpreter import (
     DeliverSignal,
     ReleaseTimer,
@@ -67,17 +67,23 @@ def step(core: InstanceCore, persistence: Persistence) -> Protocol:
     if effect is None:
         yield _persist(persistence, persistence.changed, core)
         return False
+    started = None
     try:
         if isinstance(effect, StartTimer | ReleaseTimer):
             event = core.timer_event(effect)  # no user side effect: the clock's reading
         else:
             if core.attempts:
                 metrics.RETRIED.inc()
+            started = tracing.step_span(
+                core.labels, format_path(effect.path), effect.node.meta.name
+            )
             event = yield Perform(effect)
     except Exception as exc:
+        tracing.end_step(started, exc)
         core.step_failed(effect, exc)
         yield _persist(persistence, persistence.changed, core)
         return False
+    tracing.end_step(started)
     prepared = core.prepare(effect, event)
     if prepared is None:
         yield _persist(persistence, persistence.changed, core)

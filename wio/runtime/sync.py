@@ -7,6 +7,7 @@ from collections.abc import Callable, Iterable
 from functools import partial
 from typing import Any, TypeVar, assert_never
 
+from wio import tracing
 from wio.errors import DefinitionError
 from wio.interpreter import DeliverSignal, RunStep, SaveCheckpoint, Status, expected_signals
 from wio.runtime import protocol
@@ -63,11 +64,12 @@ class Instance(InstanceView[In, Out]):
         there (a worker shutting down uses it). On a journal the instance's
         lease is held while it runs and released after.
         """
-        self._persistence.acquire(self._core)
-        try:
-            self._advance(until)
-        finally:
-            self._persistence.release(self._core)
+        with tracing.span("wio.run", self._core.labels):
+            self._persistence.acquire(self._core)
+            try:
+                self._advance(until)
+            finally:
+                self._persistence.release(self._core)
         return self.status
 
     def _advance(self, until: Callable[[], bool] | None = None) -> None:

@@ -43,6 +43,7 @@ from wio.journal import (
 from wio.operations import OperationRefused, cancel, fork, retry
 from wio.runtime import Runtime
 from wio.signals import Signal
+from wio.tracing import under_remote_parent
 
 log = logging.getLogger("wio.server")
 FORMATS = ("json", "mermaid", "bpmn", "dot", "svg", "text")
@@ -422,7 +423,7 @@ def _workflow_handlers(api: Api, workflow: Workflow[Any, Any]) -> list[Any]:
 
     async def start(request: Request[Any, Any, Any], data: Any) -> Response[InstanceView]:
         raw = await request.json()  # as sent, before Litestar's lenient decoding
-        return await _in_thread(lambda: start_now(raw, data))  # type: ignore[no-any-return]
+        return await _in_thread(request, lambda: start_now(raw, data))  # type: ignore[no-any-return]
 
     start.__annotations__ = {
         "request": Request,
@@ -468,7 +469,7 @@ def _signal_handler(api: Api, workflow: Workflow[Any, Any], signal: Signal[Any, 
         request: Request[Any, Any, Any], instance_id: str, data: Any, key: str | None = None
     ) -> Any:
         raw = await request.json()
-        return await _in_thread(lambda: deliver_now(raw, instance_id, key))
+        return await _in_thread(request, lambda: deliver_now(raw, instance_id, key))
 
     deliver.__annotations__ = {
         "request": Request,
@@ -494,9 +495,10 @@ def _metrics_handler(metrics: Callable[[], tuple[bytes, str]]) -> Any:
     return metrics_endpoint
 
 
-async def _in_thread(call: Callable[[], Any]) -> Any:
-    """Run blocking journal work off the event loop."""
-    return await anyio.to_thread.run_sync(call)
+async def _in_thread(request: Request[Any, Any, Any], call: Callable[[], Any]) -> Any:
+    """Run blocking journal work off the event loop, in the trace the request names."""
+    headers = {key: value for key, value in request.headers.items()}
+    return await anyio.to_thread.run_sync(lambda: under_remote_parent(headers, call))
 
 
 def _camel(name: str) -> str:
