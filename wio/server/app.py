@@ -242,6 +242,7 @@ def create_app(
             path="/schema",
         ),
         exception_handlers={Exception: _error_response},
+        logging_config=None,  # the command line configures logging (WIO_LOG_LEVEL)
         debug=False,
     )
 
