@@ -3,6 +3,7 @@ worker racing them, the bearer token, and a schemathesis fuzz of the generated O
 
 from __future__ import annotations
 
+import json
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -288,3 +289,18 @@ def test_the_api_never_fails_with_a_500_and_bad_requests_write_nothing(
 
         call()
     assert any(400 <= status < 500 for status in seen) and 200 in seen
+
+
+def test_the_openapi_document_in_the_docs_is_what_wio_serve_generates() -> None:
+    targets = ["docs/examples/order.py:order_workflow", "docs/examples/approval.py:workflow"]
+    done = wio("serve", "--workflows", *targets, "--openapi")
+    assert done.returncode == 0, done.stderr
+    committed = (ROOT / "docs" / "openapi.json").read_text()
+    assert done.stdout == committed, (
+        "docs/openapi.json is stale: regenerate it with "
+        f"wio serve --workflows {' '.join(targets)} --openapi > docs/openapi.json"
+    )
+    schemas = json.loads(committed)["components"]["schemas"]
+    order = schemas["Order"]
+    assert order["required"] == ["amount_cents", "customer_email", "items", "order_id"]
+    assert order["properties"]["items"]["type"] == "array"

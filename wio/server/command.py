@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import ipaddress
+import json
 import os
 from collections.abc import Callable
 from typing import Any
@@ -28,6 +29,7 @@ def add_command(
         "required when --host is not a loopback address",
     )
     serve.add_argument("--log-format", choices=("text", "json"), default="text")
+    serve.add_argument("--openapi", action="store_true", help="print the OpenAPI document and exit")
     serve.set_defaults(handler=serve_command, logs_by_default=True)
 
 
@@ -67,6 +69,12 @@ def serve_command(args: argparse.Namespace) -> int:
         if key in seen:
             raise WioError(f"workflow {key[0]!r} version {key[1]} is given twice")
         seen.add(key)
+    if args.openapi:
+        from wio.journal import MemoryJournal
+
+        document = create_app(MemoryJournal(), definitions).openapi_schema.to_schema()
+        print(json.dumps(document, indent=2, sort_keys=True))
+        return 0
     with open_journal(args.journal) as journal:
         app = create_app(
             journal, definitions, token=args.token, metrics=lambda: exposition(journal)
