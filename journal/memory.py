@@ -83,15 +83,35 @@ class MemoryJournal:
                 raise UnknownInstance(instance_id) from None
 
     def list_instances(
-        self, status: InstanceStatus | None = None, workflow: str | None = None
+        self,
+        status: InstanceStatus | None = None,
+        workflow: str | None = None,
+        *,
+        version: int | None = None,
+        after: str | None = None,
+        limit: int | None = None,
     ) -> list[InstanceRecord]:
         with self._lock:
-            return [
+            rows = sorted(self._instances.values(), key=lambda r: (r.created_at, r.id))
+            start = self._instances.get(after) if after is not None else None
+            if after is not None and start is None:
+                return []  # as in SQL: no row comes after a row that is not there
+            found = [
                 r
-                for r in sorted(self._instances.values(), key=lambda r: (r.created_at, r.id))
+                for r in rows
                 if (status is None or r.status == status)
                 and (workflow is None or r.workflow == workflow)
+                and (version is None or r.workflow_version == version)
+                and (start is None or (r.created_at, r.id) > (start.created_at, start.id))
             ]
+            return found if limit is None else found[:limit]
+
+    def count_instances(self) -> dict[InstanceStatus, int]:
+        with self._lock:
+            counts: dict[InstanceStatus, int] = {}
+            for record in self._instances.values():
+                counts[record.status] = counts.get(record.status, 0) + 1
+            return counts
 
     def update_instance(
         self,

@@ -91,6 +91,13 @@ MIGRATIONS: list[tuple[int, list[str]]] = [
                WHERE status = 'waiting'""",
         ],
     ),
+    (
+        3,
+        [
+            # Listing a page of instances in creation order, without sorting them all.
+            "CREATE INDEX instances_created ON {schema}.instances (created_at, id)",
+        ],
+    ),
 ]
 
 _INSTANCE_COLUMNS = (
@@ -302,19 +309,52 @@ class PostgresJournal:
         return instance_from_row(row)
 
     def list_instances(
-        self, status: InstanceStatus | None = None, workflow: str | None = None
+        self,
+        status: InstanceStatus | None = None,
+        workflow: str | None = None,
+        *,
+        version: int | None = None,
+        after: str | None = None,
+        limit: int | None = None,
     ) -> list[InstanceRecord]:
+        # Only the filters given: a plan that the indexes serve for a page at any position.
+        where = [
+            condition
+            for condition, value in (
+                ("status = %(status)s", status),
+                ("workflow = %(workflow)s", workflow),
+                ("workflow_version = %(version)s", version),
+                (
+                    "(created_at, id) > "
+                    "(SELECT created_at, id FROM {schema}.instances WHERE id = %(after)s)",
+                    after,
+                ),
+            )
+            if value is not None
+        ]
         with self._connection() as conn:
             rows = conn.execute(
                 self._sql(
                     f"SELECT {_INSTANCE_COLUMNS} FROM {{schema}}.instances i "
-                    "WHERE (%(status)s::text IS NULL OR status = %(status)s) "
-                    "AND (%(workflow)s::text IS NULL OR workflow = %(workflow)s) "
-                    "ORDER BY created_at, id"
+                    f"WHERE {' AND '.join(where) or 'true'} "
+                    "ORDER BY created_at, id LIMIT %(limit)s"
                 ),
-                {"status": None if status is None else str(status), "workflow": workflow},
+                {
+                    "status": None if status is None else str(status),
+                    "workflow": workflow,
+                    "version": version,
+                    "after": after,
+                    "limit": limit,
+                },
             ).fetchall()
         return [instance_from_row(row) for row in rows]
+
+    def count_instances(self) -> dict[InstanceStatus, int]:
+        with self._connection() as conn:
+            rows = conn.execute(
+                self._sql("SELECT status, COUNT(*) FROM {schema}.instances GROUP BY status")
+            ).fetchall()
+        return {InstanceStatus(status): count for status, count in rows}
 
     def update_instance(
         self,

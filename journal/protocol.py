@@ -56,9 +56,22 @@ class Journal(Protocol):
         """The registry row; raises `UnknownInstance`."""
 
     def list_instances(
-        self, status: InstanceStatus | None = None, workflow: str | None = None
+        self,
+        status: InstanceStatus | None = None,
+        workflow: str | None = None,
+        *,
+        version: int | None = None,
+        after: str | None = None,
+        limit: int | None = None,
     ) -> list[InstanceRecord]:
-        """Registry rows, oldest first, optionally filtered."""
+        """Registry rows, oldest first (by creation time, then id), optionally filtered.
+
+        A page at a time: ``after`` (an instance id) starts after that row, and
+        ``limit`` bounds the rows; an index keeps pages fast at any size.
+        """
+
+    def count_instances(self) -> dict[InstanceStatus, int]:
+        """How many instances have each status (statuses with none are left out)."""
 
     def update_instance(
         self,

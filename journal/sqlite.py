@@ -73,6 +73,14 @@ MIGRATIONS: list[tuple[int, str]] = [
         );
         """,
     ),
+    # Listing a page of instances in creation order, without sorting them all.
+    (
+        2,
+        """
+        CREATE INDEX instances_created ON instances (created_at, id);
+        CREATE INDEX instances_status_created ON instances (status, created_at, id)
+        """,
+    ),
 ]
 
 SYNCHRONOUS = ("off", "normal", "full", "extra")
@@ -247,16 +255,52 @@ class SQLiteJournal:
         return instance_from_row(row, load=json.loads, moment=_optional_dt)
 
     def list_instances(
-        self, status: InstanceStatus | None = None, workflow: str | None = None
+        self,
+        status: InstanceStatus | None = None,
+        workflow: str | None = None,
+        *,
+        version: int | None = None,
+        after: str | None = None,
+        limit: int | None = None,
     ) -> list[InstanceRecord]:
         with self._lock:
+            start = None
+            if after is not None:
+                start = self._db.execute(
+                    "SELECT created_at FROM instances WHERE id = ?", (after,)
+                ).fetchone()
+                if start is None:
+                    return []  # no row comes after a row that is not there
+            # Only the filters given, and a plain range on created_at: the index then
+            # serves a page at any position, without scanning the rows before it.
+            where = [
+                condition
+                for condition, value in (
+                    ("status = :status", status),
+                    ("workflow = :workflow", workflow),
+                    ("workflow_version = :version", version),
+                    ("created_at >= :start AND (created_at > :start OR id > :after)", after),
+                )
+                if value is not None
+            ]
             rows = self._db.execute(
                 f"SELECT {_INSTANCE_COLUMNS} FROM instances "
-                "WHERE (? IS NULL OR status = ?) AND (? IS NULL OR workflow = ?) "
-                "ORDER BY created_at, id",
-                (status, status, workflow, workflow),
+                f"WHERE {' AND '.join(where) or '1'} ORDER BY created_at, id LIMIT :limit",
+                {
+                    "status": None if status is None else str(status),
+                    "workflow": workflow,
+                    "version": version,
+                    "after": after,
+                    "start": None if start is None else start[0],
+                    "limit": -1 if limit is None else limit,
+                },
             ).fetchall()
         return [instance_from_row(row, load=json.loads, moment=_optional_dt) for row in rows]
+
+    def count_instances(self) -> dict[InstanceStatus, int]:
+        with self._lock:
+            rows = self._db.execute("SELECT status, COUNT(*) FROM instances GROUP BY status")
+            return {InstanceStatus(status): count for status, count in rows.fetchall()}
 
     def update_instance(
         self,

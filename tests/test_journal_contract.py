@@ -229,6 +229,26 @@ def test_cancelled_instances_are_listed_and_never_claimed(open_fresh: Open) -> N
 
 
 @ALL_JOURNALS
+def test_instances_are_listed_a_page_at_a_time_and_counted(open_fresh: Open) -> None:
+    journal = open_fresh()
+    for n in range(7):  # created in reverse id order: pages follow creation time
+        journal.create_instance(
+            record(f"i-{6 - n}", created_at=T0 + n * TTL, workflow_version=1 + n % 2)
+        )
+    journal.create_instance(record("late", created_at=T0, status=InstanceStatus.FAILED))
+    ids: list[str] = []
+    after = None
+    while page := journal.list_instances(InstanceStatus.RUNNING, after=after, limit=3):
+        ids += [r.id for r in page]
+        after = page[-1].id
+    assert ids == ["i-6", "i-5", "i-4", "i-3", "i-2", "i-1", "i-0"]
+    assert [r.id for r in journal.list_instances(version=2)] == ["i-5", "i-3", "i-1"]
+    assert [r.id for r in journal.list_instances(after="late", limit=2)] == ["i-5", "i-4"]
+    assert journal.list_instances(after="nothing") == []
+    assert journal.count_instances() == {InstanceStatus.RUNNING: 7, InstanceStatus.FAILED: 1}
+
+
+@ALL_JOURNALS
 def test_list_instances_filters(open_fresh: Open) -> None:
     journal = open_fresh()
     journal.create_instance(record("a"))

@@ -74,6 +74,8 @@ def test_start_query_and_list_instances(open_fresh: Open) -> None:
         ).json()
         assert [i["id"] for i in second["instances"]] == ["P-2", "P-3"]
         assert http.get("/instances", params={"workflow": "nothing"}).json()["instances"] == []
+        assert http.get("/instances", params={"after": "nothing"}).status_code == 404
+        assert http.get("/instances", params={"limit": 0}).status_code == 400
 
         events = http.get("/instances/A-1/events").json()
         assert [e["type"] for e in events] == ["PaymentCharged", "EmailSent", "InventoryUpdated"]

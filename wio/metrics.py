@@ -80,10 +80,7 @@ class InstancesByStatus(Collector):
 
 def count_by_status(journal: Any) -> Callable[[], dict[str, int]]:
     def count() -> dict[str, int]:
-        counts: dict[str, int] = {}
-        for record in journal.list_instances():
-            counts[str(record.status)] = counts.get(str(record.status), 0) + 1
-        return counts
+        return {str(status): n for status, n in journal.count_instances().items()}
 
     return count
 

@@ -164,9 +164,8 @@ def select(
     last update (at or after ``since``), oldest first."""
     return [
         record
-        for record in journal.list_instances(status, workflow)
-        if (version is None or record.workflow_version == version)
-        and (since is None or record.updated_at >= since)
+        for record in journal.list_instances(status, workflow, version=version)
+        if since is None or record.updated_at >= since
     ]
 
 

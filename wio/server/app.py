@@ -305,18 +305,14 @@ def _instance_handlers(api: Api) -> list[Any]:
         after: FromQuery[str | None] = None,
         limit: int = Parameter(default=100, ge=1, le=1000),
     ) -> InstancePage:
-        records = [
-            r
-            for r in api.journal.list_instances(status, workflow)
-            if version is None or r.workflow_version == version
-        ]
         if after is not None:
-            ids = [r.id for r in records]
-            start = ids.index(after) + 1 if after in ids else 0
-            records = records[start:]
+            api.record(after)  # an unknown id is a 404, not an empty page
+        records = api.journal.list_instances(
+            status, workflow, version=version, after=after, limit=limit + 1
+        )
         page = records[:limit]
         more = len(records) > limit
-        return InstancePage([view(r) for r in page], page[-1].id if more and page else None)
+        return InstancePage([view(r) for r in page], page[-1].id if more else None)
 
     @get("/instances/{instance_id:str}", sync_to_thread=True)
     def get_instance(instance_id: FromPath[str]) -> InstanceView:
