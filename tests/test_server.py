@@ -16,6 +16,7 @@ from litestar.testing import TestClient
 
 from tests.conftest import DURABLE_JOURNALS, ROOT, example
 from tests.processes import wio
+from wio import Workflow
 from wio.errors import InvalidSetting
 from wio.journal import Journal, open_journal
 from wio.loading import load_definition
@@ -196,6 +197,16 @@ def test_retry_cancel_and_fork_over_http_with_a_worker_racing(
         wait_for(lambda: journal.get_instance("s-2b").status == "finished")
         bad_fork = http.post("/instances/s-2/fork", json={"at": -1, "new_id": "x"})
         assert bad_fork.status_code == 400
+        refused = http.post(
+            "/instances/s-2b/deliver", json={"type": "Shipped", "payload": {"parcel": "p"}}
+        )
+        assert refused.status_code == 409 and "cannot accept Shipped now" in refused.text
+        undecodable = http.post(
+            "/instances/s-2b/deliver", json={"type": "Shipped", "payload": {"parcel": 5}}
+        )
+        assert undecodable.status_code == 400
+        assert "expected str, got 5 @ payload.parcel" in undecodable.text
+        assert bad_fork.status_code == 400
         assert http.post("/instances/zz/cancel", json={}).status_code == 404
     assert [e.type for e in journal.read("s-1")] == ["Charged", "Shipped"]
     assert [e.type for e in journal.read("s-2")] == ["Charged", "wio.Cancelled"]
@@ -306,3 +317,27 @@ def test_the_openapi_document_in_the_docs_is_what_wio_serve_generates() -> None:
     order = schemas["Order"]
     assert order["required"] == ["amount_cents", "customer_email", "items", "order_id"]
     assert order["properties"]["items"]["type"] == "array"
+
+
+def test_an_operator_delivers_the_event_a_recovery_waits_for(tmp_path: Path) -> None:
+    checkpointing = example("checkpointing")
+    recovery = Workflow(checkpointing.recovery, name="recovery", input_type=int)
+    with (
+        open_journal(f"sqlite:///{tmp_path / 'j.db'}") as journal,
+        TestClient(create_app(journal, [recovery])) as http,
+    ):
+        started = http.post(
+            "/workflows/recovery/instances", json={"id": "r-1", "input": 0, "run": True}
+        )
+        assert started.json()["status"] == "waiting"
+        wrong = http.post("/instances/r-1/deliver", json={"type": "MyEvent", "payload": {}})
+        assert (
+            wrong.status_code == 400
+            and "required field missing @ payload.counter" in wrong.json()["detail"]
+        )
+        done = http.post(
+            "/instances/r-1/deliver", json={"type": "MyEvent", "payload": {"counter": 3}}
+        )
+        assert done.status_code == 200, done.text
+        assert done.json()["status"] == "finished"
+        assert [e.type for e in journal.read("r-1")] == ["MyEvent"]

@@ -26,7 +26,7 @@ from litestar.handlers.base import BaseRouteHandler
 from litestar.openapi import OpenAPIConfig
 from litestar.params import FromPath, FromQuery, JSONBody, Parameter
 
-from wio.codec import InputError, decode_input, encode_value
+from wio.codec import EventDecodeError, InputError, decode_input, encode_value
 from wio.definition import Workflow, signals
 from wio.errors import WioError
 from wio.interpreter import format_path
@@ -38,6 +38,7 @@ from wio.journal import (
     JournalError,
     JournalUnavailable,
     LeaseHeld,
+    StoredEvent,
     UnknownInstance,
 )
 from wio.operations import OperationRefused, cancel, fork, retry
@@ -128,6 +129,15 @@ class ForkRequest:
 
 
 @attrs.frozen
+class DeliverRequest:
+    """An event from outside the workflow, as the journal stores it."""
+
+    type: str
+    payload: Any
+    version: int = 1
+
+
+@attrs.frozen
 class Problem:
     status_code: int
     detail: str
@@ -143,7 +153,7 @@ def _status_of(exc: Exception) -> int:
         return 404
     if isinstance(exc, JournalUnavailable):
         return 503
-    if isinstance(exc, InputError):
+    if isinstance(exc, InputError | EventDecodeError):
         return 400
     if isinstance(exc, ConcurrencyConflict | LeaseHeld | WioError | JournalError):
         return 409
@@ -372,7 +382,20 @@ def _instance_handlers(api: Api) -> list[Any]:
             raise InputError(f"at: expected 0 or more, got {data.at}")
         return view(fork(api.journal, instance_id, data.at, data.new_id, version=data.version))
 
+    @post("/instances/{instance_id:str}/deliver", sync_to_thread=True, status_code=200)
+    def deliver_event(instance_id: FromPath[str], data: JSONBody[DeliverRequest]) -> InstanceView:
+        """Record an event from outside the workflow (an operator's fix), if a node takes it."""
+        record = api.record(instance_id)
+        definition = api.definition(record)
+        stored = StoredEvent(
+            instance_id, record.last_seq + 1, data.type, data.version, data.payload, None
+        )
+        event = definition.codec.decode(stored)
+        Runtime(definition, journal=api.journal).get(instance_id).deliver(event)
+        return view(api.record(instance_id))
+
     return [
+        deliver_event,
         list_instances,
         get_instance,
         get_events,
