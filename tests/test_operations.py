@@ -358,3 +358,35 @@ def test_bulk_actions_select_by_status_workflow_version_and_time(open_fresh: Ope
     ]
     assert "it is cancelled, not failed" in outcomes[2].detail
     assert "it is running, not failed" in outcomes[3].detail
+
+
+# -- signals run on ------------------------------------------------------------------
+
+
+@ALL_JOURNALS
+def test_a_signal_runs_the_instance_on_to_its_next_wait(open_fresh: Open) -> None:
+    import asyncio
+
+    from wio import AsyncRuntime
+
+    approval = example("approval")
+    journal = open_fresh()
+    runtime = Runtime(approval.workflow, journal=journal, clock=ManualClock(T0))
+    instance = runtime.create("doc-1", approval.Request("doc-1", "ada"))
+    instance.run()
+    instance.signal(approval.submit, {"title": "Handbook"})
+    assert instance.status == Status.WAITING
+    assert [type(e.event).__name__ for e in instance.events] == ["SignalHandled", "TimerStarted"]
+    assert "waiting for signal 'Review'" in instance.waiting_for()
+
+    async def asynchronously() -> list[str]:
+        async_runtime = AsyncRuntime(approval.workflow, clock=ManualClock(T0))
+        other = await async_runtime.create("doc-2", approval.Request("doc-2", "bob"))
+        await other.run()
+        await other.signal(approval.submit, {"title": "Guide"})
+        held = await async_runtime.create("doc-3", approval.Request("doc-3", "eve"))
+        await held.run()
+        await held.signal(approval.submit, {"title": "Notes"}, advance=False)
+        return [type(e.event).__name__ for e in (*other.events, *held.events)]
+
+    assert asyncio.run(asynchronously()) == ["SignalHandled", "TimerStarted", "SignalHandled"]
