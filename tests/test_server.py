@@ -341,3 +341,51 @@ def test_an_operator_delivers_the_event_a_recovery_waits_for(tmp_path: Path) -> 
         assert done.status_code == 200, done.text
         assert done.json()["status"] == "finished"
         assert [e.type for e in journal.read("r-1")] == ["MyEvent"]
+
+
+def test_wio_serve_runs_the_api_in_its_own_process(tmp_path: Path) -> None:
+    import socket
+    import subprocess
+    import sys
+    import urllib.error
+    import urllib.request
+
+    from tests.processes import wait_until
+
+    with socket.socket() as probe:  # a free port for the server
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    url = f"sqlite:///{tmp_path / 'j.db'}"
+    open_journal(url).close()
+    server = subprocess.Popen(
+        [sys.executable, "-m", "wio.cli", "serve", "--journal", url, "--port", str(port),
+         "--workflows", "docs/examples/order.py:order_workflow", "--token", "s3cret"],
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+    base = f"http://127.0.0.1:{port}"
+
+    def get(path: str, token: str | None = None) -> tuple[int, bytes]:
+        request = urllib.request.Request(base + path)
+        if token is not None:
+            request.add_header("Authorization", f"Bearer {token}")
+        try:
+            with urllib.request.urlopen(request, timeout=10) as response:
+                return response.status, response.read()
+        except urllib.error.HTTPError as error:
+            return error.code, error.read()
+        except OSError:
+            return 0, b""
+
+    try:
+        wait_until(lambda: get("/health")[0] == 200, "wio serve to answer")
+        assert get("/instances")[0] == 401
+        status, body = get("/instances", "s3cret")
+        assert status == 200 and json.loads(body) == {"instances": [], "next_after": None}
+        status, metrics = get("/metrics", "s3cret")
+        assert status == 200 and b"wio_steps_total" in metrics
+        assert get("/schema/openapi.json", "s3cret")[0] == 200
+    finally:
+        server.terminate()
+        output, _ = server.communicate(timeout=30)
+    assert server.returncode == 0, output
+    assert "Traceback" not in output

@@ -6,6 +6,7 @@ import argparse
 import ipaddress
 import json
 import os
+import signal
 from collections.abc import Callable
 from typing import Any
 
@@ -81,6 +82,10 @@ def serve_command(args: argparse.Namespace) -> int:
         )
         config = uvicorn.Config(app, host=args.host, port=args.port, log_config=None)
         server = uvicorn.Server(config)
+        # uvicorn shuts down gracefully on SIGTERM/SIGINT, then re-raises the signal to the
+        # handler it found: make that a no-op, so that a graceful stop exits 0.
+        for stop in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(stop, lambda *_: None)
         try:
             server.run()
         except OSError as exc:
