@@ -19,7 +19,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.trace import StatusCode
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.conftest import ROOT
+from tests.conftest import ROOT, example
 from tests.processes import wio
 from tests.test_operations import Services, shop
 from wio import ManualClock, Runtime
@@ -181,3 +181,25 @@ def test_the_worker_logs_what_it_does_at_info(log_format: str, tmp_path: Path) -
     quiet = wio("worker", "--journal", url, "--workflows", ORDER, "--once",
                 env={**os.environ, "WIO_LOG_LEVEL": "warning"})  # fmt: skip
     assert quiet.returncode == 0 and quiet.stderr == ""
+
+
+def test_the_steps_of_parallel_flows_get_a_span_each() -> None:
+    import asyncio
+
+    from wio import AsyncRuntime, Workflow
+
+    SPANS.clear()
+    fulfilment = example("fulfilment")
+    fulfilment.side_effects.clear()
+    workflow = Workflow(fulfilment.workflow.wio, name="fulfilment")
+
+    async def run() -> None:
+        runtime = AsyncRuntime(workflow)
+        instance = await runtime.create("o-1", fulfilment.Order("o-1", 1200, "pen"))
+        await instance.run()
+
+    asyncio.run(run())
+    steps = [s for s in SPANS.get_finished_spans() if s.name == "wio.step"]
+    names = {(s.attributes or {}).get("wio.step") for s in steps}
+    assert {"Charge Card", "Reserve Stock"} <= names, names
+    assert all((s.attributes or {}).get("wio.workflow") == "fulfilment" for s in steps)

@@ -74,9 +74,7 @@ def step(core: InstanceCore, persistence: Persistence) -> Protocol:
         else:
             if core.attempts:
                 metrics.RETRIED.inc()
-            started = tracing.step_span(
-                core.labels, format_path(effect.path), effect.node.meta.name
-            )
+            started = _step_span(core, effect)
             event = yield Perform(effect)
     except Exception as exc:
         tracing.end_step(started, exc)
@@ -121,7 +119,11 @@ def step_concurrently(core: InstanceCore, persistence: Persistence) -> Protocol:
         recorded: bool = yield from step(core, persistence)
         return recorded
     performed = [e for e in effects if not isinstance(e, StartTimer | ReleaseTimer)]
-    outcomes = iter((yield PerformAll(tuple(performed))))  # in the order of `performed`
+    spans = [_step_span(core, effect) for effect in performed]
+    performed_outcomes = yield PerformAll(tuple(performed))
+    for started, result in zip(spans, performed_outcomes, strict=True):
+        tracing.end_step(started, result if isinstance(result, Exception) else None)
+    outcomes = iter(performed_outcomes)  # in the order of `performed`
     done: list[tuple[Any, Any]] = []
     raised: list[tuple[Any, BaseException]] = []
     for effect in effects:
@@ -150,6 +152,11 @@ def step_concurrently(core: InstanceCore, persistence: Persistence) -> Protocol:
     if core.error is not None or count == 0:
         yield _persist(persistence, persistence.changed, core)
     return count > 0
+
+
+def _step_span(core: InstanceCore, effect: Any) -> Any:
+    name = effect.node.meta.name if isinstance(effect, RunStep) else None
+    return tracing.step_span(core.labels, format_path(effect.path), name)
 
 
 def dropped(core: InstanceCore, effect: Any, why: str) -> None:
