@@ -42,6 +42,8 @@ STEPS = Counter(
     "a retry is scheduled) or gave_up (it raised on its last attempt)",
     ["outcome"],
 )
+# Bound once: looking a label up on every step costs more than counting.
+RECORDED, FAILED, GAVE_UP = (STEPS.labels(outcome) for outcome in ("recorded", "failed", "gave_up"))
 RETRIED = Counter("wio_steps_retried_total", "Attempts of a step after it had failed")
 EVENT_APPEND = Histogram(
     "wio_event_append_seconds", "Time to append one step's event to the journal", buckets=_FAST

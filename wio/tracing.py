@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 
 try:
     from opentelemetry import context, propagate, trace
-    from opentelemetry.trace import Status, StatusCode
+    from opentelemetry.trace import ProxyTracerProvider, Status, StatusCode
 except ImportError:  # pragma: no cover - the extra is not installed
     trace = None  # type: ignore[assignment]
 
@@ -30,13 +30,45 @@ PATH = "wio.path"
 STEP = "wio.step"
 
 
+def _tracer() -> Any:
+    """The ``wio`` tracer, or None while no tracer provider is set (spans would go
+    nowhere: making them would only slow every step down)."""
+    if not enabled():
+        return None
+    provider = trace.get_tracer_provider()
+    tracer = _tracers.get(id(provider))
+    if tracer is None:
+        tracer = _tracers[id(provider)] = provider.get_tracer("wio")
+    return tracer
+
+
+_tracers: dict[int, Any] = {}
+
+
+def enabled() -> bool:
+    """Whether spans go anywhere (OpenTelemetry is installed and a provider is set).
+
+    Asked at every step, so it reads the API's global rather than calling
+    `get_tracer_provider`, which consults the environment each time it finds none.
+    """
+    if trace is None:
+        return False
+    provider = getattr(trace, "_TRACER_PROVIDER", _UNKNOWN)
+    if provider is _UNKNOWN:  # an API version without that global: ask it
+        return not isinstance(trace.get_tracer_provider(), ProxyTracerProvider)
+    return provider is not None
+
+
+_UNKNOWN = object()
+
+
 @contextmanager
 def span(name: str, attributes: Mapping[str, Any]) -> Iterator[None]:
     """A span around the block (current while it runs); an exception marks it failed."""
-    if trace is None:
+    tracer = _tracer()
+    if tracer is None:
         yield
         return
-    tracer = trace.get_tracer("wio")
     clean = {key: value for key, value in attributes.items() if value is not None}
     with tracer.start_as_current_span(name, attributes=clean, record_exception=True) as current:
         try:
@@ -48,10 +80,11 @@ def span(name: str, attributes: Mapping[str, Any]) -> Iterator[None]:
 
 def step_span(labels: Mapping[str, Any], path: str, step: str | None) -> Any:
     """A started, not current, span for one step; the caller ends it (steps yield I/O)."""
-    if trace is None:
+    tracer = _tracer()
+    if tracer is None:
         return None
     attributes = {**labels, PATH: path, STEP: step}
-    return trace.get_tracer("wio").start_span(
+    return tracer.start_span(
         "wio.step", attributes={k: v for k, v in attributes.items() if v is not None}
     )
 

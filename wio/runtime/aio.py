@@ -50,6 +50,7 @@ class AsyncInstance(InstanceView[In, Out]):
         return self.status
 
     async def _advance(self) -> None:
+        self._core.traced = tracing.enabled()
         # The flows of a parallel section await their effects concurrently.
         steps = protocol.step_concurrently
         while await drive_async(steps(self._core, self._persistence)):

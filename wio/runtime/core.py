@@ -163,6 +163,7 @@ class InstanceCore:
         self.error: StepFailure | None = None
         self.cancelled: Cancelled | None = None
         self.labels: dict[str, Any] = {tracing.INSTANCE: instance_id}  # of its trace spans
+        self.traced = tracing.enabled()  # asked again at each run, not at each step
         self.cursor: Cursor = start(workflow, input)
         self._note_pure_failure()
 
@@ -400,7 +401,7 @@ class InstanceCore:
             self.gave_up, self.retry_at = True, None
         else:
             self.retry_at = self.clock.now() + timedelta(seconds=delay)
-        metrics.STEPS.labels("gave_up" if self.gave_up else "failed").inc()
+        (metrics.GAVE_UP if self.gave_up else metrics.FAILED).inc()
         outcome = "giving up" if self.gave_up else f"retrying in {delay:g}s"
         steps_log.warning(
             "instance %r: step %r at %s raised %s: %s; no event recorded; attempt %d, %s",

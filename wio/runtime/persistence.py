@@ -152,6 +152,7 @@ class Journaled:
                 core.clock.now(),
                 update,
             )
+        metrics.RECORDED.inc()  # counted where it is written: workers always journal
         self._persisted = view
         if update is not None and update.release_lease:
             self._lease_renew_at = 0.0  # released with the update

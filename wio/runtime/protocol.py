@@ -74,27 +74,30 @@ def step(core: InstanceCore, persistence: Persistence) -> Protocol:
         else:
             if core.attempts:
                 metrics.RETRIED.inc()
-            started = _step_span(core, effect)
+            started = _step_span(core, effect) if core.traced else None
             event = yield Perform(effect)
     except Exception as exc:
-        tracing.end_step(started, exc)
+        if started is not None:
+            tracing.end_step(started, exc)
         core.step_failed(effect, exc)
         yield _persist(persistence, persistence.changed, core)
         return False
-    tracing.end_step(started)
+    if started is not None:
+        tracing.end_step(started)
     prepared = core.prepare(effect, event)
     if prepared is None:
         yield _persist(persistence, persistence.changed, core)
         return False
     yield from _commit(core, persistence, prepared.applied, prepared.event)
-    log.info(
-        "instance %r: %s at %s recorded event #%d %s",
-        core.instance_id,
-        _what(effect),
-        format_path(effect.path),
-        len(core.events),
-        type(event).__name__,
-    )
+    if log.isEnabledFor(logging.INFO):  # the arguments cost more than a disabled call
+        log.info(
+            "instance %r: %s at %s recorded event #%d %s",
+            core.instance_id,
+            _what(effect),
+            format_path(effect.path),
+            len(core.events),
+            type(event).__name__,
+        )
     return True
 
 
@@ -155,6 +158,8 @@ def step_concurrently(core: InstanceCore, persistence: Persistence) -> Protocol:
 
 
 def _step_span(core: InstanceCore, effect: Any) -> Any:
+    if not core.traced:
+        return None
     name = effect.node.meta.name if isinstance(effect, RunStep) else None
     return tracing.step_span(core.labels, format_path(effect.path), name)
 
@@ -213,7 +218,6 @@ def _commit(core: InstanceCore, persistence: Persistence, applied: Any, event: A
     except BaseException:
         core.restore(before)  # the journal did not take the event: neither does memory
         raise
-    metrics.STEPS.labels("recorded").inc()
     return True
 
 

@@ -73,6 +73,7 @@ class Instance(InstanceView[In, Out]):
         return self.status
 
     def _advance(self, until: Callable[[], bool] | None = None) -> None:
+        self._core.traced = tracing.enabled()
         while not (until is not None and until()):
             if not self.step() or not self._core.more_is_due():
                 break
