@@ -236,6 +236,7 @@ def test_cancel_drops_timers_and_signal_waits_and_nothing_runs_again(
     assert Worker(open_fresh(), [approval.workflow], clock=clock).run_once() == 0
     reloaded = Runtime(approval.workflow, journal=open_fresh(), clock=clock).get("doc-1")
     assert reloaded.status == Status.CANCELLED
+    assert reloaded.waiting_for() == "nothing: cancelled (withdrawn by the author)"
     assert reloaded.run() == Status.CANCELLED
     with pytest.raises(
         InstanceCancelled, match=r"'doc-1' was cancelled \(withdrawn by the author\)"

@@ -188,6 +188,8 @@ class InstanceCore:
         return progress(self.cursor)
 
     def waiting_for(self) -> str:
+        if self.cancelled is not None:
+            return f"nothing: cancelled ({self.cancelled.reason})"
         return describe_wait(self.cursor)
 
     def more_is_due(self) -> bool:
