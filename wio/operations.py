@@ -52,6 +52,10 @@ class OperationRefused(WioError):
         self.problem = problem
 
 
+class NoSuchInstance(OperationRefused):
+    """The instance an action names is not in the journal."""
+
+
 def retry(journal: Journal, instance_id: str, *, now: datetime | None = None) -> InstanceRecord:
     """Move a failed instance back to running at the step that failed, attempts reset."""
     record = _get(journal, instance_id)
@@ -199,4 +203,4 @@ def _get(journal: Journal, instance_id: str) -> InstanceRecord:
     try:
         return journal.get_instance(instance_id)
     except UnknownInstance:
-        raise OperationRefused(instance_id, "no such instance in the journal") from None
+        raise NoSuchInstance(instance_id, "no such instance in the journal") from None

@@ -41,7 +41,7 @@ from wio.journal import (
     StoredEvent,
     UnknownInstance,
 )
-from wio.operations import OperationRefused, cancel, fork, retry
+from wio.operations import NoSuchInstance, OperationRefused, cancel, fork, retry
 from wio.runtime import Runtime
 from wio.signals import Signal
 from wio.tracing import under_remote_parent
@@ -137,19 +137,11 @@ class DeliverRequest:
     version: int = 1
 
 
-@attrs.frozen
-class Problem:
-    status_code: int
-    detail: str
-
-
 # -- errors ---------------------------------------------------------------------------
 
 
 def _status_of(exc: Exception) -> int:
-    if isinstance(exc, UnknownInstance) or (
-        isinstance(exc, OperationRefused) and exc.problem == "no such instance in the journal"
-    ):
+    if isinstance(exc, UnknownInstance | NoSuchInstance):
         return 404
     if isinstance(exc, JournalUnavailable):
         return 503
