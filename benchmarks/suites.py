@@ -455,8 +455,8 @@ def _timed_run(workflow: Any) -> float:
     return time.perf_counter() - started
 
 
-def recover(workflow: Any, events: list[Any]) -> None:
-    Runtime(workflow).recover("r", 0, events)
+def rebuild(workflow: Any, events: list[Any]) -> None:
+    Runtime(workflow).rebuild("r", 0, events)
 
 
 def interpreter(sizes: Sizes) -> list[Figure]:
@@ -472,7 +472,7 @@ def interpreter(sizes: Sizes) -> list[Figure]:
         events = [e.event for e in live.events]
         # A fresh runtime each time: what a process does when it recovers an instance.
         replays = min(3, sizes.repeats)
-        seconds["replay", n], _ = median_seconds(partial(recover, workflow, events), replays)
+        seconds["replay", n], _ = median_seconds(partial(rebuild, workflow, events), replays)
     for kind in ("run", "replay"):
         first = sizes.nodes[0]
         base = figure(
@@ -535,7 +535,7 @@ def loops_and_flows(sizes: Sizes) -> list[Figure]:
                 if kind == "run":
                     seconds, _ = median_of(partial(_timed_run, workflow), runs)
                 else:
-                    seconds, _ = median_seconds(partial(recover, workflow, events), runs)
+                    seconds, _ = median_seconds(partial(rebuild, workflow, events), runs)
                 figures.append(
                     figure(bench, f"{kind}: {label}", rate(n, seconds), "events/s", baseline=base)
                 )

@@ -50,7 +50,7 @@ def test_rule2_checkpoint_completes_the_section_when_its_events_replay() -> None
     live = Runtime(wf).create("i", 0)
     live.run()
     effects.calls.clear()
-    replayed = Runtime(wf, strict=True).recover("i", 0, [e.event for e in live.events])
+    replayed = Runtime(wf, strict=True).rebuild("i", 0, [e.event for e in live.events])
     assert replayed.status == Status.FINISHED
     assert replayed.state == live.state == 11
     assert effects.calls == []
@@ -59,7 +59,7 @@ def test_rule2_checkpoint_completes_the_section_when_its_events_replay() -> None
 def test_rule2_checkpoint_alone_completes_the_section_without_its_events() -> None:
     effects = Effects()
     wf = section(effects).checkpointed(save, restore) >> WIO.pure_from(lambda x: x * 2)
-    replayed = Runtime(wf, strict=True).recover("i", 0, [Saved(42)])
+    replayed = Runtime(wf, strict=True).rebuild("i", 0, [Saved(42)])
     assert replayed.status == Status.FINISHED
     assert replayed.result == 84
     assert effects.calls == []
@@ -81,7 +81,7 @@ def test_rule2_changed_section_code_is_not_run_and_its_old_events_are_not_warnin
     v2_section = WIO.run(lambda x: Other(x), lambda x, e: -1, event=Other).named("New")
     v2 = v2_section.checkpointed(save, restore) >> v2_effects.step("C", 100)
     with caplog.at_level(logging.WARNING):
-        resumed = Runtime(v2, strict=True).recover("i", 0, [e.event for e in live.events])
+        resumed = Runtime(v2, strict=True).rebuild("i", 0, [e.event for e in live.events])
     assert caplog.records == []
     assert resumed.unmatched_events == ()
     assert resumed.state == 11
@@ -95,7 +95,7 @@ def test_rule2_checkpoint_inside_a_longer_section_unwinds_nested_frames() -> Non
     inner = (effects.step("A", 1) >> effects.step("B", 2)).handle_error_with(WIO.pure(0))
     wf = (WIO.pure_from(lambda x: x) >> inner).checkpointed(save, restore) >> WIO.pure_from(str)
     # Only A's event, then the checkpoint: B never replays, the section still completes.
-    replayed = Runtime(wf, strict=True).recover("i", 0, [Ev(1), Saved(9)])
+    replayed = Runtime(wf, strict=True).rebuild("i", 0, [Ev(1), Saved(9)])
     assert replayed.result == "9"
 
 
@@ -152,7 +152,7 @@ def test_rule4_recover_consumes_an_operator_inserted_event() -> None:
 
 def test_rule4_recover_consumes_an_event_already_in_the_journal() -> None:
     wf = WIO.recover(restore) >> WIO.pure_from(lambda x: x + 1)
-    assert Runtime(wf, strict=True).recover("i", 0, [Saved(1)]).result == 2
+    assert Runtime(wf, strict=True).rebuild("i", 0, [Saved(1)]).result == 2
 
 
 # Rule 5 ---------------------------------------------------------------------------
@@ -170,7 +170,7 @@ def test_rule5_a_v1_instance_past_its_checkpoint_finishes_under_v2(shipment: Mod
     assert shipment.side_effects == ["reserve S-1", "charge S-1"]
     shipment.side_effects.clear()
 
-    resumed = Runtime(v2, strict=True).recover("S-1", order, journal)
+    resumed = Runtime(v2, strict=True).rebuild("S-1", order, journal)
     assert resumed.unmatched_events == ()
     assert resumed.run() == Status.FINISHED
     assert resumed.result == shipment.Shipment("S-1", 1_500, True, True, "TRK-S-1")
@@ -190,7 +190,7 @@ def test_rule5_a_new_v2_instance_waits_for_a_migrated_event(shipment: ModuleType
 def test_an_unmatched_event_is_reported_and_logged(caplog: pytest.LogCaptureFixture) -> None:
     wf = Effects().step("A", 1) >> Effects().step("B", 1)
     with caplog.at_level(logging.WARNING, logger="wio.replay"):
-        instance = Runtime(wf).recover("order-7", 0, [Ev(1), Other(5), Ev(2)])
+        instance = Runtime(wf).rebuild("order-7", 0, [Ev(1), Other(5), Ev(2)])
     (unmatched,) = instance.unmatched_events
     assert (unmatched.instance_id, unmatched.seq, unmatched.event_type) == ("order-7", 2, "Other")
     assert "waiting for event Ev of step 'B'" in unmatched.expected
@@ -204,7 +204,7 @@ def test_strict_replay_raises_on_an_unmatched_event() -> None:
     wf = Effects().step("A", 1)
     runtime = Runtime(wf, strict=True)
     with pytest.raises(UnmatchedEventError) as raised:
-        runtime.recover("order-8", 0, [Ev(1), Ev(2)])
+        runtime.rebuild("order-8", 0, [Ev(1), Ev(2)])
     assert (raised.value.instance_id, raised.value.seq, raised.value.event_type) == (
         "order-8",
         2,
@@ -218,14 +218,14 @@ def test_strict_replay_raises_on_an_unmatched_event() -> None:
 def test_events_of_a_section_whose_checkpoint_never_came_are_unmatched() -> None:
     wf = WIO.run(lambda x: Other(x), lambda x, e: e.value, event=Other).checkpointed(save, restore)
     with pytest.raises(UnmatchedEventError) as raised:
-        Runtime(wf, strict=True).recover("i", 0, [Ev(1)])
+        Runtime(wf, strict=True).rebuild("i", 0, [Ev(1)])
     assert raised.value.seq == 1
     assert "waiting for event Other" in raised.value.expected
 
 
 def test_events_before_a_recovery_event_are_skipped_only_if_it_comes() -> None:
     wf = WIO.recover(restore) >> WIO.pure_from(lambda x: x + 1)
-    assert Runtime(wf, strict=True).recover("i", 0, [Ev(1), Ev(2), Saved(5)]).result == 6
+    assert Runtime(wf, strict=True).rebuild("i", 0, [Ev(1), Ev(2), Saved(5)]).result == 6
     with pytest.raises(UnmatchedEventError) as raised:
-        Runtime(wf, strict=True).recover("i", 0, [Ev(1)])
+        Runtime(wf, strict=True).rebuild("i", 0, [Ev(1)])
     assert "waiting for recovery event Saved" in raised.value.expected

@@ -319,9 +319,9 @@ def test_a_runtime_on_a_journal_needs_a_named_workflow() -> None:
         Runtime(WIO.pure(1), journal=open_journal("memory://"))
 
 
-def test_recover_marks_checkpoint_replay_for_saved_events() -> None:
+def test_rebuild_marks_checkpoint_replay_for_saved_events() -> None:
     runtime = Runtime(WIO.recover(restore))
-    assert runtime.recover("i", 0, [Saved(3)]).result == 3
+    assert runtime.rebuild("i", 0, [Saved(3)]).result == 3
 
 
 def test_an_event_class_that_cannot_be_stored_is_refused_up_front() -> None:

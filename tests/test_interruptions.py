@@ -77,7 +77,7 @@ def test_replay_takes_the_same_way_out() -> None:
     clock.advance(3 * 86_400)
     live.run()
     example.notifications.clear()
-    replayed = Runtime(example.guarded, clock=clock, strict=True).recover(
+    replayed = Runtime(example.guarded, clock=clock, strict=True).rebuild(
         "d", Document("Spec"), [e.event for e in live.events]
     )
     assert replayed.state == live.state and replayed.progress == live.progress

@@ -49,7 +49,7 @@ def test_replaying_thousands_of_iterations_rebuilds_the_state() -> None:
     live.run()
     assert len(live.events) == 5_000
     effects.calls.clear()
-    replayed = Runtime(loop, strict=True).recover("i", 0, [e.event for e in live.events])
+    replayed = Runtime(loop, strict=True).rebuild("i", 0, [e.event for e in live.events])
     assert replayed.result == 5_000 and effects.calls == []
     assert replayed.progress == live.progress
 

@@ -83,7 +83,7 @@ def three_flows(calls: Calls) -> WIO[int, Boom, Any]:
 
 
 def replayed(workflow: Any, events: list[Any], input: Any = 0, **options: Any) -> Any:
-    return Runtime(workflow, **options).recover("r", input, events)
+    return Runtime(workflow, **options).rebuild("r", input, events)
 
 
 # -- semantics ----------------------------------------------------------------------

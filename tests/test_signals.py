@@ -115,7 +115,7 @@ def test_replay_applies_signals_without_running_handlers() -> None:
     live = waiting()
     live.signal(example.review, Verdict("ada", True))
     example.notifications.clear()
-    replayed = Runtime(example.workflow, strict=True).recover(
+    replayed = Runtime(example.workflow, strict=True).rebuild(
         "d", Document("Spec"), [e.event for e in live.events]
     )
     assert replayed.state == live.state and replayed.progress == live.progress

@@ -60,7 +60,7 @@ def test_replay_keeps_the_recorded_release_time() -> None:
     live.run()
     # A process starting a day later rebuilds the same release time from the journal.
     later = ManualClock(T0 + timedelta(days=1))
-    replayed = Runtime(reminder(effects), clock=later, strict=True).recover(
+    replayed = Runtime(reminder(effects), clock=later, strict=True).rebuild(
         "i", 0, [e.event for e in live.events]
     )
     assert replayed.waiting_for() == live.waiting_for()

@@ -98,8 +98,8 @@ class AsyncRuntime(RuntimeBase[In, Out, "AsyncInstance[In, Out]"]):
             )
         return self._keep(AsyncInstance(core, persistence))
 
-    async def recover(
+    async def rebuild(
         self, instance_id: str, input: In, events: Iterable[Any]
     ) -> AsyncInstance[In, Out]:
-        core = self._recovered(instance_id, input, events)
+        core = self._rebuilt(instance_id, input, events)
         return self._keep(AsyncInstance(core, InMemory()))

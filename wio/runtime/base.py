@@ -124,9 +124,9 @@ class RuntimeBase(Generic[In, Out, I]):
             raise InstanceNotFound(f"no instance {instance_id!r}")
         return self._journaled()
 
-    def _recovered(self, instance_id: str, input: Any, events: Iterable[Any]) -> InstanceCore:
+    def _rebuilt(self, instance_id: str, input: Any, events: Iterable[Any]) -> InstanceCore:
         if self.journal is not None:
-            raise DefinitionError("recover() rebuilds in-memory instances; use get() on a journal")
+            raise DefinitionError("rebuild() rebuilds in-memory instances; use get() on a journal")
         if instance_id in self._instances:
             raise InstanceAlreadyExists(f"instance {instance_id!r} exists already")
         core = self._core(instance_id, input)

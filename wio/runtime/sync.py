@@ -136,7 +136,7 @@ class Runtime(RuntimeBase[In, Out, "Instance[In, Out]"]):
             core = persistence.load(lambda input: self._core(instance_id, input), instance_id)
         return self._keep(Instance(core, persistence))
 
-    def recover(self, instance_id: str, input: In, events: Iterable[Any]) -> Instance[In, Out]:
+    def rebuild(self, instance_id: str, input: In, events: Iterable[Any]) -> Instance[In, Out]:
         """Rebuild an instance in memory from its events (numbered from 1), running no effect."""
-        core = self._recovered(instance_id, input, events)
+        core = self._rebuilt(instance_id, input, events)
         return self._keep(Instance(core, InMemory()))
