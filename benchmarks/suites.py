@@ -195,7 +195,7 @@ def sequential_steps(sizes: Sizes) -> list[Figure]:
     with fresh_schema() as schema, open_journal(postgres_journal_url(schema)) as journal:
         runtime = Runtime(workflow, journal=journal)
         seconds, samples = median_seconds(
-            lambda: runtime.create(uuid.uuid4().hex, 0).run(), sizes.repeats
+            lambda: runtime.create(uuid.uuid4().hex, 0).advance(), sizes.repeats
         )
         wio_pg = rate(n, seconds)
         raw_seconds, raw_samples = median_seconds(
@@ -205,7 +205,7 @@ def sequential_steps(sizes: Sizes) -> list[Figure]:
         with open_journal(f"sqlite:///{Path(folder) / 'bench.db'}") as journal:
             runtime = Runtime(workflow, journal=journal)
             lite_seconds, lite_samples = median_seconds(
-                lambda: runtime.create(uuid.uuid4().hex, 0).run(), sizes.repeats
+                lambda: runtime.create(uuid.uuid4().hex, 0).advance(), sizes.repeats
             )
         raw_lite, raw_lite_samples = median_seconds(
             lambda: raw_sqlite_inserts(Path(folder) / "raw.db", n), sizes.repeats
@@ -427,7 +427,7 @@ def latency(sizes: Sizes) -> list[Figure]:
             Runtime(waiting, journal=journal).create("i", 0)
             preload(journal, "i", history)
             instance = Runtime(waiting, journal=journal).get("i")
-            instance.run()  # replays the history and takes the lease: now waiting for a ping
+            instance.advance()  # replays the history and takes the lease: now waiting for a ping
             numbers = iter(range(1, sizes.probe_steps + 1))
             send = partial(_ping, instance, numbers)
             send()
@@ -451,7 +451,7 @@ def latency(sizes: Sizes) -> list[Figure]:
 def _timed_run(workflow: Any) -> float:
     instance = Runtime(workflow).create("i", 0)
     started = time.perf_counter()
-    instance.run()
+    instance.advance()
     return time.perf_counter() - started
 
 
@@ -468,7 +468,7 @@ def interpreter(sizes: Sizes) -> list[Figure]:
         # One instance at a time: holding every run's history would slow what follows.
         seconds["run", n], _ = median_of(partial(_timed_run, workflow), min(3, sizes.repeats))
         live = Runtime(workflow).create("i", 0)
-        live.run()
+        live.advance()
         events = [e.event for e in live.events]
         # A fresh runtime each time: what a process does when it recovers an instance.
         replays = min(3, sizes.repeats)
@@ -529,7 +529,7 @@ def loops_and_flows(sizes: Sizes) -> list[Figure]:
             base: Figure | None = None
             for label, workflow in shapes.items():
                 live = Runtime(workflow).create("i", 0)
-                live.run()
+                live.advance()
                 events = [e.event for e in live.events]
                 assert len(events) == n, (label, len(events))
                 if kind == "run":

@@ -23,7 +23,7 @@ def test_rule1_checkpoint_event_is_appended_after_the_sections_events() -> None:
     effects = Effects()
     wf = section(effects).checkpointed(save, restore) >> effects.step("C", 100)
     instance = Runtime(wf).create("i", 0)
-    assert instance.run() == Status.FINISHED
+    assert instance.advance() == Status.FINISHED
     assert [e.event for e in instance.events] == [Ev(1), Ev(11), Saved(11), Ev(111)]
     assert [e.seq for e in instance.events] == [1, 2, 3, 4]
     assert instance.result == 111
@@ -37,7 +37,7 @@ def test_rule1_save_state_receives_input_and_output() -> None:
         return Saved(o)
 
     wf = section(Effects()).checkpointed(saving, restore)
-    Runtime(wf).create("i", 5).run()
+    Runtime(wf).create("i", 5).advance()
     assert seen == [(5, 16)]
 
 
@@ -48,7 +48,7 @@ def test_rule2_checkpoint_completes_the_section_when_its_events_replay() -> None
     effects = Effects()
     wf = section(effects).checkpointed(save, restore)
     live = Runtime(wf).create("i", 0)
-    live.run()
+    live.advance()
     effects.calls.clear()
     replayed = Runtime(wf, strict=True).rebuild("i", 0, [e.event for e in live.events])
     assert replayed.status == Status.FINISHED
@@ -85,7 +85,7 @@ def test_rule2_changed_section_code_is_not_run_and_its_old_events_are_not_warnin
     assert caplog.records == []
     assert resumed.unmatched_events == ()
     assert resumed.state == 11
-    assert resumed.run() == Status.FINISHED
+    assert resumed.advance() == Status.FINISHED
     assert resumed.result == 111
     assert v2_effects.calls == ["C"]
 
@@ -109,7 +109,7 @@ def test_rule3_business_error_writes_no_checkpoint_and_propagates() -> None:
         WIO.pure_from(lambda se: f"handled {se[1].code}")
     )
     instance = Runtime(wf).create("i", 0)
-    assert instance.run() == Status.FINISHED
+    assert instance.advance() == Status.FINISHED
     assert instance.result == "handled 1"
     assert [e.event for e in instance.events] == [Ev(1)]
     assert not any(r.kind == "checkpoint" for r in instance.progress)
@@ -118,7 +118,7 @@ def test_rule3_business_error_writes_no_checkpoint_and_propagates() -> None:
 def test_rule3_unhandled_error_in_checkpointed_section_fails_the_instance() -> None:
     wf = WIO.pure_from(lambda x: Err(Boom(x)), error=Boom).checkpointed(save, restore)
     instance = Runtime(wf).create("i", 3)
-    assert instance.run() == Status.FAILED
+    assert instance.advance() == Status.FAILED
     assert instance.result == Boom(3)
     assert instance.events == ()
 
@@ -130,7 +130,7 @@ def test_rule4_recover_waits_without_its_event_and_runs_no_logic() -> None:
     effects = Effects()
     wf = WIO.recover(restore) >> effects.step("after", 1)
     instance = Runtime(wf).create("i", 0)
-    assert instance.run() == Status.WAITING
+    assert instance.advance() == Status.WAITING
     assert instance.events == ()
     assert effects.calls == []
     assert "recovery event Saved" in instance.waiting_for()
@@ -140,12 +140,12 @@ def test_rule4_recover_consumes_an_operator_inserted_event() -> None:
     effects = Effects()
     wf = WIO.recover(restore) >> effects.step("after", 1)
     instance = Runtime(wf).create("i", 0)
-    instance.run()
+    instance.advance()
     with pytest.raises(NotWaitingForEvent, match="cannot accept Ev"):
         instance.deliver(Ev(3))
     assert instance.events == ()
     instance.deliver(Saved(41))
-    assert instance.run() == Status.FINISHED
+    assert instance.advance() == Status.FINISHED
     assert instance.result == 42
     assert [e.event for e in instance.events] == [Saved(41), Ev(42)]
 
@@ -172,7 +172,7 @@ def test_rule5_a_v1_instance_past_its_checkpoint_finishes_under_v2(shipment: Mod
 
     resumed = Runtime(v2, strict=True).rebuild("S-1", order, journal)
     assert resumed.unmatched_events == ()
-    assert resumed.run() == Status.FINISHED
+    assert resumed.advance() == Status.FINISHED
     assert resumed.result == shipment.Shipment("S-1", 1_500, True, True, "TRK-S-1")
     assert shipment.side_effects == ["ship S-1"]  # the removed section did not run
 
@@ -180,7 +180,7 @@ def test_rule5_a_v1_instance_past_its_checkpoint_finishes_under_v2(shipment: Mod
 def test_rule5_a_new_v2_instance_waits_for_a_migrated_event(shipment: ModuleType) -> None:
     v2 = example("evolution_v2").workflow
     instance = Runtime(v2).create("S-2", shipment.Shipment("S-2", 10))
-    assert instance.run() == Status.WAITING
+    assert instance.advance() == Status.WAITING
     assert shipment.side_effects == []
 
 

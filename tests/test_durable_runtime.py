@@ -53,7 +53,7 @@ def test_a_step_is_one_append_and_the_journal_is_not_reread(open_fresh: Open) ->
     runtime = Runtime(three_steps(Effects()), journal=journal)
     instance = runtime.create("i", 0)
     calls.clear()
-    assert instance.run() == Status.FINISHED
+    assert instance.advance() == Status.FINISHED
     assert calls.get("append") == 3
     assert calls.get("read", 0) == 0
     # One lease for the run; the final status and the lease's release ride on the last append.
@@ -73,7 +73,7 @@ def test_a_fresh_runtime_resumes_without_rerunning_completed_steps(open_fresh: O
     second = Runtime(three_steps(effects), journal=open_fresh(), strict=True)
     resumed = second.get("i")
     assert resumed.state == 16 and effects.calls == []
-    assert resumed.run() == Status.FINISHED
+    assert resumed.advance() == Status.FINISHED
     assert resumed.result == 116
     assert effects.calls == ["C"]
     stored = second.journal.read("i")  # type: ignore[union-attr]
@@ -110,10 +110,10 @@ def test_a_lease_keeps_a_second_process_out_until_it_expires(open_fresh: Open) -
         three_steps(Effects()), journal=journal, clock=clock, lease_ttl=30, owner="intruder"
     )
     with pytest.raises(LeaseHeld):
-        intruder.get("i").run()
+        intruder.get("i").advance()
     clock.advance(31)  # the holder died: its lease expired
     taken_over = Runtime(three_steps(Effects()), journal=journal, clock=clock, owner="heir")
-    assert taken_over.get("i").run() == Status.FINISHED
+    assert taken_over.get("i").advance() == Status.FINISHED
     assert len(journal.read("i")) == 3
 
 
@@ -132,7 +132,7 @@ def test_a_raising_step_is_retried_with_backoff_then_fails(open_fresh: Open) -> 
     runtime = Runtime(wf, journal=journal, clock=clock)
     instance = runtime.create("i", 1)
 
-    assert instance.run() == Status.RUNNING
+    assert instance.advance() == Status.RUNNING
     record = journal.get_instance("i")
     assert (record.attempts, record.status) == (1, "running")
     assert record.wakeup_at == clock.now().replace(tzinfo=UTC) + (record.wakeup_at - clock.now())
@@ -141,10 +141,10 @@ def test_a_raising_step_is_retried_with_backoff_then_fails(open_fresh: Open) -> 
     assert journal.claim_runnable("w", clock.now(), policy_ttl(), 10) == []  # not due yet
 
     clock.advance(10)
-    instance.run()
+    instance.advance()
     assert (journal.get_instance("i").wakeup_at - clock.now()).total_seconds() == 30  # type: ignore[operator]
     clock.advance(30)
-    assert instance.run() == Status.FAILED
+    assert instance.advance() == Status.FAILED
     record = journal.get_instance("i")
     assert (record.status, record.attempts, record.wakeup_at) == ("failed", 3, None)
     assert "gateway down (3)" in (record.last_error or "")
@@ -170,7 +170,7 @@ def test_exceptions_outside_retry_on_fail_at_once() -> None:
         raise KeyError("bug")
 
     instance = Runtime(WIO.run(broken, lambda x, e: e, retry=policy)).create("i", 0)
-    assert instance.run() == Status.FAILED
+    assert instance.advance() == Status.FAILED
     assert instance.attempts == 1
 
 
@@ -192,7 +192,7 @@ def test_checkpoint_and_recover_through_the_journal(open_fresh: Open) -> None:
     v2 = Workflow(WIO.recover(restore) >> effects.step("C", 3), name="evolving", input_type=int)
     effects.calls.clear()
     resumed = Runtime(v2, journal=open_fresh(), strict=True).get("i")
-    assert resumed.run() == Status.FINISHED and resumed.result == 6
+    assert resumed.advance() == Status.FINISHED and resumed.result == 6
     assert effects.calls == ["C"]
 
 
@@ -307,7 +307,7 @@ def test_the_async_runtime_on_a_journal(open_fresh: Open) -> None:
     async def main() -> Any:
         runtime = AsyncRuntime(three_steps(effects), journal=journal)
         instance = await runtime.create("a", 0)
-        assert await instance.run() == Status.FINISHED
+        assert await instance.advance() == Status.FINISHED
         return instance.result
 
     assert asyncio.run(main()) == 111

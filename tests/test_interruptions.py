@@ -28,7 +28,7 @@ def clean() -> None:
 def started(clock: ManualClock, runtime: Any = None) -> Any:
     runtime = runtime or Runtime(example.guarded, clock=clock)
     instance = runtime.create("d", Document("Spec"))
-    assert instance.run() == Status.WAITING
+    assert instance.advance() == Status.WAITING
     return instance
 
 
@@ -53,7 +53,7 @@ def test_the_timeout_interrupts_and_its_handler_runs_instead() -> None:
     clock = ManualClock(T0)
     instance = started(clock)
     clock.advance(3 * 86_400)
-    assert instance.run() == Status.FINISHED
+    assert instance.advance() == Status.FINISHED
     assert instance.result.status == "escalated to the editor"
     assert instance.events[1].event == TimerReleased(T0 + timedelta(days=3), "/1")
     assert example.notifications == ["escalated Spec"]
@@ -67,7 +67,7 @@ def test_finishing_in_time_disarms_the_timeout() -> None:
     instance.signal(example.review, Verdict("ada", True))
     assert instance.status == Status.FINISHED and instance.result.status == "approved"
     clock.advance(10 * 86_400)
-    instance.run()
+    instance.advance()
     assert [type(e.event).__name__ for e in instance.events] == ["TimerStarted", "SignalHandled"]
 
 
@@ -75,7 +75,7 @@ def test_replay_takes_the_same_way_out() -> None:
     clock = ManualClock(T0)
     live = started(clock)
     clock.advance(3 * 86_400)
-    live.run()
+    live.advance()
     example.notifications.clear()
     replayed = Runtime(example.guarded, clock=clock, strict=True).rebuild(
         "d", Document("Spec"), [e.event for e in live.events]

@@ -14,7 +14,7 @@ from wio.runtime import AsyncRuntime
 
 def run(workflow: WIO[Any, Any, Any], input: Any = 0) -> Any:
     instance = Runtime(workflow).create("i", input)
-    instance.run()
+    instance.advance()
     return instance
 
 
@@ -84,7 +84,7 @@ def test_async_effect_on_sync_and_async_runtimes() -> None:
 
     async def main() -> Any:
         instance = await AsyncRuntime(wf).create("a", 2)
-        assert await instance.run() == Status.FINISHED
+        assert await instance.advance() == Status.FINISHED
         return instance.result
 
     assert asyncio.run(main()) == 6
@@ -192,12 +192,12 @@ def test_a_raising_step_records_no_event_and_stays_until_retried() -> None:
 
     wf = WIO.run(flaky, lambda x, e: e.value).named("Flaky")
     instance = Runtime(wf).create("i", 3)
-    assert instance.run() == Status.RUNNING
+    assert instance.advance() == Status.RUNNING
     assert instance.events == ()
     assert instance.last_error is not None
     assert instance.last_error.node_name == "Flaky"
     assert isinstance(instance.last_error.exception, ConnectionError)
-    assert instance.run() == Status.FINISHED
+    assert instance.advance() == Status.FINISHED
     assert instance.last_error is None
     assert [e.event for e in instance.events] == [Ev(3)]
 
@@ -212,9 +212,9 @@ def test_a_raising_handler_records_nothing_either() -> None:
         return e.value
 
     instance = Runtime(WIO.run(lambda x: Ev(x), handle, event=Ev)).create("i", 1)
-    instance.run()
+    instance.advance()
     assert instance.events == () and instance.last_error is not None
-    instance.run()
+    instance.advance()
     assert instance.result == 1 and len(instance.events) == 1
 
 
@@ -229,10 +229,10 @@ def test_a_raising_pure_step_keeps_the_progress_before_it() -> None:
 
     wf = effects.step("A", 1) >> WIO.pure_from(sometimes).named("Sometimes")
     instance = Runtime(wf).create("i", 0)
-    instance.run()
+    instance.advance()
     assert instance.last_error is not None and instance.last_error.node_name == "Sometimes"
     assert [r.name for r in instance.progress] == ["A"]
-    assert instance.run() == Status.FINISHED
+    assert instance.advance() == Status.FINISHED
     assert effects.calls == ["A"]
 
 
@@ -255,7 +255,7 @@ def test_sync_runtime_refuses_async_steps_inside_a_running_loop() -> None:
 
     async def main() -> Any:
         instance = Runtime(WIO.run(effect, lambda x, e: e.value)).create("i", 1)
-        instance.run()
+        instance.advance()
         return instance.last_error
 
     error = asyncio.run(main())

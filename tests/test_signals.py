@@ -30,7 +30,7 @@ def clean() -> None:
 def waiting(runtime: Any = None, id_: str = "d") -> Any:
     runtime = runtime or Runtime(example.workflow)
     instance = runtime.create(id_, Document("Spec"))
-    assert instance.run() == Status.WAITING
+    assert instance.advance() == Status.WAITING
     return instance
 
 
@@ -71,7 +71,7 @@ def test_a_request_may_be_json_and_a_bad_one_writes_nothing() -> None:
 
 def test_an_unexpected_signal_is_refused_and_writes_nothing() -> None:
     instance = Runtime(example.workflow).create("d", Document("Spec"))
-    instance.run()
+    instance.advance()
     instance.signal(example.review, Verdict("ada", True))
     with pytest.raises(UnexpectedSignal, match=r"not waiting for signal 'Review'.*finished"):
         instance.signal(example.review, Verdict("bob", True))
@@ -105,7 +105,7 @@ def test_a_handler_that_raises_records_nothing() -> None:
 
     workflow = WIO.handle_signal(example.review, broken, example.apply_verdict, example.acknowledge, error=example.Rejected)  # fmt: skip
     instance = Runtime(workflow).create("d", Document("Spec"))
-    instance.run()
+    instance.advance()
     with pytest.raises(ConnectionError):
         instance.signal(example.review, Verdict("ada", True))
     assert instance.events == () and instance.status == Status.WAITING
@@ -159,7 +159,7 @@ def test_a_corrupt_signal_record_is_reported_precisely(open_fresh: Any) -> None:
 def test_signals_on_the_async_runtime() -> None:
     async def main() -> Any:
         instance = await AsyncRuntime(example.workflow).create("d", Document("Spec"))
-        assert await instance.run() == Status.WAITING
+        assert await instance.advance() == Status.WAITING
         response = await instance.signal(example.review, Verdict("ada", True))
         return response, instance.status
 
@@ -170,7 +170,7 @@ def test_wio_signal_delivers_from_the_command_line(tmp_path: Any) -> None:
     url = f"sqlite:///{tmp_path / 'j.db'}"
     target = str(ROOT / "tests/harness/review.py:workflow")
     document = '{"title": "Spec"}'
-    started = wio("start", target, "--journal", url, "--id", "d", "--input", document, "--run")
+    started = wio("start", target, "--journal", url, "--id", "d", "--input", document, "--advance")
     assert started.returncode == 0 and "waiting" in started.stdout, started.stderr
 
     def signal(name: str, request: str, *extra: str) -> Any:
@@ -192,7 +192,7 @@ def test_wio_signal_delivers_from_the_command_line(tmp_path: Any) -> None:
 def test_senders_take_turns_on_an_instance_that_waits_again(open_fresh: Any) -> None:
     pings = signalled(1)  # the benchmark's workflow: one step, then a wait for pings, forever
     journal = open_fresh()
-    Runtime(pings, journal=journal).create("p", 0).run()
+    Runtime(pings, journal=journal).create("p", 0).advance()
     # Each sender gives the lease back with its event (the instance waits again),
     # so the next sender, in another process, is not refused.
     senders = [Runtime(pings, journal=open_fresh()).get("p") for _ in range(2)]

@@ -58,7 +58,9 @@ def _parser() -> argparse.ArgumentParser:
     start.add_argument("--journal", default=default_journal, help=journal_help)
     start.add_argument("--id", required=True, help="the new instance's id")
     start.add_argument("--input", required=True, help="the input, as JSON")
-    start.add_argument("--run", action="store_true", help="also run it here until it blocks")
+    start.add_argument(
+        "--advance", action="store_true", help="also advance it here until it blocks"
+    )
     start.set_defaults(handler=_start)
 
     instances = commands.add_parser("instances", help="list instances")
@@ -173,8 +175,8 @@ def _start(args: argparse.Namespace) -> int:
     value = decode_input(data, definition.input_type, "--input")
     with Runtime(definition, journal=args.journal) as runtime:
         instance = runtime.create(args.id, value)
-        if args.run:
-            instance.run()
+        if args.advance:
+            instance.advance()
         print(f"instance {args.id!r} of {definition.name!r}: {instance.status}")
     return 0
 

@@ -133,7 +133,7 @@ class Worker:
         self._current = record.id
         try:
             instance = runtime.get(record.id)
-            status = instance.run(until=self.stopping.is_set)
+            status = instance.advance(until=self.stopping.is_set)
             self.processed += 1
             if status in (Status.FINISHED, Status.FAILED, Status.WAITING):
                 runtime.forget(record.id)  # nothing to keep in memory for it

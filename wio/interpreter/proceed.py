@@ -77,10 +77,10 @@ def proceed(cursor: Cursor) -> Cursor:
     focus, stack, state, log, deferred, token, failure = cursor
     if failure is not None and type(focus) is InParallel:
         focus = _retrying(focus)
-    return run(focus, stack, state, log, deferred, token)
+    return proceed_from(focus, stack, state, log, deferred, token)
 
 
-def run(
+def proceed_from(
     focus: Focus,
     stack: Frame | None,
     state: Any,
@@ -235,7 +235,7 @@ def _advance_flows(
     failure: StepFailure | None = None
     for index, flow in enumerate(flows):
         if flow.failure is None and _moving(flow.focus):
-            moved = run(flow.focus, flow.stack, flow.state, log, flow.deferred, token)
+            moved = proceed_from(flow.focus, flow.stack, flow.state, log, flow.deferred, token)
             log, token = moved.log, moved.next_token
             if moved.state is not flow.state:  # the flow produced a value
                 state = moved.state
@@ -381,7 +381,7 @@ def completed(
     """Record that a node completed with ``focus`` (a value or an error), and proceed."""
     state = focus.value if isinstance(focus, ReturnValue) else c.state
     log = Chain(_record(focus, path, kind, name, seq), c.log)
-    return run(focus, c.stack, state, log, c.deferred, c.next_token)
+    return proceed_from(focus, c.stack, state, log, c.deferred, c.next_token)
 
 
 def _record(

@@ -24,7 +24,7 @@ Resp = TypeVar("Resp")
 
 
 class AsyncInstance(InstanceView[In, Out]):
-    """A running instance; `run` advances it without blocking the event loop."""
+    """A running instance; `advance` advances it without blocking the event loop."""
 
     def __init__(self, core: InstanceCore, persistence: Persistence) -> None:
         super().__init__(core)
@@ -34,7 +34,7 @@ class AsyncInstance(InstanceView[In, Out]):
         """Perform the next effect and record its event. False if nothing was done."""
         return bool(await drive_async(protocol.step(self._core, self._persistence)))
 
-    async def run(self) -> Status:
+    async def advance(self) -> Status:
         """Advance until finished, waiting for the outside, or stopped by an error.
 
         In a parallel section, the next step of every flow runs at once (their

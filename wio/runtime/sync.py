@@ -46,7 +46,7 @@ def perform_sync(effect: RunStep | SaveCheckpoint | DeliverSignal) -> Any:
 
 
 class Instance(InstanceView[In, Out]):
-    """A running instance. Query it at any time; `run` advances it."""
+    """A running instance. Query it at any time; `advance` advances it."""
 
     def __init__(self, core: InstanceCore, persistence: Persistence) -> None:
         super().__init__(core)
@@ -56,7 +56,7 @@ class Instance(InstanceView[In, Out]):
         """Perform the next effect and record its event. False if nothing was done."""
         return bool(drive_sync(protocol.step(self._core, self._persistence), perform_sync))
 
-    def run(self, *, until: Callable[[], bool] | None = None) -> Status:
+    def advance(self, *, until: Callable[[], bool] | None = None) -> Status:
         """Advance until finished, waiting for the outside, or stopped by an error.
 
         ``until`` is asked between steps; when it returns true the run stops
