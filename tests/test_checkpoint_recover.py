@@ -9,7 +9,7 @@ import pytest
 
 from tests.conftest import example
 from tests.nodes import Boom, Effects, Ev, Other, Saved, restore, save
-from wio import WIO, Err, NotWaitingForEvent, Runtime, Status, UnmatchedEventError
+from wio import WIO, Err, InstanceStatus, NotWaitingForEvent, Runtime, UnmatchedEventError
 
 
 def section(effects: Effects) -> WIO[int, Boom, int]:
@@ -23,7 +23,7 @@ def test_rule1_checkpoint_event_is_appended_after_the_sections_events() -> None:
     effects = Effects()
     wf = section(effects).checkpointed(save, restore) >> effects.step("C", 100)
     instance = Runtime(wf).create("i", 0)
-    assert instance.advance() == Status.FINISHED
+    assert instance.advance() == InstanceStatus.FINISHED
     assert [e.event for e in instance.events] == [Ev(1), Ev(11), Saved(11), Ev(111)]
     assert [e.seq for e in instance.events] == [1, 2, 3, 4]
     assert instance.result == 111
@@ -51,7 +51,7 @@ def test_rule2_checkpoint_completes_the_section_when_its_events_replay() -> None
     live.advance()
     effects.calls.clear()
     replayed = Runtime(wf, strict=True).rebuild("i", 0, [e.event for e in live.events])
-    assert replayed.status == Status.FINISHED
+    assert replayed.status == InstanceStatus.FINISHED
     assert replayed.state == live.state == 11
     assert effects.calls == []
 
@@ -60,7 +60,7 @@ def test_rule2_checkpoint_alone_completes_the_section_without_its_events() -> No
     effects = Effects()
     wf = section(effects).checkpointed(save, restore) >> WIO.pure_from(lambda x: x * 2)
     replayed = Runtime(wf, strict=True).rebuild("i", 0, [Saved(42)])
-    assert replayed.status == Status.FINISHED
+    assert replayed.status == InstanceStatus.FINISHED
     assert replayed.result == 84
     assert effects.calls == []
     checkpoint = next(r for r in replayed.progress if r.kind == "checkpoint")
@@ -85,7 +85,7 @@ def test_rule2_changed_section_code_is_not_run_and_its_old_events_are_not_warnin
     assert caplog.records == []
     assert resumed.unmatched_events == ()
     assert resumed.state == 11
-    assert resumed.advance() == Status.FINISHED
+    assert resumed.advance() == InstanceStatus.FINISHED
     assert resumed.result == 111
     assert v2_effects.calls == ["C"]
 
@@ -109,7 +109,7 @@ def test_rule3_business_error_writes_no_checkpoint_and_propagates() -> None:
         WIO.pure_from(lambda se: f"handled {se[1].code}")
     )
     instance = Runtime(wf).create("i", 0)
-    assert instance.advance() == Status.FINISHED
+    assert instance.advance() == InstanceStatus.FINISHED
     assert instance.result == "handled 1"
     assert [e.event for e in instance.events] == [Ev(1)]
     assert not any(r.kind == "checkpoint" for r in instance.progress)
@@ -118,7 +118,7 @@ def test_rule3_business_error_writes_no_checkpoint_and_propagates() -> None:
 def test_rule3_unhandled_error_in_checkpointed_section_fails_the_instance() -> None:
     wf = WIO.pure_from(lambda x: Err(Boom(x)), error=Boom).checkpointed(save, restore)
     instance = Runtime(wf).create("i", 3)
-    assert instance.advance() == Status.FAILED
+    assert instance.advance() == InstanceStatus.FAILED
     assert instance.result == Boom(3)
     assert instance.events == ()
 
@@ -130,7 +130,7 @@ def test_rule4_recover_waits_without_its_event_and_runs_no_logic() -> None:
     effects = Effects()
     wf = WIO.recover(restore) >> effects.step("after", 1)
     instance = Runtime(wf).create("i", 0)
-    assert instance.advance() == Status.WAITING
+    assert instance.advance() == InstanceStatus.WAITING
     assert instance.events == ()
     assert effects.calls == []
     assert "recovery event Saved" in instance.waiting_for()
@@ -145,7 +145,7 @@ def test_rule4_recover_consumes_an_operator_inserted_event() -> None:
         instance.deliver(Ev(3))
     assert instance.events == ()
     instance.deliver(Saved(41))
-    assert instance.advance() == Status.FINISHED
+    assert instance.advance() == InstanceStatus.FINISHED
     assert instance.result == 42
     assert [e.event for e in instance.events] == [Saved(41), Ev(42)]
 
@@ -172,7 +172,7 @@ def test_rule5_a_v1_instance_past_its_checkpoint_finishes_under_v2(shipment: Mod
 
     resumed = Runtime(v2, strict=True).rebuild("S-1", order, journal)
     assert resumed.unmatched_events == ()
-    assert resumed.advance() == Status.FINISHED
+    assert resumed.advance() == InstanceStatus.FINISHED
     assert resumed.result == shipment.Shipment("S-1", 1_500, True, True, "TRK-S-1")
     assert shipment.side_effects == ["ship S-1"]  # the removed section did not run
 
@@ -180,7 +180,7 @@ def test_rule5_a_v1_instance_past_its_checkpoint_finishes_under_v2(shipment: Mod
 def test_rule5_a_new_v2_instance_waits_for_a_migrated_event(shipment: ModuleType) -> None:
     v2 = example("evolution_v2").workflow
     instance = Runtime(v2).create("S-2", shipment.Shipment("S-2", 10))
-    assert instance.advance() == Status.WAITING
+    assert instance.advance() == InstanceStatus.WAITING
     assert shipment.side_effects == []
 
 
@@ -194,7 +194,7 @@ def test_an_unmatched_event_is_reported_and_logged(caplog: pytest.LogCaptureFixt
     (unmatched,) = instance.unmatched_events
     assert (unmatched.instance_id, unmatched.seq, unmatched.event_type) == ("order-7", 2, "Other")
     assert "waiting for event Ev of step 'B'" in unmatched.expected
-    assert instance.status == Status.FINISHED
+    assert instance.status == InstanceStatus.FINISHED
     (record,) = caplog.records
     assert record.levelno == logging.WARNING
     assert "'order-7'" in record.getMessage() and "#2" in record.getMessage()

@@ -12,7 +12,7 @@ from attrs import frozen
 
 from tests.conftest import ALL_JOURNALS, DURABLE_JOURNALS
 from tests.nodes import Effects, Ev, Saved, restore, save
-from wio import WIO, InstanceAlreadyExists, InstanceNotFound, Runtime, Status
+from wio import WIO, InstanceAlreadyExists, InstanceNotFound, InstanceStatus, Runtime
 from wio.clock import ManualClock
 from wio.codec import EventCodec, EventDecodeError, InputError, event
 from wio.definition import Workflow
@@ -53,7 +53,7 @@ def test_a_step_is_one_append_and_the_journal_is_not_reread(open_fresh: Open) ->
     runtime = Runtime(three_steps(Effects()), journal=journal)
     instance = runtime.create("i", 0)
     calls.clear()
-    assert instance.advance() == Status.FINISHED
+    assert instance.advance() == InstanceStatus.FINISHED
     assert calls.get("append") == 3
     assert calls.get("read", 0) == 0
     # One lease for the run; the final status and the lease's release ride on the last append.
@@ -73,7 +73,7 @@ def test_a_fresh_runtime_resumes_without_rerunning_completed_steps(open_fresh: O
     second = Runtime(three_steps(effects), journal=open_fresh(), strict=True)
     resumed = second.get("i")
     assert resumed.state == 16 and effects.calls == []
-    assert resumed.advance() == Status.FINISHED
+    assert resumed.advance() == InstanceStatus.FINISHED
     assert resumed.result == 116
     assert effects.calls == ["C"]
     stored = second.journal.read("i")  # type: ignore[union-attr]
@@ -113,7 +113,7 @@ def test_a_lease_keeps_a_second_process_out_until_it_expires(open_fresh: Open) -
         intruder.get("i").advance()
     clock.advance(31)  # the holder died: its lease expired
     taken_over = Runtime(three_steps(Effects()), journal=journal, clock=clock, owner="heir")
-    assert taken_over.get("i").advance() == Status.FINISHED
+    assert taken_over.get("i").advance() == InstanceStatus.FINISHED
     assert len(journal.read("i")) == 3
 
 
@@ -132,7 +132,7 @@ def test_a_raising_step_is_retried_with_backoff_then_fails(open_fresh: Open) -> 
     runtime = Runtime(wf, journal=journal, clock=clock)
     instance = runtime.create("i", 1)
 
-    assert instance.advance() == Status.RUNNING
+    assert instance.advance() == InstanceStatus.RUNNING
     record = journal.get_instance("i")
     assert (record.attempts, record.status) == (1, "running")
     assert record.wakeup_at == clock.now().replace(tzinfo=UTC) + (record.wakeup_at - clock.now())
@@ -144,7 +144,7 @@ def test_a_raising_step_is_retried_with_backoff_then_fails(open_fresh: Open) -> 
     instance.advance()
     assert (journal.get_instance("i").wakeup_at - clock.now()).total_seconds() == 30  # type: ignore[operator]
     clock.advance(30)
-    assert instance.advance() == Status.FAILED
+    assert instance.advance() == InstanceStatus.FAILED
     record = journal.get_instance("i")
     assert (record.status, record.attempts, record.wakeup_at) == ("failed", 3, None)
     assert "gateway down (3)" in (record.last_error or "")
@@ -153,7 +153,7 @@ def test_a_raising_step_is_retried_with_backoff_then_fails(open_fresh: Open) -> 
 
     # A fresh process sees the failure as recorded.
     reloaded = Runtime(wf, journal=journal, clock=clock).get("i")
-    assert reloaded.status == Status.FAILED and reloaded.attempts == 3
+    assert reloaded.status == InstanceStatus.FAILED and reloaded.attempts == 3
     assert "gateway down (3)" in str(reloaded.last_error.exception)  # type: ignore[union-attr]
 
 
@@ -170,7 +170,7 @@ def test_exceptions_outside_retry_on_fail_at_once() -> None:
         raise KeyError("bug")
 
     instance = Runtime(WIO.run(broken, lambda x, e: e, retry=policy)).create("i", 0)
-    assert instance.advance() == Status.FAILED
+    assert instance.advance() == InstanceStatus.FAILED
     assert instance.attempts == 1
 
 
@@ -192,7 +192,7 @@ def test_checkpoint_and_recover_through_the_journal(open_fresh: Open) -> None:
     v2 = Workflow(WIO.recover(restore) >> effects.step("C", 3), name="evolving", input_type=int)
     effects.calls.clear()
     resumed = Runtime(v2, journal=open_fresh(), strict=True).get("i")
-    assert resumed.advance() == Status.FINISHED and resumed.result == 6
+    assert resumed.advance() == InstanceStatus.FINISHED and resumed.result == 6
     assert effects.calls == ["C"]
 
 
@@ -307,7 +307,7 @@ def test_the_async_runtime_on_a_journal(open_fresh: Open) -> None:
     async def main() -> Any:
         runtime = AsyncRuntime(three_steps(effects), journal=journal)
         instance = await runtime.create("a", 0)
-        assert await instance.advance() == Status.FINISHED
+        assert await instance.advance() == InstanceStatus.FINISHED
         return instance.result
 
     assert asyncio.run(main()) == 111

@@ -9,7 +9,7 @@ import jsonschema
 from tests.conftest import ROOT
 from tests.diagram_workflows import looping
 from tests.nodes import Boom, Effects
-from wio import WIO, Err, Runtime, Status
+from wio import WIO, Err, InstanceStatus, Runtime
 from wio.model import from_json, to_json, to_model, unstructure
 
 
@@ -17,7 +17,7 @@ def test_the_body_repeats_until_the_condition_holds() -> None:
     effects = Effects()
     loop = WIO.repeat(effects.step("Count", 1)).until(lambda x: x >= 3, name="Enough?")
     instance = Runtime(loop).create("i", 0)
-    assert instance.advance() == Status.FINISHED
+    assert instance.advance() == InstanceStatus.FINISHED
     assert instance.result == 3 and effects.calls == ["Count"] * 3
 
 
@@ -36,7 +36,7 @@ def test_on_restart_runs_between_iterations() -> None:
 def test_a_business_error_leaves_the_loop() -> None:
     body = WIO.pure_from(lambda x: Err(Boom(x)) if x == 2 else x + 1, error=Boom)
     loop = WIO.repeat(body).until(lambda x: x > 5).handle_error_with(WIO.pure("stopped"))
-    assert Runtime(loop).create("i", 0).advance() == Status.FINISHED
+    assert Runtime(loop).create("i", 0).advance() == InstanceStatus.FINISHED
     instance = Runtime(loop).create("j", 0)
     instance.advance()
     assert instance.result == "stopped"

@@ -13,7 +13,7 @@ from benchmarks.flows import Ping, ping, signalled
 from tests.conftest import ALL_JOURNALS, ROOT
 from tests.harness import review as example
 from tests.processes import wio
-from wio import Runtime, Status
+from wio import InstanceStatus, Runtime
 from wio.codec import EventDecodeError
 from wio.journal import NewEvent
 from wio.runtime import AsyncRuntime
@@ -30,7 +30,7 @@ def clean() -> None:
 def waiting(runtime: Any = None, id_: str = "d") -> Any:
     runtime = runtime or Runtime(example.workflow)
     instance = runtime.create(id_, Document("Spec"))
-    assert instance.advance() == Status.WAITING
+    assert instance.advance() == InstanceStatus.WAITING
     return instance
 
 
@@ -46,7 +46,7 @@ def test_delivering_a_signal_runs_its_handler_once_and_responds() -> None:
     instance = waiting()
     response = instance.signal(example.review, Verdict("ada", approve=True))
     assert response == example.Acknowledgement("Spec", accepted=True)
-    assert instance.status == Status.FINISHED
+    assert instance.status == InstanceStatus.FINISHED
     assert instance.result == Document("Spec", "approved", "ada")
     (recorded,) = instance.events
     assert recorded.event == SignalHandled(
@@ -93,7 +93,7 @@ def test_a_business_error_from_a_signal_fails_the_instance() -> None:
     instance = waiting()
     response = instance.signal(example.review, Verdict("eve", approve=False))
     assert response == example.Acknowledgement("Spec", accepted=False)
-    assert instance.status == Status.FAILED
+    assert instance.status == InstanceStatus.FAILED
     assert instance.result == example.Rejected("rejected by eve")
 
 
@@ -108,7 +108,7 @@ def test_a_handler_that_raises_records_nothing() -> None:
     instance.advance()
     with pytest.raises(ConnectionError):
         instance.signal(example.review, Verdict("ada", True))
-    assert instance.events == () and instance.status == Status.WAITING
+    assert instance.events == () and instance.status == InstanceStatus.WAITING
 
 
 def test_replay_applies_signals_without_running_handlers() -> None:
@@ -137,7 +137,7 @@ def test_signals_through_a_journal(open_fresh: Any) -> None:
     }  # fmt: skip
     assert journal.get_instance("d").lease_owner is None  # the sender let go
     reader = Runtime(example.workflow, journal=open_fresh(), strict=True).get("d")
-    assert reader.status == Status.FINISHED and reader.result.reviewer == "ada"
+    assert reader.status == InstanceStatus.FINISHED and reader.result.reviewer == "ada"
 
 
 @ALL_JOURNALS
@@ -159,11 +159,11 @@ def test_a_corrupt_signal_record_is_reported_precisely(open_fresh: Any) -> None:
 def test_signals_on_the_async_runtime() -> None:
     async def main() -> Any:
         instance = await AsyncRuntime(example.workflow).create("d", Document("Spec"))
-        assert await instance.advance() == Status.WAITING
+        assert await instance.advance() == InstanceStatus.WAITING
         response = await instance.signal(example.review, Verdict("ada", True))
         return response, instance.status
 
-    assert asyncio.run(main()) == (example.Acknowledgement("Spec", True), Status.FINISHED)
+    assert asyncio.run(main()) == (example.Acknowledgement("Spec", True), InstanceStatus.FINISHED)
 
 
 def test_wio_signal_delivers_from_the_command_line(tmp_path: Any) -> None:
@@ -201,5 +201,5 @@ def test_senders_take_turns_on_an_instance_that_waits_again(open_fresh: Any) -> 
         record = journal.get_instance("p")
         assert (record.status, record.lease_owner, record.last_seq) == ("waiting", None, 1 + number)
     reader = Runtime(pings, journal=open_fresh(), strict=True).get("p")
-    assert reader.status == Status.WAITING and reader.state == 4
+    assert reader.status == InstanceStatus.WAITING and reader.state == 4
     assert [e.payload["request"]["number"] for e in journal.read("p")[1:]] == [1, 2, 3, 4]

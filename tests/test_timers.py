@@ -9,7 +9,7 @@ import pytest
 
 from tests.conftest import ALL_JOURNALS
 from tests.nodes import Effects
-from wio import WIO, DefinitionError, ManualClock, Runtime, Status, Workflow
+from wio import WIO, DefinitionError, InstanceStatus, ManualClock, Runtime, Workflow
 from wio.model import to_json
 from wio.timers import TimerReleased, TimerStarted
 from wio.worker import Worker
@@ -28,7 +28,9 @@ def reminder(effects: Effects) -> WIO[int, Any, int]:
 def test_a_timer_records_its_release_time_and_waits_for_it() -> None:
     clock, effects = ManualClock(T0), Effects()
     instance = Runtime(reminder(effects), clock=clock).create("i", 0)
-    assert instance.advance() == Status.RUNNING  # an effect is due later, as a retry would be
+    assert (
+        instance.advance() == InstanceStatus.RUNNING
+    )  # an effect is due later, as a retry would be
     assert [e.event for e in instance.events][1:] == [TimerStarted(T0 + timedelta(days=3), "/1")]
     assert (
         "waiting for timer 'Three Days' at /1 until 2026-03-04T09:00:00+00:00"
@@ -38,7 +40,7 @@ def test_a_timer_records_its_release_time_and_waits_for_it() -> None:
     instance.advance()
     assert effects.calls == ["Ask"]  # one second early: nothing happens
     clock.advance(1)
-    assert instance.advance() == Status.FINISHED
+    assert instance.advance() == InstanceStatus.FINISHED
     assert instance.result == 11 and effects.calls == ["Ask", "Remind"]
     assert instance.events[2].event == TimerReleased(T0 + timedelta(days=3), "/1")
     assert [r.kind for r in instance.progress] == ["run", "timer", "run"]
@@ -51,7 +53,7 @@ def test_a_duration_may_be_computed_from_the_input() -> None:
     instance.advance()
     assert instance.events[0].event == TimerStarted(T0 + timedelta(minutes=45), "/")
     clock.advance(45 * 60)
-    assert instance.advance() == Status.FINISHED and instance.result == 45
+    assert instance.advance() == InstanceStatus.FINISHED and instance.result == 45
 
 
 def test_replay_keeps_the_recorded_release_time() -> None:
@@ -65,7 +67,7 @@ def test_replay_keeps_the_recorded_release_time() -> None:
     )
     assert replayed.waiting_for() == live.waiting_for()
     later.advance(2 * 86_400)
-    assert replayed.advance() == Status.FINISHED
+    assert replayed.advance() == InstanceStatus.FINISHED
 
 
 def test_bad_durations_are_clear_errors() -> None:

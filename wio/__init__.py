@@ -20,7 +20,8 @@ from wio.errors import (
     UnmatchedEventError,
     WioError,
 )
-from wio.interpreter import Status, StepFailure, StepRecord
+from wio.interpreter import StepFailure, StepRecord
+from wio.journal import InstanceStatus
 from wio.result import Err
 from wio.retry import RetryPolicy
 from wio.runtime import (
@@ -59,7 +60,7 @@ __all__ = [
     "NotWaitingForEvent",
     "RecordedEvent",
     "Runtime",
-    "Status",
+    "InstanceStatus",
     "StepFailed",
     "StepFailure",
     "StepRecord",

@@ -26,7 +26,6 @@ from typing import Any
 
 from wio.clock import Clock, SystemClock
 from wio.definition import Workflow
-from wio.interpreter import Status
 from wio.journal import ConcurrencyConflict, InstanceRecord, Journal, JournalError, LeaseHeld
 from wio.journal.records import InstanceStatus, StatusUpdate
 from wio.model import to_model, unstructure
@@ -135,7 +134,7 @@ class Worker:
             instance = runtime.get(record.id)
             status = instance.advance(until=self.stopping.is_set)
             self.processed += 1
-            if status in (Status.FINISHED, Status.FAILED, Status.WAITING):
+            if status in (InstanceStatus.FINISHED, InstanceStatus.FAILED, InstanceStatus.WAITING):
                 runtime.forget(record.id)  # nothing to keep in memory for it
         except (ConcurrencyConflict, LeaseHeld) as exc:
             # Another process advanced it meanwhile: forget our copy, it will be reloaded.

@@ -28,7 +28,6 @@ from wio.interpreter.next_effect import (
 from wio.interpreter.proceed import proceed, start
 from wio.interpreter.progress import pending_deferred, progress
 from wio.interpreter.state import (
-    Status,
     current_state,
     describe_wait,
     expected_signals,
@@ -49,7 +48,6 @@ __all__ = [
     "RunStep",
     "SaveCheckpoint",
     "StartTimer",
-    "Status",
     "StepFailure",
     "StepRecord",
     "apply_event",

@@ -10,7 +10,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any, TypeVar
 
-from wio.interpreter import Status, expected_signals
+from wio.interpreter import expected_signals
+from wio.journal import InstanceStatus
 from wio.runtime import protocol
 from wio.runtime.base import RuntimeBase, translated_errors
 from wio.runtime.core import InstanceCore, InstanceView
@@ -34,7 +35,7 @@ class AsyncInstance(InstanceView[In, Out]):
         """Perform the next effect and record its event. False if nothing was done."""
         return bool(await drive_async(protocol.step(self._core, self._persistence)))
 
-    async def advance(self) -> Status:
+    async def advance(self) -> InstanceStatus:
         """Advance until finished, waiting for the outside, or stopped by an error.
 
         In a parallel section, the next step of every flow runs at once (their
@@ -51,7 +52,7 @@ class AsyncInstance(InstanceView[In, Out]):
             await call_persistence(self._persistence, self._persistence.release, self._core)
         return self.status
 
-    async def deliver(self, event: Any) -> Status:
+    async def deliver(self, event: Any) -> InstanceStatus:
         """Record an event from outside the workflow; see `Instance.deliver`."""
         await self._outside(protocol.deliver(self._core, self._persistence, event))
         return self.status

@@ -37,7 +37,6 @@ from wio.interpreter import (
     RunStep,
     SaveCheckpoint,
     StartTimer,
-    Status,
     StepFailure,
     StepRecord,
     apply_event,
@@ -56,6 +55,7 @@ from wio.interpreter import (
     status,
 )
 from wio.interpreter.state import signal_handlers
+from wio.journal import InstanceStatus
 from wio.parallel import describe_event, in_flows, innermost
 from wio.retry import RetryPolicy
 from wio.signals import Signal, SignalHandled, SignalRequestError, UnexpectedSignal
@@ -158,8 +158,8 @@ class InstanceCore:
     # -- queries ------------------------------------------------------------
 
     @property
-    def status(self) -> Status:
-        return Status.FAILED if self.gave_up else status(self.cursor)
+    def status(self) -> InstanceStatus:
+        return InstanceStatus.FAILED if self.gave_up else status(self.cursor)
 
     @property
     def state(self) -> Any:
@@ -178,7 +178,7 @@ class InstanceCore:
 
     def more_is_due(self) -> bool:
         """Whether a run should go on after a step: an effect is due and nothing failed."""
-        return self.error is None and self.status == Status.RUNNING
+        return self.error is None and self.status == InstanceStatus.RUNNING
 
     @property
     def next_seq(self) -> int:
@@ -217,7 +217,7 @@ class InstanceCore:
         self.attempts = attempts
         self.retry_at = retry_at
         self.error = StepFailure((), None, RecordedError(error)) if error else None
-        self.gave_up = failed and status(self.cursor) != Status.FAILED
+        self.gave_up = failed and status(self.cursor) != InstanceStatus.FAILED
 
     def _report(self, seq: int, event: Any, expected: str) -> None:
         event_type = describe_event(event)
@@ -492,7 +492,7 @@ class InstanceView(Generic[In, Out]):
         return self._core.input  # type: ignore[no-any-return]
 
     @property
-    def status(self) -> Status:
+    def status(self) -> InstanceStatus:
         return self._core.status
 
     @property

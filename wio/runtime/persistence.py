@@ -75,7 +75,7 @@ class _RegistryView:
 
 def registry_view(core: InstanceCore) -> _RegistryView:
     error = None if core.error is None else describe_failure(core.error)
-    return _RegistryView(InstanceStatus(str(core.status)), core.wakeup_at, error, core.attempts)
+    return _RegistryView(core.status, core.wakeup_at, error, core.attempts)
 
 
 class Journaled:

@@ -8,7 +8,8 @@ from functools import partial
 from typing import Any, TypeVar, assert_never
 
 from wio.errors import DefinitionError
-from wio.interpreter import DeliverSignal, RunStep, SaveCheckpoint, Status, expected_signals
+from wio.interpreter import DeliverSignal, RunStep, SaveCheckpoint, expected_signals
+from wio.journal import InstanceStatus
 from wio.runtime import protocol
 from wio.runtime.base import RuntimeBase, translated_errors
 from wio.runtime.core import InstanceCore, InstanceView
@@ -56,7 +57,7 @@ class Instance(InstanceView[In, Out]):
         """Perform the next effect and record its event. False if nothing was done."""
         return bool(drive_sync(protocol.step(self._core, self._persistence), perform_sync))
 
-    def advance(self, *, until: Callable[[], bool] | None = None) -> Status:
+    def advance(self, *, until: Callable[[], bool] | None = None) -> InstanceStatus:
         """Advance until finished, waiting for the outside, or stopped by an error.
 
         ``until`` is asked between steps; when it returns true the run stops
@@ -72,7 +73,7 @@ class Instance(InstanceView[In, Out]):
             self._persistence.release(self._core)
         return self.status
 
-    def deliver(self, event: Any) -> Status:
+    def deliver(self, event: Any) -> InstanceStatus:
         """Record an event from outside the workflow (an operator's or a migration's).
 
         Raises `NotWaitingForEvent` if no node accepts it now; nothing is recorded then.
