@@ -20,7 +20,7 @@ from wio.errors import (
     UnmatchedEventError,
     WioError,
 )
-from wio.interpreter import StepFailure, StepRecord
+from wio.interpreter import FailedAttempt, StepRecord
 from wio.journal import InstanceStatus
 from wio.result import Err
 from wio.retry import RetryPolicy
@@ -62,7 +62,7 @@ __all__ = [
     "Runtime",
     "InstanceStatus",
     "StepFailed",
-    "StepFailure",
+    "FailedAttempt",
     "StepRecord",
     "UnmatchedEvent",
     "UnexpectedSignal",

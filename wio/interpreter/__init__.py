@@ -12,7 +12,7 @@ No I/O, no clock, no randomness: runtimes do those.
 """
 
 from wio.interpreter.apply_event import Applied, apply_event
-from wio.interpreter.cursor import Cursor, DeferredEvent, StepFailure
+from wio.interpreter.cursor import Cursor, DeferredEvent, FailedAttempt
 from wio.interpreter.next_effect import (
     DeliverSignal,
     Effect,
@@ -48,7 +48,7 @@ __all__ = [
     "RunStep",
     "SaveCheckpoint",
     "StartTimer",
-    "StepFailure",
+    "FailedAttempt",
     "StepRecord",
     "apply_event",
     "armed_timeouts",

@@ -33,11 +33,11 @@ from wio.interpreter import (
     Cursor,
     DeliverSignal,
     Effect,
+    FailedAttempt,
     ReleaseTimer,
     RunStep,
     SaveCheckpoint,
     StartTimer,
-    StepFailure,
     StepRecord,
     apply_event,
     armed_timeouts,
@@ -99,7 +99,7 @@ class _Snapshot:
     attempts: int
     retry_at: datetime | None
     gave_up: bool
-    error: StepFailure | None
+    error: FailedAttempt | None
 
 
 @contextmanager
@@ -151,7 +151,7 @@ class InstanceCore:
         self.attempts = 0  # failed attempts of the current step
         self.retry_at: datetime | None = None
         self.gave_up = False  # the last attempt failed: the instance has failed
-        self.error: StepFailure | None = None
+        self.error: FailedAttempt | None = None
         self.cursor: Cursor = start(workflow, input)
         self._note_pure_failure()
 
@@ -216,7 +216,7 @@ class InstanceCore:
         """Take over the failure state an earlier process recorded in the registry."""
         self.attempts = attempts
         self.retry_at = retry_at
-        self.error = StepFailure((), None, RecordedError(error)) if error else None
+        self.error = FailedAttempt((), None, RecordedError(error)) if error else None
         self.gave_up = failed and status(self.cursor) != InstanceStatus.FAILED
 
     def _report(self, seq: int, event: Any, expected: str) -> None:
@@ -356,7 +356,7 @@ class InstanceCore:
                 name, policy = effect.node.meta.name, self.retry
             case _:
                 assert_never(effect)
-        self._failed(StepFailure(effect.path, name, exc), policy)
+        self._failed(FailedAttempt(effect.path, name, exc), policy)
 
     def _note_pure_failure(self) -> bool:
         failure = self.cursor.failure
@@ -364,7 +364,7 @@ class InstanceCore:
             self._failed(failure, self.retry)
         return failure is not None
 
-    def _failed(self, failure: StepFailure, policy: RetryPolicy) -> None:
+    def _failed(self, failure: FailedAttempt, policy: RetryPolicy) -> None:
         self.error = failure
         self.attempts += 1
         delay = policy.delay_after(self.attempts) if policy.retries(failure.exception) else None
@@ -469,7 +469,7 @@ def recorded_event_type(effect: Effect) -> type[Any]:
             assert_never(effect)
 
 
-def describe_failure(failure: StepFailure) -> str:
+def describe_failure(failure: FailedAttempt) -> str:
     """A one-line description of a failed step, as the registry stores it."""
     if isinstance(failure.exception, RecordedError):
         return str(failure.exception)
@@ -514,7 +514,7 @@ class InstanceView(Generic[In, Out]):
         return tuple(self._core.events)
 
     @property
-    def last_error(self) -> StepFailure | None:
+    def last_error(self) -> FailedAttempt | None:
         """The exception that stopped the last attempt of the current step, if any."""
         return self._core.error
 
