@@ -13,8 +13,8 @@ from typing import Any
 
 from wio.errors import WioError
 from wio.journal import InstanceStatus, JournalError, open_journal
+from wio.renderers import FORMATS
 
-FORMATS = ("mermaid", "bpmn", "dot", "svg", "png", "json", "text")
 DEFAULT_JOURNAL = "sqlite:///wio.db"
 
 

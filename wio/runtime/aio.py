@@ -12,11 +12,11 @@ from typing import Any, TypeVar
 
 from wio.interpreter import expected_signals
 from wio.journal import InstanceStatus
-from wio.runtime import protocol
+from wio.runtime import procedures
 from wio.runtime.base import RuntimeBase, translated_errors
 from wio.runtime.core import InstanceCore, InstanceView
 from wio.runtime.persistence import InMemory, Persistence, call_persistence
-from wio.runtime.protocol import drive_async
+from wio.runtime.procedures import drive_async
 from wio.signals import Signal
 
 In = TypeVar("In")
@@ -33,7 +33,7 @@ class AsyncInstance(InstanceView[In, Out]):
 
     async def step(self) -> bool:
         """Perform the next effect and record its event. False if nothing was done."""
-        return bool(await drive_async(protocol.step(self._core, self._persistence)))
+        return bool(await drive_async(procedures.step(self._core, self._persistence)))
 
     async def advance(self) -> InstanceStatus:
         """Advance until finished, waiting for the outside, or stopped by an error.
@@ -44,7 +44,7 @@ class AsyncInstance(InstanceView[In, Out]):
         await call_persistence(self._persistence, self._persistence.acquire, self._core)
         try:
             # The flows of a parallel section await their effects concurrently.
-            steps = protocol.step_concurrently
+            steps = procedures.step_concurrently
             while await drive_async(steps(self._core, self._persistence)):
                 if not self._core.more_is_due():
                     break
@@ -54,7 +54,7 @@ class AsyncInstance(InstanceView[In, Out]):
 
     async def deliver(self, event: Any) -> InstanceStatus:
         """Record an event from outside the workflow; see `Instance.deliver`."""
-        await self._outside(protocol.deliver(self._core, self._persistence, event))
+        await self._outside(procedures.deliver(self._core, self._persistence, event))
         return self.status
 
     async def signal(
@@ -62,7 +62,7 @@ class AsyncInstance(InstanceView[In, Out]):
     ) -> Resp:
         """Deliver ``signal`` and return its response; see `Instance.signal`."""
         response: Resp = await self._outside(
-            protocol.signal(self._core, self._persistence, signal, request, key)
+            procedures.signal(self._core, self._persistence, signal, request, key)
         )
         return response
 

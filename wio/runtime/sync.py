@@ -10,11 +10,11 @@ from typing import Any, TypeVar, assert_never
 from wio.errors import DefinitionError
 from wio.interpreter import DeliverSignal, RunStep, SaveCheckpoint, expected_signals
 from wio.journal import InstanceStatus
-from wio.runtime import protocol
+from wio.runtime import procedures
 from wio.runtime.base import RuntimeBase, translated_errors
 from wio.runtime.core import InstanceCore, InstanceView
 from wio.runtime.persistence import InMemory, Persistence
-from wio.runtime.protocol import drive_sync
+from wio.runtime.procedures import drive_sync
 from wio.signals import Signal
 
 In = TypeVar("In")
@@ -55,7 +55,7 @@ class Instance(InstanceView[In, Out]):
 
     def step(self) -> bool:
         """Perform the next effect and record its event. False if nothing was done."""
-        return bool(drive_sync(protocol.step(self._core, self._persistence), perform_sync))
+        return bool(drive_sync(procedures.step(self._core, self._persistence), perform_sync))
 
     def advance(self, *, until: Callable[[], bool] | None = None) -> InstanceStatus:
         """Advance until finished, waiting for the outside, or stopped by an error.
@@ -78,7 +78,7 @@ class Instance(InstanceView[In, Out]):
 
         Raises `NotWaitingForEvent` if no node accepts it now; nothing is recorded then.
         """
-        self._outside(protocol.deliver(self._core, self._persistence, event))
+        self._outside(procedures.deliver(self._core, self._persistence, event))
         return self.status
 
     def signal(self, signal: Signal[Any, Resp], request: Any, *, key: str | None = None) -> Resp:
@@ -92,7 +92,7 @@ class Instance(InstanceView[In, Out]):
         the wrong shape; nothing is recorded then.
         """
         response: Resp = self._outside(
-            protocol.signal(self._core, self._persistence, signal, request, key)
+            procedures.signal(self._core, self._persistence, signal, request, key)
         )
         return response
 
