@@ -4,6 +4,8 @@ Data flows one way: a definition (`wio.algebra`) is evaluated by the
 interpreter (`wio.interpreter`), whose effects a runtime (`wio.runtime`)
 performs and records; or a definition is turned into a model (`wio.model`)
 that renderers draw.
+
+Every exception wio raises derives from `WioError` and is exported here.
 """
 
 from wio.algebra import WIO, Meta
@@ -16,12 +18,26 @@ from wio.errors import (
     InstanceNotFound,
     JournalEventError,
     NotWaitingForEvent,
+    RecordedError,
     StepFailed,
     UnmatchedEventError,
     WioError,
+    WrongWorkflow,
 )
 from wio.interpreter import FailedAttempt, StepRecord
-from wio.journal import InstanceStatus
+from wio.journal import (
+    ConcurrencyConflict,
+    DuplicateInstance,
+    InstanceStatus,
+    InvalidJournalURL,
+    JournalError,
+    JournalUnavailable,
+    LeaseHeld,
+    UnknownInstance,
+)
+from wio.loading import TargetError
+from wio.model import ModelFormatError
+from wio.renderers import GraphvizMissing, UnknownFormat
 from wio.result import Err
 from wio.retry import RetryPolicy
 from wio.runtime import (
@@ -36,36 +52,49 @@ from wio.signals import Signal, SignalHandled, SignalRequestError, UnexpectedSig
 
 __all__ = [
     "WIO",
-    "Clock",
-    "EventCodec",
-    "EventDecodeError",
-    "InputError",
-    "ManualClock",
-    "RetryPolicy",
-    "Signal",
-    "SignalHandled",
-    "SignalRequestError",
-    "SystemClock",
-    "Workflow",
-    "event",
     "AsyncInstance",
     "AsyncRuntime",
+    "Clock",
+    "ConcurrencyConflict",
     "DefinitionError",
+    "DuplicateInstance",
     "Err",
+    "EventCodec",
+    "EventDecodeError",
+    "FailedAttempt",
+    "GraphvizMissing",
+    "InputError",
     "Instance",
     "InstanceAlreadyExists",
     "InstanceNotFound",
-    "JournalEventError",
-    "Meta",
-    "NotWaitingForEvent",
-    "RecordedEvent",
-    "Runtime",
     "InstanceStatus",
+    "InvalidJournalURL",
+    "JournalError",
+    "JournalEventError",
+    "JournalUnavailable",
+    "LeaseHeld",
+    "ManualClock",
+    "Meta",
+    "ModelFormatError",
+    "NotWaitingForEvent",
+    "RecordedError",
+    "RecordedEvent",
+    "RetryPolicy",
+    "Runtime",
+    "Signal",
+    "SignalHandled",
+    "SignalRequestError",
     "StepFailed",
-    "FailedAttempt",
     "StepRecord",
-    "UnmatchedEvent",
+    "SystemClock",
+    "TargetError",
     "UnexpectedSignal",
+    "UnknownFormat",
+    "UnknownInstance",
+    "UnmatchedEvent",
     "UnmatchedEventError",
     "WioError",
+    "Workflow",
+    "WrongWorkflow",
+    "event",
 ]

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from wio.errors import WioError
-from wio.journal import InstanceStatus, JournalError, open_journal
+from wio.journal import InstanceStatus, open_journal
 from wio.renderers import FORMATS
 
 DEFAULT_JOURNAL = "sqlite:///wio.db"
@@ -27,7 +27,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     try:
         return int(args.handler(args))
-    except (WioError, JournalError) as exc:
+    except WioError as exc:  # every error wio raises, the journal's included
         print(f"wio: error: {exc}", file=sys.stderr)
         return 1
 

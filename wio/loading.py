@@ -15,7 +15,8 @@ from wio.errors import WioError
 
 
 class TargetError(WioError):
-    """A ``PATH_OR_MODULE:ATTR`` target could not be loaded."""
+    """Raised when a ``PATH_OR_MODULE:ATTR`` target (as the CLI takes) cannot be
+    loaded or is not a workflow."""
 
 
 def load_definition(target: str) -> Workflow[Any, Any]:

@@ -26,6 +26,7 @@ from typing import Any
 
 from wio.clock import Clock, SystemClock
 from wio.definition import Workflow
+from wio.errors import DefinitionError
 from wio.journal import ConcurrencyConflict, InstanceRecord, Journal, JournalError, LeaseHeld
 from wio.journal.records import InstanceStatus, StatusUpdate
 from wio.model import to_model, unstructure
@@ -62,7 +63,9 @@ class Worker:
         for workflow in workflows:
             key = (workflow.name, workflow.version)
             if key in self.runtimes:
-                raise ValueError(f"workflow {workflow.name!r} version {workflow.version} twice")
+                raise DefinitionError(
+                    f"a worker got workflow {workflow.name!r} version {workflow.version} twice"
+                )
             self.runtimes[key] = Runtime(
                 workflow, journal=journal, owner=self.owner, lease_ttl=lease_ttl, clock=self.clock
             )
