@@ -7,7 +7,7 @@ the database.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
 
 from wio.interpreter import expected_signals
@@ -35,17 +35,20 @@ class AsyncInstance(InstanceView[In, Out]):
         """Perform the next effect and record its event. False if nothing was done."""
         return bool(await drive_async(procedures.step(self._core, self._persistence)))
 
-    async def advance(self) -> InstanceStatus:
+    async def advance(self, *, until: Callable[[], bool] | None = None) -> InstanceStatus:
         """Advance until finished, waiting for the outside, or stopped by an error.
 
-        In a parallel section, the next step of every flow runs at once (their
-        coroutines awaited concurrently), and each event is recorded as before.
+        ``until`` is asked between steps; see `Instance.advance`. In a parallel
+        section, the next step of every flow runs at once (their coroutines
+        awaited concurrently), and each event is recorded as before.
         """
         await call_persistence(self._persistence, self._persistence.acquire, self._core)
         try:
             # The flows of a parallel section await their effects concurrently.
             steps = procedures.step_concurrently
-            while await drive_async(steps(self._core, self._persistence)):
+            while not (until is not None and until()):
+                if not await drive_async(steps(self._core, self._persistence)):
+                    break
                 if not self._core.more_is_due():
                     break
         finally:
@@ -67,6 +70,7 @@ class AsyncInstance(InstanceView[In, Out]):
         return response
 
     def expected_signals(self) -> tuple[Signal[Any, Any], ...]:
+        """The signals the instance waits for now."""
         return expected_signals(self._core.cursor)
 
     async def _outside(self, steps: Any) -> Any:
@@ -80,12 +84,14 @@ class AsyncRuntime(RuntimeBase[In, Out, "AsyncInstance[In, Out]"]):
     """Runs instances of one workflow from asyncio code; see `Runtime`."""
 
     async def create(self, instance_id: str, input: In) -> AsyncInstance[In, Out]:
+        """Create an instance; see `Runtime.create`."""
         core, persistence = self._new(instance_id, input)
         with translated_errors():
             await call_persistence(persistence, persistence.created, core)
         return self._keep(AsyncInstance(core, persistence))
 
     async def get(self, instance_id: str) -> AsyncInstance[In, Out]:
+        """The instance, loaded from the journal if not in memory; see `Runtime.get`."""
         instance = self._instances.get(instance_id)
         if instance is not None:
             return instance
@@ -102,5 +108,6 @@ class AsyncRuntime(RuntimeBase[In, Out, "AsyncInstance[In, Out]"]):
     async def rebuild(
         self, instance_id: str, input: In, events: Iterable[Any]
     ) -> AsyncInstance[In, Out]:
+        """Rebuild an instance in memory from its events; see `Runtime.rebuild`."""
         core = self._rebuilt(instance_id, input, events)
         return self._keep(AsyncInstance(core, InMemory()))

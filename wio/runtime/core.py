@@ -485,14 +485,17 @@ class InstanceView(Generic[In, Out]):
 
     @property
     def id(self) -> str:
+        """The instance's id, unique within its journal."""
         return self._core.instance_id
 
     @property
     def input(self) -> In:
+        """The input the instance was created with."""
         return self._core.input  # type: ignore[no-any-return]
 
     @property
     def status(self) -> InstanceStatus:
+        """Running (an effect is due), waiting for the outside, finished or failed."""
         return self._core.status
 
     @property
@@ -507,10 +510,12 @@ class InstanceView(Generic[In, Out]):
 
     @property
     def progress(self) -> tuple[StepRecord, ...]:
+        """The nodes that ran, in order, with their results."""
         return self._core.progress
 
     @property
     def events(self) -> tuple[RecordedEvent, ...]:
+        """The recorded events, numbered from 1."""
         return tuple(self._core.events)
 
     @property
@@ -534,4 +539,5 @@ class InstanceView(Generic[In, Out]):
         return tuple(self._core.unmatched)
 
     def waiting_for(self) -> str:
+        """What the instance waits for, in words (e.g. "waiting for signal 'Approve'")."""
         return self._core.waiting_for()
