@@ -13,10 +13,12 @@ from benchmarks.flows import Ping, ping, signalled
 from tests.conftest import ALL_JOURNALS, ROOT
 from tests.harness import review as example
 from tests.processes import wio
-from wio import InstanceStatus, Runtime
+from wio import WIO, InstanceStatus, Runtime
 from wio.codec import EventDecodeError
+from wio.interpreter import start
 from wio.journal import NewEvent
-from wio.runtime import AsyncRuntime
+from wio.runtime import AsyncRuntime, RecordedEvent
+from wio.runtime.signal_delivery import redelivered, signal_effect, signal_record
 from wio.signals import SignalHandled, SignalRequestError, UnexpectedSignal
 
 Verdict, Document = example.Verdict, example.Document
@@ -87,6 +89,25 @@ def test_redelivery_returns_the_recorded_response_without_side_effects() -> None
     assert instance.signal(example.review, Verdict("ada", True)) == first
     assert example.notifications == ["ada reviewed Spec"]
     assert len(instance.events) == 1
+
+
+def test_signal_delivery_is_pure_functions_of_the_cursor_and_events() -> None:
+    cursor = start(example.workflow.wio, Document("Spec"))
+    effect = signal_effect("d", cursor, example.review, Verdict("ada", True))
+    assert (effect.node.signal, effect.input, effect.request) == (
+        example.review,
+        Document("Spec", "in review"),
+        Verdict("ada", True),
+    )
+    record = signal_record(effect, example.Reviewed("ada", True), "k")
+    assert record.response == example.Acknowledgement("Spec", accepted=True)
+    assert redelivered(cursor, [], example.review, Verdict("ada", True), "k") is None
+    events = [RecordedEvent(1, record)]
+    assert redelivered(cursor, events, example.review, Verdict("bob", True), "k") == record
+    assert example.notifications == []  # nothing here calls a handler
+    done = start(WIO.pure(1), None)
+    with pytest.raises(UnexpectedSignal, match="instance 'x' is not waiting for signal 'Review'"):
+        signal_effect("x", done, example.review, Verdict("ada", True))
 
 
 def test_a_business_error_from_a_signal_fails_the_instance() -> None:

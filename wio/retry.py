@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
+
 from attrs import field, frozen, validators
+
+if TYPE_CHECKING:  # the interpreter imports this module: no cycle at run time
+    from wio.interpreter.cursor import FailedAttempt
 
 
 @frozen
@@ -32,3 +38,33 @@ class RetryPolicy:
 
 
 DEFAULT_RETRY = RetryPolicy()
+
+
+@frozen
+class RetryState:
+    """How an instance's current step is failing: the empty value while it is not.
+
+    The runtime replaces it whole on every change, so undoing a change is
+    putting the previous value back.
+    """
+
+    attempts: int = 0  # failed attempts of the current step
+    retry_at: datetime | None = None  # when the failed step is tried again
+    gave_up: bool = False  # the last attempt failed: the instance has failed
+    error: FailedAttempt | None = None  # what stopped the last attempt
+
+    def after_failure(
+        self, failure: FailedAttempt, policy: RetryPolicy, now: datetime
+    ) -> RetryState:
+        """The state after one more failed attempt: retried later, or given up."""
+        attempts = self.attempts + 1
+        retried = policy.retries(failure.exception)
+        delay = policy.delay_after(attempts) if retried else None
+        if delay is None:
+            return RetryState(attempts, None, True, failure)
+        return RetryState(attempts, now + timedelta(seconds=delay), self.gave_up, failure)
+
+    def after_success(self) -> RetryState:
+        """The state once the current step has recorded its event."""
+        # An instance that gave up stays failed, even if an event is delivered to it.
+        return RetryState(gave_up=self.gave_up)

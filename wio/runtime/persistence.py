@@ -74,8 +74,9 @@ class _RegistryView:
 
 
 def registry_view(core: InstanceCore) -> _RegistryView:
-    error = None if core.error is None else describe_failure(core.error)
-    return _RegistryView(core.status, core.wakeup_at, error, core.attempts)
+    state = core.retry_state
+    error = None if state.error is None else describe_failure(state.error)
+    return _RegistryView(core.status, core.wakeup_at, error, state.attempts)
 
 
 class Journaled:

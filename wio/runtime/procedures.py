@@ -28,6 +28,7 @@ from wio.interpreter import (
 from wio.parallel import in_flows
 from wio.runtime.core import InstanceCore
 from wio.runtime.persistence import Persistence
+from wio.runtime.signal_delivery import redelivered, signal_effect, signal_record, signal_request
 from wio.signals import Signal
 
 log = logging.getLogger("wio.steps")
@@ -127,7 +128,7 @@ def step_concurrently(core: InstanceCore, persistence: Persistence) -> Procedure
     else:
         if raised and core.still_due(raised[0][0]):
             core.step_failed(*raised[0])
-    if core.error is not None or count == 0:
+    if core.retry_state.error is not None or count == 0:
         yield _persist(persistence, persistence.changed, core)
     return count > 0
 
@@ -159,13 +160,13 @@ def signal(
 ) -> Procedure[Any]:
     """Deliver a signal; returns its response. Nothing is recorded if anything fails."""
     yield _persist(persistence, persistence.acquire, core)
-    request = core.signal_request(signal, request)
-    previous = core.redelivered(signal, request, key)
+    request = signal_request(core.instance_id, signal, request)
+    previous = redelivered(core.cursor, core.events, signal, request, key)
     if previous is not None:
         return previous.response  # already handled: no side effect runs again
-    effect = core.signal_effect(signal, request)
+    effect = signal_effect(core.instance_id, core.cursor, signal, request)
     event = yield Perform(effect)
-    record = core.signal_record(effect, event, key)
+    record = signal_record(effect, event, key)
     recorded = in_flows(effect.route, record)  # inside its parallel flows' envelopes
     applied = core.prepare_delivery(recorded)
     yield from _commit(core, persistence, applied, recorded)
