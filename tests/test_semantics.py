@@ -260,3 +260,24 @@ def test_sync_runtime_refuses_async_steps_inside_a_running_loop() -> None:
 
     error = asyncio.run(main())
     assert error is not None and "use AsyncRuntime" in str(error.exception)
+
+
+def test_a_run_step_without_a_handler_passes_its_input_on() -> None:
+    effects: list[int] = []
+
+    def record(x: int) -> Ev:
+        effects.append(x)
+        return Ev(x * 100)
+
+    wf = WIO.run(record) >> WIO.pure_from(lambda x: x + 1)
+    live = Runtime(wf).create("i", 4)
+    live.advance()
+    assert live.result == 5 and effects == [4]
+    assert [e.event for e in live.events] == [Ev(400)]
+    replayed = Runtime(wf, strict=True).rebuild("r", 4, [Ev(400)])
+    assert replayed.result == 5 and effects == [4]
+
+
+def test_a_run_step_with_an_error_type_needs_a_handler() -> None:
+    with pytest.raises(DefinitionError, match=r"error=\.\.\.\) needs a handler"):
+        WIO.run(lambda x: Ev(x), event=Ev, error=Boom)  # type: ignore[call-overload]

@@ -37,6 +37,15 @@ E2 = TypeVar("E2")
 O2 = TypeVar("O2")
 E3 = TypeVar("E3")
 O3 = TypeVar("O3")
+I1 = TypeVar("I1")
+E1 = TypeVar("E1")
+O1 = TypeVar("O1")
+E4 = TypeVar("E4")
+O4 = TypeVar("O4")
+E5 = TypeVar("E5")
+O5 = TypeVar("O5")
+E6 = TypeVar("E6")
+O6 = TypeVar("O6")
 T = TypeVar("T")
 Ev = TypeVar("Ev")
 Req = TypeVar("Req")
@@ -91,6 +100,24 @@ class WIO(Generic[In, E, Out]):
     @staticmethod
     def run(
         effect: Callable[[I2], Coroutine[Any, Any, Ev]],
+        *,
+        event: type[Ev] | None = None,
+        retry: RetryPolicy | None = None,
+    ) -> WIO[I2, Never, I2]: ...
+
+    @overload
+    @staticmethod
+    def run(
+        effect: Callable[[I2], Ev],
+        *,
+        event: type[Ev] | None = None,
+        retry: RetryPolicy | None = None,
+    ) -> WIO[I2, Never, I2]: ...
+
+    @overload
+    @staticmethod
+    def run(
+        effect: Callable[[I2], Coroutine[Any, Any, Ev]],
         handle: Callable[[I2, Ev], O2],
         *,
         event: type[Ev] | None = None,
@@ -134,7 +161,7 @@ class WIO(Generic[In, E, Out]):
     @staticmethod
     def run(
         effect: Callable[[Any], Any],
-        handle: Callable[[Any, Any], Any],
+        handle: Callable[[Any, Any], Any] | None = None,
         *,
         event: type[Any] | None = None,
         error: type[Any] | None = None,
@@ -144,15 +171,21 @@ class WIO(Generic[In, E, Out]):
 
         ``effect(input)`` performs the side effect and returns exactly one event
         (it may be a coroutine function). ``handle(input, event)`` turns the
-        event into the output, or with ``error=ErrorClass`` into an ``Err``.
-        On replay only ``handle`` runs. The event type is read from the
+        event into the output, or with ``error=ErrorClass`` into an ``Err``;
+        without ``handle`` the step passes its input on unchanged. On replay
+        only ``handle`` runs. The event type is read from the
         effect's return annotation unless ``event=`` is given. If ``effect``
         raises, the step is retried per ``retry`` (default: the workflow's).
         """
         event_type = event or _annotated_type(effect, "return", "the effect's return type")
+        if handle is None and error is not None:
+            raise DefinitionError(
+                f"WIO.run({_describe_callable(effect)}, error=...) needs a handler: "
+                "only a handler can turn the event into an Err"
+            )
         return Run(
             effect=effect,
-            handle=handle,
+            handle=_first if handle is None else handle,
             event_type=event_type,
             error_type=error,
             is_async=inspect.iscoroutinefunction(effect),
@@ -317,9 +350,75 @@ class WIO(Generic[In, E, Out]):
         """End the whole workflow here, with the current state as its result."""
         return End()
 
+    # Typed for up to 6 steps, each fed the previous one's output; more are
+    # accepted untyped (chain `>>` or nest sequences to keep the types).
+    @overload
+    @staticmethod
+    def sequence(s1: WIO[I1, E1, O1], /) -> WIO[I1, E1, O1]: ...
+
+    @overload
+    @staticmethod
+    def sequence(s1: WIO[I1, E1, O1], s2: WIO[O1, E2, O2], /) -> WIO[I1, E1 | E2, O2]: ...
+
+    @overload
+    @staticmethod
+    def sequence(
+        s1: WIO[I1, E1, O1], s2: WIO[O1, E2, O2], s3: WIO[O2, E3, O3], /
+    ) -> WIO[I1, E1 | E2 | E3, O3]: ...
+
+    @overload
+    @staticmethod
+    def sequence(
+        s1: WIO[I1, E1, O1],
+        s2: WIO[O1, E2, O2],
+        s3: WIO[O2, E3, O3],
+        s4: WIO[O3, E4, O4],
+        /,
+    ) -> WIO[I1, E1 | E2 | E3 | E4, O4]: ...
+
+    @overload
+    @staticmethod
+    def sequence(
+        s1: WIO[I1, E1, O1],
+        s2: WIO[O1, E2, O2],
+        s3: WIO[O2, E3, O3],
+        s4: WIO[O3, E4, O4],
+        s5: WIO[O4, E5, O5],
+        /,
+    ) -> WIO[I1, E1 | E2 | E3 | E4 | E5, O5]: ...
+
+    @overload
+    @staticmethod
+    def sequence(
+        s1: WIO[I1, E1, O1],
+        s2: WIO[O1, E2, O2],
+        s3: WIO[O2, E3, O3],
+        s4: WIO[O3, E4, O4],
+        s5: WIO[O4, E5, O5],
+        s6: WIO[O5, E6, O6],
+        /,
+    ) -> WIO[I1, E1 | E2 | E3 | E4 | E5 | E6, O6]: ...
+
+    @overload
+    @staticmethod
+    def sequence(
+        s1: WIO[Any, Any, Any],
+        s2: WIO[Any, Any, Any],
+        s3: WIO[Any, Any, Any],
+        s4: WIO[Any, Any, Any],
+        s5: WIO[Any, Any, Any],
+        s6: WIO[Any, Any, Any],
+        s7: WIO[Any, Any, Any],
+        /,
+        *more: WIO[Any, Any, Any],
+    ) -> WIO[Any, Any, Any]: ...
+
     @staticmethod
     def sequence(*steps: WIO[Any, Any, Any]) -> WIO[Any, Any, Any]:
-        """Sequence many nodes at once (``a >> b >> c`` checks types pairwise)."""
+        """Sequence many nodes at once, each fed the previous one's output.
+
+        mypy checks the types of up to six steps, as ``a >> b >> c`` does pairwise.
+        """
         if not steps:
             raise DefinitionError("WIO.sequence() needs at least one step")
         flat: list[WIO[Any, Any, Any]] = []
@@ -355,12 +454,12 @@ class WIO(Generic[In, E, Out]):
 
     @overload
     def handle_error_with(
-        self, handler: WIO[tuple[Any, E], E2, O2], *, error: None = None
+        self, handler: WIO[tuple[object, E], E2, O2], *, error: None = None
     ) -> WIO[In, E2, Out | O2]: ...
 
     @overload
     def handle_error_with(
-        self, handler: WIO[tuple[Any, E3], E2, O2], *, error: type[E3]
+        self, handler: WIO[tuple[object, E3], E2, O2], *, error: type[E3]
     ) -> WIO[In, E | E2, Out | O2]: ...
 
     def handle_error_with(
@@ -371,8 +470,11 @@ class WIO(Generic[In, E, Out]):
     ) -> WIO[Any, Any, Any]:
         """Handle a business error raised inside this section with another node.
 
-        The handler receives ``(last_state, error)``. With ``error=`` only errors
-        of that type are handled; others propagate.
+        The handler receives ``(last_state, error)``. The last state is the
+        value the section's nodes produced last, which can be any of their
+        outputs, so it is typed ``object``: narrow it (``isinstance``) to use
+        it. With ``error=`` only errors of that type are handled; others
+        propagate.
         """
         _require_wio(handler, "handle_error_with()")
         name = _error_name(error) or _declared_errors(self)
@@ -790,6 +892,10 @@ class _MapOutput:
 
 def _identity(value: Any) -> Any:
     return value
+
+
+def _first(first: Any, _second: Any) -> Any:
+    return first
 
 
 def _second(_first: Any, second: Any) -> Any:

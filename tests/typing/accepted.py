@@ -1,6 +1,6 @@
 """Compositions mypy --strict must accept (checked by tests/test_typing.py)."""
 
-from typing import Never
+from typing import Never, assert_type
 
 from attrs import frozen
 
@@ -65,3 +65,30 @@ routed: WIO[Order, Never, Receipt] = (
 )
 constant_first: WIO[int, Never, Receipt] = WIO.pure(Order(1)) >> pay
 texts: WIO[Order, Declined, str] = flow.map(lambda r: r.text)
+
+# A run step without a handler passes its input on.
+passed_on: WIO[Order, Never, Order] = WIO.run(charge)
+passed_on_async: WIO[Order, Never, Order] = WIO.run(charge_async)
+
+# A lambda handler's output type survives assignment to an unannotated variable.
+step = WIO.run(charge, lambda order, event: Receipt(f"paid {event.amount}"))
+assert_type(step, WIO[Order, Never, Receipt])
+chained = pay >> WIO.pure_from(lambda r: r.text)  # `>>` gives the lambda its input type
+assert_type(chained, WIO[Order, Never, str])
+
+# An error handler sees the error typed, and the workflow's output stays typed.
+explained = flow.handle_error_with(WIO.pure_from(lambda failed: Receipt(failed[1].reason)))
+assert_type(explained, WIO[Order, Never, Receipt])
+last_state = flow.handle_error_with(WIO.pure_from(lambda failed: failed[0]))
+assert_type(last_state, WIO[Order, Never, object])  # the last state is some value
+
+
+# WIO.sequence checks and types up to six steps.
+def text_of(r: Receipt) -> str:
+    return r.text
+
+
+three = WIO.sequence(validate, pay, WIO.pure_from(text_of))
+assert_type(three, WIO[Order, Declined, str])
+six = WIO.sequence(validate, validate, validate, validate, validate, pay)
+assert_type(six, WIO[Order, Declined, Receipt])
