@@ -16,7 +16,7 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, Never
 
 import attrs
 import psycopg
@@ -356,7 +356,7 @@ def replay(sizes: Sizes) -> list[Figure]:
             runtime.create("i", 0)
             preload(journal, "i", count)
 
-            def rebuild(workflow: Workflow[int, int] = workflow, count: int = count) -> None:
+            def rebuild(workflow: Workflow[int, Never, int] = workflow, count: int = count) -> None:
                 assert Runtime(workflow, journal=journal).get("i").state == count
 
             seconds, samples = median_seconds(rebuild, sizes.repeats)

@@ -30,7 +30,7 @@ def test_an_approval_survives_a_restart_during_the_review_wait(
     clock = ManualClock(T0)
     definition = approval.workflow
 
-    def process() -> Runtime[Any, Any]:
+    def process() -> Runtime[Any, Any, Any]:
         """A new process: a fresh connection to the journal and nothing in memory."""
         return Runtime(definition, journal=open_fresh(), clock=clock)
 

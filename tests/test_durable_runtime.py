@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Never
 
 import pytest
 from attrs import frozen
@@ -42,7 +42,7 @@ def counting(journal: Journal) -> tuple[Journal, dict[str, int]]:
     return Counting(), calls  # type: ignore[return-value]
 
 
-def three_steps(effects: Effects) -> Workflow[int, int]:
+def three_steps(effects: Effects) -> Workflow[int, Never, int]:
     wf = effects.step("A", 1) >> effects.step("B", 10) >> effects.step("C", 100)
     return Workflow(wf, name="three", input_type=int)
 

@@ -428,7 +428,7 @@ def test_a_fulfilment_survives_a_restart_while_its_flows_wait(
     clock = ManualClock(T0)
     definition = fulfilment.workflow
 
-    def process() -> Runtime[Any, Any]:
+    def process() -> Runtime[Any, Any, Any]:
         return Runtime(definition, journal=open_fresh(), clock=clock)
 
     def work() -> int:

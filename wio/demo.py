@@ -36,7 +36,7 @@ def _example() -> Any:
     return load_module(str(EXAMPLE))
 
 
-def _definition(example: Any) -> Workflow[Any, Any]:
+def _definition(example: Any) -> Workflow[Any, Any, Any]:
     return Workflow(example.order_workflow, name="order")
 
 

@@ -19,7 +19,7 @@ class TargetError(WioError):
     loaded or is not a workflow."""
 
 
-def load_definition(target: str) -> Workflow[Any, Any]:
+def load_definition(target: str) -> Workflow[Any, Any, Any]:
     """The `Workflow` at ``target``; a bare WIO is named after its attribute."""
     obj = _load_attribute(target)
     if isinstance(obj, Workflow):
@@ -90,7 +90,9 @@ def _load_file(path: Path) -> ModuleType:
     return module
 
 
-def definition_for(workflow: str, version: int, targets: list[str]) -> Workflow[Any, Any] | None:
+def definition_for(
+    workflow: str, version: int, targets: list[str]
+) -> Workflow[Any, Any, Any] | None:
     """Which of the workflows at ``targets`` is ``workflow`` at ``version``, if any."""
     for target in targets:
         definition = load_definition(target)

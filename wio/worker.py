@@ -40,7 +40,7 @@ class Worker:
     def __init__(
         self,
         journal: Journal,
-        workflows: Sequence[Workflow[Any, Any]],
+        workflows: Sequence[Workflow[Any, Any, Any]],
         *,
         owner: str | None = None,
         lease_ttl: float = 30.0,
@@ -59,7 +59,7 @@ class Worker:
         self.stopping = threading.Event()
         self.processed = 0
         self._current: str | None = None
-        self.runtimes: dict[tuple[str, int], Runtime[Any, Any]] = {}
+        self.runtimes: dict[tuple[str, int], Runtime[Any, Any, Any]] = {}
         for workflow in workflows:
             key = (workflow.name, workflow.version)
             if key in self.runtimes:

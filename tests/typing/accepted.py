@@ -4,7 +4,7 @@ from typing import Never, assert_type
 
 from attrs import frozen
 
-from wio import WIO, Err
+from wio import WIO, AsyncRuntime, Err, Runtime, Workflow
 
 
 @frozen
@@ -92,3 +92,15 @@ three = WIO.sequence(validate, pay, WIO.pure_from(text_of))
 assert_type(three, WIO[Order, Declined, str])
 six = WIO.sequence(validate, validate, validate, validate, validate, pay)
 assert_type(six, WIO[Order, Declined, Receipt])
+
+# An instance's result is typed from its workflow: the output, the business error, or None.
+instance = Runtime(flow).create("o-1", Order(1))
+assert_type(instance.result, Receipt | Declined | None)
+assert_type(instance.state, object)  # the latest value any node produced
+defined = Workflow(flow, name="orders")
+assert_type(Runtime(defined).create("o-2", Order(2)).result, Receipt | Declined | None)
+
+
+async def created_async() -> None:
+    created = await AsyncRuntime(flow).create("o-3", Order(3))
+    assert_type(created.result, Receipt | Declined | None)

@@ -7,7 +7,7 @@ from typing import Never
 
 from attrs import frozen
 
-from wio import WIO, Err
+from wio import WIO, Err, Runtime
 
 
 @frozen
@@ -56,3 +56,5 @@ validated: WIO[Order, Declined, Order] = WIO.pure_from(check, error=Declined)
 assumes_state = validated.handle_error_with(WIO.pure_from(receipt_of))  # E
 uses_state = validated.handle_error_with(WIO.pure_from(lambda f: f[0].amount))  # E
 errs_without_handler = WIO.run(lambda o: Receipt("x"), event=Receipt, error=Declined)  # E
+
+not_narrowed = Runtime(validated).create("o", Order(1)).result.amount  # E

@@ -20,11 +20,12 @@ from wio.runtime.procedures import drive_async
 from wio.signals import Signal
 
 In = TypeVar("In")
+E = TypeVar("E")
 Out = TypeVar("Out")
 Resp = TypeVar("Resp")
 
 
-class AsyncInstance(InstanceView[In, Out]):
+class AsyncInstance(InstanceView[In, E, Out]):
     """A running instance; `advance` advances it without blocking the event loop."""
 
     def __init__(self, core: InstanceCore, persistence: Persistence) -> None:
@@ -80,17 +81,17 @@ class AsyncInstance(InstanceView[In, Out]):
             await call_persistence(self._persistence, self._persistence.release, self._core)
 
 
-class AsyncRuntime(RuntimeBase[In, Out, "AsyncInstance[In, Out]"]):
+class AsyncRuntime(RuntimeBase[In, E, Out, "AsyncInstance[In, E, Out]"]):
     """Runs instances of one workflow from asyncio code; see `Runtime`."""
 
-    async def create(self, instance_id: str, input: In) -> AsyncInstance[In, Out]:
+    async def create(self, instance_id: str, input: In) -> AsyncInstance[In, E, Out]:
         """Create an instance; see `Runtime.create`."""
         core, persistence = self._new(instance_id, input)
         with translated_errors():
             await call_persistence(persistence, persistence.created, core)
         return self._keep(AsyncInstance(core, persistence))
 
-    async def get(self, instance_id: str) -> AsyncInstance[In, Out]:
+    async def get(self, instance_id: str) -> AsyncInstance[In, E, Out]:
         """The instance, loaded from the journal if not in memory; see `Runtime.get`."""
         instance = self._instances.get(instance_id)
         if instance is not None:
@@ -107,7 +108,7 @@ class AsyncRuntime(RuntimeBase[In, Out, "AsyncInstance[In, Out]"]):
 
     async def rebuild(
         self, instance_id: str, input: In, events: Iterable[Any]
-    ) -> AsyncInstance[In, Out]:
+    ) -> AsyncInstance[In, E, Out]:
         """Rebuild an instance in memory from its events; see `Runtime.rebuild`."""
         core = self._rebuilt(instance_id, input, events)
         return self._keep(AsyncInstance(core, InMemory()))

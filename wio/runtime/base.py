@@ -20,6 +20,7 @@ from wio.runtime.core import InstanceCore, numbered
 from wio.runtime.persistence import InMemory, Journaled, Persistence
 
 In = TypeVar("In")
+E = TypeVar("E")
 Out = TypeVar("Out")
 I = TypeVar("I")  # noqa: E741 - the instance type of the concrete runtime
 
@@ -40,10 +41,10 @@ def translated_errors() -> Iterator[None]:
         raise InstanceNotFound(str(exc)) from exc
 
 
-class RuntimeBase(Generic[In, Out, I]):
+class RuntimeBase(Generic[In, E, Out, I]):
     def __init__(
         self,
-        workflow: WIO[In, Any, Out] | Workflow[In, Out],
+        workflow: WIO[In, E, Out] | Workflow[In, E, Out],
         *,
         journal: Journal | str | None = None,
         strict: bool = False,
@@ -53,8 +54,8 @@ class RuntimeBase(Generic[In, Out, I]):
         lease_ttl: float = 30.0,
     ) -> None:
         if isinstance(workflow, Workflow):
-            self.definition: Workflow[In, Out] | None = workflow
-            self.workflow: WIO[In, Any, Out] = workflow.wio
+            self.definition: Workflow[In, E, Out] | None = workflow
+            self.workflow: WIO[In, E, Out] = workflow.wio
         elif isinstance(workflow, WIO):
             self.definition, self.workflow = None, workflow
         else:

@@ -62,6 +62,7 @@ log = logging.getLogger("wio.replay")
 steps_log = logging.getLogger("wio.steps")
 
 In = TypeVar("In")
+E = TypeVar("E")
 Out = TypeVar("Out")
 
 
@@ -406,7 +407,7 @@ def describe_failure(failure: FailedAttempt) -> str:
     return f"{where}: {type(failure.exception).__name__}: {failure.exception}"
 
 
-class InstanceView(Generic[In, Out]):
+class InstanceView(Generic[In, E, Out]):
     """The read-only face of an instance, shared by the sync and asyncio layers."""
 
     def __init__(self, core: InstanceCore) -> None:
@@ -428,14 +429,17 @@ class InstanceView(Generic[In, Out]):
         return self._core.status
 
     @property
-    def state(self) -> Any:
-        """The latest value any node produced (the input until then)."""
-        return self._core.state
+    def state(self) -> object:
+        """The latest value any node produced (the input until then): the output
+        of any node, so typed ``object``."""
+        state: object = self._core.state
+        return state
 
     @property
-    def result(self) -> Any:
-        """The output once finished, or the business error once failed."""
-        return self._core.result
+    def result(self) -> Out | E | None:
+        """The output once finished, the business error once failed, else None."""
+        result: Out | E | None = self._core.result
+        return result
 
     @property
     def progress(self) -> tuple[StepRecord, ...]:

@@ -84,7 +84,7 @@ class Journaled:
 
     blocking = True
 
-    def __init__(self, journal: Journal, workflow: Workflow[Any, Any], owner: str, ttl: float):
+    def __init__(self, journal: Journal, workflow: Workflow[Any, Any, Any], owner: str, ttl: float):
         self.journal = journal
         self.workflow = workflow
         self.owner = owner

@@ -18,6 +18,7 @@ from wio.runtime.procedures import drive_sync
 from wio.signals import Signal
 
 In = TypeVar("In")
+E = TypeVar("E")
 Out = TypeVar("Out")
 Resp = TypeVar("Resp")
 
@@ -46,7 +47,7 @@ def perform_sync(effect: RunStep | SaveCheckpoint | DeliverSignal) -> Any:
     )
 
 
-class Instance(InstanceView[In, Out]):
+class Instance(InstanceView[In, E, Out]):
     """A running instance. Query it at any time; `advance` advances it."""
 
     def __init__(self, core: InstanceCore, persistence: Persistence) -> None:
@@ -108,7 +109,7 @@ class Instance(InstanceView[In, Out]):
             self._persistence.release(self._core)
 
 
-class Runtime(RuntimeBase[In, Out, "Instance[In, Out]"]):
+class Runtime(RuntimeBase[In, E, Out, "Instance[In, E, Out]"]):
     """Runs instances of one workflow: in memory, or durably on a journal.
 
     ``Runtime(workflow)`` keeps everything in memory. ``Runtime(Workflow(...),
@@ -120,14 +121,14 @@ class Runtime(RuntimeBase[In, Out, "Instance[In, Out]"]):
     in `Instance.unmatched_events`.
     """
 
-    def create(self, instance_id: str, input: In) -> Instance[In, Out]:
+    def create(self, instance_id: str, input: In) -> Instance[In, E, Out]:
         """Create an instance; it advances through pure steps but runs no effect yet."""
         core, persistence = self._new(instance_id, input)
         with translated_errors():
             persistence.created(core)
         return self._keep(Instance(core, persistence))
 
-    def get(self, instance_id: str) -> Instance[In, Out]:
+    def get(self, instance_id: str) -> Instance[In, E, Out]:
         """The instance, loaded from the journal (events replayed) if not in memory."""
         instance = self._instances.get(instance_id)
         if instance is not None:
@@ -137,7 +138,7 @@ class Runtime(RuntimeBase[In, Out, "Instance[In, Out]"]):
             core = persistence.load(lambda input: self._core(instance_id, input), instance_id)
         return self._keep(Instance(core, persistence))
 
-    def rebuild(self, instance_id: str, input: In, events: Iterable[Any]) -> Instance[In, Out]:
+    def rebuild(self, instance_id: str, input: In, events: Iterable[Any]) -> Instance[In, E, Out]:
         """Rebuild an instance in memory from its events (numbered from 1), running no effect."""
         core = self._rebuilt(instance_id, input, events)
         return self._keep(Instance(core, InMemory()))
