@@ -11,7 +11,7 @@ import pytest
 
 import wio
 from tests.processes import wio as wio_command
-from wio import WIO, DefinitionError, UnknownFormat, WioError, Workflow
+from wio import WIO, DefinitionError, RetryPolicy, UnknownFormat, WioError, Workflow
 from wio.journal import JournalError, MemoryJournal
 from wio.renderers import render
 from wio.worker import Worker
@@ -75,3 +75,20 @@ def test_the_command_reports_a_journal_error_cleanly() -> None:
     assert done.returncode == 1
     assert done.stderr.startswith("wio: error: journal URL 'nosuch://x'"), done.stderr
     assert "Traceback" not in done.stderr
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"max_attempts": 0}, "RetryPolicy.max_attempts must be an integer of at least 1, got 0"),
+        ({"max_attempts": 2.5}, "RetryPolicy.max_attempts must be an integer of at least 1"),
+        ({"initial_delay": -1}, "RetryPolicy.initial_delay must be a number of at least 0"),
+        ({"multiplier": "2"}, "RetryPolicy.multiplier must be a number of at least 1, got '2'"),
+    ],
+)
+def test_a_bad_retry_policy_is_a_definition_error_naming_the_field(
+    options: dict[str, Any], message: str
+) -> None:
+    with pytest.raises(DefinitionError) as raised:
+        RetryPolicy(**options)
+    assert str(raised.value).startswith(message)

@@ -3,12 +3,29 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from attrs import field, frozen, validators
+from attrs import Attribute, field, frozen
+
+from wio.errors import DefinitionError
 
 if TYPE_CHECKING:  # the interpreter imports this module: no cycle at run time
     from wio.interpreter.cursor import FailedAttempt
+
+
+def _at_least(minimum: float, *, integer: bool = False) -> Any:
+    """An attrs validator raising `DefinitionError` (a `WioError`), naming the field."""
+    kinds = int if integer else int | float
+    what = "an integer" if integer else "a number"
+
+    def check(_policy: object, attribute: Attribute[Any], value: float) -> None:
+        if not isinstance(value, kinds) or isinstance(value, bool) or value < minimum:
+            raise DefinitionError(
+                f"RetryPolicy.{attribute.name} must be {what} of at least {minimum:g}, "
+                f"got {value!r}"
+            )
+
+    return check
 
 
 @frozen
@@ -21,10 +38,10 @@ class RetryPolicy:
     not instances of ``retry_on`` fail the instance at once.
     """
 
-    max_attempts: int = field(default=5, validator=validators.ge(1))
-    initial_delay: float = field(default=1.0, validator=validators.ge(0))
-    multiplier: float = field(default=2.0, validator=validators.ge(1))
-    max_delay: float = field(default=300.0, validator=validators.ge(0))
+    max_attempts: int = field(default=5, validator=_at_least(1, integer=True))
+    initial_delay: float = field(default=1.0, validator=_at_least(0))
+    multiplier: float = field(default=2.0, validator=_at_least(1))
+    max_delay: float = field(default=300.0, validator=_at_least(0))
     retry_on: tuple[type[BaseException], ...] = (Exception,)
 
     def delay_after(self, attempt: int) -> float | None:
