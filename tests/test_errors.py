@@ -51,6 +51,7 @@ def test_every_exception_is_a_documented_wio_error_exported_from_wio(
     assert cls.__name__ in wio.__all__
     doc = cls.__dict__.get("__doc__")  # its own docstring, not one inherited
     assert doc and doc.strip(), f"{cls.__name__} has no docstring"
+    assert "raise" in doc.lower(), f"{cls.__name__}'s docstring does not say when it is raised"
 
 
 def test_journal_errors_are_wio_errors() -> None:
