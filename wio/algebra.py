@@ -16,7 +16,7 @@ import inspect
 import typing
 from collections.abc import Awaitable, Callable, Coroutine
 from datetime import timedelta
-from typing import Any, Generic, Never, TypeVar, assert_never, overload
+from typing import Any, ClassVar, Generic, Never, Protocol, TypeVar, assert_never, overload
 
 import attrs
 from attrs import field, frozen
@@ -52,6 +52,23 @@ Req = TypeVar("Req")
 Resp = TypeVar("Resp")
 
 
+_A_contra = TypeVar("_A_contra", contravariant=True)
+_B_contra = TypeVar("_B_contra", contravariant=True)
+_R_co = TypeVar("_R_co", covariant=True)
+
+
+# An effect and a signal handler are typed as callback protocols, not Callable:
+# mypy then solves the input and event types from them first, and types the
+# handler lambdas that follow with them (with Callable it would infer both
+# together, and a lambda's result computed from its parameters would be Any).
+class _Unary(Protocol[_A_contra, _R_co]):
+    def __call__(self, first: _A_contra, /) -> _R_co: ...
+
+
+class _Binary(Protocol[_A_contra, _B_contra, _R_co]):
+    def __call__(self, first: _A_contra, second: _B_contra, /) -> _R_co: ...
+
+
 @frozen
 class Meta:
     """What a person reading the workflow sees of a node."""
@@ -65,59 +82,35 @@ def _error_name(error: type[Any] | None) -> str | None:
     return None if error is None else error.__name__
 
 
-class WIO(Generic[In, E, Out]):
-    """Base of every node. Combinators return new nodes; nodes never change."""
-
-    __slots__ = ()
-    meta: Meta
-
-    # -- constructors -------------------------------------------------------
-
-    @staticmethod
-    def pure(value: T) -> WIO[object, Never, T]:
-        """A step that produces a constant value."""
-        return Pure(compute=_Constant(value))
+# `WIO.run` and `WIO.handle_signal` are callable objects rather than static
+# methods: mypy binds a generic class's type variables into its static methods'
+# signatures when they are called on the class, and then no longer types a
+# handler lambda from the effect before it (its result would be Any).
+class _RunConstructor:
+    """``WIO.run(effect, handle)``: an effectful step; see `__call__`."""
 
     @overload
-    @staticmethod
-    def pure_from(compute: Callable[[I2], O2], *, error: None = None) -> WIO[I2, Never, O2]: ...
-
-    @overload
-    @staticmethod
-    def pure_from(compute: Callable[[I2], O2 | Err[E2]], *, error: type[E2]) -> WIO[I2, E2, O2]: ...
-
-    @staticmethod
-    def pure_from(
-        compute: Callable[[Any], Any], *, error: type[Any] | None = None
-    ) -> WIO[Any, Any, Any]:
-        """A step that computes its output from its input.
-
-        With ``error=ErrorClass`` it may instead return ``Err(ErrorClass(...))``.
-        """
-        return Pure(compute=compute, error_type=error, meta=Meta(error=_error_name(error)))
-
-    @overload
-    @staticmethod
-    def run(
-        effect: Callable[[I2], Coroutine[Any, Any, Ev]],
+    def __call__(
+        self,
+        effect: _Unary[I2, Coroutine[Any, Any, Ev]],
         *,
         event: type[Ev] | None = None,
         retry: RetryPolicy | None = None,
     ) -> WIO[I2, Never, I2]: ...
 
     @overload
-    @staticmethod
-    def run(
-        effect: Callable[[I2], Ev],
+    def __call__(
+        self,
+        effect: _Unary[I2, Ev],
         *,
         event: type[Ev] | None = None,
         retry: RetryPolicy | None = None,
     ) -> WIO[I2, Never, I2]: ...
 
     @overload
-    @staticmethod
-    def run(
-        effect: Callable[[I2], Coroutine[Any, Any, Ev]],
+    def __call__(
+        self,
+        effect: _Unary[I2, Coroutine[Any, Any, Ev]],
         handle: Callable[[I2, Ev], O2],
         *,
         event: type[Ev] | None = None,
@@ -126,9 +119,9 @@ class WIO(Generic[In, E, Out]):
     ) -> WIO[I2, Never, O2]: ...
 
     @overload
-    @staticmethod
-    def run(
-        effect: Callable[[I2], Coroutine[Any, Any, Ev]],
+    def __call__(
+        self,
+        effect: _Unary[I2, Coroutine[Any, Any, Ev]],
         handle: Callable[[I2, Ev], O2 | Err[E2]],
         *,
         event: type[Ev] | None = None,
@@ -137,9 +130,9 @@ class WIO(Generic[In, E, Out]):
     ) -> WIO[I2, E2, O2]: ...
 
     @overload
-    @staticmethod
-    def run(
-        effect: Callable[[I2], Ev],
+    def __call__(
+        self,
+        effect: _Unary[I2, Ev],
         handle: Callable[[I2, Ev], O2],
         *,
         event: type[Ev] | None = None,
@@ -148,9 +141,9 @@ class WIO(Generic[In, E, Out]):
     ) -> WIO[I2, Never, O2]: ...
 
     @overload
-    @staticmethod
-    def run(
-        effect: Callable[[I2], Ev],
+    def __call__(
+        self,
+        effect: _Unary[I2, Ev],
         handle: Callable[[I2, Ev], O2 | Err[E2]],
         *,
         event: type[Ev] | None = None,
@@ -158,8 +151,8 @@ class WIO(Generic[In, E, Out]):
         retry: RetryPolicy | None = None,
     ) -> WIO[I2, E2, O2]: ...
 
-    @staticmethod
-    def run(
+    def __call__(
+        self,
         effect: Callable[[Any], Any],
         handle: Callable[[Any, Any], Any] | None = None,
         *,
@@ -193,11 +186,15 @@ class WIO(Generic[In, E, Out]):
             meta=Meta(name=_callable_name(effect), error=_error_name(error)),
         )
 
+
+class _HandleSignalConstructor:
+    """``WIO.handle_signal(signal, handle, update, respond)``; see `__call__`."""
+
     @overload
-    @staticmethod
-    def handle_signal(
+    def __call__(
+        self,
         signal: Signal[Req, Resp],
-        handle: Callable[[I2, Req], Coroutine[Any, Any, Ev]],
+        handle: _Binary[I2, Req, Coroutine[Any, Any, Ev]],
         update: Callable[[I2, Ev], O2],
         respond: Callable[[I2, Ev, Req], Resp],
         *,
@@ -206,10 +203,10 @@ class WIO(Generic[In, E, Out]):
     ) -> WIO[I2, Never, O2]: ...
 
     @overload
-    @staticmethod
-    def handle_signal(
+    def __call__(
+        self,
         signal: Signal[Req, Resp],
-        handle: Callable[[I2, Req], Coroutine[Any, Any, Ev]],
+        handle: _Binary[I2, Req, Coroutine[Any, Any, Ev]],
         update: Callable[[I2, Ev], O2 | Err[E2]],
         respond: Callable[[I2, Ev, Req], Resp],
         *,
@@ -218,10 +215,10 @@ class WIO(Generic[In, E, Out]):
     ) -> WIO[I2, E2, O2]: ...
 
     @overload
-    @staticmethod
-    def handle_signal(
+    def __call__(
+        self,
         signal: Signal[Req, Resp],
-        handle: Callable[[I2, Req], Ev],
+        handle: _Binary[I2, Req, Ev],
         update: Callable[[I2, Ev], O2],
         respond: Callable[[I2, Ev, Req], Resp],
         *,
@@ -230,10 +227,10 @@ class WIO(Generic[In, E, Out]):
     ) -> WIO[I2, Never, O2]: ...
 
     @overload
-    @staticmethod
-    def handle_signal(
+    def __call__(
+        self,
         signal: Signal[Req, Resp],
-        handle: Callable[[I2, Req], Ev],
+        handle: _Binary[I2, Req, Ev],
         update: Callable[[I2, Ev], O2 | Err[E2]],
         respond: Callable[[I2, Ev, Req], Resp],
         *,
@@ -241,8 +238,8 @@ class WIO(Generic[In, E, Out]):
         error: type[E2],
     ) -> WIO[I2, E2, O2]: ...
 
-    @staticmethod
-    def handle_signal(
+    def __call__(
+        self,
         signal: Signal[Any, Any],
         handle: Callable[[Any, Any], Any],
         update: Callable[[Any, Any], Any],
@@ -272,6 +269,41 @@ class WIO(Generic[In, E, Out]):
             is_async=inspect.iscoroutinefunction(handle),
             meta=Meta(name=signal.name, error=_error_name(error)),
         )
+
+
+class WIO(Generic[In, E, Out]):
+    """Base of every node. Combinators return new nodes; nodes never change."""
+
+    __slots__ = ()
+    meta: Meta
+
+    # -- constructors -------------------------------------------------------
+
+    @staticmethod
+    def pure(value: T) -> WIO[object, Never, T]:
+        """A step that produces a constant value."""
+        return Pure(compute=_Constant(value))
+
+    @overload
+    @staticmethod
+    def pure_from(compute: Callable[[I2], O2], *, error: None = None) -> WIO[I2, Never, O2]: ...
+
+    @overload
+    @staticmethod
+    def pure_from(compute: Callable[[I2], O2 | Err[E2]], *, error: type[E2]) -> WIO[I2, E2, O2]: ...
+
+    @staticmethod
+    def pure_from(
+        compute: Callable[[Any], Any], *, error: type[Any] | None = None
+    ) -> WIO[Any, Any, Any]:
+        """A step that computes its output from its input.
+
+        With ``error=ErrorClass`` it may instead return ``Err(ErrorClass(...))``.
+        """
+        return Pure(compute=compute, error_type=error, meta=Meta(error=_error_name(error)))
+
+    run: ClassVar[_RunConstructor] = _RunConstructor()
+    handle_signal: ClassVar[_HandleSignalConstructor] = _HandleSignalConstructor()
 
     @staticmethod
     def recover(

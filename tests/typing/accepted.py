@@ -70,9 +70,20 @@ texts: WIO[Order, Declined, str] = flow.map(lambda r: r.text)
 passed_on: WIO[Order, Never, Order] = WIO.run(charge)
 passed_on_async: WIO[Order, Never, Order] = WIO.run(charge_async)
 
-# A lambda handler's output type survives assignment to an unannotated variable.
+# A lambda handler's output type survives assignment to an unannotated variable,
+# also when computed from its parameters, and also after a coroutine effect.
 step = WIO.run(charge, lambda order, event: Receipt(f"paid {event.amount}"))
 assert_type(step, WIO[Order, Never, Receipt])
+amount = WIO.run(charge, lambda order, event: event.amount + order.amount)
+assert_type(amount, WIO[Order, Never, int])
+amount_async = WIO.run(charge_async, lambda order, event: event.amount)
+assert_type(amount_async, WIO[Order, Never, int])
+checked = WIO.run(
+    charge,
+    lambda order, event: event.amount if event.amount else Err(Declined("0")),
+    error=Declined,
+)
+assert_type(checked, WIO[Order, Declined, int])
 chained = pay >> WIO.pure_from(lambda r: r.text)  # `>>` gives the lambda its input type
 assert_type(chained, WIO[Order, Never, str])
 

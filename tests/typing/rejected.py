@@ -58,3 +58,4 @@ uses_state = validated.handle_error_with(WIO.pure_from(lambda f: f[0].amount))  
 errs_without_handler = WIO.run(lambda o: Receipt("x"), event=Receipt, error=Declined)  # E
 
 not_narrowed = Runtime(validated).create("o", Order(1)).result.amount  # E
+wrong_handler = WIO.run(amount, lambda o, n: n.text)  # E
