@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Never
 
 from attrs import frozen
 
@@ -23,7 +23,7 @@ def steps(n: int) -> WIO[Any, Any, Any]:
     return WIO.sequence(*(WIO.run(step, lambda _, e: e.count).named(f"Step {i}") for i in range(n)))
 
 
-def durable(n: int, name: str = "steps") -> Workflow[int, int]:
+def durable(n: int, name: str = "steps") -> Workflow[int, Never, int]:
     return Workflow(steps(n), name=f"{name}_{n}", input_type=int)
 
 
@@ -44,7 +44,7 @@ def pinged(_state: int, request: Ping) -> Pinged:
     return Pinged(request.number)
 
 
-def signalled(n: int) -> Workflow[int, int]:
+def signalled(n: int) -> Workflow[int, Never, int]:
     """``n`` steps, then a wait that handles `ping` signals forever: one event each."""
     answer = WIO.handle_signal(ping, pinged, lambda _, e: e.number, lambda _, e, __: e.number)
     forever = WIO.repeat(answer).until(lambda _: False, name="Stop?")

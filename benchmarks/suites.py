@@ -16,7 +16,7 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, Never
 
 import attrs
 import psycopg
@@ -195,7 +195,7 @@ def sequential_steps(sizes: Sizes) -> list[Figure]:
     with fresh_schema() as schema, open_journal(postgres_journal_url(schema)) as journal:
         runtime = Runtime(workflow, journal=journal)
         seconds, samples = median_seconds(
-            lambda: runtime.create(uuid.uuid4().hex, 0).run(), sizes.repeats
+            lambda: runtime.create(uuid.uuid4().hex, 0).advance(), sizes.repeats
         )
         wio_pg = rate(n, seconds)
         raw_seconds, raw_samples = median_seconds(
@@ -205,7 +205,7 @@ def sequential_steps(sizes: Sizes) -> list[Figure]:
         with open_journal(f"sqlite:///{Path(folder) / 'bench.db'}") as journal:
             runtime = Runtime(workflow, journal=journal)
             lite_seconds, lite_samples = median_seconds(
-                lambda: runtime.create(uuid.uuid4().hex, 0).run(), sizes.repeats
+                lambda: runtime.create(uuid.uuid4().hex, 0).advance(), sizes.repeats
             )
         raw_lite, raw_lite_samples = median_seconds(
             lambda: raw_sqlite_inserts(Path(folder) / "raw.db", n), sizes.repeats
@@ -356,7 +356,7 @@ def replay(sizes: Sizes) -> list[Figure]:
             runtime.create("i", 0)
             preload(journal, "i", count)
 
-            def rebuild(workflow: Workflow[int, int] = workflow, count: int = count) -> None:
+            def rebuild(workflow: Workflow[int, Never, int] = workflow, count: int = count) -> None:
                 assert Runtime(workflow, journal=journal).get("i").state == count
 
             seconds, samples = median_seconds(rebuild, sizes.repeats)
@@ -427,7 +427,7 @@ def latency(sizes: Sizes) -> list[Figure]:
             Runtime(waiting, journal=journal).create("i", 0)
             preload(journal, "i", history)
             instance = Runtime(waiting, journal=journal).get("i")
-            instance.run()  # replays the history and takes the lease: now waiting for a ping
+            instance.advance()  # replays the history and takes the lease: now waiting for a ping
             numbers = iter(range(1, sizes.probe_steps + 1))
             send = partial(_ping, instance, numbers)
             send()
@@ -451,12 +451,12 @@ def latency(sizes: Sizes) -> list[Figure]:
 def _timed_run(workflow: Any) -> float:
     instance = Runtime(workflow).create("i", 0)
     started = time.perf_counter()
-    instance.run()
+    instance.advance()
     return time.perf_counter() - started
 
 
-def recover(workflow: Any, events: list[Any]) -> None:
-    Runtime(workflow).recover("r", 0, events)
+def rebuild(workflow: Any, events: list[Any]) -> None:
+    Runtime(workflow).rebuild("r", 0, events)
 
 
 def interpreter(sizes: Sizes) -> list[Figure]:
@@ -468,11 +468,11 @@ def interpreter(sizes: Sizes) -> list[Figure]:
         # One instance at a time: holding every run's history would slow what follows.
         seconds["run", n], _ = median_of(partial(_timed_run, workflow), min(3, sizes.repeats))
         live = Runtime(workflow).create("i", 0)
-        live.run()
+        live.advance()
         events = [e.event for e in live.events]
         # A fresh runtime each time: what a process does when it recovers an instance.
         replays = min(3, sizes.repeats)
-        seconds["replay", n], _ = median_seconds(partial(recover, workflow, events), replays)
+        seconds["replay", n], _ = median_seconds(partial(rebuild, workflow, events), replays)
     for kind in ("run", "replay"):
         first = sizes.nodes[0]
         base = figure(
@@ -529,13 +529,13 @@ def loops_and_flows(sizes: Sizes) -> list[Figure]:
             base: Figure | None = None
             for label, workflow in shapes.items():
                 live = Runtime(workflow).create("i", 0)
-                live.run()
+                live.advance()
                 events = [e.event for e in live.events]
                 assert len(events) == n, (label, len(events))
                 if kind == "run":
                     seconds, _ = median_of(partial(_timed_run, workflow), runs)
                 else:
-                    seconds, _ = median_seconds(partial(recover, workflow, events), runs)
+                    seconds, _ = median_seconds(partial(rebuild, workflow, events), runs)
                 figures.append(
                     figure(bench, f"{kind}: {label}", rate(n, seconds), "events/s", baseline=base)
                 )

@@ -3,12 +3,19 @@
 from __future__ import annotations
 
 
-class JournalError(Exception):
-    """Base class of journal errors."""
+# The root of wio's errors lives here, at the bottom layer, because the journal
+# imports nothing from the rest of wio while every wio error, the journal's
+# included, must derive from one root; `wio.errors` re-exports it.
+class WioError(Exception):
+    """Base class of every error wio raises: ``except wio.WioError`` catches them all."""
+
+
+class JournalError(WioError):
+    """Base class of the errors a journal raises about its storage or its records."""
 
 
 class JournalUnavailable(JournalError):
-    """The database cannot be reached or opened."""
+    """Raised when the database cannot be reached, opened or upgraded."""
 
 
 class JournalNotFound(JournalError):
@@ -16,11 +23,12 @@ class JournalNotFound(JournalError):
 
 
 class InvalidJournalURL(JournalError):
-    """A journal URL or option is malformed."""
+    """Raised by `open_journal` when a journal URL or one of its options is malformed."""
 
 
 class ConcurrencyConflict(JournalError):
-    """An append's expected sequence number was stale; nothing was written."""
+    """Raised by an append whose expected sequence number was stale: another writer
+    appended first. Nothing was written."""
 
     def __init__(self, instance_id: str, expected_seq: int, actual_seq: int | None = None) -> None:
         actual = "" if actual_seq is None else f", the journal is at #{actual_seq}"
@@ -50,7 +58,7 @@ class InstanceChanged(ConcurrencyConflict):
 
 
 class UnknownInstance(JournalError):
-    """No instance with that id is registered."""
+    """Raised when a journal is asked about an instance id it has not registered."""
 
     def __init__(self, instance_id: str) -> None:
         super().__init__(f"no instance {instance_id!r} in the journal")
@@ -58,7 +66,7 @@ class UnknownInstance(JournalError):
 
 
 class DuplicateInstance(JournalError):
-    """An instance with that id is registered already."""
+    """Raised when a journal is asked to register an instance id it has already."""
 
     def __init__(self, instance_id: str) -> None:
         super().__init__(f"instance {instance_id!r} exists already")
@@ -66,7 +74,7 @@ class DuplicateInstance(JournalError):
 
 
 class LeaseHeld(JournalError):
-    """Another process holds the instance's lease."""
+    """Raised when a process asks for an instance's lease while another holds it."""
 
     def __init__(self, instance_id: str, owner: str | None) -> None:
         super().__init__(f"instance {instance_id!r} is being advanced by {owner!r}")

@@ -18,10 +18,14 @@ from .errors import InstanceChanged
 
 
 class InstanceStatus(enum.StrEnum):
-    RUNNING = "running"
-    WAITING = "waiting"
+    """Where an instance stands. The one status enum of wio: the interpreter, the
+    runtimes and the registry share it, and it is defined here because the journal
+    imports nothing from the rest of wio."""
+
+    RUNNING = "running"  # an effect is due (or a failed step awaits its retry)
+    WAITING = "waiting"  # blocked until something outside delivers an event
     FINISHED = "finished"
-    FAILED = "failed"
+    FAILED = "failed"  # a business error escaped the workflow, or a step gave up
     CANCELLED = "cancelled"  # by an operator: never runs another step
 
 

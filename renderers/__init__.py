@@ -14,6 +14,7 @@ from typing import Any
 
 from wio import model
 from wio.algebra import WIO
+from wio.errors import WioError
 from wio.paths import Path
 from wio.progress import StepRecord
 
@@ -26,6 +27,7 @@ from .text import render_text
 __all__ = [
     "FORMATS",
     "GraphvizMissing",
+    "UnknownFormat",
     "executed_paths",
     "render",
     "render_bpmn",
@@ -35,6 +37,10 @@ __all__ = [
 ]
 
 FORMATS = ("mermaid", "bpmn", "dot", "svg", "png", "json", "text")
+
+
+class UnknownFormat(WioError):
+    """Raised by `render` when asked for a format that is not one of `FORMATS`."""
 
 
 def executed_paths(progress: Iterable[StepRecord]) -> set[Path]:
@@ -67,4 +73,4 @@ def render(
     if format in ("svg", "png"):
         picture = draw(graph, format)
         return picture.decode() if format == "svg" else picture
-    raise ValueError(f"unknown format {format!r}: expected one of {', '.join(FORMATS)}")
+    raise UnknownFormat(f"unknown format {format!r}: expected one of {', '.join(FORMATS)}")

@@ -33,7 +33,7 @@ _SHAPES = {
 
 
 class GraphvizMissing(WioError):
-    """The ``dot`` program is needed to draw SVG or PNG."""
+    """Raised when drawing SVG or PNG without Graphviz's ``dot`` program installed."""
 
 
 def render_dot(flow: Flow, *, name: str = "workflow") -> graphviz.Digraph:

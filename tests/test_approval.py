@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import DURABLE_JOURNALS, example
-from wio import ManualClock, Runtime, Status
+from wio import InstanceStatus, ManualClock, Runtime
 from wio.worker import Worker
 
 T0 = datetime(2026, 6, 1, 9, 0, tzinfo=UTC)
@@ -30,7 +30,7 @@ def test_an_approval_survives_a_restart_during_the_review_wait(
     clock = ManualClock(T0)
     definition = approval.workflow
 
-    def process() -> Runtime[Any, Any]:
+    def process() -> Runtime[Any, Any, Any]:
         """A new process: a fresh connection to the journal and nothing in memory."""
         return Runtime(definition, journal=open_fresh(), clock=clock)
 
@@ -39,7 +39,7 @@ def test_an_approval_survives_a_restart_during_the_review_wait(
 
     first = process()
     instance = first.create("doc-1", approval.Request("doc-1", "ada"))
-    assert instance.run() == Status.WAITING
+    assert instance.advance() == InstanceStatus.WAITING
     assert instance.signal(approval.submit, {"title": "Handbook"}).status == "submitted"
     # The signal ran the instance on to its next wait: the review's three-day timer.
     assert work() == 0  # nothing left for a worker to run
@@ -72,7 +72,7 @@ def test_an_approval_survives_a_restart_during_the_review_wait(
     monkeypatch.setattr(approval, "upload", flaky_upload)
     final = process().get("doc-1")
     assert final.signal(approval.review, {"reviewer": "bob", "approve": True}).status == "approved"
-    assert final.run() == Status.FINISHED
+    assert final.advance() == InstanceStatus.FINISHED
     assert final.result.status == "published"
     assert final.result.revision == 2
 

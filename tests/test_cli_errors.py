@@ -107,7 +107,7 @@ def test_a_health_port_in_use_and_a_target_given_twice_are_clear_errors(tmp_path
     )
     twice = wio("worker", "--journal", url, "--workflows", ORDER, ORDER, "--once")
     assert twice.returncode == 1
-    assert twice.stderr == "wio: error: workflow 'order_workflow' version 1 is given twice\n"
+    assert twice.stderr == "wio: error: a worker got workflow 'order_workflow' version 1 twice\n"
 
 
 def test_a_failing_user_module_shows_the_users_error_not_ours(tmp_path: Path) -> None:
@@ -198,7 +198,7 @@ def test_an_empty_id_and_an_empty_schema_are_refused(tmp_path: Path) -> None:
 
 def test_an_id_after_the_workflows_list_is_still_the_id(tmp_path: Path) -> None:
     url = ("--journal", f"sqlite:///{tmp_path / 'j.db'}")
-    started = wio("start", APPROVAL, "--id", "doc-1", "--run", *url,
+    started = wio("start", APPROVAL, "--id", "doc-1", "--advance", *url,
                   "--input", '{"document_id": "doc-1", "author": "ada"}')  # fmt: skip
     assert started.returncode == 0, started.stderr
     shown = wio("inspect", "--workflows", APPROVAL, "doc-1", *url)

@@ -132,7 +132,7 @@ def mermaid_files(folder: Path) -> list[Path]:
             files.append(path)
     order = example("order")
     instance = Runtime(order.order_workflow).create("A", order.Order("A", "a@x", 10, ("pen",)))
-    instance.run()
+    instance.advance()
     progress = folder / "order-progress.mmd"
     executed = executed_paths(instance.progress)
     progress.write_text(str(render(order.order_workflow, "mermaid", executed=executed)))

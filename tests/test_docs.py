@@ -1,7 +1,7 @@
 """Every snippet in the README and docs/ runs, and says what it shows.
 
 Python blocks of one page run in order as one script, in a subprocess from the
-repository root. Console blocks whose lines start with ``$ wio`` are run and
+repository root, and pass ``mypy --strict`` as written. Console blocks whose lines start with ``$ wio`` are run and
 their output compared. The README's test command must be what CI runs.
 """
 
@@ -15,6 +15,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from mypy import api as mypy_api
 
 from tests.conftest import EXAMPLES, ROOT
 
@@ -38,6 +39,31 @@ def test_python_snippets_run(page: Path, tmp_path: Path) -> None:
     snippets = blocks(page, "python")
     done = run_python("\n".join(snippets), tmp_path / f"{page.stem}_snippets.py")
     assert done.returncode == 0, f"{page.name}:\n{done.stderr}"
+
+
+def test_python_snippets_and_examples_pass_mypy_strict(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # One mypy run for every page, as each page's snippets run: as one script.
+    scripts = []
+    for page in PAGES:
+        snippets = blocks(page, "python")
+        if snippets:
+            name = "_".join(page.relative_to(ROOT).with_suffix("").parts).replace("-", "_")
+            script = tmp_path / f"{name}_snippets.py"
+            script.write_text("\n".join(snippets))
+            scripts.append(str(script))
+    assert any(s.endswith("README_snippets.py") for s in scripts)
+    # The editable install's import hook is invisible to mypy: point it at the source,
+    # and at the example modules the snippets import.
+    monkeypatch.setenv("MYPYPATH", f"{ROOT}{os.pathsep}{EXAMPLES}")
+    examples = [str(path) for path in sorted(EXAMPLES.glob("*.py"))]
+    stdout, stderr, _ = mypy_api.run(
+        ["--strict", "--no-incremental", "--cache-dir=/dev/null", *scripts, *examples]
+    )
+    assert not stderr, stderr
+    errors = [line for line in stdout.splitlines() if ": error:" in line]
+    assert errors == [], "\n".join(errors)
 
 
 def matches(expected: list[str], actual: list[str]) -> bool:

@@ -5,14 +5,14 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Never
 
 import pytest
 from attrs import frozen
 
 from tests.conftest import ALL_JOURNALS, DURABLE_JOURNALS
 from tests.nodes import Effects, Ev, Saved, restore, save
-from wio import WIO, InstanceAlreadyExists, InstanceNotFound, Runtime, Status
+from wio import WIO, InstanceAlreadyExists, InstanceNotFound, InstanceStatus, Runtime
 from wio.clock import ManualClock
 from wio.codec import EventCodec, EventDecodeError, InputError, event
 from wio.definition import Workflow
@@ -42,7 +42,7 @@ def counting(journal: Journal) -> tuple[Journal, dict[str, int]]:
     return Counting(), calls  # type: ignore[return-value]
 
 
-def three_steps(effects: Effects) -> Workflow[int, int]:
+def three_steps(effects: Effects) -> Workflow[int, Never, int]:
     wf = effects.step("A", 1) >> effects.step("B", 10) >> effects.step("C", 100)
     return Workflow(wf, name="three", input_type=int)
 
@@ -53,7 +53,7 @@ def test_a_step_is_one_append_and_the_journal_is_not_reread(open_fresh: Open) ->
     runtime = Runtime(three_steps(Effects()), journal=journal)
     instance = runtime.create("i", 0)
     calls.clear()
-    assert instance.run() == Status.FINISHED
+    assert instance.advance() == InstanceStatus.FINISHED
     assert calls.get("append") == 3
     assert calls.get("read", 0) == 0
     # One lease for the run; the final status and the lease's release ride on the last append.
@@ -73,7 +73,7 @@ def test_a_fresh_runtime_resumes_without_rerunning_completed_steps(open_fresh: O
     second = Runtime(three_steps(effects), journal=open_fresh(), strict=True)
     resumed = second.get("i")
     assert resumed.state == 16 and effects.calls == []
-    assert resumed.run() == Status.FINISHED
+    assert resumed.advance() == InstanceStatus.FINISHED
     assert resumed.result == 116
     assert effects.calls == ["C"]
     stored = second.journal.read("i")  # type: ignore[union-attr]
@@ -110,10 +110,10 @@ def test_a_lease_keeps_a_second_process_out_until_it_expires(open_fresh: Open) -
         three_steps(Effects()), journal=journal, clock=clock, lease_ttl=30, owner="intruder"
     )
     with pytest.raises(LeaseHeld):
-        intruder.get("i").run()
+        intruder.get("i").advance()
     clock.advance(31)  # the holder died: its lease expired
     taken_over = Runtime(three_steps(Effects()), journal=journal, clock=clock, owner="heir")
-    assert taken_over.get("i").run() == Status.FINISHED
+    assert taken_over.get("i").advance() == InstanceStatus.FINISHED
     assert len(journal.read("i")) == 3
 
 
@@ -132,7 +132,7 @@ def test_a_raising_step_is_retried_with_backoff_then_fails(open_fresh: Open) -> 
     runtime = Runtime(wf, journal=journal, clock=clock)
     instance = runtime.create("i", 1)
 
-    assert instance.run() == Status.RUNNING
+    assert instance.advance() == InstanceStatus.RUNNING
     record = journal.get_instance("i")
     assert (record.attempts, record.status) == (1, "running")
     assert record.wakeup_at == clock.now().replace(tzinfo=UTC) + (record.wakeup_at - clock.now())
@@ -141,10 +141,10 @@ def test_a_raising_step_is_retried_with_backoff_then_fails(open_fresh: Open) -> 
     assert journal.claim_runnable("w", clock.now(), policy_ttl(), 10) == []  # not due yet
 
     clock.advance(10)
-    instance.run()
+    instance.advance()
     assert (journal.get_instance("i").wakeup_at - clock.now()).total_seconds() == 30  # type: ignore[operator]
     clock.advance(30)
-    assert instance.run() == Status.FAILED
+    assert instance.advance() == InstanceStatus.FAILED
     record = journal.get_instance("i")
     assert (record.status, record.attempts, record.wakeup_at) == ("failed", 3, None)
     assert "gateway down (3)" in (record.last_error or "")
@@ -153,7 +153,7 @@ def test_a_raising_step_is_retried_with_backoff_then_fails(open_fresh: Open) -> 
 
     # A fresh process sees the failure as recorded.
     reloaded = Runtime(wf, journal=journal, clock=clock).get("i")
-    assert reloaded.status == Status.FAILED and reloaded.attempts == 3
+    assert reloaded.status == InstanceStatus.FAILED and reloaded.attempts == 3
     assert "gateway down (3)" in str(reloaded.last_error.exception)  # type: ignore[union-attr]
 
 
@@ -170,7 +170,7 @@ def test_exceptions_outside_retry_on_fail_at_once() -> None:
         raise KeyError("bug")
 
     instance = Runtime(WIO.run(broken, lambda x, e: e, retry=policy)).create("i", 0)
-    assert instance.run() == Status.FAILED
+    assert instance.advance() == InstanceStatus.FAILED
     assert instance.attempts == 1
 
 
@@ -192,7 +192,7 @@ def test_checkpoint_and_recover_through_the_journal(open_fresh: Open) -> None:
     v2 = Workflow(WIO.recover(restore) >> effects.step("C", 3), name="evolving", input_type=int)
     effects.calls.clear()
     resumed = Runtime(v2, journal=open_fresh(), strict=True).get("i")
-    assert resumed.run() == Status.FINISHED and resumed.result == 6
+    assert resumed.advance() == InstanceStatus.FINISHED and resumed.result == 6
     assert effects.calls == ["C"]
 
 
@@ -307,7 +307,7 @@ def test_the_async_runtime_on_a_journal(open_fresh: Open) -> None:
     async def main() -> Any:
         runtime = AsyncRuntime(three_steps(effects), journal=journal)
         instance = await runtime.create("a", 0)
-        assert await instance.run() == Status.FINISHED
+        assert await instance.advance() == InstanceStatus.FINISHED
         return instance.result
 
     assert asyncio.run(main()) == 111
@@ -319,9 +319,9 @@ def test_a_runtime_on_a_journal_needs_a_named_workflow() -> None:
         Runtime(WIO.pure(1), journal=open_journal("memory://"))
 
 
-def test_recover_marks_checkpoint_replay_for_saved_events() -> None:
+def test_rebuild_marks_checkpoint_replay_for_saved_events() -> None:
     runtime = Runtime(WIO.recover(restore))
-    assert runtime.recover("i", 0, [Saved(3)]).result == 3
+    assert runtime.rebuild("i", 0, [Saved(3)]).result == 3
 
 
 def test_an_event_class_that_cannot_be_stored_is_refused_up_front() -> None:

@@ -11,7 +11,7 @@ import pytest
 
 from tests.conftest import ALL_JOURNALS, ROOT
 from tests.harness import review as example
-from wio import ManualClock, Runtime, Status, UnexpectedSignal
+from wio import InstanceStatus, ManualClock, Runtime, UnexpectedSignal
 from wio.model import from_json, to_model, unstructure
 from wio.timers import TimerReleased, TimerStarted
 from wio.worker import Worker
@@ -28,7 +28,7 @@ def clean() -> None:
 def started(clock: ManualClock, runtime: Any = None) -> Any:
     runtime = runtime or Runtime(example.guarded, clock=clock)
     instance = runtime.create("d", Document("Spec"))
-    assert instance.run() == Status.WAITING
+    assert instance.advance() == InstanceStatus.WAITING
     return instance
 
 
@@ -42,7 +42,7 @@ def test_a_signal_interrupts_the_rest_of_its_section() -> None:
     instance = started(ManualClock(T0))
     response = instance.signal(example.withdraw, example.Withdrawal("duplicate"))
     assert response == example.Acknowledgement("Spec", accepted=False)
-    assert instance.status == Status.FINISHED
+    assert instance.status == InstanceStatus.FINISHED
     assert instance.result.status == "withdrawn: duplicate"
     with pytest.raises(UnexpectedSignal):
         instance.signal(example.review, Verdict("ada", True))
@@ -53,7 +53,7 @@ def test_the_timeout_interrupts_and_its_handler_runs_instead() -> None:
     clock = ManualClock(T0)
     instance = started(clock)
     clock.advance(3 * 86_400)
-    assert instance.run() == Status.FINISHED
+    assert instance.advance() == InstanceStatus.FINISHED
     assert instance.result.status == "escalated to the editor"
     assert instance.events[1].event == TimerReleased(T0 + timedelta(days=3), "/1")
     assert example.notifications == ["escalated Spec"]
@@ -65,9 +65,9 @@ def test_finishing_in_time_disarms_the_timeout() -> None:
     clock = ManualClock(T0)
     instance = started(clock)
     instance.signal(example.review, Verdict("ada", True))
-    assert instance.status == Status.FINISHED and instance.result.status == "approved"
+    assert instance.status == InstanceStatus.FINISHED and instance.result.status == "approved"
     clock.advance(10 * 86_400)
-    instance.run()
+    instance.advance()
     assert [type(e.event).__name__ for e in instance.events] == ["TimerStarted", "SignalHandled"]
 
 
@@ -75,9 +75,9 @@ def test_replay_takes_the_same_way_out() -> None:
     clock = ManualClock(T0)
     live = started(clock)
     clock.advance(3 * 86_400)
-    live.run()
+    live.advance()
     example.notifications.clear()
-    replayed = Runtime(example.guarded, clock=clock, strict=True).recover(
+    replayed = Runtime(example.guarded, clock=clock, strict=True).rebuild(
         "d", Document("Spec"), [e.event for e in live.events]
     )
     assert replayed.state == live.state and replayed.progress == live.progress

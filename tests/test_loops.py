@@ -9,7 +9,7 @@ import jsonschema
 from tests.conftest import ROOT
 from tests.diagram_workflows import looping
 from tests.nodes import Boom, Effects
-from wio import WIO, Err, Runtime, Status
+from wio import WIO, Err, InstanceStatus, Runtime
 from wio.model import from_json, to_json, to_model, unstructure
 
 
@@ -17,7 +17,7 @@ def test_the_body_repeats_until_the_condition_holds() -> None:
     effects = Effects()
     loop = WIO.repeat(effects.step("Count", 1)).until(lambda x: x >= 3, name="Enough?")
     instance = Runtime(loop).create("i", 0)
-    assert instance.run() == Status.FINISHED
+    assert instance.advance() == InstanceStatus.FINISHED
     assert instance.result == 3 and effects.calls == ["Count"] * 3
 
 
@@ -27,7 +27,7 @@ def test_on_restart_runs_between_iterations() -> None:
         lambda x: x > 20, on_restart=effects.step("Revise", 10)
     )
     instance = Runtime(loop).create("i", 0)
-    instance.run()
+    instance.advance()
     assert effects.calls == ["Review", "Revise", "Review", "Revise", "Review"]
     assert instance.result == 23
     assert [r.path for r in instance.progress] == [(0,), (1,), (0,), (1,), (0,)]
@@ -36,9 +36,9 @@ def test_on_restart_runs_between_iterations() -> None:
 def test_a_business_error_leaves_the_loop() -> None:
     body = WIO.pure_from(lambda x: Err(Boom(x)) if x == 2 else x + 1, error=Boom)
     loop = WIO.repeat(body).until(lambda x: x > 5).handle_error_with(WIO.pure("stopped"))
-    assert Runtime(loop).create("i", 0).run() == Status.FINISHED
+    assert Runtime(loop).create("i", 0).advance() == InstanceStatus.FINISHED
     instance = Runtime(loop).create("j", 0)
-    instance.run()
+    instance.advance()
     assert instance.result == "stopped"
 
 
@@ -46,10 +46,10 @@ def test_replaying_thousands_of_iterations_rebuilds_the_state() -> None:
     effects = Effects()
     loop = WIO.repeat(effects.step("Tick", 1)).until(lambda x: x >= 5_000)
     live = Runtime(loop).create("i", 0)
-    live.run()
+    live.advance()
     assert len(live.events) == 5_000
     effects.calls.clear()
-    replayed = Runtime(loop, strict=True).recover("i", 0, [e.event for e in live.events])
+    replayed = Runtime(loop, strict=True).rebuild("i", 0, [e.event for e in live.events])
     assert replayed.result == 5_000 and effects.calls == []
     assert replayed.progress == live.progress
 

@@ -97,7 +97,7 @@ def test_wio_serve_exposes_the_same_metrics(tmp_path: Path) -> None:
             "/workflows/order_workflow/instances",
             json={
                 "id": "A-1",
-                "run": True,
+                "advance": True,
                 "input": {"order_id": "A-1", "customer_email": "a@x", "amount_cents": 5,
                           "items": ["pen"]},
             },
@@ -115,7 +115,7 @@ def test_runs_and_steps_are_traced_with_their_instance_workflow_and_path(
     services = Services()
     with open_journal(f"sqlite:///{tmp_path / 'j.db'}") as journal:
         instance = Runtime(shop(services), journal=journal).create("s-1", 5)
-        instance.run()  # the charge is recorded, the shipment fails
+        instance.advance()  # the charge is recorded, the shipment fails
     spans = SPANS.get_finished_spans()
     by_name = {span.name: span for span in spans}
     run, steps = by_name["wio.run"], [s for s in spans if s.name == "wio.step"]
@@ -141,7 +141,7 @@ def test_a_start_request_carries_its_trace_into_the_steps(tmp_path: Path) -> Non
     with TestClient(create_app(journal, [shop(services)])) as http:
         started = http.post(
             "/workflows/shop/instances",
-            json={"id": "s-1", "input": 5, "run": True},
+            json={"id": "s-1", "input": 5, "advance": True},
             headers={"traceparent": f"00-{trace_id}-00f067aa0ba902b7-01"},
         )
     journal.close()
@@ -196,7 +196,7 @@ def test_the_steps_of_parallel_flows_get_a_span_each() -> None:
     async def run() -> None:
         runtime = AsyncRuntime(workflow)
         instance = await runtime.create("o-1", fulfilment.Order("o-1", 1200, "pen"))
-        await instance.run()
+        await instance.advance()
 
     asyncio.run(run())
     steps = [s for s in SPANS.get_finished_spans() if s.name == "wio.step"]

@@ -19,7 +19,6 @@ from wio import (
     ManualClock,
     RetryPolicy,
     Runtime,
-    Status,
     Workflow,
     event,
 )
@@ -79,13 +78,13 @@ def shop(services: Services, version: int = 1) -> Workflow[int, Any]:
 def failed_instance(journal: Journal, services: Services, instance_id: str = "s-1") -> None:
     runtime = Runtime(shop(services), journal=journal)
     instance = runtime.create(instance_id, 5)
-    instance.run()
-    instance.run()  # the second and last attempt
+    instance.advance()
+    instance.advance()  # the second and last attempt
     assert journal.get_instance(instance_id).status == InstanceStatus.FAILED
 
 
 @contextmanager
-def racing_worker(journal: Journal, workflows: list[Workflow[Any, Any]]) -> Iterator[Worker]:
+def racing_worker(journal: Journal, workflows: list[Workflow[Any, Any, Any]]) -> Iterator[Worker]:
     """A worker running in a thread for the duration of the block, as in production."""
     worker = Worker(journal, workflows, lease_ttl=5, poll_interval=0.02)
     thread = threading.Thread(target=worker.run_until_stopped)
@@ -134,14 +133,14 @@ def test_retry_resumes_a_failed_instance_at_the_failed_step_after_a_code_fix(
 def test_retry_refuses_what_is_not_a_failed_step(open_fresh: Open, order: Any) -> None:
     journal = open_fresh()
     runtime = Runtime(Workflow(order.order_workflow, name="order"), journal=journal)
-    runtime.create("done", order.Order("done", "a@example.com", 10, ("pen",))).run()
+    runtime.create("done", order.Order("done", "a@example.com", 10, ("pen",))).advance()
     with pytest.raises(OperationRefused, match="'done': it is finished, not failed"):
         retry(journal, "done")
     with pytest.raises(OperationRefused, match="'nope': no such instance"):
         retry(journal, "nope")
     # A business error that escaped the workflow is its final result, not a failed step.
     invalid = runtime.create("invalid", order.Order("invalid", "a@example.com", 10, ()))
-    assert invalid.status == Status.FAILED
+    assert invalid.status == InstanceStatus.FAILED
     with pytest.raises(OperationRefused, match="'invalid': it ended with a business error"):
         retry(journal, "invalid")
     assert journal.get_instance("invalid").status == "failed"
@@ -217,7 +216,7 @@ def test_cancel_drops_timers_and_signal_waits_and_nothing_runs_again(
     journal = open_fresh()
     runtime = Runtime(approval.workflow, journal=journal, clock=clock)
     instance = runtime.create("doc-1", approval.Request("doc-1", "ada"))
-    instance.run()
+    instance.advance()
     instance.signal(approval.submit, {"title": "Handbook"})
     waiting = journal.get_instance("doc-1")
     assert waiting.status == "waiting" and waiting.wakeup_at is not None  # the review timeout
@@ -235,9 +234,9 @@ def test_cancel_drops_timers_and_signal_waits_and_nothing_runs_again(
     clock.advance(4 * 86_400)  # the review's timeout would have escalated by now
     assert Worker(open_fresh(), [approval.workflow], clock=clock).run_once() == 0
     reloaded = Runtime(approval.workflow, journal=open_fresh(), clock=clock).get("doc-1")
-    assert reloaded.status == Status.CANCELLED
+    assert reloaded.status == InstanceStatus.CANCELLED
     assert reloaded.waiting_for() == "nothing: cancelled (withdrawn by the author)"
-    assert reloaded.run() == Status.CANCELLED
+    assert reloaded.advance() == InstanceStatus.CANCELLED
     with pytest.raises(
         InstanceCancelled, match=r"'doc-1' was cancelled \(withdrawn by the author\)"
     ):
@@ -282,7 +281,7 @@ def test_cancel_refuses_finished_instances(open_fresh: Open) -> None:
     journal = open_fresh()
     services = Services()
     services.fixed = True
-    Runtime(shop(services), journal=journal).create("s-1", 5).run()
+    Runtime(shop(services), journal=journal).create("s-1", 5).advance()
     with pytest.raises(OperationRefused, match="'s-1': it is finished already; nothing was"):
         cancel(journal, "s-1", "too late")
     failed_instance(journal, Services(), "s-2")
@@ -374,19 +373,19 @@ def test_a_signal_runs_the_instance_on_to_its_next_wait(open_fresh: Open) -> Non
     journal = open_fresh()
     runtime = Runtime(approval.workflow, journal=journal, clock=ManualClock(T0))
     instance = runtime.create("doc-1", approval.Request("doc-1", "ada"))
-    instance.run()
+    instance.advance()
     instance.signal(approval.submit, {"title": "Handbook"})
-    assert instance.status == Status.WAITING
+    assert instance.status == InstanceStatus.WAITING
     assert [type(e.event).__name__ for e in instance.events] == ["SignalHandled", "TimerStarted"]
     assert "waiting for signal 'Review'" in instance.waiting_for()
 
     async def asynchronously() -> list[str]:
         async_runtime = AsyncRuntime(approval.workflow, clock=ManualClock(T0))
         other = await async_runtime.create("doc-2", approval.Request("doc-2", "bob"))
-        await other.run()
+        await other.advance()
         await other.signal(approval.submit, {"title": "Guide"})
         held = await async_runtime.create("doc-3", approval.Request("doc-3", "eve"))
-        await held.run()
+        await held.advance()
         await held.signal(approval.submit, {"title": "Notes"}, advance=False)
         return [type(e.event).__name__ for e in (*other.events, *held.events)]
 

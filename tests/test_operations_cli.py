@@ -120,7 +120,7 @@ def test_wio_fork_reruns_from_an_event_under_another_version(
         "from wio import Workflow\n"
         "workflow = Workflow(order.order_workflow, name='order', version=2)\n"
     )
-    start_order(journal_url, log, "A-1", "--run")
+    start_order(journal_url, log, "A-1", "--advance")
     before = types(journal_url, "A-1")
     worker = start_worker(
         journal_url, harness_env(log), "--workflows", HARNESS, f"{version_2}:workflow"
@@ -157,7 +157,7 @@ def test_bulk_verbs_select_confirm_and_report_each_instance(
 ) -> None:
     log = tmp_path / "effects.log"
     fail_orders(journal_url, log, "F-1", "F-2", "F-3")
-    start_order(journal_url, log, "OK-1", "--run")
+    start_order(journal_url, log, "OK-1", "--advance")
     url = ("--journal", journal_url)
 
     listed = wio("retry", "--status", "failed", "--workflow", "order", "--dry-run", *url)
@@ -203,7 +203,7 @@ def test_bulk_verbs_select_confirm_and_report_each_instance(
 @DURABLE_JOURNALS
 def test_a_signal_runs_the_instance_on_to_its_next_wait(journal_url: str) -> None:
     url = ("--journal", journal_url)
-    started = wio("start", APPROVAL, "--id", "doc-1", "--run", *url,
+    started = wio("start", APPROVAL, "--id", "doc-1", "--advance", *url,
                   "--input", '{"document_id": "doc-1", "author": "ada"}')  # fmt: skip
     assert started.returncode == 0, started.stderr
     submitted = wio("signal", "doc-1", "Submit", "--request", '{"title": "Handbook"}',

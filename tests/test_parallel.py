@@ -24,10 +24,10 @@ from wio import (
     WIO,
     DefinitionError,
     Err,
+    InstanceStatus,
     ManualClock,
     Runtime,
     Signal,
-    Status,
     UnmatchedEventError,
     Workflow,
 )
@@ -83,7 +83,7 @@ def three_flows(calls: Calls) -> WIO[int, Boom, Any]:
 
 
 def replayed(workflow: Any, events: list[Any], input: Any = 0, **options: Any) -> Any:
-    return Runtime(workflow, **options).recover("r", input, events)
+    return Runtime(workflow, **options).rebuild("r", input, events)
 
 
 # -- semantics ----------------------------------------------------------------------
@@ -92,11 +92,11 @@ def replayed(workflow: Any, events: list[Any], input: Any = 0, **options: Any) -
 def test_every_flow_runs_on_the_input_and_the_results_come_in_flow_order() -> None:
     calls = Calls()
     instance = Runtime(three_flows(calls)).create("p", 5)
-    assert instance.run() == Status.WAITING  # A and B ran; C waits for its signal
+    assert instance.advance() == InstanceStatus.WAITING  # A and B ran; C waits for its signal
     assert calls.log == ["a1", "a2", "b1"]
     assert instance.expected_signals() == (go,)
     assert instance.signal(go, Go("ann")) == Ok("ann")
-    assert instance.run() == Status.FINISHED
+    assert instance.advance() == InstanceStatus.FINISHED
     assert instance.result == (7, 15, 105)  # each flow started from the same input, 5
     kinds = [(record.path, record.kind) for record in instance.progress]
     assert kinds[-1] == ((), "parallel")
@@ -106,7 +106,7 @@ def test_every_flow_runs_on_the_input_and_the_results_come_in_flow_order() -> No
 def test_each_event_is_journaled_in_an_envelope_naming_its_flow() -> None:
     calls = Calls()
     instance = Runtime(three_flows(calls)).create("p", 0)
-    instance.run()
+    instance.advance()
     instance.signal(go, Go("ann"))
     flows = [recorded.event.flow for recorded in instance.events]
     assert flows == ["/0", "/0", "/1", "/2"]
@@ -122,7 +122,7 @@ def test_combine_makes_the_output_from_the_input_and_the_results() -> None:
         .combine(lambda input, results: {"input": input, "sum": sum(results)})
     )
     instance = Runtime(section >> WIO.pure_from(lambda d: d["sum"])).create("p", 10)
-    assert instance.run() == Status.FINISHED
+    assert instance.advance() == InstanceStatus.FINISHED
     assert instance.result == 23
 
 
@@ -136,7 +136,7 @@ def test_the_first_business_error_fails_the_section_and_stops_the_other_flows() 
     )
     handled = section.handle_error_with(WIO.pure_from(lambda failed: f"handled {failed[1]}"))
     instance = Runtime(handled).create("p", 1)
-    assert instance.run() == Status.FINISHED
+    assert instance.advance() == InstanceStatus.FINISHED
     assert instance.result == "handled Boom(code=-99)"
     assert calls.log == ["fails"]  # the third flow never ran its step
     (record,) = [r for r in instance.progress if r.kind == "parallel"]
@@ -149,7 +149,7 @@ def test_an_unhandled_error_in_a_flow_fails_the_instance() -> None:
     calls = Calls()
     section = WIO.parallel().flow("A", calls.step("a")).flow("B", calls.step("b", -5))
     instance = Runtime(section).create("p", 0)
-    assert instance.run() == Status.FAILED
+    assert instance.advance() == InstanceStatus.FAILED
     assert instance.result == Boom(-5)
 
 
@@ -163,12 +163,12 @@ def test_a_flow_waiting_on_a_timer_does_not_hold_up_the_others() -> None:
         .flow("Signalled", calls.waiting())
     )
     instance = Runtime(section, clock=clock).create("p", 0)
-    assert instance.run() == Status.RUNNING  # a started timer: due in an hour
+    assert instance.advance() == InstanceStatus.RUNNING  # a started timer: due in an hour
     assert calls.log == ["fast"]
     instance.signal(go, Go("ann"))
-    assert instance.run() == Status.RUNNING  # the timer is not due yet
+    assert instance.advance() == InstanceStatus.RUNNING  # the timer is not due yet
     clock.advance(3600)
-    assert instance.run() == Status.FINISHED
+    assert instance.advance() == InstanceStatus.FINISHED
     assert calls.log == ["fast", "Go from ann", "after the hour"]
 
 
@@ -176,13 +176,13 @@ def test_status_is_waiting_only_when_every_unfinished_flow_waits_outside() -> No
     calls = Calls()
     section = WIO.parallel().flow("A", calls.waiting(go)).flow("B", calls.waiting(stop))
     instance = Runtime(section).create("p", 0)
-    assert instance.run() == Status.WAITING
+    assert instance.advance() == InstanceStatus.WAITING
     assert set(instance.expected_signals()) == {go, stop}
     assert "flow 'A' waiting for signal 'Go'" in instance.waiting_for()
     instance.signal(stop, Go("bob"))
-    assert instance.status == Status.WAITING and instance.expected_signals() == (go,)
+    assert instance.status == InstanceStatus.WAITING and instance.expected_signals() == (go,)
     instance.signal(go, Go("ann"))
-    assert instance.status == Status.FINISHED and instance.result == (100, 100)
+    assert instance.status == InstanceStatus.FINISHED and instance.result == (100, 100)
 
 
 def test_a_timeout_around_the_section_interrupts_every_flow() -> None:
@@ -192,10 +192,10 @@ def test_a_timeout_around_the_section_interrupts_every_flow() -> None:
         timedelta(days=1), then=calls.step("gave up")
     )
     instance = Runtime(section, clock=clock).create("p", 0)
-    assert instance.run() == Status.WAITING
+    assert instance.advance() == InstanceStatus.WAITING
     instance.signal(go, Go("ann"))
     clock.advance(86_400)
-    assert instance.run() == Status.FINISHED
+    assert instance.advance() == InstanceStatus.FINISHED
     assert calls.log == ["Go from ann", "gave up"]
     assert instance.expected_signals() == ()
 
@@ -208,12 +208,14 @@ def test_a_signal_around_the_section_interrupts_it_and_a_timeout_inside_a_flow_w
         WIO.parallel().flow("Timed", inner).flow("Waits", calls.waiting(go).named("Again"))
     ).interrupted_by(calls.waiting(stop), then=calls.step("stopped"))
     instance = Runtime(section, clock=clock).create("p", 0)
-    assert instance.run() == Status.WAITING
+    assert instance.advance() == InstanceStatus.WAITING
     clock.advance(3600)
-    assert instance.run() == Status.WAITING  # the first flow timed out; the second waits
+    assert (
+        instance.advance() == InstanceStatus.WAITING
+    )  # the first flow timed out; the second waits
     assert calls.log == ["late"]
     instance.signal(stop, Go("ops"))
-    assert instance.run() == Status.FINISHED
+    assert instance.advance() == InstanceStatus.FINISHED
     assert calls.log == ["late", "Stop from ops", "stopped"]
 
 
@@ -222,11 +224,11 @@ def test_two_flows_waiting_for_one_signal_take_it_in_flow_order() -> None:
     calls = Calls()
     section = WIO.parallel().flow("First", calls.waiting()).flow("Second", calls.waiting())
     instance = Runtime(section).create("p", 0)
-    instance.run()
+    instance.advance()
     instance.signal(go, Go("ann"))
     assert instance.events[-1].event.flow == "/0"
     instance.signal(go, Go("bob"))
-    assert instance.events[-1].event.flow == "/1" and instance.status == Status.FINISHED
+    assert instance.events[-1].event.flow == "/1" and instance.status == InstanceStatus.FINISHED
 
 
 def test_nested_sections_nest_their_envelopes() -> None:
@@ -234,9 +236,9 @@ def test_nested_sections_nest_their_envelopes() -> None:
     inner = WIO.parallel().flow("X", calls.step("x", 1)).flow("Y", calls.waiting())
     outer = WIO.parallel().flow("Inner", inner).flow("Z", calls.step("z", 2))
     instance = Runtime(outer).create("p", 0)
-    instance.run()
+    instance.advance()
     instance.signal(go, Go("ann"))
-    assert instance.run() == Status.FINISHED
+    assert instance.advance() == InstanceStatus.FINISHED
     assert instance.result == ((1, 100), 2)
     first = instance.events[0].event
     assert first == InFlow("/0", InFlow("/0/0", Ev(1)))
@@ -257,9 +259,9 @@ def test_a_pure_step_that_raises_in_a_flow_is_retried() -> None:
     section = WIO.parallel().flow("Flaky", WIO.pure_from(flaky)).flow("Steady", calls.step("s"))
     instance = Runtime(section).create("p", 0)
     assert instance.last_error is not None and "not yet" in str(instance.last_error.exception)
-    assert instance.run() == Status.RUNNING  # the second attempt fails too
+    assert instance.advance() == InstanceStatus.RUNNING  # the second attempt fails too
     assert instance.attempts == 2 and calls.log == []  # the stuck flow holds the instance
-    assert instance.run() == Status.FINISHED
+    assert instance.advance() == InstanceStatus.FINISHED
     assert instance.result == (1, 0) and calls.log == ["s"]
 
 
@@ -269,7 +271,7 @@ def test_a_checkpoint_inside_a_flow_and_one_around_the_section() -> None:
     section = WIO.parallel().flow("A", flow).flow("B", calls.step("b", 2))
     whole = section.map(lambda results: sum(results)).checkpointed(save, restore)
     instance = Runtime(whole).create("p", 0)
-    assert instance.run() == Status.FINISHED and instance.result == 3
+    assert instance.advance() == InstanceStatus.FINISHED and instance.result == 3
     events = [e.event for e in instance.events]
     assert events[1] == InFlow("/0/0", Saved(1)) and events[-1] == Saved(3)
     # A later version replaced the section: its checkpoint still completes it.
@@ -294,9 +296,9 @@ def test_the_async_runtime_runs_the_same_sections() -> None:
 
     async def main() -> Any:
         instance = await AsyncRuntime(three_flows(calls)).create("p", 0)
-        assert await instance.run() == Status.WAITING
+        assert await instance.advance() == InstanceStatus.WAITING
         await instance.signal(go, Go("ann"))
-        assert await instance.run() == Status.FINISHED
+        assert await instance.advance() == InstanceStatus.FINISHED
         return instance.result
 
     assert asyncio.run(main()) == (2, 10, 100)
@@ -307,7 +309,7 @@ def test_the_async_runtime_runs_the_same_sections() -> None:
 
 def journal_of(calls: Calls) -> list[Any]:
     instance = Runtime(three_flows(calls)).create("p", 0)
-    instance.run()
+    instance.advance()
     instance.signal(go, Go("ann"))
     return [e.event for e in instance.events]
 
@@ -332,7 +334,7 @@ def test_replay_gives_the_same_result_whatever_the_interleaving() -> None:
     assert len(orders) == 12  # 4!/2!: a1 before a2, the others anywhere
     for order in orders:
         instance = replayed(three_flows(calls), order, strict=True)
-        assert instance.status == Status.FINISHED, order
+        assert instance.status == InstanceStatus.FINISHED, order
         assert instance.result == (2, 10, 100)
     assert calls.log == ["a1", "a2", "b1", "Go from ann"]  # replay ran no effect
 
@@ -348,7 +350,7 @@ def test_a_live_run_in_any_order_replays_to_the_same_instance(random: Any) -> No
         steps = [calls.step(f"{flow}.{n}", flow + 1) for n in range(random.randint(1, 3))]
         section = section.flow(f"F{flow}", WIO.sequence(*steps))
     live = Runtime(section).create("p", 0)
-    live.run()
+    live.advance()
     events = [e.event for e in live.events]
     queues: dict[str, list[Any]] = {}
     for event in events:
@@ -426,7 +428,7 @@ def test_a_fulfilment_survives_a_restart_while_its_flows_wait(
     clock = ManualClock(T0)
     definition = fulfilment.workflow
 
-    def process() -> Runtime[Any, Any]:
+    def process() -> Runtime[Any, Any, Any]:
         return Runtime(definition, journal=open_fresh(), clock=clock)
 
     def work() -> int:
@@ -466,7 +468,7 @@ def test_a_declined_card_cancels_the_order_durably(fulfilment: ModuleType, open_
     fulfilment.declined_cards.add("o-3")
     runtime = Runtime(fulfilment.workflow, journal=open_fresh(), clock=ManualClock(T0))
     instance = runtime.create("o-3", fulfilment.Order("o-3", 100, "pen"))
-    assert instance.run() == Status.FINISHED
+    assert instance.advance() == InstanceStatus.FINISHED
     assert instance.result == "cancelled: insufficient funds"
     assert fulfilment.side_effects == ["charged o-3", "cancelled: insufficient funds"]
     again = Runtime(fulfilment.workflow, journal=open_fresh(), strict=True).get("o-3")
@@ -510,7 +512,7 @@ def test_the_async_runtime_awaits_every_flows_step_concurrently() -> None:
 
     async def main() -> Any:
         instance = await AsyncRuntime(section).create("p", 0)
-        assert await instance.run() == Status.FINISHED
+        assert await instance.advance() == InstanceStatus.FINISHED
         return instance
 
     instance = asyncio.run(main())
@@ -526,7 +528,7 @@ def test_a_business_error_among_concurrent_steps_drops_the_other_flows_events() 
 
     async def main() -> Any:
         instance = await AsyncRuntime(handled).create("p", 0)
-        assert await instance.run() == Status.FINISHED
+        assert await instance.advance() == InstanceStatus.FINISHED
         return instance
 
     instance = asyncio.run(main())
@@ -556,10 +558,12 @@ def test_a_concurrent_step_that_raises_is_retried_while_the_others_are_recorded(
     async def main() -> Any:
         runtime = AsyncRuntime(section, clock=ManualClock(T0))
         instance = await runtime.create("p", 0)
-        assert await instance.run() == Status.RUNNING  # the failed step awaits its retry
+        assert (
+            await instance.advance() == InstanceStatus.RUNNING
+        )  # the failed step awaits its retry
         assert instance.attempts == 1 and "try again" in str(instance.last_error)
         assert [e.event for e in instance.events] == [InFlow("/1", Ev(1))]
-        assert await instance.run() == Status.FINISHED
+        assert await instance.advance() == InstanceStatus.FINISHED
         return instance
 
     instance = asyncio.run(main())

@@ -118,7 +118,7 @@ def test_hostile_names_never_reach_mermaid_raw() -> None:
 def test_progress_marks_what_an_instance_ran_with_one_used_class(order: ModuleType) -> None:
     runtime = Runtime(order.order_workflow)
     declined = runtime.create("B", order.Order("B", "b@x", 10**9, ("piano",)))
-    declined.run()
+    declined.advance()
     chart = mermaid(order.order_workflow, executed=executed_paths(declined.progress))
     assert chart.count("classDef") == 1 and "classDef executed" in chart
     assert chart.rstrip().endswith("class start,n0,n1_0_0,n1_1 executed")
@@ -212,7 +212,7 @@ def test_bpmn_keeps_hostile_names_as_written() -> None:
 
 def test_text_tree_marks_progress(order: ModuleType) -> None:
     instance = Runtime(order.order_workflow).create("A", order.Order("A", "a@x", 10, ("pen",)))
-    instance.run()
+    instance.advance()
     tree = str(render(order.order_workflow, "text", executed=executed_paths(instance.progress)))
     assert "[x] RunIO 'Charge Payment'" in tree and "[ ] RunIO 'Cancel Order'" in tree
 
@@ -247,7 +247,9 @@ def test_render_an_instances_progress_from_a_journal(tmp_path: Path) -> None:
     target = "docs/examples/order.py:order_workflow"
     order = '{"order_id": "A", "customer_email": "a@x", "amount_cents": 10, "items": ["pen"]}'
     assert (
-        wio("start", target, "--journal", url, "--id", "A", "--input", order, "--run").returncode
+        wio(
+            "start", target, "--journal", url, "--id", "A", "--input", order, "--advance"
+        ).returncode
         == 0
     )
     done = wio("render", target, "--format", "mermaid", "--instance", "A", "--journal", url)

@@ -214,7 +214,7 @@ def test_replaying_every_prefix_matches_the_live_run(spec: Spec, start: int) -> 
         effects_before = counter.effects
         # Its clock starts where the live one ended, so every timer is already due.
         later = MovingClock(clock.now())
-        replayed = Runtime(workflow, strict=True, clock=later).recover("p", start, events[:k])
+        replayed = Runtime(workflow, strict=True, clock=later).rebuild("p", start, events[:k])
         assert counter.effects == effects_before, "replay must not run side effects"
         assert snapshot(replayed) == snapshots[k]
         # Carrying on from the prefix reproduces the rest of the live run.

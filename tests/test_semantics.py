@@ -8,13 +8,13 @@ from typing import Any
 import pytest
 
 from tests.nodes import Boom, Effects, Ev, Other
-from wio import WIO, DefinitionError, Err, Runtime, Status
+from wio import WIO, DefinitionError, Err, InstanceStatus, Runtime
 from wio.runtime import AsyncRuntime
 
 
 def run(workflow: WIO[Any, Any, Any], input: Any = 0) -> Any:
     instance = Runtime(workflow).create("i", input)
-    instance.run()
+    instance.advance()
     return instance
 
 
@@ -26,7 +26,7 @@ def test_pure_value_and_function() -> None:
 def test_pure_business_error_fails_the_instance() -> None:
     wf = WIO.pure_from(lambda x: Err(Boom(x)), error=Boom)
     instance = run(wf, 4)
-    assert instance.status == Status.FAILED
+    assert instance.status == InstanceStatus.FAILED
     assert instance.result == Boom(4)
     assert instance.events == ()
 
@@ -34,7 +34,7 @@ def test_pure_business_error_fails_the_instance() -> None:
 def test_undeclared_business_error_is_a_definition_error_that_records_nothing() -> None:
     wf = WIO.pure_from(lambda x: Err(Boom(x))).named("Sneaky")
     instance = run(wf, 1)
-    assert instance.status == Status.RUNNING
+    assert instance.status == InstanceStatus.RUNNING
     assert instance.last_error is not None
     assert isinstance(instance.last_error.exception, DefinitionError)
     assert "Sneaky" in str(instance.last_error.exception)
@@ -43,7 +43,7 @@ def test_undeclared_business_error_is_a_definition_error_that_records_nothing() 
 def test_run_records_exactly_one_event_and_handles_it() -> None:
     effects = Effects()
     instance = run(effects.step("A", add=10), 1)
-    assert instance.status == Status.FINISHED
+    assert instance.status == InstanceStatus.FINISHED
     assert instance.result == 11
     assert [e.event for e in instance.events] == [Ev(11)]
     assert [e.seq for e in instance.events] == [1]
@@ -52,7 +52,7 @@ def test_run_records_exactly_one_event_and_handles_it() -> None:
 
 def test_run_handler_business_error() -> None:
     instance = run(Effects().step("A", add=-5), 1)
-    assert instance.status == Status.FAILED
+    assert instance.status == InstanceStatus.FAILED
     assert instance.result == Boom(-4)
     assert len(instance.events) == 1  # the side effect happened and is recorded
 
@@ -84,7 +84,7 @@ def test_async_effect_on_sync_and_async_runtimes() -> None:
 
     async def main() -> Any:
         instance = await AsyncRuntime(wf).create("a", 2)
-        assert await instance.run() == Status.FINISHED
+        assert await instance.advance() == InstanceStatus.FINISHED
         return instance.result
 
     assert asyncio.run(main()) == 6
@@ -126,7 +126,7 @@ def test_handle_error_with_receives_last_state_and_error() -> None:
     failing = effects.step("A", add=0) >> WIO.pure_from(lambda x: Err(Boom(x)), error=Boom)
     wf = failing.handle_error_with(WIO.pure_from(lambda se: f"state={se[0]} error={se[1].code}"))
     instance = run(wf, 5)
-    assert instance.status == Status.FINISHED
+    assert instance.status == InstanceStatus.FINISHED
     assert instance.result == "state=5 error=5"
     assert [r.kind for r in instance.progress] == ["run", "pure", "error_handled", "pure"]
 
@@ -139,7 +139,7 @@ def test_handle_error_with_a_type_lets_other_errors_through() -> None:
         WIO.pure("handled"), error=Other
     )
     instance = run(wf, 1)
-    assert instance.status == Status.FAILED
+    assert instance.status == InstanceStatus.FAILED
     assert instance.result == Boom(1)
 
 
@@ -176,7 +176,7 @@ def test_end_stops_the_workflow_with_the_current_state() -> None:
     effects = Effects()
     wf = WIO.pure_from(lambda x: x + 1) >> WIO.end() >> effects.step("never")
     instance = run(wf, 1)
-    assert instance.status == Status.FINISHED
+    assert instance.status == InstanceStatus.FINISHED
     assert instance.result == 2
     assert effects.calls == []
 
@@ -192,12 +192,12 @@ def test_a_raising_step_records_no_event_and_stays_until_retried() -> None:
 
     wf = WIO.run(flaky, lambda x, e: e.value).named("Flaky")
     instance = Runtime(wf).create("i", 3)
-    assert instance.run() == Status.RUNNING
+    assert instance.advance() == InstanceStatus.RUNNING
     assert instance.events == ()
     assert instance.last_error is not None
     assert instance.last_error.node_name == "Flaky"
     assert isinstance(instance.last_error.exception, ConnectionError)
-    assert instance.run() == Status.FINISHED
+    assert instance.advance() == InstanceStatus.FINISHED
     assert instance.last_error is None
     assert [e.event for e in instance.events] == [Ev(3)]
 
@@ -212,9 +212,9 @@ def test_a_raising_handler_records_nothing_either() -> None:
         return e.value
 
     instance = Runtime(WIO.run(lambda x: Ev(x), handle, event=Ev)).create("i", 1)
-    instance.run()
+    instance.advance()
     assert instance.events == () and instance.last_error is not None
-    instance.run()
+    instance.advance()
     assert instance.result == 1 and len(instance.events) == 1
 
 
@@ -229,10 +229,10 @@ def test_a_raising_pure_step_keeps_the_progress_before_it() -> None:
 
     wf = effects.step("A", 1) >> WIO.pure_from(sometimes).named("Sometimes")
     instance = Runtime(wf).create("i", 0)
-    instance.run()
+    instance.advance()
     assert instance.last_error is not None and instance.last_error.node_name == "Sometimes"
     assert [r.name for r in instance.progress] == ["A"]
-    assert instance.run() == Status.FINISHED
+    assert instance.advance() == InstanceStatus.FINISHED
     assert effects.calls == ["A"]
 
 
@@ -255,8 +255,29 @@ def test_sync_runtime_refuses_async_steps_inside_a_running_loop() -> None:
 
     async def main() -> Any:
         instance = Runtime(WIO.run(effect, lambda x, e: e.value)).create("i", 1)
-        instance.run()
+        instance.advance()
         return instance.last_error
 
     error = asyncio.run(main())
     assert error is not None and "use AsyncRuntime" in str(error.exception)
+
+
+def test_a_run_step_without_a_handler_passes_its_input_on() -> None:
+    effects: list[int] = []
+
+    def record(x: int) -> Ev:
+        effects.append(x)
+        return Ev(x * 100)
+
+    wf = WIO.run(record) >> WIO.pure_from(lambda x: x + 1)
+    live = Runtime(wf).create("i", 4)
+    live.advance()
+    assert live.result == 5 and effects == [4]
+    assert [e.event for e in live.events] == [Ev(400)]
+    replayed = Runtime(wf, strict=True).rebuild("r", 4, [Ev(400)])
+    assert replayed.result == 5 and effects == [4]
+
+
+def test_a_run_step_with_an_error_type_needs_a_handler() -> None:
+    with pytest.raises(DefinitionError, match=r"error=\.\.\.\) needs a handler"):
+        WIO.run(lambda x: Ev(x), event=Ev, error=Boom)  # type: ignore[call-overload]

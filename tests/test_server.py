@@ -48,7 +48,7 @@ def test_start_query_and_list_instances(open_fresh: Open) -> None:
     with client(journal) as http:
         started = http.post(
             "/workflows/order_workflow/instances",
-            json={"id": "A-1", "input": order_input("A-1"), "run": True},
+            json={"id": "A-1", "input": order_input("A-1"), "advance": True},
         )
         assert started.status_code == 201, started.text
         assert (started.json()["status"], started.json()["events"]) == ("finished", 3)
@@ -123,7 +123,11 @@ def test_signals_run_on_and_answer_with_their_response(open_fresh: Open) -> None
     with client(journal) as http:
         http.post(
             "/workflows/approval/instances",
-            json={"id": "doc-1", "input": {"document_id": "doc-1", "author": "ada"}, "run": True},
+            json={
+                "id": "doc-1",
+                "input": {"document_id": "doc-1", "author": "ada"},
+                "advance": True,
+            },
         )
         url = "/workflows/approval/instances/doc-1/signals"
         submitted = http.post(f"{url}/Submit", params={"key": "k"}, json={"title": "Handbook"})
@@ -253,7 +257,7 @@ def fuzzed(tmp_path: Path) -> Iterator[tuple[Any, Journal]]:
     with TestClient(app) as http:  # seed instances for the fuzzed ids to find
         http.post(
             "/workflows/order_workflow/instances",
-            json={"id": "A-1", "input": order_input("A-1"), "run": True},
+            json={"id": "A-1", "input": order_input("A-1"), "advance": True},
         )
         http.post(
             "/workflows/approval/instances",
@@ -327,7 +331,7 @@ def test_an_operator_delivers_the_event_a_recovery_waits_for(tmp_path: Path) -> 
         TestClient(create_app(journal, [recovery])) as http,
     ):
         started = http.post(
-            "/workflows/recovery/instances", json={"id": "r-1", "input": 0, "run": True}
+            "/workflows/recovery/instances", json={"id": "r-1", "input": 0, "advance": True}
         )
         assert started.json()["status"] == "waiting"
         wrong = http.post("/instances/r-1/deliver", json={"type": "MyEvent", "payload": {}})

@@ -9,7 +9,7 @@ import pytest
 
 from tests.conftest import ALL_JOURNALS
 from tests.nodes import Effects
-from wio import WIO, DefinitionError, ManualClock, Runtime, Status, Workflow
+from wio import WIO, DefinitionError, InstanceStatus, ManualClock, Runtime, Workflow
 from wio.model import to_json
 from wio.timers import TimerReleased, TimerStarted
 from wio.worker import Worker
@@ -28,17 +28,19 @@ def reminder(effects: Effects) -> WIO[int, Any, int]:
 def test_a_timer_records_its_release_time_and_waits_for_it() -> None:
     clock, effects = ManualClock(T0), Effects()
     instance = Runtime(reminder(effects), clock=clock).create("i", 0)
-    assert instance.run() == Status.RUNNING  # an effect is due later, as a retry would be
+    assert (
+        instance.advance() == InstanceStatus.RUNNING
+    )  # an effect is due later, as a retry would be
     assert [e.event for e in instance.events][1:] == [TimerStarted(T0 + timedelta(days=3), "/1")]
     assert (
         "waiting for timer 'Three Days' at /1 until 2026-03-04T09:00:00+00:00"
         in instance.waiting_for()
     )
     clock.advance(3 * 86_400 - 1)
-    instance.run()
+    instance.advance()
     assert effects.calls == ["Ask"]  # one second early: nothing happens
     clock.advance(1)
-    assert instance.run() == Status.FINISHED
+    assert instance.advance() == InstanceStatus.FINISHED
     assert instance.result == 11 and effects.calls == ["Ask", "Remind"]
     assert instance.events[2].event == TimerReleased(T0 + timedelta(days=3), "/1")
     assert [r.kind for r in instance.progress] == ["run", "timer", "run"]
@@ -48,24 +50,24 @@ def test_a_duration_may_be_computed_from_the_input() -> None:
     clock = ManualClock(T0)
     wait = WIO.await_for(lambda minutes: timedelta(minutes=minutes))
     instance = Runtime(wait, clock=clock).create("i", 45)
-    instance.run()
+    instance.advance()
     assert instance.events[0].event == TimerStarted(T0 + timedelta(minutes=45), "/")
     clock.advance(45 * 60)
-    assert instance.run() == Status.FINISHED and instance.result == 45
+    assert instance.advance() == InstanceStatus.FINISHED and instance.result == 45
 
 
 def test_replay_keeps_the_recorded_release_time() -> None:
     effects = Effects()
     live = Runtime(reminder(effects), clock=ManualClock(T0)).create("i", 0)
-    live.run()
+    live.advance()
     # A process starting a day later rebuilds the same release time from the journal.
     later = ManualClock(T0 + timedelta(days=1))
-    replayed = Runtime(reminder(effects), clock=later, strict=True).recover(
+    replayed = Runtime(reminder(effects), clock=later, strict=True).rebuild(
         "i", 0, [e.event for e in live.events]
     )
     assert replayed.waiting_for() == live.waiting_for()
     later.advance(2 * 86_400)
-    assert replayed.run() == Status.FINISHED
+    assert replayed.advance() == InstanceStatus.FINISHED
 
 
 def test_bad_durations_are_clear_errors() -> None:
@@ -74,7 +76,7 @@ def test_bad_durations_are_clear_errors() -> None:
     with pytest.raises(DefinitionError, match="expects a timedelta or a function"):
         WIO.await_for(5)  # type: ignore[arg-type]
     instance = Runtime(WIO.await_for(lambda _: 5)).create("i", 0)  # type: ignore[arg-type,return-value]
-    instance.run()
+    instance.advance()
     assert instance.events == ()
     assert "must be a timedelta of zero or more, got 5" in str(instance.last_error.exception)  # type: ignore[union-attr]
 

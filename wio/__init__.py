@@ -4,6 +4,8 @@ Data flows one way: a definition (`wio.algebra`) is evaluated by the
 interpreter (`wio.interpreter`), whose effects a runtime (`wio.runtime`)
 performs and records; or a definition is turned into a model (`wio.model`)
 that renderers draw.
+
+Every exception wio raises derives from `WioError` and is exported here.
 """
 
 from wio.algebra import WIO, Meta
@@ -19,11 +21,29 @@ from wio.errors import (
     InvalidSetting,
     JournalEventError,
     NotWaitingForEvent,
+    RecordedError,
     StepFailed,
     UnmatchedEventError,
     WioError,
+    WrongWorkflow,
 )
-from wio.interpreter import Status, StepFailure, StepRecord
+from wio.interpreter import FailedAttempt, StepRecord
+from wio.journal import (
+    ConcurrencyConflict,
+    DuplicateInstance,
+    InstanceChanged,
+    InstanceStatus,
+    InvalidJournalURL,
+    JournalError,
+    JournalNotFound,
+    JournalUnavailable,
+    LeaseHeld,
+    UnknownInstance,
+)
+from wio.loading import TargetError
+from wio.model import ModelFormatError
+from wio.operations import NoSuchInstance, OperationRefused
+from wio.renderers import GraphvizMissing, UnknownFormat
 from wio.result import Err
 from wio.retry import RetryPolicy
 from wio.runtime import (
@@ -44,41 +64,58 @@ from wio.signals import (
 
 __all__ = [
     "WIO",
-    "Clock",
-    "EventCodec",
-    "EventDecodeError",
-    "InputError",
-    "ManualClock",
-    "RetryPolicy",
-    "Signal",
-    "SignalHandled",
-    "SignalRequestError",
-    "SystemClock",
-    "Workflow",
-    "event",
     "AsyncInstance",
     "AsyncRuntime",
+    "Cancelled",
+    "Clock",
+    "ConcurrencyConflict",
     "DefinitionError",
+    "DuplicateInstance",
     "Err",
+    "EventCodec",
+    "EventDecodeError",
+    "FailedAttempt",
+    "GraphvizMissing",
+    "InputError",
     "Instance",
     "InstanceAlreadyExists",
-    "InstanceNotFound",
-    "InvalidInstanceId",
-    "InvalidSetting",
-    "JournalEventError",
-    "Meta",
-    "NotWaitingForEvent",
-    "RecordedEvent",
-    "Runtime",
-    "Status",
-    "StepFailed",
-    "StepFailure",
-    "StepRecord",
-    "UnmatchedEvent",
-    "UnexpectedSignal",
-    "SignalKeyReused",
-    "Cancelled",
     "InstanceCancelled",
+    "InstanceChanged",
+    "InstanceNotFound",
+    "InstanceStatus",
+    "InvalidInstanceId",
+    "InvalidJournalURL",
+    "InvalidSetting",
+    "JournalError",
+    "JournalEventError",
+    "JournalNotFound",
+    "JournalUnavailable",
+    "LeaseHeld",
+    "ManualClock",
+    "Meta",
+    "ModelFormatError",
+    "NoSuchInstance",
+    "NotWaitingForEvent",
+    "OperationRefused",
+    "RecordedError",
+    "RecordedEvent",
+    "RetryPolicy",
+    "Runtime",
+    "Signal",
+    "SignalHandled",
+    "SignalKeyReused",
+    "SignalRequestError",
+    "StepFailed",
+    "StepRecord",
+    "SystemClock",
+    "TargetError",
+    "UnexpectedSignal",
+    "UnknownFormat",
+    "UnknownInstance",
+    "UnmatchedEvent",
     "UnmatchedEventError",
     "WioError",
+    "Workflow",
+    "WrongWorkflow",
+    "event",
 ]

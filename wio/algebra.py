@@ -16,7 +16,7 @@ import inspect
 import typing
 from collections.abc import Awaitable, Callable, Coroutine
 from datetime import timedelta
-from typing import Any, Generic, Never, TypeVar, assert_never, overload
+from typing import Any, ClassVar, Generic, Never, Protocol, TypeVar, assert_never, overload
 
 import attrs
 from attrs import field, frozen
@@ -37,10 +37,36 @@ E2 = TypeVar("E2")
 O2 = TypeVar("O2")
 E3 = TypeVar("E3")
 O3 = TypeVar("O3")
+I1 = TypeVar("I1")
+E1 = TypeVar("E1")
+O1 = TypeVar("O1")
+E4 = TypeVar("E4")
+O4 = TypeVar("O4")
+E5 = TypeVar("E5")
+O5 = TypeVar("O5")
+E6 = TypeVar("E6")
+O6 = TypeVar("O6")
 T = TypeVar("T")
 Ev = TypeVar("Ev")
 Req = TypeVar("Req")
 Resp = TypeVar("Resp")
+
+
+_A_contra = TypeVar("_A_contra", contravariant=True)
+_B_contra = TypeVar("_B_contra", contravariant=True)
+_R_co = TypeVar("_R_co", covariant=True)
+
+
+# An effect and a signal handler are typed as callback protocols, not Callable:
+# mypy then solves the input and event types from them first, and types the
+# handler lambdas that follow with them (with Callable it would infer both
+# together, and a lambda's result computed from its parameters would be Any).
+class _Unary(Protocol[_A_contra, _R_co]):
+    def __call__(self, first: _A_contra, /) -> _R_co: ...
+
+
+class _Binary(Protocol[_A_contra, _B_contra, _R_co]):
+    def __call__(self, first: _A_contra, second: _B_contra, /) -> _R_co: ...
 
 
 @frozen
@@ -54,6 +80,195 @@ class Meta:
 
 def _error_name(error: type[Any] | None) -> str | None:
     return None if error is None else error.__name__
+
+
+# `WIO.run` and `WIO.handle_signal` are callable objects rather than static
+# methods: mypy binds a generic class's type variables into its static methods'
+# signatures when they are called on the class, and then no longer types a
+# handler lambda from the effect before it (its result would be Any).
+class _RunConstructor:
+    """``WIO.run(effect, handle)``: an effectful step; see `__call__`."""
+
+    @overload
+    def __call__(
+        self,
+        effect: _Unary[I2, Coroutine[Any, Any, Ev]],
+        *,
+        event: type[Ev] | None = None,
+        retry: RetryPolicy | None = None,
+    ) -> WIO[I2, Never, I2]: ...
+
+    @overload
+    def __call__(
+        self,
+        effect: _Unary[I2, Ev],
+        *,
+        event: type[Ev] | None = None,
+        retry: RetryPolicy | None = None,
+    ) -> WIO[I2, Never, I2]: ...
+
+    @overload
+    def __call__(
+        self,
+        effect: _Unary[I2, Coroutine[Any, Any, Ev]],
+        handle: Callable[[I2, Ev], O2],
+        *,
+        event: type[Ev] | None = None,
+        error: None = None,
+        retry: RetryPolicy | None = None,
+    ) -> WIO[I2, Never, O2]: ...
+
+    @overload
+    def __call__(
+        self,
+        effect: _Unary[I2, Coroutine[Any, Any, Ev]],
+        handle: Callable[[I2, Ev], O2 | Err[E2]],
+        *,
+        event: type[Ev] | None = None,
+        error: type[E2],
+        retry: RetryPolicy | None = None,
+    ) -> WIO[I2, E2, O2]: ...
+
+    @overload
+    def __call__(
+        self,
+        effect: _Unary[I2, Ev],
+        handle: Callable[[I2, Ev], O2],
+        *,
+        event: type[Ev] | None = None,
+        error: None = None,
+        retry: RetryPolicy | None = None,
+    ) -> WIO[I2, Never, O2]: ...
+
+    @overload
+    def __call__(
+        self,
+        effect: _Unary[I2, Ev],
+        handle: Callable[[I2, Ev], O2 | Err[E2]],
+        *,
+        event: type[Ev] | None = None,
+        error: type[E2],
+        retry: RetryPolicy | None = None,
+    ) -> WIO[I2, E2, O2]: ...
+
+    def __call__(
+        self,
+        effect: Callable[[Any], Any],
+        handle: Callable[[Any, Any], Any] | None = None,
+        *,
+        event: type[Any] | None = None,
+        error: type[Any] | None = None,
+        retry: RetryPolicy | None = None,
+    ) -> WIO[Any, Any, Any]:
+        """An effectful step.
+
+        ``effect(input)`` performs the side effect and returns exactly one event
+        (it may be a coroutine function). ``handle(input, event)`` turns the
+        event into the output, or with ``error=ErrorClass`` into an ``Err``;
+        without ``handle`` the step passes its input on unchanged. On replay
+        only ``handle`` runs. The event type is read from the
+        effect's return annotation unless ``event=`` is given. If ``effect``
+        raises, the step is retried per ``retry`` (default: the workflow's).
+        """
+        event_type = event or _annotated_type(effect, "return", "the effect's return type")
+        if handle is None and error is not None:
+            raise DefinitionError(
+                f"WIO.run({_describe_callable(effect)}, error=...) needs a handler: "
+                "only a handler can turn the event into an Err"
+            )
+        return Run(
+            effect=effect,
+            handle=_first if handle is None else handle,
+            event_type=event_type,
+            error_type=error,
+            is_async=inspect.iscoroutinefunction(effect),
+            retry=retry,
+            meta=Meta(name=_callable_name(effect), error=_error_name(error)),
+        )
+
+
+class _HandleSignalConstructor:
+    """``WIO.handle_signal(signal, handle, update, respond)``; see `__call__`."""
+
+    @overload
+    def __call__(
+        self,
+        signal: Signal[Req, Resp],
+        handle: _Binary[I2, Req, Coroutine[Any, Any, Ev]],
+        update: Callable[[I2, Ev], O2],
+        respond: Callable[[I2, Ev, Req], Resp],
+        *,
+        event: type[Ev] | None = None,
+        error: None = None,
+    ) -> WIO[I2, Never, O2]: ...
+
+    @overload
+    def __call__(
+        self,
+        signal: Signal[Req, Resp],
+        handle: _Binary[I2, Req, Coroutine[Any, Any, Ev]],
+        update: Callable[[I2, Ev], O2 | Err[E2]],
+        respond: Callable[[I2, Ev, Req], Resp],
+        *,
+        event: type[Ev] | None = None,
+        error: type[E2],
+    ) -> WIO[I2, E2, O2]: ...
+
+    @overload
+    def __call__(
+        self,
+        signal: Signal[Req, Resp],
+        handle: _Binary[I2, Req, Ev],
+        update: Callable[[I2, Ev], O2],
+        respond: Callable[[I2, Ev, Req], Resp],
+        *,
+        event: type[Ev] | None = None,
+        error: None = None,
+    ) -> WIO[I2, Never, O2]: ...
+
+    @overload
+    def __call__(
+        self,
+        signal: Signal[Req, Resp],
+        handle: _Binary[I2, Req, Ev],
+        update: Callable[[I2, Ev], O2 | Err[E2]],
+        respond: Callable[[I2, Ev, Req], Resp],
+        *,
+        event: type[Ev] | None = None,
+        error: type[E2],
+    ) -> WIO[I2, E2, O2]: ...
+
+    def __call__(
+        self,
+        signal: Signal[Any, Any],
+        handle: Callable[[Any, Any], Any],
+        update: Callable[[Any, Any], Any],
+        respond: Callable[[Any, Any, Any], Any],
+        *,
+        event: type[Any] | None = None,
+        error: type[Any] | None = None,
+    ) -> WIO[Any, Any, Any]:
+        """Wait for ``signal`` from outside, then handle it.
+
+        ``handle(input, request)`` may have side effects and returns one event
+        (it may be a coroutine function); ``update(input, event)`` gives the
+        output, or with ``error=`` an ``Err``; ``respond(input, event,
+        request)`` gives the response the sender receives. On replay only
+        ``update`` runs; a redelivered signal gets its recorded response.
+        """
+        if not isinstance(signal, Signal):
+            raise DefinitionError(f"handle_signal expects a wio.Signal, got {signal!r}")
+        event_type = event or _annotated_type(handle, "return", "the signal handler's return type")
+        return HandleSignal(
+            signal=signal,
+            handle=handle,
+            update=update,
+            respond=respond,
+            event_type=event_type,
+            error_type=error,
+            is_async=inspect.iscoroutinefunction(handle),
+            meta=Meta(name=signal.name, error=_error_name(error)),
+        )
 
 
 class WIO(Generic[In, E, Out]):
@@ -87,158 +302,8 @@ class WIO(Generic[In, E, Out]):
         """
         return Pure(compute=compute, error_type=error, meta=Meta(error=_error_name(error)))
 
-    @overload
-    @staticmethod
-    def run(
-        effect: Callable[[I2], Coroutine[Any, Any, Ev]],
-        handle: Callable[[I2, Ev], O2],
-        *,
-        event: type[Ev] | None = None,
-        error: None = None,
-        retry: RetryPolicy | None = None,
-    ) -> WIO[I2, Never, O2]: ...
-
-    @overload
-    @staticmethod
-    def run(
-        effect: Callable[[I2], Coroutine[Any, Any, Ev]],
-        handle: Callable[[I2, Ev], O2 | Err[E2]],
-        *,
-        event: type[Ev] | None = None,
-        error: type[E2],
-        retry: RetryPolicy | None = None,
-    ) -> WIO[I2, E2, O2]: ...
-
-    @overload
-    @staticmethod
-    def run(
-        effect: Callable[[I2], Ev],
-        handle: Callable[[I2, Ev], O2],
-        *,
-        event: type[Ev] | None = None,
-        error: None = None,
-        retry: RetryPolicy | None = None,
-    ) -> WIO[I2, Never, O2]: ...
-
-    @overload
-    @staticmethod
-    def run(
-        effect: Callable[[I2], Ev],
-        handle: Callable[[I2, Ev], O2 | Err[E2]],
-        *,
-        event: type[Ev] | None = None,
-        error: type[E2],
-        retry: RetryPolicy | None = None,
-    ) -> WIO[I2, E2, O2]: ...
-
-    @staticmethod
-    def run(
-        effect: Callable[[Any], Any],
-        handle: Callable[[Any, Any], Any],
-        *,
-        event: type[Any] | None = None,
-        error: type[Any] | None = None,
-        retry: RetryPolicy | None = None,
-    ) -> WIO[Any, Any, Any]:
-        """An effectful step.
-
-        ``effect(input)`` performs the side effect and returns exactly one event
-        (it may be a coroutine function). ``handle(input, event)`` turns the
-        event into the output, or with ``error=ErrorClass`` into an ``Err``.
-        On replay only ``handle`` runs. The event type is read from the
-        effect's return annotation unless ``event=`` is given. If ``effect``
-        raises, the step is retried per ``retry`` (default: the workflow's).
-        """
-        event_type = event or _annotated_type(effect, "return", "the effect's return type")
-        return Run(
-            effect=effect,
-            handle=handle,
-            event_type=event_type,
-            error_type=error,
-            is_async=inspect.iscoroutinefunction(effect),
-            retry=retry,
-            meta=Meta(name=_callable_name(effect), error=_error_name(error)),
-        )
-
-    @overload
-    @staticmethod
-    def handle_signal(
-        signal: Signal[Req, Resp],
-        handle: Callable[[I2, Req], Coroutine[Any, Any, Ev]],
-        update: Callable[[I2, Ev], O2],
-        respond: Callable[[I2, Ev, Req], Resp],
-        *,
-        event: type[Ev] | None = None,
-        error: None = None,
-    ) -> WIO[I2, Never, O2]: ...
-
-    @overload
-    @staticmethod
-    def handle_signal(
-        signal: Signal[Req, Resp],
-        handle: Callable[[I2, Req], Coroutine[Any, Any, Ev]],
-        update: Callable[[I2, Ev], O2 | Err[E2]],
-        respond: Callable[[I2, Ev, Req], Resp],
-        *,
-        event: type[Ev] | None = None,
-        error: type[E2],
-    ) -> WIO[I2, E2, O2]: ...
-
-    @overload
-    @staticmethod
-    def handle_signal(
-        signal: Signal[Req, Resp],
-        handle: Callable[[I2, Req], Ev],
-        update: Callable[[I2, Ev], O2],
-        respond: Callable[[I2, Ev, Req], Resp],
-        *,
-        event: type[Ev] | None = None,
-        error: None = None,
-    ) -> WIO[I2, Never, O2]: ...
-
-    @overload
-    @staticmethod
-    def handle_signal(
-        signal: Signal[Req, Resp],
-        handle: Callable[[I2, Req], Ev],
-        update: Callable[[I2, Ev], O2 | Err[E2]],
-        respond: Callable[[I2, Ev, Req], Resp],
-        *,
-        event: type[Ev] | None = None,
-        error: type[E2],
-    ) -> WIO[I2, E2, O2]: ...
-
-    @staticmethod
-    def handle_signal(
-        signal: Signal[Any, Any],
-        handle: Callable[[Any, Any], Any],
-        update: Callable[[Any, Any], Any],
-        respond: Callable[[Any, Any, Any], Any],
-        *,
-        event: type[Any] | None = None,
-        error: type[Any] | None = None,
-    ) -> WIO[Any, Any, Any]:
-        """Wait for ``signal`` from outside, then handle it.
-
-        ``handle(input, request)`` may have side effects and returns one event
-        (it may be a coroutine function); ``update(input, event)`` gives the
-        output, or with ``error=`` an ``Err``; ``respond(input, event,
-        request)`` gives the response the sender receives. On replay only
-        ``update`` runs; a redelivered signal gets its recorded response.
-        """
-        if not isinstance(signal, Signal):
-            raise DefinitionError(f"handle_signal expects a wio.Signal, got {signal!r}")
-        event_type = event or _annotated_type(handle, "return", "the signal handler's return type")
-        return HandleSignal(
-            signal=signal,
-            handle=handle,
-            update=update,
-            respond=respond,
-            event_type=event_type,
-            error_type=error,
-            is_async=inspect.iscoroutinefunction(handle),
-            meta=Meta(name=signal.name, error=_error_name(error)),
-        )
+    run: ClassVar[_RunConstructor] = _RunConstructor()
+    handle_signal: ClassVar[_HandleSignalConstructor] = _HandleSignalConstructor()
 
     @staticmethod
     def recover(
@@ -317,9 +382,75 @@ class WIO(Generic[In, E, Out]):
         """End the whole workflow here, with the current state as its result."""
         return End()
 
+    # Typed for up to 6 steps, each fed the previous one's output; more are
+    # accepted untyped (chain `>>` or nest sequences to keep the types).
+    @overload
+    @staticmethod
+    def sequence(s1: WIO[I1, E1, O1], /) -> WIO[I1, E1, O1]: ...
+
+    @overload
+    @staticmethod
+    def sequence(s1: WIO[I1, E1, O1], s2: WIO[O1, E2, O2], /) -> WIO[I1, E1 | E2, O2]: ...
+
+    @overload
+    @staticmethod
+    def sequence(
+        s1: WIO[I1, E1, O1], s2: WIO[O1, E2, O2], s3: WIO[O2, E3, O3], /
+    ) -> WIO[I1, E1 | E2 | E3, O3]: ...
+
+    @overload
+    @staticmethod
+    def sequence(
+        s1: WIO[I1, E1, O1],
+        s2: WIO[O1, E2, O2],
+        s3: WIO[O2, E3, O3],
+        s4: WIO[O3, E4, O4],
+        /,
+    ) -> WIO[I1, E1 | E2 | E3 | E4, O4]: ...
+
+    @overload
+    @staticmethod
+    def sequence(
+        s1: WIO[I1, E1, O1],
+        s2: WIO[O1, E2, O2],
+        s3: WIO[O2, E3, O3],
+        s4: WIO[O3, E4, O4],
+        s5: WIO[O4, E5, O5],
+        /,
+    ) -> WIO[I1, E1 | E2 | E3 | E4 | E5, O5]: ...
+
+    @overload
+    @staticmethod
+    def sequence(
+        s1: WIO[I1, E1, O1],
+        s2: WIO[O1, E2, O2],
+        s3: WIO[O2, E3, O3],
+        s4: WIO[O3, E4, O4],
+        s5: WIO[O4, E5, O5],
+        s6: WIO[O5, E6, O6],
+        /,
+    ) -> WIO[I1, E1 | E2 | E3 | E4 | E5 | E6, O6]: ...
+
+    @overload
+    @staticmethod
+    def sequence(
+        s1: WIO[Any, Any, Any],
+        s2: WIO[Any, Any, Any],
+        s3: WIO[Any, Any, Any],
+        s4: WIO[Any, Any, Any],
+        s5: WIO[Any, Any, Any],
+        s6: WIO[Any, Any, Any],
+        s7: WIO[Any, Any, Any],
+        /,
+        *more: WIO[Any, Any, Any],
+    ) -> WIO[Any, Any, Any]: ...
+
     @staticmethod
     def sequence(*steps: WIO[Any, Any, Any]) -> WIO[Any, Any, Any]:
-        """Sequence many nodes at once (``a >> b >> c`` checks types pairwise)."""
+        """Sequence many nodes at once, each fed the previous one's output.
+
+        mypy checks the types of up to six steps, as ``a >> b >> c`` does pairwise.
+        """
         if not steps:
             raise DefinitionError("WIO.sequence() needs at least one step")
         flat: list[WIO[Any, Any, Any]] = []
@@ -355,12 +486,12 @@ class WIO(Generic[In, E, Out]):
 
     @overload
     def handle_error_with(
-        self, handler: WIO[tuple[Any, E], E2, O2], *, error: None = None
+        self, handler: WIO[tuple[object, E], E2, O2], *, error: None = None
     ) -> WIO[In, E2, Out | O2]: ...
 
     @overload
     def handle_error_with(
-        self, handler: WIO[tuple[Any, E3], E2, O2], *, error: type[E3]
+        self, handler: WIO[tuple[object, E3], E2, O2], *, error: type[E3]
     ) -> WIO[In, E | E2, Out | O2]: ...
 
     def handle_error_with(
@@ -371,8 +502,11 @@ class WIO(Generic[In, E, Out]):
     ) -> WIO[Any, Any, Any]:
         """Handle a business error raised inside this section with another node.
 
-        The handler receives ``(last_state, error)``. With ``error=`` only errors
-        of that type are handled; others propagate.
+        The handler receives ``(last_state, error)``. The last state is the
+        value the section's nodes produced last, which can be any of their
+        outputs, so it is typed ``object``: narrow it (``isinstance``) to use
+        it. With ``error=`` only errors of that type are handled; others
+        propagate.
         """
         _require_wio(handler, "handle_error_with()")
         name = _error_name(error) or _declared_errors(self)
@@ -790,6 +924,10 @@ class _MapOutput:
 
 def _identity(value: Any) -> Any:
     return value
+
+
+def _first(first: Any, _second: Any) -> Any:
+    return first
 
 
 def _second(_first: Any, second: Any) -> Any:

@@ -12,12 +12,12 @@ from pathlib import Path
 from typing import Any
 
 from wio.errors import WioError
-from wio.journal import InstanceStatus, JournalError, open_journal
+from wio.journal import InstanceStatus, open_journal
 from wio.logs import configure_logging
 from wio.operations_cli import add_commands as add_operation_commands
+from wio.renderers import FORMATS
 from wio.server.command import add_command as add_serve_command
 
-FORMATS = ("mermaid", "bpmn", "dot", "svg", "png", "json", "text")
 DEFAULT_JOURNAL = "sqlite:///wio.db"
 
 
@@ -34,7 +34,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         status = int(args.handler(args))
         sys.stdout.flush()  # inside the try: a closed pipe is reported here, not at exit
         return status
-    except (WioError, JournalError) as exc:
+    except WioError as exc:  # every error wio raises, the journal's included
         print(f"wio: error: {exc}", file=sys.stderr)
         return 1
     except BrokenPipeError:
@@ -70,7 +70,9 @@ def _parser() -> argparse.ArgumentParser:
     start.add_argument("--journal", default=default_journal, help=journal_help)
     start.add_argument("--id", required=True, help="the new instance's id")
     start.add_argument("--input", required=True, help="the input, as JSON")
-    start.add_argument("--run", action="store_true", help="also run it here until it blocks")
+    start.add_argument(
+        "--advance", action="store_true", help="also advance it here until it blocks"
+    )
     start.set_defaults(handler=_start)
 
     instances = commands.add_parser("instances", help="list instances")
@@ -222,8 +224,8 @@ def _start(args: argparse.Namespace) -> int:
     value = decode_input(data, definition.input_type, "--input")
     with Runtime(definition, journal=args.journal) as runtime:
         instance = runtime.create(args.id, value)
-        if args.run:
-            instance.run()
+        if args.advance:
+            instance.advance()
         print(f"instance {args.id!r} of {definition.name!r}: {instance.status}")
     return 0
 

@@ -60,7 +60,7 @@ def event(
 
 
 class EventDecodeError(JournalEventError):
-    """A stored event's payload does not fit its event class."""
+    """Raised when reading a stored event whose payload does not fit its event class."""
 
     def __init__(self, instance_id: str, seq: int, event_type: str, problem: str) -> None:
         super().__init__(instance_id, seq, event_type, f"cannot be decoded: {problem}")
@@ -243,7 +243,7 @@ class EventCodec:
 
 
 class InputError(WioError):
-    """An instance's input does not fit the workflow's input type."""
+    """Raised when an instance's input (or a signal's request) does not fit its type."""
 
 
 def encode_value(value: Any, value_type: Any) -> Any:

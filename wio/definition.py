@@ -24,11 +24,12 @@ from wio.retry import DEFAULT_RETRY, RetryPolicy
 from wio.signals import Signal
 
 In = TypeVar("In")
+E = TypeVar("E")
 Out = TypeVar("Out")
 
 
 @frozen
-class Workflow(Generic[In, Out]):
+class Workflow(Generic[In, E, Out]):
     """``Workflow(order_workflow, name="order", version=1, input_type=Order)``.
 
     ``input_type`` defaults to the annotated input of the workflow's first
@@ -36,7 +37,7 @@ class Workflow(Generic[In, Out]):
     classes that only dynamic (``flat_map``) parts record.
     """
 
-    wio: WIO[In, Any, Out]
+    wio: WIO[In, E, Out]
     name: str
     version: int = 1
     input_type: Any = None
@@ -55,7 +56,7 @@ class Workflow(Generic[In, Out]):
         object.__setattr__(self, "codec", codec)
 
 
-def as_workflow(target: Any, default_name: str) -> Workflow[Any, Any]:
+def as_workflow(target: Any, default_name: str) -> Workflow[Any, Any, Any]:
     """A `Workflow` as given, or a bare WIO wrapped under ``default_name``."""
     if isinstance(target, Workflow):
         return target

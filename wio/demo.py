@@ -36,7 +36,7 @@ def _example() -> Any:
     return load_module(str(EXAMPLE))
 
 
-def _definition(example: Any) -> Workflow[Any, Any]:
+def _definition(example: Any) -> Workflow[Any, Any, Any]:
     return Workflow(example.order_workflow, name="order")
 
 
@@ -66,7 +66,7 @@ def run_child(url: str) -> None:
     example.side_effects = _PrintedEffects(say, hang_on_email=True)
     with Runtime(_definition(example), journal=url, lease_ttl=LEASE_TTL) as runtime:
         runtime.create("A-1", example.Order("A-1", "ada@example.com", 4_200, ("book", "lamp")))
-        runtime.get("A-1").run()
+        runtime.get("A-1").advance()
 
 
 def run_demo(say: Callable[[str], None]) -> int:
@@ -94,7 +94,7 @@ def run_demo(say: Callable[[str], None]) -> int:
                 if step.event_seq is not None:
                     say(f"   replayed: {step.name} (event #{step.event_seq}; handler only)")
             done = len(instance.progress)
-            status = instance.run()
+            status = instance.advance()
             for step in instance.progress[done:]:
                 say(f"   ran:      {step.name} (event #{step.event_seq})")
             say(f"   -> {status}: order is {instance.state.status}")
@@ -106,7 +106,7 @@ def run_demo(say: Callable[[str], None]) -> int:
             declined = runtime.create(
                 "B-2", example.Order("B-2", "bob@example.com", 250_000, ("piano",))
             )
-            declined.run()
+            declined.advance()
             for step in declined.progress:
                 outcome = "ok" if step.ok else f"error {step.value!r}"
                 say(f"   {format_path(step.path):8} {step.name or step.kind:16} {outcome}")

@@ -1,22 +1,39 @@
 """Exception classes raised by wio.
 
 Every exception says what was wrong and where: the node (by name and path),
-the instance id and the event sequence number, whichever apply.
+the instance id and the event sequence number, whichever apply. All derive
+from `WioError`; the journal's errors too, which is why the root is defined by
+the journal (it imports nothing from the rest of wio) and re-exported here.
 """
 
 from __future__ import annotations
 
+from wio.journal.errors import WioError
 
-class WioError(Exception):
-    """Base class of every error wio raises."""
+__all__ = [
+    "DefinitionError",
+    "InstanceAlreadyExists",
+    "InstanceNotFound",
+    "JournalEventError",
+    "NotWaitingForEvent",
+    "RecordedError",
+    "StepFailed",
+    "UnmatchedEventError",
+    "WioError",
+    "WrongWorkflow",
+]
 
 
 class DefinitionError(WioError):
-    """A workflow definition is malformed (found while building or running it)."""
+    """Raised when a workflow definition is malformed: while building it, or when
+    running it meets what only running can reveal (e.g. an effect returning the
+    wrong event type)."""
 
 
 class StepFailed(WioError):
-    """User code inside a step raised an exception.
+    """Raised when an event handler (user code) raised while applying a recorded
+    or delivered event; a live step that raises is retried instead, and shows
+    in `last_error`.
 
     The instance stays at that step; nothing was recorded for it.
     """
@@ -29,7 +46,8 @@ class StepFailed(WioError):
 
 
 class JournalEventError(WioError):
-    """A recorded event cannot be used; says which instance, event number and type."""
+    """Raised when a recorded event cannot be used; says which instance, event
+    number and type."""
 
     def __init__(self, instance_id: str, seq: int, event_type: str, problem: str) -> None:
         super().__init__(f"instance {instance_id!r}: event #{seq} of type {event_type!r} {problem}")
@@ -39,7 +57,7 @@ class JournalEventError(WioError):
 
 
 class UnmatchedEventError(JournalEventError):
-    """Replay met an event that no node of the workflow accepts (strict replay)."""
+    """Raised by strict replay on an event that no node of the workflow accepts."""
 
     def __init__(self, instance_id: str, seq: int, event_type: str, expected: str) -> None:
         super().__init__(
@@ -57,20 +75,23 @@ class InvalidInstanceId(WioError):
 
 
 class InstanceNotFound(WioError):
-    """No instance with that id exists."""
+    """Raised by a runtime asked for an instance id that it does not know."""
 
 
 class InstanceAlreadyExists(WioError):
-    """An instance with that id exists already."""
+    """Raised by a runtime asked to create an instance whose id is taken."""
 
 
 class NotWaitingForEvent(WioError):
-    """An event was delivered that the instance cannot accept now."""
+    """Raised by `deliver` when the instance cannot accept the event now; nothing
+    was recorded."""
 
 
 class RecordedError(WioError):
-    """An error an earlier process recorded in the journal; only its text survives."""
+    """Never raised: it stands, in `last_error`, for an error an earlier process
+    recorded in the journal, of which only the text survives."""
 
 
 class WrongWorkflow(WioError):
-    """An instance in the journal belongs to another workflow or version."""
+    """Raised when loading an instance that the journal records under another
+    workflow or version than the runtime's."""

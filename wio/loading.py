@@ -18,10 +18,11 @@ _WIO_FOLDER = str(Path(__file__).resolve().parent)
 
 
 class TargetError(WioError):
-    """A ``PATH_OR_MODULE:ATTR`` target could not be loaded."""
+    """Raised when a ``PATH_OR_MODULE:ATTR`` target (as the CLI takes) cannot be
+    loaded or is not a workflow."""
 
 
-def load_definition(target: str) -> Workflow[Any, Any]:
+def load_definition(target: str) -> Workflow[Any, Any, Any]:
     """The `Workflow` at ``target``; a bare WIO is named after its attribute."""
     obj = _load_attribute(target)
     if isinstance(obj, Workflow):
@@ -108,7 +109,9 @@ def _user_error(exc: BaseException) -> str:
     return "".join(heading + lines).rstrip("\n")
 
 
-def definition_for(workflow: str, version: int, targets: list[str]) -> Workflow[Any, Any] | None:
+def definition_for(
+    workflow: str, version: int, targets: list[str]
+) -> Workflow[Any, Any, Any] | None:
     """Which of the workflows at ``targets`` is ``workflow`` at ``version``, if any."""
     for target in targets:
         definition = load_definition(target)

@@ -307,4 +307,5 @@ def from_json(text: str) -> ModelNode:
 
 
 class ModelFormatError(DefinitionError):
-    """A model JSON value does not describe a workflow model."""
+    """Raised by `from_json` and `structure` when a value does not describe a
+    workflow model; says where it is wrong."""

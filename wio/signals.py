@@ -40,7 +40,8 @@ class SignalHandled:
 
 
 class UnexpectedSignal(WioError):
-    """The instance is not waiting for this signal now; nothing was recorded."""
+    """Raised by `signal` when the instance is not waiting for that signal now;
+    nothing was recorded."""
 
 
 class SignalKeyReused(WioError):
@@ -48,4 +49,5 @@ class SignalKeyReused(WioError):
 
 
 class SignalRequestError(WioError):
-    """A signal's request does not fit its request type; nothing was recorded."""
+    """Raised by `signal` when the request does not fit the signal's request type;
+    nothing was recorded."""

@@ -28,7 +28,6 @@ from wio import metrics
 from wio.clock import Clock, SystemClock
 from wio.definition import Workflow
 from wio.errors import DefinitionError, InvalidSetting
-from wio.interpreter import Status
 from wio.journal import ConcurrencyConflict, InstanceRecord, Journal, JournalError, LeaseHeld
 from wio.journal.records import InstanceStatus, StatusUpdate
 from wio.model import to_model, unstructure
@@ -42,7 +41,7 @@ class Worker:
     def __init__(
         self,
         journal: Journal,
-        workflows: Sequence[Workflow[Any, Any]],
+        workflows: Sequence[Workflow[Any, Any, Any]],
         *,
         owner: str | None = None,
         lease_ttl: float = 30.0,
@@ -70,12 +69,12 @@ class Worker:
         self.stopping = threading.Event()
         self.processed = 0
         self._current: str | None = None
-        self.runtimes: dict[tuple[str, int], Runtime[Any, Any]] = {}
+        self.runtimes: dict[tuple[str, int], Runtime[Any, Any, Any]] = {}
         for workflow in workflows:
             key = (workflow.name, workflow.version)
             if key in self.runtimes:
                 raise DefinitionError(
-                    f"workflow {workflow.name!r} version {workflow.version} is given twice"
+                    f"a worker got workflow {workflow.name!r} version {workflow.version} twice"
                 )
             self.runtimes[key] = Runtime(
                 workflow, journal=journal, owner=self.owner, lease_ttl=lease_ttl, clock=self.clock
@@ -151,11 +150,12 @@ class Worker:
         self._current = record.id
         try:
             instance = runtime.get(record.id)
-            status = instance.run(until=self.stopping.is_set)
+            status = instance.advance(until=self.stopping.is_set)
             self.processed += 1
             metrics.INSTANCE_RUNS.inc()
             log.info("instance %r: %s after event #%d", record.id, status, len(instance.events))
-            if status in (Status.FINISHED, Status.FAILED, Status.WAITING, Status.CANCELLED):
+            done = (InstanceStatus.FINISHED, InstanceStatus.FAILED, InstanceStatus.WAITING)
+            if status in (*done, InstanceStatus.CANCELLED):
                 runtime.forget(record.id)  # nothing to keep in memory for it
         except (ConcurrencyConflict, LeaseHeld) as exc:
             # Another process advanced it meanwhile: forget our copy, it will be reloaded.

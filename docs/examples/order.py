@@ -92,9 +92,16 @@ def reserve_stock(state: OrderState) -> InventoryUpdated:
     return InventoryUpdated(items=state.order.items)
 
 
-def notify_cancellation(args: tuple[OrderState, PaymentDeclined]) -> OrderCancelled:
+def order_state(last_state: object) -> OrderState:
+    """An error handler's last state, which every step of the handled section makes
+    an OrderState (the type checker only knows it is some value)."""
+    assert isinstance(last_state, OrderState), last_state
+    return last_state
+
+
+def notify_cancellation(args: tuple[object, PaymentDeclined]) -> OrderCancelled:
     state, declined = args
-    side_effects.append(f"cancel {state.order.order_id}")
+    side_effects.append(f"cancel {order_state(state).order.order_id}")
     return OrderCancelled(reason=declined.reason)
 
 
@@ -128,7 +135,7 @@ update_inventory = WIO.run(reserve_stock, lambda state, _: evolve(state, status=
 )
 
 cancel_order = WIO.run(
-    notify_cancellation, lambda args, _: evolve(args[0], status="cancelled")
+    notify_cancellation, lambda args, _: evolve(order_state(args[0]), status="cancelled")
 ).named("Cancel Order")
 
 order_workflow = (

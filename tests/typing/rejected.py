@@ -7,7 +7,7 @@ from typing import Never
 
 from attrs import frozen
 
-from wio import WIO
+from wio import WIO, Err, Runtime
 
 
 @frozen
@@ -33,3 +33,29 @@ needs_receipt: WIO[Receipt, Never, str] = WIO.pure_from(receipt_text)
 
 wrong = to_amount >> needs_receipt  # E
 also_wrong: WIO[Order, Never, str] = WIO.pure(Receipt("x")) >> to_amount  # E
+
+in_sequence = WIO.sequence(to_amount, needs_receipt)  # E
+in_longer_sequence = WIO.sequence(to_amount, WIO.pure_from(str), to_amount)  # E
+
+
+@frozen
+class Declined:
+    reason: str
+
+
+def check(o: Order) -> Order | Err[Declined]:
+    return o
+
+
+def receipt_of(pair: tuple[Order, Declined]) -> Receipt:
+    return Receipt(pair[1].reason)
+
+
+validated: WIO[Order, Declined, Order] = WIO.pure_from(check, error=Declined)
+# The last state is some value, not necessarily the section's input or output.
+assumes_state = validated.handle_error_with(WIO.pure_from(receipt_of))  # E
+uses_state = validated.handle_error_with(WIO.pure_from(lambda f: f[0].amount))  # E
+errs_without_handler = WIO.run(lambda o: Receipt("x"), event=Receipt, error=Declined)  # E
+
+not_narrowed = Runtime(validated).create("o", Order(1)).result.amount  # E
+wrong_handler = WIO.run(amount, lambda o, n: n.text)  # E

@@ -12,7 +12,7 @@ No I/O, no clock, no randomness: runtimes do those.
 """
 
 from wio.interpreter.apply_event import Applied, apply_event
-from wio.interpreter.cursor import Cursor, DeferredEvent, StepFailure
+from wio.interpreter.cursor import Cursor, DeferredEvent, FailedAttempt
 from wio.interpreter.next_effect import (
     DeliverSignal,
     Effect,
@@ -28,7 +28,6 @@ from wio.interpreter.next_effect import (
 from wio.interpreter.proceed import proceed, start
 from wio.interpreter.progress import pending_deferred, progress
 from wio.interpreter.state import (
-    Status,
     current_state,
     describe_wait,
     expected_signals,
@@ -49,8 +48,7 @@ __all__ = [
     "RunStep",
     "SaveCheckpoint",
     "StartTimer",
-    "Status",
-    "StepFailure",
+    "FailedAttempt",
     "StepRecord",
     "apply_event",
     "armed_timeouts",

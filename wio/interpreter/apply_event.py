@@ -43,7 +43,7 @@ from wio.interpreter.cursor import (
     detached,
     evolve,
 )
-from wio.interpreter.proceed import business_result, completed, proceed, run
+from wio.interpreter.proceed import business_result, completed, proceed, proceed_from
 from wio.interpreter.state import describe_wait
 from wio.parallel import InFlow
 from wio.paths import BASE, INTERRUPTION_HANDLER, TRIGGER, Path, child, child_segment, format_path
@@ -126,7 +126,9 @@ def _apply_in_flow(cursor: Cursor, focus: InParallel, seq: int, event: InFlow) -
     flows = list(focus.flows)
     flows[index] = detached(after)
     section = InParallel(focus.node, focus.input, focus.path, tuple(flows))
-    moved = run(section, cursor.stack, after.state, after.log, cursor.deferred, after.next_token)
+    moved = proceed_from(
+        section, cursor.stack, after.state, after.log, cursor.deferred, after.next_token
+    )
     return Applied(moved, applied.outcome)
 
 

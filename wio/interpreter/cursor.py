@@ -246,8 +246,9 @@ class DeferredEvent:
 
 
 @frozen
-class StepFailure:
-    """User code raised at ``path``; the cursor stays before that step."""
+class FailedAttempt:
+    """An attempt at a step whose user code raised at ``path``; the cursor stays
+    before that step, and the runtime retries it per its retry policy."""
 
     path: Path
     node_name: str | None
@@ -264,7 +265,7 @@ class Cursor(NamedTuple):
     log: Chain[StepRecord] | None
     deferred: Chain[DeferredEvent] | None = None
     next_token: int = 0
-    failure: StepFailure | None = None
+    failure: FailedAttempt | None = None
 
 
 _UNSET: Any = object()
@@ -279,7 +280,7 @@ def evolve(
     log: Chain[StepRecord] | None = _UNSET,
     deferred: Chain[DeferredEvent] | None = _UNSET,
     next_token: int = _UNSET,
-    failure: StepFailure | None = _UNSET,
+    failure: FailedAttempt | None = _UNSET,
 ) -> Cursor:
     """A copy of ``c`` with some fields replaced.
 

@@ -40,6 +40,7 @@ from wio.interpreter.cursor import (
     Cursor,
     DeferredEvent,
     Evaluate,
+    FailedAttempt,
     FailedWith,
     Finished,
     FlatMapFrame,
@@ -52,7 +53,6 @@ from wio.interpreter.cursor import (
     ReturnError,
     ReturnValue,
     SequenceFrame,
-    StepFailure,
     TransformFrame,
     chain_items,
     detached,
@@ -77,10 +77,10 @@ def proceed(cursor: Cursor) -> Cursor:
     focus, stack, state, log, deferred, token, failure = cursor
     if failure is not None and type(focus) is InParallel:
         focus = _retrying(focus)
-    return run(focus, stack, state, log, deferred, token)
+    return proceed_from(focus, stack, state, log, deferred, token)
 
 
-def run(
+def proceed_from(
     focus: Focus,
     stack: Frame | None,
     state: Any,
@@ -225,17 +225,17 @@ def _advance_flows(
     deferred: Chain[DeferredEvent] | None,
     token: int,
 ) -> tuple[
-    Focus, Any, Chain[StepRecord] | None, Chain[DeferredEvent] | None, int, StepFailure | None
+    Focus, Any, Chain[StepRecord] | None, Chain[DeferredEvent] | None, int, FailedAttempt | None
 ]:
     """Advance each flow of a parallel section as far as it goes without an event;
     then the section completes, fails with the first flow's business error, or
     waits. The flows share the enclosing log and section tokens."""
     node, input, path, flows_in = focus
     flows = list(flows_in)
-    failure: StepFailure | None = None
+    failure: FailedAttempt | None = None
     for index, flow in enumerate(flows):
         if flow.failure is None and _moving(flow.focus):
-            moved = run(flow.focus, flow.stack, flow.state, log, flow.deferred, token)
+            moved = proceed_from(flow.focus, flow.stack, flow.state, log, flow.deferred, token)
             log, token = moved.log, moved.next_token
             if moved.state is not flow.state:  # the flow produced a value
                 state = moved.state
@@ -381,7 +381,7 @@ def completed(
     """Record that a node completed with ``focus`` (a value or an error), and proceed."""
     state = focus.value if isinstance(focus, ReturnValue) else c.state
     log = Chain(_record(focus, path, kind, name, seq), c.log)
-    return run(focus, c.stack, state, log, c.deferred, c.next_token)
+    return proceed_from(focus, c.stack, state, log, c.deferred, c.next_token)
 
 
 def _record(
@@ -392,18 +392,18 @@ def _record(
     return StepRecord(path, kind, name, False, focus.error, seq)
 
 
-def _failure_at(focus: Focus, frame: Frame | None, exc: Exception) -> StepFailure:
+def _failure_at(focus: Focus, frame: Frame | None, exc: Exception) -> FailedAttempt:
     """Where user code raised: at the node being entered, or at the frame the
     value or error was handed to."""
     match focus:
         case Evaluate() | InParallel():
-            return StepFailure(focus.path, focus.node.meta.name, exc)
+            return FailedAttempt(focus.path, focus.node.meta.name, exc)
         case (
             ReturnValue() | ReturnError() | AwaitEvent() | AwaitTimer() | ArmTimeout()
             | AwaitCheckpoint() | Finished() | FailedWith()
         ):  # fmt: skip
             path = frame.path if frame is not None else ROOT
             name = frame.node.meta.name if frame is not None else None
-            return StepFailure(path, name, exc)
+            return FailedAttempt(path, name, exc)
         case _:
             assert_never(focus)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import enum
 from typing import Any, NamedTuple, assert_never
 
 from wio.algebra import HandleSignal, Recover, Run, Timer
@@ -20,16 +19,9 @@ from wio.interpreter.cursor import (
     ReturnError,
     ReturnValue,
 )
+from wio.journal import InstanceStatus
 from wio.paths import TRIGGER, Path, child, format_path
 from wio.signals import Signal
-
-
-class Status(enum.StrEnum):
-    RUNNING = "running"  # an effect is due (or a failed step awaits its retry)
-    WAITING = "waiting"  # blocked until something outside delivers an event
-    FINISHED = "finished"
-    FAILED = "failed"  # a business error escaped the workflow
-    CANCELLED = "cancelled"  # an operator cancelled the instance (never a cursor's own)
 
 
 def current_state(cursor: Cursor) -> Any:
@@ -37,31 +29,35 @@ def current_state(cursor: Cursor) -> Any:
     return cursor.state
 
 
-def status(cursor: Cursor) -> Status:
+def status(cursor: Cursor) -> InstanceStatus:
     match focus := cursor.focus:
         case Finished():
-            return Status.FINISHED
+            return InstanceStatus.FINISHED
         case FailedWith():
-            return Status.FAILED
+            return InstanceStatus.FAILED
         case AwaitEvent():
             match focus.node:
                 case Recover() | HandleSignal():  # both wait for something from outside
-                    return Status.WAITING
+                    return InstanceStatus.WAITING
                 case Run() | Timer():
-                    return Status.RUNNING
+                    return InstanceStatus.RUNNING
                 case _:
                     assert_never(focus.node)
         case InParallel():
             if cursor.failure is not None:
-                return Status.RUNNING
+                return InstanceStatus.RUNNING
             # Running while any flow has something to do; waiting when all wait outside.
             flows = [status(flow) for flow in focus.flows if type(flow.focus) is not Finished]
-            return Status.RUNNING if Status.RUNNING in flows else Status.WAITING
+            return (
+                InstanceStatus.RUNNING
+                if InstanceStatus.RUNNING in flows
+                else InstanceStatus.WAITING
+            )
         case (
             Evaluate() | ReturnValue() | ReturnError() | AwaitTimer() | ArmTimeout()
             | AwaitCheckpoint()
         ):  # fmt: skip
-            return Status.RUNNING
+            return InstanceStatus.RUNNING
         case _:
             assert_never(focus)
 

@@ -7,25 +7,27 @@ the database.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
 
 from wio import tracing
-from wio.interpreter import Status, expected_signals
-from wio.runtime import protocol
+from wio.interpreter import expected_signals
+from wio.journal import InstanceStatus
+from wio.runtime import procedures
 from wio.runtime.base import RuntimeBase, translated_errors
 from wio.runtime.core import InstanceCore, InstanceView
 from wio.runtime.persistence import InMemory, Persistence, call_persistence
-from wio.runtime.protocol import drive_async
+from wio.runtime.procedures import drive_async
 from wio.signals import Signal
 
 In = TypeVar("In")
+E = TypeVar("E")
 Out = TypeVar("Out")
 Resp = TypeVar("Resp")
 
 
-class AsyncInstance(InstanceView[In, Out]):
-    """A running instance; `run` advances it without blocking the event loop."""
+class AsyncInstance(InstanceView[In, E, Out]):
+    """A running instance; `advance` advances it without blocking the event loop."""
 
     def __init__(self, core: InstanceCore, persistence: Persistence) -> None:
         super().__init__(core)
@@ -33,33 +35,36 @@ class AsyncInstance(InstanceView[In, Out]):
 
     async def step(self) -> bool:
         """Perform the next effect and record its event. False if nothing was done."""
-        return bool(await drive_async(protocol.step(self._core, self._persistence)))
+        return bool(await drive_async(procedures.step(self._core, self._persistence)))
 
-    async def run(self) -> Status:
+    async def advance(self, *, until: Callable[[], bool] | None = None) -> InstanceStatus:
         """Advance until finished, waiting for the outside, or stopped by an error.
 
-        In a parallel section, the next step of every flow runs at once (their
-        coroutines awaited concurrently), and each event is recorded as before.
+        ``until`` is asked between steps; see `Instance.advance`. In a parallel
+        section, the next step of every flow runs at once (their coroutines
+        awaited concurrently), and each event is recorded as before.
         """
         with tracing.span("wio.run", self._core.labels):
             await call_persistence(self._persistence, self._persistence.acquire, self._core)
             try:
-                await self._advance()
+                await self._run_on(until)
             finally:
                 await call_persistence(self._persistence, self._persistence.release, self._core)
         return self.status
 
-    async def _advance(self) -> None:
+    async def _run_on(self, until: Callable[[], bool] | None = None) -> None:
         self._core.traced = tracing.enabled()
         # The flows of a parallel section await their effects concurrently.
-        steps = protocol.step_concurrently
-        while await drive_async(steps(self._core, self._persistence)):
+        steps = procedures.step_concurrently
+        while not (until is not None and until()):
+            if not await drive_async(steps(self._core, self._persistence)):
+                break
             if not self._core.more_is_due():
                 break
 
-    async def deliver(self, event: Any) -> Status:
+    async def deliver(self, event: Any) -> InstanceStatus:
         """Record an event from outside the workflow; see `Instance.deliver`."""
-        await self._outside(protocol.deliver(self._core, self._persistence, event))
+        await self._outside(procedures.deliver(self._core, self._persistence, event))
         return self.status
 
     async def signal(
@@ -74,15 +79,16 @@ class AsyncInstance(InstanceView[In, Out]):
         `Instance.signal`."""
         try:
             response: Resp = await drive_async(
-                protocol.signal(self._core, self._persistence, signal, request, key)
+                procedures.signal(self._core, self._persistence, signal, request, key)
             )
             if advance and self._core.more_is_due():
-                await self._advance()
+                await self._run_on()
         finally:
             await call_persistence(self._persistence, self._persistence.release, self._core)
         return response
 
     def expected_signals(self) -> tuple[Signal[Any, Any], ...]:
+        """The signals the instance waits for now."""
         return expected_signals(self._core.cursor)
 
     async def _outside(self, steps: Any) -> Any:
@@ -92,16 +98,18 @@ class AsyncInstance(InstanceView[In, Out]):
             await call_persistence(self._persistence, self._persistence.release, self._core)
 
 
-class AsyncRuntime(RuntimeBase[In, Out, "AsyncInstance[In, Out]"]):
+class AsyncRuntime(RuntimeBase[In, E, Out, "AsyncInstance[In, E, Out]"]):
     """Runs instances of one workflow from asyncio code; see `Runtime`."""
 
-    async def create(self, instance_id: str, input: In) -> AsyncInstance[In, Out]:
+    async def create(self, instance_id: str, input: In) -> AsyncInstance[In, E, Out]:
+        """Create an instance; see `Runtime.create`."""
         core, persistence = self._new(instance_id, input)
         with translated_errors():
             await call_persistence(persistence, persistence.created, core)
         return self._keep(AsyncInstance(core, persistence))
 
-    async def get(self, instance_id: str) -> AsyncInstance[In, Out]:
+    async def get(self, instance_id: str) -> AsyncInstance[In, E, Out]:
+        """The instance, loaded from the journal if not in memory; see `Runtime.get`."""
         instance = self._instances.get(instance_id)
         if instance is not None:
             return instance
@@ -115,8 +123,9 @@ class AsyncRuntime(RuntimeBase[In, Out, "AsyncInstance[In, Out]"]):
             )
         return self._keep(AsyncInstance(core, persistence))
 
-    async def recover(
+    async def rebuild(
         self, instance_id: str, input: In, events: Iterable[Any]
-    ) -> AsyncInstance[In, Out]:
-        core = self._recovered(instance_id, input, events)
+    ) -> AsyncInstance[In, E, Out]:
+        """Rebuild an instance in memory from its events; see `Runtime.rebuild`."""
+        core = self._rebuilt(instance_id, input, events)
         return self._keep(AsyncInstance(core, InMemory()))

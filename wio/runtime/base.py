@@ -26,6 +26,7 @@ from wio.runtime.core import InstanceCore, numbered
 from wio.runtime.persistence import InMemory, Journaled, Persistence
 
 In = TypeVar("In")
+E = TypeVar("E")
 Out = TypeVar("Out")
 I = TypeVar("I")  # noqa: E741 - the instance type of the concrete runtime
 
@@ -46,10 +47,10 @@ def translated_errors() -> Iterator[None]:
         raise InstanceNotFound(str(exc)) from exc
 
 
-class RuntimeBase(Generic[In, Out, I]):
+class RuntimeBase(Generic[In, E, Out, I]):
     def __init__(
         self,
-        workflow: WIO[In, Any, Out] | Workflow[In, Out],
+        workflow: WIO[In, E, Out] | Workflow[In, E, Out],
         *,
         journal: Journal | str | None = None,
         strict: bool = False,
@@ -59,8 +60,8 @@ class RuntimeBase(Generic[In, Out, I]):
         lease_ttl: float = 30.0,
     ) -> None:
         if isinstance(workflow, Workflow):
-            self.definition: Workflow[In, Out] | None = workflow
-            self.workflow: WIO[In, Any, Out] = workflow.wio
+            self.definition: Workflow[In, E, Out] | None = workflow
+            self.workflow: WIO[In, E, Out] = workflow.wio
         elif isinstance(workflow, WIO):
             self.definition, self.workflow = None, workflow
         else:
@@ -138,9 +139,9 @@ class RuntimeBase(Generic[In, Out, I]):
             raise InstanceNotFound(f"no instance {instance_id!r}")
         return self._journaled()
 
-    def _recovered(self, instance_id: str, input: Any, events: Iterable[Any]) -> InstanceCore:
+    def _rebuilt(self, instance_id: str, input: Any, events: Iterable[Any]) -> InstanceCore:
         if self.journal is not None:
-            raise DefinitionError("recover() rebuilds in-memory instances; use get() on a journal")
+            raise DefinitionError("rebuild() rebuilds in-memory instances; use get() on a journal")
         if instance_id in self._instances:
             raise InstanceAlreadyExists(f"instance {instance_id!r} exists already")
         core = self._core(instance_id, input)

@@ -1,10 +1,11 @@
 """What the sync and asyncio runtimes share: one instance's bookkeeping.
 
-`InstanceCore` holds the current cursor and the recorded events, replays a
-journal, validates what effects return, counts failed attempts against the
-retry policy and reports unmatched events. It calls no effect and does no
-journal I/O: the thin `sync` and `aio` layers do that, so the two can never
-drift apart.
+`InstanceCore` holds the current cursor, the recorded events and how the
+current step is failing (one `RetryState` value), replays a journal,
+validates what effects return and reports unmatched events. It calls no
+effect and does no journal I/O: the thin `sync` and `aio` layers do that, so
+the two can never drift apart. Delivering a signal is pure functions of the
+cursor and events, in `wio.runtime.signal_delivery`.
 """
 
 from __future__ import annotations
@@ -22,7 +23,6 @@ from wio import metrics, tracing
 from wio.algebra import WIO
 from wio.cancellation import Cancelled, InstanceCancelled
 from wio.clock import Clock
-from wio.codec import InputError, decode_input
 from wio.errors import (
     DefinitionError,
     NotWaitingForEvent,
@@ -35,18 +35,16 @@ from wio.interpreter import (
     Cursor,
     DeliverSignal,
     Effect,
+    FailedAttempt,
     ReleaseTimer,
     RunStep,
     SaveCheckpoint,
     StartTimer,
-    Status,
-    StepFailure,
     StepRecord,
     apply_event,
     armed_timeouts,
     current_state,
     describe_wait,
-    expected_signals,
     format_path,
     pending_deferred,
     proceed,
@@ -57,22 +55,16 @@ from wio.interpreter import (
     start,
     status,
 )
-from wio.interpreter.state import signal_handlers
-from wio.parallel import describe_event, in_flows, innermost
-from wio.retry import RetryPolicy
-from wio.signals import (
-    Signal,
-    SignalHandled,
-    SignalKeyReused,
-    SignalRequestError,
-    UnexpectedSignal,
-)
+from wio.journal import InstanceStatus
+from wio.parallel import describe_event, in_flows
+from wio.retry import RetryPolicy, RetryState
 from wio.timers import TimerReleased, TimerStarted
 
 log = logging.getLogger("wio.replay")
 steps_log = logging.getLogger("wio.steps")
 
 In = TypeVar("In")
+E = TypeVar("E")
 Out = TypeVar("Out")
 
 
@@ -100,14 +92,13 @@ class UnmatchedEvent:
     expected: str
 
 
-@frozen
-class _Snapshot:
+class Snapshot(NamedTuple):
+    """What a commit changes, to undo it: the cursor, the event count, the retry state
+    and whether the instance is cancelled."""
+
     cursor: Cursor
     event_count: int
-    attempts: int
-    retry_at: datetime | None
-    gave_up: bool
-    error: StepFailure | None
+    retry_state: RetryState
     cancelled: Cancelled | None
 
 
@@ -153,14 +144,11 @@ class InstanceCore:
         self.workflow = workflow
         self.input = input
         self.strict = strict
-        self.retry = retry
+        self.retry_policy = retry
         self.clock = clock
         self.events: list[RecordedEvent] = []
         self.unmatched: list[UnmatchedEvent] = []
-        self.attempts = 0  # failed attempts of the current step
-        self.retry_at: datetime | None = None
-        self.gave_up = False  # the last attempt failed: the instance has failed
-        self.error: StepFailure | None = None
+        self.retry_state = RetryState()
         self.cancelled: Cancelled | None = None
         self.labels: dict[str, Any] = {tracing.INSTANCE: instance_id}  # of its trace spans
         self.traced = tracing.enabled()  # asked again at each run, not at each step
@@ -170,10 +158,10 @@ class InstanceCore:
     # -- queries ------------------------------------------------------------
 
     @property
-    def status(self) -> Status:
+    def status(self) -> InstanceStatus:
         if self.cancelled is not None:
-            return Status.CANCELLED
-        return Status.FAILED if self.gave_up else status(self.cursor)
+            return InstanceStatus.CANCELLED
+        return InstanceStatus.FAILED if self.retry_state.gave_up else status(self.cursor)
 
     @property
     def state(self) -> Any:
@@ -194,7 +182,7 @@ class InstanceCore:
 
     def more_is_due(self) -> bool:
         """Whether a run should go on after a step: an effect is due and nothing failed."""
-        return self.error is None and self.status == Status.RUNNING
+        return self.retry_state.error is None and self.status == InstanceStatus.RUNNING
 
     @property
     def next_seq(self) -> int:
@@ -234,10 +222,12 @@ class InstanceCore:
         self, attempts: int, retry_at: datetime | None, error: str | None, failed: bool
     ) -> None:
         """Take over the failure state an earlier process recorded in the registry."""
-        self.attempts = attempts
-        self.retry_at = retry_at
-        self.error = StepFailure((), None, RecordedError(error)) if error else None
-        self.gave_up = failed and status(self.cursor) != Status.FAILED
+        self.retry_state = RetryState(
+            attempts,
+            retry_at,
+            failed and status(self.cursor) != InstanceStatus.FAILED,
+            FailedAttempt((), None, RecordedError(error)) if error else None,
+        )
 
     def _report(self, seq: int, event: Any, expected: str) -> None:
         event_type = describe_event(event)
@@ -273,7 +263,7 @@ class InstanceCore:
         return list(self._due(every=True))
 
     def _due(self, *, every: bool = False) -> Iterator[Effect]:
-        if self.gave_up or self.cancelled is not None:
+        if self.retry_state.gave_up or self.cancelled is not None:
             return
         if self.cursor.failure is not None:
             self.cursor = proceed(self.cursor)
@@ -302,8 +292,8 @@ class InstanceCore:
         """When something is next due: a failed step's retry, or a started timer's release."""
         if self.cancelled is not None:
             return None  # its timers are dropped
-        if self.error is not None:
-            return self.retry_at
+        if self.retry_state.error is not None:
+            return self.retry_state.retry_at
         return min(release_times(self.cursor), default=None)
 
     def timer_event(self, effect: StartTimer | ReleaseTimer) -> TimerStarted | TimerReleased:
@@ -348,63 +338,50 @@ class InstanceCore:
         assert applied.outcome == "accepted", applied
         return Prepared(applied, recorded)
 
-    def snapshot(self) -> _Snapshot:
-        return _Snapshot(
-            self.cursor,
-            len(self.events),
-            self.attempts,
-            self.retry_at,
-            self.gave_up,
-            self.error,
-            self.cancelled,
-        )
+    def snapshot(self) -> Snapshot:
+        return Snapshot(self.cursor, len(self.events), self.retry_state, self.cancelled)
 
-    def restore(self, snapshot: _Snapshot) -> None:
+    def restore(self, snapshot: Snapshot) -> None:
         """Undo a commit whose journal write failed."""
-        self.cursor = snapshot.cursor
-        del self.events[snapshot.event_count :]
-        self.attempts, self.retry_at = snapshot.attempts, snapshot.retry_at
-        self.gave_up, self.error = snapshot.gave_up, snapshot.error
-        self.cancelled = snapshot.cancelled
+        self.cursor, event_count, self.retry_state, self.cancelled = snapshot
+        del self.events[event_count:]
 
     def commit(self, applied: Applied, event: Any) -> None:
         self.events.append(RecordedEvent(self.next_seq, event))
         if type(event) is Cancelled:
             self.cancelled = event
         self.cursor = applied.cursor
-        self.attempts, self.retry_at, self.error = 0, None, None
+        self.retry_state = self.retry_state.after_success()
         self._note_pure_failure()
 
     def step_failed(self, effect: Effect, exc: BaseException) -> None:
         match effect:
             case RunStep():
-                name, policy = effect.node.meta.name, effect.node.retry or self.retry
+                name, policy = effect.node.meta.name, effect.node.retry or self.retry_policy
             case StartTimer() | ReleaseTimer():
-                name, policy = effect.node.meta.name or "timer", self.retry
+                name, policy = effect.node.meta.name or "timer", self.retry_policy
             case SaveCheckpoint():
-                name, policy = "checkpoint", self.retry
+                name, policy = "checkpoint", self.retry_policy
             case DeliverSignal():
-                name, policy = effect.node.meta.name, self.retry
+                name, policy = effect.node.meta.name, self.retry_policy
             case _:
                 assert_never(effect)
-        self._failed(StepFailure(effect.path, name, exc), policy)
+        self._failed(FailedAttempt(effect.path, name, exc), policy)
 
     def _note_pure_failure(self) -> bool:
         failure = self.cursor.failure
         if failure is not None:
-            self._failed(failure, self.retry)
+            self._failed(failure, self.retry_policy)
         return failure is not None
 
-    def _failed(self, failure: StepFailure, policy: RetryPolicy) -> None:
-        self.error = failure
-        self.attempts += 1
-        delay = policy.delay_after(self.attempts) if policy.retries(failure.exception) else None
-        if delay is None:
-            self.gave_up, self.retry_at = True, None
+    def _failed(self, failure: FailedAttempt, policy: RetryPolicy) -> None:
+        now = self.clock.now()
+        state = self.retry_state = self.retry_state.after_failure(failure, policy, now)
+        (metrics.FAILED if state.retry_at is not None else metrics.GAVE_UP).inc()
+        if state.retry_at is None:
+            outcome = "giving up"
         else:
-            self.retry_at = self.clock.now() + timedelta(seconds=delay)
-        (metrics.GAVE_UP if self.gave_up else metrics.FAILED).inc()
-        outcome = "giving up" if self.gave_up else f"retrying in {delay:g}s"
+            outcome = f"retrying in {(state.retry_at - now).total_seconds():g}s"
         steps_log.warning(
             "instance %r: step %r at %s raised %s: %s; no event recorded; attempt %d, %s",
             self.instance_id,
@@ -412,89 +389,19 @@ class InstanceCore:
             format_path(failure.path),
             type(failure.exception).__name__,
             failure.exception,
-            self.attempts,
+            state.attempts,
             outcome,
         )
 
-    # -- signals ------------------------------------------------------------
-
-    def signal_request(self, signal: Signal[Any, Any], request: Any) -> Any:
-        """The request as an instance of the signal's request type, or `SignalRequestError`."""
-        self.refuse_if_cancelled(f"signal {signal.name!r}")
-        if isinstance(request, signal.request):
-            return request
-        where = f"instance {self.instance_id!r}, signal {signal.name!r}"
-        try:
-            return decode_input(request, signal.request, where, "request")
-        except InputError as exc:
-            raise SignalRequestError(str(exc)) from None
-
-    def redelivered(
-        self, signal: Signal[Any, Any], request: Any, key: str | None
-    ) -> SignalHandled | None:
-        """The recorded delivery a signal repeats, if it repeats one.
-
-        With a key, any delivery of this signal with the same key. Without
-        one, a delivery of the same request while the instance no longer
-        waits for the signal (waiting again, it takes the request anew).
-        """
-        if key is None and signal in expected_signals(self.cursor):
-            return None
-        for recorded in reversed(self.events):
-            handled = innermost(recorded.event)
-            if not isinstance(handled, SignalHandled) or handled.signal != signal.name:
-                continue
-            if key is None and handled.request == request:
-                return handled
-            if key is not None and handled.key == key:
-                if handled.request != request:
-                    raise SignalKeyReused(
-                        f"instance {self.instance_id!r}, signal {signal.name!r}: key {key!r} "
-                        f"was used for another request (event #{recorded.seq}: "
-                        f"{handled.request!r}, now {request!r}); nothing was recorded"
-                    )
-                return handled
-        return None
+    # -- events from outside --------------------------------------------------
 
     def refuse_if_cancelled(self, what: str) -> None:
+        """Raise `InstanceCancelled` if an operator cancelled the instance."""
         if self.cancelled is not None:
             raise InstanceCancelled(
                 f"instance {self.instance_id!r} was cancelled ({self.cancelled.reason}); "
                 f"it takes no {what}, and nothing was recorded"
             )
-
-    def prepare_cancel(self, cancelled: Cancelled) -> Applied:
-        """Stop the instance: the cursor stays where it is, and nothing more is due."""
-        self.refuse_if_cancelled("second cancellation")
-        return Applied(self.cursor, "accepted")
-
-    def signal_effect(self, signal: Signal[Any, Any], request: Any) -> DeliverSignal:
-        for handler in signal_handlers(self.cursor):
-            if handler.node.signal == signal:
-                node, input, path, route = handler
-                return DeliverSignal(node, input, path, request, route)
-        expected = ", ".join(repr(s.name) for s in expected_signals(self.cursor)) or "none"
-        raise UnexpectedSignal(
-            f"instance {self.instance_id!r} is not waiting for signal {signal.name!r} "
-            f"(it is {describe_wait(self.cursor)}; signals expected now: {expected}); "
-            "nothing was recorded"
-        )
-
-    def signal_record(self, effect: DeliverSignal, event: Any, key: str | None) -> SignalHandled:
-        """Validate the handler's event and compute the response, before anything is written."""
-        node = effect.node
-        if not isinstance(event, node.event_type):
-            raise DefinitionError(
-                f"the handler of signal {node.signal.name!r} returned {type(event).__name__}, "
-                f"expected an event of type {node.event_type.__name__}"
-            )
-        response = node.respond(effect.input, event, effect.request)
-        if not isinstance(response, node.signal.response):
-            raise DefinitionError(
-                f"signal {node.signal.name!r} responded with {type(response).__name__}, "
-                f"expected {node.signal.response.__name__}"
-            )
-        return SignalHandled(node.signal.name, effect.request, event, response, key)
 
     def prepare_delivery(self, event: Any) -> Applied:
         """Apply an event delivered from outside (e.g. for a `recover` node)."""
@@ -521,7 +428,7 @@ def recorded_event_type(effect: Effect) -> type[Any]:
             assert_never(effect)
 
 
-def describe_failure(failure: StepFailure) -> str:
+def describe_failure(failure: FailedAttempt) -> str:
     """A one-line description of a failed step, as the registry stores it."""
     if isinstance(failure.exception, RecordedError):
         return str(failure.exception)
@@ -529,7 +436,7 @@ def describe_failure(failure: StepFailure) -> str:
     return f"{where}: {type(failure.exception).__name__}: {failure.exception}"
 
 
-class InstanceView(Generic[In, Out]):
+class InstanceView(Generic[In, E, Out]):
     """The read-only face of an instance, shared by the sync and asyncio layers."""
 
     def __init__(self, core: InstanceCore) -> None:
@@ -537,48 +444,56 @@ class InstanceView(Generic[In, Out]):
 
     @property
     def id(self) -> str:
+        """The instance's id, unique within its journal."""
         return self._core.instance_id
 
     @property
     def input(self) -> In:
+        """The input the instance was created with."""
         return self._core.input  # type: ignore[no-any-return]
 
     @property
-    def status(self) -> Status:
+    def status(self) -> InstanceStatus:
+        """Running (an effect is due), waiting for the outside, finished or failed."""
         return self._core.status
 
     @property
-    def state(self) -> Any:
-        """The latest value any node produced (the input until then)."""
-        return self._core.state
+    def state(self) -> object:
+        """The latest value any node produced (the input until then): the output
+        of any node, so typed ``object``."""
+        state: object = self._core.state
+        return state
 
     @property
-    def result(self) -> Any:
-        """The output once finished, or the business error once failed."""
-        return self._core.result
+    def result(self) -> Out | E | None:
+        """The output once finished, the business error once failed, else None."""
+        result: Out | E | None = self._core.result
+        return result
 
     @property
     def progress(self) -> tuple[StepRecord, ...]:
+        """The nodes that ran, in order, with their results."""
         return self._core.progress
 
     @property
     def events(self) -> tuple[RecordedEvent, ...]:
+        """The recorded events, numbered from 1."""
         return tuple(self._core.events)
 
     @property
-    def last_error(self) -> StepFailure | None:
+    def last_error(self) -> FailedAttempt | None:
         """The exception that stopped the last attempt of the current step, if any."""
-        return self._core.error
+        return self._core.retry_state.error
 
     @property
     def attempts(self) -> int:
         """Failed attempts of the current step (0 once it succeeds)."""
-        return self._core.attempts
+        return self._core.retry_state.attempts
 
     @property
     def retry_at(self) -> datetime | None:
         """When a worker will try the failed step again."""
-        return self._core.retry_at
+        return self._core.retry_state.retry_at
 
     @property
     def unmatched_events(self) -> tuple[UnmatchedEvent, ...]:
@@ -586,4 +501,5 @@ class InstanceView(Generic[In, Out]):
         return tuple(self._core.unmatched)
 
     def waiting_for(self) -> str:
+        """What the instance waits for, in words (e.g. "waiting for signal 'Approve'")."""
         return self._core.waiting_for()

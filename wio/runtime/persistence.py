@@ -75,8 +75,9 @@ class _RegistryView:
 
 
 def registry_view(core: InstanceCore) -> _RegistryView:
-    error = None if core.error is None else describe_failure(core.error)
-    return _RegistryView(InstanceStatus(str(core.status)), core.wakeup_at, error, core.attempts)
+    state = core.retry_state
+    error = None if state.error is None else describe_failure(state.error)
+    return _RegistryView(core.status, core.wakeup_at, error, state.attempts)
 
 
 class Journaled:
@@ -84,7 +85,7 @@ class Journaled:
 
     blocking = True
 
-    def __init__(self, journal: Journal, workflow: Workflow[Any, Any], owner: str, ttl: float):
+    def __init__(self, journal: Journal, workflow: Workflow[Any, Any, Any], owner: str, ttl: float):
         self.journal = journal
         self.workflow = workflow
         self.owner = owner

@@ -9,15 +9,17 @@ from typing import Any, TypeVar, assert_never
 
 from wio import tracing
 from wio.errors import DefinitionError
-from wio.interpreter import DeliverSignal, RunStep, SaveCheckpoint, Status, expected_signals
-from wio.runtime import protocol
+from wio.interpreter import DeliverSignal, RunStep, SaveCheckpoint, expected_signals
+from wio.journal import InstanceStatus
+from wio.runtime import procedures
 from wio.runtime.base import RuntimeBase, translated_errors
 from wio.runtime.core import InstanceCore, InstanceView
 from wio.runtime.persistence import InMemory, Persistence
-from wio.runtime.protocol import drive_sync
+from wio.runtime.procedures import drive_sync
 from wio.signals import Signal
 
 In = TypeVar("In")
+E = TypeVar("E")
 Out = TypeVar("Out")
 Resp = TypeVar("Resp")
 
@@ -46,8 +48,8 @@ def perform_sync(effect: RunStep | SaveCheckpoint | DeliverSignal) -> Any:
     )
 
 
-class Instance(InstanceView[In, Out]):
-    """A running instance. Query it at any time; `run` advances it."""
+class Instance(InstanceView[In, E, Out]):
+    """A running instance. Query it at any time; `advance` advances it."""
 
     def __init__(self, core: InstanceCore, persistence: Persistence) -> None:
         super().__init__(core)
@@ -55,9 +57,9 @@ class Instance(InstanceView[In, Out]):
 
     def step(self) -> bool:
         """Perform the next effect and record its event. False if nothing was done."""
-        return bool(drive_sync(protocol.step(self._core, self._persistence), perform_sync))
+        return bool(drive_sync(procedures.step(self._core, self._persistence), perform_sync))
 
-    def run(self, *, until: Callable[[], bool] | None = None) -> Status:
+    def advance(self, *, until: Callable[[], bool] | None = None) -> InstanceStatus:
         """Advance until finished, waiting for the outside, or stopped by an error.
 
         ``until`` is asked between steps; when it returns true the run stops
@@ -67,23 +69,23 @@ class Instance(InstanceView[In, Out]):
         with tracing.span("wio.run", self._core.labels):
             self._persistence.acquire(self._core)
             try:
-                self._advance(until)
+                self._run_on(until)
             finally:
                 self._persistence.release(self._core)
         return self.status
 
-    def _advance(self, until: Callable[[], bool] | None = None) -> None:
+    def _run_on(self, until: Callable[[], bool] | None = None) -> None:
         self._core.traced = tracing.enabled()
         while not (until is not None and until()):
             if not self.step() or not self._core.more_is_due():
                 break
 
-    def deliver(self, event: Any) -> Status:
+    def deliver(self, event: Any) -> InstanceStatus:
         """Record an event from outside the workflow (an operator's or a migration's).
 
         Raises `NotWaitingForEvent` if no node accepts it now; nothing is recorded then.
         """
-        self._outside(protocol.deliver(self._core, self._persistence, event))
+        self._outside(procedures.deliver(self._core, self._persistence, event))
         return self.status
 
     def signal(
@@ -104,17 +106,17 @@ class Instance(InstanceView[In, Out]):
         the wrong shape; nothing is recorded then.
 
         Once the signal is recorded, the instance runs on here, under the same
-        lease, to its next wait (as `run` would), so that it is ready for the
+        lease, to its next wait (as `advance` would), so that it is ready for the
         next signal even when no worker is running; ``advance=False`` records
         the signal alone (as `step` records one event).
         """
         try:
             response: Resp = drive_sync(
-                protocol.signal(self._core, self._persistence, signal, request, key),
+                procedures.signal(self._core, self._persistence, signal, request, key),
                 perform_sync,
             )
             if advance and self._core.more_is_due():
-                self._advance()
+                self._run_on()
         finally:
             self._persistence.release(self._core)
         return response
@@ -131,7 +133,7 @@ class Instance(InstanceView[In, Out]):
             self._persistence.release(self._core)
 
 
-class Runtime(RuntimeBase[In, Out, "Instance[In, Out]"]):
+class Runtime(RuntimeBase[In, E, Out, "Instance[In, E, Out]"]):
     """Runs instances of one workflow: in memory, or durably on a journal.
 
     ``Runtime(workflow)`` keeps everything in memory. ``Runtime(Workflow(...),
@@ -143,14 +145,14 @@ class Runtime(RuntimeBase[In, Out, "Instance[In, Out]"]):
     in `Instance.unmatched_events`.
     """
 
-    def create(self, instance_id: str, input: In) -> Instance[In, Out]:
+    def create(self, instance_id: str, input: In) -> Instance[In, E, Out]:
         """Create an instance; it advances through pure steps but runs no effect yet."""
         core, persistence = self._new(instance_id, input)
         with translated_errors():
             persistence.created(core)
         return self._keep(Instance(core, persistence))
 
-    def get(self, instance_id: str) -> Instance[In, Out]:
+    def get(self, instance_id: str) -> Instance[In, E, Out]:
         """The instance, loaded from the journal (events replayed) if not in memory."""
         instance = self._instances.get(instance_id)
         if instance is not None:
@@ -160,7 +162,7 @@ class Runtime(RuntimeBase[In, Out, "Instance[In, Out]"]):
             core = persistence.load(lambda input: self._core(instance_id, input), instance_id)
         return self._keep(Instance(core, persistence))
 
-    def recover(self, instance_id: str, input: In, events: Iterable[Any]) -> Instance[In, Out]:
+    def rebuild(self, instance_id: str, input: In, events: Iterable[Any]) -> Instance[In, E, Out]:
         """Rebuild an instance in memory from its events (numbered from 1), running no effect."""
-        core = self._recovered(instance_id, input, events)
+        core = self._rebuilt(instance_id, input, events)
         return self._keep(Instance(core, InMemory()))

@@ -180,11 +180,11 @@ def _error_response(request: Request[Any, Any, Any], exc: Exception) -> Response
 class Api:
     """The endpoints over one journal and the workflows whose code this process has."""
 
-    def __init__(self, journal: Journal, workflows: Sequence[Workflow[Any, Any]]) -> None:
+    def __init__(self, journal: Journal, workflows: Sequence[Workflow[Any, Any, Any]]) -> None:
         self.journal = journal
         self.workflows = {(w.name, w.version): w for w in workflows}
 
-    def definition(self, record: InstanceRecord) -> Workflow[Any, Any]:
+    def definition(self, record: InstanceRecord) -> Workflow[Any, Any, Any]:
         found = self.workflows.get((record.workflow, record.workflow_version))
         if found is None:
             raise OperationRefused(
@@ -194,14 +194,14 @@ class Api:
             )
         return found
 
-    def newest(self, name: str) -> Workflow[Any, Any]:
+    def newest(self, name: str) -> Workflow[Any, Any, Any]:
         return max((w for (n, _), w in self.workflows.items() if n == name), key=_version)
 
     def record(self, instance_id: str) -> InstanceRecord:
         return self.journal.get_instance(instance_id)
 
 
-def _version(workflow: Workflow[Any, Any]) -> int:
+def _version(workflow: Workflow[Any, Any, Any]) -> int:
     return workflow.version
 
 
@@ -222,7 +222,7 @@ def view(record: InstanceRecord) -> InstanceView:
 
 def create_app(
     journal: Journal,
-    workflows: Sequence[Workflow[Any, Any]],
+    workflows: Sequence[Workflow[Any, Any, Any]],
     *,
     token: str | None = None,
     metrics: Callable[[], tuple[bytes, str]] | None = None,
@@ -282,7 +282,7 @@ def _common_handlers(api: Api) -> list[Any]:
 
 
 def _rendered(
-    workflow: Workflow[Any, Any], format: str, executed: set[tuple[int, ...]]
+    workflow: Workflow[Any, Any, Any], format: str, executed: set[tuple[int, ...]]
 ) -> Response[str]:
     from wio.renderers import render
 
@@ -399,7 +399,7 @@ def _instance_handlers(api: Api) -> list[Any]:
     ]
 
 
-def _workflow_handlers(api: Api, workflow: Workflow[Any, Any]) -> list[Any]:
+def _workflow_handlers(api: Api, workflow: Workflow[Any, Any, Any]) -> list[Any]:
     """Start and signal endpoints typed by this workflow's own input and request types."""
     input_type = workflow.input_type if workflow.input_type is not object else Any
     start_type = attrs.make_class(
@@ -407,7 +407,7 @@ def _workflow_handlers(api: Api, workflow: Workflow[Any, Any]) -> list[Any]:
         {
             "id": attrs.field(type=str),
             "input": attrs.field(type=input_type),
-            "run": attrs.field(type=bool, default=False),
+            "advance": attrs.field(type=bool, default=False),
         },
         frozen=True,
     )
@@ -429,8 +429,8 @@ def _workflow_handlers(api: Api, workflow: Workflow[Any, Any]) -> list[Any]:
                 )
             return Response(view(existing), status_code=200)
         instance = Runtime(workflow, journal=api.journal).create(instance_id, value)
-        if data.run:
-            instance.run()
+        if data.advance:
+            instance.advance()
         return Response(view(api.record(instance_id)), status_code=201)
 
     async def start(request: Request[Any, Any, Any], data: Any) -> Response[InstanceView]:
@@ -467,7 +467,7 @@ def _workflow_handlers(api: Api, workflow: Workflow[Any, Any]) -> list[Any]:
     return handlers
 
 
-def _signal_handler(api: Api, workflow: Workflow[Any, Any], signal: Signal[Any, Any]) -> Any:
+def _signal_handler(api: Api, workflow: Workflow[Any, Any, Any], signal: Signal[Any, Any]) -> Any:
     def deliver_now(raw: Any, instance_id: str, key: str | None) -> Any:
         record = api.record(instance_id)
         if record.workflow != workflow.name:

@@ -1,6 +1,6 @@
-"""The steps of a runtime, written once as generators that yield their I/O.
+"""The procedures of a runtime, written once as generators that yield their I/O.
 
-A generator here never performs I/O: it yields `Perform` (call a step's user
+A procedure never performs I/O: it yields `Perform` (call a step's user
 function) and `Persist` (write to the journal) requests, and the sync and
 asyncio drivers carry them out, blocking or awaiting. This is psycopg 3's
 pattern: one core, thin sync and async layers, no duplicated logic.
@@ -13,7 +13,7 @@ import inspect
 import logging
 from collections.abc import Callable, Generator
 from functools import partial
-from typing import Any, assert_never
+from typing import Any, TypeVar, assert_never
 
 from attrs import frozen
 
@@ -29,6 +29,7 @@ from wio.interpreter import (
 from wio.parallel import in_flows
 from wio.runtime.core import InstanceCore
 from wio.runtime.persistence import Persistence
+from wio.runtime.signal_delivery import redelivered, signal_effect, signal_record, signal_request
 from wio.signals import Signal
 
 log = logging.getLogger("wio.steps")
@@ -57,10 +58,13 @@ class Persist:
     blocking: bool = True  # False for in-memory no-ops, which need no thread
 
 
-Protocol = Generator[Perform | PerformAll | Persist, Any, bool]
+Request = Perform | PerformAll | Persist
+R = TypeVar("R")
+# A procedure yields requests, is sent their outcomes, and returns an R.
+Procedure = Generator[Request, Any, R]
 
 
-def step(core: InstanceCore, persistence: Persistence) -> Protocol:
+def step(core: InstanceCore, persistence: Persistence) -> Procedure[bool]:
     """Perform the next effect and record its event; returns whether one was recorded."""
     yield _persist(persistence, persistence.acquire, core)
     effect = core.due_effect()
@@ -72,7 +76,7 @@ def step(core: InstanceCore, persistence: Persistence) -> Protocol:
         if isinstance(effect, StartTimer | ReleaseTimer):
             event = core.timer_event(effect)  # no user side effect: the clock's reading
         else:
-            if core.attempts:
+            if core.retry_state.attempts:
                 metrics.RETRIED.inc()
             started = _step_span(core, effect) if core.traced else None
             event = yield Perform(effect)
@@ -107,7 +111,7 @@ def _what(effect: Any) -> str:
     return f"step {effect.node.meta.name!r}" if isinstance(effect, RunStep) else "checkpoint"
 
 
-def step_concurrently(core: InstanceCore, persistence: Persistence) -> Protocol:
+def step_concurrently(core: InstanceCore, persistence: Persistence) -> Procedure[bool]:
     """Like `step`, but performs the next effect of every parallel flow at once,
     then records their events one by one; returns whether any was recorded.
 
@@ -152,7 +156,7 @@ def step_concurrently(core: InstanceCore, persistence: Persistence) -> Protocol:
     else:
         if raised and core.still_due(raised[0][0]):
             core.step_failed(*raised[0])
-    if core.error is not None or count == 0:
+    if core.retry_state.error is not None or count == 0:
         yield _persist(persistence, persistence.changed, core)
     return count > 0
 
@@ -174,7 +178,7 @@ def dropped(core: InstanceCore, effect: Any, why: str) -> None:
     )
 
 
-def deliver(core: InstanceCore, persistence: Persistence, event: Any) -> Protocol:
+def deliver(core: InstanceCore, persistence: Persistence, event: Any) -> Procedure[bool]:
     """Record an event from outside the workflow; raises `NotWaitingForEvent` if unwanted."""
     yield _persist(persistence, persistence.acquire, core)
     applied = core.prepare_delivery(event)
@@ -188,16 +192,17 @@ def signal(
     signal: Signal[Any, Any],
     request: Any,
     key: str | None,
-) -> Generator[Perform | PerformAll | Persist, Any, Any]:
+) -> Procedure[Any]:
     """Deliver a signal; returns its response. Nothing is recorded if anything fails."""
     yield _persist(persistence, persistence.acquire, core)
-    request = core.signal_request(signal, request)
-    previous = core.redelivered(signal, request, key)
+    core.refuse_if_cancelled(f"signal {signal.name!r}")
+    request = signal_request(core.instance_id, signal, request)
+    previous = redelivered(core.instance_id, core.cursor, core.events, signal, request, key)
     if previous is not None:
         return previous.response  # already handled: no side effect runs again
-    effect = core.signal_effect(signal, request)
+    effect = signal_effect(core.instance_id, core.cursor, signal, request)
     event = yield Perform(effect)
-    record = core.signal_record(effect, event, key)
+    record = signal_record(effect, event, key)
     recorded = in_flows(effect.route, record)  # inside its parallel flows' envelopes
     applied = core.prepare_delivery(recorded)
     yield from _commit(core, persistence, applied, recorded)
@@ -210,7 +215,9 @@ def _persist(
     return Persist(partial(method, core), persistence.blocking)
 
 
-def _commit(core: InstanceCore, persistence: Persistence, applied: Any, event: Any) -> Protocol:
+def _commit(
+    core: InstanceCore, persistence: Persistence, applied: Any, event: Any
+) -> Procedure[bool]:
     before = core.snapshot()
     core.commit(applied, event)
     try:
@@ -222,11 +229,11 @@ def _commit(core: InstanceCore, persistence: Persistence, applied: Any, event: A
 
 
 def drive_sync(
-    protocol: Generator[Perform | PerformAll | Persist, Any, Any],
+    procedure: Procedure[Any],
     perform: Callable[[RunStep | SaveCheckpoint | DeliverSignal], Any],
 ) -> Any:
-    """Run a protocol to its end, blocking on each request."""
-    request = next(protocol)
+    """Run a procedure to its end, blocking on each request."""
+    request = next(procedure)
     while True:
         try:
             if isinstance(request, PerformAll):
@@ -235,16 +242,16 @@ def drive_sync(
                 try:
                     outcome = perform(request.effect)
                 except Exception as exc:
-                    request = protocol.throw(exc)
+                    request = procedure.throw(exc)
                     continue
             else:
                 try:
                     request.write()
                 except BaseException as exc:
-                    request = protocol.throw(exc)
+                    request = procedure.throw(exc)
                     continue
                 outcome = None
-            request = protocol.send(outcome)
+            request = procedure.send(outcome)
         except StopIteration as done:
             return done.value
 
@@ -256,9 +263,9 @@ def _outcome(perform: Callable[[Any], Any], effect: Any) -> Any:
         return exc
 
 
-async def drive_async(protocol: Generator[Perform | PerformAll | Persist, Any, Any]) -> Any:
-    """Run a protocol to its end, awaiting coroutine effects and journal writes."""
-    request = next(protocol)
+async def drive_async(procedure: Procedure[Any]) -> Any:
+    """Run a procedure to its end, awaiting coroutine effects and journal writes."""
+    request = next(procedure)
     while True:
         try:
             if isinstance(request, PerformAll):
@@ -269,7 +276,7 @@ async def drive_async(protocol: Generator[Perform | PerformAll | Persist, Any, A
                 try:
                     outcome = await perform_async(request.effect)
                 except Exception as exc:
-                    request = protocol.throw(exc)
+                    request = procedure.throw(exc)
                     continue
             else:
                 try:
@@ -278,10 +285,10 @@ async def drive_async(protocol: Generator[Perform | PerformAll | Persist, Any, A
                     else:
                         request.write()
                 except BaseException as exc:
-                    request = protocol.throw(exc)
+                    request = procedure.throw(exc)
                     continue
                 outcome = None
-            request = protocol.send(outcome)
+            request = procedure.send(outcome)
         except StopIteration as done:
             return done.value
 
