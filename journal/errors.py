@@ -19,7 +19,8 @@ class JournalUnavailable(JournalError):
 
 
 class JournalNotFound(JournalError):
-    """A command that only uses an existing journal found none at its URL."""
+    """Raised when a command that only uses an existing journal finds none at its URL
+    (nothing is created)."""
 
 
 class InvalidJournalURL(JournalError):
@@ -42,7 +43,8 @@ class ConcurrencyConflict(JournalError):
 
 
 class InstanceChanged(ConcurrencyConflict):
-    """A conditional registry update found the instance changed since it was read."""
+    """Raised when a conditional registry update finds the instance changed since it was
+    read (another event, or another status); nothing is written."""
 
     def __init__(self, instance_id: str, expected: str, actual: str) -> None:
         JournalError.__init__(

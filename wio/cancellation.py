@@ -25,4 +25,5 @@ class Cancelled:
 
 
 class InstanceCancelled(WioError):
-    """The instance was cancelled: it takes no more signals, events or steps."""
+    """Raised when a signal or event is sent to an instance an operator cancelled: it takes
+    no more signals, events or steps."""

@@ -67,11 +67,12 @@ class UnmatchedEventError(JournalEventError):
 
 
 class InvalidSetting(WioError):
-    """A runtime or worker setting is out of range (say, a negative lease time)."""
+    """Raised when a worker or server setting is out of range (say, a negative lease
+    time) or cannot be used (a port already in use)."""
 
 
 class InvalidInstanceId(WioError):
-    """An instance id is empty, blank or not a string."""
+    """Raised when an instance is created with an id that is empty, blank or not a string."""
 
 
 class InstanceNotFound(WioError):

@@ -44,7 +44,8 @@ _CONFLICT_RETRIES = 20  # a worker keeps appending: try again against its newer 
 
 
 class OperationRefused(WioError):
-    """An operator action cannot apply to this instance; nothing was written."""
+    """Raised when an operator action (retry, cancel, fork) cannot apply to an instance,
+    with the reason; nothing was written."""
 
     def __init__(self, instance_id: str, problem: str) -> None:
         super().__init__(f"instance {instance_id!r}: {problem}; nothing was written")
@@ -53,7 +54,7 @@ class OperationRefused(WioError):
 
 
 class NoSuchInstance(OperationRefused):
-    """The instance an action names is not in the journal."""
+    """Raised when the instance an operator action names is not in the journal."""
 
 
 def retry(journal: Journal, instance_id: str, *, now: datetime | None = None) -> InstanceRecord:

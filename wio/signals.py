@@ -45,7 +45,8 @@ class UnexpectedSignal(WioError):
 
 
 class SignalKeyReused(WioError):
-    """An idempotency key was sent again with a different request; nothing was recorded."""
+    """Raised when a signal's idempotency key is sent again with a different request;
+    nothing was recorded."""
 
 
 class SignalRequestError(WioError):
