@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import inspect
 import typing
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine, Iterable
 from datetime import timedelta
 from typing import Any, ClassVar, Generic, Never, Protocol, TypeVar, assert_never, overload
 
@@ -22,6 +22,7 @@ import attrs
 from attrs import field, frozen
 
 from wio.errors import DefinitionError
+from wio.for_each import ElementKey, default_key
 from wio.naming import name_from_assignment
 from wio.result import Err
 from wio.retry import RetryPolicy
@@ -376,6 +377,43 @@ class WIO(Generic[In, E, Out]):
         flows stop where they are. ``input=`` only informs the type checker.
         """
         return Parallel(flows=(), meta=Meta(name=name))
+
+    @staticmethod
+    def for_each(
+        items_of: Callable[[I2], Iterable[T]],
+        body: WIO[T, E2, O2],
+        *,
+        key: Callable[[T], str | int] | ElementKey = default_key,
+        combine: Callable[[I2, dict[str, O2]], O3] | None = None,
+        name: str | None = None,
+    ) -> WIO[I2, E2, Any]:
+        """Run ``body`` once per element of ``items_of(input)``, all concurrently.
+
+        Each element's body receives the element. ``key(element)`` is the
+        element's stable id (a str or an int; by default an element that is a
+        str or an int is its own key): its events are routed to it by key, so
+        keys must be unique. ``key=BY_POSITION`` routes by position instead.
+        The section's output is ``{key: output}`` in element order, or
+        ``combine(input, that dict)``. The first business error an element
+        raises fails the section, as in `WIO.parallel`.
+        """
+        _require_wio(body, "WIO.for_each()")
+        if not callable(items_of):
+            raise DefinitionError(f"for_each expects a function giving the elements, got {items_of!r}")
+        from wio.paths import walk_static  # wio.paths imports the node classes from here
+
+        if any(isinstance(n, End) for n in walk_static(body)):
+            raise DefinitionError(
+                "a for_each body contains WIO.end(): an element cannot end the whole "
+                "workflow while the others run; end after the section instead"
+            )
+        return ForEach(
+            items_of=items_of,
+            body=body,
+            key=key,
+            combiner=combine,
+            meta=Meta(name=name),
+        )
 
     @staticmethod
     def end() -> WIO[object, Never, Never]:
@@ -842,6 +880,21 @@ class Parallel(WIO[In, E, Out]):
 
 
 @frozen
+class ForEach(WIO[In, E, Out]):
+    """A body run concurrently once per element of a collection; see `WIO.for_each`.
+
+    Each element's events are recorded inside an envelope naming its key, so on
+    replay every event goes back to its own element.
+    """
+
+    items_of: Callable[[Any], Iterable[Any]]
+    body: WIO[Any, Any, Any]
+    key: ElementKey = default_key
+    combiner: Callable[[Any, dict[str, Any]], Any] | None = None
+    meta: Meta = Meta()
+
+
+@frozen
 class Checkpoint(WIO[In, E, Out]):
     """A technical node: see `WIO.checkpointed`."""
 
@@ -882,6 +935,7 @@ Node = (
     | Checkpoint[Any, Any, Any]
     | Fork[Any, Any, Any]
     | Parallel[Any, Any, Any]
+    | ForEach[Any, Any, Any]
     | Loop[Any, Any, Any]
     | Interruptible[Any, Any, Any]
 )
@@ -988,6 +1042,8 @@ def escaping_errors(wio: WIO[Any, Any, Any]) -> list[type[Any]]:
             return [e for b in node.branches for e in escaping_errors(b.wio)]
         case Parallel():
             return [e for f in node.flows for e in escaping_errors(f.wio)]
+        case ForEach():
+            return escaping_errors(node.body)
         case Loop():
             restart = [] if node.on_restart is None else escaping_errors(node.on_restart)
             return escaping_errors(node.body) + restart
@@ -1007,7 +1063,7 @@ def recorded_events(node: Node) -> tuple[type[Any], ...]:
             return (TimerStarted, TimerReleased)
         case (
             Pure() | End() | Sequence() | Transform() | FlatMap() | HandleError() | Fork()
-            | Parallel() | Loop() | Interruptible()
+            | Parallel() | ForEach() | Loop() | Interruptible()
         ):  # fmt: skip
             return ()
         case _:
@@ -1035,6 +1091,8 @@ def first_to_see_input(node: Node) -> WIO[Any, Any, Any] | Callable[..., Any] | 
             HandleSignal() | Timer() | End() | Fork() | Parallel() | Loop() | Interruptible()
         ):  # fmt: skip
             return None
+        case ForEach():
+            return node.items_of
         case _:
             assert_never(node)
 
@@ -1057,6 +1115,8 @@ def always_records(wio: WIO[Any, Any, Any]) -> bool:
             return has_default and all(always_records(b.wio) for b in node.branches)
         case Parallel():  # every flow runs
             return any(always_records(f.wio) for f in node.flows)
+        case ForEach():  # the collection may be empty
+            return False
         case Interruptible():
             return isinstance(node.trigger, Timer) or always_records(node.base)
         case _:
@@ -1086,6 +1146,8 @@ def own_logic(node: Node) -> list[Any]:
             return [branch.condition for branch in node.branches]
         case Parallel():
             return [node.combiner]
+        case ForEach():
+            return [node.items_of, node.key, node.combiner]
         case Loop():
             return [node.condition]
         case End() | Sequence() | HandleError() | Interruptible():

@@ -26,6 +26,7 @@ from wio import algebra, paths
 from wio.algebra import WIO, as_node
 from wio.converter import describe_structure_error, strict_converter
 from wio.errors import DefinitionError
+from wio.for_each import BY_POSITION
 from wio.timers import iso_duration
 
 
@@ -133,6 +134,13 @@ class Parallel:
 
 
 @frozen
+class ForEach:
+    base: ModelNode  # the body, run once per element
+    meta: NodeMeta
+    key: str  # "key": elements are known by a key; "position": by their position
+
+
+@frozen
 class Checkpoint:
     base: ModelNode
 
@@ -159,6 +167,7 @@ ModelNode = Union[  # noqa: UP007 - cattrs needs a runtime Union with forward re
     HandleError,
     Fork,
     Parallel,
+    ForEach,
     Checkpoint,
     Recovery,
     End,
@@ -221,6 +230,9 @@ def to_model(wio: WIO[Any, Any, Any]) -> ModelNode:
         case algebra.Parallel():
             flows = zip(node.flows, inner, strict=True)
             return Parallel([Flow(f.name, part) for f, part in flows], _meta(node.meta))
+        case algebra.ForEach():
+            by = "position" if isinstance(node.key, type(BY_POSITION)) else "key"
+            return ForEach(slot["body"], _meta(node.meta), by)
         case algebra.Loop():
             return Loop(
                 slot["body"], slot.get("on_restart"), _meta(node.meta), node.exit_name,

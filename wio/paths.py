@@ -30,7 +30,7 @@ def format_path(path: Path) -> str:
 
 
 # The segment of each named child slot. Journals hold paths made of these: never renumber.
-BASE: Final = 0  # the section a wrapper runs; a loop's body
+BASE: Final = 0  # the section a wrapper runs; a loop's or a for-each's body
 CONTINUATION: Final = 1  # flat_map: the node computed from the base's output
 ERROR_HANDLER: Final = 1  # handle_error_with: the handler
 ON_RESTART: Final = 1  # a loop's flow between iterations
@@ -129,6 +129,10 @@ def children(node: Node | model.ModelNode) -> list[Child[Node]] | list[Child[mod
             return [Child("flows", i, as_node(f.wio)) for i, f in enumerate(node.flows)]
         case model.Parallel():
             return [Child("flows", i, f.base) for i, f in enumerate(node.flows)]
+        case algebra.ForEach():
+            return [Child("body", BASE, as_node(node.body))]
+        case model.ForEach():
+            return [Child("base", BASE, node.base)]
         case algebra.Loop():
             body: list[Child[Node]] = [Child("body", BASE, as_node(node.body))]
             if node.on_restart is None:

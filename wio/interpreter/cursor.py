@@ -20,11 +20,13 @@ from datetime import datetime
 from typing import Any, Generic, NamedTuple, TypeVar
 
 from attrs import frozen
+from immutables import Map
 
 from wio.algebra import (
     WIO,
     Checkpoint,
     FlatMap,
+    ForEach,
     HandleError,
     HandleSignal,
     Interruptible,
@@ -115,6 +117,26 @@ class InParallel(NamedTuple):
     flows: tuple[Cursor, ...]
 
 
+class InForEach(NamedTuple):
+    """Running a for-each section: one cursor per element, held like a parallel
+    section's flows, in persistent maps keyed by element position so that an
+    event costs O(1) whatever the number of elements. The bookkeeping maps say
+    which elements need attention, so no step looks at every element."""
+
+    node: ForEach[Any, Any, Any]
+    input: Any
+    path: Path
+    section: str  # the formatted path, as `wio.for_each.InElement` envelopes name it
+    keys: tuple[str, ...]  # each element's key, in element order
+    positions: Map[str, int]  # each key's element position
+    elements: Map[int, Cursor]  # each element's cursor, detached (see `detached`)
+    pending: Map[int, None]  # to run before the section settles: new, or retrying a failed step
+    active: Map[int, None]  # with an effect to perform (a timer's release, even if not due)
+    timed: Map[int, None]  # with a started timer or an armed timeout
+    listening: Map[int, None]  # waiting for a signal (or interruptible by one)
+    unfinished: int  # elements not finished yet
+
+
 class Finished(NamedTuple):
     """The workflow completed with ``value``."""
 
@@ -136,6 +158,7 @@ Focus = (
     | ArmTimeout
     | AwaitCheckpoint
     | InParallel
+    | InForEach
     | Finished
     | FailedWith
 )

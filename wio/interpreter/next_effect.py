@@ -25,16 +25,22 @@ from wio.interpreter.cursor import (
     Finished,
     Focus,
     Frame,
+    InForEach,
     InParallel,
     InterruptibleFrame,
     ReturnError,
     ReturnValue,
 )
+from wio.for_each import ElementHop
 from wio.paths import TRIGGER, Path, child, format_path
 
-Route = tuple[str, ...]
-"""The parallel flows (model paths, outermost first) an effect runs in; its event
-is recorded inside one `wio.parallel.InFlow` envelope per flow."""
+Hop = str | ElementHop
+"""A parallel flow (its model path) or a for-each element an effect runs in."""
+
+Route = tuple[Hop, ...]
+"""The parallel flows and for-each elements (outermost first) an effect runs in;
+its event is recorded inside one envelope per hop: `wio.parallel.InFlow` for a
+flow, `wio.for_each.InElement` for an element."""
 
 
 @frozen
@@ -112,6 +118,11 @@ def ready_effects(cursor: Cursor) -> Iterator[Effect]:
             for inner in ready_effects(flow):
                 yield _routed(inner, format_path(child(focus.path, index)))
         return
+    if type(focus) is InForEach:
+        for index in focus.active:  # only those with something to do: O(1) to the first
+            for inner in ready_effects(focus.elements[index]):
+                yield _routed(inner, ElementHop(focus.section, focus.keys[index]))
+        return
     effect = _own_effect(focus)
     if effect is not None:
         yield effect
@@ -126,6 +137,9 @@ def release_times(cursor: Cursor) -> list[datetime]:
         case InParallel():
             for flow in focus.flows:
                 times += release_times(flow)
+        case InForEach():
+            for index in focus.timed:
+                times += release_times(focus.elements[index])
         case (
             Evaluate() | ReturnValue() | ReturnError() | AwaitEvent() | ArmTimeout()
             | AwaitCheckpoint() | Finished() | FailedWith()
@@ -136,8 +150,8 @@ def release_times(cursor: Cursor) -> list[datetime]:
     return times
 
 
-def _routed(effect: Effect, flow: str) -> Effect:
-    return attrs.evolve(effect, route=(flow, *effect.route))
+def _routed(effect: Effect, hop: Hop) -> Effect:
+    return attrs.evolve(effect, route=(hop, *effect.route))
 
 
 def _own_effect(focus: Focus) -> Effect | None:
@@ -159,8 +173,8 @@ def _own_effect(focus: Focus) -> Effect | None:
             return StartTimer(_timeout(focus.node), focus.input, child(focus.path, TRIGGER))
         case AwaitCheckpoint():
             return SaveCheckpoint(focus.node, focus.input, focus.output, focus.path)
-        case InParallel():
-            return None  # each flow's own: see ready_effects
+        case InParallel() | InForEach():
+            return None  # each flow's or element's own: see ready_effects
         case Evaluate() | ReturnValue() | ReturnError() | Finished() | FailedWith():
             return None
         case _:
@@ -187,6 +201,12 @@ def armed_timeouts(cursor: Cursor) -> list[ReleaseTimer]:
             if inner:
                 where = format_path(child(focus.path, index))
                 armed += [_routed(t, where) for t in inner]  # type: ignore[misc]
+    if type(focus) is InForEach:
+        for index in focus.timed:
+            inner = armed_timeouts(focus.elements[index])
+            if inner:
+                hop = ElementHop(focus.section, focus.keys[index])
+                armed += [_routed(t, hop) for t in inner]  # type: ignore[misc]
     for frame in _armed_frames(cursor.stack):
         at = child(frame.path, TRIGGER)
         armed.append(ReleaseTimer(_timeout(frame.node), frame.input, at, frame.release_at))

@@ -62,11 +62,11 @@ class AsyncInstance(InstanceView[In, E, Out]):
         return self.status
 
     async def signal(
-        self, signal: Signal[Any, Resp], request: Any, *, key: str | None = None
+        self, signal: Signal[Any, Resp], request: Any, *, key: str | None = None, element: str | None = None
     ) -> Resp:
         """Deliver ``signal`` and return its response; see `Instance.signal`."""
         response: Resp = await self._outside(
-            procedures.signal(self._core, self._persistence, signal, request, key)
+            procedures.signal(self._core, self._persistence, signal, request, key, element)
         )
         return response
 

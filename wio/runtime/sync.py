@@ -82,7 +82,14 @@ class Instance(InstanceView[In, E, Out]):
         self._outside(procedures.deliver(self._core, self._persistence, event))
         return self.status
 
-    def signal(self, signal: Signal[Any, Resp], request: Any, *, key: str | None = None) -> Resp:
+    def signal(
+        self,
+        signal: Signal[Any, Resp],
+        request: Any,
+        *,
+        key: str | None = None,
+        element: str | None = None,
+    ) -> Resp:
         """Deliver ``signal`` and return its response.
 
         The request may be an instance of the signal's request type or its
@@ -90,10 +97,12 @@ class Instance(InstanceView[In, E, Out]):
         request once the instance no longer waits for the signal) returns the
         recorded response and runs nothing. Raises `UnexpectedSignal` if the
         instance does not wait for it and `SignalRequestError` for a request of
-        the wrong shape; nothing is recorded then.
+        the wrong shape; nothing is recorded then. With ``element=`` it goes
+        to the body of that element of a `WIO.for_each` section (by its key);
+        without, to the first handler waiting for it.
         """
         response: Resp = self._outside(
-            procedures.signal(self._core, self._persistence, signal, request, key)
+            procedures.signal(self._core, self._persistence, signal, request, key, element)
         )
         return response
 
