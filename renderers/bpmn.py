@@ -11,6 +11,7 @@ The mapping:
 - a parallel section is a diverging ``parallelGateway`` with one outgoing flow
   per flow, named after it, and a converging ``parallelGateway`` where they
   all meet;
+- a for-each section is a parallel multi-instance ``subProcess`` around its body;
 - a handled section is a ``subProcess`` with an error boundary event for its
   declared error, leading to the handler;
 - waiting for a signal is an intermediate catch event with a signal definition;
@@ -263,6 +264,8 @@ class _Renderer:
                 return self.fork(node, path)
             case model.Parallel():
                 return self.parallel(node, path)
+            case model.ForEach():
+                return self.for_each(node, path)
             case model.HandleError():
                 return self.handled(node, path)
             case _:
@@ -314,6 +317,31 @@ class _Renderer:
         ]
         name = node.meta.name or "Parallel"
         return self.split_and_join("parallelGateway", path, name, arms, always_join=True)
+
+    def for_each(self, node: model.ForEach, path: Path) -> Fragment:
+        """A parallel multi-instance subprocess: the body, run once per element."""
+        pid = _path_id(path)
+        sub = f"SubProcess_{pid}"
+        self.scopes.append(sub)
+        inner = self.sequence(
+            [
+                self.event("startEvent", f"Start_{pid}", "Start"),
+                self.place(node.base, child(path, BASE)),
+                self.event("endEvent", f"End_{pid}", "Done"),
+            ]
+        )
+        self.scopes.pop()
+        inner.moved(PAD, PAD)
+        width, height = inner.width + 2 * PAD, inner.height + 2 * PAD
+        title = _clean(f"For each: {node.meta.name}" if node.meta.name else "For each")
+        multi = f'<bpmn:multiInstanceLoopCharacteristics id="MultiInstance_{pid}"/>'
+        self.element(
+            sub,
+            f"<bpmn:subProcess id=\"{sub}\" name={quoteattr(title)}>{IO}{multi}{CHILDREN}"
+            "</bpmn:subProcess>",
+        )
+        shapes = [Shape(sub, 0, 0, width, height, expanded=True), *inner.shapes]
+        return Fragment(width, height, height / 2, sub, sub, shapes, inner.flows, inner.lanes)
 
     def split_and_join(
         self,

@@ -46,6 +46,7 @@ NodeKind = Literal[
     "join",  # and meet here
 ]
 EdgeKind = Literal["normal", "default", "error"]
+ClusterKind = Literal["checkpoint", "parallel", "for_each"]
 
 
 @frozen
@@ -67,14 +68,14 @@ class FlowEdge:
 
 @frozen
 class Cluster:
-    """A group of nodes: a parallel section, or (drawn with show_technical) a
-    checkpointed one."""
+    """A group of nodes: a parallel section, a for-each section's body (run once
+    per element), or (drawn with show_technical) a checkpointed section."""
 
     id: str
     title: str
     members: tuple[str, ...]
     clusters: tuple[Cluster, ...] = ()
-    kind: Literal["checkpoint", "parallel"] = "checkpoint"
+    kind: ClusterKind = "checkpoint"
 
 
 @frozen
@@ -143,7 +144,7 @@ class _Builder:
         self.cluster_stack[-1].append(node.id)
         return node.id
 
-    def close_cluster(self, id_: str, title: str, kind: Literal["checkpoint", "parallel"]) -> None:
+    def close_cluster(self, id_: str, title: str, kind: ClusterKind) -> None:
         """Group what was added since the last ``cluster_stack.append([])``."""
         members = self.cluster_stack.pop()
         nodes = tuple(m for m in members if isinstance(m, str))
@@ -233,6 +234,12 @@ class _Builder:
                     "par" + node_id(path)[1:], node.meta.name or "Parallel", "parallel"
                 )
                 return [(join, None, "normal")]
+            case model.ForEach():
+                self.cluster_stack.append([])
+                title = f"For each: {node.meta.name}" if node.meta.name else "For each"
+                exits = self.build(node.base, child(path, BASE), entry)
+                self.close_cluster("each" + node_id(path)[1:], title, "for_each")
+                return exits
             case model.Checkpoint():
                 if not self.show_technical:
                     return self.build(node.base, child(path, BASE), entry)

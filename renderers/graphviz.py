@@ -6,7 +6,7 @@ import graphviz  # type: ignore[import-untyped]  # the package ships no type inf
 
 from wio.errors import WioError
 
-from .flow import Cluster, Flow, FlowNode
+from .flow import Cluster, ClusterKind, Flow, FlowNode
 
 _SHAPES = {
     "start": {
@@ -81,13 +81,21 @@ def _node(graph: graphviz.Digraph, node: FlowNode, flow: Flow) -> None:
     graph.node(node.id, **attributes)
 
 
+# A for-each body runs many times over: drawn bold, like BPMN's multi-instance marker.
+_CLUSTER_STYLES: dict[ClusterKind, str] = {
+    "checkpoint": "dashed",
+    "parallel": "rounded",
+    "for_each": "rounded,bold",
+}
+
+
 def _cluster(
     graph: graphviz.Digraph, cluster: Cluster, nodes: dict[str, FlowNode], flow: Flow
 ) -> None:
     with graph.subgraph(name=f"cluster_{cluster.id}") as sub:
         sub.attr(
             label=_text(cluster.title),
-            style="dashed" if cluster.kind == "checkpoint" else "rounded",
+            style=_CLUSTER_STYLES[cluster.kind],
         )
         for member in cluster.members:
             _node(sub, nodes[member], flow)

@@ -99,6 +99,13 @@ def parallel(name: str, **flows: WIO[Any, Any, Any]) -> WIO[Any, Any, Any]:
     return section.combine(_placeholder(name))
 
 
+def for_each(name: str, body: WIO[Any, Any, Any]) -> WIO[Any, Any, Any]:
+    """``body`` run once per element of a collection named ``name`` (by key)."""
+    return algebra.ForEach(
+        items_of=_placeholder(name), body=body, key=_placeholder(name), meta=Meta(name=name)
+    )
+
+
 def loop(
     body: WIO[Any, Any, Any],
     name: str,

@@ -54,6 +54,11 @@ def element_key(key: ElementKey, element: Any, position: int, where: str) -> str
     """The stable key of ``element``, as text, for routing its events."""
     if isinstance(key, _ByPosition):
         return str(position)
+    if key is default_key and (isinstance(element, bool) or not isinstance(element, (str, int))):
+        raise DefinitionError(
+            f"for_each at {where}: element {element!r} is not a str or an int: pass "
+            "key=lambda element: ... (a stable id of the element), or key=BY_POSITION"
+        )
     found = key(element)
     if isinstance(found, bool) or not isinstance(found, (str, int)):
         raise DefinitionError(
@@ -64,10 +69,6 @@ def element_key(key: ElementKey, element: Any, position: int, where: str) -> str
 
 
 def default_key(element: Any) -> str | int:
-    """An element that is a str or an int is its own key; others need ``key=``."""
-    if isinstance(element, bool) or not isinstance(element, (str, int)):
-        raise DefinitionError(
-            f"element {element!r} is not a str or an int: pass key=lambda element: ... "
-            "(a stable id of the element), or key=BY_POSITION"
-        )
-    return element
+    """An element that is a str or an int is its own key; others need ``key=``
+    (`element_key` says so)."""
+    return element  # type: ignore[no-any-return]
