@@ -337,7 +337,7 @@ class _Renderer:
         multi = f'<bpmn:multiInstanceLoopCharacteristics id="MultiInstance_{pid}"/>'
         self.element(
             sub,
-            f"<bpmn:subProcess id=\"{sub}\" name={quoteattr(title)}>{IO}{multi}{CHILDREN}"
+            f'<bpmn:subProcess id="{sub}" name={quoteattr(title)}>{IO}{multi}{CHILDREN}'
             "</bpmn:subProcess>",
         )
         shapes = [Shape(sub, 0, 0, width, height, expanded=True), *inner.shapes]

@@ -138,7 +138,7 @@ def test_keys_must_be_unique_and_of_str_or_int() -> None:
         instance = Runtime(each(Effects(), **options)).create("e", items)
         assert instance.run() == Status.RUNNING and not instance.events
         assert message in instance.waiting_for()
-    with pytest.raises(DefinitionError, match="WIO.end"):
+    with pytest.raises(DefinitionError, match=r"WIO\.end"):
         WIO.for_each(lambda x: x, WIO.end())
 
 
@@ -336,11 +336,9 @@ def packing() -> ModuleType:
 @DURABLE_JOURNALS
 def test_packing_survives_a_restart_in_the_middle(packing: ModuleType, open_fresh: Any) -> None:
     order = packing.Order("o-1", (packing.Line("pen", 2), packing.Line("ink", 1)))
-    first = Runtime(packing.workflow, journal=open_fresh())
-    instance = first.create("o-1", order)
-    instance.run(until=lambda: len(instance.events) == 3)  # then the process goes away
-    assert [type(innermost(e.event)) for e in instance.events[:1]] == [packing.Picked]
-    del first, instance
+    first = Runtime(packing.workflow, journal=open_fresh()).create("o-1", order)
+    first.run(until=lambda: len(first.events) == 3)  # then the process goes away
+    assert [type(innermost(e.event)) for e in first.events[:1]] == [packing.Picked]
     again = Runtime(packing.workflow, journal=open_fresh()).get("o-1")
     assert again.run() == Status.FINISHED
     assert again.result == "o-1: parcel-pen-2, parcel-ink-1"

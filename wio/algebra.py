@@ -399,7 +399,9 @@ class WIO(Generic[In, E, Out]):
         """
         _require_wio(body, "WIO.for_each()")
         if not callable(items_of):
-            raise DefinitionError(f"for_each expects a function giving the elements, got {items_of!r}")
+            raise DefinitionError(
+                f"for_each expects a function giving the elements, got {items_of!r}"
+            )
         from wio.paths import walk_static  # wio.paths imports the node classes from here
 
         if any(isinstance(n, End) for n in walk_static(body)):

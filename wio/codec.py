@@ -20,8 +20,8 @@ from attrs import frozen
 
 from wio.converter import describe_structure_error, strict_converter
 from wio.errors import DefinitionError, JournalEventError, WioError
-from wio.journal.records import NewEvent, StoredEvent
 from wio.for_each import IN_ELEMENT, InElement
+from wio.journal.records import NewEvent, StoredEvent
 from wio.parallel import IN_FLOW, InFlow
 from wio.signals import Signal, SignalHandled
 

@@ -17,6 +17,7 @@ from typing import Any, Literal, NamedTuple, assert_never
 
 from wio.algebra import HandleSignal, Recover, Run, Timer
 from wio.errors import StepFailed
+from wio.for_each import InElement
 from wio.interpreter.cursor import (
     ArmTimeout,
     AwaitCheckpoint,
@@ -53,7 +54,6 @@ from wio.interpreter.proceed import (
     with_element,
 )
 from wio.interpreter.state import describe_wait
-from wio.for_each import InElement
 from wio.parallel import InFlow
 from wio.paths import BASE, INTERRUPTION_HANDLER, TRIGGER, Path, child, child_segment, format_path
 from wio.progress import StepRecord
@@ -166,7 +166,9 @@ def _apply_in_element(
         section, moved, state, after.log, cursor.deferred, after.next_token
     )
     if failure is not None or type(focus_) is InForEach:
-        return Applied(Cursor(focus_, cursor.stack, state, log, deferred, token, failure), applied.outcome)
+        return Applied(
+            Cursor(focus_, cursor.stack, state, log, deferred, token, failure), applied.outcome
+        )
     return Applied(proceed_from(focus_, cursor.stack, state, log, deferred, token), applied.outcome)
 
 

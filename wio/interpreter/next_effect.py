@@ -14,6 +14,7 @@ import attrs
 from attrs import frozen
 
 from wio.algebra import Checkpoint, HandleSignal, Interruptible, Recover, Run, Timer
+from wio.for_each import ElementHop
 from wio.interpreter.cursor import (
     ArmTimeout,
     AwaitCheckpoint,
@@ -31,7 +32,6 @@ from wio.interpreter.cursor import (
     ReturnError,
     ReturnValue,
 )
-from wio.for_each import ElementHop
 from wio.paths import TRIGGER, Path, child, format_path
 
 Hop = str | ElementHop

@@ -33,6 +33,7 @@ from wio.algebra import (
     as_node,
 )
 from wio.errors import DefinitionError
+from wio.for_each import element_key
 from wio.interpreter.cursor import (
     ArmTimeout,
     AwaitCheckpoint,
@@ -62,7 +63,6 @@ from wio.interpreter.cursor import (
     detached,
     evolve,
 )
-from wio.for_each import element_key
 from wio.interpreter.next_effect import ready_effects, release_times
 from wio.interpreter.state import signal_handlers
 from wio.paths import BASE, CONTINUATION, ERROR_HANDLER, ON_RESTART, ROOT, Path, child, format_path
@@ -329,10 +329,26 @@ def _enter_for_each(node: ForEach[Any, Any, Any], value: Any, path: Path) -> InF
         )
     body = child(path, BASE)
     elements = Map(
-        {i: Cursor(Evaluate(node.body, item, body), None, item, None) for i, item in enumerate(items)}
+        {
+            i: Cursor(Evaluate(node.body, item, body), None, item, None)
+            for i, item in enumerate(items)
+        }
     )
     pending: Map[int, None] = Map(dict.fromkeys(range(len(items))))
-    return InForEach(node, value, path, where, keys, positions, elements, pending, Map(), Map(), Map(), len(items))
+    return InForEach(
+        node,
+        value,
+        path,
+        where,
+        keys,
+        positions,
+        elements,
+        pending,
+        Map(),
+        Map(),
+        Map(),
+        len(items),
+    )
 
 
 def with_element(focus: InForEach, index: int, element: Cursor) -> InForEach:
@@ -384,7 +400,9 @@ def _advance_elements(
     for index in tuple(focus.pending):
         element = focus.elements[index]
         if element.failure is None:
-            moved = proceed_from(element.focus, element.stack, element.state, log, element.deferred, token)
+            moved = proceed_from(
+                element.focus, element.stack, element.state, log, element.deferred, token
+            )
             log, token = moved.log, moved.next_token
             if moved.state is not element.state:  # the element produced a value
                 state = moved.state

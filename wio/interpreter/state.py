@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any, NamedTuple, assert_never
 
 from wio.algebra import HandleSignal, Recover, Run, Timer
+from wio.for_each import ElementHop
 from wio.interpreter.cursor import (
     ArmTimeout,
     AwaitCheckpoint,
@@ -20,7 +21,6 @@ from wio.interpreter.cursor import (
     ReturnError,
     ReturnValue,
 )
-from wio.for_each import ElementHop
 from wio.journal import InstanceStatus
 from wio.paths import TRIGGER, Path, child, format_path
 from wio.signals import Signal

@@ -62,7 +62,12 @@ class AsyncInstance(InstanceView[In, E, Out]):
         return self.status
 
     async def signal(
-        self, signal: Signal[Any, Resp], request: Any, *, key: str | None = None, element: str | None = None
+        self,
+        signal: Signal[Any, Resp],
+        request: Any,
+        *,
+        key: str | None = None,
+        element: str | None = None,
     ) -> Resp:
         """Deliver ``signal`` and return its response; see `Instance.signal`."""
         response: Resp = await self._outside(
