@@ -128,6 +128,48 @@ def ready_effects(cursor: Cursor) -> Iterator[Effect]:
         yield effect
 
 
+def has_ready_effect(cursor: Cursor) -> bool:
+    """Whether `ready_effects` yields anything, without making the effect."""
+    if cursor.failure is not None:
+        return False
+    match focus := cursor.focus:
+        case AwaitEvent():
+            return type(focus.node) in (Run, Timer)
+        case AwaitTimer() | ArmTimeout() | AwaitCheckpoint():
+            return True
+        case InParallel():
+            return any(has_ready_effect(flow) for flow in focus.flows)
+        case InForEach():
+            return bool(focus.active)
+        case Evaluate() | ReturnValue() | ReturnError() | Finished() | FailedWith():
+            return False
+        case _:
+            assert_never(focus)
+
+
+def has_timers(cursor: Cursor) -> bool:
+    """Whether `release_times` is not empty, without listing the times."""
+    frame = cursor.stack
+    while frame is not None:
+        if type(frame) is InterruptibleFrame and frame.release_at is not None:
+            return True
+        frame = frame.parent
+    match focus := cursor.focus:
+        case AwaitTimer():
+            return True
+        case InParallel():
+            return any(has_timers(flow) for flow in focus.flows)
+        case InForEach():
+            return bool(focus.timed)
+        case (
+            Evaluate() | ReturnValue() | ReturnError() | AwaitEvent() | ArmTimeout()
+            | AwaitCheckpoint() | Finished() | FailedWith()
+        ):  # fmt: skip
+            return False
+        case _:
+            assert_never(focus)
+
+
 def release_times(cursor: Cursor) -> list[datetime]:
     """When each started timer and armed timeout is due, in every flow."""
     times = [frame.release_at for frame in _armed_frames(cursor.stack)]

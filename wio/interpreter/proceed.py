@@ -63,7 +63,7 @@ from wio.interpreter.cursor import (
     detached,
     evolve,
 )
-from wio.interpreter.next_effect import ready_effects, release_times
+from wio.interpreter.next_effect import has_ready_effect, has_timers
 from wio.interpreter.state import signal_handlers
 from wio.paths import BASE, CONTINUATION, ERROR_HANDLER, ON_RESTART, ROOT, Path, child, format_path
 from wio.progress import StepRecord
@@ -361,11 +361,11 @@ def with_element(focus: InForEach, index: int, element: Cursor) -> InForEach:
         pending = pending.set(index, None)
     elif index in pending:
         pending = pending.delete(index)
-    if element.failure is None and next(ready_effects(element), None) is not None:
+    if has_ready_effect(element):
         active = active.set(index, None)
     elif index in active:
         active = active.delete(index)
-    if release_times(element):
+    if has_timers(element):
         timed = timed.set(index, None)
     elif index in timed:
         timed = timed.delete(index)
@@ -373,14 +373,11 @@ def with_element(focus: InForEach, index: int, element: Cursor) -> InForEach:
         listening = listening.set(index, None)
     elif index in listening:
         listening = listening.delete(index)
-    return focus._replace(
-        elements=focus.elements.set(index, element),
-        pending=pending,
-        active=active,
-        timed=timed,
-        listening=listening,
-        unfinished=focus.unfinished - (done and not was_done),
-    )
+    node, input, path, section, keys, positions, elements, *_, unfinished = focus
+    return InForEach(  # positional: this runs for every event of every element
+        node, input, path, section, keys, positions, elements.set(index, element),
+        pending, active, timed, listening, unfinished - (done and not was_done),
+    )  # fmt: skip
 
 
 Settled = tuple[
