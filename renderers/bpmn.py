@@ -11,7 +11,8 @@ The mapping:
 - a parallel section is a diverging ``parallelGateway`` with one outgoing flow
   per flow, named after it, and a converging ``parallelGateway`` where they
   all meet;
-- a for-each section is a parallel multi-instance ``subProcess`` around its body;
+- a for-each section is a parallel multi-instance ``subProcess`` around its body,
+  its cardinality the process variable ``elements_<path>``;
 - a handled section is a ``subProcess`` with an error boundary event for its
   declared error, leading to the handler;
 - waiting for a signal is an intermediate catch event with a signal definition;
@@ -334,7 +335,13 @@ class _Renderer:
         inner.moved(PAD, PAD)
         width, height = inner.width + 2 * PAD, inner.height + 2 * PAD
         title = _clean(f"For each: {node.meta.name}" if node.meta.name else "For each")
-        multi = f'<bpmn:multiInstanceLoopCharacteristics id="MultiInstance_{pid}"/>'
+        # How many elements is known only at run time: a process variable, as an
+        # engine such as SpiffWorkflow evaluates the cardinality over process data.
+        multi = (
+            f'<bpmn:multiInstanceLoopCharacteristics id="MultiInstance_{pid}">'
+            f'<bpmn:loopCardinality xsi:type="bpmn:tFormalExpression">elements_{pid}'
+            "</bpmn:loopCardinality></bpmn:multiInstanceLoopCharacteristics>"
+        )
         self.element(
             sub,
             f'<bpmn:subProcess id="{sub}" name={quoteattr(title)}>{IO}{multi}{CHILDREN}'

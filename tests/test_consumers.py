@@ -23,6 +23,7 @@ from tests.conftest import example
 from tests.diagram_consumers import node, require, require_chromium, spiff_run, xsd_problems
 from tests.diagram_workflows import (
     HOSTILE,
+    for_each,
     hostile,
     interrupted,
     looping,
@@ -58,6 +59,8 @@ def workflows() -> dict[str, Any]:
         "interrupted": interrupted(),
         "fulfilment": example("fulfilment").workflow.wio,
         "parallel": parallel(),
+        "packing": example("packing").workflow.wio,
+        "for_each": for_each(),
     }
 
 

@@ -27,6 +27,7 @@ EXAMPLES = {
     "approval": ("approval", "workflow"),
     "drafts": ("drafts", "workflow"),
     "fulfilment": ("fulfilment", "workflow"),
+    "packing": ("packing", "workflow"),
 }
 TEXT_FORMATS = ["mermaid", "bpmn", "dot", "json", "text"]
 

@@ -392,10 +392,17 @@ def _advance_elements(
     deferred: Chain[DeferredEvent] | None,
     token: int,
 ) -> Settled:
-    """Run each pending element as far as it goes without an event, then settle."""
+    """Run each pending element as far as it goes without an event, then settle.
+
+    All of them at a section's start: the maps are updated in place, in bulk
+    (`immutables.Map.mutate`), and frozen again at the end."""
     failure: FailedAttempt | None = None
+    elements, pending = focus.elements.mutate(), focus.pending.mutate()
+    active, timed, listening = focus.active.mutate(), focus.timed.mutate(), focus.listening.mutate()
+    unfinished = focus.unfinished
+    failed: Cursor | None = None
     for index in tuple(focus.pending):
-        element = focus.elements[index]
+        element = elements[index]
         if element.failure is None:
             moved = proceed_from(
                 element.focus, element.stack, element.state, log, element.deferred, token
@@ -404,11 +411,29 @@ def _advance_elements(
             if moved.state is not element.state:  # the element produced a value
                 state = moved.state
             element = detached(moved)
-        focus = with_element(focus, index, element)
-        if type(element.focus) is FailedWith:
-            return settle_for_each(focus, element, state, log, deferred, token)
-        if failure is None:
+        elements[index] = element
+        if element.failure is None:
+            del pending[index]
+        elif failure is None:
             failure = element.failure
+        if type(element.focus) is Finished:
+            unfinished -= 1
+        elif type(element.focus) is FailedWith:
+            failed = element
+            break
+        if has_ready_effect(element):
+            active[index] = None
+        if has_timers(element):
+            timed[index] = None
+        if signal_handlers(element):
+            listening[index] = None
+    node, input, path, section, keys, positions, *_ = focus
+    focus = InForEach(
+        node, input, path, section, keys, positions, elements.finish(), pending.finish(),
+        active.finish(), timed.finish(), listening.finish(), unfinished,
+    )  # fmt: skip
+    if failed is not None:
+        return settle_for_each(focus, failed, state, log, deferred, token)
     if failure is not None:
         return focus, state, log, deferred, token, failure
     return settle_for_each(focus, None, state, log, deferred, token)
