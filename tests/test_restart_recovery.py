@@ -11,6 +11,7 @@ each event in the journal exactly once.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -77,3 +78,57 @@ def test_a_killed_worker_is_resumed_by_a_fresh_one(
                 env=harness_env(log))  # fmt: skip
     assert shown.returncode == 0, shown.stderr
     assert '"status": "fulfilled"' in shown.stdout  # the handlers rebuilt the state
+
+
+PACKING = "tests/harness/crashable_packing.py:workflow"
+
+
+@DURABLE_JOURNALS
+@pytest.mark.parametrize("crash", ["before", "after"], ids=["before-pack", "mid-pack"])
+def test_a_for_each_section_killed_mid_way_is_resumed_by_a_fresh_worker(
+    journal_url: str, tmp_path: Path, crash: str
+) -> None:
+    """Two order lines packed at once: the worker dies while packing the first one.
+    The fresh worker routes the journaled events back to their lines by key."""
+    log = tmp_path / "effects.log"
+    lines = [{"sku": "pen", "quantity": 2}, {"sku": "ink", "quantity": 1}]
+    started = wio("start", PACKING, "--journal", journal_url, "--id", "P-1",
+                  "--input", json.dumps({"order_id": "P-1", "lines": lines}),
+                  env=harness_env(log))  # fmt: skip
+    assert started.returncode == 0, started.stderr
+
+    doomed = start_worker(journal_url, harness_env(log, block=f"pack:{crash}"), workflows=PACKING)
+    try:
+        wait_until(Path(f"{log}.blocked").exists, "the worker to start packing a line")
+    finally:
+        doomed.kill()  # SIGKILL: no cleanup, no lease release
+        doomed.wait(timeout=30)
+
+    with open_journal(journal_url) as journal:
+        before = journal.read("P-1")
+        assert before and {e.type for e in before} == {"wio.InElement"}
+        assert all(e.payload["section"] == "/0" for e in before)
+        fresh = start_worker(journal_url, harness_env(log), workflows=PACKING)
+        try:
+            wait_until(
+                lambda: journal.get_instance("P-1").status == "finished",
+                "the fresh worker to finish P-1 once the dead one's lease expires",
+            )
+        finally:
+            assert stop(fresh) == 0
+        stored = journal.read("P-1")
+
+    routed = [(e.payload["key"], e.payload["event"]["type"]) for e in stored]
+    assert sorted(routed) == [("ink", "Packed"), ("ink", "Picked"), ("pen", "Packed"),
+                              ("pen", "Picked")]  # fmt: skip
+    assert routed[: len(before)] == [(e.payload["key"], e.payload["event"]["type"]) for e in before]
+    counts = effect_counts(log)
+    assert counts["pick pen"] == 1 and counts["pick ink"] == 1  # replayed, not run again
+    blocked = next(effect for _, effect in effects(log) if effect.startswith("pack"))
+    assert counts[blocked] == (1 if crash == "before" else 2)  # at-least-once when mid-flight
+    other = "pack ink" if blocked == "pack pen" else "pack pen"
+    assert counts[other] == 1
+    shown = wio("inspect", "P-1", "--journal", journal_url, "--workflows", PACKING, "--json",
+                env=harness_env(log))  # fmt: skip
+    assert shown.returncode == 0, shown.stderr
+    assert "P-1: parcel-pen-2, parcel-ink-1" in shown.stdout
