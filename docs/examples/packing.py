@@ -75,7 +75,9 @@ pack_order = WIO.for_each(
 
 workflow = Workflow(
     pack_order.handle_error_with(
-        WIO.pure_from(lambda failed: f"on hold: {failed[1].sku} is out of stock")
+        WIO.pure_from(lambda failed: f"on hold: {failed[1].sku} is out of stock").named(
+            "Put On Hold"
+        )
     ),
     name="packing",
     input_type=Order,
