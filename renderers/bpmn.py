@@ -13,6 +13,7 @@ The mapping:
   all meet;
 - a for-each section is a parallel multi-instance ``subProcess`` around its body,
   its cardinality the process variable ``elements_<path>``;
+- an embedded workflow is an expanded ``subProcess`` named after it;
 - a handled section is a ``subProcess`` with an error boundary event for its
   declared error, leading to the handler;
 - waiting for a signal is an intermediate catch event with a signal definition;
@@ -267,6 +268,8 @@ class _Renderer:
                 return self.parallel(node, path)
             case model.ForEach():
                 return self.for_each(node, path)
+            case model.Embed():
+                return self.subprocess(node.base, path, node.meta.name or "Embedded")
             case model.HandleError():
                 return self.handled(node, path)
             case _:
@@ -322,19 +325,7 @@ class _Renderer:
     def for_each(self, node: model.ForEach, path: Path) -> Fragment:
         """A parallel multi-instance subprocess: the body, run once per element."""
         pid = _path_id(path)
-        sub = f"SubProcess_{pid}"
-        self.scopes.append(sub)
-        inner = self.sequence(
-            [
-                self.event("startEvent", f"Start_{pid}", "Start"),
-                self.place(node.base, child(path, BASE)),
-                self.event("endEvent", f"End_{pid}", "Done"),
-            ]
-        )
-        self.scopes.pop()
-        inner.moved(PAD, PAD)
-        width, height = inner.width + 2 * PAD, inner.height + 2 * PAD
-        title = _clean(f"For each: {node.meta.name}" if node.meta.name else "For each")
+        title = f"For each: {node.meta.name}" if node.meta.name else "For each"
         # How many elements is known only at run time: a process variable, as an
         # engine such as SpiffWorkflow evaluates the cardinality over process data.
         multi = (
@@ -342,9 +333,27 @@ class _Renderer:
             f'<bpmn:loopCardinality xsi:type="bpmn:tFormalExpression">elements_{pid}'
             "</bpmn:loopCardinality></bpmn:multiInstanceLoopCharacteristics>"
         )
+        return self.subprocess(node.base, path, title, multi)
+
+    def subprocess(self, base: model.ModelNode, path: Path, title: str, loop: str = "") -> Fragment:
+        """An expanded subprocess around ``base`` (a for-each body, an embedded
+        workflow), with its own start and end; ``loop`` its loop characteristics."""
+        pid = _path_id(path)
+        sub = f"SubProcess_{pid}"
+        self.scopes.append(sub)
+        inner = self.sequence(
+            [
+                self.event("startEvent", f"Start_{pid}", "Start"),
+                self.place(base, child(path, BASE)),
+                self.event("endEvent", f"End_{pid}", "Done"),
+            ]
+        )
+        self.scopes.pop()
+        inner.moved(PAD, PAD)
+        width, height = inner.width + 2 * PAD, inner.height + 2 * PAD
         self.element(
             sub,
-            f'<bpmn:subProcess id="{sub}" name={quoteattr(title)}>{IO}{multi}{CHILDREN}'
+            f'<bpmn:subProcess id="{sub}" name={quoteattr(_clean(title))}>{IO}{loop}{CHILDREN}'
             "</bpmn:subProcess>",
         )
         shapes = [Shape(sub, 0, 0, width, height, expanded=True), *inner.shapes]

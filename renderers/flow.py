@@ -46,7 +46,7 @@ NodeKind = Literal[
     "join",  # and meet here
 ]
 EdgeKind = Literal["normal", "default", "error"]
-ClusterKind = Literal["checkpoint", "parallel", "for_each"]
+ClusterKind = Literal["checkpoint", "parallel", "for_each", "embed"]
 
 
 @frozen
@@ -69,7 +69,8 @@ class FlowEdge:
 @frozen
 class Cluster:
     """A group of nodes: a parallel section, a for-each section's body (run once
-    per element), or (drawn with show_technical) a checkpointed section."""
+    per element), an embedded workflow, or (drawn with show_technical) a
+    checkpointed section."""
 
     id: str
     title: str
@@ -239,6 +240,11 @@ class _Builder:
                 title = f"For each: {node.meta.name}" if node.meta.name else "For each"
                 exits = self.build(node.base, child(path, BASE), entry)
                 self.close_cluster("each" + node_id(path)[1:], title, "for_each")
+                return exits
+            case model.Embed():
+                self.cluster_stack.append([])
+                exits = self.build(node.base, child(path, BASE), entry)
+                self.close_cluster("emb" + node_id(path)[1:], node.meta.name or "Embedded", "embed")
                 return exits
             case model.Checkpoint():
                 if not self.show_technical:

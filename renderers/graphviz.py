@@ -86,6 +86,7 @@ _CLUSTER_STYLES: dict[ClusterKind, str] = {
     "checkpoint": "dashed",
     "parallel": "rounded",
     "for_each": "rounded,bold",
+    "embed": "rounded",
 }
 
 

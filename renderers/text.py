@@ -47,7 +47,7 @@ def _details(node: model.ModelNode) -> list[str]:
         case (
             model.Pure() | model.Dynamic() | model.Sequence() | model.HandleError() | model.Fork()
             | model.Parallel() | model.Interruptible() | model.Checkpoint() | model.Recovery()
-            | model.End()
+            | model.End() | model.Embed()
         ):  # fmt: skip
             return []
         case _:
@@ -71,6 +71,8 @@ def _children(node: model.ModelNode) -> list[tuple[str, Child[model.ModelNode]]]
             return [("", kid) for kid in kids]
         case model.ForEach():
             return [("each: ", kid) for kid in kids]
+        case model.Embed():
+            return [("runs: ", kid) for kid in kids]
         case (
             model.Pure() | model.RunIO() | model.Dynamic() | model.HandleSignal() | model.Timer()
             | model.Recovery() | model.End()

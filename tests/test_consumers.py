@@ -61,6 +61,7 @@ def workflows() -> dict[str, Any]:
         "parallel": parallel(),
         "packing": example("packing").workflow.wio,
         "for_each": for_each(),
+        "onboarding": example("onboarding").workflow.wio,
     }
 
 

@@ -77,6 +77,7 @@ COMPOSITES: dict[type[Any], tuple[Make, Any]] = {
     a.Fork: (lambda child: WIO.fork("Which?").branch("This", lambda _: True, child).otherwise("Else", WIO.pure(1)), object),
     a.Parallel: (lambda child: WIO.parallel("Both").flow("A", child).flow("B", WIO.pure(1)), object),
     a.ForEach: (lambda child: WIO.for_each(lambda order: [order], child, key=lambda _: "only", name="Each"), object),
+    a.Embed: (lambda child: WIO.embed(child, name="Embedded Flow"), object),
     a.Loop: (lambda child: WIO.repeat(child).until(lambda _: True, name="Done?"), object),
     a.Interruptible: (lambda child: child.interrupted_by(stop_trigger()), object),
 }  # fmt: skip

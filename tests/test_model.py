@@ -24,6 +24,7 @@ EXAMPLES = {
     "drafts": ["workflow"],
     "fulfilment": ["workflow"],
     "packing": ["workflow", "checked_lines"],
+    "onboarding": ["workflow"],
 }
 ALL = [(module, attr) for module, attrs in EXAMPLES.items() for attr in attrs]
 SCHEMA = json.loads((ROOT / "docs" / "model.schema.json").read_text())

@@ -28,6 +28,7 @@ EXAMPLES = {
     "drafts": ("drafts", "workflow"),
     "fulfilment": ("fulfilment", "workflow"),
     "packing": ("packing", "workflow"),
+    "onboarding": ("onboarding", "workflow"),
 }
 TEXT_FORMATS = ["mermaid", "bpmn", "dot", "json", "text"]
 

@@ -418,6 +418,32 @@ class WIO(Generic[In, E, Out]):
         )
 
     @staticmethod
+    def embed(
+        workflow: WIO[I2, E2, O2] | Any,
+        *,
+        input: Callable[[Any], I2] | None = None,
+        output: Callable[[Any, O2], O3] | None = None,
+        name: str | None = None,
+    ) -> WIO[Any, E2, Any]:
+        """Run another workflow definition (a WIO or a `wio.Workflow`) inline, in this
+        instance and its journal, as a subprocess of this one.
+
+        ``input(outer_input)`` gives the embedded workflow its input (default: the
+        input itself); ``output(outer_input, embedded_output)`` gives this node's
+        output (default: the embedded output). Its nodes sit under this node in the
+        model, so the same definition can be embedded more than once.
+        """
+        inner = getattr(workflow, "wio", workflow)  # a wio.Workflow embeds its WIO
+        _require_wio(inner, "WIO.embed()")
+        title = name or getattr(workflow, "name", None)
+        return Embed(
+            base=inner,
+            map_input=input or _identity,
+            map_output=output or _second,
+            meta=Meta(name=title),
+        )
+
+    @staticmethod
     def end() -> WIO[object, Never, Never]:
         """End the whole workflow here, with the current state as its result."""
         return End()
@@ -897,6 +923,16 @@ class ForEach(WIO[In, E, Out]):
 
 
 @frozen
+class Embed(WIO[In, E, Out]):
+    """Another workflow run inline as a subprocess; see `WIO.embed`."""
+
+    base: WIO[Any, Any, Any]
+    map_input: Callable[[Any], Any]
+    map_output: Callable[[Any, Any], Any]
+    meta: Meta = Meta()
+
+
+@frozen
 class Checkpoint(WIO[In, E, Out]):
     """A technical node: see `WIO.checkpointed`."""
 
@@ -938,6 +974,7 @@ Node = (
     | Fork[Any, Any, Any]
     | Parallel[Any, Any, Any]
     | ForEach[Any, Any, Any]
+    | Embed[Any, Any, Any]
     | Loop[Any, Any, Any]
     | Interruptible[Any, Any, Any]
 )
@@ -1030,7 +1067,7 @@ def escaping_errors(wio: WIO[Any, Any, Any]) -> list[type[Any]]:
             return []
         case Sequence():
             return [e for step in node.steps for e in escaping_errors(step)]
-        case FlatMap() | Transform() | Checkpoint():
+        case FlatMap() | Transform() | Checkpoint() | Embed():
             return escaping_errors(node.base)
         case HandleError():
             handled = node.error_type
@@ -1065,7 +1102,7 @@ def recorded_events(node: Node) -> tuple[type[Any], ...]:
             return (TimerStarted, TimerReleased)
         case (
             Pure() | End() | Sequence() | Transform() | FlatMap() | HandleError() | Fork()
-            | Parallel() | ForEach() | Loop() | Interruptible()
+            | Parallel() | ForEach() | Embed() | Loop() | Interruptible()
         ):  # fmt: skip
             return ()
         case _:
@@ -1081,7 +1118,7 @@ def first_to_see_input(node: Node) -> WIO[Any, Any, Any] | Callable[..., Any] | 
             return node.steps[0]
         case FlatMap() | HandleError() | Checkpoint():
             return node.base
-        case Transform():
+        case Transform() | Embed():
             return node.map_input
         case Pure():
             return node.compute
@@ -1108,7 +1145,7 @@ def always_records(wio: WIO[Any, Any, Any]) -> bool:
             return False
         case Sequence():
             return any(always_records(step) for step in node.steps)
-        case Transform() | FlatMap() | HandleError():
+        case Transform() | FlatMap() | HandleError() | Embed():
             return always_records(node.base)
         case Loop():
             return always_records(node.body)
@@ -1138,7 +1175,7 @@ def own_logic(node: Node) -> list[Any]:
             return [node.duration]
         case Recover():
             return [node.recover_state]
-        case Transform():
+        case Transform() | Embed():
             return [node.map_input, node.map_output]
         case FlatMap():
             return [node.continuation]

@@ -106,6 +106,14 @@ def for_each(name: str, body: WIO[Any, Any, Any]) -> WIO[Any, Any, Any]:
     )
 
 
+def embedded(name: str, workflow: WIO[Any, Any, Any]) -> WIO[Any, Any, Any]:
+    """Another workflow, named ``name``, run inline as a subprocess."""
+    return algebra.Embed(
+        base=workflow, map_input=_placeholder(name), map_output=_placeholder(name),
+        meta=Meta(name=name),
+    )  # fmt: skip
+
+
 def loop(
     body: WIO[Any, Any, Any],
     name: str,

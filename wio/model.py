@@ -141,6 +141,12 @@ class ForEach:
 
 
 @frozen
+class Embed:
+    base: ModelNode  # the embedded workflow
+    meta: NodeMeta  # meta.name: the embedded workflow's name
+
+
+@frozen
 class Checkpoint:
     base: ModelNode
 
@@ -168,6 +174,7 @@ ModelNode = Union[  # noqa: UP007 - cattrs needs a runtime Union with forward re
     Fork,
     Parallel,
     ForEach,
+    Embed,
     Checkpoint,
     Recovery,
     End,
@@ -233,6 +240,8 @@ def to_model(wio: WIO[Any, Any, Any]) -> ModelNode:
         case algebra.ForEach():
             by = "position" if isinstance(node.key, type(BY_POSITION)) else "key"
             return ForEach(slot["body"], _meta(node.meta), by)
+        case algebra.Embed():
+            return Embed(slot["base"], _meta(node.meta))
         case algebra.Loop():
             return Loop(
                 slot["body"], slot.get("on_restart"), _meta(node.meta), node.exit_name,

@@ -30,7 +30,7 @@ def format_path(path: Path) -> str:
 
 
 # The segment of each named child slot. Journals hold paths made of these: never renumber.
-BASE: Final = 0  # the section a wrapper runs; a loop's or a for-each's body
+BASE: Final = 0  # the section a wrapper runs; a loop's or a for-each's body; an embedded workflow
 CONTINUATION: Final = 1  # flat_map: the node computed from the base's output
 ERROR_HANDLER: Final = 1  # handle_error_with: the handler
 ON_RESTART: Final = 1  # a loop's flow between iterations
@@ -110,9 +110,9 @@ def children(node: Node | model.ModelNode) -> list[Child[Node]] | list[Child[mod
             return [Child("steps", index, step) for index, step in enumerate(node.steps)]
         case algebra.Transform():
             return [Child("base", None, as_node(node.base))]
-        case algebra.FlatMap() | algebra.Checkpoint():
+        case algebra.FlatMap() | algebra.Checkpoint() | algebra.Embed():
             return [Child("base", BASE, as_node(node.base))]
-        case model.Checkpoint():
+        case model.Checkpoint() | model.Embed():
             return [Child("base", BASE, node.base)]
         case algebra.HandleError():
             return [

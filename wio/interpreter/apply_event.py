@@ -27,6 +27,7 @@ from wio.interpreter.cursor import (
     CheckpointFrame,
     Cursor,
     DeferredEvent,
+    EmbedFrame,
     Evaluate,
     FailedWith,
     Finished,
@@ -249,8 +250,8 @@ def _frame_accepting(
                 if _triggers(frame, event):
                     return frame
             case (
-                SequenceFrame() | TransformFrame() | FlatMapFrame() | HandleErrorFrame()
-                | LoopFrame()
+                SequenceFrame() | TransformFrame() | EmbedFrame() | FlatMapFrame()
+                | HandleErrorFrame() | LoopFrame()
             ):  # fmt: skip
                 pass  # takes no event of its own
             case _:

@@ -25,6 +25,7 @@ from immutables import Map
 from wio.algebra import (
     WIO,
     Checkpoint,
+    Embed,
     FlatMap,
     ForEach,
     HandleError,
@@ -181,6 +182,15 @@ class TransformFrame(NamedTuple):
     parent: Frame | None
 
 
+class EmbedFrame(NamedTuple):
+    """An embedded workflow runs; its output is mapped back on the way out."""
+
+    node: Embed[Any, Any, Any]
+    input: Any
+    path: Path
+    parent: Frame | None
+
+
 class FlatMapFrame(NamedTuple):
     node: FlatMap[Any, Any, Any]
     path: Path
@@ -222,6 +232,7 @@ class CheckpointFrame(NamedTuple):
 Frame = (
     SequenceFrame
     | TransformFrame
+    | EmbedFrame
     | FlatMapFrame
     | HandleErrorFrame
     | LoopFrame

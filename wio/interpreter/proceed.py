@@ -15,6 +15,7 @@ from immutables import Map
 from wio.algebra import (
     NODE_CLASSES,
     Checkpoint,
+    Embed,
     End,
     FlatMap,
     ForEach,
@@ -43,6 +44,7 @@ from wio.interpreter.cursor import (
     CheckpointFrame,
     Cursor,
     DeferredEvent,
+    EmbedFrame,
     Evaluate,
     FailedAttempt,
     FailedWith,
@@ -166,6 +168,10 @@ def _evaluate(
             inner = node.map_input(value)
             frame_t = TransformFrame(node, value, path, stack)
             return Evaluate(node.base, inner, path), frame_t, state, log, token
+        case Embed():
+            frame_e = EmbedFrame(node, value, path, stack)
+            inner = node.map_input(value)
+            return Evaluate(node.base, inner, child(path, BASE)), frame_e, state, log, token
         case FlatMap():
             frame_f = FlatMapFrame(node, path, stack)
             return Evaluate(node.base, value, child(path, BASE)), frame_f, state, log, token
@@ -480,7 +486,7 @@ def _return_value(value: Any, frame: Frame, state: Any) -> tuple[Focus, Frame | 
                     return AwaitEvent(step, value, child(at, following)), frame, state
                 return Evaluate(step, value, child(at, following)), frame, state
             return ReturnValue(value), parent, state
-        case TransformFrame():
+        case TransformFrame() | EmbedFrame():
             output = frame.node.map_output(frame.input, value)
             return ReturnValue(output), parent, output
         case FlatMapFrame(node=node, path=path):
@@ -526,7 +532,8 @@ def _return_error(
                 return handler, frame.parent, Chain(record, log)
             return focus, frame.parent, log  # not the handled type: it passes on
         case (
-            SequenceFrame() | TransformFrame() | FlatMapFrame() | LoopFrame() | InterruptibleFrame()
+            SequenceFrame() | TransformFrame() | EmbedFrame() | FlatMapFrame() | LoopFrame()
+            | InterruptibleFrame()
             | CheckpointFrame()  # rule 3: a checkpoint lets a business error pass too
         ):  # fmt: skip
             return focus, frame.parent, log
