@@ -132,3 +132,44 @@ def test_a_for_each_section_killed_mid_way_is_resumed_by_a_fresh_worker(
                 env=harness_env(log))  # fmt: skip
     assert shown.returncode == 0, shown.stderr
     assert "P-1: parcel-pen-2, parcel-ink-1" in shown.stdout
+
+
+ONBOARDING = "tests/harness/crashable_onboarding.py:workflow"
+
+
+@DURABLE_JOURNALS
+def test_a_workflow_killed_after_its_embedded_workflows_is_resumed_by_a_fresh_worker(
+    journal_url: str, tmp_path: Path
+) -> None:
+    """The same KYC definition embedded twice; the worker dies once both ran."""
+    log = tmp_path / "effects.log"
+    people = {"applicant": {"name": "Ann", "passport": "P1"},
+              "guarantor": {"name": "Bob", "passport": "P2"}}  # fmt: skip
+    started = wio("start", ONBOARDING, "--journal", journal_url, "--id", "K-1",
+                  "--input", json.dumps(people), env=harness_env(log))  # fmt: skip
+    assert started.returncode == 0, started.stderr
+
+    doomed = start_worker(journal_url, harness_env(log, block="open:before"), workflows=ONBOARDING)
+    try:
+        wait_until(Path(f"{log}.blocked").exists, "the worker to reach Open Account")
+    finally:
+        doomed.kill()
+        doomed.wait(timeout=30)
+
+    with open_journal(journal_url) as journal:
+        assert [e.type for e in journal.read("K-1")] == ["IdentityChecked", "IdentityChecked"]
+        fresh = start_worker(journal_url, harness_env(log), workflows=ONBOARDING)
+        try:
+            wait_until(
+                lambda: journal.get_instance("K-1").status == "finished",
+                "the fresh worker to finish K-1 once the dead one's lease expires",
+            )
+        finally:
+            assert stop(fresh) == 0
+        stored = journal.read("K-1")
+
+    assert [(e.seq, e.type) for e in stored] == [
+        (1, "IdentityChecked"), (2, "IdentityChecked"), (3, "AccountOpened"),
+    ]  # fmt: skip
+    counts = effect_counts(log)
+    assert (counts["check Ann"], counts["check Bob"], counts["open Ann"]) == (1, 1, 1)
