@@ -27,6 +27,7 @@ EXAMPLES = {
     "fulfilment": "docs/examples/fulfilment.py:workflow",
     "packing": "docs/examples/packing.py:workflow",
     "onboarding": "docs/examples/onboarding.py:workflow",
+    "booking": "docs/examples/booking.py:workflow",
 }
 CONSUMERS = ROOT / "tests" / "consumers"
 

@@ -19,6 +19,7 @@ from attrs import field, frozen
 from wio import model
 from wio.paths import (
     BASE,
+    COMPENSATION,
     ERROR_HANDLER,
     INTERRUPTION_HANDLER,
     ON_RESTART,
@@ -45,8 +46,8 @@ NodeKind = Literal[
     "fork",  # a parallel section's flows start here
     "join",  # and meet here
 ]
-EdgeKind = Literal["normal", "default", "error"]
-ClusterKind = Literal["checkpoint", "parallel", "for_each", "embed"]
+EdgeKind = Literal["normal", "default", "error", "undo"]
+ClusterKind = Literal["checkpoint", "parallel", "for_each", "embed", "compensating"]
 
 
 @frozen
@@ -245,6 +246,18 @@ class _Builder:
                 self.cluster_stack.append([])
                 exits = self.build(node.base, child(path, BASE), entry)
                 self.close_cluster("emb" + node_id(path)[1:], node.meta.name or "Embedded", "embed")
+                return exits
+            case model.Compensated():
+                exits = self.build(node.base, child(path, BASE), entry)
+                # The undo runs only if a later error leaves the compensating
+                # section: a dotted "undo" link from the step, leading nowhere after.
+                undone: list[Exit] = [(source, "undo", "undo") for source, _, _ in exits]
+                self.build(node.undo, child(path, COMPENSATION), undone)
+                return exits
+            case model.Compensating():
+                self.cluster_stack.append([])
+                exits = self.build(node.base, child(path, BASE), entry)
+                self.close_cluster("comp" + node_id(path)[1:], "Compensating", "compensating")
                 return exits
             case model.Checkpoint():
                 if not self.show_technical:

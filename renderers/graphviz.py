@@ -6,7 +6,7 @@ import graphviz  # type: ignore[import-untyped]  # the package ships no type inf
 
 from wio.errors import WioError
 
-from .flow import Cluster, ClusterKind, Flow, FlowNode
+from .flow import Cluster, ClusterKind, EdgeKind, Flow, FlowNode
 
 _SHAPES = {
     "start": {
@@ -48,7 +48,7 @@ def render_dot(flow: Flow, *, name: str = "workflow") -> graphviz.Digraph:
     for cluster in flow.clusters:
         _cluster(graph, cluster, nodes, flow)
     for edge in flow.edges:
-        attributes = {"style": "dashed"} if edge.kind == "error" else {}
+        attributes = {"style": _EDGE_STYLES[edge.kind]} if edge.kind in _EDGE_STYLES else {}
         if edge.kind == "default":
             attributes["arrowtail"] = "odot"
             attributes["dir"] = "both"
@@ -87,7 +87,10 @@ _CLUSTER_STYLES: dict[ClusterKind, str] = {
     "parallel": "rounded",
     "for_each": "rounded,bold",
     "embed": "rounded",
+    "compensating": "rounded,dashed",
 }
+# An error leaves its section dashed; an undo, run only after one, dotted.
+_EDGE_STYLES: dict[EdgeKind, str] = {"error": "dashed", "undo": "dotted"}
 
 
 def _cluster(

@@ -75,7 +75,7 @@ def _node(node: FlowNode) -> str:
 
 
 def _edge(edge: FlowEdge) -> str:
-    arrow = "-.->" if edge.kind == "error" else "-->"
+    arrow = "-.->" if edge.kind in ("error", "undo") else "-->"
     if edge.label is None:
         return f"{edge.source} {arrow} {edge.target}"
     return f'{edge.source} {arrow}|"{escape(edge.label)}"| {edge.target}'

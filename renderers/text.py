@@ -47,7 +47,7 @@ def _details(node: model.ModelNode) -> list[str]:
         case (
             model.Pure() | model.Dynamic() | model.Sequence() | model.HandleError() | model.Fork()
             | model.Parallel() | model.Interruptible() | model.Checkpoint() | model.Recovery()
-            | model.End() | model.Embed()
+            | model.End() | model.Embed() | model.Compensated() | model.Compensating()
         ):  # fmt: skip
             return []
         case _:
@@ -73,6 +73,10 @@ def _children(node: model.ModelNode) -> list[tuple[str, Child[model.ModelNode]]]
             return [("each: ", kid) for kid in kids]
         case model.Embed():
             return [("runs: ", kid) for kid in kids]
+        case model.Compensating():
+            return [("", kid) for kid in kids]
+        case model.Compensated():
+            return [("undo: " if kid.slot == "undo" else "", kid) for kid in kids]
         case (
             model.Pure() | model.RunIO() | model.Dynamic() | model.HandleSignal() | model.Timer()
             | model.Recovery() | model.End()

@@ -25,6 +25,7 @@ EXAMPLES = {
     "fulfilment": ["workflow"],
     "packing": ["workflow", "checked_lines"],
     "onboarding": ["workflow"],
+    "booking": ["workflow"],
 }
 ALL = [(module, attr) for module, attrs in EXAMPLES.items() for attr in attrs]
 SCHEMA = json.loads((ROOT / "docs" / "model.schema.json").read_text())

@@ -29,6 +29,7 @@ EXAMPLES = {
     "fulfilment": ("fulfilment", "workflow"),
     "packing": ("packing", "workflow"),
     "onboarding": ("onboarding", "workflow"),
+    "booking": ("booking", "workflow"),
 }
 TEXT_FORMATS = ["mermaid", "bpmn", "dot", "json", "text"]
 

@@ -578,6 +578,39 @@ class WIO(Generic[In, E, Out]):
         name = _error_name(error) or _declared_errors(self)
         return HandleError(base=self, handler=handler, error_type=error, meta=Meta(error=name))
 
+    def compensate_with(self, undo: WIO[tuple[Any, Any], Never, Any]) -> WIO[In, E, Out]:
+        """Register ``undo`` when this step completes inside a `compensating` section.
+
+        If a business error later leaves that section, ``undo`` runs on
+        ``(input, output)`` of this step, after the undos of the steps that
+        completed after it (reverse order). Each undo is journaled like any
+        step and retried per policy; it runs at least once, maybe more after a
+        crash, so it must be idempotent. It may not raise a business error.
+        """
+        _require_wio(undo, "compensate_with()")
+        if escaping_errors(undo):
+            raise DefinitionError(
+                "a compensation cannot raise a business error (it runs while one unwinds): "
+                f"{_declared_errors(undo)} can escape {undo.meta.name or 'the undo'}"
+            )
+        return Compensated(base=self, undo=undo)
+
+    def compensating(self) -> WIO[In, E, Out]:
+        """A section whose completed steps are undone (their `compensate_with`) when a
+        business error leaves it; then the error goes on unwinding."""
+        from wio.paths import walk_static  # wio.paths imports the node classes from here
+
+        for section in walk_static(self):
+            if isinstance(section, (Parallel, ForEach)) and any(
+                isinstance(inner, Compensated) for inner in walk_static(section)
+            ):
+                raise DefinitionError(
+                    "compensating(): a step with compensate_with() inside a parallel or "
+                    "for-each section is not supported yet; make that flow's or body's "
+                    "own section compensating instead"
+                )
+        return Compensating(base=self)
+
     def checkpointed(
         self,
         save_state: Callable[[In, Out], Ev],
@@ -933,6 +966,28 @@ class Embed(WIO[In, E, Out]):
 
 
 @frozen
+class Compensated(WIO[In, E, Out]):
+    """A step with its undo; see `WIO.compensate_with`."""
+
+    base: WIO[Any, Any, Any]
+    undo: WIO[Any, Any, Any]
+    meta: Meta = Meta()
+
+    # A step's compensation is drawn beside the step, so names belong to the step.
+    def named(self, name: str) -> WIO[In, E, Out]:
+        return attrs.evolve(self, base=self.base.named(name))
+
+
+@frozen
+class Compensating(WIO[In, E, Out]):
+    """A section that undoes its completed steps on a business error; see
+    `WIO.compensating`."""
+
+    base: WIO[Any, Any, Any]
+    meta: Meta = Meta()
+
+
+@frozen
 class Checkpoint(WIO[In, E, Out]):
     """A technical node: see `WIO.checkpointed`."""
 
@@ -975,6 +1030,8 @@ Node = (
     | Parallel[Any, Any, Any]
     | ForEach[Any, Any, Any]
     | Embed[Any, Any, Any]
+    | Compensated[Any, Any, Any]
+    | Compensating[Any, Any, Any]
     | Loop[Any, Any, Any]
     | Interruptible[Any, Any, Any]
 )
@@ -1067,7 +1124,9 @@ def escaping_errors(wio: WIO[Any, Any, Any]) -> list[type[Any]]:
             return []
         case Sequence():
             return [e for step in node.steps for e in escaping_errors(step)]
-        case FlatMap() | Transform() | Checkpoint() | Embed():
+        case FlatMap() | Transform() | Checkpoint() | Embed() | Compensating():
+            return escaping_errors(node.base)
+        case Compensated():  # its undo declares none
             return escaping_errors(node.base)
         case HandleError():
             handled = node.error_type
@@ -1102,7 +1161,8 @@ def recorded_events(node: Node) -> tuple[type[Any], ...]:
             return (TimerStarted, TimerReleased)
         case (
             Pure() | End() | Sequence() | Transform() | FlatMap() | HandleError() | Fork()
-            | Parallel() | ForEach() | Embed() | Loop() | Interruptible()
+            | Parallel() | ForEach() | Embed() | Loop() | Interruptible() | Compensated()
+            | Compensating()
         ):  # fmt: skip
             return ()
         case _:
@@ -1116,7 +1176,7 @@ def first_to_see_input(node: Node) -> WIO[Any, Any, Any] | Callable[..., Any] | 
     match node:
         case Sequence():
             return node.steps[0]
-        case FlatMap() | HandleError() | Checkpoint():
+        case FlatMap() | HandleError() | Checkpoint() | Compensated() | Compensating():
             return node.base
         case Transform() | Embed():
             return node.map_input
@@ -1145,7 +1205,7 @@ def always_records(wio: WIO[Any, Any, Any]) -> bool:
             return False
         case Sequence():
             return any(always_records(step) for step in node.steps)
-        case Transform() | FlatMap() | HandleError() | Embed():
+        case Transform() | FlatMap() | HandleError() | Embed() | Compensated() | Compensating():
             return always_records(node.base)
         case Loop():
             return always_records(node.body)
@@ -1189,7 +1249,9 @@ def own_logic(node: Node) -> list[Any]:
             return [node.items_of, node.key, node.combiner]
         case Loop():
             return [node.condition]
-        case End() | Sequence() | HandleError() | Interruptible():
+        case (
+            End() | Sequence() | HandleError() | Interruptible() | Compensated() | Compensating()
+        ):  # fmt: skip
             return []
         case _:
             assert_never(node)

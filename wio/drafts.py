@@ -114,6 +114,11 @@ def embedded(name: str, workflow: WIO[Any, Any, Any]) -> WIO[Any, Any, Any]:
     )  # fmt: skip
 
 
+def undone_by(drafted: WIO[Any, Any, Any], undo: str) -> WIO[Any, Any, Any]:
+    """``drafted``, with a drafted undo named ``undo`` (see `WIO.compensate_with`)."""
+    return drafted.compensate_with(step(undo))
+
+
 def loop(
     body: WIO[Any, Any, Any],
     name: str,

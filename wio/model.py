@@ -147,6 +147,17 @@ class Embed:
 
 
 @frozen
+class Compensated:
+    base: ModelNode  # the step
+    undo: ModelNode  # what undoes it
+
+
+@frozen
+class Compensating:
+    base: ModelNode  # the section whose completed steps are undone on an error
+
+
+@frozen
 class Checkpoint:
     base: ModelNode
 
@@ -175,6 +186,8 @@ ModelNode = Union[  # noqa: UP007 - cattrs needs a runtime Union with forward re
     Parallel,
     ForEach,
     Embed,
+    Compensated,
+    Compensating,
     Checkpoint,
     Recovery,
     End,
@@ -242,6 +255,10 @@ def to_model(wio: WIO[Any, Any, Any]) -> ModelNode:
             return ForEach(slot["body"], _meta(node.meta), by)
         case algebra.Embed():
             return Embed(slot["base"], _meta(node.meta))
+        case algebra.Compensated():
+            return Compensated(slot["base"], slot["undo"])
+        case algebra.Compensating():
+            return Compensating(slot["base"])
         case algebra.Loop():
             return Loop(
                 slot["body"], slot.get("on_restart"), _meta(node.meta), node.exit_name,

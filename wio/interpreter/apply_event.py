@@ -25,6 +25,8 @@ from wio.interpreter.cursor import (
     AwaitTimer,
     Chain,
     CheckpointFrame,
+    CompensatedFrame,
+    CompensatingFrame,
     Cursor,
     DeferredEvent,
     EmbedFrame,
@@ -42,6 +44,7 @@ from wio.interpreter.cursor import (
     ReturnValue,
     SequenceFrame,
     TransformFrame,
+    UndoFrame,
     Waiting,
     detached,
     evolve,
@@ -251,7 +254,8 @@ def _frame_accepting(
                     return frame
             case (
                 SequenceFrame() | TransformFrame() | EmbedFrame() | FlatMapFrame()
-                | HandleErrorFrame() | LoopFrame()
+                | HandleErrorFrame() | LoopFrame() | CompensatedFrame() | CompensatingFrame()
+                | UndoFrame()
             ):  # fmt: skip
                 pass  # takes no event of its own
             case _:

@@ -25,6 +25,8 @@ from immutables import Map
 from wio.algebra import (
     WIO,
     Checkpoint,
+    Compensated,
+    Compensating,
     Embed,
     FlatMap,
     ForEach,
@@ -221,6 +223,45 @@ class InterruptibleFrame(NamedTuple):
     parent: Frame | None
 
 
+class Undo(NamedTuple):
+    """A completed step's compensation: ``node`` to run on ``input`` at ``path``."""
+
+    node: WIO[Any, Any, Any]
+    input: Any
+    path: Path
+
+
+class CompensatedFrame(NamedTuple):
+    """A step with an undo runs; when it completes, its undo is registered with
+    the nearest compensating section."""
+
+    node: Compensated[Any, Any, Any]
+    input: Any
+    path: Path
+    parent: Frame | None
+
+
+class CompensatingFrame(NamedTuple):
+    """A compensating section runs; ``done`` holds its completed steps' undos, newest
+    first."""
+
+    node: Compensating[Any, Any, Any]
+    path: Path
+    done: Chain[Undo] | None
+    parent: Frame | None
+
+
+class UndoFrame(NamedTuple):
+    """A compensating section undoes its steps after ``error``; ``remaining`` are the
+    undos still to run, newest first; then ``error`` goes on unwinding."""
+
+    node: Compensating[Any, Any, Any]
+    error: Any
+    remaining: Chain[Undo] | None
+    path: Path
+    parent: Frame | None
+
+
 class CheckpointFrame(NamedTuple):
     node: Checkpoint[Any, Any, Any]
     input: Any
@@ -238,6 +279,9 @@ Frame = (
     | LoopFrame
     | InterruptibleFrame
     | CheckpointFrame
+    | CompensatedFrame
+    | CompensatingFrame
+    | UndoFrame
 )
 
 

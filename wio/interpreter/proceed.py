@@ -15,6 +15,8 @@ from immutables import Map
 from wio.algebra import (
     NODE_CLASSES,
     Checkpoint,
+    Compensated,
+    Compensating,
     Embed,
     End,
     FlatMap,
@@ -42,6 +44,8 @@ from wio.interpreter.cursor import (
     AwaitTimer,
     Chain,
     CheckpointFrame,
+    CompensatedFrame,
+    CompensatingFrame,
     Cursor,
     DeferredEvent,
     EmbedFrame,
@@ -61,13 +65,25 @@ from wio.interpreter.cursor import (
     ReturnValue,
     SequenceFrame,
     TransformFrame,
+    Undo,
+    UndoFrame,
     chain_items,
     detached,
     evolve,
 )
 from wio.interpreter.next_effect import has_ready_effect, has_timers
 from wio.interpreter.state import signal_handlers
-from wio.paths import BASE, CONTINUATION, ERROR_HANDLER, ON_RESTART, ROOT, Path, child, format_path
+from wio.paths import (
+    BASE,
+    COMPENSATION,
+    CONTINUATION,
+    ERROR_HANDLER,
+    ON_RESTART,
+    ROOT,
+    Path,
+    child,
+    format_path,
+)
 from wio.progress import StepRecord
 from wio.result import Err
 
@@ -168,6 +184,12 @@ def _evaluate(
             inner = node.map_input(value)
             frame_t = TransformFrame(node, value, path, stack)
             return Evaluate(node.base, inner, path), frame_t, state, log, token
+        case Compensated():
+            frame_u = CompensatedFrame(node, value, path, stack)
+            return Evaluate(node.base, value, child(path, BASE)), frame_u, state, log, token
+        case Compensating():
+            frame_s = CompensatingFrame(node, path, None, stack)
+            return Evaluate(node.base, value, child(path, BASE)), frame_s, state, log, token
         case Embed():
             frame_e = EmbedFrame(node, value, path, stack)
             inner = node.map_input(value)
@@ -513,8 +535,35 @@ def _return_value(value: Any, frame: Frame, state: Any) -> tuple[Focus, Frame | 
             return restart, LoopFrame(loop, True, path, parent), state
         case CheckpointFrame(node=node, input=input, path=path, token=token):
             return AwaitCheckpoint(node, input, value, path, token), parent, state
+        case CompensatedFrame(node=node, input=input, path=path):
+            undo = Undo(node.undo, (input, value), child(path, COMPENSATION))
+            return ReturnValue(value), _registered(parent, (undo,)), state
+        case CompensatingFrame(done=done):
+            # Completed: an enclosing compensating section undoes these too, if it fails.
+            return ReturnValue(value), _registered(parent, chain_items(done)), state
+        case UndoFrame(node=node, error=error, remaining=remaining, path=path):
+            if remaining is None:
+                return ReturnError(error), parent, state
+            next_undo = UndoFrame(node, error, remaining.tail, path, parent)
+            undo = remaining.head
+            return Evaluate(undo.node, undo.input, undo.path), next_undo, state
         case _:
             assert_never(frame)
+
+
+def _registered(frame: Frame | None, undos: tuple[Undo, ...]) -> Frame | None:
+    """The stack with ``undos`` (oldest first) added to the nearest compensating
+    section's; unchanged when there is none (or a compensation is running)."""
+    if frame is None or not undos:
+        return frame
+    if type(frame) is CompensatingFrame:
+        done = frame.done
+        for undo in undos:
+            done = Chain(undo, done)
+        return frame._replace(done=done)
+    if type(frame) is UndoFrame:
+        return frame
+    return frame._replace(parent=_registered(frame.parent, undos))
 
 
 def _return_error(
@@ -531,9 +580,14 @@ def _return_error(
                 )
                 return handler, frame.parent, Chain(record, log)
             return focus, frame.parent, log  # not the handled type: it passes on
+        case CompensatingFrame(done=done) if done is not None:
+            record = StepRecord(frame.path, "compensating", None, False, error)
+            undo = done.head
+            following = UndoFrame(frame.node, error, done.tail, frame.path, frame.parent)
+            return Evaluate(undo.node, undo.input, undo.path), following, Chain(record, log)
         case (
             SequenceFrame() | TransformFrame() | EmbedFrame() | FlatMapFrame() | LoopFrame()
-            | InterruptibleFrame()
+            | InterruptibleFrame() | CompensatedFrame() | CompensatingFrame() | UndoFrame()
             | CheckpointFrame()  # rule 3: a checkpoint lets a business error pass too
         ):  # fmt: skip
             return focus, frame.parent, log
