@@ -173,3 +173,55 @@ def test_a_workflow_killed_after_its_embedded_workflows_is_resumed_by_a_fresh_wo
     ]  # fmt: skip
     counts = effect_counts(log)
     assert (counts["check Ann"], counts["check Bob"], counts["open Ann"]) == (1, 1, 1)
+
+
+BOOKING = "tests/harness/crashable_booking.py:workflow"
+
+
+@DURABLE_JOURNALS
+@pytest.mark.parametrize("crash", ["before", "after"], ids=["before-cancel", "mid-cancel"])
+def test_a_booking_killed_in_the_middle_of_its_compensation_finishes_it(
+    journal_url: str, tmp_path: Path, crash: str
+) -> None:
+    """The car fails, the hotel is being cancelled when the worker dies: a fresh
+    worker cancels the hotel (again, if it already had: at-least-once) and then
+    the flight, once each step's event is in the journal."""
+    log = tmp_path / "effects.log"
+    started = wio("start", BOOKING, "--journal", journal_url, "--id", "B-1",
+                  "--input", json.dumps({"trip_id": "B-1", "city": "Rome"}),
+                  env=harness_env(log))  # fmt: skip
+    assert started.returncode == 0, started.stderr
+
+    doomed = start_worker(journal_url, harness_env(log, block=f"cancel:{crash}"), workflows=BOOKING)
+    try:
+        wait_until(Path(f"{log}.blocked").exists, "the worker to start cancelling the hotel")
+    finally:
+        doomed.kill()
+        doomed.wait(timeout=30)
+
+    with open_journal(journal_url) as journal:
+        assert [e.type for e in journal.read("B-1")] == ["Booked", "Booked", "CarAnswer"]
+        fresh = start_worker(journal_url, harness_env(log), workflows=BOOKING)
+        try:
+            wait_until(
+                lambda: journal.get_instance("B-1").status == "finished",
+                "the fresh worker to finish B-1 once the dead one's lease expires",
+            )
+        finally:
+            assert stop(fresh) == 0
+        stored = journal.read("B-1")
+
+    assert [(e.seq, e.type) for e in stored] == [
+        (1, "Booked"), (2, "Booked"), (3, "CarAnswer"), (4, "Cancelled"), (5, "Cancelled"),
+    ]  # fmt: skip
+    assert [e.payload["reference"] for e in stored[3:]] == ["hotel-B-1", "flight-B-1"]
+    counts = effect_counts(log)
+    assert counts["book flight"] == counts["book hotel"] == counts["book car"] == 1
+    assert counts["cancel hotel-B-1"] == (1 if crash == "before" else 2)  # at-least-once
+    assert counts["cancel flight-B-1"] == 1
+    cancels = [effect for _, effect in effects(log) if effect.startswith("cancel")]
+    assert cancels[-1] == "cancel flight-B-1"  # the hotel first, then the flight
+    shown = wio("inspect", "B-1", "--journal", journal_url, "--workflows", BOOKING, "--json",
+                env=harness_env(log))  # fmt: skip
+    assert shown.returncode == 0, shown.stderr
+    assert "failed: no car in Rome" in shown.stdout
