@@ -32,7 +32,7 @@ from wio.interpreter.cursor import (
     ReturnError,
     ReturnValue,
 )
-from wio.paths import TRIGGER, Path, child, format_path
+from wio.paths import TRIGGER, Path, child, child_segment, format_path
 
 Hop = str | ElementHop
 """A parallel flow (its model path) or a for-each element an effect runs in."""
@@ -126,6 +126,28 @@ def ready_effects(cursor: Cursor) -> Iterator[Effect]:
     effect = _own_effect(focus)
     if effect is not None:
         yield effect
+
+
+def routed(cursor: Cursor, route: Route) -> Cursor | None:
+    """The cursor of the flow or element at the end of ``route``, if it still runs:
+    one lookup per hop, whatever the number of flows or elements."""
+    for hop in route:
+        focus = cursor.focus
+        if isinstance(hop, ElementHop):
+            if type(focus) is not InForEach or focus.section != hop.section:
+                return None
+            index = focus.positions.get(hop.key)
+            if index is None:
+                return None
+            cursor = focus.elements[index]
+        else:
+            if type(focus) is not InParallel:
+                return None
+            segment = child_segment(focus.path, hop)
+            if segment is None or segment >= len(focus.flows):
+                return None
+            cursor = focus.flows[segment]
+    return cursor
 
 
 def has_ready_effect(cursor: Cursor) -> bool:
