@@ -574,7 +574,7 @@ def for_each_sections(sizes: Sizes) -> list[Figure]:
     journals: dict[str, list[Any]] = {}
     for label, workflow in shapes.items():
         live = Runtime(workflow).create("i", 0)
-        live.run()
+        live.advance()
         journals[label] = [e.event for e in live.events]
         assert len(journals[label]) == n, (label, len(journals[label]))
     samples: dict[tuple[str, str], list[float]] = {}
@@ -582,7 +582,7 @@ def for_each_sections(sizes: Sizes) -> list[Figure]:
         for label, workflow in shapes.items():
             samples.setdefault(("run", label), []).append(_timed_run(workflow))
             started = time.perf_counter()
-            recover(workflow, journals[label])
+            rebuild(workflow, journals[label])
             samples.setdefault(("replay", label), []).append(time.perf_counter() - started)
     figures: list[Figure] = []
     for kind in ("run", "replay"):

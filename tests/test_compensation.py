@@ -11,7 +11,7 @@ import pytest
 
 from tests.conftest import DURABLE_JOURNALS, example
 from tests.nodes import Boom, Effects, Ev
-from wio import WIO, DefinitionError, Err, Runtime, Status
+from wio import WIO, DefinitionError, Err, InstanceStatus, Runtime
 from wio.lint import lint
 from wio.paths import format_path
 from wio.renderers import render
@@ -29,7 +29,7 @@ def booking() -> ModuleType:
 def test_a_failed_car_cancels_the_hotel_then_the_flight(booking: ModuleType) -> None:
     booking.cities_without_cars.add("Rome")
     instance = Runtime(booking.workflow).create("t", booking.Trip("t", "Rome"))
-    assert instance.run() == Status.FINISHED
+    assert instance.advance() == InstanceStatus.FINISHED
     assert instance.result == "failed: no car in Rome"  # the error went on to the handler
     assert booking.side_effects == [
         "book flight t", "book hotel t", "book car t", "cancel hotel-t", "cancel flight-t",
@@ -47,7 +47,7 @@ def test_a_failed_car_cancels_the_hotel_then_the_flight(booking: ModuleType) -> 
 
 def test_a_booked_trip_undoes_nothing(booking: ModuleType) -> None:
     instance = Runtime(booking.workflow).create("t", booking.Trip("t", "Oslo"))
-    instance.run()
+    instance.advance()
     assert instance.result == "booked t"
     assert booking.bookings == {"flight-t", "hotel-t", "car-t"}
     assert not any(e.startswith("cancel") for e in booking.side_effects)
@@ -56,8 +56,8 @@ def test_a_booked_trip_undoes_nothing(booking: ModuleType) -> None:
 def test_replay_runs_no_undo_again(booking: ModuleType) -> None:
     booking.cities_without_cars.add("Rome")
     live = Runtime(booking.workflow).create("t", booking.Trip("t", "Rome"))
-    live.run()
-    again = Runtime(booking.workflow, strict=True).recover(
+    live.advance()
+    again = Runtime(booking.workflow, strict=True).rebuild(
         "t", booking.Trip("t", "Rome"), [e.event for e in live.events]
     )
     assert again.result == live.result and len(booking.side_effects) == 5
@@ -68,12 +68,12 @@ def test_a_restart_in_the_middle_of_compensating_runs_only_the_undos_left(
 ) -> None:
     booking.cities_without_cars.add("Rome")
     live = Runtime(booking.workflow).create("t", booking.Trip("t", "Rome"))
-    live.run()
+    live.advance()
     events = [e.event for e in live.events][:4]  # the hotel was cancelled, not the flight
     booking.side_effects.clear()
-    resumed = Runtime(booking.workflow).recover("t", booking.Trip("t", "Rome"), events)
-    assert resumed.status == Status.RUNNING and "Cancelled" in resumed.waiting_for()
-    resumed.run()
+    resumed = Runtime(booking.workflow).rebuild("t", booking.Trip("t", "Rome"), events)
+    assert resumed.status == InstanceStatus.RUNNING and "Cancelled" in resumed.waiting_for()
+    resumed.advance()
     assert resumed.result == "failed: no car in Rome"
     assert booking.side_effects == ["cancel flight-t"]
 
@@ -94,10 +94,10 @@ def test_an_undo_that_raises_is_retried_per_policy() -> None:
     from wio.retry import RetryPolicy
 
     instance = Runtime(section, retry=RetryPolicy(max_attempts=5, initial_delay=0)).create("r", 1)
-    instance.run()
-    while instance.status == Status.RUNNING:
-        instance.run()
-    assert instance.status == Status.FAILED and instance.result == Boom(2)
+    instance.advance()
+    while instance.status == InstanceStatus.RUNNING:
+        instance.advance()
+    assert instance.status == InstanceStatus.FAILED and instance.result == Boom(2)
     assert len(attempts) == 3
 
 
@@ -123,7 +123,7 @@ def test_a_completed_inner_section_is_undone_when_the_outer_one_fails() -> None:
     failing = WIO.pure_from(lambda x: Err(Boom(x)), error=Boom)
     outer = (effects.step("c").compensate_with(undo("c")) >> inner >> failing).compensating()
     instance = Runtime(outer).create("n", 0)
-    instance.run()
+    instance.advance()
     assert instance.result == Boom(0)
     assert effects.calls == ["c", "a", "b", "undo b", "undo a", "undo c"]
 
@@ -136,7 +136,7 @@ def test_an_error_handled_inside_the_section_undoes_nothing() -> None:
         >> failing.handle_error_with(WIO.pure(7))
     ).compensating()
     instance = Runtime(section).create("h", 0)
-    instance.run()
+    instance.advance()
     assert instance.result == 7 and effects.calls == ["a"]
 
 
@@ -172,10 +172,12 @@ def test_the_booking_resumes_after_a_restart_mid_compensation(
 ) -> None:
     booking.cities_without_cars.add("Rome")
     first = Runtime(booking.workflow, journal=open_fresh()).create("t", booking.Trip("t", "Rome"))
-    first.run(until=lambda: len(first.events) == 4)  # the hotel cancelled; then the process goes
-    assert first.status == Status.RUNNING
+    first.advance(
+        until=lambda: len(first.events) == 4
+    )  # the hotel cancelled; then the process goes
+    assert first.status == InstanceStatus.RUNNING
     again = Runtime(booking.workflow, journal=open_fresh()).get("t")
-    assert again.run() == Status.FINISHED
+    assert again.advance() == InstanceStatus.FINISHED
     assert again.result == "failed: no car in Rome"
     assert booking.side_effects.count("cancel hotel-t") == 1
     assert booking.side_effects.count("cancel flight-t") == 1

@@ -15,7 +15,7 @@ import pytest
 
 from tests.conftest import DURABLE_JOURNALS, example
 from tests.nodes import Boom, Effects
-from wio import WIO, ManualClock, Runtime, Status, Workflow
+from wio import WIO, InstanceStatus, ManualClock, Runtime, Workflow
 from wio.model import Embed, to_model
 from wio.parallel import InFlow
 from wio.paths import descend_model, format_path
@@ -37,7 +37,7 @@ def application(module: ModuleType) -> Any:
 
 
 def finish(instance: Any, clock: ManualClock) -> Any:
-    while instance.run() != Status.FINISHED:
+    while instance.advance() != InstanceStatus.FINISHED:
         clock.advance(3600)
     return instance
 
@@ -68,10 +68,10 @@ def test_replay_rebuilds_the_instance_without_running_a_side_effect(
     live = finish(
         Runtime(onboarding.workflow, clock=clock).create("o", application(onboarding)), clock
     )
-    again = Runtime(onboarding.workflow, clock=clock, strict=True).recover(
+    again = Runtime(onboarding.workflow, clock=clock, strict=True).rebuild(
         "o", application(onboarding), [e.event for e in live.events]
     )
-    assert (again.status, again.result) == (Status.FINISHED, "acc-P1")
+    assert (again.status, again.result) == (InstanceStatus.FINISHED, "acc-P1")
     assert len(onboarding.side_effects) == 3
 
 
@@ -89,10 +89,10 @@ def test_input_and_output_are_mapped_and_a_workflow_or_a_wio_embeds() -> None:
     effects = Effects()
     inner = effects.step("Inner", 1)
     outer = WIO.embed(inner, input=lambda pair: pair[0], output=lambda pair, out: (out, pair[1]))
-    assert Runtime(outer).create("e", (1, "x")).run() == Status.FINISHED
+    assert Runtime(outer).create("e", (1, "x")).advance() == InstanceStatus.FINISHED
     named = WIO.embed(Workflow(inner, name="Adder", input_type=int))
     assert named.meta.name == "Adder"
-    assert Runtime(named).create("n", 5).run() == Status.FINISHED
+    assert Runtime(named).create("n", 5).advance() == InstanceStatus.FINISHED
     with pytest.raises(Exception, match="expects a WIO node"):
         WIO.embed(42)
 
@@ -102,14 +102,14 @@ def test_parallel_flows_inside_two_embeddings_are_routed_apart() -> None:
     both = WIO.parallel().flow("A", effects.step("a", 1)).flow("B", effects.step("b", 2))
     twice = WIO.embed(both, output=lambda x, out: x) >> WIO.embed(both)
     live = Runtime(twice).create("p", 0)
-    live.run()
+    live.advance()
     assert live.result == (1, 2)
     flows = [e.event.flow for e in live.events]
     assert all(isinstance(e.event, InFlow) for e in live.events)
     assert sorted(flows) == ["/0/0/0", "/0/0/1", "/1/0/0", "/1/0/1"]
     # The second embedding's events, replayed first, are not taken by the first one.
     events = [e.event for e in live.events]
-    again = Runtime(twice).recover("p", 0, events[2:] + events[:2])
+    again = Runtime(twice).rebuild("p", 0, events[2:] + events[:2])
     assert [u.seq for u in again.unmatched_events] == [1, 2]
 
 
@@ -127,7 +127,7 @@ def test_onboarding_survives_a_restart_between_the_embeddings(
 ) -> None:
     clock = ManualClock(T0)
     first = Runtime(onboarding.workflow, journal=open_fresh(), clock=clock)
-    first.create("o", application(onboarding)).run()  # Ann checked, her cooling-off started
+    first.create("o", application(onboarding)).advance()  # Ann checked, her cooling-off started
     del first
     clock.advance(3600)
     again = Runtime(onboarding.workflow, journal=open_fresh(), clock=clock).get("o")

@@ -18,7 +18,15 @@ from hypothesis import strategies as st
 
 from tests.conftest import DURABLE_JOURNALS, example
 from tests.nodes import Boom, Effects, Ev
-from wio import WIO, DefinitionError, ManualClock, Runtime, Status, UnmatchedEventError, Workflow
+from wio import (
+    WIO,
+    DefinitionError,
+    InstanceStatus,
+    ManualClock,
+    Runtime,
+    UnmatchedEventError,
+    Workflow,
+)
 from wio.codec import EventDecodeError
 from wio.for_each import BY_POSITION, InElement
 from wio.interpreter import start
@@ -57,7 +65,7 @@ def each(calls: Effects, **options: Any) -> WIO[list[int], Boom, Any]:
 
 
 def replayed(workflow: Any, events: list[Any], input: Any, **options: Any) -> Any:
-    return Runtime(workflow, **options).recover("r", input, events)
+    return Runtime(workflow, **options).rebuild("r", input, events)
 
 
 # -- semantics ----------------------------------------------------------------------
@@ -66,7 +74,7 @@ def replayed(workflow: Any, events: list[Any], input: Any, **options: Any) -> An
 def test_every_element_runs_its_body_and_results_are_keyed_in_element_order() -> None:
     calls = Effects()
     instance = Runtime(each(calls)).create("e", [3, 1, 2])
-    assert instance.run() == Status.FINISHED
+    assert instance.advance() == InstanceStatus.FINISHED
     assert instance.result == {"3": 14, "1": 12, "2": 13}
     assert list(instance.result) == ["3", "1", "2"]
     assert sorted(calls.calls) == sorted(
@@ -77,7 +85,7 @@ def test_every_element_runs_its_body_and_results_are_keyed_in_element_order() ->
 def test_each_event_is_journaled_in_an_envelope_naming_its_element_key() -> None:
     calls = Effects()
     instance = Runtime(each(calls, key=lambda x: f"item-{x}")).create("e", [5, 6])
-    instance.run()
+    instance.advance()
     routed = [(e.event.section, e.event.key, innermost(e.event)) for e in instance.events]
     assert sorted(routed, key=repr) == sorted(
         [("/", "item-5", Ev(6)), ("/", "item-5", Ev(16)), ("/", "item-6", Ev(7)),
@@ -89,13 +97,13 @@ def test_combine_makes_the_output_from_the_input_and_the_keyed_results() -> None
     calls = Effects()
     section = each(calls, combine=lambda items, results: (len(items), sum(results.values())))
     instance = Runtime(section).create("e", [1, 2])
-    instance.run()
+    instance.advance()
     assert instance.result == (2, 12 + 13)
 
 
 def test_an_empty_collection_completes_at_once_with_no_event() -> None:
     instance = Runtime(each(Effects())).create("e", [])
-    assert instance.run() == Status.FINISHED
+    assert instance.advance() == InstanceStatus.FINISHED
     assert instance.result == {} and not instance.events
 
 
@@ -103,7 +111,7 @@ def test_the_first_business_error_fails_the_section_and_stops_the_others() -> No
     calls = Effects()
     handled = each(calls).handle_error_with(WIO.pure_from(lambda failed: f"failed {failed[1]}"))
     instance = Runtime(handled).create("e", [-5, 1])
-    instance.run()
+    instance.advance()
     assert instance.result == f"failed {Boom(-4)}"
     assert "second -4" not in calls.calls
 
@@ -111,7 +119,7 @@ def test_the_first_business_error_fails_the_section_and_stops_the_others() -> No
 def test_events_follow_their_key_when_the_collection_changes_order() -> None:
     calls = Effects()
     live = Runtime(each(calls)).create("e", [1, 2])
-    live.run()
+    live.advance()
     events = [e.event for e in live.events]
     again = replayed(each(calls), events, [2, 1], strict=True)
     assert again.result == {"2": 13, "1": 12}
@@ -121,7 +129,7 @@ def test_events_follow_their_key_when_the_collection_changes_order() -> None:
 def test_by_position_routes_events_to_the_element_at_the_same_position() -> None:
     calls = Effects()
     live = Runtime(each(calls, key=BY_POSITION)).create("e", [1, 2])
-    live.run()
+    live.advance()
     assert {e.event.key for e in live.events} == {"0", "1"}
     # Reordered, position 0's events (recorded for element 1) now go to element 2.
     again = replayed(each(calls, key=BY_POSITION), [e.event for e in live.events], [2, 1])
@@ -136,7 +144,7 @@ def test_keys_must_be_unique_and_of_str_or_int() -> None:
         ([(1,)], {}, "for_each at /: element (1,) is not a str or an int: pass key="),
     ]:
         instance = Runtime(each(Effects(), **options)).create("e", items)
-        assert instance.run() == Status.RUNNING and not instance.events
+        assert instance.advance() == InstanceStatus.RUNNING and not instance.events
         assert message in instance.waiting_for()
     with pytest.raises(DefinitionError, match=r"WIO\.end"):
         WIO.for_each(lambda x: x, WIO.end())
@@ -146,7 +154,7 @@ def test_a_signal_can_be_addressed_to_one_element() -> None:
     approvals = example("packing")
     lines = approvals.Order("o-1", (approvals.Line("pen", 1), approvals.Line("ink", 2)))
     instance = Runtime(approvals.checked_lines).create("c", lines)
-    assert instance.run() == Status.WAITING
+    assert instance.advance() == InstanceStatus.WAITING
     response = instance.signal(approvals.check, {"ok": False}, element="ink")
     assert response == approvals.Checked("ink", False)
     assert "element 'pen' waiting for signal 'Check Line'" in instance.waiting_for()
@@ -170,10 +178,10 @@ def test_a_pure_step_that_raises_in_one_element_is_retried_alone() -> None:
     )
     runtime = Runtime(section)
     instance = runtime.create("e", ["a", "b"])
-    instance.run()
-    assert instance.status == Status.RUNNING and "ConnectionError" in instance.waiting_for()
+    instance.advance()
+    assert instance.status == InstanceStatus.RUNNING and "ConnectionError" in instance.waiting_for()
     failing.clear()
-    instance.run()
+    instance.advance()
     assert instance.result == {"a": "A!", "b": "B!"} and calls.calls == []
 
 
@@ -186,7 +194,7 @@ def test_sections_nest_inside_parallel_flows_and_other_for_each_sections() -> No
     )
     both = WIO.parallel().flow("Grid", grid).flow("Rows", WIO.pure_from(len))
     live = Runtime(both).create("n", [[1, 2], [3]])
-    live.run()
+    live.advance()
     assert live.result == ({"row1": {"1": 2, "2": 3}, "row3": {"3": 4}}, 2)
     first = next(e.event for e in live.events if isinstance(e.event.event, InElement))
     assert isinstance(first, InFlow) and first.event.section == "/0"
@@ -210,7 +218,7 @@ def test_the_async_runtime_runs_every_elements_step_concurrently() -> None:
 
     async def main() -> Any:
         instance = await AsyncRuntime(section).create("a", [1, 2, 3])
-        await instance.run()
+        await instance.advance()
         return instance.result
 
     assert asyncio.run(main()) == {"1": 2, "2": 4, "3": 6}
@@ -226,11 +234,11 @@ def test_a_timer_in_one_element_does_not_hold_up_the_others() -> None:
         .otherwise("Fast", calls.step("fast")),
     )
     instance = Runtime(section, clock=clock).create("t", [1, 2])
-    instance.run()
-    assert calls.calls == ["fast"] and instance.status == Status.RUNNING
+    instance.advance()
+    assert calls.calls == ["fast"] and instance.status == InstanceStatus.RUNNING
     assert instance._core.wakeup_at == T0 + timedelta(hours=1)
     clock.advance(3600)
-    instance.run()
+    instance.advance()
     assert instance.result == {"1": 1, "2": 2} and calls.calls == ["fast", "slow"]
 
 
@@ -245,7 +253,7 @@ def test_any_interleaving_of_the_elements_events_replays_to_the_same_instance(
     """Whatever order the elements' events were journaled in, replay rebuilds the instance."""
     calls = Effects()
     live = Runtime(each(calls)).create("p", items)
-    live.run()
+    live.advance()
     effects = len(calls.calls)
     queues: dict[str, list[Any]] = {}
     for recorded in live.events:
@@ -258,7 +266,7 @@ def test_any_interleaving_of_the_elements_events_replays_to_the_same_instance(
             del queues[key]
     shuffled_items = random.sample(items, len(items))
     again = replayed(each(calls), shuffled, shuffled_items, strict=True)
-    assert again.status == live.status == Status.FINISHED
+    assert again.status == live.status == InstanceStatus.FINISHED
     assert again.result == {str(x): live.result[str(x)] for x in shuffled_items}
     assert len(calls.calls) == effects  # replay ran no effect
 
@@ -266,7 +274,7 @@ def test_any_interleaving_of_the_elements_events_replays_to_the_same_instance(
 def test_an_event_for_an_unknown_element_is_reported_with_its_number() -> None:
     calls = Effects()
     live = Runtime(each(calls)).create("e", [1])
-    live.run()
+    live.advance()
     events = [e.event for e in live.events]
     bad = [events[0], InElement("/", "9", Ev(1)), events[1]]
     with pytest.raises(UnmatchedEventError) as raised:
@@ -337,10 +345,10 @@ def packing() -> ModuleType:
 def test_packing_survives_a_restart_in_the_middle(packing: ModuleType, open_fresh: Any) -> None:
     order = packing.Order("o-1", (packing.Line("pen", 2), packing.Line("ink", 1)))
     first = Runtime(packing.workflow, journal=open_fresh()).create("o-1", order)
-    first.run(until=lambda: len(first.events) == 3)  # then the process goes away
+    first.advance(until=lambda: len(first.events) == 3)  # then the process goes away
     assert [type(innermost(e.event)) for e in first.events[:1]] == [packing.Picked]
     again = Runtime(packing.workflow, journal=open_fresh()).get("o-1")
-    assert again.run() == Status.FINISHED
+    assert again.advance() == InstanceStatus.FINISHED
     assert again.result == "o-1: parcel-pen-2, parcel-ink-1"
     assert sorted(packing.side_effects) == ["pack ink", "pack pen", "pick ink", "pick pen"]
     assert {e.event.key for e in again.events} == {"pen", "ink"} and len(again.events) == 4
