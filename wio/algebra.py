@@ -378,15 +378,37 @@ class WIO(Generic[In, E, Out]):
         """
         return Parallel(flows=(), meta=Meta(name=name))
 
+    @overload
     @staticmethod
     def for_each(
         items_of: Callable[[I2], Iterable[T]],
         body: WIO[T, E2, O2],
         *,
-        key: Callable[[T], str | int] | ElementKey = default_key,
-        combine: Callable[[I2, dict[str, O2]], O3] | None = None,
+        key: Callable[[T], str | int] | ElementKey = ...,
+        combine: None = None,
         name: str | None = None,
-    ) -> WIO[I2, E2, Any]:
+    ) -> WIO[I2, E2, dict[str, O2]]: ...
+
+    @overload
+    @staticmethod
+    def for_each(
+        items_of: Callable[[I2], Iterable[T]],
+        body: WIO[T, E2, O2],
+        *,
+        key: Callable[[T], str | int] | ElementKey = ...,
+        combine: Callable[[I2, dict[str, O2]], O3],
+        name: str | None = None,
+    ) -> WIO[I2, E2, O3]: ...
+
+    @staticmethod
+    def for_each(
+        items_of: Callable[[Any], Iterable[Any]],
+        body: WIO[Any, Any, Any],
+        *,
+        key: Callable[[Any], str | int] | ElementKey = default_key,
+        combine: Callable[[Any, dict[str, Any]], Any] | None = None,
+        name: str | None = None,
+    ) -> WIO[Any, Any, Any]:
         """Run ``body`` once per element of ``items_of(input)``, all concurrently.
 
         Each element's body receives the element. ``key(element)`` is the

@@ -13,6 +13,8 @@ check the reference they are given).
 
 from __future__ import annotations
 
+from typing import Never
+
 from attrs import frozen
 
 from wio import WIO, Err, Workflow
@@ -86,25 +88,42 @@ def car_booked(trip: Trip, event: CarAnswer) -> Booked | Err[NoCars]:
     return Booked(event.reference) if event.reference else Err(NoCars(trip.city))
 
 
-def undo(what: str) -> WIO[tuple[Trip, Booked], object, Cancelled]:
-    return WIO.run(cancel, lambda done, event: event, event=Cancelled).named(f"Cancel {what}")
+def cancelled(done: tuple[Trip, Booked], event: Cancelled) -> Cancelled:
+    return event
 
 
-def step(what: str, effect: object, handle: object, **options: object) -> WIO[Trip, NoCars, Trip]:
-    """Book ``what``, then pass the trip on (the next booking needs it)."""
-    run = WIO.run(effect, handle, **options).named(f"Book {what}")  # type: ignore[call-overload]
-    return run.compensate_with(undo(what)).transform(lambda trip: trip, lambda trip, _: trip)
+def undo(what: str) -> WIO[tuple[Trip, Booked], Never, Cancelled]:
+    return WIO.run(cancel, cancelled).named(f"Cancel {what}")
+
+
+def same_trip(trip: Trip) -> Trip:
+    return trip
+
+
+def trip_again(trip: Trip, _booked: Booked) -> Trip:
+    return trip
+
+
+def step(what: str, booking: WIO[Trip, NoCars, Booked]) -> WIO[Trip, NoCars, Trip]:
+    """Book ``what``, undoable, then pass the trip on (the next booking needs it)."""
+    undoable = booking.named(f"Book {what}").compensate_with(undo(what))
+    return undoable.transform(same_trip, trip_again)
 
 
 trip_booking = (
-    step("Flight", book_flight, booked)
-    >> step("Hotel", book_hotel, booked)
-    >> step("Car", book_car, car_booked, error=NoCars)
+    step("Flight", WIO.run(book_flight, booked))
+    >> step("Hotel", WIO.run(book_hotel, booked))
+    >> step("Car", WIO.run(book_car, car_booked, error=NoCars))
 ).compensating()
+
+
+def report_failure(failed: tuple[object, NoCars]) -> str:
+    return f"failed: no car in {failed[1].city}"
+
 
 workflow = Workflow(
     trip_booking.map(lambda trip: f"booked {trip.trip_id}").handle_error_with(
-        WIO.pure_from(lambda failed: f"failed: no car in {failed[1].city}").named("Report Failure")
+        WIO.pure_from(report_failure).named("Report Failure"), error=NoCars
     ),
     name="booking",
     input_type=Trip,

@@ -71,10 +71,14 @@ def open_account(application: Application) -> AccountOpened:
     return AccountOpened(f"acc-{application.applicant.passport}")
 
 
+def reject(failed: tuple[object, Rejected]) -> str:
+    return f"rejected: {failed[1].name}"
+
+
 onboarding = (
     WIO.embed(kyc, input=lambda a: a.applicant, output=lambda a, name: a, name="KYC Applicant")
     >> WIO.embed(kyc, input=lambda a: a.guarantor, output=lambda a, name: a, name="KYC Guarantor")
     >> WIO.run(open_account, lambda a, e: e.number).named("Open Account")
-).handle_error_with(WIO.pure_from(lambda failed: f"rejected: {failed[1].name}").named("Reject"))
+).handle_error_with(WIO.pure_from(reject).named("Reject"), error=Rejected)
 
 workflow = Workflow(onboarding, name="onboarding", input_type=Application)

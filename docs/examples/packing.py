@@ -11,6 +11,8 @@ The "warehouse" below stands in for a real one and remembers what it did.
 
 from __future__ import annotations
 
+from typing import Never
+
 from attrs import frozen
 
 from wio import WIO, Err, Signal, Workflow
@@ -65,7 +67,7 @@ def pack(line: Line) -> Packed:
 
 pack_line = WIO.run(pick, picked, error=OutOfStock) >> WIO.run(pack, lambda line, e: e.parcel)
 
-pack_order = WIO.for_each(
+pack_order: WIO[Order, OutOfStock, str] = WIO.for_each(
     lambda order: order.lines,
     pack_line,
     key=lambda line: line.sku,
@@ -73,12 +75,13 @@ pack_order = WIO.for_each(
     name="Order Lines",
 )
 
+
+def put_on_hold(failed: tuple[object, OutOfStock]) -> str:
+    return f"on hold: {failed[1].sku} is out of stock"
+
+
 workflow = Workflow(
-    pack_order.handle_error_with(
-        WIO.pure_from(lambda failed: f"on hold: {failed[1].sku} is out of stock").named(
-            "Put On Hold"
-        )
-    ),
+    pack_order.handle_error_with(WIO.pure_from(put_on_hold).named("Put On Hold")),
     name="packing",
     input_type=Order,
 )
@@ -104,7 +107,7 @@ def checked(line: Line, verdict: Verdict) -> Checked:
     return Checked(line.sku, verdict.ok)
 
 
-checked_lines = WIO.for_each(
+checked_lines: WIO[Order, Never, dict[str, bool]] = WIO.for_each(
     lambda order: order.lines,
     WIO.handle_signal(check, checked, lambda line, e: e.ok, lambda line, e, r: e),
     key=lambda line: line.sku,
