@@ -352,3 +352,17 @@ def test_packing_survives_a_restart_in_the_middle(packing: ModuleType, open_fres
     assert again.result == "o-1: parcel-pen-2, parcel-ink-1"
     assert sorted(packing.side_effects) == ["pack ink", "pack pen", "pick ink", "pick pen"]
     assert {e.event.key for e in again.events} == {"pen", "ink"} and len(again.events) == 4
+
+
+def test_progress_marks_a_body_step_once_an_element_ran_it(packing: ModuleType) -> None:
+    from wio.renderers import executed_paths, render
+
+    order = packing.Order("o-1", (packing.Line("pen", 2), packing.Line("ink", 1)))
+    instance = Runtime(packing.workflow).create("o-1", order)
+    instance.advance(until=lambda: len(instance.events) == 1)  # the pen is picked
+    text = render(packing.workflow.wio, "text", executed=executed_paths(instance.progress))
+    assert "[x] RunIO 'Pick'" in text and "[ ] RunIO 'Pack'" in text
+    assert "[ ] ForEach 'Order Lines' by=key" in text  # not complete yet
+    instance.advance()
+    text = render(packing.workflow.wio, "text", executed=executed_paths(instance.progress))
+    assert "[x] ForEach 'Order Lines' by=key" in text and "[x] RunIO 'Pack'" in text
