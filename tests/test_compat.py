@@ -1,0 +1,388 @@
+"""`wio.compat`: each classification, checked against strict replay of real instances.
+
+Every pair of versions below runs real v1 instances to every stage they pass
+through (one more effect at a time, signals sent and clocks moved when they
+wait), then strictly replays each stage's journal against v2. Whatever compat
+calls safe for that instance must replay to the same state and status; what
+it calls breaking must not.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from attrs import frozen
+
+from wio import WIO, ManualClock, Runtime, Signal, Status, UnmatchedEventError, WioError
+from wio.compat import CompatReport, Verdict, compare, runs_after, to_json, unstructure
+from wio.interpreter import Cursor, Path
+from wio.interpreter.cursor import InParallel
+from wio.model import from_json
+from wio.model import to_json as model_json
+from wio.parallel import innermost
+from wio.timers import TimerStarted
+
+
+@frozen
+class A:
+    value: int
+
+
+@frozen
+class B:
+    value: int
+
+
+@frozen
+class B2:
+    value: int
+
+
+@frozen
+class C:
+    value: int
+
+
+@frozen
+class D:
+    value: int
+
+
+@frozen
+class X:
+    value: int
+
+
+@frozen
+class Paid:
+    value: int
+
+
+@frozen
+class Approval:
+    by: str
+
+
+@frozen
+class Approved:
+    by: str
+
+
+def step(name: str, event: type[Any]) -> WIO[int, Any, int]:
+    """A step that records ``event(input + 1)`` and outputs its value."""
+    return WIO.run(lambda x: event(x + 1), lambda _x, e: e.value, event=event).named(name)
+
+
+a, b, c, d = step("A", A), step("B", B), step("C", C), step("D", D)
+x_step = step("X", X)
+check = WIO.pure_from(lambda v: v).named("Check")  # records nothing, changes nothing
+approve = Signal("Approve", request=Approval, response=str)
+confirm = Signal("Confirm", request=Approval, response=str)
+
+
+def waits_for(signal: Signal[Any, Any]) -> WIO[int, Any, int]:
+    return WIO.handle_signal(
+        signal,
+        lambda _x, request: Approved(request.by),
+        lambda x, _event: x + 100,
+        lambda _x, event, _request: event.by,
+        event=Approved,
+    )
+
+
+def save(_input: int, output: int) -> Paid:
+    return Paid(output)
+
+
+def restore(_input: int, event: Paid) -> int:
+    return event.value
+
+
+def size(*extra: tuple[str, Callable[[int], bool], WIO[int, Any, int]]) -> WIO[int, Any, int]:
+    fork = WIO.fork("Size").branch("small", lambda v: v <= 10, b)
+    for name, when, then in extra:
+        fork = fork.branch(name, when, then)
+    return fork.otherwise("big", c)
+
+
+def section(*flows: tuple[str, WIO[int, Any, int]]) -> WIO[int, Any, int]:
+    parallel = WIO.parallel("Both")
+    for name, flow in flows:
+        parallel = parallel.flow(name, flow)  # type: ignore[assignment]
+    return parallel.combine(lambda _x, outputs: sum(outputs))  # type: ignore[no-any-return]
+
+
+def hour(hours: int) -> WIO[int, Any, int]:
+    return WIO.await_for(timedelta(hours=hours), name="Cool Down")
+
+
+def counting(body: WIO[int, Any, int]) -> WIO[int, Any, int]:
+    return WIO.repeat(body).until(lambda v: v >= 3, name="Three?")
+
+
+@frozen
+class Case:
+    v1: WIO[int, Any, Any]
+    v2: WIO[int, Any, Any]
+    expected: list[tuple[str, Verdict]]  # (kind, verdict) of every change, in order
+    inputs: tuple[int, ...] = (0,)
+
+
+CASES = {
+    "step added": Case(a >> b >> c, a >> x_step >> b >> c, [("step-added", Verdict.BREAKING)]),
+    "pure step added": Case(a >> b >> c, a >> check >> b >> c, [("step-added", Verdict.SAFE)]),
+    "step removed": Case(a >> b >> c, a >> c, [("step-removed", Verdict.BREAKING)]),
+    "steps reordered": Case(a >> b >> c, b >> a >> c, [("step-moved", Verdict.BREAKING)]),
+    "fork branch inserted": Case(
+        a >> size() >> d,
+        a >> size(("huge", lambda v: v > 100, x_step)) >> d,
+        [("branch-added", Verdict.BREAKING)],
+        inputs=(5, 500),  # small keeps its branch; 501 took "big" and now matches "huge"
+    ),
+    "fork branch appended": Case(
+        a
+        >> WIO.fork("Size").branch("small", lambda v: v <= 10, b).branch("big", lambda v: v > 10, c)
+        >> d,
+        a
+        >> WIO.fork("Size")
+        .branch("small", lambda v: v <= 10, b)
+        .branch("big", lambda v: v > 10, c)
+        .branch("huge", lambda v: v > 100, x_step)
+        >> d,
+        [("branch-added", Verdict.SAFE)],
+        inputs=(5, 500),
+    ),
+    "signal renamed": Case(
+        a >> waits_for(approve) >> c,
+        a >> waits_for(confirm) >> c,
+        [("renamed", Verdict.SAFE), ("signal-changed", Verdict.BREAKING)],
+    ),
+    "checkpoint replaced by a recovery": Case(
+        (a >> b).checkpointed(save, restore) >> c,
+        WIO.recover(restore) >> c,
+        [("checkpoint-replaced-by-recovery", Verdict.RECOVERY)],
+    ),
+    "node renamed": Case(a >> b >> c, a >> b.named("Bee") >> c, [("renamed", Verdict.SAFE)]),
+    "sequence regrouped and named": Case(a >> b >> c >> d, a >> (b >> c).named("Middle") >> d, []),
+    "event type changed": Case(
+        a >> b >> c, a >> step("B", B2) >> c, [("event-type-changed", Verdict.BREAKING)]
+    ),
+    "timer duration changed": Case(
+        a >> hour(1) >> c, a >> hour(2) >> c, [("timer-changed", Verdict.SAFE)]
+    ),
+    "timer moved": Case(
+        a >> hour(1) >> c,
+        a >> check >> hour(1) >> c,
+        [("step-added", Verdict.SAFE), ("path-changed", Verdict.BREAKING)],
+    ),
+    "parallel flow added": Case(
+        a >> section(("left", b), ("right", c)) >> d,
+        a >> section(("left", b), ("right", c), ("extra", x_step)) >> d,
+        [("flow-added", Verdict.BREAKING)],
+    ),
+    "error handler added": Case(
+        a >> b >> c,
+        a >> b.handle_error_with(x_step) >> c,
+        [("error-handler-added", Verdict.SAFE)],
+    ),
+    "step added inside a checkpointed section": Case(
+        (a >> b).checkpointed(save, restore) >> c,
+        (a >> x_step >> b).checkpointed(save, restore) >> c,
+        [("step-added", Verdict.SAFE_PAST)],
+    ),
+    "section wrapped in a checkpoint": Case(
+        a >> b >> c,
+        (a >> b).checkpointed(save, restore) >> c,
+        [("checkpoint-added", Verdict.BREAKING)],
+    ),
+    "loop body grows": Case(
+        counting(a) >> c, counting(a >> x_step) >> c, [("step-added", Verdict.BREAKING)]
+    ),
+}
+
+
+@frozen
+class Stage:
+    """A v1 instance stopped after some of its effects."""
+
+    input: int
+    events: tuple[Any, ...]
+    event_paths: tuple[Path, ...]  # the old model path of each event's node, in order
+    waiting_at: tuple[Path, ...]  # the nodes it waits at (one per running parallel flow)
+    state: Any
+    status: Status
+
+
+def stages(workflow: WIO[int, Any, Any], input: int) -> list[Stage]:
+    """Every stage a v1 instance passes through, from creation to its end."""
+    clock = ManualClock()
+    instance = Runtime(workflow, clock=clock).create("v1", input)
+    found = [_stage(instance, input)]
+    for _ in range(100):
+        if instance.status in (Status.FINISHED, Status.FAILED):
+            return found
+        if not instance.step():
+            signals = instance.expected_signals()
+            if signals:
+                instance.signal(signals[0], Approval("ops"))
+            else:
+                clock.advance(timedelta(days=1).total_seconds())  # a timer waits
+                continue
+        found.append(_stage(instance, input))
+    raise AssertionError("the v1 instance did not finish")
+
+
+def _stage(instance: Any, input: int) -> Stage:
+    by_seq = {record.event_seq: record.path for record in instance.progress if record.event_seq}
+    for recorded in instance.events:
+        event = innermost(recorded.event)
+        if isinstance(event, TimerStarted):  # a started timer completes no node yet
+            by_seq[recorded.seq] = tuple(int(p) for p in event.timer.strip("/").split("/") if p)
+    assert sorted(by_seq) == [r.seq for r in instance.events], "every event has its node"
+    return Stage(
+        input,
+        tuple(r.event for r in instance.events),
+        tuple(by_seq[seq] for seq in sorted(by_seq)),
+        tuple(_waiting(instance._core.cursor)),  # where the instance stands, from its cursor
+        instance.state,
+        instance.status,
+    )
+
+
+def _waiting(cursor: Cursor) -> list[Path]:
+    focus = cursor.focus
+    if isinstance(focus, InParallel):
+        return [path for flow in focus.flows for path in _waiting(flow)]
+    path = getattr(focus, "path", None)
+    return [] if path is None else [path]
+
+
+def replays_the_same(workflow: WIO[int, Any, Any], stage: Stage) -> bool:
+    """Whether strict replay of the stage's journal against ``workflow`` reaches the
+    same state and status as v1 did."""
+    try:
+        replayed = Runtime(workflow, strict=True).recover("v2", stage.input, stage.events)
+    except WioError:
+        return False
+    return bool(replayed.state == stage.state and replayed.status == stage.status)
+
+
+@pytest.mark.parametrize("name", CASES)
+def test_each_change_is_classified_and_matches_strict_replay(name: str) -> None:
+    case = CASES[name]
+    report = compare(case.v1, case.v2)
+    assert [(c.kind, c.verdict) for c in report.changes] == case.expected, to_json(report)
+    assert report.compatible == all(v is Verdict.SAFE for _, v in case.expected)
+    seen = {True: 0, False: 0}
+    for input in case.inputs:
+        for stage in stages(case.v1, input):
+            breaking = report.breaking_for(stage.event_paths, stage.waiting_at)
+            same = replays_the_same(case.v2, stage)
+            assert same == (not breaking), (
+                f"{name}: input {input}, events {stage.event_paths}: compat says "
+                f"{[c.kind for c in breaking] or 'safe'} but replay "
+                f"{'matches' if same else 'diverges'}"
+            )
+            seen[same] += 1
+    # Each pair shows both sides unless every change is safe for every instance.
+    assert seen[True] > 0
+    assert seen[False] > 0 or report.compatible
+
+
+def test_the_recovery_moves_exactly_the_instances_past_the_checkpoint() -> None:
+    case = CASES["checkpoint replaced by a recovery"]
+    report = compare(case.v1, case.v2)
+    (change,) = report.changes
+    assert change.old_path == change.new_path == (0,)
+    movable = []
+    for stage in stages(case.v1, 0):
+        can_move = not report.breaking_for(stage.event_paths)
+        assert can_move == ((0,) in stage.event_paths)
+        movable.append(can_move)
+        if stage.events and not can_move:  # inside the section: its events match nothing
+            with pytest.raises(UnmatchedEventError, match="recovery event Paid"):
+                Runtime(case.v2, strict=True).recover("v2", 0, stage.events)
+            continue
+        replayed = Runtime(case.v2, strict=True).recover("v2", 0, stage.events)
+        if not can_move:  # before the section: it waits for an operator
+            assert "recovery event Paid" in replayed.waiting_for()
+            replayed.deliver(Paid(2))
+        assert replayed.run() == Status.FINISHED and replayed.result == 3
+    assert movable == [False, False, False, True, True]  # created, A, B | Paid, C
+
+
+def test_a_change_inside_a_checkpoint_is_safe_only_past_it() -> None:
+    report = compare(*_pair("step added inside a checkpointed section"))
+    (change,) = report.changes
+    assert change.old_path is None and change.new_path == (0, 0, 1)
+    assert [(c.kind, c.path) for c in change.when_any] == [("events_from", (0, 0, 1))]
+    assert [(c.kind, c.path) for c in change.unless_any] == [("past", (0,))]
+    assert report.breaking_for([(0, 0, 0), (0, 0, 1)]) == (change,)
+    assert report.breaking_for([(0, 0, 0), (0, 0, 1), (0,)]) == ()
+    assert (
+        "safe only for instances past checkpoint /0" in unstructure(report)["changes"][0]["impact"]
+    )
+
+
+def _pair(name: str) -> tuple[WIO[int, Any, Any], WIO[int, Any, Any]]:
+    return CASES[name].v1, CASES[name].v2
+
+
+def test_model_json_compares_like_the_workflows() -> None:
+    for name, case in CASES.items():
+        from_models = compare(from_json(model_json(case.v1)), from_json(model_json(case.v2)))
+        from_code = compare(case.v1, case.v2)
+        assert _verdicts(from_models) == _verdicts(from_code), name
+
+
+def _verdicts(report: CompatReport) -> list[tuple[Any, ...]]:
+    """All but the details, which name event types only the code knows."""
+    return [
+        (c.kind, c.verdict, c.old_path, c.new_path, c.when_any, c.unless_any)
+        for c in report.changes
+    ]
+
+
+def test_code_shows_event_types_the_model_json_leaves_out() -> None:
+    @frozen
+    class Settled:
+        value: int
+
+    def settled(_input: int, event: Settled) -> int:
+        return event.value
+
+    v1 = (a >> b).checkpointed(save, restore) >> c
+    v2 = WIO.recover(settled, event=Settled) >> c
+    (change,) = compare(v1, v2).changes
+    assert change.verdict is Verdict.BREAKING and "takes Settled" in change.detail
+    (blind,) = compare(from_json(model_json(v1)), from_json(model_json(v2))).changes
+    assert blind.verdict is Verdict.RECOVERY
+
+
+def test_fork_branches_run_as_alternatives() -> None:
+    branching = frozenset({(1,)})
+    assert runs_after((2,), (1, 0, 3), branching)  # after the fork
+    assert not runs_after((1, 1), (1, 0, 3), branching)  # another branch
+    assert runs_after((1, 0, 4), (1, 0, 3), branching)
+    assert runs_after((0,), (0, 1), branching)  # a checkpoint's event follows its section
+    assert not runs_after((0, 0), (1,), branching)
+
+
+def test_identical_versions_have_no_changes() -> None:
+    report = compare(CASES["step added"].v1, CASES["step added"].v1)
+    assert report.changes == () and report.compatible
+
+
+def test_breaking_for_reads_a_journal_in_order() -> None:
+    # The loop body's events repeat the same paths; a repeat means a new iteration.
+    report: CompatReport = compare(*_pair("loop body grows"))
+    assert report.breaking_for([(0, 0)]) == ()
+    assert len(report.breaking_for([(0, 0), (0, 0)])) == 1
+
+
+def test_unsorted_input_is_not_needed() -> None:
+    paths: Sequence[Path] = [(0,), (1,)]
+    assert compare(a >> b, a >> b).breaking_for(paths) == ()
