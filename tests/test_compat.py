@@ -9,6 +9,7 @@ it calls breaking must not.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Sequence
 from datetime import timedelta
 from typing import Any
@@ -16,6 +17,7 @@ from typing import Any
 import pytest
 from attrs import frozen
 
+from tests.processes import wio
 from wio import WIO, ManualClock, Runtime, Signal, Status, UnmatchedEventError, WioError
 from wio.compat import CompatReport, Verdict, compare, runs_after, to_json, unstructure
 from wio.interpreter import Cursor, Path
@@ -386,3 +388,88 @@ def test_breaking_for_reads_a_journal_in_order() -> None:
 def test_unsorted_input_is_not_needed() -> None:
     paths: Sequence[Path] = [(0,), (1,)]
     assert compare(a >> b, a >> b).breaking_for(paths) == ()
+
+
+# -- the command, run as a separate process ------------------------------------
+
+V1 = "docs/examples/evolution_v1.py:workflow"
+V2 = "docs/examples/evolution_v2.py:workflow"
+
+
+def test_cli_prints_the_report_and_exits_1_when_some_instances_break() -> None:
+    done = wio("compat", V1, V2)
+    assert done.returncode == 1, done.stderr
+    lines = done.stdout.splitlines()
+    assert lines[0] == f"compat {V1} -> {V2}"
+    assert lines[1].split() == ["recovery", "checkpoint-replaced-by-recovery", "at", "/0"]
+    assert "instances past checkpoint /0 can move" in done.stdout
+    assert lines[-1].startswith("1 change(s): 0 safe, 0 safe-past, 0 breaking, 1 recovery")
+
+
+def test_cli_json_is_the_documented_structure(tmp_path: Any) -> None:
+    done = wio("compat", V1, V2, "--json")
+    assert done.returncode == 1, done.stderr
+    assert json.loads(done.stdout) == {
+        "format": 1,
+        "compatible": False,
+        "counts": {"safe": 0, "safe-past": 0, "breaking": 0, "recovery": 1},
+        "branching": [],
+        "loops": [],
+        "changes": [
+            {
+                "kind": "checkpoint-replaced-by-recovery",
+                "verdict": "recovery",
+                "old_path": "/0",
+                "new_path": "/0",
+                "old_name": None,
+                "new_name": None,
+                "detail": "the checkpointed section at /0 is replaced by a recovery that "
+                "consumes its checkpoint event PaymentSettled",
+                "impact": "instances past checkpoint /0 can move; those inside or before it "
+                "cannot, unless an operator delivers the recovery event",
+                "when_any": [{"not_past": "/0"}],
+                "unless_any": [],
+            }
+        ],
+    }
+
+
+def test_cli_takes_model_json_files(tmp_path: Any) -> None:
+    old = tmp_path / "v1.json"
+    exported = wio("render", V1, "--format", "json", "-o", str(old))
+    assert exported.returncode == 0, exported.stderr
+    same = wio("compat", str(old), V1, "--json")
+    assert same.returncode == 0, same.stderr
+    assert json.loads(same.stdout)["changes"] == []
+    assert json.loads(same.stdout)["compatible"] is True
+    moved = wio("compat", str(old), V2, "--json")
+    assert moved.returncode == 1
+    assert [c["kind"] for c in json.loads(moved.stdout)["changes"]] == [
+        "checkpoint-replaced-by-recovery"
+    ]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        ((V1,), "the following arguments are required: NEW"),
+        (("missing.json", V2), "cannot read model JSON missing.json"),
+        (("docs/examples/order.py:nothing", V2), "has no attribute 'nothing'"),
+        (("BAD_JSON", V2), "unknown node _type 'Nope'"),
+        (("BROKEN_MODULE", V2), "cannot load"),
+    ],
+)
+def test_cli_usage_errors_exit_2_without_a_traceback(
+    tmp_path: Any, args: tuple[str, ...], message: str
+) -> None:
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"_type": "Nope"}')
+    broken = tmp_path / "broken.py"
+    broken.write_text("raise RuntimeError('import fails')\n")
+    replaced = [
+        {"BAD_JSON": str(bad), "BROKEN_MODULE": f"{broken}:workflow"}.get(a, a) for a in args
+    ]
+    done = wio("compat", *replaced)
+    assert done.returncode == 2, (done.stdout, done.stderr)
+    assert message in done.stderr
+    assert "Traceback" not in done.stderr

@@ -853,13 +853,13 @@ class _Differ:
             )
             return
         event = self.fact(self.old_facts, at) or self.fact(self.new_facts, new[1])
-        saved = f" (its event, {event})" if event else ""
+        saved = f" {event}" if event else ""
         self.add(
             "checkpoint-replaced-by-recovery",
             old,
             new,
             f"the checkpointed section at {format_path(at)} is replaced by a recovery that "
-            f"consumes the checkpoint's event{saved}",
+            f"consumes its checkpoint event{saved}",
             [Condition("not_past", at)],
             shields,
             verdict=Verdict.RECOVERY,
