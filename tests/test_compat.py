@@ -18,10 +18,13 @@ import pytest
 from attrs import frozen
 
 from tests.processes import wio
-from wio import WIO, ManualClock, Runtime, Signal, Status, UnmatchedEventError, WioError
+from wio import WIO, Err, ManualClock, Runtime, Signal, Status, UnmatchedEventError, WioError
+from wio.codec import EventCodec
 from wio.compat import CompatReport, Verdict, compare, runs_after, to_json, unstructure
+from wio.definition import event_types, signals
 from wio.interpreter import Cursor, Path
 from wio.interpreter.cursor import InParallel
+from wio.journal import StoredEvent
 from wio.model import from_json
 from wio.model import to_json as model_json
 from wio.parallel import innermost
@@ -69,6 +72,19 @@ class Approval:
 
 
 @frozen
+class ApprovalById:
+    by: int
+
+
+@frozen
+class Failure:
+    code: int
+
+
+fails = WIO.pure_from(lambda v: Err(Failure(v)), error=Failure).named("Fail")
+
+
+@frozen
 class Approved:
     by: str
 
@@ -82,17 +98,23 @@ a, b, c, d = step("A", A), step("B", B), step("C", C), step("D", D)
 x_step = step("X", X)
 check = WIO.pure_from(lambda v: v).named("Check")  # records nothing, changes nothing
 approve = Signal("Approve", request=Approval, response=str)
+approve_by_id = Signal("Approve", request=ApprovalById, response=str)
 confirm = Signal("Confirm", request=Approval, response=str)
 
 
 def waits_for(signal: Signal[Any, Any]) -> WIO[int, Any, int]:
     return WIO.handle_signal(
         signal,
-        lambda _x, request: Approved(request.by),
+        lambda _x, request: Approved(str(request.by)),
         lambda x, _event: x + 100,
         lambda _x, event, _request: event.by,
         event=Approved,
     )
+
+
+def handler(name: str, event: type[Any]) -> WIO[tuple[int, Failure], Any, int]:
+    """An error handler: it gets the last state and the error."""
+    return WIO.run(lambda pair: event(pair[0] + 1), lambda _p, e: e.value, event=event).named(name)
 
 
 def save(_input: int, output: int) -> Paid:
@@ -200,6 +222,46 @@ CASES = {
         (a >> b).checkpointed(save, restore) >> c,
         [("checkpoint-added", Verdict.BREAKING)],
     ),
+    "fork branch removed": Case(
+        a >> size(("huge", lambda v: v > 100, x_step)) >> d,
+        a >> size() >> d,
+        [("branch-removed", Verdict.BREAKING)],
+        inputs=(5, 50, 500),
+    ),
+    "parallel flow removed": Case(
+        a >> section(("left", b), ("right", c)) >> d,
+        a >> section(("right", c)) >> d,
+        [("flow-removed", Verdict.BREAKING), ("path-changed", Verdict.BREAKING)],
+    ),
+    "checkpoint removed, its steps kept": Case(
+        (a >> b).checkpointed(save, restore) >> c,
+        a >> b >> c,
+        [("checkpoint-removed", Verdict.BREAKING)],
+    ),
+    "timeout added": Case(
+        a >> b >> c,
+        a >> b.timeout(timedelta(hours=1)) >> c,
+        [("interruption-added", Verdict.BREAKING)],
+    ),
+    "signal interruption added": Case(
+        a >> b >> c,
+        a >> b.interrupted_by(waits_for(approve)) >> c,
+        [("interruption-added", Verdict.SAFE)],
+    ),
+    "inner error handler added under an outer one": Case(
+        a >> (b >> fails).handle_error_with(handler("Refund", D)),
+        a
+        >> (b >> fails.handle_error_with(handler("Retry", X))).handle_error_with(
+            handler("Refund", D)
+        ),
+        # The outer handler no longer sees Failure: it comes from the new inner one.
+        [("handled-error-changed", Verdict.BREAKING), ("error-handler-added", Verdict.BREAKING)],
+    ),
+    "signal request type changed": Case(
+        a >> waits_for(approve) >> c,
+        a >> waits_for(approve_by_id) >> c,
+        [("signal-request-changed", Verdict.BREAKING)],
+    ),
     "loop body grows": Case(
         counting(a) >> c, counting(a >> x_step) >> c, [("step-added", Verdict.BREAKING)]
     ),
@@ -262,11 +324,23 @@ def _waiting(cursor: Cursor) -> list[Path]:
     return [] if path is None else [path]
 
 
-def replays_the_same(workflow: WIO[int, Any, Any], stage: Stage) -> bool:
+def _through_the_journal(
+    v1: WIO[int, Any, Any], v2: WIO[int, Any, Any], numbered: tuple[int, Any]
+) -> Any:
+    seq, event = numbered
+    stored = EventCodec(event_types(v1), signals(v1)).encode(event)
+    # v2 keeps v1's event classes registered (docs/checkpointing.md), not its signals.
+    codec = EventCodec({*event_types(v2), *event_types(v1)}, signals(v2))
+    return codec.decode(StoredEvent("v1", seq, stored.type, stored.version, stored.payload, None))
+
+
+def replays_the_same(v1: WIO[int, Any, Any], workflow: WIO[int, Any, Any], stage: Stage) -> bool:
     """Whether strict replay of the stage's journal against ``workflow`` reaches the
-    same state and status as v1 did."""
+    same state and status as v1 did. The events go through the journal's codec
+    first: v1 encodes them, v2 decodes them, as when v2 loads a v1 journal."""
     try:
-        replayed = Runtime(workflow, strict=True).recover("v2", stage.input, stage.events)
+        events = [_through_the_journal(v1, workflow, r) for r in enumerate(stage.events, 1)]
+        replayed = Runtime(workflow, strict=True).recover("v2", stage.input, events)
     except WioError:
         return False
     return bool(replayed.state == stage.state and replayed.status == stage.status)
@@ -282,7 +356,7 @@ def test_each_change_is_classified_and_matches_strict_replay(name: str) -> None:
     for input in case.inputs:
         for stage in stages(case.v1, input):
             breaking = report.breaking_for(stage.event_paths, stage.waiting_at)
-            same = replays_the_same(case.v2, stage)
+            same = replays_the_same(case.v1, case.v2, stage)
             assert same == (not breaking), (
                 f"{name}: input {input}, events {stage.event_paths}: compat says "
                 f"{[c.kind for c in breaking] or 'safe'} but replay "
@@ -335,6 +409,8 @@ def _pair(name: str) -> tuple[WIO[int, Any, Any], WIO[int, Any, Any]]:
 
 def test_model_json_compares_like_the_workflows() -> None:
     for name, case in CASES.items():
+        if name == "signal request type changed":
+            continue  # the model JSON does not hold request types (see the next test)
         from_models = compare(from_json(model_json(case.v1)), from_json(model_json(case.v2)))
         from_code = compare(case.v1, case.v2)
         assert _verdicts(from_models) == _verdicts(from_code), name

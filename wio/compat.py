@@ -197,11 +197,12 @@ def compare(old: Version, new: Version) -> CompatReport:
     """
     old_model, old_facts = _prepared(old)
     new_model, new_facts = _prepared(new)
-    differ = _Differ(old_facts, new_facts, list(_handlers(old_model, ())))
-    differ.nodes(old_model, new_model, (), (), ())
-    changes = sorted(differ.changes, key=_order)
     branching = frozenset(_paths_of(old_model, (), (model.Fork, model.Parallel)))
     loops = frozenset(_paths_of(old_model, (), (model.Loop,)))
+    possible = _Possible(old_model, branching, loops)
+    differ = _Differ(old_facts, new_facts, list(_handlers(old_model, ())), possible)
+    differ.nodes(old_model, new_model, (), (), ())
+    changes = sorted(differ.changes, key=_order)
     return CompatReport(tuple(changes), branching, loops)
 
 
@@ -341,7 +342,31 @@ def _wrapped(node: model.ModelNode) -> model.ModelNode | None:
     return node.base if isinstance(node, _WRAPPERS) else None
 
 
-_AFTER = ("events_after", "reached_after")  # nothing runs after the root
+_RECORDING = (model.RunIO, model.HandleSignal, model.Timer, model.Recovery, model.Checkpoint)
+
+
+class _Possible:
+    """Whether a condition can hold for any instance of the old version: nothing
+    runs after the last step of the workflow, for example, so a step appended
+    there breaks no in-flight instance."""
+
+    def __init__(
+        self, old: model.ModelNode, branching: frozenset[Path], loops: frozenset[Path]
+    ) -> None:
+        self.branching = branching
+        self.loops = loops
+        self.nodes = list(_paths_of(old, (), (object,)))
+        # A flat_map continuation records events under its own path.
+        self.recording = list(_paths_of(old, (), (*_RECORDING, model.Dynamic)))
+
+    def __call__(self, condition: Condition) -> bool:
+        if condition.kind not in ("events_after", "reached_after"):
+            return True
+        path = condition.path
+        if any(_under(path, loop) and loop != path for loop in self.loops):
+            return True  # a later iteration runs it again
+        candidates = self.recording if condition.kind == "events_after" else self.nodes
+        return any(runs_after(q, path, self.branching) for q in candidates)
 
 
 class _Differ:
@@ -350,7 +375,9 @@ class _Differ:
         old_facts: dict[Path, str] | None,
         new_facts: dict[Path, str] | None,
         old_handlers: list[Path],
+        possible: Callable[[Condition], bool],
     ) -> None:
+        self.possible = possible
         self.old_facts = old_facts
         self.new_facts = new_facts
         self.old_handlers = old_handlers
@@ -369,7 +396,7 @@ class _Differ:
         unless: Iterable[Condition] = (),
         verdict: Verdict | None = None,
     ) -> None:
-        when_any = tuple(c for c in when if c.path != () or c.kind not in _AFTER)
+        when_any = tuple(filter(self.possible, when))
         unless_any = (*unless, *(Condition("past", s) for s in shields)) if when_any else ()
         if verdict is None:
             if not when_any:
@@ -611,7 +638,7 @@ class _Differ:
                     "step-added",
                     None,
                     item,
-                    f"{_describe(item[0])} added; instances past it have no events for it",
+                    f"{_describe(item[0])} added; replay needs its events where it stands",
                     [] if where is None else [where],
                     shields,
                 )
@@ -686,11 +713,11 @@ class _Differ:
         """Two nodes of different kinds at corresponding places."""
         self.steps([o], [n], shields, after)
 
-    def removed(self, item: Item, shields: tuple[Path, ...]) -> None:
+    def removed(self, item: Item, shields: tuple[Path, ...], kind: str = "step-removed") -> None:
         node, path = item
         if records_events(node):
             self.add(
-                "step-removed",
+                kind,
                 item,
                 None,
                 f"{_describe(node)} removed; events it recorded no longer match",
@@ -698,7 +725,7 @@ class _Differ:
                 shields,
             )
         else:
-            self.add("step-removed", item, None, f"{_describe(node)} removed, it recorded nothing")
+            self.add(kind, item, None, f"{_describe(node)} removed, it recorded nothing")
 
     def moved(
         self, old: Item, new: Item, where: Condition | None, shields: tuple[Path, ...]
@@ -1016,7 +1043,7 @@ class _Differ:
         for i, flow in enumerate(old.flows):
             j = new_index.get(flow.name)
             if j is None:
-                self.removed((flow.base, (*op, i)), shields)
+                self.removed((flow.base, (*op, i)), shields, "flow-removed")
                 continue
             if i != j:
                 self.add(
