@@ -10,7 +10,7 @@ it calls breaking must not.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
@@ -461,9 +461,17 @@ def test_breaking_for_reads_a_journal_in_order() -> None:
     assert len(report.breaking_for([(0, 0), (0, 0)])) == 1
 
 
-def test_unsorted_input_is_not_needed() -> None:
-    paths: Sequence[Path] = [(0,), (1,)]
-    assert compare(a >> b, a >> b).breaking_for(paths) == ()
+def test_a_step_appended_after_every_recording_step_breaks_no_in_flight_instance() -> None:
+    v1, v2 = a >> b, a >> b >> c
+    (change,) = compare(v1, v2).changes
+    assert (change.kind, change.verdict) == ("step-added", Verdict.SAFE)
+    in_flight = [s for s in stages(v1, 0) if s.status is not Status.FINISHED]
+    assert len(in_flight) == 2
+    assert all(replays_the_same(v1, v2, stage) for stage in in_flight)
+    # Inserted before the last step instead, it breaks the instances that reached it.
+    (inserted,) = compare(v1, a >> c >> b).changes
+    assert inserted.verdict is Verdict.BREAKING
+    assert [c.kind for c in compare(v1, a >> c >> b).breaking_for([(0,), (1,)])] == ["step-added"]
 
 
 # -- the command, run as a separate process ------------------------------------
