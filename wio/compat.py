@@ -32,6 +32,7 @@ from attrs import frozen
 
 from wio import algebra, model
 from wio.algebra import WIO
+from wio.codec import EventSpec
 from wio.definition import Workflow
 from wio.interpreter.cursor import Path, format_path
 
@@ -222,9 +223,11 @@ def _prepared(version: Version) -> tuple[model.ModelNode, dict[Path, str] | None
 
 def _collect_facts(node: WIO[Any, Any, Any], path: Path, facts: dict[Path, str]) -> None:
     """What the model leaves out but replay checks: checkpoint and recovery event
-    types, and signal request types."""
+    types, signal request types, and the names steps' events are stored under."""
     if isinstance(node, algebra.Checkpoint | algebra.Recover):
         facts[path] = node.event_type.__name__
+    elif isinstance(node, algebra.Run):
+        facts[path] = _stored_name(node.event_type)
     elif isinstance(node, algebra.HandleSignal):
         facts[path] = getattr(node.signal.request, "__name__", repr(node.signal.request))
     for index, child in algebra.children(node):
@@ -237,6 +240,12 @@ def _handlers(node: model.ModelNode, path: Path) -> Iterable[Path]:
         yield (*path, 1)
     for index, child in _children(node):
         yield from _handlers(child, (*path, index))
+
+
+def _stored_name(event_type: type[Any]) -> str:
+    """The name the journal stores an event type under (see `wio.event`)."""
+    spec = getattr(event_type, "__wio_event__", None)
+    return spec.name if isinstance(spec, EventSpec) else event_type.__name__
 
 
 def _paths_of(node: model.ModelNode, path: Path, kinds: tuple[type[Any], ...]) -> Iterable[Path]:
@@ -465,7 +474,16 @@ class _Differ:
         match old:
             case model.RunIO():
                 assert isinstance(new, model.RunIO)
-                if old.event != new.event:
+                stored = self.fact(self.old_facts, op)
+                if old.event != new.event and stored and stored == self.fact(self.new_facts, np):
+                    self.add(
+                        "event-class-renamed",
+                        o,
+                        n,
+                        f"records {new.event} instead of {old.event}, both stored as "
+                        f"{stored!r}: recorded events load as the new class",
+                    )
+                elif old.event != new.event:
                     self.event_changed(o, n, old.event, new.event, shields)
                 if old.retry != new.retry:
                     self.add("retry-changed", o, n, "the step's retry policy changed", ())
