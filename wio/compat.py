@@ -344,6 +344,11 @@ def _similar(old: model.ModelNode, new: model.ModelNode) -> bool:
     return _name(new) is None and name is None and not isinstance(old, model.RunIO)
 
 
+# The nodes whose events record their path, so that replay matches them only at
+# that path: a timer's events name the timer, a parallel section's the flow. Other
+# events match by type wherever their node moved.
+_PATH_IN_EVENTS = (model.Timer, model.Parallel)
+
 _WRAPPERS = (model.HandleError, model.Checkpoint, model.Interruptible, model.Loop)
 
 
@@ -457,7 +462,7 @@ class _Differ:
             self.reshaped((old, op), (new, np), shields, after)
             return
         o, n = (old, op), (new, np)
-        if isinstance(old, model.Timer | model.Parallel) and op != np:
+        if isinstance(old, _PATH_IN_EVENTS) and op != np:
             recorded = (
                 "its events record" if isinstance(old, model.Timer) else "its flows' events record"
             )
