@@ -56,8 +56,9 @@ class Condition:
     - ``events_from``: ... at ``path``, under it, or at a node that runs after it;
     - ``events_after``: ... at a node that runs after ``path`` (not under it);
     - ``reached_after``: it holds such an event, or waits at such a node;
-    - ``past``: it holds the checkpoint event of the checkpoint at ``path``;
-    - ``not_past``: it does not.
+    - ``past``: its latest event in the checkpointed section at ``path`` is the
+      checkpoint event (in a loop, the section may run again: then it is not);
+    - ``not_past``: it is not past that checkpoint.
     """
 
     kind: ConditionKind
@@ -137,9 +138,9 @@ def _holds(
     path = condition.path
     match condition.kind:
         case "past":
-            return path in event_paths
+            return _past(path, event_paths)
         case "not_past":
-            return path not in event_paths
+            return not _past(path, event_paths)
         case "events_in":
             return any(_under(q, path) for q in event_paths)
         case "events_after" | "reached_after":
@@ -151,6 +152,13 @@ def _holds(
                 _under(q, path) or runs_after(q, path, branching) for q in event_paths
             )
     raise AssertionError(f"unknown condition {condition.kind!r}")  # pragma: no cover
+
+
+def _past(checkpoint: Path, event_paths: Sequence[Path]) -> bool:
+    """Whether the journal's latest event in the checkpointed section is its
+    checkpoint event: the section completed (each time it ran, in a loop)."""
+    inside = [q for q in event_paths if _under(q, checkpoint)]
+    return bool(inside) and inside[-1] == checkpoint
 
 
 def _repeated(path: Path, event_paths: Sequence[Path], loops: Collection[Path]) -> bool:
