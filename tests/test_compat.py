@@ -357,11 +357,12 @@ def _through_the_journal(
 ) -> Any:
     seq, event = numbered
     stored = EventCodec(event_types(v1), signals(v1)).encode(event)
-    # v2 keeps v1's event classes registered (docs/checkpointing.md), unless it has a
-    # class of its own under the same stored name; and only its own signals.
+    # v2 keeps v1's event classes and signals registered (docs/checkpointing.md),
+    # unless it has its own under the same name.
     kept = {_stored_name(t): t for t in event_types(v1)}
     kept |= {_stored_name(t): t for t in event_types(v2)}
-    codec = EventCodec(kept.values(), signals(v2))
+    known = {s.name: s for s in signals(v1)} | {s.name: s for s in signals(v2)}
+    codec = EventCodec(kept.values(), known.values())
     return codec.decode(StoredEvent("v1", seq, stored.type, stored.version, stored.payload, None))
 
 
