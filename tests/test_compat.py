@@ -523,6 +523,22 @@ def test_past_a_checkpoint_means_its_latest_run_completed() -> None:
     assert not replays_the_same(v1, v2, again)
 
 
+def test_a_checkpoint_event_from_an_earlier_iteration_still_needs_a_taker() -> None:
+    # Found by tests/test_compat_property.py: in a loop, an instance inside the
+    # section's second run is not past the checkpoint, but holds its first event.
+    v1 = WIO.repeat(a >> (b >> c).checkpointed(save, restore)).until(lambda v: v >= 6)
+    v2 = WIO.repeat(a >> b >> c).until(lambda v: v >= 6)
+    report = compare(v1, v2)
+    assert [(c.kind, c.verdict) for c in report.changes] == [
+        ("checkpoint-removed", Verdict.BREAKING)
+    ]
+    again = next(
+        s for s in stages(v1, 0) if (0, 1) in s.event_paths and s.event_paths[-1] == (0, 1, 0, 0)
+    )
+    assert report.breaking_for(again.event_paths, again.waiting_at)
+    assert not replays_the_same(v1, v2, again)
+
+
 def test_breaking_for_reads_a_journal_in_order() -> None:
     # The loop body's events repeat the same paths; a repeat means a new iteration.
     report: CompatReport = compare(*_pair("loop body grows"))

@@ -37,7 +37,7 @@ from wio.definition import Workflow
 from wio.interpreter.cursor import Path, format_path
 
 ConditionKind = Literal[
-    "events_in", "events_from", "events_after", "reached_after", "past", "not_past"
+    "events_at", "events_in", "events_from", "events_after", "reached_after", "past", "not_past"
 ]
 
 
@@ -52,6 +52,7 @@ class Verdict(enum.StrEnum):
 class Condition:
     """A fact about one instance's journal, stated with an old model path.
 
+    - ``events_at``: it holds an event recorded at ``path`` itself (a checkpoint's);
     - ``events_in``: it holds an event recorded at ``path`` or under it;
     - ``events_from``: ... at ``path``, under it, or at a node that runs after it;
     - ``events_after``: ... at a node that runs after ``path`` (not under it);
@@ -141,6 +142,8 @@ def _holds(
             return _past(path, event_paths)
         case "not_past":
             return not _past(path, event_paths)
+        case "events_at":
+            return path in event_paths
         case "events_in":
             return any(_under(q, path) for q in event_paths)
         case "events_after" | "reached_after":
@@ -556,7 +559,7 @@ class _Differ:
                         o,
                         n,
                         f"saves {types[1]} instead of {types[0]}; journals past it hold {types[0]}",
-                        [Condition("past", op)],
+                        [Condition("events_at", op)],
                         shields,
                     )
                     inner = shields
@@ -860,7 +863,7 @@ class _Differ:
                     new[0],
                     "the checkpoint is gone, its steps remain; journals past it hold a "
                     "checkpoint event nothing takes",
-                    [Condition("past", at)],
+                    [Condition("events_at", at)],
                     shields,
                 )
             case model.HandleError():
@@ -1189,6 +1192,7 @@ def to_json(report: CompatReport, *, indent: int | None = 2) -> str:
 
 
 _CONDITION_WORDS = {
+    "events_at": "have an event at {}",
     "events_in": "have events in {}",
     "events_from": "have events in or after {}",
     "events_after": "have events after {}",
