@@ -539,6 +539,20 @@ def test_a_checkpoint_event_from_an_earlier_iteration_still_needs_a_taker() -> N
     assert not replays_the_same(v1, v2, again)
 
 
+def test_a_loop_that_began_again_is_not_past_the_checkpoint_in_it() -> None:
+    # Found by tests/test_compat_property.py: past the checkpoint in the first
+    # iteration, the instance began a second one, and waits at the recovery there.
+    v1 = WIO.repeat(a >> (b >> c).checkpointed(save, restore)).until(lambda v: v >= 6)
+    v2 = WIO.repeat(a >> WIO.recover(restore)).until(lambda v: v >= 6)
+    report = compare(v1, v2)
+    first = next(s for s in stages(v1, 0) if s.event_paths[-1:] == ((0, 1),))
+    again = next(s for s in stages(v1, 0) if s.event_paths[-2:] == ((0, 1), (0, 0)))
+    assert report.breaking_for(first.event_paths, first.waiting_at) == ()
+    assert replays_the_same(v1, v2, first)
+    assert report.breaking_for(again.event_paths, again.waiting_at)
+    assert not replays_the_same(v1, v2, again)
+
+
 def test_breaking_for_reads_a_journal_in_order() -> None:
     # The loop body's events repeat the same paths; a repeat means a new iteration.
     report: CompatReport = compare(*_pair("loop body grows"))

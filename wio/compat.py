@@ -34,7 +34,20 @@ from wio import algebra, model
 from wio.algebra import WIO
 from wio.codec import EventSpec
 from wio.definition import Workflow
-from wio.interpreter.cursor import Path, format_path
+from wio.paths import (
+    BASE,
+    ERROR_HANDLER,
+    INTERRUPTION_HANDLER,
+    ON_RESTART,
+    TRIGGER,
+    Path,
+    child,
+    children,
+    descend,
+    descend_model,
+    format_path,
+    within,
+)
 
 ConditionKind = Literal[
     "events_at", "events_in", "events_from", "events_after", "reached_after", "past", "not_past"
@@ -139,45 +152,50 @@ def _holds(
     path = condition.path
     match condition.kind:
         case "past":
-            return _past(path, event_paths)
+            return _past(path, event_paths, loops)
         case "not_past":
-            return not _past(path, event_paths)
+            return not _past(path, event_paths, loops)
         case "events_at":
             return path in event_paths
         case "events_in":
-            return any(_under(q, path) for q in event_paths)
+            return any(within(q, path) for q in event_paths)
         case "events_after" | "reached_after":
             return _repeated(path, event_paths, loops) or any(
                 runs_after(q, path, branching) for q in event_paths
             )
         case "events_from":
             return _repeated(path, event_paths, loops) or any(
-                _under(q, path) or runs_after(q, path, branching) for q in event_paths
+                within(q, path) or runs_after(q, path, branching) for q in event_paths
             )
     raise AssertionError(f"unknown condition {condition.kind!r}")  # pragma: no cover
 
 
-def _past(checkpoint: Path, event_paths: Sequence[Path]) -> bool:
+def _past(checkpoint: Path, event_paths: Sequence[Path], loops: Collection[Path]) -> bool:
     """Whether the journal's latest event in the checkpointed section is its
-    checkpoint event: the section completed (each time it ran, in a loop)."""
-    inside = [q for q in event_paths if _under(q, checkpoint)]
-    return bool(inside) and inside[-1] == checkpoint
+    checkpoint event (the section completed, each time it ran), and no loop
+    around it has since begun another iteration that has yet to reach it."""
+    inside = [i for i, q in enumerate(event_paths) if within(q, checkpoint)]
+    if not inside or event_paths[inside[-1]] != checkpoint:
+        return False
+    later = event_paths[inside[-1] + 1 :]
+    return not any(
+        within(q, loop) and q < checkpoint
+        for loop in loops
+        if within(checkpoint, loop) and loop != checkpoint
+        for q in later
+    )
 
 
 def _repeated(path: Path, event_paths: Sequence[Path], loops: Collection[Path]) -> bool:
     """Whether a loop around ``path`` began another iteration: then the instance
     went past every point of the loop, whatever paths its events name."""
     for loop in loops:
-        if loop == path or not _under(path, loop):
+        if loop == path or not within(path, loop):
             continue
-        inside = [q for q in event_paths if _under(q, loop)]
+        inside = [q for q in event_paths if within(q, loop)]
         if any(later <= earlier for earlier, later in itertools.pairwise(inside)):
             return True
     return False
-
-
-def _under(path: Path, ancestor: Path) -> bool:
-    return path[: len(ancestor)] == ancestor
 
 
 def runs_after(later: Path, earlier: Path, branching: Collection[Path]) -> bool:
@@ -188,9 +206,9 @@ def runs_after(later: Path, earlier: Path, branching: Collection[Path]) -> bool:
     flows of a parallel section, which are alternatives. An ancestor's event
     (a checkpoint's) is recorded after its section.
     """
-    if _under(later, earlier):
+    if within(later, earlier):
         return False
-    if _under(earlier, later):
+    if within(earlier, later):
         return True
     depth = next(i for i, (a, b) in enumerate(zip(later, earlier, strict=False)) if a != b)
     return earlier[:depth] not in branching and later[depth] > earlier[depth]
@@ -209,10 +227,10 @@ def compare(old: Version, new: Version) -> CompatReport:
     """
     old_model, old_facts = _prepared(old)
     new_model, new_facts = _prepared(new)
-    branching = frozenset(_paths_of(old_model, (), (model.Fork, model.Parallel)))
-    loops = frozenset(_paths_of(old_model, (), (model.Loop,)))
+    branching = frozenset(_paths_of(old_model, (model.Fork, model.Parallel)))
+    loops = frozenset(_paths_of(old_model, (model.Loop,)))
     possible = _Possible(old_model, branching, loops)
-    differ = _Differ(old_facts, new_facts, list(_handlers(old_model, ())), possible)
+    differ = _Differ(old_facts, new_facts, list(_handlers(old_model)), possible)
     differ.nodes(old_model, new_model, (), (), ())
     changes = sorted(differ.changes, key=_order)
     return CompatReport(tuple(changes), branching, loops)
@@ -227,30 +245,28 @@ def _prepared(version: Version) -> tuple[model.ModelNode, dict[Path, str] | None
         version = version.wio
     if isinstance(version, WIO):
         facts: dict[Path, str] = {}
-        _collect_facts(version, (), facts)
+        _collect_facts(version, facts)
         return model.to_model(version), facts
     return version, None
 
 
-def _collect_facts(node: WIO[Any, Any, Any], path: Path, facts: dict[Path, str]) -> None:
+def _collect_facts(version: WIO[Any, Any, Any], facts: dict[Path, str]) -> None:
     """What the model leaves out but replay checks: checkpoint and recovery event
     types, signal request types, and the names steps' events are stored under."""
-    if isinstance(node, algebra.Checkpoint | algebra.Recover):
-        facts[path] = node.event_type.__name__
-    elif isinstance(node, algebra.Run):
-        facts[path] = _stored_name(node.event_type)
-    elif isinstance(node, algebra.HandleSignal):
-        facts[path] = getattr(node.signal.request, "__name__", repr(node.signal.request))
-    for index, child in algebra.children(node):
-        _collect_facts(child, path if index < 0 else (*path, index), facts)
+    for node, path in descend(version):
+        if isinstance(node, algebra.Checkpoint | algebra.Recover):
+            facts[path] = node.event_type.__name__
+        elif isinstance(node, algebra.Run):
+            facts[path] = _stored_name(node.event_type)
+        elif isinstance(node, algebra.HandleSignal):
+            facts[path] = getattr(node.signal.request, "__name__", repr(node.signal.request))
 
 
-def _handlers(node: model.ModelNode, path: Path) -> Iterable[Path]:
+def _handlers(node: model.ModelNode) -> Iterable[Path]:
     """The paths of the error handlers' handlers."""
-    if isinstance(node, model.HandleError):
-        yield (*path, 1)
-    for index, child in _children(node):
-        yield from _handlers(child, (*path, index))
+    for found, path in descend_model(node):
+        if isinstance(found, model.HandleError):
+            yield child(path, ERROR_HANDLER)
 
 
 def _stored_name(event_type: type[Any]) -> str:
@@ -259,37 +275,12 @@ def _stored_name(event_type: type[Any]) -> str:
     return spec.name if isinstance(spec, EventSpec) else event_type.__name__
 
 
-def _paths_of(node: model.ModelNode, path: Path, kinds: tuple[type[Any], ...]) -> Iterable[Path]:
-    if isinstance(node, kinds):
-        yield path
-    for index, child in _children(node):
-        yield from _paths_of(child, (*path, index), kinds)
+def _paths_of(node: model.ModelNode, kinds: tuple[type[Any], ...]) -> Iterable[Path]:
+    return (path for found, path in descend_model(node) if isinstance(found, kinds))
 
 
-def _children(node: model.ModelNode) -> list[tuple[int, model.ModelNode]]:
-    match node:
-        case model.Sequence():
-            return list(enumerate(node.steps))
-        case model.HandleError():
-            return [(0, node.base), (1, node.handler)]
-        case model.Fork():
-            return [(i, b.base) for i, b in enumerate(node.branches)]
-        case model.Parallel():
-            return [(i, f.base) for i, f in enumerate(node.flows)]
-        case model.Loop():
-            restart = [] if node.on_restart is None else [(1, node.on_restart)]
-            return [(0, node.base), *restart]
-        case model.Interruptible():
-            handler = [] if node.handler is None else [(2, node.handler)]
-            return [(0, node.base), (1, node.trigger), *handler]
-        case model.Checkpoint():
-            return [(0, node.base)]
-        case (
-            model.Dynamic() | model.RunIO() | model.Pure() | model.HandleSignal()
-            | model.Timer() | model.Recovery() | model.End()
-        ):  # fmt: skip
-            return []
-    raise AssertionError(f"not a model node: {node!r}")  # pragma: no cover
+def _children(node: model.ModelNode) -> list[model.ModelNode]:
+    return [kid.node for kid in children(node)]
 
 
 def records_events(node: model.ModelNode) -> bool:
@@ -298,7 +289,7 @@ def records_events(node: model.ModelNode) -> bool:
         return True
     if isinstance(node, model.Checkpoint | model.Dynamic):
         return True
-    return any(records_events(child) for _, child in _children(node))
+    return any(records_events(kid) for kid in _children(node))
 
 
 def needs_events(node: model.ModelNode) -> bool:
@@ -307,7 +298,7 @@ def needs_events(node: model.ModelNode) -> bool:
     its journal holds them."""
     if isinstance(node, model.End):
         return True
-    return records_events(node) or any(needs_events(child) for _, child in _children(node))
+    return records_events(node) or any(needs_events(kid) for kid in _children(node))
 
 
 def _name(node: model.ModelNode | None) -> str | None:
@@ -333,7 +324,7 @@ def _items(node: model.ModelNode, path: Path) -> list[Item]:
     """A node as the steps it runs in order: nested sequences flattened, each
     step with its own path (so a regrouped sequence aligns step by step)."""
     if isinstance(node, model.Sequence):
-        return [item for i, step in enumerate(node.steps) for item in _items(step, (*path, i))]
+        return [item for i, step in enumerate(node.steps) for item in _items(step, child(path, i))]
     return [(node, path)]
 
 
@@ -380,15 +371,15 @@ class _Possible:
     ) -> None:
         self.branching = branching
         self.loops = loops
-        self.nodes = list(_paths_of(old, (), (object,)))
+        self.nodes = list(_paths_of(old, (object,)))
         # A flat_map continuation records events under its own path.
-        self.recording = list(_paths_of(old, (), (*_RECORDING, model.Dynamic)))
+        self.recording = list(_paths_of(old, (*_RECORDING, model.Dynamic)))
 
     def __call__(self, condition: Condition) -> bool:
         if condition.kind not in ("events_after", "reached_after"):
             return True
         path = condition.path
-        if any(_under(path, loop) and loop != path for loop in self.loops):
+        if any(within(path, loop) and loop != path for loop in self.loops):
             return True  # a later iteration runs it again
         candidates = self.recording if condition.kind == "events_after" else self.nodes
         return any(runs_after(q, path, self.branching) for q in candidates)
@@ -565,11 +556,17 @@ class _Differ:
                     inner = shields
                 else:
                     inner = (*shields, op)  # its event replays the whole section
-                self.nodes(old.base, new.base, (*op, 0), (*np, 0), inner)
+                self.nodes(old.base, new.base, child(op, BASE), child(np, BASE), inner)
             case model.HandleError():
                 assert isinstance(new, model.HandleError)
-                self.nodes(old.base, new.base, (*op, 0), (*np, 0), shields)
-                self.nodes(old.handler, new.handler, (*op, 1), (*np, 1), shields)
+                self.nodes(old.base, new.base, child(op, BASE), child(np, BASE), shields)
+                self.nodes(
+                    old.handler,
+                    new.handler,
+                    child(op, ERROR_HANDLER),
+                    child(np, ERROR_HANDLER),
+                    shields,
+                )
             case model.Loop():
                 assert isinstance(new, model.Loop)
                 self.loop(old, new, op, np, shields)
@@ -612,7 +609,7 @@ class _Differ:
                 o,
                 n,
                 f"handles {new_error or 'any error'} instead of {old_error or 'any error'}",
-                [Condition("events_in", (*o[1], 1))],
+                [Condition("events_in", child(o[1], ERROR_HANDLER))],
                 shields,
             )
         else:
@@ -710,14 +707,14 @@ class _Differ:
                 continue
             inner = _wrapped(n[0])
             if inner is not None:
-                count = _run(old[i:end_i], _items(inner, (*n[1], 0)))
+                count = _run(old[i:end_i], _items(inner, child(n[1], BASE)))
                 if count:
                     self.wrapped(old[i : i + count], n, shields, point(i + count))
                     i, j = i + count, j + 1
                     continue
             inner = _wrapped(o[0])
             if inner is not None:
-                count = _run(new[j:end_j], _items(inner, (*o[1], 0)))
+                count = _run(new[j:end_j], _items(inner, child(o[1], BASE)))
                 if count:
                     self.unwrapped(o, new[j : j + count], shields, point(i + 1))
                     i, j = i + 1, j + count
@@ -785,7 +782,7 @@ class _Differ:
         """Old steps are now the base of a new section (checkpoint, error handler, ...)."""
         section, at = new
         first = old[0][1]
-        base = _items(_base(section), (*at, 0))
+        base = _items(_base(section), child(at, BASE))
         span = (
             f"{format_path(first)}..{format_path(old[-1][1])}"
             if len(old) > 1
@@ -847,14 +844,14 @@ class _Differ:
     def enclosing_handlers(self, path: Path) -> list[Path]:
         """Old paths of the handlers of error handlers whose base holds ``path``: the
         ones a new inner handler would take errors from."""
-        return [h for h in self.old_handlers if _under(path, (*h[:-1], 0))]
+        return [h for h in self.old_handlers if within(path, child(h[:-1], BASE))]
 
     def unwrapped(
         self, old: Item, new: list[Item], shields: tuple[Path, ...], after: Condition | None
     ) -> None:
         """An old section's wrapper is gone; its steps remain."""
         section, at = old
-        base = _items(_base(section), (*at, 0))
+        base = _items(_base(section), child(at, BASE))
         match section:
             case model.Checkpoint():
                 self.add(
@@ -872,7 +869,7 @@ class _Differ:
                     old,
                     new[0],
                     "the error handler is gone",
-                    [Condition("events_in", (*at, 1))],
+                    [Condition("events_in", child(at, ERROR_HANDLER))],
                     shields,
                 )
             case model.Interruptible():
@@ -881,7 +878,10 @@ class _Differ:
                     old,
                     new[0],
                     "the interruption is gone",
-                    [Condition("events_in", (*at, 1)), Condition("events_in", (*at, 2))],
+                    [
+                        Condition("events_in", child(at, TRIGGER)),
+                        Condition("events_in", child(at, INTERRUPTION_HANDLER)),
+                    ],
                     shields,
                 )
             case model.Loop():
@@ -934,13 +934,19 @@ class _Differ:
         o, n = (old, op), (new, np)
         if (old.exit, old.restart) != (new.exit, new.restart):
             self.add("renamed", o, n, "the loop's exit and restart labels changed")
-        self.nodes(old.base, new.base, (*op, 0), (*np, 0), shields)
+        self.nodes(old.base, new.base, child(op, BASE), child(np, BASE), shields)
         if old.on_restart is not None and new.on_restart is not None:
-            self.nodes(old.on_restart, new.on_restart, (*op, 1), (*np, 1), shields)
+            self.nodes(
+                old.on_restart,
+                new.on_restart,
+                child(op, ON_RESTART),
+                child(np, ON_RESTART),
+                shields,
+            )
         elif old.on_restart is not None:
-            self.removed((old.on_restart, (*op, 1)), shields)
+            self.removed((old.on_restart, child(op, ON_RESTART)), shields)
         elif new.on_restart is not None:
-            restart = (new.on_restart, (*np, 1))
+            restart = (new.on_restart, child(np, ON_RESTART))
             if needs_events(new.on_restart):
                 self.add(
                     "step-added",
@@ -973,20 +979,26 @@ class _Differ:
                 shields,
             )
         else:
-            self.nodes(old.trigger, new.trigger, (*op, 1), (*np, 1), shields)
-        self.nodes(old.base, new.base, (*op, 0), (*np, 0), shields)
+            self.nodes(old.trigger, new.trigger, child(op, TRIGGER), child(np, TRIGGER), shields)
+        self.nodes(old.base, new.base, child(op, BASE), child(np, BASE), shields)
         if old.handler is not None and new.handler is not None:
-            self.nodes(old.handler, new.handler, (*op, 2), (*np, 2), shields)
+            self.nodes(
+                old.handler,
+                new.handler,
+                child(op, INTERRUPTION_HANDLER),
+                child(np, INTERRUPTION_HANDLER),
+                shields,
+            )
         elif old.handler is not None:
-            self.removed((old.handler, (*op, 2)), shields)
+            self.removed((old.handler, child(op, INTERRUPTION_HANDLER)), shields)
         elif new.handler is not None:
-            handler = (new.handler, (*np, 2))
+            handler = (new.handler, child(np, INTERRUPTION_HANDLER))
             self.add(
                 "interruption-handler-added",
                 None,
                 handler,
                 f"{_describe(new.handler)} now runs after an interruption",
-                [Condition("events_in", (*op, 1))] if needs_events(new.handler) else [],
+                [Condition("events_in", child(op, TRIGGER))] if needs_events(new.handler) else [],
                 shields,
             )
 
@@ -1010,8 +1022,8 @@ class _Differ:
                 pairs.append((i, twin))
                 self.add(
                     "branch-renamed",
-                    (old.branches[i].base, (*op, i)),
-                    (new.branches[twin].base, (*np, twin)),
+                    (old.branches[i].base, child(op, i)),
+                    (new.branches[twin].base, child(np, twin)),
                     f"fork branch {old.branches[i].name!r} is now {new.branches[twin].name!r}",
                 )
         pairs.sort()
@@ -1028,15 +1040,17 @@ class _Differ:
                 shields,
             )
         for i, j in pairs:
-            self.nodes(old.branches[i].base, new.branches[j].base, (*op, i), (*np, j), shields)
+            self.nodes(
+                old.branches[i].base, new.branches[j].base, child(op, i), child(np, j), shields
+            )
         for i in lost:
             branch = old.branches[i]
-            when = [Condition("events_in", (*op, i))]
+            when = [Condition("events_in", child(op, i))]
             if not records_events(branch.base):  # who took it is not in the journal
                 when.append(Condition("events_after", op))
             self.add(
                 "branch-removed",
-                (branch.base, (*op, i)),
+                (branch.base, child(op, i)),
                 None,
                 f"fork branch {branch.name!r} removed; instances that took it replay another",
                 when,
@@ -1048,19 +1062,19 @@ class _Differ:
             # tried before it keep theirs (the first condition that holds wins).
             later = [i for i, k in pairs if k > j]
             earlier = [i for i, k in pairs if k < j]
-            when = [Condition("events_in", (*op, i)) for i in later]
+            when = [Condition("events_in", child(op, i)) for i in later]
             if later and any(not records_events(old.branches[i].base) for i in later):
                 when.append(Condition("events_after", op))
             self.add(
                 "branch-added",
                 None,
-                (branch.base, (*np, j)),
+                (branch.base, child(np, j)),
                 f"fork branch {branch.name!r} added before "
                 + (", ".join(repr(old.branches[i].name) for i in later) or "no old branch")
                 + "; replay re-evaluates its condition for instances that took those",
                 when,
                 shields,
-                unless=[Condition("events_in", (*op, i)) for i in earlier],
+                unless=[Condition("events_in", child(op, i)) for i in earlier],
             )
 
     def parallel(
@@ -1077,23 +1091,23 @@ class _Differ:
         for i, flow in enumerate(old.flows):
             j = new_index.get(flow.name)
             if j is None:
-                self.removed((flow.base, (*op, i)), shields, "flow-removed")
+                self.removed((flow.base, child(op, i)), shields, "flow-removed")
                 continue
             if i != j:
                 self.add(
                     "path-changed",
-                    (flow.base, (*op, i)),
-                    (new.flows[j].base, (*np, j)),
+                    (flow.base, child(op, i)),
+                    (new.flows[j].base, child(np, j)),
                     f"parallel flow {flow.name!r} moved from position {i} to {j}; its events "
                     "record the old position",
-                    [Condition("events_in", (*op, i))],
+                    [Condition("events_in", child(op, i))],
                     shields,
                 )
-            self.nodes(flow.base, new.flows[j].base, (*op, i), (*np, j), shields)
+            self.nodes(flow.base, new.flows[j].base, child(op, i), child(np, j), shields)
         for j, flow in enumerate(new.flows):
             if flow.name in old_names:
                 continue
-            item = (flow.base, (*np, j))
+            item = (flow.base, child(np, j))
             if needs_events(flow.base):
                 self.add(
                     "flow-added",
