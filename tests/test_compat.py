@@ -17,7 +17,9 @@ from typing import Any
 import pytest
 from attrs import frozen
 
+from tests.nodes import Boom
 from tests.processes import wio
+from tests.test_every_node_kind import COMPOSITE_KINDS, NAME, node_of, other_effect, other_handle
 from wio import WIO, Err, ManualClock, Runtime, Signal, Status, UnmatchedEventError, WioError, event
 from wio.codec import EventCodec
 from wio.compat import (
@@ -35,6 +37,7 @@ from wio.journal import StoredEvent
 from wio.model import from_json
 from wio.model import to_json as model_json
 from wio.parallel import innermost
+from wio.paths import descend, walk_static
 from wio.timers import TimerStarted
 
 
@@ -656,3 +659,21 @@ def test_cli_usage_errors_exit_2_without_a_traceback(
     assert done.returncode == 2, (done.stdout, done.stderr)
     assert message in done.stderr
     assert "Traceback" not in done.stderr
+
+
+@pytest.mark.parametrize("kind", COMPOSITE_KINDS, ids=lambda k: k.__name__)
+def test_compat_sees_a_change_inside_every_kind_of_node(kind: type[Any]) -> None:
+    before = node_of(kind)
+    after = node_of(kind, WIO.run(other_effect, other_handle, error=Boom).named(NAME))
+    (step,) = [
+        node
+        for node in walk_static(before)
+        if getattr(node, "meta", None) and node.meta.name == NAME
+    ]
+    where = next(path for node, path in descend(before) if node is step)
+    report = compare(before, after)
+    assert [(c.kind, c.old_path, c.new_path) for c in report.changes] == [
+        ("event-type-changed", where, where)
+    ]
+    assert report.breaking_for([where]) == report.changes
+    assert compare(before, node_of(kind)).changes == ()

@@ -26,7 +26,7 @@ import enum
 import itertools
 import json
 from collections.abc import Callable, Collection, Iterable, Sequence
-from typing import Any, Literal
+from typing import Any, Literal, assert_never
 
 from attrs import frozen
 
@@ -263,10 +263,8 @@ def _collect_facts(version: WIO[Any, Any, Any], facts: dict[Path, str]) -> None:
 
 
 def _handlers(node: model.ModelNode) -> Iterable[Path]:
-    """The paths of the error handlers' handlers."""
-    for found, path in descend_model(node):
-        if isinstance(found, model.HandleError):
-            yield child(path, ERROR_HANDLER)
+    """The paths of the error handlers."""
+    return _paths_of(node, (model.HandleError,))
 
 
 def _stored_name(event_type: type[Any]) -> str:
@@ -583,6 +581,8 @@ class _Differ:
                 pass
             case model.Sequence():  # pragma: no cover - flattened above
                 raise AssertionError("sequences are compared step by step")
+            case _:
+                assert_never(old)
 
     def meta(self, o: Item, n: Item, shields: tuple[Path, ...]) -> None:
         old_meta, new_meta = getattr(o[0], "meta", None), getattr(n[0], "meta", None)
@@ -844,7 +844,7 @@ class _Differ:
     def enclosing_handlers(self, path: Path) -> list[Path]:
         """Old paths of the handlers of error handlers whose base holds ``path``: the
         ones a new inner handler would take errors from."""
-        return [h for h in self.old_handlers if within(path, child(h[:-1], BASE))]
+        return [child(h, ERROR_HANDLER) for h in self.old_handlers if within(path, child(h, BASE))]
 
     def unwrapped(
         self, old: Item, new: list[Item], shields: tuple[Path, ...], after: Condition | None
