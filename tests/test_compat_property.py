@@ -254,7 +254,7 @@ def mutated(draw: st.DrawFn, spec: Spec) -> Spec:
 
 
 @settings(
-    max_examples=150,
+    max_examples=100,
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
