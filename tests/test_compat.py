@@ -20,7 +20,17 @@ from attrs import frozen
 from tests.nodes import Boom
 from tests.processes import wio
 from tests.test_every_node_kind import COMPOSITE_KINDS, NAME, node_of, other_effect, other_handle
-from wio import WIO, Err, ManualClock, Runtime, Signal, Status, UnmatchedEventError, WioError, event
+from wio import (
+    WIO,
+    Err,
+    InstanceStatus,
+    ManualClock,
+    Runtime,
+    Signal,
+    UnmatchedEventError,
+    WioError,
+    event,
+)
 from wio.codec import EventCodec
 from wio.compat import (
     CompatReport,
@@ -304,7 +314,7 @@ class Stage:
     event_paths: tuple[Path, ...]  # the old model path of each event's node, in order
     waiting_at: tuple[Path, ...]  # the nodes it waits at (one per running parallel flow)
     state: Any
-    status: Status
+    status: InstanceStatus
 
 
 def stages(workflow: WIO[int, Any, Any], input: int) -> list[Stage]:
@@ -313,7 +323,7 @@ def stages(workflow: WIO[int, Any, Any], input: int) -> list[Stage]:
     instance = Runtime(workflow, clock=clock).create("v1", input)
     found = [_stage(instance, input)]
     for _ in range(100):
-        if instance.status in (Status.FINISHED, Status.FAILED):
+        if instance.status in (InstanceStatus.FINISHED, InstanceStatus.FAILED):
             return found
         if not instance.step():
             signals = instance.expected_signals()
@@ -378,15 +388,15 @@ def replays_the_same(v1: WIO[int, Any, Any], workflow: WIO[int, Any, Any], stage
     encodes them, v2 decodes them, as when v2 loads a v1 journal."""
     try:
         events = [_through_the_journal(v1, workflow, r) for r in enumerate(stage.events, 1)]
-        replayed = Runtime(workflow, strict=True).recover("v2", stage.input, events)
+        replayed = Runtime(workflow, strict=True).rebuild("v2", stage.input, events)
     except WioError:
         return False
-    stuck = "recovery event" in replayed.waiting_for() and replayed.status is Status.WAITING
-    finished = stage.status is Status.FINISHED
+    stuck = "recovery event" in replayed.waiting_for() and replayed.status is InstanceStatus.WAITING
+    finished = stage.status is InstanceStatus.FINISHED
     return bool(
         replayed.state == stage.state
         and not stuck
-        and (replayed.status is Status.FINISHED or not finished)
+        and (replayed.status is InstanceStatus.FINISHED or not finished)
     )
 
 
@@ -424,13 +434,13 @@ def test_the_recovery_moves_exactly_the_instances_past_the_checkpoint() -> None:
         movable.append(can_move)
         if stage.events and not can_move:  # inside the section: its events match nothing
             with pytest.raises(UnmatchedEventError, match="recovery event Paid"):
-                Runtime(case.v2, strict=True).recover("v2", 0, stage.events)
+                Runtime(case.v2, strict=True).rebuild("v2", 0, stage.events)
             continue
-        replayed = Runtime(case.v2, strict=True).recover("v2", 0, stage.events)
+        replayed = Runtime(case.v2, strict=True).rebuild("v2", 0, stage.events)
         if not can_move:  # before the section: it waits for an operator
             assert "recovery event Paid" in replayed.waiting_for()
             replayed.deliver(Paid(2))
-        assert replayed.run() == Status.FINISHED and replayed.result == 3
+        assert replayed.advance() == InstanceStatus.FINISHED and replayed.result == 3
     assert movable == [False, False, False, True, True]  # created, A, B | Paid, C
 
 
@@ -567,7 +577,7 @@ def test_a_step_appended_after_every_recording_step_breaks_no_in_flight_instance
     v1, v2 = a >> b, a >> b >> c
     (change,) = compare(v1, v2).changes
     assert (change.kind, change.verdict) == ("step-added", Verdict.SAFE)
-    in_flight = [s for s in stages(v1, 0) if s.status is not Status.FINISHED]
+    in_flight = [s for s in stages(v1, 0) if s.status is not InstanceStatus.FINISHED]
     assert len(in_flight) == 2
     assert all(replays_the_same(v1, v2, stage) for stage in in_flight)
     # Inserted before the last step instead, it breaks the instances that reached it.

@@ -19,7 +19,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests.test_compat import Approval, replays_the_same, stages
-from wio import WIO, Signal, Status
+from wio import WIO, InstanceStatus, Signal
 from wio.compat import compare
 
 Spec = tuple[Any, ...]
@@ -266,7 +266,7 @@ def test_what_compat_calls_safe_replays_the_same(
     v1, v2 = build(spec), build(new_spec)
     report = compare(v1, v2)
     for stage in stages(v1, start):
-        if stage.status is Status.FINISHED:
+        if stage.status is InstanceStatus.FINISHED:
             continue  # not in flight
         if not report.breaking_for(stage.event_paths, stage.waiting_at):
             assert replays_the_same(v1, v2, stage), (

@@ -216,7 +216,7 @@ def runs_after(later: Path, earlier: Path, branching: Collection[Path]) -> bool:
 
 # -- comparing ---------------------------------------------------------------
 
-Version = model.ModelNode | WIO[Any, Any, Any] | Workflow[Any, Any]
+Version = model.ModelNode | WIO[Any, Any, Any] | Workflow[Any, Any, Any]
 
 
 def compare(old: Version, new: Version) -> CompatReport:
