@@ -322,7 +322,7 @@ def stages(workflow: WIO[int, Any, Any], input: int) -> list[Stage]:
     clock = ManualClock()
     instance = Runtime(workflow, clock=clock).create("v1", input)
     found = [_stage(instance, input)]
-    for _ in range(100):
+    for _ in range(1_000):  # a loop of timers takes a few hundred
         if instance.status in (InstanceStatus.FINISHED, InstanceStatus.FAILED):
             return found
         if not instance.step():
