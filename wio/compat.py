@@ -36,6 +36,7 @@ from wio.codec import EventSpec
 from wio.definition import Workflow
 from wio.paths import (
     BASE,
+    COMPENSATION,
     ERROR_HANDLER,
     INTERRUPTION_HANDLER,
     ON_RESTART,
@@ -577,6 +578,28 @@ class _Differ:
             case model.Parallel():
                 assert isinstance(new, model.Parallel)
                 self.parallel(old, new, op, np, shields)
+            case model.ForEach():
+                assert isinstance(new, model.ForEach)
+                if old.key != new.key:
+                    self.add(
+                        "for-each-key-changed",
+                        o,
+                        n,
+                        f"knows its elements by {new.key} instead of {old.key}; recorded "
+                        "events are routed to elements by the old one",
+                        [Condition("events_in", op)],
+                        shields,
+                    )
+                self.nodes(old.base, new.base, child(op, BASE), child(np, BASE), shields)
+            case model.Embed() | model.Compensating():
+                assert isinstance(new, type(old))
+                self.nodes(old.base, new.base, child(op, BASE), child(np, BASE), shields)
+            case model.Compensated():
+                assert isinstance(new, model.Compensated)
+                self.nodes(old.base, new.base, child(op, BASE), child(np, BASE), shields)
+                self.nodes(
+                    old.undo, new.undo, child(op, COMPENSATION), child(np, COMPENSATION), shields
+                )
             case model.Pure() | model.Dynamic() | model.End():
                 pass
             case model.Sequence():  # pragma: no cover - flattened above
