@@ -66,3 +66,8 @@ def fanned(flows: int, n: int) -> WIO[Any, Any, Any]:
     for flow in range(flows):
         section = section.flow(f"Flow {flow}", steps(n // flows))
     return section
+
+
+def each_element(elements: int, n: int) -> WIO[Any, Any, Any]:
+    """A for-each section over ``elements`` elements sharing ``n`` run steps between them."""
+    return WIO.for_each(lambda _: range(elements), steps(n // elements), name="Each")

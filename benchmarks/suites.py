@@ -23,7 +23,16 @@ import psycopg
 from psycopg import sql
 from psycopg.types.json import Jsonb
 
-from benchmarks.flows import Ping, durable, fanned, looped, ping, signalled, steps
+from benchmarks.flows import (
+    Ping,
+    durable,
+    each_element,
+    fanned,
+    looped,
+    ping,
+    signalled,
+    steps,
+)
 from benchmarks.measure import POSTGRES_URL, Figure, median_seconds, rate
 from wio import Runtime, Workflow
 from wio.journal import Journal, NewEvent, open_journal
@@ -42,6 +51,8 @@ class Sizes:
     probe_steps: int  # (4) steps timed at each history size
     nodes: tuple[int, ...]  # (5) nodes of the in-memory workflows
     render_nodes: int  # (6)
+    each_events: int  # (8) events of a for-each section, shared among its elements
+    elements: tuple[int, ...]  # (8) elements of the for-each sections
     repeats: int
 
 
@@ -54,6 +65,8 @@ FULL = Sizes(
     probe_steps=200,
     nodes=(1_000, 10_000, 100_000),
     render_nodes=1_000,
+    each_events=10_000,
+    elements=(10, 1_000, 10_000),
     repeats=5,
 )
 QUICK = Sizes(
@@ -65,6 +78,8 @@ QUICK = Sizes(
     probe_steps=20,
     nodes=(100, 1_000, 2_000),
     render_nodes=50,
+    each_events=1_000,
+    elements=(10, 100, 1_000),
     repeats=1,
 )
 
@@ -543,4 +558,62 @@ def loops_and_flows(sizes: Sizes) -> list[Figure]:
     return figures
 
 
-SUITES = [sequential_steps, throughput, replay, latency, interpreter, renderers, loops_and_flows]
+# -- (8) for-each sections ---------------------------------------------------------------
+
+
+def for_each_sections(sizes: Sizes) -> list[Figure]:
+    """Live runs and replays of for-each sections over more and more elements, all
+    recording the same number of events (each element's body a share of the steps):
+    flat per-event cost means the same rate whatever the number of elements. A
+    straight line of as many steps is the baseline; the shapes take turns."""
+    bench = "8. for-each sections, in memory"
+    n = sizes.each_events
+    shapes = {f"{n:,} steps": steps(n)} | {
+        f"for each of {e:,} elements": each_element(e, n) for e in sizes.elements
+    }
+    journals: dict[str, list[Any]] = {}
+    for label, workflow in shapes.items():
+        live = Runtime(workflow).create("i", 0)
+        live.advance()
+        journals[label] = [e.event for e in live.events]
+        assert len(journals[label]) == n, (label, len(journals[label]))
+    samples: dict[tuple[str, str], list[float]] = {}
+    for _ in range(max(3, sizes.repeats)):  # interleaved: each round times every shape
+        for label, workflow in shapes.items():
+            samples.setdefault(("run", label), []).append(_timed_run(workflow))
+            started = time.perf_counter()
+            rebuild(workflow, journals[label])
+            samples.setdefault(("replay", label), []).append(time.perf_counter() - started)
+    figures: list[Figure] = []
+    for kind in ("run", "replay"):
+        base: Figure | None = None
+        for label in shapes:
+            seconds = statistics.median(samples[kind, label])
+            figures.append(
+                figure(bench, f"{kind}: {label}", rate(n, seconds), "events/s", baseline=base)
+            )
+            base = base or figures[-1]
+        fewest, most = sizes.elements[0], sizes.elements[-1]
+        by_label = {f.name: f.value for f in figures}
+        figures.append(
+            Figure(
+                bench,
+                f"{kind} rate at {most:,} elements / at {fewest:,}",
+                by_label[f"{kind}: for each of {most:,} elements"]
+                / by_label[f"{kind}: for each of {fewest:,} elements"],
+                "ratio",
+            )
+        )
+    return figures
+
+
+SUITES = [
+    sequential_steps,
+    throughput,
+    replay,
+    latency,
+    interpreter,
+    renderers,
+    loops_and_flows,
+    for_each_sections,
+]

@@ -1,8 +1,8 @@
 """Regenerate the pictures of docs/renderers/: python docs/make_pictures.py [OUT_DIR]
 
-Draws the order, checkpointing, evolution and fulfilment examples as each renderer's
-consumer draws them: Graphviz's dot for DOT, bpmn-js (in headless Chromium)
-for BPMN and Mermaid itself (in headless Chromium) for Mermaid. Needs
+Draws the order, checkpointing, evolution, fulfilment, packing and onboarding
+examples as each renderer's consumer draws them: Graphviz's dot for DOT,
+bpmn-js (in headless Chromium) for BPMN and Mermaid itself (in headless Chromium) for Mermaid. Needs
 Graphviz, Chromium and the npm packages of tests/consumers (see .ci/run).
 """
 
@@ -25,6 +25,9 @@ EXAMPLES = {
     "evolution_v1": "docs/examples/evolution_v1.py:workflow",
     "evolution_v2": "docs/examples/evolution_v2.py:workflow",
     "fulfilment": "docs/examples/fulfilment.py:workflow",
+    "packing": "docs/examples/packing.py:workflow",
+    "onboarding": "docs/examples/onboarding.py:workflow",
+    "booking": "docs/examples/booking.py:workflow",
 }
 CONSUMERS = ROOT / "tests" / "consumers"
 

@@ -11,6 +11,12 @@ The mapping:
 - a parallel section is a diverging ``parallelGateway`` with one outgoing flow
   per flow, named after it, and a converging ``parallelGateway`` where they
   all meet;
+- a for-each section is a parallel multi-instance ``subProcess`` around its body,
+  its cardinality the process variable ``elements_<path>``;
+- an embedded workflow is an expanded ``subProcess`` named after it;
+- a step with ``compensate_with`` carries a compensation boundary event,
+  associated with a task marked ``isForCompensation`` for its undo; a
+  compensating section is a ``subProcess`` named "Compensating";
 - a handled section is a ``subProcess`` with an error boundary event for its
   declared error, leading to the handler;
 - waiting for a signal is an intermediate catch event with a signal definition;
@@ -49,6 +55,7 @@ from wio.paths import (
     Path,
     child,
     children,
+    descend_model,
 )
 
 # Sizes and gaps, in BPMN diagram units (pixels in most tools).
@@ -125,6 +132,16 @@ class Arm:
 
 
 @define
+class Association:
+    """A dotted link, such as a compensation boundary event's to its undo task."""
+
+    id: str
+    source: str
+    target: str
+    scope: str
+
+
+@define
 class Element:
     """A flow node of a scope (the process or a subprocess), as XML with placeholders."""
 
@@ -151,6 +168,7 @@ class _Renderer:
         self.pending_exits: dict[str, Flow] = {}
         self.flow_count = 0
         self.scopes: list[str] = ["process"]
+        self.associations: list[Association] = []
 
     def signal_id(self, name: str) -> str:
         """The id of the `bpmn:signal` named ``name``, unique even if names sanitize alike."""
@@ -263,6 +281,14 @@ class _Renderer:
                 return self.fork(node, path)
             case model.Parallel():
                 return self.parallel(node, path)
+            case model.ForEach():
+                return self.for_each(node, path)
+            case model.Embed():
+                return self.subprocess(node.base, path, node.meta.name or "Embedded")
+            case model.Compensated():
+                return self.compensated(node, path)
+            case model.Compensating():
+                return self.subprocess(node.base, path, "Compensating")
             case model.HandleError():
                 return self.handled(node, path)
             case _:
@@ -314,6 +340,80 @@ class _Renderer:
         ]
         name = node.meta.name or "Parallel"
         return self.split_and_join("parallelGateway", path, name, arms, always_join=True)
+
+    def for_each(self, node: model.ForEach, path: Path) -> Fragment:
+        """A parallel multi-instance subprocess: the body, run once per element."""
+        pid = _path_id(path)
+        title = f"For each: {node.meta.name}" if node.meta.name else "For each"
+        # How many elements is known only at run time: a process variable, as an
+        # engine such as SpiffWorkflow evaluates the cardinality over process data.
+        multi = (
+            f'<bpmn:multiInstanceLoopCharacteristics id="MultiInstance_{pid}">'
+            f'<bpmn:loopCardinality xsi:type="bpmn:tFormalExpression">elements_{pid}'
+            "</bpmn:loopCardinality></bpmn:multiInstanceLoopCharacteristics>"
+        )
+        return self.subprocess(node.base, path, title, multi)
+
+    def compensated(self, node: model.Compensated, path: Path) -> Fragment:
+        """The step (a task, or a subprocess around a compound step) with a
+        compensation boundary event, associated with its undo below it: a task
+        marked ``isForCompensation``, named after the undo."""
+        pid = _path_id(path)
+        if isinstance(node.base, model.RunIO | model.Pure | model.Dynamic):
+            step = self.place(node.base, child(path, BASE))
+        else:
+            step = self.subprocess(node.base, path, "Compensated")
+        assert step.entry is not None
+        activity = next(s for s in step.shapes if s.id == step.entry)
+        boundary, undo = f"Compensation_{pid}", f"Undo_{pid}"
+        self.element(
+            boundary,
+            f'<bpmn:boundaryEvent id="{boundary}" name="Undo" attachedToRef="{step.entry}">'
+            f'<bpmn:compensateEventDefinition id="{boundary}_definition"/></bpmn:boundaryEvent>',
+        )
+        self.element(
+            undo,
+            f'<bpmn:serviceTask id="{undo}" name={quoteattr(_clean(_undo_name(node.undo)))} '
+            'isForCompensation="true"/>',
+        )
+        # In the process's artifacts, wherever the step is: bpmnlint looks for a
+        # compensation boundary event's association there.
+        self.associations.append(Association(f"Association_{pid}", boundary, undo, "process"))
+        event_x = activity.x + activity.w - EVENT - 10
+        event_y = activity.y + activity.h - EVENT / 2
+        undo_x = max(activity.x, event_x + EVENT / 2 - TASK_W / 2)
+        undo_y = max(step.height, event_y + EVENT) + GAP_Y
+        step.shapes += [
+            Shape(boundary, event_x, event_y, EVENT, EVENT),
+            Shape(undo, undo_x, undo_y, TASK_W, TASK_H),
+        ]
+        step.width = max(step.width, undo_x + TASK_W)
+        step.height = undo_y + TASK_H
+        return step
+
+    def subprocess(self, base: model.ModelNode, path: Path, title: str, loop: str = "") -> Fragment:
+        """An expanded subprocess around ``base`` (a for-each body, an embedded
+        workflow), with its own start and end; ``loop`` its loop characteristics."""
+        pid = _path_id(path)
+        sub = f"SubProcess_{pid}"
+        self.scopes.append(sub)
+        inner = self.sequence(
+            [
+                self.event("startEvent", f"Start_{pid}", "Start"),
+                self.place(base, child(path, BASE)),
+                self.event("endEvent", f"End_{pid}", "Done"),
+            ]
+        )
+        self.scopes.pop()
+        inner.moved(PAD, PAD)
+        width, height = inner.width + 2 * PAD, inner.height + 2 * PAD
+        self.element(
+            sub,
+            f'<bpmn:subProcess id="{sub}" name={quoteattr(_clean(title))}>{IO}{loop}{CHILDREN}'
+            "</bpmn:subProcess>",
+        )
+        shapes = [Shape(sub, 0, 0, width, height, expanded=True), *inner.shapes]
+        return Fragment(width, height, height / 2, sub, sub, shapes, inner.flows, inner.lanes)
 
     def split_and_join(
         self,
@@ -593,6 +693,12 @@ def _xml(renderer: _Renderer, whole: Fragment, name: str, process_id: str) -> st
         for flow in whole.flows:
             if scope_of[flow.source] == scope:
                 yield indent + _sequence_flow(flow)
+        for link in renderer.associations:  # artifacts come after the flow elements
+            if link.scope == scope:
+                yield (
+                    f'{indent}<bpmn:association id="{link.id}" associationDirection="One" '
+                    f'sourceRef="{link.source}" targetRef="{link.target}"/>'
+                )
 
     shapes = {s.id: s for s in whole.shapes}
     lines = [
@@ -633,6 +739,17 @@ def _xml(renderer: _Renderer, whole: Fragment, name: str, process_id: str) -> st
         lines.append(
             f'      <bpmndi:BPMNEdge id="{flow.id}_di" bpmnElement="{flow.id}">'
             f"{points}{_label(flow, route)}</bpmndi:BPMNEdge>"
+        )
+    for link in renderer.associations:
+        source, target = shapes[link.source], shapes[link.target]
+        down = source.x + source.w / 2
+        points = (
+            f'<di:waypoint x="{_n(down)}" y="{_n(source.y + source.h)}"/>'
+            f'<di:waypoint x="{_n(down)}" y="{_n(target.y)}"/>'
+        )
+        lines.append(
+            f'      <bpmndi:BPMNEdge id="{link.id}_di" bpmnElement="{link.id}">{points}'
+            "</bpmndi:BPMNEdge>"
         )
     lines += ["    </bpmndi:BPMNPlane>", "  </bpmndi:BPMNDiagram>", "</bpmn:definitions>"]
     return "\n".join(lines) + "\n"
@@ -711,6 +828,15 @@ def _label(flow: Flow, route: list[tuple[float, float]]) -> str:
         f'<bpmndi:BPMNLabel><dc:Bounds x="{_n(x)}" y="{_n(y)}" '
         f'width="{_n(width)}" height="14"/></bpmndi:BPMNLabel>'
     )
+
+
+def _undo_name(undo: model.ModelNode) -> str:
+    """An undo is drawn as one task: named after its first named node."""
+    for node, _ in descend_model(undo):
+        meta = getattr(node, "meta", None)
+        if meta is not None and meta.name:
+            return str(meta.name)
+    return "Undo"
 
 
 def _path_id(path: Path) -> str:

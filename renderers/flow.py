@@ -19,6 +19,7 @@ from attrs import field, frozen
 from wio import model
 from wio.paths import (
     BASE,
+    COMPENSATION,
     ERROR_HANDLER,
     INTERRUPTION_HANDLER,
     ON_RESTART,
@@ -45,7 +46,8 @@ NodeKind = Literal[
     "fork",  # a parallel section's flows start here
     "join",  # and meet here
 ]
-EdgeKind = Literal["normal", "default", "error"]
+EdgeKind = Literal["normal", "default", "error", "undo"]
+ClusterKind = Literal["checkpoint", "parallel", "for_each", "embed", "compensating"]
 
 
 @frozen
@@ -67,14 +69,15 @@ class FlowEdge:
 
 @frozen
 class Cluster:
-    """A group of nodes: a parallel section, or (drawn with show_technical) a
-    checkpointed one."""
+    """A group of nodes: a parallel section, a for-each section's body (run once
+    per element), an embedded workflow, or (drawn with show_technical) a
+    checkpointed section."""
 
     id: str
     title: str
     members: tuple[str, ...]
     clusters: tuple[Cluster, ...] = ()
-    kind: Literal["checkpoint", "parallel"] = "checkpoint"
+    kind: ClusterKind = "checkpoint"
 
 
 @frozen
@@ -143,7 +146,7 @@ class _Builder:
         self.cluster_stack[-1].append(node.id)
         return node.id
 
-    def close_cluster(self, id_: str, title: str, kind: Literal["checkpoint", "parallel"]) -> None:
+    def close_cluster(self, id_: str, title: str, kind: ClusterKind) -> None:
         """Group what was added since the last ``cluster_stack.append([])``."""
         members = self.cluster_stack.pop()
         nodes = tuple(m for m in members if isinstance(m, str))
@@ -233,6 +236,29 @@ class _Builder:
                     "par" + node_id(path)[1:], node.meta.name or "Parallel", "parallel"
                 )
                 return [(join, None, "normal")]
+            case model.ForEach():
+                self.cluster_stack.append([])
+                title = f"For each: {node.meta.name}" if node.meta.name else "For each"
+                exits = self.build(node.base, child(path, BASE), entry)
+                self.close_cluster("each" + node_id(path)[1:], title, "for_each")
+                return exits
+            case model.Embed():
+                self.cluster_stack.append([])
+                exits = self.build(node.base, child(path, BASE), entry)
+                self.close_cluster("emb" + node_id(path)[1:], node.meta.name or "Embedded", "embed")
+                return exits
+            case model.Compensated():
+                exits = self.build(node.base, child(path, BASE), entry)
+                # The undo runs only if a later error leaves the compensating
+                # section: a dotted "undo" link from the step, leading nowhere after.
+                undone: list[Exit] = [(source, "undo", "undo") for source, _, _ in exits]
+                self.build(node.undo, child(path, COMPENSATION), undone)
+                return exits
+            case model.Compensating():
+                self.cluster_stack.append([])
+                exits = self.build(node.base, child(path, BASE), entry)
+                self.close_cluster("comp" + node_id(path)[1:], "Compensating", "compensating")
+                return exits
             case model.Checkpoint():
                 if not self.show_technical:
                     return self.build(node.base, child(path, BASE), entry)

@@ -6,7 +6,7 @@ import graphviz  # type: ignore[import-untyped]  # the package ships no type inf
 
 from wio.errors import WioError
 
-from .flow import Cluster, Flow, FlowNode
+from .flow import Cluster, ClusterKind, EdgeKind, Flow, FlowNode
 
 _SHAPES = {
     "start": {
@@ -48,7 +48,7 @@ def render_dot(flow: Flow, *, name: str = "workflow") -> graphviz.Digraph:
     for cluster in flow.clusters:
         _cluster(graph, cluster, nodes, flow)
     for edge in flow.edges:
-        attributes = {"style": "dashed"} if edge.kind == "error" else {}
+        attributes = {"style": _EDGE_STYLES[edge.kind]} if edge.kind in _EDGE_STYLES else {}
         if edge.kind == "default":
             attributes["arrowtail"] = "odot"
             attributes["dir"] = "both"
@@ -81,13 +81,25 @@ def _node(graph: graphviz.Digraph, node: FlowNode, flow: Flow) -> None:
     graph.node(node.id, **attributes)
 
 
+# A for-each body runs many times over: drawn bold, like BPMN's multi-instance marker.
+_CLUSTER_STYLES: dict[ClusterKind, str] = {
+    "checkpoint": "dashed",
+    "parallel": "rounded",
+    "for_each": "rounded,bold",
+    "embed": "rounded",
+    "compensating": "rounded,dashed",
+}
+# An error leaves its section dashed; an undo, run only after one, dotted.
+_EDGE_STYLES: dict[EdgeKind, str] = {"error": "dashed", "undo": "dotted"}
+
+
 def _cluster(
     graph: graphviz.Digraph, cluster: Cluster, nodes: dict[str, FlowNode], flow: Flow
 ) -> None:
     with graph.subgraph(name=f"cluster_{cluster.id}") as sub:
         sub.attr(
             label=_text(cluster.title),
-            style="dashed" if cluster.kind == "checkpoint" else "rounded",
+            style=_CLUSTER_STYLES[cluster.kind],
         )
         for member in cluster.members:
             _node(sub, nodes[member], flow)

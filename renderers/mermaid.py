@@ -35,6 +35,7 @@ _BARS = ("fork", "join")  # a parallel section's bars: unlabelled; its cluster n
 
 EXECUTED_STYLE = "fill:#d4edda,stroke:#2e7d32,stroke-width:2px"
 CHECKPOINT_STYLE = "stroke-dasharray: 5 5"
+FOR_EACH_STYLE = "stroke-width: 3px"  # a body run once per element, drawn bold
 
 
 def escape(text: str) -> str:
@@ -56,6 +57,8 @@ def render_mermaid(flow: Flow, *, direction: str = "TD") -> str:
     for cluster in _all_clusters(flow.clusters):
         if cluster.kind == "checkpoint":
             lines.append(f"    style {cluster.id} {CHECKPOINT_STYLE}")
+        elif cluster.kind == "for_each":
+            lines.append(f"    style {cluster.id} {FOR_EACH_STYLE}")
     if flow.executed:
         # Only classes that are used are defined.
         lines.append(f"    classDef executed {EXECUTED_STYLE}")
@@ -72,7 +75,7 @@ def _node(node: FlowNode) -> str:
 
 
 def _edge(edge: FlowEdge) -> str:
-    arrow = "-.->" if edge.kind == "error" else "-->"
+    arrow = "-.->" if edge.kind in ("error", "undo") else "-->"
     if edge.label is None:
         return f"{edge.source} {arrow} {edge.target}"
     return f'{edge.source} {arrow}|"{escape(edge.label)}"| {edge.target}'

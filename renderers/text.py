@@ -42,10 +42,12 @@ def _details(node: model.ModelNode) -> list[str]:
             return [f"exit={node.exit!r} restart={node.restart!r}"]
         case model.Timer():
             return [f"duration={node.duration or 'computed'}"]
+        case model.ForEach():
+            return [f"by={node.key}"]
         case (
             model.Pure() | model.Dynamic() | model.Sequence() | model.HandleError() | model.Fork()
             | model.Parallel() | model.Interruptible() | model.Checkpoint() | model.Recovery()
-            | model.End()
+            | model.End() | model.Embed() | model.Compensated() | model.Compensating()
         ):  # fmt: skip
             return []
         case _:
@@ -67,6 +69,14 @@ def _children(node: model.ModelNode) -> list[tuple[str, Child[model.ModelNode]]]
             return [(_SLOT_LABELS[type(node), kid.slot], kid) for kid in kids]
         case model.Sequence() | model.Checkpoint():
             return [("", kid) for kid in kids]
+        case model.ForEach():
+            return [("each: ", kid) for kid in kids]
+        case model.Embed():
+            return [("runs: ", kid) for kid in kids]
+        case model.Compensating():
+            return [("", kid) for kid in kids]
+        case model.Compensated():
+            return [("undo: " if kid.slot == "undo" else "", kid) for kid in kids]
         case (
             model.Pure() | model.RunIO() | model.Dynamic() | model.HandleSignal() | model.Timer()
             | model.Recovery() | model.End()

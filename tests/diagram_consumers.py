@@ -113,7 +113,14 @@ def spiff_run(path: Path, data: dict[str, Any]) -> list[str]:
     xml = path.read_text()
     computed = set(re.findall(r"<bpmn:timeDuration[^>]*>(wait_\w+)<", xml))
     loops = set(re.findall(r">(loop_\w+) ==", xml))
-    data = {**{name: "PT1H" for name in computed}, **{name: "" for name in loops}, **data}
+    # A for-each section's cardinality names a variable: give each two elements.
+    elements = set(re.findall(r"<bpmn:loopCardinality[^>]*>(elements_\w+)<", xml))
+    data = {
+        **{name: "PT1H" for name in computed},
+        **{name: "" for name in loops},
+        **{name: 2 for name in elements},
+        **data,
+    }
     workflow = BpmnWorkflow(parser.get_spec(process), parser.get_subprocess_specs(process))
     workflow.get_tasks(state=TaskState.READY)[0].data.update(data)
     workflow.do_engine_steps()

@@ -137,3 +137,24 @@ def parallel() -> WIO[Any, Any, Any]:
     return (effects.step("Receive") >> outer >> effects.step("Ship")).handle_error_with(
         effects.step("Refund")
     )
+
+
+def for_each() -> WIO[Any, Any, Any]:
+    """For-each sections: one nested in another's body, with a fork and a timer
+    inside, one inside a parallel flow, and a handled error around. (No signal:
+    SpiffWorkflow delivers none inside a multi-instance subprocess; see
+    docs/renderers/bpmn.md.)"""
+    from datetime import timedelta
+
+    effects = Effects()
+    cells = WIO.for_each(lambda row: row, effects.step("Fill Cell"), name="Cells")
+    routed = (
+        WIO.fork("Needs Review?")
+        .branch("Review", lambda x: x > 10, WIO.await_for(timedelta(hours=1)))
+        .otherwise("Skip", effects.step("Auto Accept"))
+    )
+    rows = WIO.for_each(lambda grid: grid, cells >> routed, key=lambda row: row[0], name="Rows")
+    side = WIO.parallel("Side").flow("Rows", rows).flow("Audit", effects.step("Audit"))
+    return (effects.step("Load") >> side >> effects.step("Publish")).handle_error_with(
+        effects.step("Roll Back")
+    )

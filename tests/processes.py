@@ -40,10 +40,12 @@ def wio(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedPr
     )
 
 
-def start_worker(url: str, env: dict[str, str], *extra: str) -> subprocess.Popen[str]:
+def start_worker(
+    url: str, env: dict[str, str], *extra: str, workflows: str = HARNESS
+) -> subprocess.Popen[str]:
     return subprocess.Popen(
         [
-            sys.executable, "-m", "wio.cli", "worker", "--journal", url, "--workflows", HARNESS,
+            sys.executable, "-m", "wio.cli", "worker", "--journal", url, "--workflows", workflows,
             "--lease-ttl", "2", "--poll-interval", "0.1", *extra,
         ],
         cwd=ROOT,

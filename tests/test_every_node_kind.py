@@ -76,6 +76,10 @@ COMPOSITES: dict[type[Any], tuple[Make, Any]] = {
     a.Checkpoint: (lambda child: child.checkpointed(lambda *_: Other(1), lambda *_: 1, event=Other), Order),
     a.Fork: (lambda child: WIO.fork("Which?").branch("This", lambda _: True, child).otherwise("Else", WIO.pure(1)), object),
     a.Parallel: (lambda child: WIO.parallel("Both").flow("A", child).flow("B", WIO.pure(1)), object),
+    a.ForEach: (lambda child: WIO.for_each(lambda order: [order], child, key=lambda _: "only", name="Each"), object),
+    a.Embed: (lambda child: WIO.embed(child, name="Embedded Flow"), object),
+    a.Compensated: (lambda child: child.compensate_with(WIO.pure(0).named("Undo")), Order),
+    a.Compensating: (lambda child: child.compensating(), Order),
     a.Loop: (lambda child: WIO.repeat(child).until(lambda _: True, name="Done?"), object),
     a.Interruptible: (lambda child: child.interrupted_by(stop_trigger()), object),
 }  # fmt: skip

@@ -23,6 +23,9 @@ EXAMPLES = {
     "approval": ["workflow"],
     "drafts": ["workflow"],
     "fulfilment": ["workflow"],
+    "packing": ["workflow", "checked_lines"],
+    "onboarding": ["workflow"],
+    "booking": ["workflow"],
 }
 ALL = [(module, attr) for module, attrs in EXAMPLES.items() for attr in attrs]
 SCHEMA = json.loads((ROOT / "docs" / "model.schema.json").read_text())
@@ -125,3 +128,19 @@ def json_snapshot(snapshot: SnapshotAssertion) -> SnapshotAssertion:
 @pytest.mark.parametrize(("module", "attr"), ALL)
 def test_model_json_snapshot(module: str, attr: str, json_snapshot: SnapshotAssertion) -> None:
     assert unstructure(to_model(wio_of(module, attr))) == json_snapshot
+
+
+def test_a_for_each_section_round_trips_and_fits_the_schema() -> None:
+    from wio.for_each import BY_POSITION
+
+    body = Effects().step("Pack")
+    for key, shown in [(lambda x: x, "key"), (BY_POSITION, "position")]:
+        model = to_model(WIO.for_each(lambda xs: xs, body, key=key, name="Lines"))
+        data = unstructure(model)
+        assert data["_type"] == "ForEach" and data["key"] == shown
+        assert data["base"]["meta"]["name"] == "Pack" and data["meta"]["name"] == "Lines"
+        assert structure(data) == model and from_json(to_json(model)) == model
+        jsonschema.validate(data, SCHEMA)
+    bad = {**unstructure(model), "key": "index"}
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate(bad, SCHEMA)

@@ -27,6 +27,9 @@ EXAMPLES = {
     "approval": ("approval", "workflow"),
     "drafts": ("drafts", "workflow"),
     "fulfilment": ("fulfilment", "workflow"),
+    "packing": ("packing", "workflow"),
+    "onboarding": ("onboarding", "workflow"),
+    "booking": ("booking", "workflow"),
 }
 TEXT_FORMATS = ["mermaid", "bpmn", "dot", "json", "text"]
 

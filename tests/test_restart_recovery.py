@@ -11,6 +11,7 @@ each event in the journal exactly once.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -77,3 +78,150 @@ def test_a_killed_worker_is_resumed_by_a_fresh_one(
                 env=harness_env(log))  # fmt: skip
     assert shown.returncode == 0, shown.stderr
     assert '"status": "fulfilled"' in shown.stdout  # the handlers rebuilt the state
+
+
+PACKING = "tests/harness/crashable_packing.py:workflow"
+
+
+@DURABLE_JOURNALS
+@pytest.mark.parametrize("crash", ["before", "after"], ids=["before-pack", "mid-pack"])
+def test_a_for_each_section_killed_mid_way_is_resumed_by_a_fresh_worker(
+    journal_url: str, tmp_path: Path, crash: str
+) -> None:
+    """Two order lines packed at once: the worker dies while packing the first one.
+    The fresh worker routes the journaled events back to their lines by key."""
+    log = tmp_path / "effects.log"
+    lines = [{"sku": "pen", "quantity": 2}, {"sku": "ink", "quantity": 1}]
+    started = wio("start", PACKING, "--journal", journal_url, "--id", "P-1",
+                  "--input", json.dumps({"order_id": "P-1", "lines": lines}),
+                  env=harness_env(log))  # fmt: skip
+    assert started.returncode == 0, started.stderr
+
+    doomed = start_worker(journal_url, harness_env(log, block=f"pack:{crash}"), workflows=PACKING)
+    try:
+        wait_until(Path(f"{log}.blocked").exists, "the worker to start packing a line")
+    finally:
+        doomed.kill()  # SIGKILL: no cleanup, no lease release
+        doomed.wait(timeout=30)
+
+    with open_journal(journal_url) as journal:
+        before = journal.read("P-1")
+        assert before and {e.type for e in before} == {"wio.InElement"}
+        assert all(e.payload["section"] == "/0" for e in before)
+        fresh = start_worker(journal_url, harness_env(log), workflows=PACKING)
+        try:
+            wait_until(
+                lambda: journal.get_instance("P-1").status == "finished",
+                "the fresh worker to finish P-1 once the dead one's lease expires",
+            )
+        finally:
+            assert stop(fresh) == 0
+        stored = journal.read("P-1")
+
+    routed = [(e.payload["key"], e.payload["event"]["type"]) for e in stored]
+    assert sorted(routed) == [("ink", "Packed"), ("ink", "Picked"), ("pen", "Packed"),
+                              ("pen", "Picked")]  # fmt: skip
+    assert routed[: len(before)] == [(e.payload["key"], e.payload["event"]["type"]) for e in before]
+    counts = effect_counts(log)
+    assert counts["pick pen"] == 1 and counts["pick ink"] == 1  # replayed, not run again
+    blocked = next(effect for _, effect in effects(log) if effect.startswith("pack"))
+    assert counts[blocked] == (1 if crash == "before" else 2)  # at-least-once when mid-flight
+    other = "pack ink" if blocked == "pack pen" else "pack pen"
+    assert counts[other] == 1
+    shown = wio("inspect", "P-1", "--journal", journal_url, "--workflows", PACKING, "--json",
+                env=harness_env(log))  # fmt: skip
+    assert shown.returncode == 0, shown.stderr
+    assert "P-1: parcel-pen-2, parcel-ink-1" in shown.stdout
+
+
+ONBOARDING = "tests/harness/crashable_onboarding.py:workflow"
+
+
+@DURABLE_JOURNALS
+def test_a_workflow_killed_after_its_embedded_workflows_is_resumed_by_a_fresh_worker(
+    journal_url: str, tmp_path: Path
+) -> None:
+    """The same KYC definition embedded twice; the worker dies once both ran."""
+    log = tmp_path / "effects.log"
+    people = {"applicant": {"name": "Ann", "passport": "P1"},
+              "guarantor": {"name": "Bob", "passport": "P2"}}  # fmt: skip
+    started = wio("start", ONBOARDING, "--journal", journal_url, "--id", "K-1",
+                  "--input", json.dumps(people), env=harness_env(log))  # fmt: skip
+    assert started.returncode == 0, started.stderr
+
+    doomed = start_worker(journal_url, harness_env(log, block="open:before"), workflows=ONBOARDING)
+    try:
+        wait_until(Path(f"{log}.blocked").exists, "the worker to reach Open Account")
+    finally:
+        doomed.kill()
+        doomed.wait(timeout=30)
+
+    with open_journal(journal_url) as journal:
+        assert [e.type for e in journal.read("K-1")] == ["IdentityChecked", "IdentityChecked"]
+        fresh = start_worker(journal_url, harness_env(log), workflows=ONBOARDING)
+        try:
+            wait_until(
+                lambda: journal.get_instance("K-1").status == "finished",
+                "the fresh worker to finish K-1 once the dead one's lease expires",
+            )
+        finally:
+            assert stop(fresh) == 0
+        stored = journal.read("K-1")
+
+    assert [(e.seq, e.type) for e in stored] == [
+        (1, "IdentityChecked"), (2, "IdentityChecked"), (3, "AccountOpened"),
+    ]  # fmt: skip
+    counts = effect_counts(log)
+    assert (counts["check Ann"], counts["check Bob"], counts["open Ann"]) == (1, 1, 1)
+
+
+BOOKING = "tests/harness/crashable_booking.py:workflow"
+
+
+@DURABLE_JOURNALS
+@pytest.mark.parametrize("crash", ["before", "after"], ids=["before-cancel", "mid-cancel"])
+def test_a_booking_killed_in_the_middle_of_its_compensation_finishes_it(
+    journal_url: str, tmp_path: Path, crash: str
+) -> None:
+    """The car fails, the hotel is being cancelled when the worker dies: a fresh
+    worker cancels the hotel (again, if it already had: at-least-once) and then
+    the flight, once each step's event is in the journal."""
+    log = tmp_path / "effects.log"
+    started = wio("start", BOOKING, "--journal", journal_url, "--id", "B-1",
+                  "--input", json.dumps({"trip_id": "B-1", "city": "Rome"}),
+                  env=harness_env(log))  # fmt: skip
+    assert started.returncode == 0, started.stderr
+
+    doomed = start_worker(journal_url, harness_env(log, block=f"cancel:{crash}"), workflows=BOOKING)
+    try:
+        wait_until(Path(f"{log}.blocked").exists, "the worker to start cancelling the hotel")
+    finally:
+        doomed.kill()
+        doomed.wait(timeout=30)
+
+    with open_journal(journal_url) as journal:
+        assert [e.type for e in journal.read("B-1")] == ["Booked", "Booked", "CarAnswer"]
+        fresh = start_worker(journal_url, harness_env(log), workflows=BOOKING)
+        try:
+            wait_until(
+                lambda: journal.get_instance("B-1").status == "finished",
+                "the fresh worker to finish B-1 once the dead one's lease expires",
+            )
+        finally:
+            assert stop(fresh) == 0
+        stored = journal.read("B-1")
+
+    assert [(e.seq, e.type) for e in stored] == [
+        (1, "Booked"), (2, "Booked"), (3, "CarAnswer"), (4, "Cancelled"), (5, "Cancelled"),
+    ]  # fmt: skip
+    assert [e.payload["reference"] for e in stored[3:]] == ["hotel-B-1", "flight-B-1"]
+    counts = effect_counts(log)
+    assert counts["book flight"] == counts["book hotel"] == counts["book car"] == 1
+    assert counts["cancel hotel-B-1"] == (1 if crash == "before" else 2)  # at-least-once
+    assert counts["cancel flight-B-1"] == 1
+    cancels = [effect for _, effect in effects(log) if effect.startswith("cancel")]
+    assert cancels[-1] == "cancel flight-B-1"  # the hotel first, then the flight
+    shown = wio("inspect", "B-1", "--journal", journal_url, "--workflows", BOOKING, "--json",
+                env=harness_env(log))  # fmt: skip
+    assert shown.returncode == 0, shown.stderr
+    assert "failed: no car in Rome" in shown.stdout

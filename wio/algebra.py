@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import inspect
 import typing
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine, Iterable
 from datetime import timedelta
 from typing import Any, ClassVar, Generic, Never, Protocol, TypeVar, assert_never, overload
 
@@ -22,6 +22,7 @@ import attrs
 from attrs import field, frozen
 
 from wio.errors import DefinitionError
+from wio.for_each import ElementKey, default_key
 from wio.naming import name_from_assignment
 from wio.result import Err
 from wio.retry import RetryPolicy
@@ -377,6 +378,93 @@ class WIO(Generic[In, E, Out]):
         """
         return Parallel(flows=(), meta=Meta(name=name))
 
+    @overload
+    @staticmethod
+    def for_each(
+        items_of: Callable[[I2], Iterable[T]],
+        body: WIO[T, E2, O2],
+        *,
+        key: Callable[[T], str | int] | ElementKey = ...,
+        combine: None = None,
+        name: str | None = None,
+    ) -> WIO[I2, E2, dict[str, O2]]: ...
+
+    @overload
+    @staticmethod
+    def for_each(
+        items_of: Callable[[I2], Iterable[T]],
+        body: WIO[T, E2, O2],
+        *,
+        key: Callable[[T], str | int] | ElementKey = ...,
+        combine: Callable[[I2, dict[str, O2]], O3],
+        name: str | None = None,
+    ) -> WIO[I2, E2, O3]: ...
+
+    @staticmethod
+    def for_each(
+        items_of: Callable[[Any], Iterable[Any]],
+        body: WIO[Any, Any, Any],
+        *,
+        key: Callable[[Any], str | int] | ElementKey = default_key,
+        combine: Callable[[Any, dict[str, Any]], Any] | None = None,
+        name: str | None = None,
+    ) -> WIO[Any, Any, Any]:
+        """Run ``body`` once per element of ``items_of(input)``, all concurrently.
+
+        Each element's body receives the element. ``key(element)`` is the
+        element's stable id (a str or an int; by default an element that is a
+        str or an int is its own key): its events are routed to it by key, so
+        keys must be unique. ``key=BY_POSITION`` routes by position instead.
+        The section's output is ``{key: output}`` in element order, or
+        ``combine(input, that dict)``. The first business error an element
+        raises fails the section, as in `WIO.parallel`.
+        """
+        _require_wio(body, "WIO.for_each()")
+        if not callable(items_of):
+            raise DefinitionError(
+                f"for_each expects a function giving the elements, got {items_of!r}"
+            )
+        from wio.paths import walk_static  # wio.paths imports the node classes from here
+
+        if any(isinstance(n, End) for n in walk_static(body)):
+            raise DefinitionError(
+                "a for_each body contains WIO.end(): an element cannot end the whole "
+                "workflow while the others run; end after the section instead"
+            )
+        return ForEach(
+            items_of=items_of,
+            body=body,
+            key=key,
+            combiner=combine,
+            meta=Meta(name=name),
+        )
+
+    @staticmethod
+    def embed(
+        workflow: WIO[I2, E2, O2] | Any,
+        *,
+        input: Callable[[Any], I2] | None = None,
+        output: Callable[[Any, O2], O3] | None = None,
+        name: str | None = None,
+    ) -> WIO[Any, E2, Any]:
+        """Run another workflow definition (a WIO or a `wio.Workflow`) inline, in this
+        instance and its journal, as a subprocess of this one.
+
+        ``input(outer_input)`` gives the embedded workflow its input (default: the
+        input itself); ``output(outer_input, embedded_output)`` gives this node's
+        output (default: the embedded output). Its nodes sit under this node in the
+        model, so the same definition can be embedded more than once.
+        """
+        inner = getattr(workflow, "wio", workflow)  # a wio.Workflow embeds its WIO
+        _require_wio(inner, "WIO.embed()")
+        title = name or getattr(workflow, "name", None)
+        return Embed(
+            base=inner,
+            map_input=input or _identity,
+            map_output=output or _second,
+            meta=Meta(name=title),
+        )
+
     @staticmethod
     def end() -> WIO[object, Never, Never]:
         """End the whole workflow here, with the current state as its result."""
@@ -511,6 +599,39 @@ class WIO(Generic[In, E, Out]):
         _require_wio(handler, "handle_error_with()")
         name = _error_name(error) or _declared_errors(self)
         return HandleError(base=self, handler=handler, error_type=error, meta=Meta(error=name))
+
+    def compensate_with(self, undo: WIO[tuple[Any, Any], Never, Any]) -> WIO[In, E, Out]:
+        """Register ``undo`` when this step completes inside a `compensating` section.
+
+        If a business error later leaves that section, ``undo`` runs on
+        ``(input, output)`` of this step, after the undos of the steps that
+        completed after it (reverse order). Each undo is journaled like any
+        step and retried per policy; it runs at least once, maybe more after a
+        crash, so it must be idempotent. It may not raise a business error.
+        """
+        _require_wio(undo, "compensate_with()")
+        if escaping_errors(undo):
+            raise DefinitionError(
+                "a compensation cannot raise a business error (it runs while one unwinds): "
+                f"{_declared_errors(undo)} can escape {undo.meta.name or 'the undo'}"
+            )
+        return Compensated(base=self, undo=undo)
+
+    def compensating(self) -> WIO[In, E, Out]:
+        """A section whose completed steps are undone (their `compensate_with`) when a
+        business error leaves it; then the error goes on unwinding."""
+        from wio.paths import walk_static  # wio.paths imports the node classes from here
+
+        for section in walk_static(self):
+            if isinstance(section, (Parallel, ForEach)) and any(
+                isinstance(inner, Compensated) for inner in walk_static(section)
+            ):
+                raise DefinitionError(
+                    "compensating(): a step with compensate_with() inside a parallel or "
+                    "for-each section is not supported yet; make that flow's or body's "
+                    "own section compensating instead"
+                )
+        return Compensating(base=self)
 
     def checkpointed(
         self,
@@ -842,6 +963,53 @@ class Parallel(WIO[In, E, Out]):
 
 
 @frozen
+class ForEach(WIO[In, E, Out]):
+    """A body run concurrently once per element of a collection; see `WIO.for_each`.
+
+    Each element's events are recorded inside an envelope naming its key, so on
+    replay every event goes back to its own element.
+    """
+
+    items_of: Callable[[Any], Iterable[Any]]
+    body: WIO[Any, Any, Any]
+    key: ElementKey = default_key
+    combiner: Callable[[Any, dict[str, Any]], Any] | None = None
+    meta: Meta = Meta()
+
+
+@frozen
+class Embed(WIO[In, E, Out]):
+    """Another workflow run inline as a subprocess; see `WIO.embed`."""
+
+    base: WIO[Any, Any, Any]
+    map_input: Callable[[Any], Any]
+    map_output: Callable[[Any, Any], Any]
+    meta: Meta = Meta()
+
+
+@frozen
+class Compensated(WIO[In, E, Out]):
+    """A step with its undo; see `WIO.compensate_with`."""
+
+    base: WIO[Any, Any, Any]
+    undo: WIO[Any, Any, Any]
+    meta: Meta = Meta()
+
+    # A step's compensation is drawn beside the step, so names belong to the step.
+    def named(self, name: str) -> WIO[In, E, Out]:
+        return attrs.evolve(self, base=self.base.named(name))
+
+
+@frozen
+class Compensating(WIO[In, E, Out]):
+    """A section that undoes its completed steps on a business error; see
+    `WIO.compensating`."""
+
+    base: WIO[Any, Any, Any]
+    meta: Meta = Meta()
+
+
+@frozen
 class Checkpoint(WIO[In, E, Out]):
     """A technical node: see `WIO.checkpointed`."""
 
@@ -882,6 +1050,10 @@ Node = (
     | Checkpoint[Any, Any, Any]
     | Fork[Any, Any, Any]
     | Parallel[Any, Any, Any]
+    | ForEach[Any, Any, Any]
+    | Embed[Any, Any, Any]
+    | Compensated[Any, Any, Any]
+    | Compensating[Any, Any, Any]
     | Loop[Any, Any, Any]
     | Interruptible[Any, Any, Any]
 )
@@ -974,7 +1146,9 @@ def escaping_errors(wio: WIO[Any, Any, Any]) -> list[type[Any]]:
             return []
         case Sequence():
             return [e for step in node.steps for e in escaping_errors(step)]
-        case FlatMap() | Transform() | Checkpoint():
+        case FlatMap() | Transform() | Checkpoint() | Embed() | Compensating():
+            return escaping_errors(node.base)
+        case Compensated():  # its undo declares none
             return escaping_errors(node.base)
         case HandleError():
             handled = node.error_type
@@ -988,6 +1162,8 @@ def escaping_errors(wio: WIO[Any, Any, Any]) -> list[type[Any]]:
             return [e for b in node.branches for e in escaping_errors(b.wio)]
         case Parallel():
             return [e for f in node.flows for e in escaping_errors(f.wio)]
+        case ForEach():
+            return escaping_errors(node.body)
         case Loop():
             restart = [] if node.on_restart is None else escaping_errors(node.on_restart)
             return escaping_errors(node.body) + restart
@@ -1007,7 +1183,8 @@ def recorded_events(node: Node) -> tuple[type[Any], ...]:
             return (TimerStarted, TimerReleased)
         case (
             Pure() | End() | Sequence() | Transform() | FlatMap() | HandleError() | Fork()
-            | Parallel() | Loop() | Interruptible()
+            | Parallel() | ForEach() | Embed() | Loop() | Interruptible() | Compensated()
+            | Compensating()
         ):  # fmt: skip
             return ()
         case _:
@@ -1021,9 +1198,9 @@ def first_to_see_input(node: Node) -> WIO[Any, Any, Any] | Callable[..., Any] | 
     match node:
         case Sequence():
             return node.steps[0]
-        case FlatMap() | HandleError() | Checkpoint():
+        case FlatMap() | HandleError() | Checkpoint() | Compensated() | Compensating():
             return node.base
-        case Transform():
+        case Transform() | Embed():
             return node.map_input
         case Pure():
             return node.compute
@@ -1035,6 +1212,8 @@ def first_to_see_input(node: Node) -> WIO[Any, Any, Any] | Callable[..., Any] | 
             HandleSignal() | Timer() | End() | Fork() | Parallel() | Loop() | Interruptible()
         ):  # fmt: skip
             return None
+        case ForEach():
+            return node.items_of
         case _:
             assert_never(node)
 
@@ -1048,7 +1227,7 @@ def always_records(wio: WIO[Any, Any, Any]) -> bool:
             return False
         case Sequence():
             return any(always_records(step) for step in node.steps)
-        case Transform() | FlatMap() | HandleError():
+        case Transform() | FlatMap() | HandleError() | Embed() | Compensated() | Compensating():
             return always_records(node.base)
         case Loop():
             return always_records(node.body)
@@ -1057,6 +1236,8 @@ def always_records(wio: WIO[Any, Any, Any]) -> bool:
             return has_default and all(always_records(b.wio) for b in node.branches)
         case Parallel():  # every flow runs
             return any(always_records(f.wio) for f in node.flows)
+        case ForEach():  # the collection may be empty
+            return False
         case Interruptible():
             return isinstance(node.trigger, Timer) or always_records(node.base)
         case _:
@@ -1076,7 +1257,7 @@ def own_logic(node: Node) -> list[Any]:
             return [node.duration]
         case Recover():
             return [node.recover_state]
-        case Transform():
+        case Transform() | Embed():
             return [node.map_input, node.map_output]
         case FlatMap():
             return [node.continuation]
@@ -1086,9 +1267,13 @@ def own_logic(node: Node) -> list[Any]:
             return [branch.condition for branch in node.branches]
         case Parallel():
             return [node.combiner]
+        case ForEach():
+            return [node.items_of, node.key, node.combiner]
         case Loop():
             return [node.condition]
-        case End() | Sequence() | HandleError() | Interruptible():
+        case (
+            End() | Sequence() | HandleError() | Interruptible() | Compensated() | Compensating()
+        ):  # fmt: skip
             return []
         case _:
             assert_never(node)

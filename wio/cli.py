@@ -19,6 +19,7 @@ from wio.renderers import FORMATS
 from wio.server.command import add_command as add_serve_command
 
 DEFAULT_JOURNAL = "sqlite:///wio.db"
+USAGE_ERROR = 2  # as argparse exits on bad arguments
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -64,6 +65,18 @@ def _parser() -> argparse.ArgumentParser:
     lint = commands.add_parser("lint", help="report problems in a workflow's definition")
     lint.add_argument("target", metavar="PATH_OR_MODULE:ATTR")
     lint.set_defaults(handler=_lint)
+
+    compat = commands.add_parser(
+        "compat",
+        help="which in-flight instances a new version breaks",
+        description="Compare two versions of a workflow and classify every change by the "
+        "in-flight instances it breaks (see docs/compat.md). Exit status: 0 when every change "
+        "is safe for every instance, 1 when some instances break, 2 on bad usage or input.",
+    )
+    compat.add_argument("old", metavar="OLD", help="PATH_OR_MODULE:ATTR, or a model JSON file")
+    compat.add_argument("new", metavar="NEW", help="PATH_OR_MODULE:ATTR, or a model JSON file")
+    compat.add_argument("--json", action="store_true", help="print JSON (docs/compat.md)")
+    compat.set_defaults(handler=_compat)
 
     start = commands.add_parser("start", help="create an instance for the workers to run")
     start.add_argument("target", metavar="PATH_OR_MODULE:ATTR")
@@ -209,6 +222,42 @@ def _lint(args: argparse.Namespace) -> int:
     if not problems:
         print(f"{args.target}: no problems found")
     return 1 if problems else 0
+
+
+def _compat(args: argparse.Namespace) -> int:
+    from wio.compat import compare, render, to_json
+
+    try:
+        old, new = _version(args.old), _version(args.new)
+    except WioError as exc:
+        print(f"wio compat: error: {exc}", file=sys.stderr)
+        return USAGE_ERROR
+    report = compare(old, new)
+    print(to_json(report) if args.json else render(report, args.old, args.new))
+    return 0 if report.compatible else 1
+
+
+def _version(source: str) -> Any:
+    """A workflow version: a model JSON file (``*.json``) or a workflow target."""
+    from wio.loading import load_workflow
+    from wio.model import from_json
+
+    if source.endswith(".json"):
+        path = Path(source)
+        try:
+            text = path.read_text(encoding="utf-8")
+        except OSError as exc:
+            raise WioError(f"cannot read model JSON {source}: {exc.strerror}") from None
+        try:
+            return from_json(text)
+        except WioError as exc:
+            raise WioError(f"{source}: {exc}") from None
+    try:
+        return load_workflow(source)
+    except WioError:
+        raise
+    except Exception as exc:  # the user's module failed to import
+        raise WioError(f"cannot load {source}: {type(exc).__name__}: {exc}") from None
 
 
 def _start(args: argparse.Namespace) -> int:

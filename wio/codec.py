@@ -20,6 +20,7 @@ from attrs import frozen
 
 from wio.converter import describe_structure_error, strict_converter
 from wio.errors import DefinitionError, JournalEventError, WioError
+from wio.for_each import IN_ELEMENT, InElement
 from wio.journal.records import NewEvent, StoredEvent
 from wio.parallel import IN_FLOW, InFlow
 from wio.signals import Signal, SignalHandled
@@ -117,6 +118,13 @@ class EventCodec:
         if isinstance(value, InFlow):
             payload = {"flow": value.flow, "event": self._encode_inner(value.event)}
             return NewEvent(IN_FLOW, 1, payload)
+        if isinstance(value, InElement):
+            payload = {
+                "section": value.section,
+                "key": value.key,
+                "event": self._encode_inner(value.event),
+            }
+            return NewEvent(IN_ELEMENT, 1, payload)
         if isinstance(value, SignalHandled):
             return self._encode_signal(value)
         spec = self._spec(type(value))
@@ -125,6 +133,8 @@ class EventCodec:
     def decode(self, stored: StoredEvent) -> Any:
         if stored.type == IN_FLOW:
             return self._decode_in_flow(stored)
+        if stored.type == IN_ELEMENT:
+            return self._decode_in_element(stored)
         if stored.type == SIGNAL_HANDLED:
             return self._decode_signal(stored)
         entry = self._by_name.get(stored.type)
@@ -194,6 +204,23 @@ class EventCodec:
                 stored.seq,
                 stored.type,
                 f"not a parallel flow's event ({type(exc).__name__}: {exc})",
+            ) from exc
+
+    def _decode_in_element(self, stored: StoredEvent) -> InElement:
+        payload = stored.payload
+        try:
+            section, key = payload["section"], payload["key"]
+            if not isinstance(section, str) or not section.startswith("/"):
+                raise TypeError(f"section must be a model path such as '/1', got {section!r}")
+            if not isinstance(key, str):
+                raise TypeError(f"key must be a string, got {key!r}")
+            return InElement(section, key, self._decode_inner(stored, payload["event"]))
+        except (KeyError, TypeError) as exc:
+            raise EventDecodeError(
+                stored.instance_id,
+                stored.seq,
+                stored.type,
+                f"not a for-each element's event ({type(exc).__name__}: {exc})",
             ) from exc
 
     # A delivered signal is one record: the request, the handler's event and the

@@ -99,6 +99,26 @@ def parallel(name: str, **flows: WIO[Any, Any, Any]) -> WIO[Any, Any, Any]:
     return section.combine(_placeholder(name))
 
 
+def for_each(name: str, body: WIO[Any, Any, Any]) -> WIO[Any, Any, Any]:
+    """``body`` run once per element of a collection named ``name`` (by key)."""
+    return algebra.ForEach(
+        items_of=_placeholder(name), body=body, key=_placeholder(name), meta=Meta(name=name)
+    )
+
+
+def embedded(name: str, workflow: WIO[Any, Any, Any]) -> WIO[Any, Any, Any]:
+    """Another workflow, named ``name``, run inline as a subprocess."""
+    return algebra.Embed(
+        base=workflow, map_input=_placeholder(name), map_output=_placeholder(name),
+        meta=Meta(name=name),
+    )  # fmt: skip
+
+
+def undone_by(drafted: WIO[Any, Any, Any], undo: str) -> WIO[Any, Any, Any]:
+    """``drafted``, with a drafted undo named ``undo`` (see `WIO.compensate_with`)."""
+    return drafted.compensate_with(step(undo))
+
+
 def loop(
     body: WIO[Any, Any, Any],
     name: str,

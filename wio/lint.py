@@ -10,7 +10,9 @@ Each problem names the node at fault by its model path (see docs/model.md):
   parallel section);
 - ``busy-loop``: a loop whose body (and restart flow) can complete without
   recording an event, so it could spin without the journal ever moving;
-- ``impossible-error``: an error handler for an error the section cannot raise.
+- ``impossible-error``: an error handler for an error the section cannot raise;
+- ``unused-compensation``: a step with ``compensate_with`` outside any
+  ``compensating`` section, so its undo never runs.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from attrs import frozen
 
 from wio import algebra
 from wio.algebra import WIO, Node, always_records, escaping_errors
-from wio.paths import BASE, Path, child, children, descend, format_path
+from wio.paths import BASE, Path, child, children, descend, format_path, within
 
 
 @frozen
@@ -37,7 +39,25 @@ class Problem:
 
 def lint(workflow: WIO[Any, Any, Any]) -> list[Problem]:
     """Every problem found, in tree order."""
-    return [problem for node, path in descend(workflow) for problem in _problems(node, path)]
+    found = [problem for node, path in descend(workflow) for problem in _problems(node, path)]
+    return sorted([*found, *_unused_compensations(workflow)], key=lambda p: p.path)
+
+
+def _unused_compensations(workflow: WIO[Any, Any, Any]) -> Iterator[Problem]:
+    """Steps with an undo that no compensating section encloses (a check about the
+    nodes around a node, so not one of `_problems`)."""
+    sections = [path for node, path in descend(workflow) if isinstance(node, algebra.Compensating)]
+    for node, path in descend(workflow):
+        if isinstance(node, algebra.Compensated) and not any(
+            within(path, section) for section in sections
+        ):
+            yield Problem(
+                path,
+                "unused-compensation",
+                f"{_name(node.base)} has an undo (compensate_with) but no compensating "
+                "section encloses it, so the undo never runs: wrap the steps in "
+                ".compensating()",
+            )
 
 
 def _name(node: WIO[Any, Any, Any]) -> str:

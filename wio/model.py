@@ -26,6 +26,7 @@ from wio import algebra, paths
 from wio.algebra import WIO, as_node
 from wio.converter import describe_structure_error, strict_converter
 from wio.errors import DefinitionError
+from wio.for_each import BY_POSITION
 from wio.timers import iso_duration
 
 
@@ -133,6 +134,30 @@ class Parallel:
 
 
 @frozen
+class ForEach:
+    base: ModelNode  # the body, run once per element
+    meta: NodeMeta
+    key: str  # "key": elements are known by a key; "position": by their position
+
+
+@frozen
+class Embed:
+    base: ModelNode  # the embedded workflow
+    meta: NodeMeta  # meta.name: the embedded workflow's name
+
+
+@frozen
+class Compensated:
+    base: ModelNode  # the step
+    undo: ModelNode  # what undoes it
+
+
+@frozen
+class Compensating:
+    base: ModelNode  # the section whose completed steps are undone on an error
+
+
+@frozen
 class Checkpoint:
     base: ModelNode
 
@@ -159,6 +184,10 @@ ModelNode = Union[  # noqa: UP007 - cattrs needs a runtime Union with forward re
     HandleError,
     Fork,
     Parallel,
+    ForEach,
+    Embed,
+    Compensated,
+    Compensating,
     Checkpoint,
     Recovery,
     End,
@@ -221,6 +250,15 @@ def to_model(wio: WIO[Any, Any, Any]) -> ModelNode:
         case algebra.Parallel():
             flows = zip(node.flows, inner, strict=True)
             return Parallel([Flow(f.name, part) for f, part in flows], _meta(node.meta))
+        case algebra.ForEach():
+            by = "position" if isinstance(node.key, type(BY_POSITION)) else "key"
+            return ForEach(slot["body"], _meta(node.meta), by)
+        case algebra.Embed():
+            return Embed(slot["base"], _meta(node.meta))
+        case algebra.Compensated():
+            return Compensated(slot["base"], slot["undo"])
+        case algebra.Compensating():
+            return Compensating(slot["base"])
         case algebra.Loop():
             return Loop(
                 slot["body"], slot.get("on_restart"), _meta(node.meta), node.exit_name,

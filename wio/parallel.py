@@ -12,6 +12,8 @@ from typing import Any
 
 from attrs import frozen
 
+from wio.for_each import ElementHop, InElement
+
 IN_FLOW = "wio.InFlow"
 
 
@@ -23,25 +25,32 @@ class InFlow:
     event: Any
 
 
-def in_flows(route: tuple[str, ...], event: Any) -> Any:
-    """``event`` inside one envelope per enclosing flow of ``route``, outermost first."""
-    for flow in reversed(route):
-        event = InFlow(flow, event)
+def in_flows(route: tuple[str | ElementHop, ...], event: Any) -> Any:
+    """``event`` inside one envelope per enclosing flow or for-each element of
+    ``route``, outermost first."""
+    for hop in reversed(route):
+        if isinstance(hop, ElementHop):
+            event = InElement(hop.section, hop.key, event)
+        else:
+            event = InFlow(hop, event)
     return event
 
 
 def innermost(event: Any) -> Any:
     """The event inside any envelopes."""
-    while type(event) is InFlow:
+    while type(event) in (InFlow, InElement):
         event = event.event
     return event
 
 
 def describe_event(event: Any) -> str:
-    """An event's type for messages: ``Charged in flow /1/0`` for a flow's event."""
-    flows = []
-    while type(event) is InFlow:
-        flows.append(event.flow)
+    """An event's type for messages: ``Charged in flow /1/0`` for a flow's event,
+    ``Charged in element 'a' of /1`` for a for-each element's."""
+    where = ""
+    while type(event) in (InFlow, InElement):
+        if type(event) is InFlow:
+            where = f" in flow {event.flow}"
+        else:
+            where = f" in element {event.key!r} of {event.section}"
         event = event.event
-    where = f" in flow {flows[-1]}" if flows else ""
     return f"{type(event).__name__}{where}"

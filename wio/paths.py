@@ -30,12 +30,13 @@ def format_path(path: Path) -> str:
 
 
 # The segment of each named child slot. Journals hold paths made of these: never renumber.
-BASE: Final = 0  # the section a wrapper runs; a loop's body
+BASE: Final = 0  # the section a wrapper runs; a loop's or a for-each's body; an embedded workflow
 CONTINUATION: Final = 1  # flat_map: the node computed from the base's output
 ERROR_HANDLER: Final = 1  # handle_error_with: the handler
 ON_RESTART: Final = 1  # a loop's flow between iterations
 TRIGGER: Final = 1  # interrupted_by: the signal or timer that interrupts
 INTERRUPTION_HANDLER: Final = 2  # interrupted_by: what runs after the trigger
+COMPENSATION: Final = 1  # compensate_with: the undo
 
 
 def child(path: Path, segment: int) -> Path:
@@ -110,10 +111,17 @@ def children(node: Node | model.ModelNode) -> list[Child[Node]] | list[Child[mod
             return [Child("steps", index, step) for index, step in enumerate(node.steps)]
         case algebra.Transform():
             return [Child("base", None, as_node(node.base))]
-        case algebra.FlatMap() | algebra.Checkpoint():
+        case algebra.FlatMap() | algebra.Checkpoint() | algebra.Embed() | algebra.Compensating():
             return [Child("base", BASE, as_node(node.base))]
-        case model.Checkpoint():
+        case model.Checkpoint() | model.Embed() | model.Compensating():
             return [Child("base", BASE, node.base)]
+        case algebra.Compensated():
+            return [
+                Child("base", BASE, as_node(node.base)),
+                Child("undo", COMPENSATION, as_node(node.undo)),
+            ]
+        case model.Compensated():
+            return [Child("base", BASE, node.base), Child("undo", COMPENSATION, node.undo)]
         case algebra.HandleError():
             return [
                 Child("base", BASE, as_node(node.base)),
@@ -129,6 +137,10 @@ def children(node: Node | model.ModelNode) -> list[Child[Node]] | list[Child[mod
             return [Child("flows", i, as_node(f.wio)) for i, f in enumerate(node.flows)]
         case model.Parallel():
             return [Child("flows", i, f.base) for i, f in enumerate(node.flows)]
+        case algebra.ForEach():
+            return [Child("body", BASE, as_node(node.body))]
+        case model.ForEach():
+            return [Child("base", BASE, node.base)]
         case algebra.Loop():
             body: list[Child[Node]] = [Child("body", BASE, as_node(node.body))]
             if node.on_restart is None:

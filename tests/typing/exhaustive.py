@@ -19,7 +19,9 @@ def kind(node: Node) -> str:
             return "composition"
         case algebra.HandleError() | algebra.Checkpoint() | algebra.Interruptible():
             return "section"
-        case algebra.Fork() | algebra.Parallel() | algebra.Loop():
+        case algebra.Fork() | algebra.Parallel() | algebra.Loop() | algebra.ForEach():
             return "control flow"
+        case algebra.Embed() | algebra.Compensated() | algebra.Compensating():
+            return "composition of workflows"
         case _:
             assert_never(node)

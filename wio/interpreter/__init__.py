@@ -24,6 +24,7 @@ from wio.interpreter.next_effect import (
     next_effect,
     ready_effects,
     release_times,
+    routed,
 )
 from wio.interpreter.proceed import proceed, start
 from wio.interpreter.progress import pending_deferred, progress
@@ -62,6 +63,7 @@ __all__ = [
     "progress",
     "ready_effects",
     "release_times",
+    "routed",
     "result",
     "start",
     "status",

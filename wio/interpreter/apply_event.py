@@ -17,6 +17,7 @@ from typing import Any, Literal, NamedTuple, assert_never
 
 from wio.algebra import HandleSignal, Recover, Run, Timer
 from wio.errors import StepFailed
+from wio.for_each import InElement
 from wio.interpreter.cursor import (
     ArmTimeout,
     AwaitCheckpoint,
@@ -24,14 +25,18 @@ from wio.interpreter.cursor import (
     AwaitTimer,
     Chain,
     CheckpointFrame,
+    CompensatedFrame,
+    CompensatingFrame,
     Cursor,
     DeferredEvent,
+    EmbedFrame,
     Evaluate,
     FailedWith,
     Finished,
     FlatMapFrame,
     Frame,
     HandleErrorFrame,
+    InForEach,
     InParallel,
     InterruptibleFrame,
     LoopFrame,
@@ -39,11 +44,19 @@ from wio.interpreter.cursor import (
     ReturnValue,
     SequenceFrame,
     TransformFrame,
+    UndoFrame,
     Waiting,
     detached,
     evolve,
 )
-from wio.interpreter.proceed import business_result, completed, proceed, proceed_from
+from wio.interpreter.proceed import (
+    business_result,
+    completed,
+    proceed,
+    proceed_from,
+    settle_for_each,
+    with_element,
+)
 from wio.interpreter.state import describe_wait
 from wio.parallel import InFlow
 from wio.paths import BASE, INTERRUPTION_HANDLER, TRIGGER, Path, child, child_segment, format_path
@@ -71,6 +84,11 @@ def apply_event(cursor: Cursor, seq: int, event: Any) -> Applied:
         case InParallel():
             if type(event) is InFlow:
                 routed = _apply_in_flow(cursor, focus, seq, event)
+                if routed is not None:
+                    return routed
+        case InForEach():
+            if type(event) is InElement and event.section == focus.section:
+                routed = _apply_in_element(cursor, focus, seq, event)
                 if routed is not None:
                     return routed
         case AwaitTimer():
@@ -130,6 +148,32 @@ def _apply_in_flow(cursor: Cursor, focus: InParallel, seq: int, event: InFlow) -
         section, cursor.stack, after.state, after.log, cursor.deferred, after.next_token
     )
     return Applied(moved, applied.outcome)
+
+
+def _apply_in_element(
+    cursor: Cursor, focus: InForEach, seq: int, event: InElement
+) -> Applied | None:
+    """Hand an element's event to that element; None if no element has its key."""
+    index = focus.positions.get(event.key)
+    if index is None:
+        return None
+    element = focus.elements[index]
+    inside = evolve(element, log=cursor.log, next_token=cursor.next_token)
+    applied = apply_event(inside, seq, event.event)
+    if applied.outcome == "unmatched":
+        return None  # an enclosing section may still take it
+    after = applied.cursor
+    moved = detached(after)
+    state = after.state if after.state is not element.state else cursor.state
+    section = with_element(focus, index, moved)
+    focus_, state, log, deferred, token, failure = settle_for_each(
+        section, moved, state, after.log, cursor.deferred, after.next_token
+    )
+    if failure is not None or type(focus_) is InForEach:
+        return Applied(
+            Cursor(focus_, cursor.stack, state, log, deferred, token, failure), applied.outcome
+        )
+    return Applied(proceed_from(focus_, cursor.stack, state, log, deferred, token), applied.outcome)
 
 
 def _flow_index(focus: InParallel, flow: str) -> int | None:
@@ -209,8 +253,9 @@ def _frame_accepting(
                 if _triggers(frame, event):
                     return frame
             case (
-                SequenceFrame() | TransformFrame() | FlatMapFrame() | HandleErrorFrame()
-                | LoopFrame()
+                SequenceFrame() | TransformFrame() | EmbedFrame() | FlatMapFrame()
+                | HandleErrorFrame() | LoopFrame() | CompensatedFrame() | CompensatingFrame()
+                | UndoFrame()
             ):  # fmt: skip
                 pass  # takes no event of its own
             case _:
@@ -273,7 +318,7 @@ def _innermost_section(cursor: Cursor) -> int | None:
                 return cursor.next_token  # newer than every open section: covers only its own
         case (
             Evaluate() | ReturnValue() | ReturnError() | AwaitTimer() | ArmTimeout()
-            | InParallel() | Finished() | FailedWith()
+            | InParallel() | InForEach() | Finished() | FailedWith()
         ):  # fmt: skip
             pass  # the enclosing sections say
         case _:

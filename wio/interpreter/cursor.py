@@ -20,11 +20,16 @@ from datetime import datetime
 from typing import Any, Generic, NamedTuple, TypeVar
 
 from attrs import frozen
+from immutables import Map
 
 from wio.algebra import (
     WIO,
     Checkpoint,
+    Compensated,
+    Compensating,
+    Embed,
     FlatMap,
+    ForEach,
     HandleError,
     HandleSignal,
     Interruptible,
@@ -115,6 +120,26 @@ class InParallel(NamedTuple):
     flows: tuple[Cursor, ...]
 
 
+class InForEach(NamedTuple):
+    """Running a for-each section: one cursor per element, held like a parallel
+    section's flows, in persistent maps keyed by element position so that an
+    event costs O(1) whatever the number of elements. The bookkeeping maps say
+    which elements need attention, so no step looks at every element."""
+
+    node: ForEach[Any, Any, Any]
+    input: Any
+    path: Path
+    section: str  # the formatted path, as `wio.for_each.InElement` envelopes name it
+    keys: tuple[str, ...]  # each element's key, in element order
+    positions: Map[str, int]  # each key's element position
+    elements: Map[int, Cursor]  # each element's cursor, detached (see `detached`)
+    pending: Map[int, None]  # to run before the section settles: new, or retrying a failed step
+    active: Map[int, None]  # with an effect to perform (a timer's release, even if not due)
+    timed: Map[int, None]  # with a started timer or an armed timeout
+    listening: Map[int, None]  # waiting for a signal (or interruptible by one)
+    unfinished: int  # elements not finished yet
+
+
 class Finished(NamedTuple):
     """The workflow completed with ``value``."""
 
@@ -136,6 +161,7 @@ Focus = (
     | ArmTimeout
     | AwaitCheckpoint
     | InParallel
+    | InForEach
     | Finished
     | FailedWith
 )
@@ -153,6 +179,15 @@ class SequenceFrame(NamedTuple):
 
 class TransformFrame(NamedTuple):
     node: Transform[Any, Any, Any]
+    input: Any
+    path: Path
+    parent: Frame | None
+
+
+class EmbedFrame(NamedTuple):
+    """An embedded workflow runs; its output is mapped back on the way out."""
+
+    node: Embed[Any, Any, Any]
     input: Any
     path: Path
     parent: Frame | None
@@ -188,6 +223,45 @@ class InterruptibleFrame(NamedTuple):
     parent: Frame | None
 
 
+class Undo(NamedTuple):
+    """A completed step's compensation: ``node`` to run on ``input`` at ``path``."""
+
+    node: WIO[Any, Any, Any]
+    input: Any
+    path: Path
+
+
+class CompensatedFrame(NamedTuple):
+    """A step with an undo runs; when it completes, its undo is registered with
+    the nearest compensating section."""
+
+    node: Compensated[Any, Any, Any]
+    input: Any
+    path: Path
+    parent: Frame | None
+
+
+class CompensatingFrame(NamedTuple):
+    """A compensating section runs; ``done`` holds its completed steps' undos, newest
+    first."""
+
+    node: Compensating[Any, Any, Any]
+    path: Path
+    done: Chain[Undo] | None
+    parent: Frame | None
+
+
+class UndoFrame(NamedTuple):
+    """A compensating section undoes its steps after ``error``; ``remaining`` are the
+    undos still to run, newest first; then ``error`` goes on unwinding."""
+
+    node: Compensating[Any, Any, Any]
+    error: Any
+    remaining: Chain[Undo] | None
+    path: Path
+    parent: Frame | None
+
+
 class CheckpointFrame(NamedTuple):
     node: Checkpoint[Any, Any, Any]
     input: Any
@@ -199,11 +273,15 @@ class CheckpointFrame(NamedTuple):
 Frame = (
     SequenceFrame
     | TransformFrame
+    | EmbedFrame
     | FlatMapFrame
     | HandleErrorFrame
     | LoopFrame
     | InterruptibleFrame
     | CheckpointFrame
+    | CompensatedFrame
+    | CompensatingFrame
+    | UndoFrame
 )
 
 

@@ -14,6 +14,7 @@ import attrs
 from attrs import frozen
 
 from wio.algebra import Checkpoint, HandleSignal, Interruptible, Recover, Run, Timer
+from wio.for_each import ElementHop
 from wio.interpreter.cursor import (
     ArmTimeout,
     AwaitCheckpoint,
@@ -25,16 +26,21 @@ from wio.interpreter.cursor import (
     Finished,
     Focus,
     Frame,
+    InForEach,
     InParallel,
     InterruptibleFrame,
     ReturnError,
     ReturnValue,
 )
-from wio.paths import TRIGGER, Path, child, format_path
+from wio.paths import TRIGGER, Path, child, child_segment, format_path
 
-Route = tuple[str, ...]
-"""The parallel flows (model paths, outermost first) an effect runs in; its event
-is recorded inside one `wio.parallel.InFlow` envelope per flow."""
+Hop = str | ElementHop
+"""A parallel flow (its model path) or a for-each element an effect runs in."""
+
+Route = tuple[Hop, ...]
+"""The parallel flows and for-each elements (outermost first) an effect runs in;
+its event is recorded inside one envelope per hop: `wio.parallel.InFlow` for a
+flow, `wio.for_each.InElement` for an element."""
 
 
 @frozen
@@ -112,9 +118,78 @@ def ready_effects(cursor: Cursor) -> Iterator[Effect]:
             for inner in ready_effects(flow):
                 yield _routed(inner, format_path(child(focus.path, index)))
         return
+    if type(focus) is InForEach:
+        for index in focus.active:  # only those with something to do: O(1) to the first
+            for inner in ready_effects(focus.elements[index]):
+                yield _routed(inner, ElementHop(focus.section, focus.keys[index]))
+        return
     effect = _own_effect(focus)
     if effect is not None:
         yield effect
+
+
+def routed(cursor: Cursor, route: Route) -> Cursor | None:
+    """The cursor of the flow or element at the end of ``route``, if it still runs:
+    one lookup per hop, whatever the number of flows or elements."""
+    for hop in route:
+        focus = cursor.focus
+        if isinstance(hop, ElementHop):
+            if type(focus) is not InForEach or focus.section != hop.section:
+                return None
+            index = focus.positions.get(hop.key)
+            if index is None:
+                return None
+            cursor = focus.elements[index]
+        else:
+            if type(focus) is not InParallel:
+                return None
+            segment = child_segment(focus.path, hop)
+            if segment is None or segment >= len(focus.flows):
+                return None
+            cursor = focus.flows[segment]
+    return cursor
+
+
+def has_ready_effect(cursor: Cursor) -> bool:
+    """Whether `ready_effects` yields anything, without making the effect."""
+    if cursor.failure is not None:
+        return False
+    match focus := cursor.focus:
+        case AwaitEvent():
+            return type(focus.node) in (Run, Timer)
+        case AwaitTimer() | ArmTimeout() | AwaitCheckpoint():
+            return True
+        case InParallel():
+            return any(has_ready_effect(flow) for flow in focus.flows)
+        case InForEach():
+            return bool(focus.active)
+        case Evaluate() | ReturnValue() | ReturnError() | Finished() | FailedWith():
+            return False
+        case _:
+            assert_never(focus)
+
+
+def has_timers(cursor: Cursor) -> bool:
+    """Whether `release_times` is not empty, without listing the times."""
+    frame = cursor.stack
+    while frame is not None:
+        if type(frame) is InterruptibleFrame and frame.release_at is not None:
+            return True
+        frame = frame.parent
+    match focus := cursor.focus:
+        case AwaitTimer():
+            return True
+        case InParallel():
+            return any(has_timers(flow) for flow in focus.flows)
+        case InForEach():
+            return bool(focus.timed)
+        case (
+            Evaluate() | ReturnValue() | ReturnError() | AwaitEvent() | ArmTimeout()
+            | AwaitCheckpoint() | Finished() | FailedWith()
+        ):  # fmt: skip
+            return False
+        case _:
+            assert_never(focus)
 
 
 def release_times(cursor: Cursor) -> list[datetime]:
@@ -126,6 +201,9 @@ def release_times(cursor: Cursor) -> list[datetime]:
         case InParallel():
             for flow in focus.flows:
                 times += release_times(flow)
+        case InForEach():
+            for index in focus.timed:
+                times += release_times(focus.elements[index])
         case (
             Evaluate() | ReturnValue() | ReturnError() | AwaitEvent() | ArmTimeout()
             | AwaitCheckpoint() | Finished() | FailedWith()
@@ -136,8 +214,8 @@ def release_times(cursor: Cursor) -> list[datetime]:
     return times
 
 
-def _routed(effect: Effect, flow: str) -> Effect:
-    return attrs.evolve(effect, route=(flow, *effect.route))
+def _routed(effect: Effect, hop: Hop) -> Effect:
+    return attrs.evolve(effect, route=(hop, *effect.route))
 
 
 def _own_effect(focus: Focus) -> Effect | None:
@@ -159,8 +237,8 @@ def _own_effect(focus: Focus) -> Effect | None:
             return StartTimer(_timeout(focus.node), focus.input, child(focus.path, TRIGGER))
         case AwaitCheckpoint():
             return SaveCheckpoint(focus.node, focus.input, focus.output, focus.path)
-        case InParallel():
-            return None  # each flow's own: see ready_effects
+        case InParallel() | InForEach():
+            return None  # each flow's or element's own: see ready_effects
         case Evaluate() | ReturnValue() | ReturnError() | Finished() | FailedWith():
             return None
         case _:
@@ -187,6 +265,12 @@ def armed_timeouts(cursor: Cursor) -> list[ReleaseTimer]:
             if inner:
                 where = format_path(child(focus.path, index))
                 armed += [_routed(t, where) for t in inner]  # type: ignore[misc]
+    if type(focus) is InForEach:
+        for index in focus.timed:
+            inner = armed_timeouts(focus.elements[index])
+            if inner:
+                hop = ElementHop(focus.section, focus.keys[index])
+                armed += [_routed(t, hop) for t in inner]  # type: ignore[misc]
     for frame in _armed_frames(cursor.stack):
         at = child(frame.path, TRIGGER)
         armed.append(ReleaseTimer(_timeout(frame.node), frame.input, at, frame.release_at))

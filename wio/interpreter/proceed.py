@@ -10,11 +10,17 @@ from __future__ import annotations
 
 from typing import Any, assert_never
 
+from immutables import Map
+
 from wio.algebra import (
     NODE_CLASSES,
     Checkpoint,
+    Compensated,
+    Compensating,
+    Embed,
     End,
     FlatMap,
+    ForEach,
     Fork,
     HandleError,
     HandleSignal,
@@ -30,6 +36,7 @@ from wio.algebra import (
     as_node,
 )
 from wio.errors import DefinitionError
+from wio.for_each import element_key
 from wio.interpreter.cursor import (
     ArmTimeout,
     AwaitCheckpoint,
@@ -37,8 +44,11 @@ from wio.interpreter.cursor import (
     AwaitTimer,
     Chain,
     CheckpointFrame,
+    CompensatedFrame,
+    CompensatingFrame,
     Cursor,
     DeferredEvent,
+    EmbedFrame,
     Evaluate,
     FailedAttempt,
     FailedWith,
@@ -47,6 +57,7 @@ from wio.interpreter.cursor import (
     Focus,
     Frame,
     HandleErrorFrame,
+    InForEach,
     InParallel,
     InterruptibleFrame,
     LoopFrame,
@@ -54,11 +65,25 @@ from wio.interpreter.cursor import (
     ReturnValue,
     SequenceFrame,
     TransformFrame,
+    Undo,
+    UndoFrame,
     chain_items,
     detached,
     evolve,
 )
-from wio.paths import BASE, CONTINUATION, ERROR_HANDLER, ON_RESTART, ROOT, Path, child, format_path
+from wio.interpreter.next_effect import has_ready_effect, has_timers
+from wio.interpreter.state import signal_handlers
+from wio.paths import (
+    BASE,
+    COMPENSATION,
+    CONTINUATION,
+    ERROR_HANDLER,
+    ON_RESTART,
+    ROOT,
+    Path,
+    child,
+    format_path,
+)
 from wio.progress import StepRecord
 from wio.result import Err
 
@@ -75,8 +100,8 @@ def proceed(cursor: Cursor) -> Cursor:
     step, with ``failure`` set; calling ``proceed`` on it again retries.
     """
     focus, stack, state, log, deferred, token, failure = cursor
-    if failure is not None and type(focus) is InParallel:
-        focus = _retrying(focus)
+    if failure is not None and type(focus) in (InParallel, InForEach):
+        focus = _retrying(focus)  # type: ignore[arg-type]
     return proceed_from(focus, stack, state, log, deferred, token)
 
 
@@ -114,6 +139,16 @@ def proceed_from(
                         return Cursor(focus, stack, state, log, deferred, token, failure)
                     if type(focus) is InParallel:
                         break
+                case InForEach():
+                    if not focus.pending and focus.unfinished:
+                        break  # settled: only events move it on
+                    focus, state, log, deferred, token, failure = _advance_elements(
+                        focus, state, log, deferred, token
+                    )
+                    if failure is not None:
+                        return Cursor(focus, stack, state, log, deferred, token, failure)
+                    if type(focus) is InForEach:
+                        break
                 case (
                     AwaitEvent() | AwaitTimer() | ArmTimeout() | AwaitCheckpoint() | Finished()
                     | FailedWith()
@@ -149,6 +184,16 @@ def _evaluate(
             inner = node.map_input(value)
             frame_t = TransformFrame(node, value, path, stack)
             return Evaluate(node.base, inner, path), frame_t, state, log, token
+        case Compensated():
+            frame_u = CompensatedFrame(node, value, path, stack)
+            return Evaluate(node.base, value, child(path, BASE)), frame_u, state, log, token
+        case Compensating():
+            frame_s = CompensatingFrame(node, path, None, stack)
+            return Evaluate(node.base, value, child(path, BASE)), frame_s, state, log, token
+        case Embed():
+            frame_e = EmbedFrame(node, value, path, stack)
+            inner = node.map_input(value)
+            return Evaluate(node.base, inner, child(path, BASE)), frame_e, state, log, token
         case FlatMap():
             frame_f = FlatMapFrame(node, path, stack)
             return Evaluate(node.base, value, child(path, BASE)), frame_f, state, log, token
@@ -182,6 +227,8 @@ def _evaluate(
                 for index, flow in enumerate(node.flows)
             )
             return InParallel(node, value, path, flows), stack, state, log, token
+        case ForEach():
+            return _enter_for_each(node, value, path), stack, state, log, token
         case Fork():
             for index, branch in enumerate(node.branches):
                 if branch.condition(value):
@@ -203,7 +250,7 @@ def _evaluate(
 def _moving(focus: Focus) -> bool:
     """Whether a flow of a parallel section has something to do without an event."""
     match focus:
-        case Evaluate() | ReturnValue() | ReturnError() | InParallel():
+        case Evaluate() | ReturnValue() | ReturnError() | InParallel() | InForEach():
             return True
         case (
             AwaitEvent()
@@ -274,15 +321,178 @@ def _merged(
     return deferred
 
 
-def _retrying(focus: InParallel) -> InParallel:
-    """The section with its flows' failures cleared, so that failed steps run again."""
-    flows = tuple(
-        evolve(
-            f, failure=None, focus=_retrying(f.focus) if type(f.focus) is InParallel else f.focus
+def _retrying(focus: InParallel | InForEach) -> InParallel | InForEach:
+    """The section with its flows' or elements' failures cleared, so that failed steps
+    run again."""
+    if type(focus) is InForEach:
+        elements = focus.elements
+        for index in focus.pending:
+            elements = elements.set(index, _cleared(elements[index]))
+        return focus._replace(elements=elements)
+    assert type(focus) is InParallel
+    return InParallel(focus.node, focus.input, focus.path, tuple(map(_cleared, focus.flows)))
+
+
+def _cleared(c: Cursor) -> Cursor:
+    inner = c.focus
+    retried = _retrying(inner) if type(inner) in (InParallel, InForEach) else inner  # type: ignore[arg-type]
+    return evolve(c, failure=None, focus=retried)
+
+
+# -- for-each sections ----------------------------------------------------------
+
+
+def _enter_for_each(node: ForEach[Any, Any, Any], value: Any, path: Path) -> InForEach:
+    """The section with one new element per item, all pending."""
+    where = format_path(path)
+    items = list(node.items_of(value))
+    keys = tuple(element_key(node.key, item, i, where) for i, item in enumerate(items))
+    positions = Map({key: i for i, key in enumerate(keys)})
+    if len(positions) != len(keys):
+        seen: set[str] = set()
+        twice = next(key for key in keys if key in seen or seen.add(key))  # type: ignore[func-returns-value]
+        raise DefinitionError(
+            f"for_each {node.meta.name!r} at {where}: two elements have the key {twice!r}; "
+            "keys route each element's events, so they must be unique"
         )
-        for f in focus.flows
+    body = child(path, BASE)
+    elements = Map(
+        {
+            i: Cursor(Evaluate(node.body, item, body), None, item, None)
+            for i, item in enumerate(items)
+        }
     )
-    return InParallel(focus.node, focus.input, focus.path, flows)
+    pending: Map[int, None] = Map(dict.fromkeys(range(len(items))))
+    return InForEach(
+        node,
+        value,
+        path,
+        where,
+        keys,
+        positions,
+        elements,
+        pending,
+        Map(),
+        Map(),
+        Map(),
+        len(items),
+    )
+
+
+def with_element(focus: InForEach, index: int, element: Cursor) -> InForEach:
+    """The section with element ``index`` (detached) now at ``element``: O(1) in the
+    number of elements, whatever it became."""
+    was_done = type(focus.elements[index].focus) is Finished
+    done = type(element.focus) is Finished
+    pending, active, timed, listening = focus.pending, focus.active, focus.timed, focus.listening
+    if element.failure is not None:
+        pending = pending.set(index, None)
+    elif index in pending:
+        pending = pending.delete(index)
+    if has_ready_effect(element):
+        active = active.set(index, None)
+    elif index in active:
+        active = active.delete(index)
+    if has_timers(element):
+        timed = timed.set(index, None)
+    elif index in timed:
+        timed = timed.delete(index)
+    if signal_handlers(element):
+        listening = listening.set(index, None)
+    elif index in listening:
+        listening = listening.delete(index)
+    node, input, path, section, keys, positions, elements, *_, unfinished = focus
+    return InForEach(  # positional: this runs for every event of every element
+        node, input, path, section, keys, positions, elements.set(index, element),
+        pending, active, timed, listening, unfinished - (done and not was_done),
+    )  # fmt: skip
+
+
+Settled = tuple[
+    Focus, Any, Chain[StepRecord] | None, Chain[DeferredEvent] | None, int, FailedAttempt | None
+]
+
+
+def _advance_elements(
+    focus: InForEach,
+    state: Any,
+    log: Chain[StepRecord] | None,
+    deferred: Chain[DeferredEvent] | None,
+    token: int,
+) -> Settled:
+    """Run each pending element as far as it goes without an event, then settle.
+
+    All of them at a section's start: the maps are updated in place, in bulk
+    (`immutables.Map.mutate`), and frozen again at the end."""
+    failure: FailedAttempt | None = None
+    elements, pending = focus.elements.mutate(), focus.pending.mutate()
+    active, timed, listening = focus.active.mutate(), focus.timed.mutate(), focus.listening.mutate()
+    unfinished = focus.unfinished
+    failed: Cursor | None = None
+    for index in tuple(focus.pending):
+        element = elements[index]
+        if element.failure is None:
+            moved = proceed_from(
+                element.focus, element.stack, element.state, log, element.deferred, token
+            )
+            log, token = moved.log, moved.next_token
+            if moved.state is not element.state:  # the element produced a value
+                state = moved.state
+            element = detached(moved)
+        elements[index] = element
+        if element.failure is None:
+            del pending[index]
+        elif failure is None:
+            failure = element.failure
+        if type(element.focus) is Finished:
+            unfinished -= 1
+        elif type(element.focus) is FailedWith:
+            failed = element
+            break
+        if has_ready_effect(element):
+            active[index] = None
+        if has_timers(element):
+            timed[index] = None
+        if signal_handlers(element):
+            listening[index] = None
+    node, input, path, section, keys, positions, *_ = focus
+    focus = InForEach(
+        node, input, path, section, keys, positions, elements.finish(), pending.finish(),
+        active.finish(), timed.finish(), listening.finish(), unfinished,
+    )  # fmt: skip
+    if failed is not None:
+        return settle_for_each(focus, failed, state, log, deferred, token)
+    if failure is not None:
+        return focus, state, log, deferred, token, failure
+    return settle_for_each(focus, None, state, log, deferred, token)
+
+
+def settle_for_each(
+    focus: InForEach,
+    moved: Cursor | None,
+    state: Any,
+    log: Chain[StepRecord] | None,
+    deferred: Chain[DeferredEvent] | None,
+    token: int,
+) -> Settled:
+    """After element ``moved`` moved: the section fails with its business error,
+    completes once no element is unfinished, or goes on waiting."""
+    node, path = focus.node, focus.path
+    if moved is not None and type(moved.focus) is FailedWith:
+        error = moved.focus.error
+        record = StepRecord(path, "for_each", node.meta.name, False, error)
+        merged = _merged(list(focus.elements.values()), deferred)
+        return ReturnError(error), state, Chain(record, log), merged, token, None
+    if moved is not None and moved.failure is not None:
+        return focus, state, log, deferred, token, moved.failure
+    if focus.unfinished or focus.pending:
+        return focus, state, log, deferred, token, None
+    elements = focus.elements
+    results = {key: elements[i].focus.value for i, key in enumerate(focus.keys)}  # type: ignore[union-attr]
+    value = results if node.combiner is None else node.combiner(focus.input, results)
+    record = StepRecord(path, "for_each", node.meta.name, True, value)
+    merged = _merged(list(elements.values()), deferred)
+    return ReturnValue(value), value, Chain(record, log), merged, token, None
 
 
 def _return_value(value: Any, frame: Frame, state: Any) -> tuple[Focus, Frame | None, Any]:
@@ -298,7 +508,7 @@ def _return_value(value: Any, frame: Frame, state: Any) -> tuple[Focus, Frame | 
                     return AwaitEvent(step, value, child(at, following)), frame, state
                 return Evaluate(step, value, child(at, following)), frame, state
             return ReturnValue(value), parent, state
-        case TransformFrame():
+        case TransformFrame() | EmbedFrame():
             output = frame.node.map_output(frame.input, value)
             return ReturnValue(output), parent, output
         case FlatMapFrame(node=node, path=path):
@@ -325,8 +535,35 @@ def _return_value(value: Any, frame: Frame, state: Any) -> tuple[Focus, Frame | 
             return restart, LoopFrame(loop, True, path, parent), state
         case CheckpointFrame(node=node, input=input, path=path, token=token):
             return AwaitCheckpoint(node, input, value, path, token), parent, state
+        case CompensatedFrame(node=node, input=input, path=path):
+            undo = Undo(node.undo, (input, value), child(path, COMPENSATION))
+            return ReturnValue(value), _registered(parent, (undo,)), state
+        case CompensatingFrame(done=done):
+            # Completed: an enclosing compensating section undoes these too, if it fails.
+            return ReturnValue(value), _registered(parent, chain_items(done)), state
+        case UndoFrame(node=node, error=error, remaining=remaining, path=path):
+            if remaining is None:
+                return ReturnError(error), parent, state
+            next_undo = UndoFrame(node, error, remaining.tail, path, parent)
+            undo = remaining.head
+            return Evaluate(undo.node, undo.input, undo.path), next_undo, state
         case _:
             assert_never(frame)
+
+
+def _registered(frame: Frame | None, undos: tuple[Undo, ...]) -> Frame | None:
+    """The stack with ``undos`` (oldest first) added to the nearest compensating
+    section's; unchanged when there is none (or a compensation is running)."""
+    if frame is None or not undos:
+        return frame
+    if type(frame) is CompensatingFrame:
+        done = frame.done
+        for undo in undos:
+            done = Chain(undo, done)
+        return frame._replace(done=done)
+    if type(frame) is UndoFrame:
+        return frame
+    return frame._replace(parent=_registered(frame.parent, undos))
 
 
 def _return_error(
@@ -343,8 +580,14 @@ def _return_error(
                 )
                 return handler, frame.parent, Chain(record, log)
             return focus, frame.parent, log  # not the handled type: it passes on
+        case CompensatingFrame(done=done) if done is not None:
+            record = StepRecord(frame.path, "compensating", None, False, error)
+            undo = done.head
+            following = UndoFrame(frame.node, error, done.tail, frame.path, frame.parent)
+            return Evaluate(undo.node, undo.input, undo.path), following, Chain(record, log)
         case (
-            SequenceFrame() | TransformFrame() | FlatMapFrame() | LoopFrame() | InterruptibleFrame()
+            SequenceFrame() | TransformFrame() | EmbedFrame() | FlatMapFrame() | LoopFrame()
+            | InterruptibleFrame() | CompensatedFrame() | CompensatingFrame() | UndoFrame()
             | CheckpointFrame()  # rule 3: a checkpoint lets a business error pass too
         ):  # fmt: skip
             return focus, frame.parent, log
@@ -396,7 +639,7 @@ def _failure_at(focus: Focus, frame: Frame | None, exc: Exception) -> FailedAtte
     """Where user code raised: at the node being entered, or at the frame the
     value or error was handed to."""
     match focus:
-        case Evaluate() | InParallel():
+        case Evaluate() | InParallel() | InForEach():
             return FailedAttempt(focus.path, focus.node.meta.name, exc)
         case (
             ReturnValue() | ReturnError() | AwaitEvent() | AwaitTimer() | ArmTimeout()

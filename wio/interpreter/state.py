@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any, NamedTuple, assert_never
 
 from wio.algebra import HandleSignal, Recover, Run, Timer
+from wio.for_each import ElementHop
 from wio.interpreter.cursor import (
     ArmTimeout,
     AwaitCheckpoint,
@@ -14,6 +15,7 @@ from wio.interpreter.cursor import (
     Evaluate,
     FailedWith,
     Finished,
+    InForEach,
     InParallel,
     InterruptibleFrame,
     ReturnError,
@@ -53,6 +55,10 @@ def status(cursor: Cursor) -> InstanceStatus:
                 if InstanceStatus.RUNNING in flows
                 else InstanceStatus.WAITING
             )
+        case InForEach():
+            # Running while an element has something to do; waiting when all wait outside.
+            busy = cursor.failure is not None or focus.pending or focus.active
+            return InstanceStatus.RUNNING if busy else InstanceStatus.WAITING
         case (
             Evaluate() | ReturnValue() | ReturnError() | AwaitTimer() | ArmTimeout()
             | AwaitCheckpoint()
@@ -73,7 +79,7 @@ class SignalHandler(NamedTuple):
     node: HandleSignal[Any, Any, Any]
     input: Any
     path: Path
-    route: tuple[str, ...] = ()
+    route: tuple[str | ElementHop, ...] = ()
 
 
 def signal_handlers(cursor: Cursor) -> list[SignalHandler]:
@@ -89,6 +95,11 @@ def signal_handlers(cursor: Cursor) -> list[SignalHandler]:
                 where = format_path(child(focus.path, index))
                 for inner in signal_handlers(flow):
                     handlers.append(inner._replace(route=(where, *inner.route)))
+        case InForEach():
+            for index in focus.listening:
+                hop = ElementHop(focus.section, focus.keys[index])
+                for inner in signal_handlers(focus.elements[index]):
+                    handlers.append(inner._replace(route=(hop, *inner.route)))
         case (
             Evaluate() | ReturnValue() | ReturnError() | AwaitTimer() | ArmTimeout()
             | AwaitCheckpoint() | Finished() | FailedWith()
@@ -114,11 +125,14 @@ def result(cursor: Cursor) -> Any:
             return focus.error
         case (
             Evaluate() | ReturnValue() | ReturnError() | AwaitEvent() | AwaitTimer()
-            | ArmTimeout() | AwaitCheckpoint() | InParallel()
+            | ArmTimeout() | AwaitCheckpoint() | InParallel() | InForEach()
         ):  # fmt: skip
             return None
         case _:
             assert_never(focus)
+
+
+_SHOWN_ELEMENTS = 5  # a for-each section's waits shown in messages
 
 
 def describe_wait(cursor: Cursor) -> str:
@@ -164,6 +178,18 @@ def describe_wait(cursor: Cursor) -> str:
                 for spec, flow in zip(focus.node.flows, focus.flows, strict=True)
             )
             return f"in parallel section{name} at {format_path(focus.path)}: {flows}"
+        case InForEach():
+            name = f" {focus.node.meta.name!r}" if focus.node.meta.name else ""
+            shown = [*focus.pending, *focus.active, *focus.listening]
+            waits = "; ".join(
+                f"element {focus.keys[index]!r} {describe_wait(focus.elements[index])}"
+                for index in dict.fromkeys(shown[:_SHOWN_ELEMENTS])
+            )
+            more = len(focus.keys) - focus.unfinished
+            return (
+                f"in for-each section{name} at {focus.section} ({more} of {len(focus.keys)} "
+                f"elements done): {waits}"
+            )
         case Finished():
             return "finished"
         case FailedWith():

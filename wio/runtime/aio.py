@@ -73,13 +73,14 @@ class AsyncInstance(InstanceView[In, E, Out]):
         request: Any,
         *,
         key: str | None = None,
+        element: str | None = None,
         advance: bool = True,
     ) -> Resp:
         """Deliver ``signal``, run on to the next wait, and return its response; see
         `Instance.signal`."""
         try:
             response: Resp = await drive_async(
-                procedures.signal(self._core, self._persistence, signal, request, key)
+                procedures.signal(self._core, self._persistence, signal, request, key, element)
             )
             if advance and self._core.more_is_due():
                 await self._run_on()

@@ -52,6 +52,7 @@ from wio.interpreter import (
     ready_effects,
     release_times,
     result,
+    routed,
     start,
     status,
 )
@@ -284,8 +285,13 @@ class InstanceCore:
     def still_due(self, effect: Effect) -> bool:
         """Whether ``effect`` is still wanted: a business error in another flow
         performed at the same time may have ended its parallel section."""
-        key = (type(effect), effect.path, effect.route)
-        return any((type(e), e.path, e.route) == key for e in ready_effects(self.cursor))
+        # Straight to its flow or element: a for-each section of 10,000 elements
+        # performs 10,000 effects at once, and each is checked here.
+        where = routed(self.cursor, effect.route)
+        if where is None:
+            return False
+        key = (type(effect), effect.path)
+        return any((type(e), e.path) == key and not e.route for e in ready_effects(where))
 
     @property
     def wakeup_at(self) -> datetime | None:

@@ -192,18 +192,20 @@ def signal(
     signal: Signal[Any, Any],
     request: Any,
     key: str | None,
+    element: str | None = None,
 ) -> Procedure[Any]:
-    """Deliver a signal; returns its response. Nothing is recorded if anything fails."""
+    """Deliver a signal (to one for-each ``element``'s body, if given); returns its
+    response. Nothing is recorded if anything fails."""
     yield _persist(persistence, persistence.acquire, core)
     core.refuse_if_cancelled(f"signal {signal.name!r}")
     request = signal_request(core.instance_id, signal, request)
     previous = redelivered(core.instance_id, core.cursor, core.events, signal, request, key)
     if previous is not None:
         return previous.response  # already handled: no side effect runs again
-    effect = signal_effect(core.instance_id, core.cursor, signal, request)
+    effect = signal_effect(core.instance_id, core.cursor, signal, request, element)
     event = yield Perform(effect)
     record = signal_record(effect, event, key)
-    recorded = in_flows(effect.route, record)  # inside its parallel flows' envelopes
+    recorded = in_flows(effect.route, record)  # inside its flows' and elements' envelopes
     applied = core.prepare_delivery(recorded)
     yield from _commit(core, persistence, applied, recorded)
     return record.response

@@ -14,6 +14,7 @@ from typing import Any
 
 from wio.codec import InputError, decode_input
 from wio.errors import DefinitionError
+from wio.for_each import ElementHop
 from wio.interpreter import Cursor, DeliverSignal, describe_wait, expected_signals
 from wio.interpreter.state import signal_handlers
 from wio.parallel import innermost
@@ -74,16 +75,26 @@ def redelivered(
 
 
 def signal_effect(
-    instance_id: str, cursor: Cursor, signal: Signal[Any, Any], request: Any
+    instance_id: str,
+    cursor: Cursor,
+    signal: Signal[Any, Any],
+    request: Any,
+    element: str | None = None,
 ) -> DeliverSignal:
-    """The effect of the handler that takes ``signal`` now, or `UnexpectedSignal`."""
+    """The effect of the handler that takes ``signal`` now, or `UnexpectedSignal`: the
+    first handler waiting for it, or with ``element`` the first one in the body of
+    the for-each element of that key."""
     for handler in signal_handlers(cursor):
-        if handler.node.signal == signal:
+        if handler.node.signal == signal and (
+            element is None
+            or any(isinstance(hop, ElementHop) and hop.key == element for hop in handler.route)
+        ):
             node, input, path, route = handler
             return DeliverSignal(node, input, path, request, route)
     expected = ", ".join(repr(s.name) for s in expected_signals(cursor)) or "none"
+    addressed = "" if element is None else f" in element {element!r}"
     raise UnexpectedSignal(
-        f"instance {instance_id!r} is not waiting for signal {signal.name!r} "
+        f"instance {instance_id!r} is not waiting for signal {signal.name!r}{addressed} "
         f"(it is {describe_wait(cursor)}; signals expected now: {expected}); "
         "nothing was recorded"
     )

@@ -94,6 +94,7 @@ class Instance(InstanceView[In, E, Out]):
         request: Any,
         *,
         key: str | None = None,
+        element: str | None = None,
         advance: bool = True,
     ) -> Resp:
         """Deliver ``signal`` and return its response.
@@ -103,7 +104,9 @@ class Instance(InstanceView[In, E, Out]):
         request once the instance no longer waits for the signal) returns the
         recorded response and runs nothing. Raises `UnexpectedSignal` if the
         instance does not wait for it and `SignalRequestError` for a request of
-        the wrong shape; nothing is recorded then.
+        the wrong shape; nothing is recorded then. With ``element=`` it goes
+        to the body of that element of a `WIO.for_each` section (by its key);
+        without, to the first handler waiting for it.
 
         Once the signal is recorded, the instance runs on here, under the same
         lease, to its next wait (as `advance` would), so that it is ready for the
@@ -112,7 +115,7 @@ class Instance(InstanceView[In, E, Out]):
         """
         try:
             response: Resp = drive_sync(
-                procedures.signal(self._core, self._persistence, signal, request, key),
+                procedures.signal(self._core, self._persistence, signal, request, key, element),
                 perform_sync,
             )
             if advance and self._core.more_is_due():
