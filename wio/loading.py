@@ -65,9 +65,9 @@ def load_module(source: str) -> ModuleType:
     except ModuleNotFoundError as exc:
         if exc.name is not None and source.startswith(exc.name):
             raise TargetError(f"cannot import module {source!r}: {exc}") from exc
-        raise TargetError(f"importing {source!r} failed:\n{_user_error(exc)}") from exc
+        raise TargetError(f"cannot load {source!r}, its code raised:\n{_user_error(exc)}") from exc
     except Exception as exc:
-        raise TargetError(f"importing {source!r} failed:\n{_user_error(exc)}") from exc
+        raise TargetError(f"cannot load {source!r}, its code raised:\n{_user_error(exc)}") from exc
 
 
 def _load_file(path: Path) -> ModuleType:
@@ -93,7 +93,7 @@ def _load_file(path: Path) -> ModuleType:
         spec.loader.exec_module(module)
     except Exception as exc:
         del sys.modules[name]
-        raise TargetError(f"loading {path} failed:\n{_user_error(exc)}") from exc
+        raise TargetError(f"cannot load {path}, its code raised:\n{_user_error(exc)}") from exc
     return module
 
 
@@ -105,8 +105,7 @@ def _user_error(exc: BaseException) -> str:
         if not frame.filename.startswith(("<frozen", _WIO_FOLDER))
     ]
     lines = traceback.format_list(frames) + traceback.format_exception_only(exc)
-    heading = ["Traceback (most recent call last):\n"] if frames else []
-    return "".join(heading + lines).rstrip("\n")
+    return "".join(lines).rstrip("\n")
 
 
 def definition_for(
