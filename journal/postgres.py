@@ -98,6 +98,58 @@ _INSTANCE_COLUMNS = (
 )
 
 
+# Claim in index order: each status has its own partial index in claim order, so
+# each branch reads at most ``limit`` unleased rows and stops (an OR across the
+# statuses in one query would sort the whole backlog). SKIP LOCKED lets
+# concurrent workers claim disjoint instances without waiting; the rows a branch
+# locks beyond the final ``limit`` are unlocked at commit.
+CLAIM_RUNNABLE = (
+    """
+WITH running AS (
+    SELECT id, wakeup_at, updated_at FROM {schema}.instances
+    WHERE status = 'running' AND (wakeup_at IS NULL OR wakeup_at <= %(now)s)
+    AND (lease_owner IS NULL OR lease_expires_at <= %(now)s)
+    AND (%(names)s::text[] IS NULL OR (workflow, workflow_version) IN
+        (SELECT * FROM unnest(%(names)s::text[], %(versions)s::int[])))
+    ORDER BY wakeup_at NULLS FIRST, updated_at LIMIT %(limit)s
+    FOR UPDATE SKIP LOCKED
+), waiting AS (
+    SELECT id, wakeup_at, updated_at FROM {schema}.instances
+    WHERE status = 'waiting' AND wakeup_at <= %(now)s
+    AND (lease_owner IS NULL OR lease_expires_at <= %(now)s)
+    AND (%(names)s::text[] IS NULL OR (workflow, workflow_version) IN
+        (SELECT * FROM unnest(%(names)s::text[], %(versions)s::int[])))
+    ORDER BY wakeup_at LIMIT %(limit)s
+    FOR UPDATE SKIP LOCKED
+), chosen AS (
+    SELECT id AS chosen_id FROM (SELECT * FROM running UNION ALL SELECT * FROM waiting) c
+    ORDER BY wakeup_at NULLS FIRST, updated_at LIMIT %(limit)s
+)
+UPDATE {schema}.instances i SET lease_owner = %(owner)s, lease_expires_at = %(expires)s
+FROM chosen WHERE i.id = chosen.chosen_id
+RETURNING """
+    + _INSTANCE_COLUMNS
+)
+
+
+def claim_parameters(
+    owner: str,
+    now: datetime,
+    ttl: timedelta,
+    limit: int,
+    workflows: Sequence[tuple[str, int]] | None,
+) -> dict[str, Any]:
+    """The parameters of `CLAIM_RUNNABLE`."""
+    return {
+        "owner": owner,
+        "expires": now + ttl,
+        "now": now,
+        "names": None if workflows is None else [w[0] for w in workflows],
+        "versions": None if workflows is None else [w[1] for w in workflows],
+        "limit": limit,
+    }
+
+
 def validate_schema(name: str) -> str:
     if not IDENTIFIER.fullmatch(name):
         raise InvalidJournalURL(
@@ -352,32 +404,9 @@ class PostgresJournal:
         limit: int,
         workflows: Sequence[tuple[str, int]] | None = None,
     ) -> list[InstanceRecord]:
-        names = None if workflows is None else [w[0] for w in workflows]
-        versions = None if workflows is None else [w[1] for w in workflows]
         with self._transaction() as conn:
-            # SKIP LOCKED lets concurrent workers claim disjoint instances without waiting.
             rows = conn.execute(
-                self._sql(
-                    "UPDATE {schema}.instances i SET lease_owner = %(owner)s, "
-                    "lease_expires_at = %(expires)s WHERE id IN ("
-                    " SELECT id FROM {schema}.instances WHERE ("
-                    "  (status = 'running' AND (wakeup_at IS NULL OR wakeup_at <= %(now)s))"
-                    "  OR (status = 'waiting' AND wakeup_at <= %(now)s))"
-                    " AND (lease_owner IS NULL OR lease_expires_at <= %(now)s)"
-                    " AND (%(names)s::text[] IS NULL OR (workflow, workflow_version) IN"
-                    "      (SELECT * FROM unnest(%(names)s::text[], %(versions)s::int[])))"
-                    " ORDER BY wakeup_at NULLS FIRST, updated_at LIMIT %(limit)s"
-                    " FOR UPDATE SKIP LOCKED)"
-                    f" RETURNING {_INSTANCE_COLUMNS}"
-                ),
-                {
-                    "owner": owner,
-                    "expires": now + ttl,
-                    "now": now,
-                    "names": names,
-                    "versions": versions,
-                    "limit": limit,
-                },
+                self._sql(CLAIM_RUNNABLE), claim_parameters(owner, now, ttl, limit, workflows)
             ).fetchall()
         return [instance_from_row(row) for row in rows]
 

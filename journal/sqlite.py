@@ -71,6 +71,16 @@ MIGRATIONS: list[tuple[int, str]] = [
         );
         """,
     ),
+    (
+        2,
+        # The claim reads each status in its own index, in claim order, and stops
+        # after a batch: its cost does not grow with the backlog.
+        """
+        CREATE INDEX instances_runnable ON instances (wakeup_at, updated_at)
+            WHERE status = 'running';
+        CREATE INDEX instances_waiting_due ON instances (wakeup_at) WHERE status = 'waiting';
+        """,
+    ),
 ]
 
 SYNCHRONOUS = ("off", "normal", "full", "extra")
@@ -79,6 +89,30 @@ _INSTANCE_COLUMNS = (
     "lease_owner, lease_expires_at, last_error, attempts, "
     "(SELECT COALESCE(MAX(seq), 0) FROM events e WHERE e.instance_id = instances.id)"
 )
+
+
+_ACCEPTED = (
+    "(json(:accepted) = 'null' OR EXISTS (SELECT 1 FROM json_each(:accepted) w"
+    " WHERE w.value ->> 0 = workflow AND w.value ->> 1 = workflow_version))"
+)
+# Each status in its own partial index, in claim order (NULL wakeups first), so each
+# branch stops after a batch; an OR across the statuses would sort the whole backlog.
+CLAIM_RUNNABLE = f"""
+UPDATE instances SET lease_owner = :owner, lease_expires_at = :expires WHERE id IN (
+    SELECT id FROM (
+        SELECT * FROM (
+            SELECT id, wakeup_at, updated_at FROM instances INDEXED BY instances_runnable
+            WHERE status = 'running' AND (wakeup_at IS NULL OR wakeup_at <= :now)
+            AND (lease_owner IS NULL OR lease_expires_at <= :now) AND {_ACCEPTED}
+            ORDER BY wakeup_at, updated_at LIMIT :limit)
+        UNION ALL
+        SELECT * FROM (
+            SELECT id, wakeup_at, updated_at FROM instances INDEXED BY instances_waiting_due
+            WHERE status = 'waiting' AND wakeup_at <= :now
+            AND (lease_owner IS NULL OR lease_expires_at <= :now) AND {_ACCEPTED}
+            ORDER BY wakeup_at LIMIT :limit))
+    ORDER BY wakeup_at, updated_at LIMIT :limit)
+RETURNING id"""
 
 
 class SQLiteJournal:
@@ -290,24 +324,14 @@ class SQLiteJournal:
             ids = [
                 row[0]
                 for row in db.execute(
-                    "UPDATE instances SET lease_owner = ?, lease_expires_at = ? WHERE id IN ("
-                    " SELECT id FROM instances WHERE ("
-                    "  (status = 'running' AND (wakeup_at IS NULL OR wakeup_at <= ?))"
-                    "  OR (status = 'waiting' AND wakeup_at <= ?))"
-                    " AND (lease_owner IS NULL OR lease_expires_at <= ?)"
-                    " AND (json(?) = 'null' OR EXISTS (SELECT 1 FROM json_each(?) w"
-                    "   WHERE w.value ->> 0 = workflow AND w.value ->> 1 = workflow_version))"
-                    " ORDER BY updated_at, id LIMIT ?) RETURNING id",
-                    (
-                        owner,
-                        _ts(now + ttl),
-                        _ts(now),
-                        _ts(now),
-                        _ts(now),
-                        accepted,
-                        accepted,
-                        limit,
-                    ),
+                    CLAIM_RUNNABLE,
+                    {
+                        "owner": owner,
+                        "expires": _ts(now + ttl),
+                        "now": _ts(now),
+                        "accepted": accepted,
+                        "limit": limit,
+                    },
                 )
             ]
         return [self.get_instance(instance_id) for instance_id in ids]
