@@ -18,6 +18,7 @@ import logging
 import os
 import signal
 import threading
+import time
 from collections.abc import Sequence
 from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -59,6 +60,7 @@ class Worker:
         self.stopping = threading.Event()
         self.processed = 0
         self._current: str | None = None
+        self._claimed_at = 0.0
         self.runtimes: dict[tuple[str, int], Runtime[Any, Any, Any]] = {}
         for workflow in workflows:
             key = (workflow.name, workflow.version)
@@ -114,6 +116,7 @@ class Worker:
 
     def _claim(self) -> list[InstanceRecord]:
         """Lease a batch of this worker's runnable instances."""
+        self._claimed_at = time.monotonic()  # the leases last at least ttl from here
         return self.journal.claim_runnable(
             self.owner,
             self.clock.now(),
@@ -134,7 +137,7 @@ class Worker:
         runtime = self.runtimes[(record.workflow, record.workflow_version)]
         self._current = record.id
         try:
-            instance = runtime.get(record.id)
+            instance = runtime.claimed(record, self._claimed_at)
             status = instance.advance(until=self.stopping.is_set)
             self.processed += 1
             if status in (InstanceStatus.FINISHED, InstanceStatus.FAILED, InstanceStatus.WAITING):
