@@ -719,7 +719,9 @@ def claim_latency(sizes: Sizes) -> list[Figure]:
                     (backlog - 1,),
                 )
                 conn.execute(sql.SQL("ANALYZE {}").format(instances))
-                release = sql.SQL("UPDATE {} SET lease_owner = NULL, lease_expires_at = NULL")
+                release = sql.SQL(
+                    "UPDATE {} SET lease_owner = NULL, lease_expires_at = NULL WHERE id = ANY(%s)"
+                )
                 samples = []
                 for _ in range(CLAIMS):
                     now = datetime.now(UTC)
@@ -729,7 +731,8 @@ def claim_latency(sizes: Sizes) -> list[Figure]:
                     )
                     samples.append(time.perf_counter() - started)
                     assert len(claimed) == min(CLAIM_LIMIT, backlog)
-                    conn.execute(release.format(instances))  # the same backlog for every claim
+                    # The same backlog for every claim.
+                    conn.execute(release.format(instances), ([r.id for r in claimed],))
             median_ms[backlog] = statistics.median(samples) * 1e3
     first = sizes.backlog[0]
     base = figure(bench, f"claim with a backlog of {first:,}", median_ms[first], "ms")
