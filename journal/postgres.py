@@ -98,6 +98,18 @@ _INSTANCE_COLUMNS = (
 )
 
 
+# All the events of an append in one statement. A writer that is behind hits the
+# primary key on a seq already taken; the EXISTS (a lookup in that key) refuses
+# one that is ahead, so the events stay numbered without gaps.
+APPEND = """
+INSERT INTO {schema}.events
+SELECT %(id)s, %(expected)s + position, type, version, payload, %(now)s
+FROM unnest(%(types)s::text[], %(versions)s::int[], %(payloads)s::jsonb[])
+    WITH ORDINALITY AS new (type, version, payload, position)
+WHERE %(expected)s = 0 OR EXISTS (
+    SELECT 1 FROM {schema}.events WHERE instance_id = %(id)s AND seq = %(expected)s)
+"""
+
 # Claim in index order: each status has its own partial index in claim order, so
 # each branch reads at most ``limit`` unleased rows and stops (an OR across the
 # statuses in one query would sort the whole backlog). SKIP LOCKED lets
@@ -266,42 +278,31 @@ class PostgresJournal:
         now: datetime,
         update: StatusUpdate | None = None,
     ) -> int:
-        seq = expected_seq
         try:
             with self._transaction() as conn:
-                for event in events:
-                    seq += 1
-                    # One statement checks the expected position and inserts; a
-                    # concurrent insert of the same seq hits the primary key instead.
-                    cursor = conn.execute(
-                        self._sql(
-                            "INSERT INTO {schema}.events SELECT %s, %s, %s, %s, %s, %s WHERE "
-                            "(SELECT COALESCE(MAX(seq), 0) FROM {schema}.events "
-                            "WHERE instance_id = %s) = %s"
-                        ),
-                        (
-                            instance_id,
-                            seq,
-                            event.type,
-                            event.version,
-                            Jsonb(event.payload),
-                            now,
-                            instance_id,
-                            seq - 1,
-                        ),
-                    )
-                    if cursor.rowcount != 1:
-                        raise ConcurrencyConflict(instance_id, expected_seq)
+                cursor = conn.execute(
+                    self._sql(APPEND),
+                    {
+                        "id": instance_id,
+                        "expected": expected_seq,
+                        "types": [event.type for event in events],
+                        "versions": [event.version for event in events],
+                        "payloads": [Jsonb(event.payload) for event in events],
+                        "now": now,
+                    },
+                )
+                if cursor.rowcount != len(events):
+                    raise ConcurrencyConflict(instance_id, expected_seq)
                 if update is not None:
                     self._update(conn, instance_id, update, now)
-        except psycopg.errors.UniqueViolation:
-            raise ConcurrencyConflict(instance_id, expected_seq) from None
+        except (psycopg.errors.UniqueViolation, ConcurrencyConflict):
+            # Behind: the primary key refused a seq taken. Ahead: no event at the
+            # expected position. Either way nothing was written.
+            actual = self.get_instance(instance_id).last_seq  # raises UnknownInstance
+            raise ConcurrencyConflict(instance_id, expected_seq, actual) from None
         except psycopg.errors.ForeignKeyViolation:
             raise UnknownInstance(instance_id) from None
-        except ConcurrencyConflict:
-            self.get_instance(instance_id)  # an unknown instance is not a conflict
-            raise
-        return seq
+        return expected_seq + len(events)
 
     def read(
         self, instance_id: str, after_seq: int = 0, *, times: bool = True
