@@ -1,12 +1,14 @@
 """The PostgreSQL journal, for production: psycopg 3 with a connection pool.
 
 Events are JSONB rows keyed by ``(instance_id, seq)``. An append is one
-INSERT and one COMMIT. New instances are announced with NOTIFY, so workers
-LISTENing start them within milliseconds instead of polling.
+INSERT and one COMMIT. New and released instances are announced with NOTIFY,
+after the commit and coalesced (see `Notifier`), so workers LISTENing start
+them within milliseconds instead of polling.
 """
 
 from __future__ import annotations
 
+import logging
 import re
 import threading
 from collections.abc import Iterator, Sequence
@@ -37,6 +39,7 @@ from .records import (
     instance_from_row,
 )
 
+log = logging.getLogger("wio.journal")
 IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,62}")
 CHANNEL = "wio_work"
 
@@ -206,6 +209,7 @@ class PostgresJournal:
         except PoolTimeout as exc:
             self._pool.close()
             raise JournalUnavailable(f"cannot reach PostgreSQL at {self.url}: {exc}") from exc
+        self._notifier = Notifier(self._pool, self._channel)
         if upgrade:
             self.upgrade()
 
@@ -268,7 +272,7 @@ class PostgresJournal:
                 )
             except psycopg.errors.UniqueViolation:
                 raise DuplicateInstance(record.id) from None
-            conn.execute("SELECT pg_notify(%s, %s)", (self._channel, record.id))
+        self._notifier.notify()
 
     def append(
         self,
@@ -295,6 +299,8 @@ class PostgresJournal:
                     raise ConcurrencyConflict(instance_id, expected_seq)
                 if update is not None:
                     self._update(conn, instance_id, update, now)
+            if self._wakes_workers(update):
+                self._notifier.notify()
         except (psycopg.errors.UniqueViolation, ConcurrencyConflict):
             # Behind: the primary key refused a seq taken. Ahead: no event at the
             # expected position. Either way nothing was written.
@@ -350,6 +356,8 @@ class PostgresJournal:
     def update_instance(self, instance_id: str, update: StatusUpdate, now: datetime) -> None:
         with self._transaction() as conn:
             self._update(conn, instance_id, update, now)
+        if self._wakes_workers(update):
+            self._notifier.notify()
 
     def acquire_lease(
         self, instance_id: str, owner: str, now: datetime, ttl: timedelta
@@ -384,8 +392,7 @@ class PostgresJournal:
                 ),
                 (instance_id, owner),
             )
-            # Another worker may have been waiting for this instance.
-            conn.execute("SELECT pg_notify(%s, %s)", (self._channel, instance_id))
+        self._notifier.notify()  # another worker may have been waiting for this instance
 
     def renew_leases(self, owner: str, now: datetime, ttl: timedelta) -> int:
         with self._transaction() as conn:
@@ -448,6 +455,7 @@ class PostgresJournal:
             conn.execute("SELECT 1")
 
     def close(self) -> None:
+        self._notifier.close()
         with self._listener_lock:
             if self._listener is not None:
                 self._listener.close()
@@ -510,8 +518,57 @@ class PostgresJournal:
         )
         if cursor.rowcount != 1:
             raise UnknownInstance(instance_id)
-        if update.release_lease or update.wakeup_at is not None:
-            conn.execute("SELECT pg_notify(%s, %s)", (self._channel, instance_id))
+
+    @staticmethod
+    def _wakes_workers(update: StatusUpdate | None) -> bool:
+        """Whether an update frees work another worker may be waiting for."""
+        return update is not None and (update.release_lease or update.wakeup_at is not None)
+
+
+class Notifier:
+    """Tells LISTENing workers that there is new work, after the commit that made
+    it and outside any transaction: a NOTIFY inside a transaction takes a lock
+    at commit that every notifying commit in the database waits for in turn.
+    Notifications that pile up while one is being sent go out as one, since a
+    woken worker claims whatever is runnable."""
+
+    def __init__(self, pool: ConnectionPool[psycopg.Connection[TupleRow]], channel: str) -> None:
+        self._pool = pool
+        self._channel = channel
+        self._pending = threading.Event()
+        self._closing = False
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+
+    def notify(self) -> None:
+        with self._lock:
+            if self._closing:
+                return
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="wio-notify", daemon=True)
+                self._thread.start()
+        self._pending.set()
+
+    def close(self) -> None:
+        with self._lock:
+            self._closing = True
+            thread = self._thread
+        self._pending.set()
+        if thread is not None:
+            thread.join()
+
+    def _run(self) -> None:
+        while True:
+            self._pending.wait()
+            self._pending.clear()
+            try:
+                with self._pool.connection() as conn:
+                    conn.execute("SELECT pg_notify(%s, '')", (self._channel,))
+            except (PoolTimeout, psycopg.Error) as exc:
+                # Workers poll too: a lost notification delays work, it loses nothing.
+                log.warning("could not notify workers on %s: %s", self._channel, exc)
+            if self._closing:
+                return
 
 
 def _redacted(conninfo: str, schema: str) -> str:
