@@ -21,6 +21,7 @@ from .errors import (
     JournalError,
     JournalUnavailable,
     LeaseHeld,
+    NotPrunable,
     UnknownInstance,
 )
 from .memory import MemoryJournal
@@ -39,6 +40,7 @@ __all__ = [
     "LeaseHeld",
     "MemoryJournal",
     "NewEvent",
+    "NotPrunable",
     "StatusUpdate",
     "StoredEvent",
     "UnknownInstance",

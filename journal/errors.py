@@ -18,6 +18,17 @@ class JournalUnavailable(JournalError):
     """Raised when the database cannot be reached, opened or upgraded."""
 
 
+class NotPrunable(JournalError):
+    """Raised by `prune` when asked to delete instances in a status that is not
+    final (running or waiting): those instances still have work to do."""
+
+    def __init__(self, status: str) -> None:
+        super().__init__(
+            f"cannot prune {status} instances: only finished or failed instances can be pruned"
+        )
+        self.status = status
+
+
 class InvalidJournalURL(JournalError):
     """Raised by `open_journal` when a journal URL or one of its options is malformed."""
 

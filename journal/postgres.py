@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import re
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime, timedelta
 from typing import Any
@@ -31,12 +31,14 @@ from .errors import (
     UnknownInstance,
 )
 from .records import (
+    FINAL_STATUSES,
     InstanceRecord,
     InstanceStatus,
     NewEvent,
     StatusUpdate,
     StoredEvent,
     instance_from_row,
+    prunable,
 )
 
 log = logging.getLogger("wio.journal")
@@ -111,6 +113,18 @@ FROM unnest(%(types)s::text[], %(versions)s::int[], %(payloads)s::jsonb[])
     WITH ORDINALITY AS new (type, version, payload, position)
 WHERE %(expected)s = 0 OR EXISTS (
     SELECT 1 FROM {schema}.events WHERE instance_id = %(id)s AND seq = %(expected)s)
+"""
+
+# One batch of `prune`: the events of the chosen instances, then the instances.
+PRUNE = """
+WITH doomed AS (
+    SELECT id FROM {schema}.instances
+    WHERE status = ANY(%(statuses)s) AND updated_at < %(before)s
+    LIMIT %(batch)s FOR UPDATE SKIP LOCKED
+), events AS (
+    DELETE FROM {schema}.events e USING doomed WHERE e.instance_id = doomed.id
+)
+DELETE FROM {schema}.instances i USING doomed WHERE i.id = doomed.id
 """
 
 # Claim in index order: each status has its own partial index in claim order, so
@@ -417,6 +431,42 @@ class PostgresJournal:
                 self._sql(CLAIM_RUNNABLE), claim_parameters(owner, now, ttl, limit, workflows)
             ).fetchall()
         return [instance_from_row(row) for row in rows]
+
+    def prune(
+        self,
+        finished_before: datetime,
+        statuses: Iterable[InstanceStatus] = FINAL_STATUSES,
+        *,
+        batch_size: int = 1000,
+        dry_run: bool = False,
+    ) -> int:
+        """Delete the instances in ``statuses`` (final ones only: finished, failed)
+        last updated before ``finished_before``, with their events, in transactions
+        of at most ``batch_size`` instances so that no lock is held long. Returns how
+        many were deleted; with ``dry_run``, how many would be, deleting nothing."""
+        parameters = {
+            "statuses": prunable(statuses),
+            "before": finished_before,
+            "batch": batch_size,
+        }
+        if dry_run:
+            with self._connection() as conn:
+                row = conn.execute(
+                    self._sql(
+                        "SELECT count(*) FROM {schema}.instances "
+                        "WHERE status = ANY(%(statuses)s) AND updated_at < %(before)s"
+                    ),
+                    parameters,
+                ).fetchone()
+            return int(row[0]) if row else 0
+        deleted = 0
+        while True:
+            # One short transaction per batch; SKIP LOCKED passes over rows in use.
+            with self._transaction() as conn:
+                count = conn.execute(self._sql(PRUNE), parameters).rowcount
+            deleted += count
+            if count < batch_size:
+                return deleted
 
     def register_workflow(self, name: str, version: int, model: Any, now: datetime) -> None:
         with self._transaction() as conn:

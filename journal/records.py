@@ -8,11 +8,13 @@ Times are timezone-aware UTC datetimes, supplied by the caller's clock.
 from __future__ import annotations
 
 import enum
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import datetime
 from typing import Any, NamedTuple
 
 from attrs import frozen
+
+from .errors import NotPrunable
 
 
 class InstanceStatus(enum.StrEnum):
@@ -24,6 +26,19 @@ class InstanceStatus(enum.StrEnum):
     WAITING = "waiting"  # blocked until something outside delivers an event
     FINISHED = "finished"
     FAILED = "failed"  # a business error escaped the workflow, or a step gave up
+
+
+# The statuses an instance never leaves, whose instances `prune` may delete.
+FINAL_STATUSES = frozenset({InstanceStatus.FINISHED, InstanceStatus.FAILED})
+
+
+def prunable(statuses: Iterable[InstanceStatus]) -> list[str]:
+    """The statuses to prune, as stored; raises `NotPrunable` for one that is not final."""
+    chosen = sorted({InstanceStatus(status) for status in statuses})
+    for status in chosen:
+        if status not in FINAL_STATUSES:
+            raise NotPrunable(str(status))
+    return [str(status) for status in chosen]
 
 
 @frozen

@@ -11,7 +11,7 @@ import json
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -26,12 +26,14 @@ from .errors import (
     UnknownInstance,
 )
 from .records import (
+    FINAL_STATUSES,
     InstanceRecord,
     InstanceStatus,
     NewEvent,
     StatusUpdate,
     StoredEvent,
     instance_from_row,
+    prunable,
 )
 
 MIGRATIONS: list[tuple[int, str]] = [
@@ -335,6 +337,49 @@ class SQLiteJournal:
                 )
             ]
         return [self.get_instance(instance_id) for instance_id in ids]
+
+    def prune(
+        self,
+        finished_before: datetime,
+        statuses: Iterable[InstanceStatus] = FINAL_STATUSES,
+        *,
+        batch_size: int = 1000,
+        dry_run: bool = False,
+    ) -> int:
+        """Delete the instances in ``statuses`` (final ones only: finished, failed)
+        last updated before ``finished_before``, with their events, in transactions
+        of at most ``batch_size`` instances so that no lock is held long. Returns how
+        many were deleted; with ``dry_run``, how many would be, deleting nothing."""
+        chosen = json.dumps(prunable(statuses))
+        where = "status IN (SELECT value FROM json_each(?)) AND updated_at < ?"
+        if dry_run:
+            with self._lock:
+                (count,) = self._db.execute(
+                    f"SELECT count(*) FROM instances WHERE {where}", (chosen, _ts(finished_before))
+                ).fetchone()
+            return int(count)
+        deleted = 0
+        while True:
+            with self._write() as db:
+                ids = json.dumps(
+                    [
+                        row[0]
+                        for row in db.execute(
+                            f"SELECT id FROM instances WHERE {where} LIMIT ?",
+                            (chosen, _ts(finished_before), batch_size),
+                        )
+                    ]
+                )
+                db.execute(
+                    "DELETE FROM events WHERE instance_id IN (SELECT value FROM json_each(?))",
+                    (ids,),
+                )
+                count = db.execute(
+                    "DELETE FROM instances WHERE id IN (SELECT value FROM json_each(?))", (ids,)
+                ).rowcount
+            deleted += count
+            if count < batch_size:
+                return deleted
 
     def register_workflow(self, name: str, version: int, model: Any, now: datetime) -> None:
         with self._write() as db:

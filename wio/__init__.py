@@ -33,6 +33,7 @@ from wio.journal import (
     JournalError,
     JournalUnavailable,
     LeaseHeld,
+    NotPrunable,
     UnknownInstance,
 )
 from wio.loading import TargetError
@@ -76,6 +77,7 @@ __all__ = [
     "ManualClock",
     "Meta",
     "ModelFormatError",
+    "NotPrunable",
     "NotWaitingForEvent",
     "RecordedError",
     "RecordedEvent",
