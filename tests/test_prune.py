@@ -6,11 +6,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import UTC, datetime
 
+import psycopg
 import pytest
 
-from tests.conftest import ALL_JOURNALS, DURABLE_JOURNALS
+from tests.conftest import ALL_JOURNALS, DURABLE_JOURNALS, POSTGRES_URL, ROOT
 from wio.cli import main
 from wio.journal import (
+    ConcurrencyConflict,
     InstanceRecord,
     InstanceStatus,
     Journal,
@@ -19,6 +21,7 @@ from wio.journal import (
     UnknownInstance,
     open_journal,
 )
+from wio.journal.postgres import PostgresJournal
 
 Open = Callable[[], Journal]
 OLD = datetime(2026, 1, 1, tzinfo=UTC)
@@ -105,4 +108,37 @@ def test_wio_prune(journal_url: str, capsys: pytest.CaptureFixture[str]) -> None
         main([*prune, "--status", "running"])
     assert "invalid choice: 'running'" in capsys.readouterr().err
     with open_journal(journal_url) as journal:
+        assert remaining(journal) == {"done-recently", "running", "waiting"}
+
+
+def partitioning_recipe() -> str:
+    """The SQL that docs/performance.md gives for partitioning the events table."""
+    text = (ROOT / "benchmarks" / "findings.md").read_text()
+    return text.split("```sql\n", 1)[1].split("```", 1)[0]
+
+
+@pytest.mark.postgres
+def test_the_partitioning_recipe_keeps_the_journal_working(postgres_journal_url: str) -> None:
+    with open_journal(postgres_journal_url) as journal:
+        assert isinstance(journal, PostgresJournal)
+        populate(journal)
+        schema = journal.schema
+    recipe = partitioning_recipe().replace("wio.", f"{schema}.")
+    with psycopg.connect(POSTGRES_URL, autocommit=True) as conn:
+        conn.execute(recipe)  # its own BEGIN and COMMIT
+        partitions = conn.execute(
+            "SELECT count(*) FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhparent "
+            "JOIN pg_namespace n ON n.oid = c.relnamespace "
+            "WHERE n.nspname = %s AND c.relname = 'events'",
+            (schema,),
+        ).fetchone()
+        assert partitions == (4,)
+    with open_journal(postgres_journal_url) as journal:
+        assert [e.payload["n"] for e in journal.read("running")] == [0, 1, 2]
+        assert journal.append("running", 3, [NewEvent("Stepped", 1, {"n": 3})], NEW) == 4
+        with pytest.raises(ConcurrencyConflict):
+            journal.append("running", 3, [NewEvent("Stepped", 1, {"n": 9})], NEW)
+        with pytest.raises(UnknownInstance):
+            journal.append("ghost", 0, [NewEvent("Stepped", 1, {"n": 0})], NEW)
+        assert journal.prune(CUTOFF) == 5
         assert remaining(journal) == {"done-recently", "running", "waiting"}
