@@ -4,7 +4,11 @@ reads the record again."""
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections import Counter
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from attrs import frozen
@@ -12,7 +16,7 @@ from attrs import frozen
 from tests.conftest import DURABLE_JOURNALS
 from wio import WIO, Workflow
 from wio.journal import InstanceStatus, Journal, open_journal
-from wio.runtime import Runtime
+from wio.runtime import AsyncRuntime, Runtime
 from wio.worker import Worker
 
 
@@ -69,3 +73,23 @@ def test_a_claimed_instance_is_advanced_without_taking_its_lease_again(journal_u
     # One append per step; the last one finishes the instance and gives the lease back.
     assert counting.calls["append"] == 15, counting.calls
     assert counting.calls["release_lease"] == 0, counting.calls
+
+
+def test_the_async_runtime_advances_a_claimed_instance_without_taking_its_lease_again(
+    tmp_path: Path,
+) -> None:
+    with open_journal(f"sqlite:///{tmp_path / 'journal.db'}") as journal:
+        Runtime(three_steps, journal=journal).create("i", 4)
+        counting = CountingJournal(journal)
+        runtime = AsyncRuntime(three_steps, journal=counting, owner="w")  # type: ignore[arg-type]
+        since = time.monotonic()
+        (record,) = journal.claim_runnable("w", datetime.now(UTC), timedelta(seconds=30), 10)
+
+        async def advance() -> Any:
+            instance = await runtime.claimed(record, since)
+            await instance.advance()
+            return instance.result
+
+        assert asyncio.run(advance()) == 7
+    assert counting.calls["acquire_lease"] == 0, counting.calls
+    assert counting.calls["get_instance"] == 0, counting.calls
