@@ -138,10 +138,11 @@ class Worker:
         self._current = record.id
         try:
             instance = runtime.claimed(record, self._claimed_at)
-            status = instance.advance(until=self.stopping.is_set)
+            instance.advance(until=self.stopping.is_set)
             self.processed += 1
-            if status in (InstanceStatus.FINISHED, InstanceStatus.FAILED, InstanceStatus.WAITING):
-                runtime.forget(record.id)  # nothing to keep in memory for it
+            # Its lease is given back: another worker may run it next (a timer that
+            # falls due, a signal), so a copy kept here would only grow the memory.
+            runtime.forget(record.id)
         except (ConcurrencyConflict, LeaseHeld) as exc:
             # Another process advanced it meanwhile: forget our copy, it will be reloaded.
             log.warning("instance %r: %s", record.id, exc)
