@@ -23,6 +23,7 @@ from .errors import (
     JournalNotFound,
     JournalUnavailable,
     LeaseHeld,
+    NotPrunable,
     UnknownInstance,
 )
 from .memory import MemoryJournal
@@ -43,6 +44,7 @@ __all__ = [
     "LeaseHeld",
     "MemoryJournal",
     "NewEvent",
+    "NotPrunable",
     "StatusUpdate",
     "StoredEvent",
     "UnknownInstance",

@@ -23,6 +23,17 @@ class JournalNotFound(JournalError):
     (nothing is created)."""
 
 
+class NotPrunable(JournalError):
+    """Raised by `prune` when asked to delete instances in a status that is not
+    final (running or waiting): those instances still have work to do."""
+
+    def __init__(self, status: str) -> None:
+        super().__init__(
+            f"cannot prune {status} instances: only finished or failed instances can be pruned"
+        )
+        self.status = status
+
+
 class InvalidJournalURL(JournalError):
     """Raised by `open_journal` when a journal URL or one of its options is malformed."""
 

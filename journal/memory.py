@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -11,12 +11,14 @@ import attrs
 
 from .errors import ConcurrencyConflict, DuplicateInstance, LeaseHeld, UnknownInstance
 from .records import (
+    FINAL_STATUSES,
     InstanceRecord,
     InstanceStatus,
     NewEvent,
     StatusUpdate,
     StoredEvent,
     check_expected,
+    prunable,
 )
 
 
@@ -105,6 +107,31 @@ class MemoryJournal:
                 and (start is None or (r.created_at, r.id) > (start.created_at, start.id))
             ]
             return found if limit is None else found[:limit]
+
+    def prune(
+        self,
+        finished_before: datetime,
+        statuses: Iterable[InstanceStatus] = FINAL_STATUSES,
+        *,
+        batch_size: int = 1000,
+        dry_run: bool = False,
+    ) -> int:
+        """Delete the instances in ``statuses`` (final ones only: finished, failed)
+        last updated before ``finished_before``, with their events, in transactions
+        of at most ``batch_size`` instances so that no lock is held long. Returns how
+        many were deleted; with ``dry_run``, how many would be, deleting nothing."""
+        chosen = prunable(statuses)
+        with self._lock:
+            doomed = [
+                r.id
+                for r in self._instances.values()
+                if r.status in chosen and r.updated_at < finished_before
+            ]
+            if not dry_run:
+                for instance_id in doomed:
+                    del self._instances[instance_id]
+                    del self._events[instance_id]
+        return len(doomed)
 
     def count_instances(self) -> dict[InstanceStatus, int]:
         with self._lock:

@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 from typing import Any, Protocol, runtime_checkable
 
-from .records import InstanceRecord, InstanceStatus, NewEvent, StatusUpdate, StoredEvent
+from .records import (
+    FINAL_STATUSES,
+    InstanceRecord,
+    InstanceStatus,
+    NewEvent,
+    StatusUpdate,
+    StoredEvent,
+)
 
 
 @runtime_checkable
@@ -115,6 +122,20 @@ class Journal(Protocol):
         as free, which is how the work of a dead process is picked up again.
         Instances ``owner`` already holds are not returned again.
         """
+
+    def prune(
+        self,
+        finished_before: datetime,
+        statuses: Iterable[InstanceStatus] = FINAL_STATUSES,
+        *,
+        batch_size: int = 1000,
+        dry_run: bool = False,
+    ) -> int:
+        """Delete the instances in ``statuses`` (final ones only: finished, failed)
+        last updated before ``finished_before``, with their events, in transactions
+        of at most ``batch_size`` instances so that no lock is held long. Returns how
+        many were deleted; with ``dry_run``, how many would be, deleting nothing."""
+        ...
 
     def register_workflow(self, name: str, version: int, model: Any, now: datetime) -> None:
         """Record that a worker runs this workflow version, with its model JSON."""

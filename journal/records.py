@@ -8,13 +8,13 @@ Times are timezone-aware UTC datetimes, supplied by the caller's clock.
 from __future__ import annotations
 
 import enum
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import datetime
 from typing import Any, NamedTuple
 
 from attrs import frozen
 
-from .errors import InstanceChanged
+from .errors import InstanceChanged, NotPrunable
 
 
 class InstanceStatus(enum.StrEnum):
@@ -27,6 +27,21 @@ class InstanceStatus(enum.StrEnum):
     FINISHED = "finished"
     FAILED = "failed"  # a business error escaped the workflow, or a step gave up
     CANCELLED = "cancelled"  # by an operator: never runs another step
+
+
+# The statuses an instance never leaves, whose instances `prune` may delete.
+FINAL_STATUSES = frozenset(
+    {InstanceStatus.FINISHED, InstanceStatus.FAILED, InstanceStatus.CANCELLED}
+)
+
+
+def prunable(statuses: Iterable[InstanceStatus]) -> list[str]:
+    """The statuses to prune, as stored; raises `NotPrunable` for one that is not final."""
+    chosen = sorted({InstanceStatus(status) for status in statuses})
+    for status in chosen:
+        if status not in FINAL_STATUSES:
+            raise NotPrunable(str(status))
+    return [str(status) for status in chosen]
 
 
 @frozen

@@ -11,7 +11,7 @@ import json
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -27,6 +27,7 @@ from .errors import (
     UnknownInstance,
 )
 from .records import (
+    FINAL_STATUSES,
     InstanceRecord,
     InstanceStatus,
     NewEvent,
@@ -34,6 +35,7 @@ from .records import (
     StoredEvent,
     check_expected,
     instance_from_row,
+    prunable,
 )
 
 MIGRATIONS: list[tuple[int, str]] = [
@@ -73,9 +75,19 @@ MIGRATIONS: list[tuple[int, str]] = [
         );
         """,
     ),
-    # Listing a page of instances in creation order, without sorting them all.
     (
         2,
+        # The claim reads each status in its own index, in claim order, and stops
+        # after a batch: its cost does not grow with the backlog.
+        """
+        CREATE INDEX instances_runnable ON instances (wakeup_at, updated_at)
+            WHERE status = 'running';
+        CREATE INDEX instances_waiting_due ON instances (wakeup_at) WHERE status = 'waiting';
+        """,
+    ),
+    # Listing a page of instances in creation order, without sorting them all.
+    (
+        3,
         """
         CREATE INDEX instances_created ON instances (created_at, id);
         CREATE INDEX instances_status_created ON instances (status, created_at, id)
@@ -89,6 +101,30 @@ _INSTANCE_COLUMNS = (
     "lease_owner, lease_expires_at, last_error, attempts, "
     "(SELECT COALESCE(MAX(seq), 0) FROM events e WHERE e.instance_id = instances.id)"
 )
+
+
+_ACCEPTED = (
+    "(json(:accepted) = 'null' OR EXISTS (SELECT 1 FROM json_each(:accepted) w"
+    " WHERE w.value ->> 0 = workflow AND w.value ->> 1 = workflow_version))"
+)
+# Each status in its own partial index, in claim order (NULL wakeups first), so each
+# branch stops after a batch; an OR across the statuses would sort the whole backlog.
+CLAIM_RUNNABLE = f"""
+UPDATE instances SET lease_owner = :owner, lease_expires_at = :expires WHERE id IN (
+    SELECT id FROM (
+        SELECT * FROM (
+            SELECT id, wakeup_at, updated_at FROM instances INDEXED BY instances_runnable
+            WHERE status = 'running' AND (wakeup_at IS NULL OR wakeup_at <= :now)
+            AND (lease_owner IS NULL OR lease_expires_at <= :now) AND {_ACCEPTED}
+            ORDER BY wakeup_at, updated_at LIMIT :limit)
+        UNION ALL
+        SELECT * FROM (
+            SELECT id, wakeup_at, updated_at FROM instances INDEXED BY instances_waiting_due
+            WHERE status = 'waiting' AND wakeup_at <= :now
+            AND (lease_owner IS NULL OR lease_expires_at <= :now) AND {_ACCEPTED}
+            ORDER BY wakeup_at LIMIT :limit))
+    ORDER BY wakeup_at, updated_at LIMIT :limit)
+RETURNING id"""
 
 
 class SQLiteJournal:
@@ -369,27 +405,60 @@ class SQLiteJournal:
             ids = [
                 row[0]
                 for row in db.execute(
-                    "UPDATE instances SET lease_owner = ?, lease_expires_at = ? WHERE id IN ("
-                    " SELECT id FROM instances WHERE ("
-                    "  (status = 'running' AND (wakeup_at IS NULL OR wakeup_at <= ?))"
-                    "  OR (status = 'waiting' AND wakeup_at <= ?))"
-                    " AND (lease_owner IS NULL OR lease_expires_at <= ?)"
-                    " AND (json(?) = 'null' OR EXISTS (SELECT 1 FROM json_each(?) w"
-                    "   WHERE w.value ->> 0 = workflow AND w.value ->> 1 = workflow_version))"
-                    " ORDER BY updated_at, id LIMIT ?) RETURNING id",
-                    (
-                        owner,
-                        _ts(now + ttl),
-                        _ts(now),
-                        _ts(now),
-                        _ts(now),
-                        accepted,
-                        accepted,
-                        limit,
-                    ),
+                    CLAIM_RUNNABLE,
+                    {
+                        "owner": owner,
+                        "expires": _ts(now + ttl),
+                        "now": _ts(now),
+                        "accepted": accepted,
+                        "limit": limit,
+                    },
                 )
             ]
         return [self.get_instance(instance_id) for instance_id in ids]
+
+    def prune(
+        self,
+        finished_before: datetime,
+        statuses: Iterable[InstanceStatus] = FINAL_STATUSES,
+        *,
+        batch_size: int = 1000,
+        dry_run: bool = False,
+    ) -> int:
+        """Delete the instances in ``statuses`` (final ones only: finished, failed)
+        last updated before ``finished_before``, with their events, in transactions
+        of at most ``batch_size`` instances so that no lock is held long. Returns how
+        many were deleted; with ``dry_run``, how many would be, deleting nothing."""
+        chosen = json.dumps(prunable(statuses))
+        where = "status IN (SELECT value FROM json_each(?)) AND updated_at < ?"
+        if dry_run:
+            with self._lock:
+                (count,) = self._db.execute(
+                    f"SELECT count(*) FROM instances WHERE {where}", (chosen, _ts(finished_before))
+                ).fetchone()
+            return int(count)
+        deleted = 0
+        while True:
+            with self._write() as db:
+                ids = json.dumps(
+                    [
+                        row[0]
+                        for row in db.execute(
+                            f"SELECT id FROM instances WHERE {where} LIMIT ?",
+                            (chosen, _ts(finished_before), batch_size),
+                        )
+                    ]
+                )
+                db.execute(
+                    "DELETE FROM events WHERE instance_id IN (SELECT value FROM json_each(?))",
+                    (ids,),
+                )
+                count = db.execute(
+                    "DELETE FROM instances WHERE id IN (SELECT value FROM json_each(?))", (ids,)
+                ).rowcount
+            deleted += count
+            if count < batch_size:
+                return deleted
 
     def register_workflow(self, name: str, version: int, model: Any, now: datetime) -> None:
         with self._write() as db:

@@ -93,6 +93,7 @@ def test_a_stale_or_future_append_conflicts_and_writes_nothing(
             "a", expected, [event(9), event(10)], T0, StatusUpdate(InstanceStatus.FAILED)
         )
     assert raised.value.instance_id == "a" and raised.value.expected_seq == expected
+    assert raised.value.actual_seq == 2
     assert [e.payload["amount"] for e in journal.read("a")] == [1, 2]
     assert journal.get_instance("a").status == InstanceStatus.RUNNING
 

@@ -38,6 +38,7 @@ from wio.journal import (
     JournalNotFound,
     JournalUnavailable,
     LeaseHeld,
+    NotPrunable,
     UnknownInstance,
 )
 from wio.loading import TargetError
@@ -95,6 +96,7 @@ __all__ = [
     "Meta",
     "ModelFormatError",
     "NoSuchInstance",
+    "NotPrunable",
     "NotWaitingForEvent",
     "OperationRefused",
     "RecordedError",

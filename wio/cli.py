@@ -8,11 +8,13 @@ import os
 import signal
 import sys
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from wio.errors import WioError
 from wio.journal import InstanceStatus, open_journal
+from wio.journal.records import FINAL_STATUSES
 from wio.logs import configure_logging
 from wio.operations_cli import add_commands as add_operation_commands
 from wio.renderers import FORMATS
@@ -93,6 +95,30 @@ def _parser() -> argparse.ArgumentParser:
     instances.add_argument("--status", choices=[s.value for s in InstanceStatus])
     instances.add_argument("--workflow", help="only this workflow's instances")
     instances.set_defaults(handler=_instances)
+
+    prune = commands.add_parser(
+        "prune", help="delete finished instances and their events, in small batches"
+    )
+    prune.add_argument("--journal", default=default_journal, help=journal_help)
+    prune.add_argument(
+        "--finished-before",
+        required=True,
+        type=_timestamp,
+        metavar="DATE",
+        help="ISO 8601 date or time (UTC unless it has an offset): prune instances "
+        "whose last update is older",
+    )
+    prune.add_argument(
+        "--status",
+        action="append",
+        choices=sorted(str(s) for s in FINAL_STATUSES),
+        help="prune only instances in this status (repeatable; default: all final statuses)",
+    )
+    prune.add_argument(
+        "--batch-size", type=int, default=1000, help="instances deleted per transaction"
+    )
+    prune.add_argument("--dry-run", action="store_true", help="count the instances, delete nothing")
+    prune.set_defaults(handler=_prune)
 
     inspect = commands.add_parser("inspect", help="show an instance's events, state and progress")
     inspect.add_argument("id", nargs="?", metavar="ID")
@@ -290,6 +316,32 @@ def _instances(args: argparse.Namespace) -> int:
         for r in records
     ]  # fmt: skip
     _table(("ID", "WORKFLOW", "STATUS", "EVENTS", "UPDATED", "LAST ERROR"), rows)
+    return 0
+
+
+def _timestamp(text: str) -> datetime:
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not an ISO 8601 date or time, such as 2026-01-31 or "
+            "2026-01-31T12:00:00+00:00"
+        ) from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def _prune(args: argparse.Namespace) -> int:
+    if args.batch_size < 1:
+        print("wio: error: --batch-size must be at least 1", file=sys.stderr)
+        return 2
+    statuses = [InstanceStatus(s) for s in args.status] if args.status else FINAL_STATUSES
+    with open_journal(args.journal) as journal:
+        count = journal.prune(
+            args.finished_before, statuses, batch_size=args.batch_size, dry_run=args.dry_run
+        )
+    when = args.finished_before.isoformat()
+    verb = "would delete" if args.dry_run else "deleted"
+    print(f"{args.journal}: {verb} {count} instances last updated before {when}")
     return 0
 
 

@@ -18,6 +18,7 @@ import logging
 import os
 import signal
 import threading
+import time
 from collections.abc import Sequence
 from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -69,6 +70,7 @@ class Worker:
         self.stopping = threading.Event()
         self.processed = 0
         self._current: str | None = None
+        self._claimed_at = 0.0
         self.runtimes: dict[tuple[str, int], Runtime[Any, Any, Any]] = {}
         for workflow in workflows:
             key = (workflow.name, workflow.version)
@@ -124,6 +126,7 @@ class Worker:
 
     def _claim(self) -> list[InstanceRecord]:
         """Lease a batch of this worker's runnable instances."""
+        self._claimed_at = time.monotonic()  # the leases last at least ttl from here
         with metrics.CLAIM.time():
             claimed = self.journal.claim_runnable(
                 self.owner,
@@ -149,14 +152,14 @@ class Worker:
         runtime = self.runtimes[(record.workflow, record.workflow_version)]
         self._current = record.id
         try:
-            instance = runtime.get(record.id)
+            instance = runtime.claimed(record, self._claimed_at)
             status = instance.advance(until=self.stopping.is_set)
             self.processed += 1
             metrics.INSTANCE_RUNS.inc()
             log.info("instance %r: %s after event #%d", record.id, status, len(instance.events))
-            done = (InstanceStatus.FINISHED, InstanceStatus.FAILED, InstanceStatus.WAITING)
-            if status in (*done, InstanceStatus.CANCELLED):
-                runtime.forget(record.id)  # nothing to keep in memory for it
+            # Its lease is given back: another worker may run it next (a timer that
+            # falls due, a signal), so a copy kept here would only grow the memory.
+            runtime.forget(record.id)
         except (ConcurrencyConflict, LeaseHeld) as exc:
             # Another process advanced it meanwhile: forget our copy, it will be reloaded.
             log.warning("instance %r: lease or position lost: %s", record.id, exc)

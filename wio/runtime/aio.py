@@ -12,11 +12,11 @@ from typing import Any, TypeVar
 
 from wio import tracing
 from wio.interpreter import expected_signals
-from wio.journal import InstanceStatus
+from wio.journal import InstanceRecord, InstanceStatus
 from wio.runtime import procedures
 from wio.runtime.base import RuntimeBase, translated_errors
 from wio.runtime.core import InstanceCore, InstanceView
-from wio.runtime.persistence import InMemory, Persistence, call_persistence
+from wio.runtime.persistence import InMemory, Journaled, Persistence, call_persistence
 from wio.runtime.procedures import drive_async
 from wio.signals import Signal
 
@@ -123,6 +123,25 @@ class AsyncRuntime(RuntimeBase[In, E, Out, "AsyncInstance[In, E, Out]"]):
                 instance_id,
             )
         return self._keep(AsyncInstance(core, persistence))
+
+    async def claimed(self, record: InstanceRecord, since: float) -> AsyncInstance[In, E, Out]:
+        """The instance of a record this runtime's owner claimed; see `Runtime.claimed`."""
+        persistence = self._journaled_or_missing(record.id)
+        instance = self._instances.get(record.id)
+        with translated_errors():
+            if instance is None:
+                core = await call_persistence(
+                    persistence,
+                    persistence.load,
+                    lambda input: self._core(record.id, input),
+                    record.id,
+                    record,
+                )
+                instance = self._keep(AsyncInstance(core, persistence))
+            journaled = instance._persistence
+            assert isinstance(journaled, Journaled)  # a runtime on a journal
+            await call_persistence(journaled, journaled.leased, instance._core, record, since)
+        return instance
 
     async def rebuild(
         self, instance_id: str, input: In, events: Iterable[Any]

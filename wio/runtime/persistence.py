@@ -114,9 +114,13 @@ class Journaled:
         )
         self._persisted = view
 
-    def load(self, core_factory: Any, instance_id: str) -> InstanceCore:
-        """Rebuild an instance from the journal: its registry row, then its events."""
-        record = self.journal.get_instance(instance_id)
+    def load(
+        self, core_factory: Any, instance_id: str, record: InstanceRecord | None = None
+    ) -> InstanceCore:
+        """Rebuild an instance from the journal: its registry row (read unless given,
+        as a claim returns it), then its events."""
+        if record is None:
+            record = self.journal.get_instance(instance_id)
         if (record.workflow, record.workflow_version) != (
             self.workflow.name,
             self.workflow.version,
@@ -181,6 +185,13 @@ class Journaled:
         )
         # Renew at half the lease's life: a crashed holder's work is free again after ttl.
         self._lease_renew_at = time.monotonic() + self.ttl.total_seconds() / 2
+        if record.last_seq != len(core.events):
+            self._catch_up(core, record)
+
+    def leased(self, core: InstanceCore, record: InstanceRecord, since: float) -> None:
+        """This owner took the lease at ``since`` (`time.monotonic`) by claiming
+        ``record``: no need to take it again before half its life has passed."""
+        self._lease_renew_at = since + self.ttl.total_seconds() / 2
         if record.last_seq != len(core.events):
             self._catch_up(core, record)
 

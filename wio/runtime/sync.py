@@ -10,11 +10,11 @@ from typing import Any, TypeVar, assert_never
 from wio import tracing
 from wio.errors import DefinitionError
 from wio.interpreter import DeliverSignal, RunStep, SaveCheckpoint, expected_signals
-from wio.journal import InstanceStatus
+from wio.journal import InstanceRecord, InstanceStatus
 from wio.runtime import procedures
 from wio.runtime.base import RuntimeBase, translated_errors
 from wio.runtime.core import InstanceCore, InstanceView
-from wio.runtime.persistence import InMemory, Persistence
+from wio.runtime.persistence import InMemory, Journaled, Persistence
 from wio.runtime.procedures import drive_sync
 from wio.signals import Signal
 
@@ -164,6 +164,24 @@ class Runtime(RuntimeBase[In, E, Out, "Instance[In, E, Out]"]):
         with translated_errors():
             core = persistence.load(lambda input: self._core(instance_id, input), instance_id)
         return self._keep(Instance(core, persistence))
+
+    def claimed(self, record: InstanceRecord, since: float) -> Instance[In, E, Out]:
+        """The instance of ``record``, whose lease this runtime's owner took at
+        ``since`` (`time.monotonic`) by claiming it, as a worker does: loaded from the
+        record if not in memory, caught up if behind, and advanced without taking
+        the lease again (which would cost one more commit)."""
+        persistence = self._journaled_or_missing(record.id)
+        instance = self._instances.get(record.id)
+        with translated_errors():
+            if instance is None:
+                core = persistence.load(
+                    lambda input: self._core(record.id, input), record.id, record
+                )
+                instance = self._keep(Instance(core, persistence))
+            journaled = instance._persistence
+            assert isinstance(journaled, Journaled)  # a runtime on a journal
+            journaled.leased(instance._core, record, since)
+        return instance
 
     def rebuild(self, instance_id: str, input: In, events: Iterable[Any]) -> Instance[In, E, Out]:
         """Rebuild an instance in memory from its events (numbered from 1), running no effect."""
