@@ -205,7 +205,13 @@ class Journaled:
             record.last_error,
             failed=record.status == InstanceStatus.FAILED,
         )
-        self._persisted = registry_view(core)
+        # What the registry holds, not what the code makes of the events: when they
+        # differ (new code, or another version's instance), the next write corrects the
+        # registry. Otherwise an instance that now waits for an operator or a signal
+        # would stay registered as running, and workers would reload it in a loop.
+        self._persisted = _RegistryView(
+            record.status, record.wakeup_at, record.last_error, record.attempts
+        )
 
     @staticmethod
     def _update(view: _RegistryView) -> StatusUpdate:
