@@ -17,6 +17,7 @@ from .records import (
     NewEvent,
     StatusUpdate,
     StoredEvent,
+    WorkflowRecord,
     prunable,
 )
 
@@ -27,7 +28,7 @@ class MemoryJournal:
         self._lock = threading.Condition()
         self._instances: dict[str, InstanceRecord] = {}
         self._events: dict[str, list[StoredEvent]] = {}
-        self._workflows: dict[tuple[str, int], Any] = {}
+        self._workflows: dict[tuple[str, int], tuple[Any, datetime]] = {}
 
     def create_instance(self, record: InstanceRecord) -> None:
         with self._lock:
@@ -181,7 +182,14 @@ class MemoryJournal:
 
     def register_workflow(self, name: str, version: int, model: Any, now: datetime) -> None:
         with self._lock:
-            self._workflows[(name, version)] = model
+            self._workflows[(name, version)] = (model, now)
+
+    def list_workflows(self) -> list[WorkflowRecord]:
+        with self._lock:
+            return [
+                WorkflowRecord(name, version, registered_at)
+                for (name, version), (_, registered_at) in sorted(self._workflows.items())
+            ]
 
     def wait_for_work(self, timeout: float) -> None:
         with self._lock:
@@ -220,6 +228,8 @@ def _lease_free(record: InstanceRecord, owner: str | None, now: datetime) -> boo
 
 def _updated(record: InstanceRecord, update: StatusUpdate, now: datetime) -> InstanceRecord:
     lease = {"lease_owner": None, "lease_expires_at": None} if update.release_lease else {}
+    if update.workflow_version is not None:
+        record = attrs.evolve(record, workflow_version=update.workflow_version)
     return attrs.evolve(
         record,
         status=update.status,

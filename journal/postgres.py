@@ -37,6 +37,7 @@ from .records import (
     NewEvent,
     StatusUpdate,
     StoredEvent,
+    WorkflowRecord,
     instance_from_row,
     prunable,
 )
@@ -479,6 +480,16 @@ class PostgresJournal:
                 (name, version, Jsonb(model), now),
             )
 
+    def list_workflows(self) -> list[WorkflowRecord]:
+        with self._connection() as conn:
+            rows = conn.execute(
+                self._sql(
+                    "SELECT name, version, registered_at FROM {schema}.workflows "
+                    "ORDER BY name, version"
+                )
+            ).fetchall()
+        return [WorkflowRecord(*row) for row in rows]
+
     def wait_for_work(self, timeout: float) -> None:
         """Wait for a NOTIFY about new or released instances, at most ``timeout`` seconds."""
         with self._listener_lock:
@@ -555,13 +566,15 @@ class PostgresJournal:
         cursor = conn.execute(
             self._sql(
                 "UPDATE {schema}.instances SET status = %s, wakeup_at = %s, last_error = %s, "
-                f"attempts = %s, updated_at = %s{release} WHERE id = %s"
+                "attempts = %s, workflow_version = COALESCE(%s, workflow_version), "
+                f"updated_at = %s{release} WHERE id = %s"
             ),
             (
                 str(update.status),
                 update.wakeup_at,
                 update.last_error,
                 update.attempts,
+                update.workflow_version,
                 now,
                 instance_id,
             ),

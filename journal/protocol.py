@@ -13,6 +13,7 @@ from .records import (
     NewEvent,
     StatusUpdate,
     StoredEvent,
+    WorkflowRecord,
 )
 
 
@@ -108,7 +109,10 @@ class Journal(Protocol):
         ...
 
     def register_workflow(self, name: str, version: int, model: Any, now: datetime) -> None:
-        """Record that a worker runs this workflow version, with its model JSON."""
+        """Record that a worker runs this workflow version, with its model JSON, at ``now``."""
+
+    def list_workflows(self) -> list[WorkflowRecord]:
+        """The registered workflow versions, by name and version."""
 
     def wait_for_work(self, timeout: float) -> None:
         """Block until new work may be available or ``timeout`` seconds pass."""

@@ -32,6 +32,7 @@ from .records import (
     NewEvent,
     StatusUpdate,
     StoredEvent,
+    WorkflowRecord,
     instance_from_row,
     prunable,
 )
@@ -389,6 +390,13 @@ class SQLiteJournal:
                 (name, version, _dumps(model), _ts(now)),
             )
 
+    def list_workflows(self) -> list[WorkflowRecord]:
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT name, version, registered_at FROM workflows ORDER BY name, version"
+            ).fetchall()
+        return [WorkflowRecord(name, version, _dt(at)) for name, version, at in rows]
+
     def wait_for_work(self, timeout: float) -> None:
         # SQLite has no notifications: workers poll, unless woken to shut down.
         if self._woken.wait(timeout):
@@ -436,12 +444,14 @@ class SQLiteJournal:
         release = ", lease_owner = NULL, lease_expires_at = NULL" if update.release_lease else ""
         cursor = db.execute(
             "UPDATE instances SET status = ?, wakeup_at = ?, last_error = ?, attempts = ?, "
+            "workflow_version = COALESCE(?, workflow_version), "
             f"updated_at = ?{release} WHERE id = ?",
             (
                 str(update.status),
                 _ts(update.wakeup_at),
                 update.last_error,
                 update.attempts,
+                update.workflow_version,
                 _ts(now),
                 instance_id,
             ),

@@ -27,7 +27,7 @@ from typing import Any
 
 from wio.clock import Clock, SystemClock
 from wio.definition import Workflow
-from wio.errors import DefinitionError
+from wio.errors import DefinitionError, WrongWorkflow
 from wio.journal import ConcurrencyConflict, InstanceRecord, Journal, JournalError, LeaseHeld
 from wio.journal.records import InstanceStatus, StatusUpdate
 from wio.model import to_model, unstructure
@@ -143,8 +143,9 @@ class Worker:
             # Its lease is given back: another worker may run it next (a timer that
             # falls due, a signal), so a copy kept here would only grow the memory.
             runtime.forget(record.id)
-        except (ConcurrencyConflict, LeaseHeld) as exc:
-            # Another process advanced it meanwhile: forget our copy, it will be reloaded.
+        except (ConcurrencyConflict, LeaseHeld, WrongWorkflow) as exc:
+            # Another process advanced or migrated it meanwhile: forget our copy, it will
+            # be reloaded (with its new version's code).
             log.warning("instance %r: %s", record.id, exc)
             runtime.forget(record.id)
         except JournalError:

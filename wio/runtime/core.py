@@ -58,6 +58,7 @@ from wio.journal import InstanceStatus
 from wio.parallel import describe_event, in_flows
 from wio.retry import RetryPolicy, RetryState
 from wio.timers import TimerReleased, TimerStarted
+from wio.versions import Migrated
 
 log = logging.getLogger("wio.replay")
 steps_log = logging.getLogger("wio.steps")
@@ -188,6 +189,9 @@ class InstanceCore:
             with collector_paused():
                 for recorded in events:
                     seq, event = recorded
+                    if type(event) is Migrated:  # a fact about the instance, not a step
+                        keep(recorded)
+                        continue
                     applied = apply_event(cursor, seq, event)
                     cursor = applied.cursor
                     keep(recorded)

@@ -120,15 +120,7 @@ class Journaled:
         as a claim returns it), then its events."""
         if record is None:
             record = self.journal.get_instance(instance_id)
-        if (record.workflow, record.workflow_version) != (
-            self.workflow.name,
-            self.workflow.version,
-        ):
-            raise WrongWorkflow(
-                f"instance {instance_id!r} runs workflow {record.workflow!r} version "
-                f"{record.workflow_version}, not {self.workflow.name!r} version "
-                f"{self.workflow.version}"
-            )
+        self._check_workflow(record)
         where = f"instance {instance_id!r}"
         core: InstanceCore = core_factory(
             decode_input(record.input, self.workflow.input_type, where)
@@ -177,6 +169,9 @@ class Journaled:
         )
         # Renew at half the lease's life: a crashed holder's work is free again after ttl.
         self._lease_renew_at = time.monotonic() + self.ttl.total_seconds() / 2
+        if record.workflow_version != self.workflow.version:  # migrated meanwhile
+            self.release(core)
+            self._check_workflow(record)
         if record.last_seq != len(core.events):
             self._catch_up(core, record)
 
@@ -212,6 +207,17 @@ class Journaled:
         self._persisted = _RegistryView(
             record.status, record.wakeup_at, record.last_error, record.attempts
         )
+
+    def _check_workflow(self, record: InstanceRecord) -> None:
+        if (record.workflow, record.workflow_version) != (
+            self.workflow.name,
+            self.workflow.version,
+        ):
+            raise WrongWorkflow(
+                f"instance {record.id!r} runs workflow {record.workflow!r} version "
+                f"{record.workflow_version}, not {self.workflow.name!r} version "
+                f"{self.workflow.version}"
+            )
 
     @staticmethod
     def _update(view: _RegistryView) -> StatusUpdate:
