@@ -134,8 +134,7 @@ class _Migration:
     def skip_reason(self, record: InstanceRecord, from_version: int | None) -> str | None:
         if record.workflow != self.target.name:
             return (
-                f"it runs workflow {record.workflow!r}, not {self.target.name!r}; "
-                "nothing changed"
+                f"it runs workflow {record.workflow!r}, not {self.target.name!r}; nothing changed"
             )
         if record.workflow_version == self.target.version:
             return f"it runs version {self.target.version} already"
@@ -160,9 +159,7 @@ class _Migration:
     def move(self, instance_id: str) -> MigrationResult:
         """Check and move one instance, atomically, under its lease."""
         try:
-            record = self.journal.acquire_lease(
-                instance_id, self.owner, self.clock.now(), self.ttl
-            )
+            record = self.journal.acquire_lease(instance_id, self.owner, self.clock.now(), self.ttl)
         except LeaseHeld as exc:
             return MigrationResult(
                 instance_id,

@@ -13,11 +13,11 @@ from typing import Any
 
 from attrs import frozen
 
+from wio.algebra import Recover
 from wio.clock import SystemClock
 from wio.codec import EventDecodeError, InputError, decode_input
 from wio.definition import Workflow
 from wio.errors import JournalEventError, StepFailed, UnmatchedEventError, WioError
-from wio.algebra import Recover
 from wio.interpreter import Cursor, Status, format_path
 from wio.interpreter.cursor import AwaitEvent, InParallel
 from wio.journal import InstanceRecord, InstanceStatus, Journal, StoredEvent
@@ -98,7 +98,9 @@ def replay_strictly(
     except StepFailed as exc:
         seq = core.next_seq
         event_type = events[seq - 1].type if seq <= len(events) else "none"
-        expected = f"its handler to accept it, but it raised {type(exc.cause).__name__}: {exc.cause}"
+        expected = (
+            f"its handler to accept it, but it raised {type(exc.cause).__name__}: {exc.cause}"
+        )
         return _diverged(verdict, Divergence(seq, event_type, exc.path, expected))
     except WioError as exc:
         seq = core.next_seq
@@ -143,9 +145,7 @@ def replay_journal(
         records: Iterable[InstanceRecord] = (journal.get_instance(i) for i in ids)
     else:
         records = (
-            record
-            for name in sorted(by_name)
-            for record in journal.list_instances(workflow=name)
+            record for name in sorted(by_name) for record in journal.list_instances(workflow=name)
         )
     for record in records:
         if wanted and record.status not in wanted:
@@ -158,7 +158,9 @@ def replay_journal(
                 record.workflow,
                 record.workflow_version,
                 record.last_seq,
-                Divergence(0, "none", "/", f"code of workflow {record.workflow!r} (given: {given})"),
+                Divergence(
+                    0, "none", "/", f"code of workflow {record.workflow!r} (given: {given})"
+                ),
             )
             continue
         workflow = versions.get(record.workflow_version) or versions[max(versions)]

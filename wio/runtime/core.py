@@ -391,7 +391,7 @@ class InstanceCore:
         if applied.outcome != "accepted":
             raise NotWaitingForEvent(
                 f"instance {self.instance_id!r} cannot accept {type(event).__name__} now; "
-                f"it is {describe_wait(self.cursor)}"
+                f"it is {describe_wait(self.cursor)}; nothing was recorded"
             )
         return applied
 
