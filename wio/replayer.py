@@ -26,7 +26,10 @@ from wio.runtime.core import InstanceCore, RecordedEvent, collector_paused
 
 @frozen
 class Divergence:
-    """Where replay parted from the journal: the event at ``seq`` and the node at ``node``."""
+    """Where replay parted from the journal: the event at ``seq`` and the node at ``node``.
+
+    Seq 0 means before any event: the input does not fit, or there is no code.
+    """
 
     seq: int
     event_type: str
@@ -34,6 +37,8 @@ class Divergence:
     expected: str
 
     def __str__(self) -> str:
+        if self.seq == 0:
+            return f"does not replay: {self.expected}"
         return (
             f"diverges at seq {self.seq}: event {self.event_type}, node {self.node}, "
             f"expected {self.expected}"
@@ -76,7 +81,7 @@ def replay_strictly(
     try:
         input = decode_input(record.input, workflow.input_type, f"instance {record.id!r}")
     except InputError as exc:
-        return _diverged(verdict, Divergence(0, "input", "/", f"an input that fits: {exc}"))
+        return _diverged(verdict, Divergence(0, "input", "/", str(exc)))
     core = InstanceCore(
         record.id, workflow.wio, input, strict=True, retry=workflow.retry, clock=SystemClock()
     )
@@ -159,7 +164,7 @@ def replay_journal(
                 record.workflow_version,
                 record.last_seq,
                 Divergence(
-                    0, "none", "/", f"code of workflow {record.workflow!r} (given: {given})"
+                    0, "none", "/", f"no code of {record.workflow!r} given (given: {given})"
                 ),
             )
             continue
