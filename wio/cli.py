@@ -538,6 +538,11 @@ def _print_report(report: dict[str, Any]) -> None:
     for key in ("status", "waiting_for", "attempts", "last_error", "wakeup_at", "lease_owner"):
         if instance.get(key) not in (None, ""):
             print(f"  {key.replace('_', ' ')}: {instance[key]}")
+    for moved in report.get("migrations", []):
+        print(
+            f"  migrated: v{moved['from_version']} -> v{moved['to_version']} "
+            f"at {moved['migrated_at']} (event #{moved['seq']})"
+        )
     print(f"events ({len(report['events'])}):")
     for event in report["events"]:
         payload = json.dumps(event["payload"], ensure_ascii=False)

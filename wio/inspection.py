@@ -11,6 +11,9 @@ from wio.interpreter import format_path
 from wio.journal import InstanceRecord, InstanceStatus, Journal, WorkflowRecord
 from wio.loading import definition_for
 from wio.runtime import Runtime
+from wio.versions import Migrated
+
+MIGRATED = Migrated.__wio_event__.name  # type: ignore[attr-defined]
 
 
 def inspect_instance(journal: Journal, instance_id: str, targets: list[str]) -> dict[str, Any]:
@@ -41,6 +44,9 @@ def inspect_instance(journal: Journal, instance_id: str, targets: list[str]) -> 
             for e in journal.read(instance_id)
         ],
     }
+    report["migrations"] = [
+        {"seq": e["seq"], **e["payload"]} for e in report["events"] if e["type"] == MIGRATED
+    ]
     definition = definition_for(record.workflow, record.workflow_version, targets)
     if definition is None:
         report["note"] = (
