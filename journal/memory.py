@@ -74,6 +74,10 @@ class MemoryJournal:
         with self._lock:
             return list(self._events_of(instance_id)[after_seq:])
 
+    def read_many(self, instance_ids: Sequence[str]) -> dict[str, list[StoredEvent]]:
+        with self._lock:
+            return {i: list(self._events.get(i, ())) for i in instance_ids}
+
     def get_instance(self, instance_id: str) -> InstanceRecord:
         with self._lock:
             try:

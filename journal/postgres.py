@@ -341,6 +341,20 @@ class PostgresJournal:
             self.get_instance(instance_id)  # raises UnknownInstance
         return [StoredEvent(instance_id, *row) for row in rows]
 
+    def read_many(self, instance_ids: Sequence[str]) -> dict[str, list[StoredEvent]]:
+        with self._connection() as conn:
+            rows = conn.execute(
+                self._sql(
+                    "SELECT instance_id, seq, type, version, payload, NULL FROM {schema}.events "
+                    "WHERE instance_id = ANY(%s) ORDER BY instance_id, seq"
+                ),
+                (list(instance_ids),),
+            ).fetchall()
+        events: dict[str, list[StoredEvent]] = {i: [] for i in instance_ids}
+        for row in rows:
+            events[row[0]].append(StoredEvent(*row))
+        return events
+
     # -- registry -------------------------------------------------------------
 
     def get_instance(self, instance_id: str) -> InstanceRecord:

@@ -56,6 +56,13 @@ class Journal(Protocol):
         it, and parsing a timestamp per row is a large part of reading one.
         """
 
+    def read_many(self, instance_ids: Sequence[str]) -> dict[str, list[StoredEvent]]:
+        """The events of several instances at once, by id, without times.
+
+        One query for many small instances (as `wio replay` reads them); an
+        unknown id maps to no events.
+        """
+
     def get_instance(self, instance_id: str) -> InstanceRecord:
         """The registry row; raises `UnknownInstance`."""
 

@@ -21,7 +21,7 @@ from wio.errors import JournalEventError, StepFailed, UnmatchedEventError, WioEr
 from wio.interpreter import Cursor, Status, format_path
 from wio.interpreter.cursor import AwaitEvent, InParallel
 from wio.journal import InstanceRecord, InstanceStatus, Journal, StoredEvent
-from wio.runtime.core import InstanceCore, RecordedEvent, collector_paused
+from wio.runtime.core import InstanceCore, RecordedEvent
 
 
 @frozen
@@ -85,9 +85,9 @@ def replay_strictly(
     core = InstanceCore(
         record.id, workflow.wio, input, strict=True, retry=workflow.retry, clock=SystemClock()
     )
-    try:
-        with collector_paused():
-            core.replay(RecordedEvent(e.seq, workflow.codec.decode(e)) for e in events)
+    decode = workflow.codec.decode
+    try:  # replay pauses the garbage collector while it decodes and applies
+        core.replay(RecordedEvent(e.seq, decode(e)) for e in events)
     except UnmatchedEventError as exc:
         expected = exc.expected.removeprefix("waiting for ")
         divergence = Divergence(exc.seq, exc.event_type, _focus(core.cursor), expected)
@@ -128,6 +128,9 @@ def check_instance(journal: Journal, instance_id: str, workflow: Workflow[Any, A
     return check(record, journal.read(instance_id, times=False), workflow)
 
 
+READ_BATCH = 500  # instances whose events one query reads
+
+
 def replay_journal(
     journal: Journal,
     workflows: Iterable[Workflow[Any, Any]],
@@ -152,9 +155,24 @@ def replay_journal(
         records = (
             record for name in sorted(by_name) for record in journal.list_instances(workflow=name)
         )
+    batch: list[InstanceRecord] = []
     for record in records:
         if wanted and record.status not in wanted:
             continue
+        batch.append(record)
+        if len(batch) == READ_BATCH:
+            yield from _check_batch(journal, batch, by_name)
+            batch = []
+    yield from _check_batch(journal, batch, by_name)
+
+
+def _check_batch(
+    journal: Journal,
+    records: list[InstanceRecord],
+    by_name: dict[str, dict[int, Workflow[Any, Any]]],
+) -> Iterator[Verdict]:
+    stored = journal.read_many([r.id for r in records]) if records else {}
+    for record in records:
         versions = by_name.get(record.workflow)
         if versions is None:
             given = ", ".join(sorted(by_name)) or "none"
@@ -169,7 +187,7 @@ def replay_journal(
             )
             continue
         workflow = versions.get(record.workflow_version) or versions[max(versions)]
-        yield check(record, journal.read(record.id, times=False), workflow)
+        yield check(record, stored[record.id], workflow)
 
 
 def recovery_waits(cursor: Cursor) -> list[str]:
