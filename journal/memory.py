@@ -76,7 +76,10 @@ class MemoryJournal:
 
     def read_many(self, instance_ids: Sequence[str]) -> dict[str, list[StoredEvent]]:
         with self._lock:
-            return {i: list(self._events.get(i, ())) for i in instance_ids}
+            return {
+                i: [e._replace(recorded_at=None) for e in self._events.get(i, ())]
+                for i in instance_ids
+            }
 
     def get_instance(self, instance_id: str) -> InstanceRecord:
         with self._lock:

@@ -319,3 +319,17 @@ def test_registered_workflows_are_listed_with_when_they_were_last_registered(
     journal.register_workflow("order", 2, {"_type": "Pure"}, T0 + TTL)
     listed = [(w.name, w.version, w.registered_at) for w in journal.list_workflows()]
     assert listed == [("order", 1, T0), ("order", 2, T0 + TTL)]
+
+
+@ALL_JOURNALS
+def test_read_many_reads_several_instances_events_in_order(open_fresh: Open) -> None:
+    journal = open_fresh()
+    for instance_id, count in (("a", 3), ("b", 0), ("c", 2)):
+        journal.create_instance(record(instance_id))
+        if count:
+            journal.append(instance_id, 0, [event(n) for n in range(count)], T0)
+    read = journal.read_many(["c", "b", "ghost", "a"])
+    assert list(read) == ["c", "b", "ghost", "a"]
+    assert [(e.seq, e.payload["amount"]) for e in read["a"]] == [(1, 0), (2, 1), (3, 2)]
+    assert read["a"] == [e._replace(recorded_at=None) for e in journal.read("a")]
+    assert (read["b"], read["ghost"], len(read["c"])) == ([], [], 2)
