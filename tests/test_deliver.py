@@ -123,3 +123,28 @@ def test_a_delivery_needs_the_code_of_the_instances_version_and_a_free_lease(
         assert rows(journal_url) == before
     finally:
         journal.close()
+
+
+@DURABLE_JOURNALS
+def test_a_recover_node_in_a_parallel_flow_takes_its_event_in_that_flow(
+    journal_url: str,
+) -> None:
+    target = "tests/harness/parallel_recovery.py:workflow"
+    started = wio("start", target, "--journal", journal_url, "--id", "p", "--input", '"p"')
+    assert started.returncode == 0, started.stderr
+    worker = wio("worker", "--journal", journal_url, "--workflows", target, "--once")
+    assert worker.stdout.strip() == "ran 1 instance(s)", worker.stderr  # packs, then waits
+    assert deliver(journal_url, "p", "Settled", '{"amount_cents": 7}', target) == (
+        0,
+        "instance 'p': recorded Settled as event #2; now finished: finished",
+    )
+    journal = open_journal(journal_url)
+    try:
+        stored = journal.read("p")
+        assert [(e.type, e.payload["flow"]) for e in stored] == [
+            ("wio.InFlow", "/1"),
+            ("wio.InFlow", "/0"),
+        ]
+        assert stored[1].payload["event"]["payload"] == {"amount_cents": 7}
+    finally:
+        journal.close()

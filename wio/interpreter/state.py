@@ -116,6 +116,21 @@ def signal_handlers(cursor: Cursor) -> list[SignalHandler]:
     return handlers
 
 
+def waiting_routes(cursor: Cursor, event_class: type[Any]) -> list[tuple[str, ...]]:
+    """The routes (as for effects) of the nodes that wait now for an ``event_class``
+    event from outside: a `recover` node, or a step whose effect is due."""
+    focus = cursor.focus
+    if isinstance(focus, AwaitEvent) and isinstance(focus.node, Recover | Run):
+        return [()] if issubclass(event_class, focus.node.event_type) else []
+    if type(focus) is InParallel:
+        return [
+            (format_path((*focus.path, index)), *route)
+            for index, flow in enumerate(focus.flows)
+            for route in waiting_routes(flow, event_class)
+        ]
+    return []
+
+
 def result(cursor: Cursor) -> Any:
     """The final value (finished) or business error (failed); None otherwise."""
     match focus := cursor.focus:

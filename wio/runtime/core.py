@@ -54,6 +54,7 @@ from wio.interpreter import (
     start,
     status,
 )
+from wio.interpreter.state import waiting_routes
 from wio.journal import InstanceStatus
 from wio.parallel import describe_event, in_flows
 from wio.retry import RetryPolicy, RetryState
@@ -384,6 +385,11 @@ class InstanceCore:
         )
 
     # -- events from outside --------------------------------------------------
+
+    def routed(self, event: Any) -> Any:
+        """An outside event in the envelopes of the one parallel flow waiting for it."""
+        routes = waiting_routes(self.cursor, type(event))
+        return in_flows(routes[0], event) if len(routes) == 1 else event
 
     def prepare_delivery(self, event: Any) -> Applied:
         """Apply an event delivered from outside (e.g. for a `recover` node)."""
