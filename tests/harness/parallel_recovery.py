@@ -31,4 +31,4 @@ settle = (
     .flow("Packing", WIO.run(pack, lambda order_id, event: event.parcels).named("Pack"))
 )
 
-workflow = Workflow(settle, name="settle", input_type=str, )
+workflow = Workflow(settle, name="settle", input_type=str)
