@@ -6,12 +6,13 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 from datetime import UTC, datetime
 
 import pytest
 
 from tests.conftest import DURABLE_JOURNALS, example
-from tests.processes import wio
+from tests.processes import wait_until, wio
 from tests.shipping_stages import V1, V2, event_types, rows, start_v1_at_every_stage
 from wio.errors import DefinitionError
 from wio.journal import InstanceStatus, open_journal
@@ -130,3 +131,27 @@ def test_a_worker_refuses_the_same_version_twice() -> None:
     v1 = example("evolution_v1").shipping
     with pytest.raises(DefinitionError, match="'shipping' version 1 is given twice"):
         Worker(open_journal("memory://"), [v1, v1])
+
+
+@DURABLE_JOURNALS
+def test_a_running_worker_registers_its_versions_again_with_its_heartbeat(
+    journal_url: str,
+) -> None:
+    journal = open_journal(journal_url)
+    worker = Worker(journal, [example("evolution_v2").shipping], lease_ttl=0.3)
+    thread = threading.Thread(target=worker.run_until_stopped)
+    thread.start()
+    try:
+        first = wait_until(journal.list_workflows, "the worker's registration")
+        assert [(w.name, w.version) for w in first] == [("shipping", 2)]
+        later = wait_until(
+            lambda: [
+                w for w in journal.list_workflows() if w.registered_at > first[0].registered_at
+            ],
+            "a registration renewed by the heartbeat",
+        )
+        assert [(w.name, w.version) for w in later] == [("shipping", 2)]
+    finally:
+        worker.stop()
+        thread.join(30)
+        journal.close()
