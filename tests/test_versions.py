@@ -14,7 +14,8 @@ import pytest
 from tests.conftest import DURABLE_JOURNALS, example
 from tests.processes import wait_until, wio
 from tests.shipping_stages import V1, V2, event_types, rows, start_v1_at_every_stage
-from wio.errors import DefinitionError
+from wio import Runtime
+from wio.errors import DefinitionError, WrongWorkflow
 from wio.journal import InstanceStatus, open_journal
 from wio.worker import Worker
 
@@ -155,3 +156,20 @@ def test_a_running_worker_registers_its_versions_again_with_its_heartbeat(
         worker.stop()
         thread.join(30)
         journal.close()
+
+
+@DURABLE_JOURNALS
+def test_loading_an_instance_with_another_versions_code_says_how_to_run_it(
+    journal_url: str,
+) -> None:
+    start_v1_at_every_stage(journal_url)
+    with (
+        Runtime(example("evolution_v2").shipping, journal=journal_url) as v2,
+        pytest.raises(WrongWorkflow) as wrong,
+    ):
+        v2.get("past")
+    assert str(wrong.value) == (
+        "instance 'past' runs workflow 'shipping' version 1, not 'shipping' version 2: load "
+        "it with version 1's code (a worker serves several versions side by side), or move "
+        "it with `wio migrate`"
+    )

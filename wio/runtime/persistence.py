@@ -213,10 +213,16 @@ class Journaled:
             self.workflow.name,
             self.workflow.version,
         ):
+            hint = (
+                f": load it with version {record.workflow_version}'s code (a worker serves "
+                "several versions side by side), or move it with `wio migrate`"
+                if record.workflow == self.workflow.name
+                else ""
+            )
             raise WrongWorkflow(
                 f"instance {record.id!r} runs workflow {record.workflow!r} version "
                 f"{record.workflow_version}, not {self.workflow.name!r} version "
-                f"{self.workflow.version}"
+                f"{self.workflow.version}{hint}"
             )
 
     @staticmethod
