@@ -3,6 +3,8 @@ code, strictly, with a verdict per instance; the journal is only read."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from tests.conftest import DURABLE_JOURNALS, ROOT
@@ -12,6 +14,16 @@ from wio.loading import load_definition
 from wio.testing import ReplayDiverged, assert_replays
 
 VARIANTS = "tests/harness/shipping_variants.py"
+
+
+def sqlite_bytes(url: str) -> dict[str, bytes]:
+    """The SQLite journal's files, byte for byte (nothing for PostgreSQL)."""
+    if not url.startswith("sqlite:///"):
+        return {}
+    path = Path(url.removeprefix("sqlite:///"))
+    return {f.name: f.read_bytes() for f in sorted(path.parent.glob(path.name + "*"))}
+
+
 INSIDE_DIVERGES = (
     "inside: shipping v2: diverges at seq 1: event StockReserved, node /0, "
     "expected recovery event PaymentSettled at /0"
@@ -24,7 +36,9 @@ def test_replay_against_v2_gives_a_verdict_per_instance_and_writes_nothing(
 ) -> None:
     start_v1_at_every_stage(journal_url)
     before = rows(journal_url)
+    files = sqlite_bytes(journal_url)
     done = wio("replay", "--journal", journal_url, "--workflows", V2)
+    assert sqlite_bytes(journal_url) == files  # byte-identical, for SQLite
     assert done.returncode == 1, done.stderr
     assert done.stdout.splitlines() == [
         "before: shipping v2: ok",
