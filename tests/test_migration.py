@@ -9,6 +9,8 @@ import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import pytest
+
 from tests.conftest import DURABLE_JOURNALS, ROOT, example
 from tests.processes import wio
 from tests.shipping_stages import (
@@ -20,6 +22,7 @@ from tests.shipping_stages import (
     start_v1_at_every_stage,
 )
 from wio import Runtime
+from wio.errors import WrongWorkflow
 from wio.journal import InstanceStatus, Journal, NewEvent, open_journal
 from wio.loading import load_definition
 from wio.migration import Outcome, migrate
@@ -294,3 +297,24 @@ def test_migrating_while_a_worker_runs_moves_each_instance_whole_or_not_at_all(
     assert_replays(journal_url, v1.shipping, instance_ids=[i for i in ids if i not in moved])
     journal.close()
     worker_journal.close()
+
+
+@DURABLE_JOURNALS
+def test_a_copy_held_in_memory_by_the_old_version_never_advances_a_moved_instance(
+    journal_url: str,
+) -> None:
+    v1, shipment = example("evolution_v1"), example("shipment")
+    v2 = example("evolution_v2")
+    journal = open_journal(journal_url)
+    try:
+        old = Runtime(v1.shipping, journal=journal)
+        instance = old.create("held", shipment.Shipment("held", 100))
+        instance.run(until=lambda: len(instance.events) >= 3)  # kept in memory, lease freed
+        [moved] = migrate(journal, v2.shipping, instance_ids=["held"])
+        assert moved.outcome == Outcome.MIGRATED
+        with pytest.raises(WrongWorkflow, match="runs workflow 'shipping' version 2, not"):
+            instance.run()
+        record = journal.get_instance("held")
+        assert (record.last_seq, record.lease_owner) == (4, None)  # nothing more written
+    finally:
+        journal.close()

@@ -193,6 +193,8 @@ class Worker:
             # be reloaded (with its new version's code).
             log.warning("instance %r: %s", record.id, exc)
             runtime.forget(record.id)
+            if isinstance(exc, WrongWorkflow):  # claimed at the old version: let it go
+                self.journal.release_lease(record.id, self.owner)
         except JournalError:
             runtime.forget(record.id)
             raise
