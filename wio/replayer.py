@@ -9,17 +9,28 @@ no lease is taken.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from typing import Any
+from typing import Any, assert_never
 
 from attrs import frozen
 
-from wio.algebra import Recover
 from wio.clock import SystemClock
 from wio.codec import EventDecodeError, InputError, decode_input
 from wio.definition import Workflow
 from wio.errors import JournalEventError, StepFailed, UnmatchedEventError, WioError
 from wio.interpreter import Cursor, Status, format_path
-from wio.interpreter.cursor import AwaitEvent, InParallel
+from wio.interpreter.cursor import (
+    ArmTimeout,
+    AwaitCheckpoint,
+    AwaitEvent,
+    AwaitTimer,
+    Evaluate,
+    FailedWith,
+    Finished,
+    InParallel,
+    ReturnError,
+    ReturnValue,
+)
+from wio.interpreter.state import awaited_recoveries
 from wio.journal import InstanceRecord, InstanceStatus, Journal, StoredEvent
 from wio.runtime.core import InstanceCore, RecordedEvent
 
@@ -191,18 +202,23 @@ def _check_batch(
 
 
 def recovery_waits(cursor: Cursor) -> list[str]:
-    """Where the instance waits at a `recover` node: only an operator can move it on."""
-    focus = cursor.focus
-    if isinstance(focus, AwaitEvent) and isinstance(focus.node, Recover):
-        return [f"{format_path(focus.path)} for {focus.node.event_type.__name__}"]
-    if isinstance(focus, InParallel):
-        return [where for flow in focus.flows for where in recovery_waits(flow)]
-    return []
+    """Where the instance waits at a `recover` node, in words."""
+    return [
+        f"{format_path(path)} for {event.__name__}" for path, event in awaited_recoveries(cursor)
+    ]
 
 
 def _focus(cursor: Cursor) -> str:
-    path = getattr(cursor.focus, "path", None)
-    return "(the end)" if path is None else format_path(path)
+    """Where the workflow stood, as a model path."""
+    match focus := cursor.focus:
+        case Evaluate() | AwaitEvent() | AwaitTimer() | ArmTimeout() | AwaitCheckpoint():
+            return format_path(focus.path)
+        case InParallel():
+            return format_path(focus.path)
+        case ReturnValue() | ReturnError() | Finished() | FailedWith():
+            return "(the end)"
+        case _:
+            assert_never(focus)
 
 
 def _diverged(verdict: Verdict, divergence: Divergence) -> tuple[Verdict, None]:

@@ -119,16 +119,42 @@ def signal_handlers(cursor: Cursor) -> list[SignalHandler]:
 def waiting_routes(cursor: Cursor, event_class: type[Any]) -> list[tuple[str, ...]]:
     """The routes (as for effects) of the nodes that wait now for an ``event_class``
     event from outside: a `recover` node, or a step whose effect is due."""
-    focus = cursor.focus
-    if isinstance(focus, AwaitEvent) and isinstance(focus.node, Recover | Run):
-        return [()] if issubclass(event_class, focus.node.event_type) else []
-    if type(focus) is InParallel:
-        return [
-            (format_path((*focus.path, index)), *route)
-            for index, flow in enumerate(focus.flows)
-            for route in waiting_routes(flow, event_class)
-        ]
-    return []
+    match focus := cursor.focus:
+        case AwaitEvent():
+            node = focus.node
+            waits = isinstance(node, Recover | Run) and issubclass(event_class, node.event_type)
+            return [()] if waits else []
+        case InParallel():
+            return [
+                (format_path(child(focus.path, index)), *route)
+                for index, flow in enumerate(focus.flows)
+                for route in waiting_routes(flow, event_class)
+            ]
+        case (
+            Evaluate() | ReturnValue() | ReturnError() | AwaitTimer() | ArmTimeout()
+            | AwaitCheckpoint() | Finished() | FailedWith()
+        ):  # fmt: skip
+            return []  # waits for no outside event
+        case _:
+            assert_never(focus)
+
+
+def awaited_recoveries(cursor: Cursor) -> list[tuple[Path, type[Any]]]:
+    """The `recover` nodes the instance waits at, with their event types: no step
+    records those events, so only an operator's delivery moves the instance on."""
+    match focus := cursor.focus:
+        case AwaitEvent():
+            node = focus.node
+            return [(focus.path, node.event_type)] if isinstance(node, Recover) else []
+        case InParallel():
+            return [waiting for flow in focus.flows for waiting in awaited_recoveries(flow)]
+        case (
+            Evaluate() | ReturnValue() | ReturnError() | AwaitTimer() | ArmTimeout()
+            | AwaitCheckpoint() | Finished() | FailedWith()
+        ):  # fmt: skip
+            return []
+        case _:
+            assert_never(focus)
 
 
 def result(cursor: Cursor) -> Any:
