@@ -750,7 +750,7 @@ def claim_latency(sizes: Sizes) -> list[Figure]:
 EVENTS_PER_INSTANCE = 4
 
 
-def store_instances(schema: str, workflow: Workflow[int, int], count: int) -> None:
+def store_instances(schema: str, workflow: Workflow[int, Never, int], count: int) -> None:
     """``count`` finished instances of ``workflow``, copied in (set-up, not timed)."""
     now = datetime.now(UTC)
     with psycopg.connect(POSTGRES_URL) as conn:

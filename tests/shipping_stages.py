@@ -27,7 +27,7 @@ def start_v1_at_every_stage(url: str, prefix: str = "") -> dict[str, str]:
             instance_id = f"{prefix}{stage}"
             instance = runtime.create(instance_id, shipment.Shipment(instance_id, 1_000))
             if events:
-                instance.run(until=lambda i=instance, n=events: len(i.events) >= n)
+                instance.advance(until=lambda i=instance, n=events: len(i.events) >= n)
             assert len(instance.events) == events
             ids[stage] = instance_id
     return ids

@@ -52,11 +52,11 @@ def v1_inside_the_section(url: str, instance_id: str) -> None:
     v1, shipment = example("evolution_v1"), example("shipment")
     with Runtime(v1.shipping, journal=url) as runtime:
         instance = runtime.create(instance_id, shipment.Shipment(instance_id, 100))
-        instance.run(until=lambda: len(instance.events) >= 1)
+        instance.advance(until=lambda: len(instance.events) >= 1)
     assert [e.event for e in instance.events] == [shipment.StockReserved(instance_id)]
 
 
-def v2_as_version_1() -> Workflow[Any, Any]:
+def v2_as_version_1() -> Workflow[Any, Any, Any]:
     """v2's code deployed under v1's name and version: the v1 instance resumes on it."""
     v2 = example("evolution_v2").shipping
     return Workflow(v2.wio, name="shipping", version=1, events=v2.events)
@@ -86,10 +86,10 @@ def test_an_instance_waiting_at_a_recover_node_is_replayed_once_then_left_waitin
         journal.close()
 
 
-def review_waiting(url: str, instance_id: str) -> Workflow[Any, Any]:
+def review_waiting(url: str, instance_id: str) -> Workflow[Any, Any, Any]:
     review = load_module(str(ROOT / "tests/harness/review.py"))
     with Runtime(review.workflow, journal=url) as runtime:
-        assert str(runtime.create(instance_id, review.Document("spec")).run()) == "waiting"
+        assert str(runtime.create(instance_id, review.Document("spec")).advance()) == "waiting"
     return review.workflow  # type: ignore[no-any-return]
 
 

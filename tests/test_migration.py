@@ -257,7 +257,7 @@ def test_migrating_while_a_worker_runs_moves_each_instance_whole_or_not_at_all(
     with Runtime(v1.shipping, journal=journal_url) as runtime:
         for instance_id in ids:
             instance = runtime.create(instance_id, shipment.Shipment(instance_id, 100))
-            instance.run(until=lambda i=instance: len(i.events) >= 3)
+            instance.advance(until=lambda i=instance: len(i.events) >= 3)
     shipment.side_effects = SlowShipping()
     worker_journal, journal = open_journal(journal_url), open_journal(journal_url)
     worker = Worker(worker_journal, [v1.shipping, v2.shipping], poll_interval=0.01, batch_size=2)
@@ -309,11 +309,11 @@ def test_a_copy_held_in_memory_by_the_old_version_never_advances_a_moved_instanc
     try:
         old = Runtime(v1.shipping, journal=journal)
         instance = old.create("held", shipment.Shipment("held", 100))
-        instance.run(until=lambda: len(instance.events) >= 3)  # kept in memory, lease freed
+        instance.advance(until=lambda: len(instance.events) >= 3)  # kept in memory, lease freed
         [moved] = migrate(journal, v2.shipping, instance_ids=["held"])
         assert moved.outcome == Outcome.MIGRATED
         with pytest.raises(WrongWorkflow, match="runs workflow 'shipping' version 2, not"):
-            instance.run()
+            instance.advance()
         record = journal.get_instance("held")
         assert (record.last_seq, record.lease_owner) == (4, None)  # nothing more written
     finally:

@@ -64,7 +64,7 @@ class MigrationResult:
 
 def migrate(
     journal: Journal,
-    target: Workflow[Any, Any],
+    target: Workflow[Any, Any, Any],
     *,
     from_version: int | None = None,
     instance_ids: Iterable[str] = (),
@@ -125,7 +125,7 @@ def _record(journal: Journal, instance_id: str) -> InstanceRecord | None:
 @frozen
 class _Migration:
     journal: Journal
-    target: Workflow[Any, Any]
+    target: Workflow[Any, Any, Any]
     owner: str
     clock: Clock
     ttl: timedelta

@@ -17,7 +17,7 @@ from wio.clock import SystemClock
 from wio.codec import EventDecodeError, InputError, decode_input
 from wio.definition import Workflow
 from wio.errors import JournalEventError, StepFailed, UnmatchedEventError, WioError
-from wio.interpreter import Cursor, Status, format_path
+from wio.interpreter import Cursor, format_path
 from wio.interpreter.cursor import (
     ArmTimeout,
     AwaitCheckpoint,
@@ -65,7 +65,7 @@ class Verdict:
     version: int
     events: int
     divergence: Divergence | None = None
-    status: Status | None = None  # where the code leaves the instance, when it replays
+    status: InstanceStatus | None = None  # where the code leaves the instance, when it replays
     waiting_for: str = ""
 
     @property
@@ -77,14 +77,14 @@ class Verdict:
 
 
 def check(
-    record: InstanceRecord, stored: Iterable[StoredEvent], workflow: Workflow[Any, Any]
+    record: InstanceRecord, stored: Iterable[StoredEvent], workflow: Workflow[Any, Any, Any]
 ) -> Verdict:
     """Replay one instance's stored events against ``workflow`` in strict mode."""
     return replay_strictly(record, stored, workflow)[0]
 
 
 def replay_strictly(
-    record: InstanceRecord, stored: Iterable[StoredEvent], workflow: Workflow[Any, Any]
+    record: InstanceRecord, stored: Iterable[StoredEvent], workflow: Workflow[Any, Any, Any]
 ) -> tuple[Verdict, InstanceCore | None]:
     """The verdict, and the instance as the code rebuilds it when it replays."""
     events = list(stored)
@@ -133,7 +133,9 @@ def replay_strictly(
     return replayed, core
 
 
-def check_instance(journal: Journal, instance_id: str, workflow: Workflow[Any, Any]) -> Verdict:
+def check_instance(
+    journal: Journal, instance_id: str, workflow: Workflow[Any, Any, Any]
+) -> Verdict:
     """Read one instance and replay it against ``workflow``; reads only."""
     record = journal.get_instance(instance_id)
     return check(record, journal.read(instance_id, times=False), workflow)
@@ -144,7 +146,7 @@ READ_BATCH = 500  # instances whose events one query reads
 
 def replay_journal(
     journal: Journal,
-    workflows: Iterable[Workflow[Any, Any]],
+    workflows: Iterable[Workflow[Any, Any, Any]],
     *,
     statuses: Iterable[InstanceStatus] = (),
     instance_ids: Iterable[str] = (),
@@ -155,7 +157,7 @@ def replay_journal(
     whose version is not given is replayed against the newest given version
     of its workflow, which is what a migration to it would check.
     """
-    by_name: dict[str, dict[int, Workflow[Any, Any]]] = {}
+    by_name: dict[str, dict[int, Workflow[Any, Any, Any]]] = {}
     for workflow in workflows:
         by_name.setdefault(workflow.name, {})[workflow.version] = workflow
     wanted = set(statuses)
@@ -180,7 +182,7 @@ def replay_journal(
 def _check_batch(
     journal: Journal,
     records: list[InstanceRecord],
-    by_name: dict[str, dict[int, Workflow[Any, Any]]],
+    by_name: dict[str, dict[int, Workflow[Any, Any, Any]]],
 ) -> Iterator[Verdict]:
     stored = journal.read_many([r.id for r in records]) if records else {}
     for record in records:

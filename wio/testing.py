@@ -24,7 +24,7 @@ class ReplayDiverged(WioError, AssertionError):
 
 def assert_replays(
     journal_url: str,
-    workflow: Workflow[Any, Any] | Iterable[Workflow[Any, Any]],
+    workflow: Workflow[Any, Any, Any] | Iterable[Workflow[Any, Any, Any]],
     *,
     statuses: Iterable[InstanceStatus] = (),
     instance_ids: Iterable[str] = (),

@@ -40,8 +40,8 @@ class UnknownVersion(WioError):
 class WorkflowVersions:
     """Definitions by name and version: what a worker serves, or a command is given."""
 
-    def __init__(self, definitions: Iterable[Workflow[Any, Any]]) -> None:
-        self._by_key: dict[tuple[str, int], Workflow[Any, Any]] = {}
+    def __init__(self, definitions: Iterable[Workflow[Any, Any, Any]]) -> None:
+        self._by_key: dict[tuple[str, int], Workflow[Any, Any, Any]] = {}
         for definition in definitions:
             key = (definition.name, definition.version)
             if key in self._by_key:
@@ -50,7 +50,7 @@ class WorkflowVersions:
                 )
             self._by_key[key] = definition
 
-    def __iter__(self) -> Iterator[Workflow[Any, Any]]:
+    def __iter__(self) -> Iterator[Workflow[Any, Any, Any]]:
         return iter(self._by_key.values())
 
     def keys(self) -> list[tuple[str, int]]:
@@ -62,10 +62,10 @@ class WorkflowVersions:
     def versions(self, name: str) -> list[int]:
         return sorted(version for n, version in self._by_key if n == name)
 
-    def get(self, name: str, version: int) -> Workflow[Any, Any] | None:
+    def get(self, name: str, version: int) -> Workflow[Any, Any, Any] | None:
         return self._by_key.get((name, version))
 
-    def pick(self, name: str | None = None, version: int | None = None) -> Workflow[Any, Any]:
+    def pick(self, name: str | None = None, version: int | None = None) -> Workflow[Any, Any, Any]:
         """The named version of workflow ``name``, else its newest one.
 
         ``name`` may be left out when only one workflow is given.
