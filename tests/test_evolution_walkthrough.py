@@ -9,8 +9,11 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.conftest import DURABLE_JOURNALS, ROOT
-from tests.test_docs import FENCE, matches, run_python
+import pytest
+from mypy import api as mypy_api
+
+from tests.conftest import DURABLE_JOURNALS, EXAMPLES, ROOT
+from tests.test_docs import FENCE, PAGES, matches
 from wio.journal import InstanceStatus, open_journal
 
 PAGE = ROOT / "docs" / "evolution.md"
@@ -73,7 +76,18 @@ def test_the_evolution_walkthrough_runs_on_each_journal(journal_url: str, tmp_pa
         journal.close()
 
 
-def test_the_walkthrough_is_left_to_its_own_test() -> None:
-    # Its commands share one journal with its Python blocks, in page order.
-    assert PAGE.name not in [p.name for p in __import__("tests.test_docs").test_docs.PAGES]
-    assert run_python  # the docs test's runner, shared
+def test_the_walkthroughs_python_passes_mypy_strict(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The docs test leaves this page to this file: its snippets pass mypy here.
+    assert PAGE not in PAGES
+    script = tmp_path / "evolution_snippets.py"
+    script.write_text(
+        "\n".join(b for lang, b in FENCE.findall(PAGE.read_text()) if lang == "python")
+    )
+    monkeypatch.setenv("MYPYPATH", f"{ROOT}{os.pathsep}{EXAMPLES}")
+    stdout, stderr, _ = mypy_api.run(
+        ["--strict", "--no-incremental", "--cache-dir=/dev/null", str(script)]
+    )
+    assert not stderr, stderr
+    assert [line for line in stdout.splitlines() if ": error:" in line] == []
