@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from wio.codec import decode_input
-from wio.errors import WioError
+from wio.errors import UnknownEventType, WioError
 from wio.journal import Journal
 from wio.loading import definition_for
 from wio.runtime import Runtime
@@ -20,10 +20,6 @@ from wio.versions import Migrated
 
 # Records only wio writes; an operator never delivers them.
 RESERVED = frozenset({Migrated})
-
-
-class UnknownEventType(WioError):
-    """No event class of the instance's workflow version has that type name."""
 
 
 def deliver(

@@ -6,20 +6,11 @@ from collections.abc import Iterable
 from typing import Any
 
 from wio.definition import Workflow
-from wio.errors import WioError
+from wio.errors import ReplayDiverged
 from wio.journal import InstanceStatus, open_journal
 from wio.replayer import Verdict, replay_journal
 
-
-class ReplayDiverged(WioError, AssertionError):
-    """Stored instances do not replay against the code; lists where each diverges."""
-
-    def __init__(self, diverged: list[Verdict], replayed: int) -> None:
-        lines = "\n".join(f"  {v.instance_id}: {v}" for v in diverged)
-        super().__init__(
-            f"{len(diverged)} of {replayed} instance(s) do not replay against the code:\n{lines}"
-        )
-        self.diverged = diverged
+__all__ = ["ReplayDiverged", "assert_replays"]
 
 
 def assert_replays(

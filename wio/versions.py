@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 from attrs import frozen
 
 from wio.codec import event
-from wio.errors import DefinitionError, WioError
+from wio.errors import DefinitionError, UnknownVersion
 
 if TYPE_CHECKING:
     from wio.definition import Workflow
@@ -31,10 +31,6 @@ class Migrated:
     from_version: int
     to_version: int
     migrated_at: datetime
-
-
-class UnknownVersion(WioError):
-    """No given definition is that workflow at that version."""
 
 
 class WorkflowVersions:
