@@ -26,6 +26,7 @@ from wio.interpreter.cursor import (
     Evaluate,
     FailedWith,
     Finished,
+    InForEach,
     InParallel,
     ReturnError,
     ReturnValue,
@@ -215,7 +216,7 @@ def _focus(cursor: Cursor) -> str:
     match focus := cursor.focus:
         case Evaluate() | AwaitEvent() | AwaitTimer() | ArmTimeout() | AwaitCheckpoint():
             return format_path(focus.path)
-        case InParallel():
+        case InParallel() | InForEach():
             return format_path(focus.path)
         case ReturnValue() | ReturnError() | Finished() | FailedWith():
             return "(the end)"

@@ -116,7 +116,7 @@ def signal_handlers(cursor: Cursor) -> list[SignalHandler]:
     return handlers
 
 
-def waiting_routes(cursor: Cursor, event_class: type[Any]) -> list[tuple[str, ...]]:
+def waiting_routes(cursor: Cursor, event_class: type[Any]) -> list[tuple[str | ElementHop, ...]]:
     """The routes (as for effects) of the nodes that wait now for an ``event_class``
     event from outside: a `recover` node, or a step whose effect is due."""
     match focus := cursor.focus:
@@ -129,6 +129,12 @@ def waiting_routes(cursor: Cursor, event_class: type[Any]) -> list[tuple[str, ..
                 (format_path(child(focus.path, index)), *route)
                 for index, flow in enumerate(focus.flows)
                 for route in waiting_routes(flow, event_class)
+            ]
+        case InForEach():  # every element: an operator's delivery is rare
+            return [
+                (ElementHop(focus.section, key), *route)
+                for key, index in focus.positions.items()
+                for route in waiting_routes(focus.elements[index], event_class)
             ]
         case (
             Evaluate() | ReturnValue() | ReturnError() | AwaitTimer() | ArmTimeout()
@@ -148,6 +154,12 @@ def awaited_recoveries(cursor: Cursor) -> list[tuple[Path, type[Any]]]:
             return [(focus.path, node.event_type)] if isinstance(node, Recover) else []
         case InParallel():
             return [waiting for flow in focus.flows for waiting in awaited_recoveries(flow)]
+        case InForEach():
+            return [
+                waiting
+                for element in focus.elements.values()
+                for waiting in awaited_recoveries(element)
+            ]
         case (
             Evaluate() | ReturnValue() | ReturnError() | AwaitTimer() | ArmTimeout()
             | AwaitCheckpoint() | Finished() | FailedWith()
