@@ -175,7 +175,7 @@ def markdown(figures: list[Figure], info: dict[str, object], sizes: Sizes, quick
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks")
     parser.add_argument("--quick", action="store_true", help="tiny sizes, for CI")
-    parser.add_argument("--only", type=int, nargs="*", help="run only these benchmarks (1-9)")
+    parser.add_argument("--only", type=int, nargs="*", help="run only these benchmarks (1-10)")
     parser.add_argument("--output", type=Path, help="folder for results.json and performance.md")
     parser.add_argument(
         "--report", action="store_true", help="rewrite docs/performance.md from results.json only"

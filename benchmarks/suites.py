@@ -54,6 +54,7 @@ class Sizes:
     each_events: int  # (8) events of a for-each section, shared among its elements
     elements: tuple[int, ...]  # (8) elements of the for-each sections
     backlog: tuple[int, ...]  # (9) runnable instances waiting to be claimed
+    replay_instances: int  # (10) stored instances `wio replay` checks
     repeats: int
 
 
@@ -69,6 +70,7 @@ FULL = Sizes(
     each_events=10_000,
     elements=(10, 1_000, 10_000),
     backlog=(1_000, 100_000),
+    replay_instances=100_000,
     repeats=5,
 )
 QUICK = Sizes(
@@ -83,6 +85,7 @@ QUICK = Sizes(
     each_events=1_000,
     elements=(10, 100, 1_000),
     backlog=(100, 1_000),
+    replay_instances=200,
     repeats=1,
 )
 
@@ -742,6 +745,77 @@ def claim_latency(sizes: Sizes) -> list[Figure]:
     ]
 
 
+# -- (10) `wio replay` across many stored instances -------------------------------------
+
+EVENTS_PER_INSTANCE = 4
+
+
+def store_instances(schema: str, workflow: Workflow[int, Never, int], count: int) -> None:
+    """``count`` finished instances of ``workflow``, copied in (set-up, not timed)."""
+    now = datetime.now(UTC)
+    with psycopg.connect(POSTGRES_URL) as conn:
+        table = sql.SQL("{}.{}").format(sql.Identifier(schema), sql.Identifier("instances"))
+        columns = "(id, workflow, workflow_version, status, input, created_at, updated_at)"
+        with conn.cursor().copy(
+            sql.SQL("COPY {} " + columns + " FROM STDIN").format(table)
+        ) as copy:
+            for n in range(count):
+                copy.write_row((f"i{n}", workflow.name, 1, "finished", Jsonb(0), now, now))
+        events = sql.SQL("{}.{}").format(sql.Identifier(schema), sql.Identifier("events"))
+        with conn.cursor().copy(
+            sql.SQL(
+                "COPY {} (instance_id, seq, type, version, payload, recorded_at) FROM STDIN"
+            ).format(events)
+        ) as copy:
+            for n in range(count):
+                for seq in range(1, EVENTS_PER_INSTANCE + 1):
+                    copy.write_row((f"i{n}", seq, "Stepped", 1, Jsonb({"count": seq}), now))
+
+
+def replay_many(sizes: Sizes) -> list[Figure]:
+    """`wio replay`'s check of every stored instance against the code, against
+    reading the same rows (one SELECT, JSON decoded), interleaved run by run."""
+    from wio.replayer import replay_journal
+
+    bench = "10. wio replay across many instances"
+    count = sizes.replay_instances
+    workflow = durable(EVENTS_PER_INSTANCE, "stored")
+    with fresh_schema() as schema, open_journal(postgres_journal_url(schema)) as journal:
+        store_instances(schema, workflow, count)
+        select = sql.SQL(
+            "SELECT instance_id, seq, type, version, payload FROM {}.events "
+            "ORDER BY instance_id, seq"
+        ).format(sql.Identifier(schema))
+        wio_samples: list[float] = []
+        raw_samples: list[float] = []
+        with psycopg.connect(POSTGRES_URL) as conn:
+            for _ in range(sizes.repeats):
+                started = time.perf_counter()
+                verdicts = sum(v.ok for v in replay_journal(journal, [workflow]))
+                wio_samples.append(time.perf_counter() - started)
+                assert verdicts == count, verdicts
+                started = time.perf_counter()
+                rows = conn.execute(select).fetchall()
+                raw_samples.append(time.perf_counter() - started)
+                assert len(rows) == count * EVENTS_PER_INSTANCE
+    raw = figure(
+        bench,
+        f"raw SELECT + JSON decode of their {count * EVENTS_PER_INSTANCE:,} events",
+        rate(count, statistics.median(raw_samples)),
+        "instances/s",
+        raw_samples,
+    )
+    checked = figure(
+        bench,
+        f"wio replay checks {count:,} instances of {EVENTS_PER_INSTANCE} events vs raw",
+        rate(count, statistics.median(wio_samples)),
+        "instances/s",
+        wio_samples,
+        raw,
+    )
+    return [checked, raw]
+
+
 SUITES = [
     sequential_steps,
     throughput,
@@ -752,4 +826,5 @@ SUITES = [
     loops_and_flows,
     for_each_sections,
     claim_latency,
+    replay_many,
 ]

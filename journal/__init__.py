@@ -28,7 +28,14 @@ from .errors import (
 )
 from .memory import MemoryJournal
 from .protocol import Journal
-from .records import InstanceRecord, InstanceStatus, NewEvent, StatusUpdate, StoredEvent
+from .records import (
+    InstanceRecord,
+    InstanceStatus,
+    NewEvent,
+    StatusUpdate,
+    StoredEvent,
+    WorkflowRecord,
+)
 
 __all__ = [
     "ConcurrencyConflict",
@@ -48,6 +55,7 @@ __all__ = [
     "StatusUpdate",
     "StoredEvent",
     "UnknownInstance",
+    "WorkflowRecord",
     "open_journal",
 ]
 

@@ -17,6 +17,7 @@ from .records import (
     NewEvent,
     StatusUpdate,
     StoredEvent,
+    WorkflowRecord,
     check_expected,
     prunable,
 )
@@ -28,7 +29,7 @@ class MemoryJournal:
         self._lock = threading.Condition()
         self._instances: dict[str, InstanceRecord] = {}
         self._events: dict[str, list[StoredEvent]] = {}
-        self._workflows: dict[tuple[str, int], Any] = {}
+        self._workflows: dict[tuple[str, int], tuple[Any, datetime]] = {}
 
     def create_instance(self, record: InstanceRecord, events: Sequence[NewEvent] = ()) -> None:
         with self._lock:
@@ -76,6 +77,13 @@ class MemoryJournal:
     ) -> list[StoredEvent]:
         with self._lock:
             return list(self._events_of(instance_id)[after_seq:])
+
+    def read_many(self, instance_ids: Sequence[str]) -> dict[str, list[StoredEvent]]:
+        with self._lock:
+            return {
+                i: [e._replace(recorded_at=None) for e in self._events.get(i, ())]
+                for i in instance_ids
+            }
 
     def get_instance(self, instance_id: str) -> InstanceRecord:
         with self._lock:
@@ -215,7 +223,14 @@ class MemoryJournal:
 
     def register_workflow(self, name: str, version: int, model: Any, now: datetime) -> None:
         with self._lock:
-            self._workflows[(name, version)] = model
+            self._workflows[(name, version)] = (model, now)
+
+    def list_workflows(self) -> list[WorkflowRecord]:
+        with self._lock:
+            return [
+                WorkflowRecord(name, version, registered_at)
+                for (name, version), (_, registered_at) in sorted(self._workflows.items())
+            ]
 
     def workflow_versions(self, name: str) -> list[int]:
         with self._lock:
@@ -258,6 +273,8 @@ def _lease_free(record: InstanceRecord, owner: str | None, now: datetime) -> boo
 
 def _updated(record: InstanceRecord, update: StatusUpdate, now: datetime) -> InstanceRecord:
     lease = {"lease_owner": None, "lease_expires_at": None} if update.release_lease else {}
+    if update.workflow_version is not None:
+        record = attrs.evolve(record, workflow_version=update.workflow_version)
     return attrs.evolve(
         record,
         status=update.status,

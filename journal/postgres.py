@@ -38,6 +38,7 @@ from .records import (
     NewEvent,
     StatusUpdate,
     StoredEvent,
+    WorkflowRecord,
     check_expected,
     instance_from_row,
     prunable,
@@ -369,6 +370,20 @@ class PostgresJournal:
             self.get_instance(instance_id)  # raises UnknownInstance
         return [StoredEvent(instance_id, *row) for row in rows]
 
+    def read_many(self, instance_ids: Sequence[str]) -> dict[str, list[StoredEvent]]:
+        with self._connection() as conn:
+            rows = conn.execute(
+                self._sql(
+                    "SELECT instance_id, seq, type, version, payload, NULL FROM {schema}.events "
+                    "WHERE instance_id = ANY(%s) ORDER BY instance_id, seq"
+                ),
+                (list(instance_ids),),
+            ).fetchall()
+        events: dict[str, list[StoredEvent]] = {i: [] for i in instance_ids}
+        for row in rows:
+            events[row[0]].append(StoredEvent(*row))
+        return events
+
     # -- registry -------------------------------------------------------------
 
     def get_instance(self, instance_id: str) -> InstanceRecord:
@@ -576,6 +591,16 @@ class PostgresJournal:
             ).fetchall()
         return [row[0] for row in rows]
 
+    def list_workflows(self) -> list[WorkflowRecord]:
+        with self._connection() as conn:
+            rows = conn.execute(
+                self._sql(
+                    "SELECT name, version, registered_at FROM {schema}.workflows "
+                    "ORDER BY name, version"
+                )
+            ).fetchall()
+        return [WorkflowRecord(*row) for row in rows]
+
     def wait_for_work(self, timeout: float) -> None:
         """Wait for a NOTIFY about new or released instances, at most ``timeout`` seconds."""
         with self._listener_lock:
@@ -652,13 +677,15 @@ class PostgresJournal:
         cursor = conn.execute(
             self._sql(
                 "UPDATE {schema}.instances SET status = %s, wakeup_at = %s, last_error = %s, "
-                f"attempts = %s, updated_at = %s{release} WHERE id = %s"
+                "attempts = %s, workflow_version = COALESCE(%s, workflow_version), "
+                f"updated_at = %s{release} WHERE id = %s"
             ),
             (
                 str(update.status),
                 update.wakeup_at,
                 update.last_error,
                 update.attempts,
+                update.workflow_version,
                 now,
                 instance_id,
             ),

@@ -13,6 +13,7 @@ from .records import (
     NewEvent,
     StatusUpdate,
     StoredEvent,
+    WorkflowRecord,
 )
 
 
@@ -57,6 +58,13 @@ class Journal(Protocol):
 
         With ``times=False`` their ``recorded_at`` is None: replay does not need
         it, and parsing a timestamp per row is a large part of reading one.
+        """
+
+    def read_many(self, instance_ids: Sequence[str]) -> dict[str, list[StoredEvent]]:
+        """The events of several instances at once, by id, without times.
+
+        One query for many small instances (as `wio replay` reads them); an
+        unknown id maps to no events.
         """
 
     def get_instance(self, instance_id: str) -> InstanceRecord:
@@ -138,7 +146,10 @@ class Journal(Protocol):
         ...
 
     def register_workflow(self, name: str, version: int, model: Any, now: datetime) -> None:
-        """Record that a worker runs this workflow version, with its model JSON."""
+        """Record that a worker runs this workflow version, with its model JSON, at ``now``."""
+
+    def list_workflows(self) -> list[WorkflowRecord]:
+        """The registered workflow versions, by name and version."""
 
     def workflow_versions(self, name: str) -> list[int]:
         """The versions of workflow ``name`` that workers registered, in order."""

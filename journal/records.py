@@ -88,6 +88,16 @@ class StatusUpdate:
     last_error: str | None = None
     attempts: int = 0
     release_lease: bool = False
+    workflow_version: int | None = None  # move the instance to this version (a migration)
+
+
+@frozen
+class WorkflowRecord:
+    """A workflow version a worker serves; workers renew ``registered_at`` as they run."""
+
+    name: str
+    version: int
+    registered_at: datetime
 
 
 def check_expected(

@@ -33,6 +33,7 @@ from .records import (
     NewEvent,
     StatusUpdate,
     StoredEvent,
+    WorkflowRecord,
     check_expected,
     instance_from_row,
     prunable,
@@ -279,6 +280,20 @@ class SQLiteJournal:
             for seq, type_, version, payload, recorded in rows
         ]
 
+    def read_many(self, instance_ids: Sequence[str]) -> dict[str, list[StoredEvent]]:
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT instance_id, seq, type, version, payload FROM events "
+                "WHERE instance_id IN (SELECT value FROM json_each(?)) ORDER BY instance_id, seq",
+                (json.dumps(list(instance_ids)),),
+            ).fetchall()
+        events: dict[str, list[StoredEvent]] = {i: [] for i in instance_ids}
+        for instance_id, seq, type_, version, payload in rows:
+            events[instance_id].append(
+                StoredEvent(instance_id, seq, type_, version, json.loads(payload), None)
+            )
+        return events
+
     # -- registry -------------------------------------------------------------
 
     def get_instance(self, instance_id: str) -> InstanceRecord:
@@ -475,6 +490,13 @@ class SQLiteJournal:
             ).fetchall()
         return [row[0] for row in rows]
 
+    def list_workflows(self) -> list[WorkflowRecord]:
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT name, version, registered_at FROM workflows ORDER BY name, version"
+            ).fetchall()
+        return [WorkflowRecord(name, version, _dt(at)) for name, version, at in rows]
+
     def wait_for_work(self, timeout: float) -> None:
         # SQLite has no notifications: workers poll, unless woken to shut down.
         if self._woken.wait(timeout):
@@ -522,12 +544,14 @@ class SQLiteJournal:
         release = ", lease_owner = NULL, lease_expires_at = NULL" if update.release_lease else ""
         cursor = db.execute(
             "UPDATE instances SET status = ?, wakeup_at = ?, last_error = ?, attempts = ?, "
+            "workflow_version = COALESCE(?, workflow_version), "
             f"updated_at = ?{release} WHERE id = ?",
             (
                 str(update.status),
                 _ts(update.wakeup_at),
                 update.last_error,
                 update.attempts,
+                update.workflow_version,
                 _ts(now),
                 instance_id,
             ),

@@ -389,3 +389,47 @@ def test_bad_urls_get_clear_errors(url: str, error: type[Exception], message: st
 def test_an_unreachable_postgres_server_is_a_clear_error() -> None:
     with pytest.raises(JournalUnavailable, match="cannot reach PostgreSQL"):
         open_journal("postgresql://postgres@127.0.0.1:1/test?connect_timeout=1")
+
+
+@ALL_JOURNALS
+def test_an_update_moves_an_instance_to_another_version_with_its_append(open_fresh: Open) -> None:
+    journal = open_fresh()
+    journal.create_instance(record("a"))
+    journal.append("a", 0, [event(1)], T0)
+    moved = StatusUpdate(InstanceStatus.WAITING, workflow_version=2)
+    with pytest.raises(ConcurrencyConflict):  # a stale position moves nothing
+        journal.append("a", 0, [event(2)], T0, moved)
+    assert journal.get_instance("a").workflow_version == 1
+    journal.append("a", 1, [event(2)], T0, moved)
+    got = journal.get_instance("a")
+    assert (got.workflow_version, got.status, got.last_seq) == (2, InstanceStatus.WAITING, 2)
+    # An update without a version keeps the one the instance has.
+    journal.update_instance("a", StatusUpdate(InstanceStatus.RUNNING), T0)
+    assert journal.get_instance("a").workflow_version == 2
+
+
+@ALL_JOURNALS
+def test_registered_workflows_are_listed_with_when_they_were_last_registered(
+    open_fresh: Open,
+) -> None:
+    journal = open_fresh()
+    assert journal.list_workflows() == []
+    journal.register_workflow("order", 2, {"_type": "Pure"}, T0)
+    journal.register_workflow("order", 1, {"_type": "Pure"}, T0)
+    journal.register_workflow("order", 2, {"_type": "Pure"}, T0 + TTL)
+    listed = [(w.name, w.version, w.registered_at) for w in journal.list_workflows()]
+    assert listed == [("order", 1, T0), ("order", 2, T0 + TTL)]
+
+
+@ALL_JOURNALS
+def test_read_many_reads_several_instances_events_in_order(open_fresh: Open) -> None:
+    journal = open_fresh()
+    for instance_id, count in (("a", 3), ("b", 0), ("c", 2)):
+        journal.create_instance(record(instance_id))
+        if count:
+            journal.append(instance_id, 0, [event(n) for n in range(count)], T0)
+    read = journal.read_many(["c", "b", "ghost", "a"])
+    assert list(read) == ["c", "b", "ghost", "a"]
+    assert [(e.seq, e.payload["amount"]) for e in read["a"]] == [(1, 0), (2, 1), (3, 2)]
+    assert read["a"] == [e._replace(recorded_at=None) for e in journal.read("a")]
+    assert (read["b"], read["ghost"], len(read["c"])) == ([], [], 2)

@@ -81,7 +81,13 @@ def _parser() -> argparse.ArgumentParser:
     compat.set_defaults(handler=_compat)
 
     start = commands.add_parser("start", help="create an instance for the workers to run")
-    start.add_argument("target", metavar="PATH_OR_MODULE:ATTR")
+    start.add_argument(
+        "targets",
+        nargs="+",
+        metavar="PATH_OR_MODULE:ATTR",
+        help="the workflow, or several versions of it: the newest is started",
+    )
+    start.add_argument("--version", type=int, help="start this version rather than the newest")
     start.add_argument("--journal", default=default_journal, help=journal_help)
     start.add_argument("--id", required=True, help="the new instance's id")
     start.add_argument("--input", required=True, help="the input, as JSON")
@@ -94,6 +100,13 @@ def _parser() -> argparse.ArgumentParser:
     instances.add_argument("--journal", default=default_journal, help=journal_help)
     instances.add_argument("--status", choices=[s.value for s in InstanceStatus])
     instances.add_argument("--workflow", help="only this workflow's instances")
+    instances.add_argument(
+        "--served-within",
+        type=float,
+        default=600.0,
+        metavar="SECONDS",
+        help="a version counts as served if a worker registered it this recently (600)",
+    )
     instances.set_defaults(handler=_instances)
 
     prune = commands.add_parser(
@@ -149,6 +162,70 @@ def _parser() -> argparse.ArgumentParser:
         help="the workflow code, which handles the signal",
     )
     signal.set_defaults(handler=_signal, positionals=("id", "signal"))
+
+    deliver = commands.add_parser(
+        "deliver", help="record an event an instance waits for (e.g. at a recover node)"
+    )
+    deliver.add_argument("id")
+    deliver.add_argument("--journal", default=default_journal, help=journal_help)
+    deliver.add_argument("--event", required=True, metavar="TYPE", help="the event's type name")
+    deliver.add_argument("--data", required=True, metavar="JSON", help="the event, as JSON")
+    deliver.add_argument(
+        "--workflows",
+        nargs="+",
+        required=True,
+        metavar="PATH_OR_MODULE:ATTR",
+        help="the workflow code, which decodes and validates the event",
+    )
+    deliver.set_defaults(handler=_deliver)
+
+    replay = commands.add_parser(
+        "replay", help="replay stored instances against code, strictly; reads only"
+    )
+    replay.add_argument("--journal", default=default_journal, help=journal_help)
+    replay.add_argument(
+        "--workflows",
+        nargs="+",
+        required=True,
+        metavar="PATH_OR_MODULE:ATTR",
+        help="the code; an instance whose version is not given replays against the newest",
+    )
+    replay.add_argument(
+        "--status",
+        nargs="+",
+        default=[],
+        choices=[s.value for s in InstanceStatus],
+        help="only instances with these statuses",
+    )
+    replay.add_argument(
+        "--instance", nargs="+", default=[], metavar="ID", help="only these instances"
+    )
+    replay.set_defaults(handler=_replay)
+
+    migrate = commands.add_parser(
+        "migrate", help="move instances to another version, after checking each by replay"
+    )
+    migrate.add_argument("--journal", default=default_journal, help=journal_help)
+    migrate.add_argument("--workflow", required=True, metavar="NAME")
+    migrate.add_argument("--to", required=True, type=int, metavar="VERSION")
+    migrate.add_argument("--from", dest="from_version", type=int, metavar="VERSION")
+    migrate.add_argument(
+        "--workflows",
+        nargs="+",
+        required=True,
+        metavar="PATH_OR_MODULE:ATTR",
+        help="the code, including the version to migrate to",
+    )
+    which = migrate.add_mutually_exclusive_group(required=True)
+    which.add_argument("--instance", nargs="+", default=[], metavar="ID")
+    which.add_argument("--all", action="store_true", help="every running or waiting instance")
+    migrate.add_argument("--dry-run", action="store_true", help="check only; change nothing")
+    migrate.add_argument(
+        "--allow-recovery-wait",
+        action="store_true",
+        help="also move instances that would then wait at a recover node for an operator",
+    )
+    migrate.set_defaults(handler=_migrate)
 
     db = commands.add_parser("db", help="manage the journal's schema")
     db_commands = db.add_subparsers(required=True, metavar="ACTION")
@@ -290,8 +367,10 @@ def _start(args: argparse.Namespace) -> int:
     from wio.codec import decode_input
     from wio.loading import load_definition
     from wio.runtime import Runtime
+    from wio.versions import WorkflowVersions
 
-    definition = load_definition(args.target)
+    versions = WorkflowVersions(load_definition(target) for target in args.targets)
+    definition = versions.pick(version=args.version)
     try:
         data = json.loads(args.input)
     except json.JSONDecodeError as exc:
@@ -306,16 +385,25 @@ def _start(args: argparse.Namespace) -> int:
 
 
 def _instances(args: argparse.Namespace) -> int:
+    from datetime import UTC, timedelta
+
+    from wio.inspection import why_not_running
+    from wio.worker import served_versions
+
     with open_journal(args.journal, create=False) as journal:
         records = journal.list_instances(
             InstanceStatus(args.status) if args.status else None, args.workflow
         )
+        registered = journal.list_workflows()
+    now = datetime.now(UTC)
+    served = served_versions(registered, now, timedelta(seconds=args.served_within))
     rows = [
         (r.id, f"{r.workflow} v{r.workflow_version}", str(r.status), str(r.last_seq),
-         r.updated_at.isoformat(timespec="seconds"), r.last_error or "")
+         r.updated_at.isoformat(timespec="seconds"), why_not_running(r, registered, served, now),
+         r.last_error or "")
         for r in records
     ]  # fmt: skip
-    _table(("ID", "WORKFLOW", "STATUS", "EVENTS", "UPDATED", "LAST ERROR"), rows)
+    _table(("ID", "WORKFLOW", "STATUS", "EVENTS", "UPDATED", "REASON", "LAST ERROR"), rows)
     return 0
 
 
@@ -383,6 +471,63 @@ def _signal(args: argparse.Namespace) -> int:
         response = runtime.get(args.id).signal(known[args.signal], request, key=args.key)
     print(json.dumps(encode_value(response, object), ensure_ascii=False))
     return 0
+
+
+def _deliver(args: argparse.Namespace) -> int:
+    from wio.delivery import deliver
+
+    try:
+        data = json.loads(args.data)
+    except json.JSONDecodeError as exc:
+        raise WioError(f"--data is not JSON: {exc}") from None
+    with open_journal(args.journal) as journal:
+        delivered = deliver(journal, args.id, args.event, data, args.workflows)
+    print(delivered)
+    return 0
+
+
+def _replay(args: argparse.Namespace) -> int:
+    from wio.loading import load_definition
+    from wio.replayer import replay_journal
+
+    definitions = [load_definition(target) for target in args.workflows]
+    statuses = [InstanceStatus(s) for s in args.status]
+    replayed = diverged = 0
+    with open_journal(args.journal, upgrade=False) as journal:  # reads only
+        for verdict in replay_journal(
+            journal, definitions, statuses=statuses, instance_ids=args.instance
+        ):
+            replayed += 1
+            diverged += not verdict.ok
+            print(f"{verdict.instance_id}: {verdict.workflow} v{verdict.version}: {verdict}")
+    print(f"replayed {replayed} instance(s): {replayed - diverged} ok, {diverged} diverge")
+    return 1 if diverged else 0
+
+
+def _migrate(args: argparse.Namespace) -> int:
+    from collections import Counter
+
+    from wio.loading import load_definition
+    from wio.migration import Outcome, migrate
+    from wio.versions import WorkflowVersions
+
+    versions = WorkflowVersions(load_definition(target) for target in args.workflows)
+    target = versions.pick(args.workflow, args.to)
+    with open_journal(args.journal) as journal:
+        results = migrate(
+            journal,
+            target,
+            from_version=args.from_version,
+            instance_ids=args.instance,
+            dry_run=args.dry_run,
+            allow_recovery_wait=args.allow_recovery_wait,
+        )
+    for result in results:
+        print(result)
+    counts = Counter(result.outcome for result in results)
+    summary = ", ".join(f"{counts[o]} {o}" for o in Outcome if counts[o] or o == Outcome.REFUSED)
+    print(f"{target.name} to v{target.version}: {summary}")
+    return 1 if counts[Outcome.REFUSED] else 0
 
 
 def _db_upgrade(args: argparse.Namespace) -> int:
@@ -479,6 +624,11 @@ def _print_report(report: dict[str, Any]) -> None:
     for key in ("status", "waiting_for", "attempts", "last_error", "wakeup_at", "lease_owner"):
         if instance.get(key) not in (None, ""):
             print(f"  {key.replace('_', ' ')}: {instance[key]}")
+    for moved in report.get("migrations", []):
+        print(
+            f"  migrated: v{moved['from_version']} -> v{moved['to_version']} "
+            f"at {moved['migrated_at']} (event #{moved['seq']})"
+        )
     print(f"events ({len(report['events'])}):")
     for event in report["events"]:
         payload = json.dumps(event["payload"], ensure_ascii=False)

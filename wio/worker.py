@@ -20,7 +20,7 @@ import signal
 import threading
 import time
 from collections.abc import Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import FrameType
 from typing import Any
@@ -28,14 +28,27 @@ from typing import Any
 from wio import metrics
 from wio.clock import Clock, SystemClock
 from wio.definition import Workflow
-from wio.errors import DefinitionError, InvalidSetting
+from wio.errors import InvalidSetting, WrongWorkflow
 from wio.journal import ConcurrencyConflict, InstanceRecord, Journal, JournalError, LeaseHeld
-from wio.journal.records import InstanceStatus, StatusUpdate
+from wio.journal.records import InstanceStatus, StatusUpdate, WorkflowRecord
 from wio.model import to_model, unstructure
 from wio.runtime import Runtime
 from wio.runtime.base import default_owner
+from wio.versions import WorkflowVersions
 
 log = logging.getLogger("wio.worker")
+
+# A version counts as served while some worker registered it this recently; workers
+# register theirs again with every heartbeat (a third of the lease's life).
+SERVED_WITHIN = timedelta(minutes=10)
+UNSERVED_CHECK_INTERVAL = 60.0  # seconds between two looks for instances no worker serves
+
+
+def served_versions(
+    registered: Sequence[WorkflowRecord], now: datetime, within: timedelta = SERVED_WITHIN
+) -> set[tuple[str, int]]:
+    """The (name, version) pairs some worker registered within ``within`` of ``now``."""
+    return {(w.name, w.version) for w in registered if now - w.registered_at <= within}
 
 
 class Worker:
@@ -71,29 +84,61 @@ class Worker:
         self.processed = 0
         self._current: str | None = None
         self._claimed_at = 0.0
-        self.runtimes: dict[tuple[str, int], Runtime[Any, Any, Any]] = {}
-        for workflow in workflows:
-            key = (workflow.name, workflow.version)
-            if key in self.runtimes:
-                raise DefinitionError(
-                    f"a worker got workflow {workflow.name!r} version {workflow.version} twice"
-                )
-            self.runtimes[key] = Runtime(
+        # Several versions of a workflow side by side: each instance runs on its own.
+        self.versions = WorkflowVersions(workflows)
+        self.runtimes: dict[tuple[str, int], Runtime[Any, Any, Any]] = {
+            (workflow.name, workflow.version): Runtime(
                 workflow, journal=journal, owner=self.owner, lease_ttl=lease_ttl, clock=self.clock
             )
+            for workflow in self.versions
+        }
+        self._models = {
+            key: unstructure(to_model(runtime.workflow)) for key, runtime in self.runtimes.items()
+        }
+        self._unserved_reported: set[str] = set()
+        self._next_unserved_check = 0.0
 
     # -- the loop -----------------------------------------------------------------
 
     def register(self) -> None:
         """Record the workflows this worker runs, and free leases a previous run of it left."""
-        now = self.clock.now()
-        for (name, version), runtime in self.runtimes.items():
-            self.journal.register_workflow(
-                name, version, unstructure(to_model(runtime.workflow)), now
-            )
+        self._announce()
         for record in self.journal.list_instances(InstanceStatus.RUNNING):
             if record.lease_owner == self.owner:
                 self.journal.release_lease(record.id, self.owner)
+        self.report_unserved()
+
+    def _announce(self) -> None:
+        # Registered again with every heartbeat: `wio instances` tells from the time
+        # whether any worker still serves a version.
+        now = self.clock.now()
+        for (name, version), model in self._models.items():
+            self.journal.register_workflow(name, version, model, now)
+
+    def report_unserved(self) -> list[str]:
+        """Log, once per instance, the unfinished instances of this worker's workflows
+        at a version no worker serves: they stay untouched. Returns their ids."""
+        self._next_unserved_check = time.monotonic() + UNSERVED_CHECK_INTERVAL
+        served = served_versions(self.journal.list_workflows(), self.clock.now())
+        unserved = []
+        for name in self.versions.names():
+            for status in (InstanceStatus.RUNNING, InstanceStatus.WAITING):
+                for record in self.journal.list_instances(status, name):
+                    if (name, record.workflow_version) in served:
+                        continue
+                    unserved.append(record.id)
+                    if record.id not in self._unserved_reported:
+                        self._unserved_reported.add(record.id)
+                        log.warning(
+                            "instance %r runs %s v%d, which no worker serves (this one "
+                            "serves %s): it stays untouched until a worker serves that "
+                            "version or `wio migrate` moves it",
+                            record.id,
+                            name,
+                            record.workflow_version,
+                            ", ".join(f"v{v}" for v in self.versions.versions(name)),
+                        )
+        return unserved
 
     def run_until_stopped(self) -> None:
         """Process work until `stop` is called."""
@@ -160,10 +205,13 @@ class Worker:
             # Its lease is given back: another worker may run it next (a timer that
             # falls due, a signal), so a copy kept here would only grow the memory.
             runtime.forget(record.id)
-        except (ConcurrencyConflict, LeaseHeld) as exc:
-            # Another process advanced it meanwhile: forget our copy, it will be reloaded.
-            log.warning("instance %r: lease or position lost: %s", record.id, exc)
+        except (ConcurrencyConflict, LeaseHeld, WrongWorkflow) as exc:
+            # Another process advanced or migrated it meanwhile: forget our copy, it will
+            # be reloaded (with its new version's code).
+            log.warning("instance %r: %s", record.id, exc)
             runtime.forget(record.id)
+            if isinstance(exc, WrongWorkflow):  # claimed at the old version: let it go
+                self.journal.release_lease(record.id, self.owner)
         except JournalError:
             runtime.forget(record.id)
             raise
@@ -200,6 +248,9 @@ class Worker:
                 self.journal.renew_leases(
                     self.owner, self.clock.now(), timedelta(seconds=self.lease_ttl)
                 )
+                self._announce()
+                if time.monotonic() >= self._next_unserved_check:
+                    self.report_unserved()
             except JournalError as exc:
                 log.warning("could not renew leases: %s", exc)
 

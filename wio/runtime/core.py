@@ -56,10 +56,12 @@ from wio.interpreter import (
     start,
     status,
 )
+from wio.interpreter.state import waiting_routes
 from wio.journal import InstanceStatus
 from wio.parallel import describe_event, in_flows
 from wio.retry import RetryPolicy, RetryState
 from wio.timers import TimerReleased, TimerStarted
+from wio.versions import Migrated
 
 log = logging.getLogger("wio.replay")
 steps_log = logging.getLogger("wio.steps")
@@ -202,6 +204,9 @@ class InstanceCore:
                     if type(event) is Cancelled:
                         keep(recorded)
                         self.cancelled = event
+                        continue
+                    if type(event) is Migrated:  # a fact about the instance, not a step
+                        keep(recorded)
                         continue
                     applied = apply_event(cursor, seq, event)
                     cursor = applied.cursor
@@ -409,6 +414,11 @@ class InstanceCore:
                 f"it takes no {what}, and nothing was recorded"
             )
 
+    def routed(self, event: Any) -> Any:
+        """An outside event in the envelopes of the one parallel flow waiting for it."""
+        routes = waiting_routes(self.cursor, type(event))
+        return in_flows(routes[0], event) if len(routes) == 1 else event
+
     def prepare_delivery(self, event: Any) -> Applied:
         """Apply an event delivered from outside (e.g. for a `recover` node)."""
         self.refuse_if_cancelled(type(event).__name__)
@@ -416,7 +426,7 @@ class InstanceCore:
         if applied.outcome != "accepted":
             raise NotWaitingForEvent(
                 f"instance {self.instance_id!r} cannot accept {type(event).__name__} now; "
-                f"it is {describe_wait(self.cursor)}"
+                f"it is {describe_wait(self.cursor)}; nothing was recorded"
             )
         return applied
 

@@ -121,15 +121,7 @@ class Journaled:
         as a claim returns it), then its events."""
         if record is None:
             record = self.journal.get_instance(instance_id)
-        if (record.workflow, record.workflow_version) != (
-            self.workflow.name,
-            self.workflow.version,
-        ):
-            raise WrongWorkflow(
-                f"instance {instance_id!r} runs workflow {record.workflow!r} version "
-                f"{record.workflow_version}, not {self.workflow.name!r} version "
-                f"{self.workflow.version}"
-            )
+        self._check_workflow(record)
         where = f"instance {instance_id!r}"
         core: InstanceCore = core_factory(
             decode_input(record.input, self.workflow.input_type, where)
@@ -185,6 +177,9 @@ class Journaled:
         )
         # Renew at half the lease's life: a crashed holder's work is free again after ttl.
         self._lease_renew_at = time.monotonic() + self.ttl.total_seconds() / 2
+        if record.workflow_version != self.workflow.version:  # migrated meanwhile
+            self.release(core)
+            self._check_workflow(record)
         if record.last_seq != len(core.events):
             self._catch_up(core, record)
 
@@ -213,7 +208,30 @@ class Journaled:
             record.last_error,
             failed=record.status == InstanceStatus.FAILED,
         )
-        self._persisted = registry_view(core)
+        # What the registry holds, not what the code makes of the events: when they
+        # differ (new code, or another version's instance), the next write corrects the
+        # registry. Otherwise an instance that now waits for an operator or a signal
+        # would stay registered as running, and workers would reload it in a loop.
+        self._persisted = _RegistryView(
+            record.status, record.wakeup_at, record.last_error, record.attempts
+        )
+
+    def _check_workflow(self, record: InstanceRecord) -> None:
+        if (record.workflow, record.workflow_version) != (
+            self.workflow.name,
+            self.workflow.version,
+        ):
+            hint = (
+                f": load it with version {record.workflow_version}'s code (a worker serves "
+                "several versions side by side), or move it with `wio migrate`"
+                if record.workflow == self.workflow.name
+                else ""
+            )
+            raise WrongWorkflow(
+                f"instance {record.id!r} runs workflow {record.workflow!r} version "
+                f"{record.workflow_version}, not {self.workflow.name!r} version "
+                f"{self.workflow.version}{hint}"
+            )
 
     @staticmethod
     def _update(view: _RegistryView) -> StatusUpdate:

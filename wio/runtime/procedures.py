@@ -181,6 +181,7 @@ def dropped(core: InstanceCore, effect: Any, why: str) -> None:
 def deliver(core: InstanceCore, persistence: Persistence, event: Any) -> Procedure[bool]:
     """Record an event from outside the workflow; raises `NotWaitingForEvent` if unwanted."""
     yield _persist(persistence, persistence.acquire, core)
+    event = core.routed(event)
     applied = core.prepare_delivery(event)
     yield from _commit(core, persistence, applied, event)
     return True
