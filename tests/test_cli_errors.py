@@ -107,7 +107,7 @@ def test_a_health_port_in_use_and_a_target_given_twice_are_clear_errors(tmp_path
     )
     twice = wio("worker", "--journal", url, "--workflows", ORDER, ORDER, "--once")
     assert twice.returncode == 1
-    assert twice.stderr == "wio: error: a worker got workflow 'order_workflow' version 1 twice\n"
+    assert twice.stderr == "wio: error: workflow 'order_workflow' version 1 is given twice\n"
 
 
 def test_a_failing_user_module_shows_the_users_error_not_ours(tmp_path: Path) -> None:

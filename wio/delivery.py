@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from wio.cancellation import Cancelled
 from wio.codec import decode_input
 from wio.errors import UnknownEventType, WioError
 from wio.journal import Journal
@@ -18,8 +19,8 @@ from wio.loading import definition_for
 from wio.runtime import Runtime
 from wio.versions import Migrated
 
-# Records only wio writes; an operator never delivers them.
-RESERVED = frozenset({Migrated})
+# Records only wio writes (`wio migrate`, `wio cancel`); an operator never delivers them.
+RESERVED = frozenset({Migrated, Cancelled})
 
 
 def deliver(
