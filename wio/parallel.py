@@ -43,6 +43,14 @@ def innermost(event: Any) -> Any:
     return event
 
 
+def innermost_flow(event: Any) -> str | None:
+    """The model path of the innermost flow an event was recorded in, if any."""
+    flow = None
+    while type(event) is InFlow:
+        flow, event = event.flow, event.event
+    return flow
+
+
 def describe_event(event: Any) -> str:
     """An event's type for messages: ``Charged in flow /1/0`` for a flow's event,
     ``Charged in element 'a' of /1`` for a for-each element's."""

@@ -100,7 +100,8 @@ class RuntimeBase(Generic[In, E, Out, I]):
 
     # -- helpers for the sync and async layers ---------------------------------
 
-    def _core(self, instance_id: str, input: Any) -> InstanceCore:
+    def _core(self, instance_id: str, input: Any, *, started: bool = True) -> InstanceCore:
+        """A new instance's core; ``started=False`` for one `replay` is to rebuild."""
         return InstanceCore(
             instance_id,
             self.workflow,
@@ -108,6 +109,8 @@ class RuntimeBase(Generic[In, E, Out, I]):
             strict=self.strict,
             retry=self.retry,
             clock=self.clock,
+            retired=self.definition.codec.retired if self.definition else frozenset(),
+            started=started,
         )
 
     def _new(self, instance_id: str, input: Any) -> tuple[InstanceCore, Persistence]:
@@ -130,7 +133,7 @@ class RuntimeBase(Generic[In, E, Out, I]):
             raise DefinitionError("rebuild() rebuilds in-memory instances; use get() on a journal")
         if instance_id in self._instances:
             raise InstanceAlreadyExists(f"instance {instance_id!r} exists already")
-        core = self._core(instance_id, input)
+        core = self._core(instance_id, input, started=False)
         core.replay(numbered(events))
         return core
 

@@ -18,11 +18,12 @@ from typing import Any, Protocol, TypeVar
 
 from attrs import frozen
 
-from wio.codec import decode_input, encode_value
+from wio.codec import UndecodedEvent, decode_input, encode_value, innermost_stored_type
 from wio.definition import Workflow
 from wio.errors import WrongWorkflow
-from wio.journal import InstanceRecord, InstanceStatus, Journal, StatusUpdate
-from wio.runtime.core import InstanceCore, RecordedEvent, collector_paused, describe_failure
+from wio.interpreter import JournalRecord
+from wio.journal import InstanceRecord, InstanceStatus, Journal, NewEvent, StatusUpdate, StoredEvent
+from wio.runtime.core import InstanceCore, collector_paused, describe_failure
 
 
 class Persistence(Protocol):
@@ -147,10 +148,11 @@ class Journaled:
         # transaction rather than in one more.
         unchanged = view == self._persisted and view.status == InstanceStatus.RUNNING
         update = None if unchanged else self._update(view)
+        encoded = self.workflow.codec.encode(recorded.event)
         self.journal.append(
             core.instance_id,
             recorded.seq - 1,
-            [self.workflow.codec.encode(recorded.event)],
+            [NewEvent(encoded.type, encoded.version, encoded.payload, recorded.node)],
             core.clock.now(),
             update,
         )
@@ -195,10 +197,9 @@ class Journaled:
     # -- helpers ----------------------------------------------------------------
 
     def _catch_up(self, core: InstanceCore, record: InstanceRecord) -> None:
-        codec = self.workflow.codec
         with collector_paused():  # reading many rows allocates as much as replaying them
             stored = self.journal.read(core.instance_id, after_seq=len(core.events), times=False)
-            core.replay(RecordedEvent(e.seq, codec.decode(e)) for e in stored)
+            core.replay(journal_records(stored), self._decode, undecoded)
         core.restore_attempts(
             record.attempts,
             record.wakeup_at,
@@ -206,6 +207,9 @@ class Journaled:
             failed=record.status == InstanceStatus.FAILED,
         )
         self._persisted = registry_view(core)
+
+    def _decode(self, record: JournalRecord) -> Any:
+        return self.workflow.codec.decode(record.stored)
 
     @staticmethod
     def _update(view: _RegistryView) -> StatusUpdate:
@@ -216,6 +220,21 @@ class Journaled:
             attempts=view.attempts,
             release_lease=view.status != InstanceStatus.RUNNING,
         )
+
+
+def journal_records(stored: list[StoredEvent]) -> list[JournalRecord]:
+    """Stored events as replay reads them: typed and attributed, not yet decoded."""
+    records = []
+    for e in stored:
+        type_, flow = innermost_stored_type(e)
+        records.append(JournalRecord(e.seq, type_, e.node, e, None if e.node else flow))
+    return records
+
+
+def undecoded(record: JournalRecord) -> UndecodedEvent:
+    """A stored event a checkpoint covered, kept as stored."""
+    stored: StoredEvent = record.stored
+    return UndecodedEvent(stored.type, stored.version, stored.payload)
 
 
 T = TypeVar("T")
