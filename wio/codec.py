@@ -24,6 +24,7 @@ from wio.for_each import IN_ELEMENT, InElement
 from wio.journal.records import NewEvent, StoredEvent
 from wio.parallel import IN_FLOW, InFlow, innermost
 from wio.signals import Signal, SignalHandled
+from wio.undecoded import UndecodedEvent
 
 T = TypeVar("T")
 Upcaster = Callable[[Any], Any]
@@ -66,20 +67,6 @@ def event_name(cls: type[Any]) -> str:
     return cls.__name__ if spec is None else spec.name
 
 
-@frozen
-class UndecodedEvent:
-    """A journal event kept as stored: its type is retired, so it has no class.
-
-    No node accepts it. Inside a checkpointed section, or before a recovery
-    event, it is skipped once the section's checkpoint covers it; anywhere
-    else replay reports it as unmatched.
-    """
-
-    type: str
-    version: int
-    payload: Any
-
-
 def stored_type(event: Any) -> str:
     """The type name the journal stores ``event`` under, inside any flow envelopes."""
     event = innermost(event)
@@ -91,16 +78,21 @@ def stored_type(event: Any) -> str:
 
 
 def innermost_stored_type(stored: StoredEvent) -> tuple[str, str | None]:
-    """The type of a stored event inside any flow envelopes, and the innermost flow's
-    model path (None outside parallel sections), read without decoding."""
+    """The type of a stored event inside any envelopes, and the model path of the
+    innermost parallel flow or for-each section it was recorded in (None outside
+    them), read without decoding."""
     type_, payload, flow = stored.type, stored.payload, None
-    while type_ == IN_FLOW and isinstance(payload, dict):
+    while type_ in ENVELOPES and isinstance(payload, dict):
         inner = payload.get("event")
         if not isinstance(inner, dict) or not isinstance(inner.get("type"), str):
             break  # malformed: decoding it will say how
-        flow = payload.get("flow") if isinstance(payload.get("flow"), str) else flow
+        where = payload.get("flow" if type_ == IN_FLOW else "section")
+        flow = where if isinstance(where, str) else flow
         type_, payload = inner["type"], inner.get("payload")
     return type_, flow
+
+
+ENVELOPES = (IN_FLOW, IN_ELEMENT)
 
 
 class EventDecodeError(JournalEventError):

@@ -13,6 +13,7 @@ from typing import Any
 from attrs import frozen
 
 from wio.for_each import ElementHop, InElement
+from wio.undecoded import UndecodedEvent
 
 IN_FLOW = "wio.InFlow"
 
@@ -44,10 +45,12 @@ def innermost(event: Any) -> Any:
 
 
 def innermost_flow(event: Any) -> str | None:
-    """The model path of the innermost flow an event was recorded in, if any."""
+    """The model path of the innermost parallel flow or for-each section an event
+    was recorded in, if any."""
     flow = None
-    while type(event) is InFlow:
-        flow, event = event.flow, event.event
+    while type(event) in (InFlow, InElement):
+        flow = event.flow if type(event) is InFlow else event.section
+        event = event.event
     return flow
 
 
@@ -61,4 +64,5 @@ def describe_event(event: Any) -> str:
         else:
             where = f" in element {event.key!r} of {event.section}"
         event = event.event
-    return f"{type(event).__name__}{where}"
+    name = event.type if isinstance(event, UndecodedEvent) else type(event).__name__
+    return f"{name}{where}"

@@ -17,7 +17,7 @@ from __future__ import annotations
 from typing import Any, Literal, NamedTuple, assert_never
 
 from wio.algebra import Checkpoint, HandleSignal, Recover, Run, Timer
-from wio.codec import UndecodedEvent, stored_type
+from wio.codec import stored_type
 from wio.errors import StepFailed
 from wio.for_each import InElement
 from wio.interpreter.cursor import (
@@ -67,6 +67,7 @@ from wio.paths import BASE, INTERRUPTION_HANDLER, TRIGGER, Path, child, child_se
 from wio.progress import StepRecord
 from wio.signals import SignalHandled
 from wio.timers import TimerReleased, TimerStarted
+from wio.undecoded import UndecodedEvent
 
 Outcome = Literal["accepted", "deferred", "unmatched"]
 

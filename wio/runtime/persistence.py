@@ -18,12 +18,13 @@ from typing import Any, Protocol, TypeVar
 
 from attrs import frozen
 
-from wio.codec import UndecodedEvent, decode_input, encode_value, innermost_stored_type
+from wio.codec import decode_input, encode_value, innermost_stored_type
 from wio.definition import Workflow
 from wio.errors import WrongWorkflow
 from wio.interpreter import JournalRecord
 from wio.journal import InstanceRecord, InstanceStatus, Journal, NewEvent, StatusUpdate, StoredEvent
 from wio.runtime.core import InstanceCore, collector_paused, describe_failure
+from wio.undecoded import UndecodedEvent
 
 
 class Persistence(Protocol):
