@@ -180,6 +180,7 @@ def test_a_durable_v1_instance_resumes_under_v2_without_its_sections_logic(
     v1 = Logic()
     with Runtime(workflow(NESTINGS[nesting](v1)), journal=journal_url, owner="v1") as runtime:
         instance = runtime.create("i", 1)
+
         # v1 stops just past a checkpoint (a loop runs to its end: v2 could not run
         # its later iterations).
         def done() -> bool:

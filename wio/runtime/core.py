@@ -228,7 +228,7 @@ class InstanceCore:
         records replay applies. A record a checkpoint covers is kept as
         ``skipped(record)`` returns it, undecoded.
         """
-        keep = self.events.append
+        keep, strict = self.events.append, self.strict
         covered: set[int] = set()  # grows between interpreter calls, never during one
         retired = self.retired
         # Records without a node are attributed by type, where the tree says it clearly.
@@ -260,6 +260,17 @@ class InstanceCore:
                     keep(RecordedEvent(seq, event, record.node))
                     if applied.outcome == "unmatched":
                         self._report(seq, event, applied.expected or "", record.node)
+                    elif strict and record.node is not None and applied.node is not None:
+                        taken_by = format_path(applied.node)
+                        if taken_by != record.node:  # the tree changed under the journal
+                            raise UnmatchedEventError(
+                                self.instance_id,
+                                seq,
+                                describe_event(event),
+                                f"giving it to node {taken_by}, not to node {record.node} "
+                                "that recorded it",
+                                record.node,
+                            )
         except StepFailed as exc:
             raise StepFailed(
                 f"{exc.node} (instance {self.instance_id!r}, event #{seq})", exc.path, exc.cause
