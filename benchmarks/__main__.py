@@ -122,6 +122,15 @@ def targets(figures: list[Figure], sizes: Sizes) -> list[tuple[str, str, bool | 
             lambda v: v >= 0.4,
             "{:.2f}",
         )
+
+
+    sections = sizes.shielded[0]
+    check(
+        "(10) a long checkpointed history rebuilds faster than its sections' events replayed",
+        ratio(f"rebuild the same sections, checkpointed (+{sections:,} checkpoint events)"),
+        lambda v: v > 1,
+        "{:.2f}x",
+    )
     return rows
 
 
@@ -175,7 +184,7 @@ def markdown(figures: list[Figure], info: dict[str, object], sizes: Sizes, quick
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks")
     parser.add_argument("--quick", action="store_true", help="tiny sizes, for CI")
-    parser.add_argument("--only", type=int, nargs="*", help="run only these benchmarks (1-9)")
+    parser.add_argument("--only", type=int, nargs="*", help="run only these benchmarks (1-10)")
     parser.add_argument("--output", type=Path, help="folder for results.json and performance.md")
     parser.add_argument(
         "--report", action="store_true", help="rewrite docs/performance.md from results.json only"

@@ -82,15 +82,18 @@ def find_cover(ahead: Ahead, node: Shielded, path: Path) -> Cover | None:
     """The checkpoint event in the journal that completes this entry into the
     section at ``path``, if any (see the module's docstring for the rules)."""
     target = format_path(path)
+    inside = "/" if target == "/" else target + "/"
     wanted = event_name(node.event_type)
     covered: list[int] = []
     records, skip = ahead.records, ahead.covered
     for index in range(ahead.position, len(records)):
         record = records[index]
-        if record.seq in skip:
+        if skip and record.seq in skip:
             continue
         where = record.node
-        if where is None:
+        if where is not None and where.startswith(inside) and where != target:  # most often
+            covered.append(record.seq)
+        elif where is None:
             flow = record.flow
             if flow is not None and not (is_under(flow, target) or is_under(target, flow)):
                 if _concurrent(flow, ahead.flows):
@@ -99,8 +102,8 @@ def find_cover(ahead: Ahead, node: Shielded, path: Path) -> Cover | None:
             recorded_by = ahead.recorders.get(record.event_type, frozenset())
             if record.event_type == wanted and recorded_by == {target}:
                 return Cover(index, record, tuple(covered))
-            inside = recorded_by and all(r != target and is_under(r, target) for r in recorded_by)
-            if not inside and record.event_type not in ahead.retired:
+            own = recorded_by and all(r != target and is_under(r, target) for r in recorded_by)
+            if not own and record.event_type not in ahead.retired:
                 return None
             covered.append(record.seq)
         elif where == target:
@@ -108,8 +111,6 @@ def find_cover(ahead: Ahead, node: Shielded, path: Path) -> Cover | None:
             if record.event_type != wanted:
                 return None
             return Cover(index, record, tuple(covered))
-        elif is_under(where, target):
-            covered.append(record.seq)
         elif not _concurrent(where, ahead.flows):
             return None
     return None

@@ -23,6 +23,7 @@ from wio.definition import Workflow
 from wio.errors import WrongWorkflow
 from wio.interpreter import JournalRecord
 from wio.journal import InstanceRecord, InstanceStatus, Journal, NewEvent, StatusUpdate, StoredEvent
+from wio.parallel import IN_FLOW
 from wio.runtime.core import InstanceCore, collector_paused, describe_failure
 from wio.undecoded import UndecodedEvent
 
@@ -225,10 +226,14 @@ class Journaled:
 
 def journal_records(stored: list[StoredEvent]) -> list[JournalRecord]:
     """Stored events as replay reads them: typed and attributed, not yet decoded."""
-    records = []
+    records: list[JournalRecord] = []
+    keep = records.append
     for e in stored:
-        type_, flow = innermost_stored_type(e)
-        records.append(JournalRecord(e.seq, type_, e.node, e, None if e.node else flow))
+        if e.type == IN_FLOW:  # the type and flow inside the envelopes
+            type_, flow = innermost_stored_type(e)
+            keep(JournalRecord(e.seq, type_, e.node, e, None if e.node else flow))
+        else:
+            keep(JournalRecord(e.seq, e.type, e.node, e))
     return records
 
 
