@@ -172,6 +172,20 @@ def test_replay_under_v2_runs_none_of_a_checkpointed_sections_logic(
     assert shields and all(r.covered for r in shields if r.kind == "checkpoint")
 
 
+@pytest.mark.parametrize("nesting", NESTINGS)
+def test_every_journal_prefix_that_ends_at_a_checkpoint_replays_without_the_section(
+    nesting: str,
+) -> None:
+    journal = run_v1(nesting).events
+    ends = [k for k, r in enumerate(journal, 1) if isinstance(innermost(r.event), Saved | Outer)]
+    assert ends
+    for end in ends:
+        v2 = Logic(broken=raises)
+        replayed = Runtime(NESTINGS[nesting](v2), strict=True).recover("i", 1, journal[:end])
+        assert v2.calls == [], (end, v2.calls)
+        assert replayed.last_error is None and replayed.unmatched_events == ()
+
+
 @DURABLE_JOURNALS
 @pytest.mark.parametrize("nesting", ["top level", "in a parallel flow", "in a loop"])
 def test_a_durable_v1_instance_resumes_under_v2_without_its_sections_logic(
