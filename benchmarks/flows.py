@@ -78,7 +78,9 @@ class Settled:
     count: int
 
 
-def sections(iterations: int, steps_per_section: int, *, checkpointed: bool) -> Workflow[int, int]:
+def sections(
+    iterations: int, steps_per_section: int, *, checkpointed: bool
+) -> Workflow[int, Any, int]:
     """A loop of ``iterations`` sections of ``steps_per_section`` run steps; with
     ``checkpointed`` each section is checkpointed, so a replay skips its steps."""
     section = steps(steps_per_section)

@@ -749,11 +749,11 @@ def claim_latency(sizes: Sizes) -> list[Figure]:
 # -- (10) checkpoint shielding ----------------------------------------------------------
 
 
-def stored_history(journal: Journal, workflow: Workflow[int, int]) -> int:
+def stored_history(journal: Journal, workflow: Workflow[int, Any, int]) -> int:
     """Record a live in-memory run of ``workflow`` in ``journal`` as instance "i", with
     the nodes that recorded each event (set-up, not timed); returns its event count."""
     live = Runtime(workflow).create("i", 0)
-    live.run()
+    live.advance()
     Runtime(workflow, journal=journal).create("i", 0)
     encoded = []
     for recorded in live.events:
@@ -778,7 +778,7 @@ def shielding(sizes: Sizes) -> list[Figure]:
             with open_journal(urls[workflow.name]) as journal:
                 stored_history(journal, workflow)
 
-        def rebuild_from(workflow: Workflow[int, int]) -> float:
+        def rebuild_from(workflow: Workflow[int, Any, int]) -> float:
             with open_journal(urls[workflow.name]) as journal:
                 started = time.perf_counter()
                 instance = Runtime(workflow, journal=journal).get("i")

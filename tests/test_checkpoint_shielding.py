@@ -20,10 +20,10 @@ from tests.nodes import Boom, Saved, restore, save
 from wio import (
     WIO,
     Err,
+    InstanceStatus,
     RecordedEvent,
     Runtime,
     Signal,
-    Status,
     UnmatchedEventError,
     Workflow,
 )
@@ -145,9 +145,9 @@ def run_v1(nesting: str, journal: str | None = None) -> Any:
     v1 = Logic()
     runtime = Runtime(workflow(NESTINGS[nesting](v1)), journal=journal)
     instance = runtime.create("i", 1)
-    while instance.run() == Status.WAITING and instance.expected_signals():
+    while instance.advance() == InstanceStatus.WAITING and instance.expected_signals():
         instance.signal(bump, Bump(5))
-    assert instance.status == Status.FINISHED, instance.waiting_for()
+    assert instance.status == InstanceStatus.FINISHED, instance.waiting_for()
     assert "check" in v1.calls and "until" in v1.calls and "Bump" in v1.calls
     return instance
 
@@ -163,9 +163,9 @@ def test_replay_under_v2_runs_none_of_a_checkpointed_sections_logic(
 ) -> None:
     v1_instance = run_v1(nesting)
     v2 = Logic(broken=broken)
-    replayed = Runtime(NESTINGS[nesting](v2), strict=True).recover("i", 1, v1_instance.events)
+    replayed = Runtime(NESTINGS[nesting](v2), strict=True).rebuild("i", 1, v1_instance.events)
     assert v2.calls == []
-    assert replayed.status == Status.FINISHED
+    assert replayed.status == InstanceStatus.FINISHED
     assert replayed.result == v1_instance.result
     assert replayed.last_error is None and replayed.unmatched_events == ()
     shields = [r for r in replayed.progress if r.section_skipped]
@@ -181,7 +181,7 @@ def test_every_journal_prefix_that_ends_at_a_checkpoint_replays_without_the_sect
     assert ends
     for end in ends:
         v2 = Logic(broken=raises)
-        replayed = Runtime(NESTINGS[nesting](v2), strict=True).recover("i", 1, journal[:end])
+        replayed = Runtime(NESTINGS[nesting](v2), strict=True).rebuild("i", 1, journal[:end])
         assert v2.calls == [], (end, v2.calls)
         assert replayed.last_error is None and replayed.unmatched_events == ()
 
@@ -199,7 +199,7 @@ def test_a_durable_v1_instance_resumes_under_v2_without_its_sections_logic(
         # its later iterations).
         def done() -> bool:
             if nesting == "in a loop":
-                return instance.status == Status.FINISHED
+                return instance.status == InstanceStatus.FINISHED
             return any(isinstance(innermost(r.event), Saved) for r in instance.events)
 
         while not done():
@@ -214,9 +214,9 @@ def test_a_durable_v1_instance_resumes_under_v2_without_its_sections_logic(
     with Runtime(v2_workflow, journal=journal_url, strict=True, owner="v1") as runtime:
         resumed = runtime.get("i")
         assert resumed.last_error is None and resumed.unmatched_events == ()
-        while resumed.run() == Status.WAITING and resumed.expected_signals():
+        while resumed.advance() == InstanceStatus.WAITING and resumed.expected_signals():
             resumed.signal(bump, Bump(5))
-        assert resumed.status == Status.FINISHED
+        assert resumed.status == InstanceStatus.FINISHED
         assert resumed.result == expected
         assert resumed.last_error is None
     assert v2.calls == []
@@ -226,7 +226,7 @@ def test_the_checkpoint_event_alone_or_after_the_sections_events_shields_it() ->
     for journal in ([Paid(5), Saved(5)], [Saved(5)]):
         v2 = Logic(broken=business_error)
         wf = v2.checkpointed() >> WIO.pure_from(lambda x: x * 2)
-        replayed = Runtime(wf, strict=True).recover("i", 1, journal)
+        replayed = Runtime(wf, strict=True).rebuild("i", 1, journal)
         assert v2.calls == []
         assert replayed.result == 10
         (checkpoint,) = [r for r in replayed.progress if r.kind == "checkpoint"]
@@ -235,7 +235,7 @@ def test_the_checkpoint_event_alone_or_after_the_sections_events_shields_it() ->
 
 def test_covered_events_are_kept_undecoded() -> None:
     v1_instance = run_v1("top level")
-    replayed = Runtime(NESTINGS["top level"](Logic()), strict=True).recover(
+    replayed = Runtime(NESTINGS["top level"](Logic()), strict=True).rebuild(
         "i", 1, v1_instance.events
     )
     kinds = [type(r.event).__name__ for r in replayed.events]
@@ -263,10 +263,10 @@ def test_an_entry_left_by_a_business_error_is_not_shielded_by_a_later_entrys_che
     live_calls: list[int] = []
     wf = WIO.repeat(body(live_calls)).until(lambda x: x >= 4)
     live = Runtime(wf).create("i", 1)
-    assert live.run() == Status.FINISHED
+    assert live.advance() == InstanceStatus.FINISHED
     replay_calls: list[int] = []
     replayed = Runtime(WIO.repeat(body(replay_calls)).until(lambda x: x >= 4), strict=True)
-    again = replayed.recover("i", 1, live.events)
+    again = replayed.rebuild("i", 1, live.events)
     assert again.result == live.result == 4
     assert replay_calls == [1]  # the failed entry ran again; the later ones were shielded
     handled = [r for r in again.progress if r.kind == "error_handled"]
@@ -284,7 +284,7 @@ def foreign_flow() -> WIO[int, Any, int]:
 
 def test_a_foreign_event_inside_a_checkpointed_span_fails_strict_replay() -> None:
     with pytest.raises(UnmatchedEventError) as raised:
-        Runtime(foreign_flow(), strict=True).recover("i", 0, [Paid(5), Foreign(1), Saved(5)])
+        Runtime(foreign_flow(), strict=True).rebuild("i", 0, [Paid(5), Foreign(1), Saved(5)])
     error = raised.value
     assert (error.instance_id, error.seq, error.event_type) == ("i", 2, "Foreign")
     assert "checkpointed section at /0" in error.expected
@@ -297,12 +297,12 @@ def test_a_foreign_event_with_a_node_outside_the_section_names_that_node() -> No
         RecordedEvent(3, Saved(5), "/0"),
     ]
     with pytest.raises(UnmatchedEventError) as raised:
-        Runtime(foreign_flow(), strict=True).recover("i", 0, journal)
+        Runtime(foreign_flow(), strict=True).rebuild("i", 0, journal)
     error = raised.value
     assert (error.seq, error.event_type, error.node) == (2, "Foreign", "/7")
     assert "recorded by node /7" in str(error)
 
-    lenient = Runtime(foreign_flow()).recover("i", 0, journal)
+    lenient = Runtime(foreign_flow()).rebuild("i", 0, journal)
     (unmatched,) = lenient.unmatched_events
     assert (unmatched.seq, unmatched.event_type, unmatched.node) == (2, "Foreign", "/7")
     assert "outside the checkpointed section at /0" in unmatched.expected
@@ -339,7 +339,7 @@ def test_a_v1_journal_loads_under_v2_without_the_removed_sections_event_classes(
             assert isinstance(resumed.events[0].event, UndecodedEvent)
             assert resumed.events[0].event.type == "Paid"
     with Runtime(v2_shipping(), journal=journal_url, strict=True, owner="ops") as runtime:
-        assert runtime.get("past").run() == Status.FINISHED
+        assert runtime.get("past").advance() == InstanceStatus.FINISHED
         assert runtime.get("past").result == 40
     # A retired event that no checkpoint covers is a precise error, not a crash.
     with Runtime(v2_shipping(), journal=journal_url, strict=True, owner="ops") as runtime:
@@ -354,12 +354,12 @@ def test_a_v1_journal_loads_under_v2_without_the_removed_sections_event_classes(
         )
     with Runtime(v2_shipping(), journal=journal_url, owner="ops") as runtime:
         waiting = runtime.get("inside")
-        assert waiting.status == Status.WAITING
+        assert waiting.status == InstanceStatus.WAITING
         (unmatched,) = waiting.unmatched_events
         assert (unmatched.seq, unmatched.event_type) == (1, "Paid")
         # The operator delivers the recovery event; the retired event is then covered.
         waiting.deliver(Saved(4))
-        assert waiting.run() == Status.FINISHED and waiting.result == 40
+        assert waiting.advance() == InstanceStatus.FINISHED and waiting.result == 40
 
 
 def test_a_retired_name_still_in_use_is_refused() -> None:

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from tests.conftest import DURABLE_JOURNALS
 from tests.nodes import Saved
 from tests.test_checkpoint_shielding import v1_shipping, v2_shipping
-from wio import WIO, Runtime, Status, Workflow
+from wio import WIO, InstanceStatus, Runtime, Workflow
 from wio.journal import NewEvent, StoredEvent, open_journal
 from wio.runtime import Divergence, check_replay
 
@@ -30,7 +30,7 @@ def test_stored_instances_get_a_verdict_each(journal_url: str) -> None:
         runtime.create("inside", 2).step()
         past = runtime.create("past", 3)
         past.step(), past.step()
-        assert runtime.create("finished", 4).run() == Status.FINISHED
+        assert runtime.create("finished", 4).advance() == InstanceStatus.FINISHED
         foreign = runtime.create("foreign", 5)
         foreign.step()
     with open_journal(journal_url) as journal:

@@ -19,8 +19,8 @@ from wio.clock import ManualClock
 from wio.codec import EventDecodeError, InputError, decode_input
 from wio.definition import Workflow
 from wio.errors import StepFailed, UnmatchedEventError
-from wio.interpreter import Status, format_path
-from wio.journal import StoredEvent
+from wio.interpreter import format_path
+from wio.journal import InstanceStatus, StoredEvent
 from wio.runtime.core import InstanceCore
 from wio.runtime.persistence import journal_records, undecoded
 
@@ -47,7 +47,7 @@ class Verdict:
 
     instance_id: str
     divergence: Divergence | None
-    status: Status | None = None  # where the instance stands after a clean replay
+    status: InstanceStatus | None = None  # where the instance stands after a clean replay
 
     @property
     def ok(self) -> bool:
@@ -58,7 +58,7 @@ class Verdict:
 
 
 def check_replay(
-    workflow: Workflow[Any, Any],
+    workflow: Workflow[Any, Any, Any],
     instance_id: str,
     input: Any,
     stored: Sequence[StoredEvent],
@@ -101,8 +101,8 @@ def check_replay(
         reason = f"{type(exc.cause).__name__} in {exc.node} at {exc.path}: {exc.cause}"
         event_type = None if event is None else event.type
         return Verdict(instance_id, Divergence(seq, event_type, nodes.get(seq), reason))
-    if core.error is not None:  # a pure step raised while replaying: the code diverges
-        failure = core.error
+    failure = core.retry_state.error
+    if failure is not None:  # a pure step raised while replaying: the code diverges
         reason = (
             f"step {failure.node_name!r} at {format_path(failure.path)} raised "
             f"{type(failure.exception).__name__}: {failure.exception}"
