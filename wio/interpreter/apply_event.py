@@ -60,10 +60,19 @@ from wio.interpreter.proceed import (
     settle_for_each,
     with_element,
 )
-from wio.interpreter.shield import is_under, section_event_types
+from wio.interpreter.shield import section_event_types
 from wio.interpreter.state import describe_wait
 from wio.parallel import InFlow, innermost
-from wio.paths import BASE, INTERRUPTION_HANDLER, TRIGGER, Path, child, child_segment, format_path
+from wio.paths import (
+    BASE,
+    INTERRUPTION_HANDLER,
+    TRIGGER,
+    Path,
+    child,
+    child_segment,
+    format_path,
+    within_formatted,
+)
 from wio.progress import StepRecord
 from wio.signals import SignalHandled
 from wio.timers import TimerReleased, TimerStarted
@@ -407,7 +416,7 @@ def _foreign_to(
     section = format_path(path)
     what = "the recovery" if isinstance(node, Recover) else "the checkpointed section"
     if item.node is not None:
-        if is_under(item.node, section):
+        if within_formatted(item.node, section):
             return None
         return f"recorded by node {item.node}, outside {what} at {section} that covers it"
     event = innermost(item.event)

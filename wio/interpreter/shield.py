@@ -35,6 +35,7 @@ from typing import Any, NamedTuple
 from wio.algebra import WIO, Checkpoint, HandleSignal, Node, Recover, recorded_events
 from wio.codec import SIGNAL_HANDLED, event_name
 from wio.paths import Path, child, descend, format_path, walk_static
+from wio.paths import within_formatted as under
 
 
 class JournalRecord(NamedTuple):
@@ -82,7 +83,6 @@ def find_cover(ahead: Ahead, node: Shielded, path: Path) -> Cover | None:
     """The checkpoint event in the journal that completes this entry into the
     section at ``path``, if any (see the module's docstring for the rules)."""
     target = format_path(path)
-    inside = "/" if target == "/" else target + "/"
     wanted = event_name(node.event_type)
     covered: list[int] = []
     records, skip = ahead.records, ahead.covered
@@ -91,18 +91,18 @@ def find_cover(ahead: Ahead, node: Shielded, path: Path) -> Cover | None:
         if skip and record.seq in skip:
             continue
         where = record.node
-        if where is not None and where.startswith(inside) and where != target:  # most often
+        if where is not None and where != target and under(where, target):  # the usual case
             covered.append(record.seq)
         elif where is None:
             flow = record.flow
-            if flow is not None and not (is_under(flow, target) or is_under(target, flow)):
+            if flow is not None and not (under(flow, target) or under(target, flow)):
                 if _concurrent(flow, ahead.flows):
                     continue  # another flow's event
                 return None
             recorded_by = ahead.recorders.get(record.event_type, frozenset())
             if record.event_type == wanted and recorded_by == {target}:
                 return Cover(index, record, tuple(covered))
-            own = recorded_by and all(r != target and is_under(r, target) for r in recorded_by)
+            own = recorded_by and all(r != target and under(r, target) for r in recorded_by)
             if not own and record.event_type not in ahead.retired:
                 return None
             covered.append(record.seq)
@@ -116,14 +116,9 @@ def find_cover(ahead: Ahead, node: Shielded, path: Path) -> Cover | None:
     return None
 
 
-def is_under(node: str, section: str) -> bool:
-    """Whether model path ``node`` is ``section`` or inside it."""
-    return section == "/" or node == section or node.startswith(section + "/")
-
-
 def _concurrent(node: str, flows: tuple[tuple[str, str], ...]) -> bool:
     """Whether ``node`` is in another flow of a parallel section the cursor runs in."""
-    return any(is_under(node, parallel) and not is_under(node, flow) for parallel, flow in flows)
+    return any(under(node, parallel) and not under(node, flow) for parallel, flow in flows)
 
 
 def section_event_types(node: Shielded) -> frozenset[str]:
