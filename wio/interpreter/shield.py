@@ -32,7 +32,7 @@ from collections.abc import Callable, Mapping, Sequence
 from collections.abc import Set as AbstractSet
 from typing import Any, NamedTuple
 
-from wio.algebra import WIO, Checkpoint, HandleSignal, Node, Recover, recorded_events
+from wio.algebra import WIO, Checkpoint, FlatMap, HandleSignal, Node, Recover, recorded_events
 from wio.codec import SIGNAL_HANDLED, event_name
 from wio.paths import Path, child, descend, format_path, walk_static
 from wio.paths import within_formatted as under
@@ -119,6 +119,12 @@ def find_cover(ahead: Ahead, node: Shielded, path: Path) -> Cover | None:
 def _concurrent(node: str, flows: tuple[tuple[str, str], ...]) -> bool:
     """Whether ``node`` is in another flow of a parallel section the cursor runs in."""
     return any(under(node, parallel) and not under(node, flow) for parallel, flow in flows)
+
+
+def shields(workflow: WIO[Any, Any, Any]) -> bool:
+    """Whether replaying ``workflow`` may shield a section: it has a checkpoint or a
+    recovery, or a flat_map whose continuation might have one."""
+    return any(isinstance(node, Checkpoint | Recover | FlatMap) for node in walk_static(workflow))
 
 
 def section_event_types(node: Shielded) -> frozenset[str]:

@@ -14,6 +14,7 @@ from wio.clock import Clock, SystemClock
 from wio.definition import Workflow
 from wio.drafts import refuse_drafts
 from wio.errors import DefinitionError, InstanceAlreadyExists, InstanceNotFound
+from wio.interpreter.shield import shields
 from wio.journal import DuplicateInstance, Journal, UnknownInstance, open_journal
 from wio.retry import RetryPolicy
 from wio.runtime.core import InstanceCore, numbered
@@ -63,6 +64,7 @@ class RuntimeBase(Generic[In, E, Out, I]):
                 f"{type(self).__name__} expects a WIO workflow, got {type(workflow).__name__}"
             )
         refuse_drafts(self.workflow)
+        self._shielding = shields(self.workflow)  # whether replay needs its look-ahead
         if journal is not None and self.definition is None:
             raise DefinitionError(
                 "a runtime on a journal needs the workflow's name and version: "
@@ -111,6 +113,7 @@ class RuntimeBase(Generic[In, E, Out, I]):
             clock=self.clock,
             retired=self.definition.codec.retired if self.definition else frozenset(),
             started=started,
+            shielding=self._shielding,
         )
 
     def _new(self, instance_id: str, input: Any) -> tuple[InstanceCore, Persistence]:

@@ -58,9 +58,10 @@ from wio.interpreter import (
     status,
 )
 from wio.interpreter.cursor import Chain, Evaluate, evolve
-from wio.interpreter.shield import recorders
+from wio.interpreter.shield import recorders, shields
 from wio.journal import InstanceStatus
-from wio.parallel import describe_event, in_flows, innermost_flow
+from wio.parallel import InFlow, describe_event, in_flows, innermost_flow
+from wio.paths import Path
 from wio.retry import RetryPolicy, RetryState
 from wio.timers import TimerReleased, TimerStarted
 
@@ -133,11 +134,19 @@ def numbered(events: Iterable[Any]) -> list[JournalRecord]:
     """Plain events numbered from 1, or `RecordedEvent`s as they are, as journal
     records to replay (already decoded: ``decode`` is `decoded`)."""
     records = []
+    names: dict[type[Any], str] = {}  # the stored type of each event class, looked up once
     for seq, event in enumerate(events, start=1):
         recorded = event if isinstance(event, RecordedEvent) else RecordedEvent(seq, event)
         event, node = recorded.event, recorded.node
-        flow = None if node else innermost_flow(event)
-        records.append(JournalRecord(recorded.seq, stored_type(event), node, event, flow))
+        cls = type(event)
+        if cls is InFlow:
+            flow = None if node else innermost_flow(event)
+            records.append(JournalRecord(recorded.seq, stored_type(event), node, event, flow))
+            continue
+        name = names.get(cls)
+        if name is None:
+            name = names[cls] = stored_type(event)
+        records.append(JournalRecord(recorded.seq, name, node, event))
     return records
 
 
@@ -160,9 +169,12 @@ class InstanceCore:
         clock: Clock,
         retired: frozenset[str] = frozenset(),
         started: bool = True,
+        shielding: bool | None = None,
     ) -> None:
         """``started=False`` leaves the instance unstarted: `replay` starts it, so
-        that checkpoints in the journal shield their sections from the start."""
+        that checkpoints in the journal shield their sections from the start.
+        ``shielding`` says whether the workflow may shield sections at all
+        (`wio.interpreter.shield.shields`; computed when None)."""
         if not isinstance(workflow, WIO):
             raise DefinitionError(f"expected a WIO workflow, got {type(workflow).__name__}")
         self.instance_id = instance_id
@@ -172,6 +184,7 @@ class InstanceCore:
         self.retry_policy = retry
         self.clock = clock
         self.retired = retired
+        self.shielding = shields(workflow) if shielding is None else shielding
         self.events: list[RecordedEvent] = []
         self.unmatched: list[UnmatchedEvent] = []
         self.retry_state = RetryState()
@@ -231,37 +244,42 @@ class InstanceCore:
         keep, strict = self.events.append, self.strict
         covered: set[int] = set()  # grows between interpreter calls, never during one
         retired = self.retired
+        look_ahead = self.shielding  # without checkpoints or recoveries, nothing to look for
         # Records without a node are attributed by type, where the tree says it clearly.
-        by_type = recorders(self.workflow) if any(r.node is None for r in records) else {}
-
-        def ahead(position: int) -> Ahead:
-            return Ahead(records, position, covered, decode, retired, by_type)
+        by_type = {}
+        if look_ahead and any(r.node is None for r in records):
+            by_type = recorders(self.workflow)
+        formatted: dict[Path, str] = {}  # the text of each accepting node's path, once
 
         cursor, seq = self.cursor, 0
         try:
             with collector_paused():
                 if not self.started:
-                    cursor = start(self.workflow, self.input, ahead(0))
+                    ahead = Ahead(records, 0, covered, decode, retired, by_type)
+                    cursor = start(self.workflow, self.input, ahead if look_ahead else None)
                     self.started = True
                     _take_covered(cursor.log, None, covered)
                 for index, record in enumerate(records):
                     seq = record.seq
-                    if seq in covered:
+                    if covered and seq in covered:
                         keep(RecordedEvent(seq, skipped(record), record.node))
                         continue
-                    event = decode(record)
+                    event = record.stored if decode is decoded else decode(record)
                     before = cursor.log
-                    applied = apply_event(
-                        evolve(cursor, ahead=ahead(index + 1)), seq, event, record.node
-                    )
+                    if look_ahead:
+                        ahead = Ahead(records, index + 1, covered, decode, retired, by_type)
+                        cursor = evolve(cursor, ahead=ahead)
+                    applied = apply_event(cursor, seq, event, record.node)
                     cursor = applied.cursor
-                    if cursor.log is not before:
+                    if look_ahead and cursor.log is not before:
                         _take_covered(cursor.log, before, covered)
                     keep(RecordedEvent(seq, event, record.node))
                     if applied.outcome == "unmatched":
                         self._report(seq, event, applied.expected or "", record.node)
                     elif strict and record.node is not None and applied.node is not None:
-                        taken_by = format_path(applied.node)
+                        taken_by = formatted.get(applied.node)
+                        if taken_by is None:
+                            taken_by = formatted[applied.node] = format_path(applied.node)
                         if taken_by != record.node:  # the tree changed under the journal
                             raise UnmatchedEventError(
                                 self.instance_id,
@@ -276,7 +294,8 @@ class InstanceCore:
                 f"{exc.node} (instance {self.instance_id!r}, event #{seq})", exc.path, exc.cause
             ) from exc.cause
         finally:
-            self.cursor = evolve(cursor, ahead=None)  # live steps look ahead at nothing
+            # Live steps look ahead at nothing.
+            self.cursor = cursor if cursor.ahead is None else evolve(cursor, ahead=None)
         if self.retry_state.error is None:
             self._note_pure_failure()
         if report_deferred:
