@@ -365,3 +365,30 @@ def test_a_v1_journal_loads_under_v2_without_the_removed_sections_event_classes(
 def test_a_retired_name_still_in_use_is_refused() -> None:
     with pytest.raises(Exception, match="'Paid' is listed as retired"):
         Workflow(v1_shipping().wio, name="shipping", retired_events=("Paid",))
+
+
+@DURABLE_JOURNALS
+def test_the_asyncio_runtime_shields_sections_alike(journal_url: str) -> None:
+    import asyncio
+
+    from wio import AsyncRuntime
+
+    run_v1_at = Runtime(workflow(NESTINGS["top level"](Logic())), journal=journal_url, owner="a")
+    with run_v1_at as runtime:
+        instance = runtime.create("i", 1)
+        while not any(isinstance(r.event, Saved) for r in instance.events):
+            if not instance.step():
+                instance.signal(bump, Bump(5))
+    v2 = Logic(broken=raises)
+
+    async def resume() -> Any:
+        runtime = AsyncRuntime(workflow(NESTINGS["top level"](v2)), journal=journal_url, owner="a")
+        try:
+            resumed = await runtime.get("i")
+            assert await resumed.advance() == InstanceStatus.FINISHED
+            return resumed.result
+        finally:
+            runtime.close()
+
+    assert asyncio.run(resume()) == run_v1("top level").result
+    assert v2.calls == []
