@@ -34,7 +34,7 @@ from typing import Any, NamedTuple
 
 from wio.algebra import WIO, Checkpoint, FlatMap, HandleSignal, Node, Recover, recorded_events
 from wio.codec import SIGNAL_HANDLED, event_name
-from wio.paths import Path, child, descend, format_path, walk_static
+from wio.paths import CONTINUATION, Path, child, descend, format_path, walk_static
 from wio.paths import within_formatted as under
 
 
@@ -56,8 +56,10 @@ class Ahead(NamedTuple):
     covered: AbstractSet[int]  # seqs of the records earlier shields covered
     decode: Callable[[JournalRecord], Any]
     retired: AbstractSet[str] = frozenset()
-    # For records without a node: each event type, and the nodes that may record it.
+    # For records without a node: each event type, and the nodes that may record it;
+    # and the flat_map continuations, which may record any type.
     recorders: Mapping[str, frozenset[str]] = {}
+    dynamic: frozenset[str] = frozenset()
     # (parallel section, flow) model paths of the flows the cursor runs in, outermost first
     flows: tuple[tuple[str, str], ...] = ()
 
@@ -99,7 +101,7 @@ def find_cover(ahead: Ahead, node: Shielded, path: Path) -> Cover | None:
                 if _concurrent(flow, ahead.flows):
                     continue  # another flow's event
                 return None
-            recorded_by = ahead.recorders.get(record.event_type, frozenset())
+            recorded_by = ahead.recorders.get(record.event_type, frozenset()) | ahead.dynamic
             if record.event_type == wanted and recorded_by == {target}:
                 return Cover(index, record, tuple(covered))
             own = recorded_by and all(r != target and under(r, target) for r in recorded_by)
@@ -141,10 +143,14 @@ def recorded_types(node: Node) -> tuple[str, ...]:
     return tuple(event_name(cls) for cls in recorded_events(node))
 
 
-def recorders(workflow: WIO[Any, Any, Any]) -> dict[str, frozenset[str]]:
-    """Each event type the static tree records, and the model paths of its recorders."""
+def recorders(workflow: WIO[Any, Any, Any]) -> tuple[dict[str, frozenset[str]], frozenset[str]]:
+    """Each event type the static tree records, with the model paths of its recorders;
+    and the paths of the flat_map continuations, unknown until they run."""
     found: dict[str, set[str]] = {}
+    dynamic: set[str] = set()
     for node, path in descend(workflow):
         for name in recorded_types(node):
             found.setdefault(name, set()).add(format_path(path))
-    return {name: frozenset(paths) for name, paths in found.items()}
+        if isinstance(node, FlatMap):
+            dynamic.add(format_path(child(path, CONTINUATION)))
+    return {name: frozenset(paths) for name, paths in found.items()}, frozenset(dynamic)

@@ -246,16 +246,18 @@ class InstanceCore:
         retired = self.retired
         look_ahead = self.shielding  # without checkpoints or recoveries, nothing to look for
         # Records without a node are attributed by type, where the tree says it clearly.
-        by_type = {}
+        by_type: dict[str, frozenset[str]] = {}
+        dynamic: frozenset[str] = frozenset()
         if look_ahead and any(r.node is None for r in records):
-            by_type = recorders(self.workflow)
+            by_type, dynamic = recorders(self.workflow)
+        journal = (covered, decode, retired, by_type, dynamic)  # the look-ahead's, but position
         formatted: dict[Path, str] = {}  # the text of each accepting node's path, once
 
         cursor, seq = self.cursor, 0
         try:
             with collector_paused():
                 if not self.started:
-                    ahead = Ahead(records, 0, covered, decode, retired, by_type)
+                    ahead = Ahead(records, 0, *journal)
                     cursor = start(self.workflow, self.input, ahead if look_ahead else None)
                     self.started = True
                     _take_covered(cursor.log, None, covered)
@@ -267,7 +269,9 @@ class InstanceCore:
                     event = record.stored if decode is decoded else decode(record)
                     before = cursor.log
                     if look_ahead:
-                        ahead = Ahead(records, index + 1, covered, decode, retired, by_type)
+                        ahead = Ahead(
+                            records, index + 1, covered, decode, retired, by_type, dynamic
+                        )
                         cursor = evolve(cursor, ahead=ahead)
                     applied = apply_event(cursor, seq, event, record.node)
                     cursor = applied.cursor
