@@ -123,7 +123,6 @@ def targets(figures: list[Figure], sizes: Sizes) -> list[tuple[str, str, bool | 
             "{:.2f}",
         )
 
-
     sections = sizes.shielded[0]
     check(
         "(10) a long checkpointed history rebuilds faster than its sections' events replayed",

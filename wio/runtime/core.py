@@ -29,6 +29,7 @@ from wio.errors import (
     StepFailed,
     UnmatchedEventError,
 )
+from wio.for_each import InElement
 from wio.interpreter import (
     Ahead,
     Applied,
@@ -139,7 +140,7 @@ def numbered(events: Iterable[Any]) -> list[JournalRecord]:
         recorded = event if isinstance(event, RecordedEvent) else RecordedEvent(seq, event)
         event, node = recorded.event, recorded.node
         cls = type(event)
-        if cls is InFlow:
+        if cls is InFlow or cls is InElement:  # the type inside the envelopes varies
             flow = None if node else innermost_flow(event)
             records.append(JournalRecord(recorded.seq, stored_type(event), node, event, flow))
             continue

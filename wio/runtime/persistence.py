@@ -18,12 +18,11 @@ from typing import Any, Protocol, TypeVar
 
 from attrs import frozen
 
-from wio.codec import decode_input, encode_value, innermost_stored_type
+from wio.codec import ENVELOPES, decode_input, encode_value, innermost_stored_type
 from wio.definition import Workflow
 from wio.errors import WrongWorkflow
 from wio.interpreter import JournalRecord
 from wio.journal import InstanceRecord, InstanceStatus, Journal, NewEvent, StatusUpdate, StoredEvent
-from wio.parallel import IN_FLOW
 from wio.runtime.core import InstanceCore, collector_paused, describe_failure
 from wio.undecoded import UndecodedEvent
 
@@ -229,7 +228,7 @@ def journal_records(stored: list[StoredEvent]) -> list[JournalRecord]:
     records: list[JournalRecord] = []
     keep = records.append
     for e in stored:
-        if e.type == IN_FLOW:  # the type and flow inside the envelopes
+        if e.type in ENVELOPES:  # the type and flow inside the envelopes
             type_, flow = innermost_stored_type(e)
             keep(JournalRecord(e.seq, type_, e.node, e, None if e.node else flow))
         else:
