@@ -392,3 +392,33 @@ def test_the_asyncio_runtime_shields_sections_alike(journal_url: str) -> None:
 
     assert asyncio.run(resume()) == run_v1("top level").result
     assert v2.calls == []
+
+
+def test_a_checkpoint_around_a_for_each_section_shields_every_element() -> None:
+    def each(logic: Logic) -> WIO[int, Any, Any]:
+        pay = WIO.run(lambda x: Paid(x), lambda x, e: logic.ran("Pay", e.amount), event=Paid)
+        section = WIO.for_each(lambda x: range(x), pay, combine=lambda x, out: sum(out.values()))
+        return section.checkpointed(save, restore) >> ship()
+
+    live = Runtime(each(Logic())).create("i", 3)
+    assert live.advance() == InstanceStatus.FINISHED
+    assert [r.node for r in live.events][:3] == ["/0/0/0"] * 3  # each element's Pay
+    v2 = Logic(broken=raises)
+    replayed = Runtime(each(v2), strict=True).rebuild("i", 3, live.events)
+    assert v2.calls == [] and replayed.result == live.result
+
+
+def test_a_checkpoint_inside_a_for_each_element_replays_correctly() -> None:
+    # Elements share their body's model paths, so a section inside an element
+    # replays without look-ahead: its logic runs, and the result is the same.
+    def each(logic: Logic) -> WIO[int, Any, Any]:
+        pay = WIO.run(lambda x: Paid(x), lambda x, e: logic.ran("Pay", e.amount), event=Paid)
+        return WIO.for_each(lambda x: range(x), pay.checkpointed(save, restore)) >> WIO.pure_from(
+            lambda out: sorted(out.values())
+        )
+
+    live = Runtime(each(Logic())).create("i", 3)
+    assert live.advance() == InstanceStatus.FINISHED
+    replayed = Runtime(each(Logic()), strict=True).rebuild("i", 3, live.events)
+    assert replayed.result == live.result == [0, 1, 2]
+    assert replayed.unmatched_events == ()
