@@ -122,6 +122,14 @@ def targets(figures: list[Figure], sizes: Sizes) -> list[tuple[str, str, bool | 
             lambda v: v >= 0.4,
             "{:.2f}",
         )
+
+    sections = sizes.shielded[0]
+    check(
+        "(11) a long checkpointed history rebuilds faster than its sections' events replayed",
+        ratio(f"rebuild the same sections, checkpointed (+{sections:,} checkpoint events)"),
+        lambda v: v > 1,
+        "{:.2f}x",
+    )
     return rows
 
 

@@ -71,3 +71,23 @@ def fanned(flows: int, n: int) -> WIO[Any, Any, Any]:
 def each_element(elements: int, n: int) -> WIO[Any, Any, Any]:
     """A for-each section over ``elements`` elements sharing ``n`` run steps between them."""
     return WIO.for_each(lambda _: range(elements), steps(n // elements), name="Each")
+
+
+@frozen
+class Settled:
+    count: int
+
+
+def sections(
+    iterations: int, steps_per_section: int, *, checkpointed: bool
+) -> Workflow[int, Any, int]:
+    """A loop of ``iterations`` sections of ``steps_per_section`` run steps; with
+    ``checkpointed`` each section is checkpointed, so a replay skips its steps."""
+    section = steps(steps_per_section)
+    if checkpointed:
+        section = section.checkpointed(
+            lambda _, out: Settled(out), lambda _, e: e.count, event=Settled
+        )
+    loop = WIO.repeat(section).until(lambda count: count >= iterations * steps_per_section)
+    kind = "checkpointed" if checkpointed else "plain"
+    return Workflow(loop, name=f"{kind}_sections", input_type=int, events=(Settled,))

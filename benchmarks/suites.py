@@ -30,6 +30,7 @@ from benchmarks.flows import (
     fanned,
     looped,
     ping,
+    sections,
     signalled,
     steps,
 )
@@ -55,6 +56,7 @@ class Sizes:
     elements: tuple[int, ...]  # (8) elements of the for-each sections
     backlog: tuple[int, ...]  # (9) runnable instances waiting to be claimed
     replay_instances: int  # (10) stored instances `wio replay` checks
+    shielded: tuple[int, int]  # (11) checkpointed sections in the history, steps in each
     repeats: int
 
 
@@ -71,6 +73,7 @@ FULL = Sizes(
     elements=(10, 1_000, 10_000),
     backlog=(1_000, 100_000),
     replay_instances=100_000,
+    shielded=(2_000, 10),
     repeats=5,
 )
 QUICK = Sizes(
@@ -86,6 +89,7 @@ QUICK = Sizes(
     elements=(10, 100, 1_000),
     backlog=(100, 1_000),
     replay_instances=200,
+    shielded=(20, 10),
     repeats=1,
 )
 
@@ -816,6 +820,65 @@ def replay_many(sizes: Sizes) -> list[Figure]:
     return [checked, raw]
 
 
+# -- (11) checkpoint shielding ----------------------------------------------------------
+
+
+def stored_history(journal: Journal, workflow: Workflow[int, Any, int]) -> int:
+    """Record a live in-memory run of ``workflow`` in ``journal`` as instance "i", with
+    the nodes that recorded each event (set-up, not timed); returns its event count."""
+    live = Runtime(workflow).create("i", 0)
+    live.advance()
+    Runtime(workflow, journal=journal).create("i", 0)
+    encoded = []
+    for recorded in live.events:
+        event = workflow.codec.encode(recorded.event)
+        encoded.append(NewEvent(event.type, event.version, event.payload, recorded.node))
+    for first in range(0, len(encoded), 1_000):
+        journal.append("i", first, encoded[first : first + 1_000], datetime.now(UTC))
+    return len(encoded)
+
+
+def shielding(sizes: Sizes) -> list[Figure]:
+    """Rebuilding an instance from a long history of checkpointed sections, whose
+    events the checkpoints cover, against rebuilding the same sections' events
+    without checkpoints (every event decoded and applied, as before shielding)."""
+    iterations, per_section = sizes.shielded
+    bench = f"11. checkpoint shielding, {iterations:,} sections of {per_section} steps, SQLite"
+    section_events = iterations * per_section
+    with tempfile.TemporaryDirectory() as folder:
+        plain, shielded = (sections(iterations, per_section, checkpointed=c) for c in (False, True))
+        urls = {w.name: f"sqlite:///{folder}/{w.name}.db" for w in (plain, shielded)}
+        for workflow in (plain, shielded):
+            with open_journal(urls[workflow.name]) as journal:
+                stored_history(journal, workflow)
+
+        def rebuild_from(workflow: Workflow[int, Any, int]) -> float:
+            with open_journal(urls[workflow.name]) as journal:
+                started = time.perf_counter()
+                instance = Runtime(workflow, journal=journal).get("i")
+                seconds = time.perf_counter() - started
+            assert instance.result == section_events, instance.waiting_for()
+            return seconds
+
+        samples: dict[str, list[float]] = {plain.name: [], shielded.name: []}
+        for _ in range(max(3, sizes.repeats)):  # the two sides interleaved
+            for workflow in (plain, shielded):
+                samples[workflow.name].append(rebuild_from(workflow))
+    base = figure(
+        bench,
+        f"rebuild {section_events:,} section events without checkpoints",
+        rate(section_events, statistics.median(samples[plain.name])),
+        "events/s",
+        samples[plain.name],
+    )
+    name = f"rebuild the same sections, checkpointed (+{iterations:,} checkpoint events)"
+    seconds = statistics.median(samples[shielded.name])
+    shown = figure(
+        bench, name, rate(section_events, seconds), "events/s", samples[shielded.name], base
+    )
+    return [base, shown]
+
+
 SUITES = [
     sequential_steps,
     throughput,
@@ -827,4 +890,5 @@ SUITES = [
     for_each_sections,
     claim_latency,
     replay_many,
+    shielding,
 ]

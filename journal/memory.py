@@ -63,6 +63,7 @@ class MemoryJournal:
                         event.version,
                         event.payload,
                         now,
+                        event.node,
                     )
                 )
             record = self._instances[instance_id]

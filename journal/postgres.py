@@ -104,6 +104,14 @@ MIGRATIONS: list[tuple[int, list[str]]] = [
             "CREATE INDEX instances_created ON {schema}.instances (created_at, id)",
         ],
     ),
+    (
+        4,
+        [
+            # Each event names the node that recorded it, so that replay can tell the
+            # events a checkpoint covers from foreign ones without decoding them.
+            "ALTER TABLE {schema}.events ADD COLUMN node TEXT",
+        ],
+    ),
 ]
 
 _INSTANCE_COLUMNS = (
@@ -117,10 +125,10 @@ _INSTANCE_COLUMNS = (
 # primary key on a seq already taken; the EXISTS (a lookup in that key) refuses
 # one that is ahead, so the events stay numbered without gaps.
 APPEND = """
-INSERT INTO {schema}.events
-SELECT %(id)s, %(expected)s + position, type, version, payload, %(now)s
-FROM unnest(%(types)s::text[], %(versions)s::int[], %(payloads)s::jsonb[])
-    WITH ORDINALITY AS new (type, version, payload, position)
+INSERT INTO {schema}.events (instance_id, seq, type, version, payload, recorded_at, node)
+SELECT %(id)s, %(expected)s + position, type, version, payload, %(now)s, node
+FROM unnest(%(types)s::text[], %(versions)s::int[], %(payloads)s::jsonb[], %(nodes)s::text[])
+    WITH ORDINALITY AS new (type, version, payload, node, position)
 WHERE %(expected)s = 0 OR EXISTS (
     SELECT 1 FROM {schema}.events WHERE instance_id = %(id)s AND seq = %(expected)s)
 """
@@ -336,6 +344,7 @@ class PostgresJournal:
                         "types": [event.type for event in events],
                         "versions": [event.version for event in events],
                         "payloads": [Jsonb(event.payload) for event in events],
+                        "nodes": [event.node for event in events],
                         "now": now,
                     },
                 )
@@ -361,7 +370,7 @@ class PostgresJournal:
         with self._connection() as conn:
             rows = conn.execute(
                 self._sql(
-                    f"SELECT seq, type, version, payload, {time} FROM {{schema}}.events "
+                    f"SELECT seq, type, version, payload, {time}, node FROM {{schema}}.events "
                     "WHERE instance_id = %s AND seq > %s ORDER BY seq"
                 ),
                 (instance_id, after_seq),

@@ -46,11 +46,13 @@ def prunable(statuses: Iterable[InstanceStatus]) -> list[str]:
 
 @frozen
 class NewEvent:
-    """An event to append: its registered type name, type version and JSON payload."""
+    """An event to append: its registered type name, type version and JSON payload,
+    and the model path of the node that recorded it (e.g. ``/1/0``), if known."""
 
     type: str
     version: int
     payload: Any  # JSON-compatible value
+    node: str | None = None
 
 
 class StoredEvent(NamedTuple):
@@ -60,6 +62,9 @@ class StoredEvent(NamedTuple):
     version: int
     payload: Any
     recorded_at: datetime | None  # None when read with times=False
+    # The model path of the node that recorded the event; None for events written
+    # before journals kept it (schema version 4).
+    node: str | None = None
 
 
 @frozen

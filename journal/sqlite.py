@@ -94,6 +94,9 @@ MIGRATIONS: list[tuple[int, str]] = [
         CREATE INDEX instances_status_created ON instances (status, created_at, id)
         """,
     ),
+    # Each event names the node that recorded it, so that replay can tell the
+    # events a checkpoint covers from foreign ones without decoding them.
+    (4, "ALTER TABLE events ADD COLUMN node TEXT"),
 ]
 
 SYNCHRONOUS = ("off", "normal", "full", "extra")
@@ -242,7 +245,8 @@ class SQLiteJournal:
                 # The WHERE makes the check and the insert one statement.
                 try:
                     cursor = db.execute(
-                        "INSERT INTO events SELECT ?, ?, ?, ?, ?, ? WHERE "
+                        "INSERT INTO events (instance_id, seq, type, version, payload, "
+                        "recorded_at, node) SELECT ?, ?, ?, ?, ?, ?, ? WHERE "
                         "(SELECT COALESCE(MAX(seq), 0) FROM events WHERE instance_id = ?) = ?",
                         (
                             instance_id,
@@ -251,6 +255,7 @@ class SQLiteJournal:
                             event.version,
                             _dumps(event.payload),
                             _ts(now),
+                            event.node,
                             instance_id,
                             seq - 1,
                         ),
@@ -268,7 +273,7 @@ class SQLiteJournal:
     ) -> list[StoredEvent]:
         with self._lock:
             rows = self._db.execute(
-                "SELECT seq, type, version, payload, recorded_at FROM events "
+                "SELECT seq, type, version, payload, recorded_at, node FROM events "
                 "WHERE instance_id = ? AND seq > ? ORDER BY seq",
                 (instance_id, after_seq),
             ).fetchall()
@@ -276,8 +281,10 @@ class SQLiteJournal:
             self.get_instance(instance_id)  # raises UnknownInstance
         convert = _dt if times else _no_time
         return [
-            StoredEvent(instance_id, seq, type_, version, json.loads(payload), convert(recorded))
-            for seq, type_, version, payload, recorded in rows
+            StoredEvent(
+                instance_id, seq, type_, version, json.loads(payload), convert(recorded), node
+            )
+            for seq, type_, version, payload, recorded, node in rows
         ]
 
     def read_many(self, instance_ids: Sequence[str]) -> dict[str, list[StoredEvent]]:

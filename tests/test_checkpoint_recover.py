@@ -76,12 +76,14 @@ def test_rule2_changed_section_code_is_not_run_and_its_old_events_are_not_warnin
     live.step(), live.step(), live.step()  # A, B, checkpoint: C is still to run
     assert [e.event for e in live.events] == [Ev(1), Ev(11), Saved(11)]
 
-    # v2's section records a different event type, so v1's section events match nothing.
+    # v2's section records a different event type, so v1's section events match
+    # nothing; they name the nodes inside the section that recorded them.
     v2_effects = Effects()
     v2_section = WIO.run(lambda x: Other(x), lambda x, e: -1, event=Other).named("New")
     v2 = v2_section.checkpointed(save, restore) >> v2_effects.step("C", 100)
+    assert [e.node for e in live.events] == ["/0/0/0", "/0/0/1", "/0"]
     with caplog.at_level(logging.WARNING):
-        resumed = Runtime(v2, strict=True).rebuild("i", 0, [e.event for e in live.events])
+        resumed = Runtime(v2, strict=True).rebuild("i", 0, live.events)
     assert caplog.records == []
     assert resumed.unmatched_events == ()
     assert resumed.state == 11

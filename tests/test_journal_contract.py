@@ -433,3 +433,74 @@ def test_read_many_reads_several_instances_events_in_order(open_fresh: Open) -> 
     assert [(e.seq, e.payload["amount"]) for e in read["a"]] == [(1, 0), (2, 1), (3, 2)]
     assert read["a"] == [e._replace(recorded_at=None) for e in journal.read("a")]
     assert (read["b"], read["ghost"], len(read["c"])) == ([], [], 2)
+
+
+@ALL_JOURNALS
+def test_each_event_keeps_the_node_that_recorded_it(open_fresh: Open) -> None:
+    journal = open_fresh()
+    journal.create_instance(record("a"))
+    journal.append("a", 0, [NewEvent("Charged", 1, {"amount": 1}, node="/1/0"), event(2)], T0)
+    first, second = open_fresh().read("a", times=False)
+    assert (first.node, second.node) == ("/1/0", None)
+
+
+def _old_schema_journal(kind: str, url: str) -> None:
+    """A journal as the schema before event nodes left it, with one event in it."""
+    if kind == "sqlite":
+        import sqlite3
+
+        from wio.journal import sqlite as sqlite_journal
+
+        path = url.removeprefix("sqlite:///")
+        db = sqlite3.connect(path, isolation_level=None)
+        db.execute("CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, applied_at REAL)")
+        version, script = sqlite_journal.MIGRATIONS[0]
+        assert "node" not in script
+        for statement in filter(str.strip, script.split(";")):
+            db.execute(statement)
+        db.execute("INSERT INTO schema_migrations VALUES (?, 0)", (version,))
+        db.execute(
+            "INSERT INTO instances VALUES ('old', 'order', 1, 'running', '{}', 0, 0, "
+            "NULL, NULL, NULL, NULL, 0)"
+        )
+        db.execute("INSERT INTO events VALUES ('old', 1, 'Charged', 1, '{\"amount\": 1}', 0)")
+        db.close()
+        return
+    import psycopg
+    from psycopg import sql
+
+    from wio.journal import postgres as postgres_journal
+
+    schema = url.rpartition("schema=")[2]
+    with psycopg.connect(url.partition("?")[0], autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(schema)))
+        quoted = sql.Identifier(schema).as_string(conn)
+        conn.execute(
+            f"CREATE TABLE {quoted}.schema_migrations (version INTEGER PRIMARY KEY, "
+            "applied_at TIMESTAMPTZ NOT NULL DEFAULT now())"
+        )
+        for version, statements in postgres_journal.MIGRATIONS[:2]:
+            for statement in statements:
+                assert "node" not in statement
+                conn.execute(statement.replace("{schema}", quoted))
+            conn.execute(f"INSERT INTO {quoted}.schema_migrations VALUES (%s)", (version,))
+        conn.execute(
+            f"INSERT INTO {quoted}.instances VALUES ('old', 'order', 1, 'running', '{{}}', "
+            "now(), now(), NULL, NULL, NULL, NULL, 0)"
+        )
+        conn.execute(
+            f"INSERT INTO {quoted}.events VALUES ('old', 1, 'Charged', 1, "
+            "'{\"amount\": 1}', now())"
+        )
+
+
+@DURABLE_JOURNALS
+def test_a_journal_of_the_old_schema_upgrades_in_place(journal_url: str) -> None:
+    kind = "sqlite" if journal_url.startswith("sqlite") else "postgres"
+    _old_schema_journal(kind, journal_url)
+    with open_journal(journal_url) as journal:
+        (old,) = journal.read("old")
+        assert (old.seq, old.type, old.payload, old.node) == (1, "Charged", {"amount": 1}, None)
+        journal.append("old", 1, [NewEvent("Charged", 1, {"amount": 2}, node="/0")], T0)
+        assert [e.node for e in journal.read("old")] == [None, "/0"]
+        assert journal.upgrade() == []  # applied once

@@ -22,8 +22,9 @@ from wio.converter import describe_structure_error, strict_converter
 from wio.errors import DefinitionError, JournalEventError, WioError
 from wio.for_each import IN_ELEMENT, InElement
 from wio.journal.records import NewEvent, StoredEvent
-from wio.parallel import IN_FLOW, InFlow
+from wio.parallel import IN_FLOW, InFlow, innermost
 from wio.signals import Signal, SignalHandled
+from wio.undecoded import UndecodedEvent
 
 T = TypeVar("T")
 Upcaster = Callable[[Any], Any]
@@ -60,6 +61,40 @@ def event(
     return decorate
 
 
+def event_name(cls: type[Any]) -> str:
+    """The name events of ``cls`` are stored under: its `event` name, or its class name."""
+    spec: EventSpec | None = getattr(cls, "__wio_event__", None)
+    return cls.__name__ if spec is None else spec.name
+
+
+def stored_type(event: Any) -> str:
+    """The type name the journal stores ``event`` under, inside any flow envelopes."""
+    event = innermost(event)
+    if isinstance(event, UndecodedEvent):
+        return event.type
+    if isinstance(event, SignalHandled):
+        return SIGNAL_HANDLED
+    return event_name(type(event))
+
+
+def innermost_stored_type(stored: StoredEvent) -> tuple[str, str | None]:
+    """The type of a stored event inside any envelopes, and the model path of the
+    innermost parallel flow or for-each section it was recorded in (None outside
+    them), read without decoding."""
+    type_, payload, flow = stored.type, stored.payload, None
+    while type_ in ENVELOPES and isinstance(payload, dict):
+        inner = payload.get("event")
+        if not isinstance(inner, dict) or not isinstance(inner.get("type"), str):
+            break  # malformed: decoding it will say how
+        where = payload.get("flow" if type_ == IN_FLOW else "section")
+        flow = where if isinstance(where, str) else flow
+        type_, payload = inner["type"], inner.get("payload")
+    return type_, flow
+
+
+ENVELOPES = (IN_FLOW, IN_ELEMENT)
+
+
 class EventDecodeError(JournalEventError):
     """Raised when reading a stored event whose payload does not fit its event class."""
 
@@ -72,9 +107,13 @@ class EventCodec:
     """Encodes and decodes the events of one or more workflows."""
 
     def __init__(
-        self, event_types: Iterable[type[Any]] = (), signals: Iterable[Signal[Any, Any]] = ()
+        self,
+        event_types: Iterable[type[Any]] = (),
+        signals: Iterable[Signal[Any, Any]] = (),
+        retired: Iterable[str] = (),
     ) -> None:
         self._converter = strict_converter(forbid_extra_keys=False)
+        self.retired = frozenset(retired)
         self._by_name: dict[str, tuple[type[Any], EventSpec, Callable[[Any, Any], Any]]] = {}
         self._by_type: dict[type[Any], EventSpec] = {}
         self._signals: dict[str, Signal[Any, Any]] = {}
@@ -93,6 +132,11 @@ class EventCodec:
         if cls in self._by_type:
             return
         spec: EventSpec = getattr(cls, "__wio_event__", None) or EventSpec(cls.__name__)
+        if spec.name in self.retired:
+            raise DefinitionError(
+                f"event {spec.name!r} is listed as retired but its class "
+                f"{cls.__module__}.{cls.__qualname__} is still used; un-retire it"
+            )
         taken = self._by_name.get(spec.name)
         if taken is not None and taken[0] is not cls:
             raise DefinitionError(
@@ -123,6 +167,8 @@ class EventCodec:
         return sorted(self._by_name)
 
     def encode(self, value: Any) -> NewEvent:
+        if isinstance(value, UndecodedEvent):
+            return NewEvent(value.type, value.version, value.payload)
         if isinstance(value, InFlow):
             payload = {"flow": value.flow, "event": self._encode_inner(value.event)}
             return NewEvent(IN_FLOW, 1, payload)
@@ -147,12 +193,15 @@ class EventCodec:
             return self._decode_signal(stored)
         entry = self._by_name.get(stored.type)
         if entry is None:
+            if stored.type in self.retired:
+                return UndecodedEvent(stored.type, stored.version, stored.payload)
             raise EventDecodeError(
                 stored.instance_id,
                 stored.seq,
                 stored.type,
                 "no event class is registered under this name "
-                f"(known: {', '.join(sorted(self._by_name)) or 'none'})",
+                f"(known: {', '.join(sorted(self._by_name)) or 'none'}); if a newer version "
+                "removed it, list it in Workflow(..., retired_events=...)",
             )
         cls, spec, structure = entry
         payload = stored.payload

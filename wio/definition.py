@@ -35,7 +35,10 @@ class Workflow(Generic[In, E, Out]):
 
     ``input_type`` defaults to the annotated input of the workflow's first
     step; ``object`` keeps inputs as plain JSON. ``events`` adds event
-    classes that only dynamic (``flat_map``) parts record.
+    classes that only dynamic (``flat_map``) parts record. ``retired_events``
+    names stored event types this version has no classes for any more (those
+    of a section a later version removed): replay skips them where a
+    checkpoint covers them and reports them precisely anywhere else.
     """
 
     wio: WIO[In, E, Out]
@@ -44,6 +47,7 @@ class Workflow(Generic[In, E, Out]):
     input_type: Any = None
     events: tuple[type[Any], ...] = ()
     retry: RetryPolicy = DEFAULT_RETRY
+    retired_events: tuple[str, ...] = ()
     codec: EventCodec = field(init=False, eq=False, repr=False)
 
     def __attrs_post_init__(self) -> None:
@@ -53,9 +57,17 @@ class Workflow(Generic[In, E, Out]):
             raise DefinitionError(f"a workflow name must be a non-empty string, got {self.name!r}")
         if self.input_type is None:
             object.__setattr__(self, "input_type", infer_input_type(self.wio))
-        # Every journal may hold a migration's record, whatever the workflow.
+        retired = self.retired_events
+        if isinstance(retired, str) or not all(isinstance(n, str) and n for n in retired):
+            raise DefinitionError(
+                f"Workflow {self.name!r}: retired_events must be a tuple of event type names, "
+                f"got {retired!r}"
+            )
+        # Every journal may hold a migration's or a cancellation's record, whatever the workflow.
         codec = EventCodec(
-            [Cancelled, *event_types(self.wio), *self.events, Migrated], signals(self.wio)
+            [Cancelled, *event_types(self.wio), *self.events, Migrated],
+            signals(self.wio),
+            retired=retired,
         )
         object.__setattr__(self, "codec", codec)
 

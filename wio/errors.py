@@ -66,13 +66,22 @@ class JournalEventError(WioError):
 
 
 class UnmatchedEventError(JournalEventError):
-    """Raised by strict replay on an event that no node of the workflow accepts."""
+    """Raised by strict replay on an event that no node of the workflow accepts, or
+    that does not belong to the checkpointed section it was recorded in.
 
-    def __init__(self, instance_id: str, seq: int, event_type: str, expected: str) -> None:
+    ``node`` is the model path of the node that recorded it, when the journal
+    knows it.
+    """
+
+    def __init__(
+        self, instance_id: str, seq: int, event_type: str, expected: str, node: str | None = None
+    ) -> None:
+        where = "" if node is None else f"recorded by node {node} "
         super().__init__(
-            instance_id, seq, event_type, f"matches no node; the workflow was {expected}"
+            instance_id, seq, event_type, f"{where}matches no node; the workflow was {expected}"
         )
         self.expected = expected
+        self.node = node
 
 
 class InvalidSetting(WioError):

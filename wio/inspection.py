@@ -39,6 +39,7 @@ def inspect_instance(journal: Journal, instance_id: str, targets: list[str]) -> 
                 "type": e.type,
                 "version": e.version,
                 "recorded_at": e.recorded_at.isoformat() if e.recorded_at else None,
+                "node": e.node,
                 "payload": e.payload,
             }
             for e in journal.read(instance_id)
@@ -66,11 +67,12 @@ def inspect_instance(journal: Journal, instance_id: str, targets: list[str]) -> 
             "ok": step.ok,
             "value": encode_value(step.value, object),
             "event_seq": step.event_seq,
+            "section_skipped": step.section_skipped,
         }
         for step in instance.progress
     ]
     report["unmatched_events"] = [
-        {"seq": u.seq, "type": u.event_type, "expected": u.expected}
+        {"seq": u.seq, "type": u.event_type, "node": u.node, "expected": u.expected}
         for u in instance.unmatched_events
     ]
     return report

@@ -13,6 +13,7 @@ from typing import Any
 from attrs import frozen
 
 from wio.for_each import ElementHop, InElement
+from wio.undecoded import UndecodedEvent
 
 IN_FLOW = "wio.InFlow"
 
@@ -43,6 +44,16 @@ def innermost(event: Any) -> Any:
     return event
 
 
+def innermost_flow(event: Any) -> str | None:
+    """The model path of the innermost parallel flow or for-each section an event
+    was recorded in, if any."""
+    flow = None
+    while type(event) in (InFlow, InElement):
+        flow = event.flow if type(event) is InFlow else event.section
+        event = event.event
+    return flow
+
+
 def describe_event(event: Any) -> str:
     """An event's type for messages: ``Charged in flow /1/0`` for a flow's event,
     ``Charged in element 'a' of /1`` for a for-each element's."""
@@ -53,4 +64,5 @@ def describe_event(event: Any) -> str:
         else:
             where = f" in element {event.key!r} of {event.section}"
         event = event.event
-    return f"{type(event).__name__}{where}"
+    name = event.type if isinstance(event, UndecodedEvent) else type(event).__name__
+    return f"{name}{where}"

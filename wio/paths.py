@@ -50,6 +50,11 @@ def within(path: Path, section: Path) -> bool:
     return path[: len(section)] == section
 
 
+def within_formatted(text: str, section: str) -> bool:
+    """`within` for formatted paths, as journals store them (``/1/0`` is within ``/1``)."""
+    return section == "/" or text == section or text.startswith(section + "/")
+
+
 def relative(path: Path, section: Path) -> Path:
     """The segments from ``section`` down to ``path``, a path within it."""
     assert within(path, section), (path, section)

@@ -22,3 +22,4 @@ class StepRecord(NamedTuple):
     value: Any  # the output, the business error, or the branch taken
     event_seq: int | None = None
     section_skipped: bool = False  # a checkpoint that completed its section on replay
+    covered: tuple[int, ...] = ()  # then: the seqs of the section's own events it skipped

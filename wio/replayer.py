@@ -33,7 +33,8 @@ from wio.interpreter.cursor import (
 )
 from wio.interpreter.state import awaited_recoveries
 from wio.journal import InstanceRecord, InstanceStatus, Journal, StoredEvent
-from wio.runtime.core import InstanceCore, RecordedEvent
+from wio.runtime.core import InstanceCore
+from wio.runtime.persistence import journal_records, undecoded
 
 
 @frozen
@@ -95,11 +96,18 @@ def replay_strictly(
     except InputError as exc:
         return _diverged(verdict, Divergence(0, "input", "/", str(exc)))
     core = InstanceCore(
-        record.id, workflow.wio, input, strict=True, retry=workflow.retry, clock=SystemClock()
+        record.id,
+        workflow.wio,
+        input,
+        strict=True,
+        retry=workflow.retry,
+        clock=SystemClock(),
+        retired=workflow.codec.retired,
+        started=False,
     )
     decode = workflow.codec.decode
     try:  # replay pauses the garbage collector while it decodes and applies
-        core.replay(RecordedEvent(e.seq, decode(e)) for e in events)
+        core.replay(journal_records(events), lambda r: decode(r.stored), undecoded)
     except UnmatchedEventError as exc:
         expected = exc.expected.removeprefix("waiting for ")
         divergence = Divergence(exc.seq, exc.event_type, _focus(core.cursor), expected)

@@ -28,6 +28,7 @@ from wio.interpreter.next_effect import (
 )
 from wio.interpreter.proceed import proceed, start
 from wio.interpreter.progress import pending_deferred, progress
+from wio.interpreter.shield import Ahead, JournalRecord
 from wio.interpreter.state import (
     current_state,
     describe_wait,
@@ -39,11 +40,13 @@ from wio.paths import Path, format_path
 from wio.progress import StepRecord
 
 __all__ = [
+    "Ahead",
     "Applied",
     "Cursor",
     "DeliverSignal",
     "DeferredEvent",
     "Effect",
+    "JournalRecord",
     "Path",
     "ReleaseTimer",
     "RunStep",

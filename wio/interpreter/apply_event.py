@@ -8,14 +8,16 @@ An event that no node accepts is never dropped silently: it comes back as
 "unmatched", with what the workflow was waiting for. Inside a checkpointed
 section, or while a `recover` node waits, it is first "deferred", because a
 later checkpoint event may legitimately skip the section it belonged to
-(checkpoint rule 2).
+(checkpoint rule 2). The checkpoint drops only the deferred events recorded
+inside its section; others stay deferred, with the reason, to be reported.
 """
 
 from __future__ import annotations
 
 from typing import Any, Literal, NamedTuple, assert_never
 
-from wio.algebra import HandleSignal, Recover, Run, Timer
+from wio.algebra import Checkpoint, HandleSignal, Recover, Run, Timer
+from wio.codec import stored_type
 from wio.errors import StepFailed
 from wio.for_each import InElement
 from wio.interpreter.cursor import (
@@ -52,17 +54,29 @@ from wio.interpreter.cursor import (
 from wio.interpreter.proceed import (
     business_result,
     completed,
+    further,
     proceed,
     proceed_from,
     settle_for_each,
     with_element,
 )
+from wio.interpreter.shield import section_event_types
 from wio.interpreter.state import describe_wait
-from wio.parallel import InFlow
-from wio.paths import BASE, INTERRUPTION_HANDLER, TRIGGER, Path, child, child_segment, format_path
+from wio.parallel import InFlow, innermost
+from wio.paths import (
+    BASE,
+    INTERRUPTION_HANDLER,
+    TRIGGER,
+    Path,
+    child,
+    child_segment,
+    format_path,
+    within_formatted,
+)
 from wio.progress import StepRecord
 from wio.signals import SignalHandled
 from wio.timers import TimerReleased, TimerStarted
+from wio.undecoded import UndecodedEvent
 
 Outcome = Literal["accepted", "deferred", "unmatched"]
 
@@ -73,42 +87,48 @@ class Applied(NamedTuple):
     cursor: Cursor
     outcome: Outcome
     expected: str | None = None  # for "unmatched": what the workflow was waiting for
+    node: Path | None = None  # for "accepted": the node that took the event
 
 
-def apply_event(cursor: Cursor, seq: int, event: Any) -> Applied:
-    """Apply event number ``seq``; user code in handlers may raise `StepFailed`."""
+def apply_event(cursor: Cursor, seq: int, event: Any, node: str | None = None) -> Applied:
+    """Apply event number ``seq``, recorded by the node at model path ``node`` if
+    known; user code in handlers may raise `StepFailed`."""
     match focus := cursor.focus:
         case AwaitEvent():  # the common case, first
             if accepts(focus.node, event, focus.path):
-                return Applied(_accept(cursor, focus, seq, event), "accepted")
+                return Applied(_accept(cursor, focus, seq, event), "accepted", None, focus.path)
         case InParallel():
             if type(event) is InFlow:
-                routed = _apply_in_flow(cursor, focus, seq, event)
+                routed = _apply_in_flow(cursor, focus, seq, event, node)
                 if routed is not None:
                     return routed
         case InForEach():
             if type(event) is InElement and event.section == focus.section:
-                routed = _apply_in_element(cursor, focus, seq, event)
+                routed = _apply_in_element(cursor, focus, seq, event, node)
                 if routed is not None:
                     return routed
         case AwaitTimer():
             if _timer_event(event, TimerReleased, focus.path):
                 outcome = ReturnValue(focus.input)  # a timer passes its input on
                 done = completed(cursor, outcome, focus.path, "timer", focus.node.meta.name, seq)
-                return Applied(done, "accepted")
+                return Applied(done, "accepted", None, focus.path)
         case ArmTimeout():
-            if _timer_event(event, TimerStarted, child(focus.path, TRIGGER)):
+            trigger = child(focus.path, TRIGGER)
+            if _timer_event(event, TimerStarted, trigger):
                 armed = InterruptibleFrame(
                     focus.node, focus.input, focus.path, event.release_at, cursor.stack
                 )
                 section = Evaluate(focus.node.base, focus.input, child(focus.path, BASE))
-                return Applied(proceed(evolve(cursor, focus=section, stack=armed)), "accepted")
+                moved = proceed(evolve(cursor, focus=section, stack=armed))
+                return Applied(moved, "accepted", None, trigger)
         case AwaitCheckpoint():
             if isinstance(event, focus.node.event_type):
                 recover = focus.node.recover_state
                 output = _call(recover, focus.path, "recover_state", focus.input, event)
-                done = _checkpoint_done(cursor, focus.path, focus.token, output, seq, skipped=False)
-                return Applied(proceed(done), "accepted")
+                done = _checkpoint_done(
+                    cursor, focus.node, focus.path, focus.token, output, seq, skipped=False
+                )
+                return Applied(proceed(done), "accepted", None, focus.path)
         case Evaluate() | ReturnValue() | ReturnError() | Finished() | FailedWith():
             pass  # not waiting for an event: only an enclosing section may take it
         case _:
@@ -118,26 +138,38 @@ def apply_event(cursor: Cursor, seq: int, event: Any) -> Applied:
     if isinstance(frame, CheckpointFrame):
         # Rule 2: the section's checkpoint completes it, however far it got.
         output = _call(frame.node.recover_state, frame.path, "recover_state", frame.input, event)
-        done = _checkpoint_done(cursor, frame.path, frame.token, output, seq, skipped=True)
-        return Applied(proceed(evolve(done, stack=frame.parent)), "accepted")
+        done = _checkpoint_done(
+            cursor, frame.node, frame.path, frame.token, output, seq, skipped=True
+        )
+        return Applied(proceed(evolve(done, stack=frame.parent)), "accepted", None, frame.path)
     if isinstance(frame, InterruptibleFrame):
-        return Applied(_interrupt(cursor, frame, seq, event), "accepted")
+        return Applied(
+            _interrupt(cursor, frame, seq, event), "accepted", None, child(frame.path, TRIGGER)
+        )
 
     token = _innermost_section(cursor)
     if token is not None:
-        deferred = Chain(DeferredEvent(seq, event, token), cursor.deferred)
+        deferred = Chain(DeferredEvent(seq, event, token, node), cursor.deferred)
         return Applied(evolve(cursor, deferred=deferred), "deferred")
     return Applied(cursor, "unmatched", describe_wait(cursor))
 
 
-def _apply_in_flow(cursor: Cursor, focus: InParallel, seq: int, event: InFlow) -> Applied | None:
+def _apply_in_flow(
+    cursor: Cursor, focus: InParallel, seq: int, event: InFlow, node: str | None
+) -> Applied | None:
     """Hand a flow's event to that flow; None if no flow of this section takes it."""
     index = _flow_index(focus, event.flow)
     if index is None:
         return None
     flow = focus.flows[index]
-    inside = evolve(flow, log=cursor.log, next_token=cursor.next_token)
-    applied = apply_event(inside, seq, event.event)
+    ahead = cursor.ahead
+    inside = evolve(
+        flow,
+        log=cursor.log,
+        next_token=cursor.next_token,
+        ahead=None if ahead is None else ahead.within(focus.path, index),
+    )
+    applied = apply_event(inside, seq, event.event, node)
     if applied.outcome == "unmatched":
         return None  # an enclosing section may still take it
     after = applied.cursor
@@ -145,21 +177,30 @@ def _apply_in_flow(cursor: Cursor, focus: InParallel, seq: int, event: InFlow) -
     flows[index] = detached(after)
     section = InParallel(focus.node, focus.input, focus.path, tuple(flows))
     moved = proceed_from(
-        section, cursor.stack, after.state, after.log, cursor.deferred, after.next_token
+        section,
+        cursor.stack,
+        after.state,
+        after.log,
+        cursor.deferred,
+        after.next_token,
+        further(ahead, after.ahead),
     )
-    return Applied(moved, applied.outcome)
+    return Applied(moved, applied.outcome, None, applied.node)
 
 
 def _apply_in_element(
-    cursor: Cursor, focus: InForEach, seq: int, event: InElement
+    cursor: Cursor, focus: InForEach, seq: int, event: InElement, node: str | None
 ) -> Applied | None:
-    """Hand an element's event to that element; None if no element has its key."""
+    """Hand an element's event to that element; None if no element has its key.
+
+    The elements share their body's model paths, so recording nodes cannot tell
+    them apart: sections inside an element replay without look-ahead."""
     index = focus.positions.get(event.key)
     if index is None:
         return None
     element = focus.elements[index]
-    inside = evolve(element, log=cursor.log, next_token=cursor.next_token)
-    applied = apply_event(inside, seq, event.event)
+    inside = evolve(element, log=cursor.log, next_token=cursor.next_token, ahead=None)
+    applied = apply_event(inside, seq, event.event, node)
     if applied.outcome == "unmatched":
         return None  # an enclosing section may still take it
     after = applied.cursor
@@ -169,11 +210,12 @@ def _apply_in_element(
     focus_, state, log, deferred, token, failure = settle_for_each(
         section, moved, state, after.log, cursor.deferred, after.next_token
     )
+    ahead = cursor.ahead
     if failure is not None or type(focus_) is InForEach:
-        return Applied(
-            Cursor(focus_, cursor.stack, state, log, deferred, token, failure), applied.outcome
-        )
-    return Applied(proceed_from(focus_, cursor.stack, state, log, deferred, token), applied.outcome)
+        stopped = Cursor(focus_, cursor.stack, state, log, deferred, token, failure, ahead)
+        return Applied(stopped, applied.outcome, None, applied.node)
+    moved_on = proceed_from(focus_, cursor.stack, state, log, deferred, token, ahead)
+    return Applied(moved_on, applied.outcome, None, applied.node)
 
 
 def _flow_index(focus: InParallel, flow: str) -> int | None:
@@ -218,7 +260,8 @@ def _accept(cursor: Cursor, focus: AwaitEvent, seq: int, event: Any) -> Cursor:
             return completed(cursor, outcome, focus.path, "signal", node.meta.name, seq)
         case Recover():
             output = _call(node.recover_state, focus.path, "recover_state", focus.input, event)
-            covered = evolve(cursor, deferred=_drop_covered(cursor.deferred, cursor.next_token))
+            settled = _settle_deferred(cursor.deferred, cursor.next_token, node, focus.path)
+            covered = evolve(cursor, deferred=settled)
             return completed(
                 covered, ReturnValue(output), focus.path, "recover", node.meta.name, seq
             )
@@ -227,7 +270,14 @@ def _accept(cursor: Cursor, focus: AwaitEvent, seq: int, event: Any) -> Cursor:
 
 
 def _checkpoint_done(
-    cursor: Cursor, path: Any, token: int, output: Any, seq: int, *, skipped: bool
+    cursor: Cursor,
+    node: Checkpoint[Any, Any, Any],
+    path: Path,
+    token: int,
+    output: Any,
+    seq: int,
+    *,
+    skipped: bool,
 ) -> Cursor:
     record = StepRecord(path, "checkpoint", None, True, output, seq, section_skipped=skipped)
     return evolve(
@@ -235,7 +285,7 @@ def _checkpoint_done(
         focus=ReturnValue(output),
         state=output,
         log=Chain(record, cursor.log),
-        deferred=_drop_covered(cursor.deferred, token),
+        deferred=_settle_deferred(cursor.deferred, token, node, path),
     )
 
 
@@ -331,12 +381,50 @@ def _innermost_section(cursor: Cursor) -> int | None:
     return None
 
 
-def _drop_covered(deferred: Chain[DeferredEvent] | None, token: int) -> Chain[DeferredEvent] | None:
+FOREIGN = -1  # the token of a deferred event no checkpoint may cover: it is reported
+
+
+def _settle_deferred(
+    deferred: Chain[DeferredEvent] | None,
+    token: int,
+    node: Checkpoint[Any, Any, Any] | Recover[Any, Any, Any],
+    path: Path,
+) -> Chain[DeferredEvent] | None:
+    """Drop the events deferred inside a section its checkpoint (or a recovery)
+    completed, when they belong to it; keep the others, marked foreign, with why."""
     # Events deferred inside the completed section (token >= its own) are the
-    # newest ones, so they sit at the head of the chain.
-    while deferred is not None and deferred.head.token >= token:
-        deferred = deferred.tail
+    # newest ones, so they sit at the head of the chain, among foreign ones.
+    foreign: list[DeferredEvent] = []
+    while deferred is not None and (deferred.head.token >= token or deferred.head.token < 0):
+        item, deferred = deferred.head, deferred.tail
+        if item.token == FOREIGN:
+            foreign.append(item)
+            continue
+        reason = _foreign_to(item, node, path)
+        if reason is not None:
+            foreign.append(DeferredEvent(item.seq, item.event, FOREIGN, item.node, reason))
+    for item in reversed(foreign):
+        deferred = Chain(item, deferred)
     return deferred
+
+
+def _foreign_to(
+    item: DeferredEvent, node: Checkpoint[Any, Any, Any] | Recover[Any, Any, Any], path: Path
+) -> str | None:
+    """Why a deferred event does not belong to the section completed at ``path``;
+    None if it does (see `wio.interpreter.shield` for the rules)."""
+    section = format_path(path)
+    what = "the recovery" if isinstance(node, Recover) else "the checkpointed section"
+    if item.node is not None:
+        if within_formatted(item.node, section):
+            return None
+        return f"recorded by node {item.node}, outside {what} at {section} that covers it"
+    event = innermost(item.event)
+    if isinstance(node, Recover) or isinstance(event, UndecodedEvent):
+        return None  # without a node, attributed to the removed or retired section
+    if stored_type(event) in section_event_types(node):
+        return None
+    return f"inside {what} at {section}, which records no {type(event).__name__}"
 
 
 def _call(fn: Any, path: Any, name: str | None, *args: Any) -> Any:

@@ -17,7 +17,7 @@ matters here because a replay makes a few of them per event.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Generic, NamedTuple, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, NamedTuple, TypeVar
 
 from attrs import frozen
 from immutables import Map
@@ -43,6 +43,9 @@ from wio.algebra import (
 )
 from wio.paths import Path
 from wio.progress import StepRecord
+
+if TYPE_CHECKING:
+    from wio.interpreter.shield import Ahead
 
 # -- focus: what the machine is doing now ------------------------------------
 
@@ -314,13 +317,16 @@ def chain_items(chain: Chain[T] | None) -> tuple[T, ...]:
 class DeferredEvent:
     """An event no node accepted while inside a checkpointed section.
 
-    It is legitimately skipped if that section's checkpoint event follows;
-    otherwise the runtime reports it as unmatched when replay ends.
+    It is legitimately skipped if that section's checkpoint event follows and
+    the event belongs to the section; otherwise the runtime reports it as
+    unmatched when replay ends (``token`` is then -1 and ``reason`` says why).
     """
 
     seq: int
     event: Any
     token: int
+    node: str | None = None  # the model path of the node that recorded it, if known
+    reason: str | None = None
 
 
 @frozen
@@ -344,6 +350,7 @@ class Cursor(NamedTuple):
     deferred: Chain[DeferredEvent] | None = None
     next_token: int = 0
     failure: FailedAttempt | None = None
+    ahead: Ahead | None = None  # on replay: the journal still to come (checkpoint shielding)
 
 
 _UNSET: Any = object()
@@ -359,6 +366,7 @@ def evolve(
     deferred: Chain[DeferredEvent] | None = _UNSET,
     next_token: int = _UNSET,
     failure: FailedAttempt | None = _UNSET,
+    ahead: Ahead | None = _UNSET,
 ) -> Cursor:
     """A copy of ``c`` with some fields replaced.
 
@@ -373,10 +381,11 @@ def evolve(
         c.deferred if deferred is _UNSET else deferred,
         c.next_token if next_token is _UNSET else next_token,
         c.failure if failure is _UNSET else failure,
+        c.ahead if ahead is _UNSET else ahead,
     )
 
 
 def detached(c: Cursor) -> Cursor:
-    """A parallel flow's cursor as its section keeps it: without the progress log
-    and section tokens, which belong to the enclosing cursor."""
+    """A parallel flow's cursor as its section keeps it: without the progress log,
+    section tokens and journal look-ahead, which belong to the enclosing cursor."""
     return Cursor(c.focus, c.stack, c.state, None, c.deferred, 0, c.failure)

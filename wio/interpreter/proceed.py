@@ -3,7 +3,8 @@
 ``proceed`` runs pure steps, enters and leaves sections, chooses fork branches
 and unwinds business errors until the machine blocks on an event or finishes.
 User code called here (pure steps, conditions, transforms) must be pure: it
-runs again on every replay.
+runs again on every replay, except inside a section that its checkpoint
+event in the journal shields (see `wio.interpreter.shield`).
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ from wio.algebra import (
     Transform,
     as_node,
 )
-from wio.errors import DefinitionError
+from wio.errors import DefinitionError, JournalEventError
 from wio.for_each import element_key
 from wio.interpreter.cursor import (
     ArmTimeout,
@@ -72,7 +73,9 @@ from wio.interpreter.cursor import (
     evolve,
 )
 from wio.interpreter.next_effect import has_ready_effect, has_timers
+from wio.interpreter.shield import Ahead, find_cover
 from wio.interpreter.state import signal_handlers
+from wio.parallel import innermost
 from wio.paths import (
     BASE,
     COMPENSATION,
@@ -88,9 +91,13 @@ from wio.progress import StepRecord
 from wio.result import Err
 
 
-def start(workflow: Any, input: Any) -> Cursor:
-    """The cursor of a new instance of ``workflow`` on ``input``, advanced."""
-    return proceed(Cursor(focus=Evaluate(workflow, input, ()), stack=None, state=input, log=None))
+def start(workflow: Any, input: Any, ahead: Ahead | None = None) -> Cursor:
+    """The cursor of a new instance of ``workflow`` on ``input``, advanced.
+
+    On replay, ``ahead`` is the journal to replay, so that checkpoints shield
+    their sections from the start.
+    """
+    return proceed(Cursor(Evaluate(workflow, input, ()), None, input, None, ahead=ahead))
 
 
 def proceed(cursor: Cursor) -> Cursor:
@@ -99,10 +106,10 @@ def proceed(cursor: Cursor) -> Cursor:
     If user code raises, the returned cursor stands just before the failing
     step, with ``failure`` set; calling ``proceed`` on it again retries.
     """
-    focus, stack, state, log, deferred, token, failure = cursor
+    focus, stack, state, log, deferred, token, failure, ahead = cursor
     if failure is not None and type(focus) in (InParallel, InForEach):
         focus = _retrying(focus)  # type: ignore[arg-type]
-    return proceed_from(focus, stack, state, log, deferred, token)
+    return proceed_from(focus, stack, state, log, deferred, token, ahead)
 
 
 def proceed_from(
@@ -112,6 +119,7 @@ def proceed_from(
     log: Chain[StepRecord] | None,
     deferred: Chain[DeferredEvent] | None,
     token: int,
+    ahead: Ahead | None = None,
 ) -> Cursor:
     """`proceed`, from registers rather than a cursor."""
     # The registers live in locals while the machine runs; one Cursor is built
@@ -120,6 +128,12 @@ def proceed_from(
         try:
             match focus:
                 case Evaluate():
+                    if ahead is not None and isinstance(focus.node, Checkpoint | Recover):
+                        shielded = _shielded(focus, ahead)
+                        if shielded is not None:
+                            focus, state, record, ahead = shielded
+                            log = Chain(record, log)
+                            continue
                     focus, stack, state, log, token = _evaluate(focus, stack, state, log, token)
                 case ReturnValue():
                     if stack is None:
@@ -132,11 +146,11 @@ def proceed_from(
                         break
                     focus, stack, log = _return_error(focus, stack, state, log)
                 case InParallel():
-                    focus, state, log, deferred, token, failure = _advance_flows(
-                        focus, state, log, deferred, token
+                    focus, state, log, deferred, token, failure, ahead = _advance_flows(
+                        focus, state, log, deferred, token, ahead
                     )
                     if failure is not None:
-                        return Cursor(focus, stack, state, log, deferred, token, failure)
+                        return Cursor(focus, stack, state, log, deferred, token, failure, ahead)
                     if type(focus) is InParallel:
                         break
                 case InForEach():
@@ -146,7 +160,7 @@ def proceed_from(
                         focus, state, log, deferred, token
                     )
                     if failure is not None:
-                        return Cursor(focus, stack, state, log, deferred, token, failure)
+                        return Cursor(focus, stack, state, log, deferred, token, failure, ahead)
                     if type(focus) is InForEach:
                         break
                 case (
@@ -156,10 +170,28 @@ def proceed_from(
                     break  # blocked on an event, or done
                 case _:
                     assert_never(focus)
+        except JournalEventError:
+            raise  # a journal record that cannot be decoded: not the step's failure
         except Exception as exc:
             failure = _failure_at(focus, stack, exc)
-            return Cursor(focus, stack, state, log, deferred, token, failure)
-    return Cursor(focus, stack, state, log, deferred, token, None)
+            return Cursor(focus, stack, state, log, deferred, token, failure, ahead)
+    return Cursor(focus, stack, state, log, deferred, token, None, ahead)
+
+
+def _shielded(focus: Evaluate, ahead: Ahead) -> tuple[ReturnValue, Any, StepRecord, Ahead] | None:
+    """Complete a checkpointed section (or a recovery) from its checkpoint event
+    in the journal ahead, running none of its logic; None if there is none."""
+    node, value, path = focus
+    assert isinstance(node, Checkpoint | Recover)
+    cover = find_cover(ahead, node, path)
+    if cover is None:
+        return None
+    event = innermost(ahead.decode(cover.record))
+    output = node.recover_state(value, event)
+    kind = "checkpoint" if isinstance(node, Checkpoint) else "recover"
+    seq = cover.record.seq
+    record = StepRecord(path, kind, node.meta.name, True, output, seq, True, cover.covered)
+    return ReturnValue(output), output, record, ahead._replace(position=cover.position + 1)
 
 
 Registers = tuple[Focus, Frame | None, Any, Chain[StepRecord] | None, int]
@@ -271,19 +303,33 @@ def _advance_flows(
     log: Chain[StepRecord] | None,
     deferred: Chain[DeferredEvent] | None,
     token: int,
+    ahead: Ahead | None,
 ) -> tuple[
-    Focus, Any, Chain[StepRecord] | None, Chain[DeferredEvent] | None, int, FailedAttempt | None
+    Focus,
+    Any,
+    Chain[StepRecord] | None,
+    Chain[DeferredEvent] | None,
+    int,
+    FailedAttempt | None,
+    Ahead | None,
 ]:
     """Advance each flow of a parallel section as far as it goes without an event;
     then the section completes, fails with the first flow's business error, or
-    waits. The flows share the enclosing log and section tokens."""
+    waits. The flows share the enclosing log, section tokens and journal
+    look-ahead; after them, the look-ahead goes on past every checkpoint event
+    a flow's shield consumed."""
     node, input, path, flows_in = focus
     flows = list(flows_in)
     failure: FailedAttempt | None = None
+    reached = ahead
     for index, flow in enumerate(flows):
         if flow.failure is None and _moving(flow.focus):
-            moved = proceed_from(flow.focus, flow.stack, flow.state, log, flow.deferred, token)
+            inside = None if ahead is None else ahead.within(path, index)
+            moved = proceed_from(
+                flow.focus, flow.stack, flow.state, log, flow.deferred, token, inside
+            )
             log, token = moved.log, moved.next_token
+            reached = further(reached, moved.ahead)
             if moved.state is not flow.state:  # the flow produced a value
                 state = moved.state
             flows[index] = flow = detached(moved)
@@ -297,17 +343,28 @@ def _advance_flows(
                 _merged(flows, deferred),
                 token,
                 None,
+                reached,
             )
         if failure is None:
             failure = flow.failure
+    section = InParallel(node, input, path, tuple(flows))
     if failure is not None:
-        return InParallel(node, input, path, tuple(flows)), state, log, deferred, token, failure
+        return section, state, log, deferred, token, failure, reached
     if not all(type(flow.focus) is Finished for flow in flows):
-        return InParallel(node, input, path, tuple(flows)), state, log, deferred, token, None
+        return section, state, log, deferred, token, None, reached
     results = tuple(flow.focus.value for flow in flows)  # type: ignore[union-attr]
     value = results if node.combiner is None else node.combiner(input, results)
     record = StepRecord(path, "parallel", node.meta.name, True, value)
-    return ReturnValue(value), value, Chain(record, log), _merged(flows, deferred), token, None
+    merged = _merged(flows, deferred)
+    return ReturnValue(value), value, Chain(record, log), merged, token, None, reached
+
+
+def further(ahead: Ahead | None, moved: Ahead | None) -> Ahead | None:
+    """``ahead`` (the enclosing cursor's look-ahead), gone on as far as ``moved``
+    (a flow's, after its shields) went."""
+    if ahead is None or moved is None or moved.position <= ahead.position:
+        return ahead
+    return ahead._replace(position=moved.position)
 
 
 def _merged(
@@ -504,7 +561,7 @@ def _return_value(value: Any, frame: Frame, state: Any) -> tuple[Focus, Frame | 
             if following < len(sequence.steps):
                 step = sequence.steps[following]
                 frame = SequenceFrame(sequence, following, at, parent)
-                if isinstance(step, (Run, Recover)):  # blocks at once: await it directly
+                if type(step) is Run:  # blocks at once (a recovery may be shielded: evaluated)
                     return AwaitEvent(step, value, child(at, following)), frame, state
                 return Evaluate(step, value, child(at, following)), frame, state
             return ReturnValue(value), parent, state
@@ -624,7 +681,7 @@ def completed(
     """Record that a node completed with ``focus`` (a value or an error), and proceed."""
     state = focus.value if isinstance(focus, ReturnValue) else c.state
     log = Chain(_record(focus, path, kind, name, seq), c.log)
-    return proceed_from(focus, c.stack, state, log, c.deferred, c.next_token)
+    return proceed_from(focus, c.stack, state, log, c.deferred, c.next_token, c.ahead)
 
 
 def _record(

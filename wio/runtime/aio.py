@@ -119,7 +119,7 @@ class AsyncRuntime(RuntimeBase[In, E, Out, "AsyncInstance[In, E, Out]"]):
             core = await call_persistence(
                 persistence,
                 persistence.load,
-                lambda input: self._core(instance_id, input),
+                lambda input: self._core(instance_id, input, started=False),
                 instance_id,
             )
         return self._keep(AsyncInstance(core, persistence))

@@ -20,6 +20,7 @@ from wio.errors import (
     InstanceNotFound,
     InvalidInstanceId,
 )
+from wio.interpreter.shield import shields
 from wio.journal import DuplicateInstance, Journal, UnknownInstance, open_journal
 from wio.retry import RetryPolicy
 from wio.runtime.core import InstanceCore, numbered
@@ -69,6 +70,7 @@ class RuntimeBase(Generic[In, E, Out, I]):
                 f"{type(self).__name__} expects a WIO workflow, got {type(workflow).__name__}"
             )
         refuse_drafts(self.workflow)
+        self._shielding = shields(self.workflow)  # whether replay needs its look-ahead
         if journal is not None and self.definition is None:
             raise DefinitionError(
                 "a runtime on a journal needs the workflow's name and version: "
@@ -106,7 +108,8 @@ class RuntimeBase(Generic[In, E, Out, I]):
 
     # -- helpers for the sync and async layers ---------------------------------
 
-    def _core(self, instance_id: str, input: Any) -> InstanceCore:
+    def _core(self, instance_id: str, input: Any, *, started: bool = True) -> InstanceCore:
+        """A new instance's core; ``started=False`` for one `replay` is to rebuild."""
         core = InstanceCore(
             instance_id,
             self.workflow,
@@ -114,6 +117,9 @@ class RuntimeBase(Generic[In, E, Out, I]):
             strict=self.strict,
             retry=self.retry,
             clock=self.clock,
+            retired=self.definition.codec.retired if self.definition else frozenset(),
+            started=started,
+            shielding=self._shielding,
         )
         if self.definition is not None:
             core.labels[tracing.WORKFLOW] = self.definition.name
@@ -144,7 +150,7 @@ class RuntimeBase(Generic[In, E, Out, I]):
             raise DefinitionError("rebuild() rebuilds in-memory instances; use get() on a journal")
         if instance_id in self._instances:
             raise InstanceAlreadyExists(f"instance {instance_id!r} exists already")
-        core = self._core(instance_id, input)
+        core = self._core(instance_id, input, started=False)
         core.replay(numbered(events))
         return core
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import gc
 import logging
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime, timedelta
 from typing import Any, Generic, NamedTuple, TypeVar, assert_never
@@ -23,6 +23,7 @@ from wio import metrics, tracing
 from wio.algebra import WIO
 from wio.cancellation import Cancelled, InstanceCancelled
 from wio.clock import Clock
+from wio.codec import stored_type
 from wio.errors import (
     DefinitionError,
     NotWaitingForEvent,
@@ -30,12 +31,15 @@ from wio.errors import (
     StepFailed,
     UnmatchedEventError,
 )
+from wio.for_each import InElement
 from wio.interpreter import (
+    Ahead,
     Applied,
     Cursor,
     DeliverSignal,
     Effect,
     FailedAttempt,
+    JournalRecord,
     ReleaseTimer,
     RunStep,
     SaveCheckpoint,
@@ -56,9 +60,12 @@ from wio.interpreter import (
     start,
     status,
 )
+from wio.interpreter.cursor import Chain, Evaluate, evolve
+from wio.interpreter.shield import recorders, shields
 from wio.interpreter.state import waiting_routes
 from wio.journal import InstanceStatus
-from wio.parallel import describe_event, in_flows
+from wio.parallel import InFlow, describe_event, in_flows, innermost_flow
+from wio.paths import Path
 from wio.retry import RetryPolicy, RetryState
 from wio.timers import TimerReleased, TimerStarted
 from wio.versions import Migrated
@@ -79,20 +86,28 @@ class Prepared(NamedTuple):
 
 
 class RecordedEvent(NamedTuple):
-    """An event as the journal holds it: its 1-based sequence number and the event."""
+    """An event as the journal holds it: its 1-based sequence number, the event, and
+    the model path of the node that recorded it (None if unknown).
+
+    An event a checkpoint covered on replay is never decoded: it is kept as
+    stored, a `wio.codec.UndecodedEvent`.
+    """
 
     seq: int
     event: Any
+    node: str | None = None
 
 
 @frozen
 class UnmatchedEvent:
-    """A journal event that no node accepted during replay."""
+    """A journal event that no node accepted during replay, or that does not
+    belong to the checkpointed section it was recorded in."""
 
     instance_id: str
     seq: int
     event_type: str
-    expected: str
+    expected: str  # what the workflow was waiting for, or why the event is foreign
+    node: str | None = None  # the node that recorded it, if known
 
 
 class Snapshot(NamedTuple):
@@ -122,10 +137,29 @@ def collector_paused() -> Iterator[None]:
             gc.enable()
 
 
-def numbered(events: Iterable[Any]) -> Iterable[RecordedEvent]:
-    """Number plain events from 1; keep `RecordedEvent`s as they are."""
+def numbered(events: Iterable[Any]) -> list[JournalRecord]:
+    """Plain events numbered from 1, or `RecordedEvent`s as they are, as journal
+    records to replay (already decoded: ``decode`` is `decoded`)."""
+    records = []
+    names: dict[type[Any], str] = {}  # the stored type of each event class, looked up once
     for seq, event in enumerate(events, start=1):
-        yield event if isinstance(event, RecordedEvent) else RecordedEvent(seq, event)
+        recorded = event if isinstance(event, RecordedEvent) else RecordedEvent(seq, event)
+        event, node = recorded.event, recorded.node
+        cls = type(event)
+        if cls is InFlow or cls is InElement:  # the type inside the envelopes varies
+            flow = None if node else innermost_flow(event)
+            records.append(JournalRecord(recorded.seq, stored_type(event), node, event, flow))
+            continue
+        name = names.get(cls)
+        if name is None:
+            name = names[cls] = stored_type(event)
+        records.append(JournalRecord(recorded.seq, name, node, event))
+    return records
+
+
+def decoded(record: JournalRecord) -> Any:
+    """The event of a record that holds it decoded already."""
+    return record.stored
 
 
 class InstanceCore:
@@ -140,7 +174,14 @@ class InstanceCore:
         strict: bool,
         retry: RetryPolicy,
         clock: Clock,
+        retired: frozenset[str] = frozenset(),
+        started: bool = True,
+        shielding: bool | None = None,
     ) -> None:
+        """``started=False`` leaves the instance unstarted: `replay` starts it, so
+        that checkpoints in the journal shield their sections from the start.
+        ``shielding`` says whether the workflow may shield sections at all
+        (`wio.interpreter.shield.shields`; computed when None)."""
         if not isinstance(workflow, WIO):
             raise DefinitionError(f"expected a WIO workflow, got {type(workflow).__name__}")
         self.instance_id = instance_id
@@ -149,13 +190,20 @@ class InstanceCore:
         self.strict = strict
         self.retry_policy = retry
         self.clock = clock
+        self.retired = retired
+        self.shielding = shields(workflow) if shielding is None else shielding
         self.events: list[RecordedEvent] = []
         self.unmatched: list[UnmatchedEvent] = []
         self.retry_state = RetryState()
         self.cancelled: Cancelled | None = None
         self.labels: dict[str, Any] = {tracing.INSTANCE: instance_id}  # of its trace spans
         self.traced = tracing.enabled()  # asked again at each run, not at each step
-        self.cursor: Cursor = start(workflow, input)
+        self.started = started
+        self.cursor = (
+            start(workflow, input)
+            if started
+            else Cursor(Evaluate(workflow, input, ()), None, input, None)
+        )
         self._note_pure_failure()
 
     # -- queries ------------------------------------------------------------
@@ -193,36 +241,94 @@ class InstanceCore:
 
     # -- replay -------------------------------------------------------------
 
-    def replay(self, events: Iterable[RecordedEvent], *, report_deferred: bool = True) -> None:
-        """Apply recorded events in order, reporting any that match no node."""
-        keep = self.events.append
+    def replay(
+        self,
+        records: Sequence[JournalRecord],
+        decode: Callable[[JournalRecord], Any] = decoded,
+        skipped: Callable[[JournalRecord], Any] = decoded,
+        *,
+        report_deferred: bool = True,
+    ) -> None:
+        """Apply recorded events in order, reporting any that match no node.
+
+        ``decode`` turns a record into its event; it is called only for the
+        records replay applies. A record a checkpoint covers is kept as
+        ``skipped(record)`` returns it, undecoded.
+        """
+        keep, strict = self.events.append, self.strict
+        covered: set[int] = set()  # grows between interpreter calls, never during one
+        retired = self.retired
+        look_ahead = self.shielding  # without checkpoints or recoveries, nothing to look for
+        # Records without a node are attributed by type, where the tree says it clearly.
+        by_type: dict[str, frozenset[str]] = {}
+        dynamic: frozenset[str] = frozenset()
+        if look_ahead and any(r.node is None for r in records):
+            by_type, dynamic = recorders(self.workflow)
+        journal = (covered, decode, retired, by_type, dynamic)  # the look-ahead's, but position
+        formatted: dict[Path, str] = {}  # the text of each accepting node's path, once
+
         cursor, seq = self.cursor, 0
         try:
             with collector_paused():
-                for recorded in events:
-                    seq, event = recorded
+                if not self.started:
+                    ahead = Ahead(records, 0, *journal)
+                    cursor = start(self.workflow, self.input, ahead if look_ahead else None)
+                    self.started = True
+                    _take_covered(cursor.log, None, covered)
+                for index, record in enumerate(records):
+                    seq = record.seq
+                    if covered and seq in covered:
+                        keep(RecordedEvent(seq, skipped(record), record.node))
+                        continue
+                    event = record.stored if decode is decoded else decode(record)
                     if type(event) is Cancelled:
-                        keep(recorded)
+                        keep(RecordedEvent(seq, event, record.node))
                         self.cancelled = event
                         continue
                     if type(event) is Migrated:  # a fact about the instance, not a step
-                        keep(recorded)
+                        keep(RecordedEvent(seq, event, record.node))
                         continue
-                    applied = apply_event(cursor, seq, event)
+                    before = cursor.log
+                    if look_ahead:
+                        ahead = Ahead(
+                            records, index + 1, covered, decode, retired, by_type, dynamic
+                        )
+                        cursor = evolve(cursor, ahead=ahead)
+                    applied = apply_event(cursor, seq, event, record.node)
                     cursor = applied.cursor
-                    keep(recorded)
+                    if look_ahead and cursor.log is not before:
+                        _take_covered(cursor.log, before, covered)
+                    keep(RecordedEvent(seq, event, record.node))
                     if applied.outcome == "unmatched":
-                        self._report(seq, event, applied.expected or "")
+                        self._report(seq, event, applied.expected or "", record.node)
+                    elif strict and record.node is not None and applied.node is not None:
+                        taken_by = formatted.get(applied.node)
+                        if taken_by is None:
+                            taken_by = formatted[applied.node] = format_path(applied.node)
+                        if taken_by != record.node:  # the tree changed under the journal
+                            raise UnmatchedEventError(
+                                self.instance_id,
+                                seq,
+                                describe_event(event),
+                                f"giving it to node {taken_by}, not to node {record.node} "
+                                "that recorded it",
+                                record.node,
+                            )
         except StepFailed as exc:
             raise StepFailed(
                 f"{exc.node} (instance {self.instance_id!r}, event #{seq})", exc.path, exc.cause
             ) from exc.cause
         finally:
-            self.cursor = cursor
+            # Live steps look ahead at nothing.
+            self.cursor = cursor if cursor.ahead is None else evolve(cursor, ahead=None)
+        if self.retry_state.error is None:
+            self._note_pure_failure()
         if report_deferred:
-            # Deferred events whose section never reached its checkpoint are unmatched too.
+            # Deferred events whose section never reached its checkpoint are unmatched
+            # too, as are those a checkpoint found foreign to its section.
             for deferred in pending_deferred(self.cursor):
-                self._report(deferred.seq, deferred.event, describe_wait(self.cursor))
+                expected = deferred.reason or describe_wait(self.cursor)
+                self._report(deferred.seq, deferred.event, expected, deferred.node)
 
     def restore_attempts(
         self, attempts: int, retry_at: datetime | None, error: str | None, failed: bool
@@ -235,17 +341,18 @@ class InstanceCore:
             FailedAttempt((), None, RecordedError(error)) if error else None,
         )
 
-    def _report(self, seq: int, event: Any, expected: str) -> None:
+    def _report(self, seq: int, event: Any, expected: str, node: str | None) -> None:
         event_type = describe_event(event)
         if self.strict:
-            raise UnmatchedEventError(self.instance_id, seq, event_type, expected)
-        self.unmatched.append(UnmatchedEvent(self.instance_id, seq, event_type, expected))
+            raise UnmatchedEventError(self.instance_id, seq, event_type, expected, node)
+        self.unmatched.append(UnmatchedEvent(self.instance_id, seq, event_type, expected, node))
         log.warning(
-            "instance %r: event #%d of type %r matches no node and was ignored; "
+            "instance %r: event #%d of type %r%s matches no node and was ignored; "
             "the workflow was %s",
             self.instance_id,
             seq,
             event_type,
+            "" if node is None else f" (recorded by node {node})",
             expected,
         )
 
@@ -358,7 +465,8 @@ class InstanceCore:
         del self.events[event_count:]
 
     def commit(self, applied: Applied, event: Any) -> None:
-        self.events.append(RecordedEvent(self.next_seq, event))
+        node = None if applied.node is None else format_path(applied.node)
+        self.events.append(RecordedEvent(self.next_seq, event, node))
         if type(event) is Cancelled:
             self.cancelled = event
         self.cursor = applied.cursor
@@ -429,6 +537,18 @@ class InstanceCore:
                 f"it is {describe_wait(self.cursor)}; nothing was recorded"
             )
         return applied
+
+
+def _take_covered(
+    log: Chain[StepRecord] | None, until: Chain[StepRecord] | None, covered: set[int]
+) -> None:
+    """Add to ``covered`` the events of the sections shielded since ``until``."""
+    while log is not None and log is not until:
+        record = log.head
+        if record.section_skipped and record.event_seq is not None:
+            covered.add(record.event_seq)
+            covered.update(record.covered)
+        log = log.tail
 
 
 def recorded_event_type(effect: Effect) -> type[Any]:

@@ -19,11 +19,13 @@ from typing import Any, Protocol, TypeVar
 from attrs import frozen
 
 from wio import metrics
-from wio.codec import decode_input, encode_value
+from wio.codec import ENVELOPES, decode_input, encode_value, innermost_stored_type
 from wio.definition import Workflow
 from wio.errors import WrongWorkflow
-from wio.journal import InstanceRecord, InstanceStatus, Journal, StatusUpdate
-from wio.runtime.core import InstanceCore, RecordedEvent, collector_paused, describe_failure
+from wio.interpreter import JournalRecord
+from wio.journal import InstanceRecord, InstanceStatus, Journal, NewEvent, StatusUpdate, StoredEvent
+from wio.runtime.core import InstanceCore, collector_paused, describe_failure
+from wio.undecoded import UndecodedEvent
 
 
 class Persistence(Protocol):
@@ -141,11 +143,12 @@ class Journaled:
         # transaction rather than in one more.
         unchanged = view == self._persisted and view.status == InstanceStatus.RUNNING
         update = None if unchanged else self._update(view)
+        encoded = self.workflow.codec.encode(recorded.event)
         with metrics.EVENT_APPEND.time():
             self.journal.append(
                 core.instance_id,
                 recorded.seq - 1,
-                [self.workflow.codec.encode(recorded.event)],
+                [NewEvent(encoded.type, encoded.version, encoded.payload, recorded.node)],
                 core.clock.now(),
                 update,
             )
@@ -198,10 +201,9 @@ class Journaled:
     # -- helpers ----------------------------------------------------------------
 
     def _catch_up(self, core: InstanceCore, record: InstanceRecord) -> None:
-        codec = self.workflow.codec
         with collector_paused():  # reading many rows allocates as much as replaying them
             stored = self.journal.read(core.instance_id, after_seq=len(core.events), times=False)
-            core.replay(RecordedEvent(e.seq, codec.decode(e)) for e in stored)
+            core.replay(journal_records(stored), self._decode, undecoded)
         core.restore_attempts(
             record.attempts,
             record.wakeup_at,
@@ -233,6 +235,9 @@ class Journaled:
                 f"{self.workflow.version}{hint}"
             )
 
+    def _decode(self, record: JournalRecord) -> Any:
+        return self.workflow.codec.decode(record.stored)
+
     @staticmethod
     def _update(view: _RegistryView) -> StatusUpdate:
         return StatusUpdate(
@@ -242,6 +247,25 @@ class Journaled:
             attempts=view.attempts,
             release_lease=view.status != InstanceStatus.RUNNING,
         )
+
+
+def journal_records(stored: list[StoredEvent]) -> list[JournalRecord]:
+    """Stored events as replay reads them: typed and attributed, not yet decoded."""
+    records: list[JournalRecord] = []
+    keep = records.append
+    for e in stored:
+        if e.type in ENVELOPES:  # the type and flow inside the envelopes
+            type_, flow = innermost_stored_type(e)
+            keep(JournalRecord(e.seq, type_, e.node, e, None if e.node else flow))
+        else:
+            keep(JournalRecord(e.seq, e.type, e.node, e))
+    return records
+
+
+def undecoded(record: JournalRecord) -> UndecodedEvent:
+    """A stored event a checkpoint covered, kept as stored."""
+    stored: StoredEvent = record.stored
+    return UndecodedEvent(stored.type, stored.version, stored.payload)
 
 
 T = TypeVar("T")

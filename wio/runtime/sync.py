@@ -162,7 +162,9 @@ class Runtime(RuntimeBase[In, E, Out, "Instance[In, E, Out]"]):
             return instance
         persistence = self._journaled_or_missing(instance_id)
         with translated_errors():
-            core = persistence.load(lambda input: self._core(instance_id, input), instance_id)
+            core = persistence.load(
+                lambda input: self._core(instance_id, input, started=False), instance_id
+            )
         return self._keep(Instance(core, persistence))
 
     def claimed(self, record: InstanceRecord, since: float) -> Instance[In, E, Out]:
