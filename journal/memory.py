@@ -37,7 +37,7 @@ class MemoryJournal:
                 raise DuplicateInstance(record.id)
             self._instances[record.id] = attrs.evolve(record, last_seq=len(events))
             self._events[record.id] = [
-                StoredEvent(record.id, seq, e.type, e.version, e.payload, record.created_at)
+                StoredEvent(record.id, seq, e.type, e.version, e.payload, record.created_at, e.node)
                 for seq, e in enumerate(events, start=1)
             ]
             self._lock.notify_all()

@@ -318,9 +318,20 @@ class PostgresJournal:
             if events:
                 with conn.cursor() as cursor:
                     cursor.executemany(
-                        self._sql("INSERT INTO {schema}.events VALUES (%s, %s, %s, %s, %s, %s)"),
+                        self._sql(
+                            "INSERT INTO {schema}.events (instance_id, seq, type, version, "
+                            "payload, recorded_at, node) VALUES (%s, %s, %s, %s, %s, %s, %s)"
+                        ),
                         [
-                            (record.id, seq, e.type, e.version, Jsonb(e.payload), record.created_at)
+                            (
+                                record.id,
+                                seq,
+                                e.type,
+                                e.version,
+                                Jsonb(e.payload),
+                                record.created_at,
+                                e.node,
+                            )
                             for seq, e in enumerate(events, start=1)
                         ],
                     )

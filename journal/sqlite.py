@@ -218,9 +218,18 @@ class SQLiteJournal:
             except sqlite3.IntegrityError:
                 raise DuplicateInstance(record.id) from None
             db.executemany(
-                "INSERT INTO events VALUES (?, ?, ?, ?, ?, ?)",
+                "INSERT INTO events (instance_id, seq, type, version, payload, recorded_at, node) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?)",
                 [
-                    (record.id, seq, e.type, e.version, _dumps(e.payload), _ts(record.created_at))
+                    (
+                        record.id,
+                        seq,
+                        e.type,
+                        e.version,
+                        _dumps(e.payload),
+                        _ts(record.created_at),
+                        e.node,
+                    )
                     for seq, e in enumerate(events, start=1)
                 ],
             )

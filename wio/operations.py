@@ -149,7 +149,9 @@ def fork(
         updated_at=moment,
     )
     try:
-        journal.create_instance(forked, [NewEvent(e.type, e.version, e.payload) for e in stored])
+        journal.create_instance(
+            forked, [NewEvent(e.type, e.version, e.payload, e.node) for e in stored]
+        )
     except DuplicateInstance:
         raise OperationRefused(
             instance_id, f"cannot fork as {new_id!r}: it exists already"
