@@ -79,7 +79,8 @@ def test_replay_names_an_event_that_no_longer_decodes_and_a_handler_that_raises(
     assert lines[1] == (
         "inside: shipping v2: diverges at seq 1: event StockReserved, node /0, expected an "
         "event it can decode (no event class is registered under this name (known: "
-        "ParcelShipped, PaymentSettled, wio.Cancelled, wio.Migrated))"
+        "ParcelShipped, PaymentSettled, wio.Cancelled, wio.Migrated); if a newer version "
+        "removed it, list it in Workflow(..., retired_events=...))"
     )
     broken = wio(
         "replay", "--journal", journal_url, "--workflows", f"{VARIANTS}:broken_handler",
