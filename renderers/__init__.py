@@ -21,11 +21,13 @@ from wio.progress import StepRecord
 from .bpmn import render_bpmn
 from .flow import build_flow
 from .graphviz import GraphvizMissing, draw, render_dot
-from .mermaid import render_mermaid
+from .mermaid import MAX_EDGES, ChartTooLarge, render_mermaid
 from .text import render_text
 
 __all__ = [
     "FORMATS",
+    "MAX_EDGES",
+    "ChartTooLarge",
     "GraphvizMissing",
     "UnknownFormat",
     "executed_paths",

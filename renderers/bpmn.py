@@ -51,12 +51,20 @@ from wio.paths import (
     children,
 )
 
+from . import errors
+
 # Sizes and gaps, in BPMN diagram units (pixels in most tools).
 TASK_W, TASK_H = 100.0, 80.0
 EVENT = 36.0
 GATEWAY = 50.0
 GAP_X, GAP_Y = 50.0, 40.0
 PAD = 30.0  # inside an expanded subprocess
+# External labels (of boundary events): bpmn-js wraps them at 90 units, in 11 px
+# Arial, about 6.5 units a character and 14 a line.
+BOUNDARY_LABEL_W = 90.0
+CHAR_W, LINE_H = 7.0, 14.0
+LABEL_ROOM = 3 * LINE_H + 6  # under a boundary event, for its label
+BOUNDARY_SLOT = EVENT + 6 + BOUNDARY_LABEL_W + 20  # one boundary event and its label
 
 # Placeholders in element XML, filled in once every flow is known. NUL cannot
 # occur in XML, and `_clean` removes it from names.
@@ -74,6 +82,7 @@ class Shape:
     w: float
     h: float
     expanded: bool = False
+    label: tuple[float, float, float, float] | None = None  # x, y from the shape; w, h
 
     @property
     def mid_y(self) -> float:
@@ -91,6 +100,7 @@ class Flow:
     lane: Shape | None = None  # an empty branch's row, which the flow runs along
     loop: tuple[str, Shape] | None = None  # a loop's back edge: its kind and its lane
     documentation: str | None = None
+    under: Shape | None = None  # a boundary's flow to the join: along this row, then up
 
 
 @define
@@ -153,16 +163,15 @@ class _Renderer:
         self.scopes: list[str] = ["process"]
 
     def signal_id(self, name: str) -> str:
-        """The id of the `bpmn:signal` named ``name``, unique even if names sanitize alike."""
-        for id_, known in self.signals.items():
-            if known == name:
-                return id_
-        base = "SignalDefinition_" + re.sub(r"[^A-Za-z0-9_]", "_", name)
-        id_, n = base, 1
-        while id_ in self.signals:
-            n += 1
-            id_ = f"{base}_{n}"
+        """The id of the `bpmn:signal` named ``name``."""
+        id_ = _reference_id("SignalDefinition_", name)
         self.signals[id_] = name
+        return id_
+
+    def error_id(self, name: str) -> str:
+        """The id of the `bpmn:error` whose code is ``name``."""
+        id_ = _reference_id("Error_", name)
+        self.errors[id_] = name
         return id_
 
     def element(self, id_: str, xml: str) -> None:
@@ -325,6 +334,14 @@ class _Renderer:
         always_join: bool = False,
     ) -> Fragment:
         """A diverging gateway, the arms one under another, and a converging gateway."""
+        empty = [arm for arm in arms if arm.fragment.entry is None]
+        if kind == "parallelGateway" and len(empty) > 1:
+            # Flows that do nothing are one path, not several: parallel flows carry
+            # no condition, so two would be the same sequence flow.
+            arms = [arm for arm in arms if arm.fragment.entry is not None or arm is empty[0]]
+        if len(arms) == 1:
+            # One way through: no choice and no concurrency, so no gateway.
+            return arms[0].fragment
         pid = _path_id(path)
         split, join = f"Gateway_{pid}", f"Join_{pid}"
         branches = [arm.fragment for arm in arms]
@@ -447,15 +464,19 @@ class _Renderer:
         return Fragment(x + GATEWAY, height, axis, join, decision, shapes, flows, lanes)
 
     def handled(self, node: model.HandleError, path: Path) -> Fragment:
-        """A section whose declared error, caught at its boundary, leads to the handler."""
+        """A section whose errors, each caught at its boundary by its own code,
+        lead to the handler."""
         pid = _path_id(path)
-        error_name = _clean(node.meta.error.name) if node.meta.error else "Error"
-        error_id = "Error_" + re.sub(r"[^A-Za-z0-9_]", "_", error_name)
-        self.errors[error_id] = error_name
-        catch = f'<bpmn:errorEventDefinition id="Boundary_{pid}_error" errorRef="{error_id}"/>'
-        return self.bounded(
-            node.base, node.handler, path, f"Handles {error_name}", error_name, catch, ERROR_HANDLER
-        )
+        names = [_clean(name) for name in errors.caught_names(node, path)]
+        boundaries = [
+            (name, f'<bpmn:errorEventDefinition id="{_nth(f"Boundary_{pid}", i)}_error" '
+                   f'errorRef="{self.error_id(name)}"/>')
+            for i, name in enumerate(names)
+        ]  # fmt: skip
+        if not boundaries:  # nothing declared: an error boundary with no code catches any
+            boundaries = [("Any error", f'<bpmn:errorEventDefinition id="Boundary_{pid}_error"/>')]
+        title = f"Handles {' or '.join(names) if names else 'any error'}"
+        return self.bounded(node.base, node.handler, path, title, boundaries, ERROR_HANDLER)
 
     def interruptible(self, node: model.Interruptible, path: Path) -> Fragment:
         """A section that a signal or a timeout, at its boundary, cuts short."""
@@ -472,7 +493,9 @@ class _Renderer:
             catch = _timer_definition(f"Boundary_{pid}_timer", trigger, f"{pid}_{TRIGGER}")
             name = _clean(trigger.meta.name or f"After {trigger.duration or 'computed'}")
         title = f"Interrupted by {name}"
-        return self.bounded(node.base, node.handler, path, title, name, catch, INTERRUPTION_HANDLER)
+        return self.bounded(
+            node.base, node.handler, path, title, [(name, catch)], INTERRUPTION_HANDLER
+        )
 
     def bounded(
         self,
@@ -480,14 +503,15 @@ class _Renderer:
         handler_node: model.ModelNode | None,
         path: Path,
         title: str,
-        boundary_name: str,
-        definition: str,
+        boundaries: list[tuple[str, str]],
         handler_segment: int,
     ) -> Fragment:
-        """A subprocess around ``base`` whose boundary event leads to the handler;
-        the subprocess and the handler meet again at a converging gateway."""
+        """A subprocess around ``base`` whose boundary events (a name and an event
+        definition each) lead to the handler, through a converging gateway when
+        there are several; the subprocess and the handler meet again at a
+        converging gateway."""
         pid = _path_id(path)
-        sub, boundary, join = f"SubProcess_{pid}", f"Boundary_{pid}", f"Join_{pid}"
+        sub, join, merge = f"SubProcess_{pid}", f"Join_{pid}", f"Merge_{pid}"
 
         # Inside the subprocess: its own start, the section, its own end.
         self.scopes.append(sub)
@@ -500,7 +524,10 @@ class _Renderer:
         )
         self.scopes.pop()
         inner.moved(PAD, PAD)
-        sub_w, sub_h = inner.width + 2 * PAD, inner.height + 2 * PAD
+        # Each boundary event has its slot along the bottom edge, its label right
+        # of the flow leaving it downwards.
+        sub_w = max(inner.width + 2 * PAD, PAD + len(boundaries) * BOUNDARY_SLOT)
+        sub_h = inner.height + 2 * PAD
         self.element(
             sub,
             f'<bpmn:subProcess id="{sub}" name={quoteattr(title)}>{IO}{CHILDREN}</bpmn:subProcess>',
@@ -508,26 +535,44 @@ class _Renderer:
         shapes = [Shape(sub, 0, 0, sub_w, sub_h, expanded=True), *inner.shapes]
         flows = list(inner.flows)
         lanes = list(inner.lanes)
-        self.element(
-            boundary,
-            f'<bpmn:boundaryEvent id="{boundary}" name={quoteattr(boundary_name)} '
-            f'attachedToRef="{sub}">{IO}{definition}</bpmn:boundaryEvent>',
-        )
-        shapes.append(Shape(boundary, PAD, sub_h - EVENT / 2, EVENT, EVENT))
+        ids = [_nth(f"Boundary_{pid}", i) for i in range(len(boundaries))]
+        for i, (id_, (name, definition)) in enumerate(zip(ids, boundaries, strict=True)):
+            self.element(
+                id_,
+                f'<bpmn:boundaryEvent id="{id_}" name={quoteattr(name)} '
+                f'attachedToRef="{sub}">{IO}{definition}</bpmn:boundaryEvent>',
+            )
+            label = _text_box(name, BOUNDARY_LABEL_W)
+            shapes.append(
+                Shape(id_, PAD + i * BOUNDARY_SLOT, sub_h - EVENT / 2, EVENT, EVENT,
+                      label=(EVENT / 2 + 6, EVENT + 2, *label))
+            )  # fmt: skip
+        below = sub_h + EVENT / 2 + LABEL_ROOM  # clear of the boundary labels
 
         handler = (
             self.place(handler_node, child(path, handler_segment)) if handler_node else Fragment()
         )
-        handler_x, handler_y = PAD + EVENT + GAP_X, sub_h + EVENT / 2 + GAP_Y
+        handler_x = PAD + (len(boundaries) - 1) * BOUNDARY_SLOT + EVENT + GAP_X
+        handler_y = below + GAP_Y / 2
+        caught = ids
+        if len(ids) > 1:
+            assert handler.entry is not None, "several errors are caught only by a handler"
+            self.gateway(merge)
+            merge_y = handler_y + handler.axis - GATEWAY / 2
+            shapes.append(Shape(merge, handler_x, merge_y, GATEWAY, GATEWAY))
+            flows += [self.flow(id_, merge, from_bottom=True) for id_ in ids]
+            caught = [merge]
+            handler_x += GATEWAY + GAP_X
         join_x = sub_w + GAP_X
         if handler.entry is not None:
             handler.moved(handler_x, handler_y)
             shapes += handler.shapes
             flows += handler.flows
             lanes += handler.lanes
-            flows.append(self.flow(boundary, handler.entry, from_bottom=True))
+            (source,) = caught
+            flows.append(self.flow(source, handler.entry, from_bottom=source != merge))
             join_x = max(join_x, handler_x + handler.width + GAP_X)
-        height = handler_y + max(handler.height, EVENT) if handler.entry else sub_h + EVENT / 2
+        height = handler_y + max(handler.height, EVENT) if handler.entry else below
         if handler.entry is not None and handler.exit is None:
             # The handler ends the workflow: only the subprocess carries on.
             width = max(sub_w, join_x - GAP_X)
@@ -535,11 +580,13 @@ class _Renderer:
         self.gateway(join)
         shapes.append(Shape(join, join_x, sub_h / 2 - GATEWAY / 2, GATEWAY, GATEWAY))
         flows.append(self.flow(sub, join))
-        flows.append(
-            self.connect(handler.exit, join)
-            if handler.exit is not None
-            else self.flow(boundary, join, from_bottom=True)
-        )
+        if handler.exit is not None:
+            flows.append(self.connect(handler.exit, join))
+        else:
+            # No handler: under the subprocess, and up into the join from below.
+            under = Shape(f"{sub}_under", 0, below, 0, 0)
+            lanes.append(under)
+            flows.append(self.flow(ids[0], join, from_bottom=True, under=under))
         return Fragment(join_x + GATEWAY, height, sub_h / 2, sub, join, shapes, flows, lanes)
 
 
@@ -623,9 +670,16 @@ def _xml(renderer: _Renderer, whole: Fragment, name: str, process_id: str) -> st
             f'<dc:Bounds x="{_n(shape.x)}" y="{_n(shape.y)}" '
             f'width="{_n(shape.w)}" height="{_n(shape.h)}"/>'
         )
+        label = ""
+        if shape.label is not None:
+            dx, dy, w, h = shape.label
+            label = (
+                f'<bpmndi:BPMNLabel><dc:Bounds x="{_n(shape.x + dx)}" y="{_n(shape.y + dy)}" '
+                f'width="{_n(w)}" height="{_n(h)}"/></bpmndi:BPMNLabel>'
+            )
         lines.append(
             f'      <bpmndi:BPMNShape id="{shape.id}_di" bpmnElement="{shape.id}"{expanded}>'
-            f"{bounds}</bpmndi:BPMNShape>"
+            f"{bounds}{label}</bpmndi:BPMNShape>"
         )
     for flow in whole.flows:
         route = _route(flow, shapes)
@@ -661,6 +715,9 @@ def _route(flow: Flow, shapes: dict[str, Shape]) -> list[tuple[float, float]]:
     end = (target.x, target.mid_y)
     if flow.from_bottom:
         start = (source.x + source.w / 2, source.y + source.h)
+        if flow.under is not None:
+            up = (target.x + target.w / 2, target.y + target.h)
+            return [start, (start[0], flow.under.y), (up[0], flow.under.y), up]
         return [start, (start[0], end[1]), end]
     if flow.loop is not None:
         return _loop_route(flow.loop[0], flow.loop[1].y, source, target)
@@ -711,6 +768,34 @@ def _label(flow: Flow, route: list[tuple[float, float]]) -> str:
         f'<bpmndi:BPMNLabel><dc:Bounds x="{_n(x)}" y="{_n(y)}" '
         f'width="{_n(width)}" height="14"/></bpmndi:BPMNLabel>'
     )
+
+
+def _reference_id(prefix: str, name: str) -> str:
+    """An XML id for a named error or signal: stable (it depends on the name only)
+    and one-to-one, so distinct names never share one. Letters and digits stay;
+    "_" is doubled; any other character is its code point in hex between "_"s."""
+    return prefix + "".join(
+        char if char.isascii() and char.isalnum() else "__" if char == "_" else f"_{ord(char):x}_"
+        for char in name
+    )
+
+
+def _nth(base: str, index: int) -> str:
+    """The id of the ``index``-th of several elements: ``base`` for the first."""
+    return base if index == 0 else f"{base}_e{index}"
+
+
+def _text_box(text: str, max_width: float) -> tuple[float, float]:
+    """The width and height of ``text`` wrapped at ``max_width`` (an estimate)."""
+    lines, line = 1, 0.0
+    for word in text.split():
+        width = len(word) * CHAR_W
+        if line and line + CHAR_W + width > max_width:
+            lines, line = lines + 1, width
+        else:
+            line += (CHAR_W if line else 0) + width
+    widest = min(max_width, max(len(text) * CHAR_W, CHAR_W))
+    return widest, lines * LINE_H
 
 
 def _path_id(path: Path) -> str:

@@ -27,10 +27,9 @@ from wio.paths import (
     Path,
     child,
     children,
-    model_node_at,
-    relative,
-    within,
 )
+
+from . import errors
 
 NodeKind = Literal[
     "start",
@@ -45,7 +44,8 @@ NodeKind = Literal[
     "fork",  # a parallel section's flows start here
     "join",  # and meet here
 ]
-EdgeKind = Literal["normal", "default", "error"]
+EdgeKind = Literal["normal", "default", "error", "interrupt"]
+ClusterKind = Literal["checkpoint", "parallel", "interruptible"]
 
 
 @frozen
@@ -67,14 +67,15 @@ class FlowEdge:
 
 @frozen
 class Cluster:
-    """A group of nodes: a parallel section, or (drawn with show_technical) a
-    checkpointed one."""
+    """A group of nodes: a parallel section, a section a signal or a timeout may
+    interrupt (the trigger's link starts at the group), or (drawn with
+    show_technical) a checkpointed section."""
 
     id: str
     title: str
     members: tuple[str, ...]
     clusters: tuple[Cluster, ...] = ()
-    kind: Literal["checkpoint", "parallel"] = "checkpoint"
+    kind: ClusterKind = "checkpoint"
 
 
 @frozen
@@ -126,6 +127,15 @@ def _step_kind(node: Step) -> NodeKind:
             assert_never(node)
 
 
+def label_of_trigger(trigger: model.ModelNode) -> str:
+    """How a section's interruption is called: its signal step, or its timeout."""
+    if isinstance(trigger, model.HandleSignal):
+        return label_of(trigger)
+    if isinstance(trigger, model.Timer):
+        return trigger.meta.name or f"timeout {trigger.duration or '(computed)'}"
+    return "trigger"
+
+
 # An exit is a node id with the label and kind its outgoing edge should carry.
 Exit = tuple[str, str | None, EdgeKind]
 
@@ -143,7 +153,7 @@ class _Builder:
         self.cluster_stack[-1].append(node.id)
         return node.id
 
-    def close_cluster(self, id_: str, title: str, kind: Literal["checkpoint", "parallel"]) -> None:
+    def close_cluster(self, id_: str, title: str, kind: ClusterKind) -> None:
         """Group what was added since the last ``cluster_stack.append([])``."""
         members = self.cluster_stack.pop()
         nodes = tuple(m for m in members if isinstance(m, str))
@@ -152,7 +162,9 @@ class _Builder:
 
     def connect(self, exits: list[Exit], target: str) -> None:
         for source, label, kind in exits:
-            self.edges.append(FlowEdge(source, target, label, kind))
+            edge = FlowEdge(source, target, label, kind)
+            if edge not in self.edges:  # a link is drawn once, however it is reached
+                self.edges.append(edge)
 
     def build(self, node: model.ModelNode, path: Path, entry: list[Exit]) -> list[Exit]:
         """Draw ``node`` after the exits ``entry``; returns the node's own exits."""
@@ -168,9 +180,19 @@ class _Builder:
                 self.connect(entry, created)
                 return [(created, None, "normal")]
             case model.Interruptible():
+                self.cluster_stack.append([])
+                first = len(self.nodes)
                 exits = self.build(node.base, child(path, BASE), entry)
-                # The trigger may fire any time the section runs: a dotted link to it.
-                armed: list[Exit] = [(source, "interrupts", "error") for source, _, _ in entry]
+                section = "int" + node_id(path)[1:]
+                trigger = label_of_trigger(node.trigger)
+                if len(self.nodes) > first:
+                    # The trigger may fire any time the section runs: a link from
+                    # the section's group, not from one of its steps.
+                    self.close_cluster(section, f"Interrupted by {trigger}", "interruptible")
+                    armed: list[Exit] = [(section, "interrupts", "interrupt")]
+                else:  # an empty section: the trigger waits where it starts
+                    self.cluster_stack.pop()
+                    armed = [(source, "interrupts", "interrupt") for source, _, _ in entry]
                 fired = self.build(node.trigger, child(path, TRIGGER), armed)
                 if node.handler is not None:
                     fired = self.build(node.handler, child(path, INTERRUPTION_HANDLER), fired)
@@ -200,14 +222,22 @@ class _Builder:
                     exits = self.build(step.node, step.path(path), exits)
                 return exits
             case model.HandleError():
-                section = child(path, BASE)
-                exits = self.build(node.base, section, entry)
-                raisers = [n for n in self.nodes if n.path and within(n.path, section)]
-                error = node.meta.error.name if node.meta.error else "error"
-                sources = [n.id for n in raisers if _declares(node.base, n.path, section)] or [
-                    n.id for n in raisers[-1:]
+                first = len(self.nodes)
+                exits = self.build(node.base, child(path, BASE), entry)
+                drawn = {n.id for n in self.nodes[first:]}
+                # Each error from the step that raises it, with that step's own error.
+                handler_entry: list[Exit] = [
+                    (node_id(r.path), r.error, "error")
+                    for r in errors.caught(node, path)
+                    if node_id(r.path) in drawn
                 ]
-                handler_entry: list[Exit] = [(s, error, "error") for s in sources]
+                if not handler_entry:
+                    # Nothing declared: any step of the section may fail, and the
+                    # section as a whole (its exits, or its entry if it draws
+                    # nothing) leads to the handler.
+                    names = errors.handled_names(node)
+                    label = errors.JOINED.join(names) if names else "error"
+                    handler_entry = [(s, label, "error") for s, _, _ in (exits or entry)]
                 return exits + self.build(node.handler, child(path, ERROR_HANDLER), handler_entry)
             case model.Fork():
                 decision = self.add(
@@ -251,14 +281,6 @@ class _Builder:
                 return []
             case _:
                 assert_never(node)
-
-
-def _declares(section: model.ModelNode, path: Path | None, section_path: Path) -> bool:
-    """Whether the node at ``path`` inside ``section`` declares a business error."""
-    assert path is not None
-    node = model_node_at(section, relative(path, section_path))
-    declaring = model.Pure | model.RunIO | model.HandleSignal
-    return isinstance(node, declaring) and node.meta.error is not None
 
 
 def build_flow(

@@ -37,7 +37,10 @@ class GraphvizMissing(WioError):
 
 
 def render_dot(flow: Flow, *, name: str = "workflow") -> graphviz.Digraph:
-    graph = graphviz.Digraph(name, graph_attr={"rankdir": "TB", "fontname": "Helvetica"})
+    # compound: a section's interruption links its cluster (ltail), not a node.
+    graph = graphviz.Digraph(
+        name, graph_attr={"rankdir": "TB", "fontname": "Helvetica", "compound": "true"}
+    )
     graph.attr("node", fontname="Helvetica")
     graph.attr("edge", fontname="Helvetica", fontsize="10")
     clustered = {m for c in flow.clusters for m in _members(c)}
@@ -47,12 +50,17 @@ def render_dot(flow: Flow, *, name: str = "workflow") -> graphviz.Digraph:
             _node(graph, node, flow)
     for cluster in flow.clusters:
         _cluster(graph, cluster, nodes, flow)
+    groups = {c.id: c for c in _all(flow.clusters)}
     for edge in flow.edges:
-        attributes = {"style": "dashed"} if edge.kind == "error" else {}
+        attributes = {"style": "dashed"} if edge.kind in ("error", "interrupt") else {}
         if edge.kind == "default":
             attributes["arrowtail"] = "odot"
             attributes["dir"] = "both"
-        graph.edge(edge.source, edge.target, label=_text(edge.label or ""), **attributes)
+        source = edge.source
+        if source in groups:  # from the group's border, through one of its nodes
+            attributes["ltail"] = f"cluster_{source}"
+            source = _members(groups[source])[0]
+        graph.edge(source, edge.target, label=_text(edge.label or ""), **attributes)
     return graph
 
 
@@ -87,7 +95,11 @@ def _cluster(
     with graph.subgraph(name=f"cluster_{cluster.id}") as sub:
         sub.attr(
             label=_text(cluster.title),
-            style="dashed" if cluster.kind == "checkpoint" else "rounded",
+            style={
+                "checkpoint": "dashed",
+                "parallel": "rounded",
+                "interruptible": "rounded,dotted",
+            }[cluster.kind],
         )
         for member in cluster.members:
             _node(sub, nodes[member], flow)
@@ -96,10 +108,15 @@ def _cluster(
 
 
 def _text(text: str) -> str:
-    # Shown as written: not an HTML-like label, and backslashes are not escapes.
+    # Shown as written: not an HTML-like label, backslashes are not escapes, and
+    # "&" starts no entity (Graphviz decodes &amp; &lt; &#35; in every label).
     # The result's type is what tells the graphviz package so: keep it as is.
-    escaped: str = graphviz.escape(text)
+    escaped: str = graphviz.escape(text.replace("&", "&amp;"))
     return escaped
+
+
+def _all(clusters: tuple[Cluster, ...]) -> list[Cluster]:
+    return [found for c in clusters for found in (c, *_all(c.clusters))]
 
 
 def _members(cluster: Cluster) -> list[str]:

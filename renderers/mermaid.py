@@ -7,11 +7,26 @@ written. Node ids come from model paths and never collide with keywords.
 
 from __future__ import annotations
 
+from wio.errors import WioError
+
 from .flow import Cluster, Flow, FlowEdge, FlowNode
 
-# Mermaid decodes #name; and #code; entities inside quoted labels.
+MAX_EDGES = 500
+"""Mermaid's default ``flowchart.maxEdges``: it refuses to draw a chart with more links."""
+
+
+class ChartTooLarge(WioError):
+    """A flowchart has more links than Mermaid draws."""
+
+
+# Mermaid decodes #name; and #code; entities inside quoted labels. "%" would
+# let a name open a %%{init}%% directive or a %% comment. "ﬂ" and "¶" are what
+# Mermaid's preprocessing turns entities into before decoding them again.
 _ENTITIES = {
     "#": "#35;",
+    "%": "#37;",
+    "\ufb02": "#64258;",
+    "\u00b6": "#182;",
     '"': "#quot;",
     "<": "#lt;",
     ">": "#gt;",
@@ -37,13 +52,32 @@ EXECUTED_STYLE = "fill:#d4edda,stroke:#2e7d32,stroke-width:2px"
 CHECKPOINT_STYLE = "stroke-dasharray: 5 5"
 
 
+# Before parsing, Mermaid drops the last ";" of any line where "style" or
+# "classDef" is followed by ":" and "#" (its style statements), which would
+# garble our entities. Spelling the keywords' first letter as an entity keeps
+# them out of its reach; the drawing shows the same text.
+_KEYWORDS = {"style": "#115;tyle", "classDef": "#99;lassDef"}
+
+
 def escape(text: str) -> str:
     """A label Mermaid parses and shows as ``text``."""
-    text = " ".join(text.split())  # a line break would end the statement
-    return "".join(_ENTITIES.get(char, char) for char in text)
+    text = " ".join(text.split()) or " "  # a line break would end the statement; "" is no label
+    escaped = "".join(_ENTITIES.get(char, char) for char in text)
+    for keyword, spelled in _KEYWORDS.items():
+        escaped = escaped.replace(keyword, spelled)
+    return escaped
 
 
-def render_mermaid(flow: Flow, *, direction: str = "TD") -> str:
+def render_mermaid(flow: Flow, *, direction: str = "TD", max_edges: int | None = MAX_EDGES) -> str:
+    """The chart; raises `ChartTooLarge` if it has more than ``max_edges`` links
+    (``None``: no check, for a viewer configured with a larger ``maxEdges``)."""
+    if max_edges is not None and len(flow.edges) > max_edges:
+        raise ChartTooLarge(
+            f"this workflow's Mermaid chart has {len(flow.edges)} links, and Mermaid draws "
+            f"at most {max_edges} (its flowchart.maxEdges setting): no Mermaid viewer would "
+            "show it. Render it as BPMN or Graphviz (--format bpmn, dot, svg), or draw "
+            "its parts separately"
+        )
     lines = [f"flowchart {direction}"]
     clustered = _clustered(flow.clusters)
     for node in flow.nodes:
@@ -72,7 +106,7 @@ def _node(node: FlowNode) -> str:
 
 
 def _edge(edge: FlowEdge) -> str:
-    arrow = "-.->" if edge.kind == "error" else "-->"
+    arrow = "-.->" if edge.kind in ("error", "interrupt") else "-->"
     if edge.label is None:
         return f"{edge.source} {arrow} {edge.target}"
     return f'{edge.source} {arrow}|"{escape(edge.label)}"| {edge.target}'

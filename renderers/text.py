@@ -100,6 +100,8 @@ def _walk(
         _walk(node.base, child(path, BASE), prefix, label, lines, ran, show_technical)
         return
     if not show_technical and isinstance(node, model.Recovery):
+        if label:  # a branch, flow or handler that only recovers: drawn, as empty
+            lines.append(f"{prefix}{label}(empty)")
         return
     mark = "[x] " if path in ran else ("[ ] " if ran else "")
     lines.append(f"{prefix}{label}{mark}{_describe(node)}")
