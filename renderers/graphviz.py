@@ -37,10 +37,10 @@ class GraphvizMissing(WioError):
 
 
 def render_dot(flow: Flow, *, name: str = "workflow") -> graphviz.Digraph:
-    # compound: a section's interruption links its cluster (ltail), not a node.
-    graph = graphviz.Digraph(
-        name, graph_attr={"rankdir": "TB", "fontname": "Helvetica", "compound": "true"}
-    )
+    graph = graphviz.Digraph(name, graph_attr={"rankdir": "TB", "fontname": "Helvetica"})
+    groups = {c.id: c for c in _all(flow.clusters)}
+    if any(edge.source in groups for edge in flow.edges):
+        graph.attr(compound="true")  # a section's interruption leaves its cluster (ltail)
     graph.attr("node", fontname="Helvetica")
     graph.attr("edge", fontname="Helvetica", fontsize="10")
     clustered = {m for c in flow.clusters for m in _members(c)}
@@ -50,7 +50,6 @@ def render_dot(flow: Flow, *, name: str = "workflow") -> graphviz.Digraph:
             _node(graph, node, flow)
     for cluster in flow.clusters:
         _cluster(graph, cluster, nodes, flow)
-    groups = {c.id: c for c in _all(flow.clusters)}
     for edge in flow.edges:
         attributes = {"style": "dashed"} if edge.kind in ("error", "interrupt") else {}
         if edge.kind == "default":

@@ -20,13 +20,10 @@ class ChartTooLarge(WioError):
 
 
 # Mermaid decodes #name; and #code; entities inside quoted labels. "%" would
-# let a name open a %%{init}%% directive or a %% comment. "ﬂ" and "¶" are what
-# Mermaid's preprocessing turns entities into before decoding them again.
+# let a name open a %%{init}%% directive or a %% comment.
 _ENTITIES = {
     "#": "#35;",
     "%": "#37;",
-    "\ufb02": "#64258;",
-    "\u00b6": "#182;",
     '"': "#quot;",
     "<": "#lt;",
     ">": "#gt;",
@@ -57,11 +54,16 @@ CHECKPOINT_STYLE = "stroke-dasharray: 5 5"
 # garble our entities. Spelling the keywords' first letter as an entity keeps
 # them out of its reach; the drawing shows the same text.
 _KEYWORDS = {"style": "#115;tyle", "classDef": "#99;lassDef"}
+# Mermaid turns entities into "ﬂ°...¶ß" placeholders and decodes those in any
+# label, however written: an invisible word joiner keeps the pairs apart.
+_PLACEHOLDERS = {"\ufb02\u00b0": "\ufb02\u2060\u00b0", "\u00b6\u00df": "\u00b6\u2060\u00df"}
 
 
 def escape(text: str) -> str:
     """A label Mermaid parses and shows as ``text``."""
     text = " ".join(text.split()) or " "  # a line break would end the statement; "" is no label
+    for pair, apart in _PLACEHOLDERS.items():
+        text = text.replace(pair, apart)
     escaped = "".join(_ENTITIES.get(char, char) for char in text)
     for keyword, spelled in _KEYWORDS.items():
         escaped = escaped.replace(keyword, spelled)

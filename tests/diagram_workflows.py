@@ -6,7 +6,7 @@ from typing import Any
 
 from attrs import frozen
 
-from tests.nodes import Boom, Effects, restore, save
+from tests.nodes import Boom, Effects, Ev, restore, save
 from wio import WIO, Err
 
 
@@ -52,23 +52,52 @@ HOSTILE = [
     "Ünïcödé ✓ 日本語 — emoji 🚀",
     "back\\slash `tick` 'quote'",
     "style classDef click",
+    # Mermaid directives, comments and style-line preprocessing:
+    "Start A %%{init: {'theme':'dark'}}%% end B",
+    "%%{init: {'theme':'dark'}}%%",
+    "Freestyle:#1",
+    "Check style:A&B",
+    "ﬂ°°35¶ß classDef x:#1;",
+    # Entities Graphviz would decode:
+    "&amp; &lt; &#35;",
 ]
 
 
 def hostile() -> WIO[Any, Any, Any]:
-    """Every node kind, each named to break a naive renderer."""
+    """Every node kind and every label context (steps, forks and branches,
+    parallel sections and flows, loops and their exits, timers, errors), each
+    named to break a naive renderer."""
+    from datetime import timedelta
+
     effects = Effects()
     names = iter(HOSTILE * 3)
     fork = WIO.fork(next(names))
     for label in (next(names), next(names)):
         fork = fork.branch(label, lambda x: x > 0, effects.step(next(names)))
-    return (
+    start = (
         WIO.pure(1).named(next(names)).described(next(names))
         >> fork.otherwise(next(names), WIO.pure(0).named(next(names)))
         >> effects.step(next(names)).handle_error_with(effects.step(next(names)))
         >> effects.step(next(names)).checkpointed(save, restore)
         >> WIO.recover(restore)
     )
+    section = (
+        WIO.parallel(next(names))
+        .flow(next(names), effects.step(next(names)))
+        .flow(next(names), effects.step(next(names)))
+    )
+    body = effects.step(next(names))
+    loop = WIO.repeat(body).until(
+        lambda x: x > 2, name=next(names), exit=next(names), restart=next(names)
+    )
+    timer = WIO.await_for(timedelta(hours=1), name=next(names))
+    error = raising(next(names), type(next(names), (), {}))
+    return start >> section >> loop >> timer >> error.handle_error_with(effects.step(next(names)))
+
+
+def raising(name: str, error: type[Any]) -> WIO[int, Any, int]:
+    """A run step named ``name`` that may raise ``error``."""
+    return WIO.run(lambda x: Ev(x), lambda x, e: x, error=error, event=Ev).named(name)
 
 
 def timed() -> WIO[Any, Any, Any]:
@@ -137,3 +166,75 @@ def parallel() -> WIO[Any, Any, Any]:
     return (effects.step("Receive") >> outer >> effects.step("Ship")).handle_error_with(
         effects.step("Refund")
     )
+
+
+# -- the shapes of issue 16's findings ---------------------------------------------
+
+ERRORS_NAMED_ALIKE = ["Ошибка", "Провал", "Pay-Error", "Pay_Error"]
+
+
+def errors_named_alike() -> WIO[Any, Any, Any]:
+    """Four errors whose names an ASCII-only id would merge in pairs, two per handler."""
+    first, second, third, fourth = (type(name, (), {}) for name in ERRORS_NAMED_ALIKE)
+    effects = Effects()
+    return (raising("Check", first) >> raising("Verify", second)).handle_error_with(
+        effects.step("Report")
+    ) >> (raising("Pay", third) >> raising("Settle", fourth)).handle_error_with(
+        effects.step("Refund")
+    )
+
+
+def compensated() -> WIO[Any, Any, Any]:
+    """A parallel section inside a handler of several errors; one flow handles its
+    own error: Reserve's OutOfStock never reaches Compensate."""
+    out_of_stock, pay_failed, rejected = (
+        type(name, (), {}) for name in ("OutOfStock", "PayFailed", "Rejected")
+    )
+    effects = Effects()
+    section = (
+        WIO.parallel("Order")
+        .flow(
+            "Stock",
+            raising("Reserve", out_of_stock).handle_error_with(WIO.pure(0).named("Restock")),
+        )
+        .flow("Payment", raising("Pay", pay_failed) >> raising("Approve", rejected))
+    )
+    return effects.step("Receive") >> section.handle_error_with(WIO.pure(0).named("Compensate"))
+
+
+def evolved() -> WIO[Any, Any, Any]:
+    """A v2 workflow after a checkpointed, handled section was replaced: the
+    handler stays around its recovery; an interruptible section follows."""
+    from tests.harness.review import await_withdrawal
+
+    effects = Effects()
+    return (
+        effects.step("Receive")
+        >> WIO.recover(restore).handle_error_with(effects.step("Refund"))
+        >> (effects.step("Pack") >> effects.step("Ship")).interrupted_by(await_withdrawal)
+    )
+
+
+def degenerate() -> dict[str, WIO[Any, Any, Any]]:
+    """Shapes with nothing, or only one way, inside."""
+    effects = Effects()
+    six_way = WIO.fork("Six?")
+    for n in range(5):
+        content = WIO.recover(restore) if n in (1, 3) else effects.step(f"Step {n}")
+        six_way = six_way.branch(f"B{n}", lambda x, n=n: x == n, content)
+    return {
+        "two-empty-flows": effects.step("Before")
+        >> WIO.parallel("Nothing").flow("A", WIO.recover(restore)).flow("B", WIO.recover(restore))
+        >> effects.step("After"),
+        "one-branch-fork": effects.step("Before")
+        >> WIO.fork("Only").branch("Yes", lambda x: True, effects.step("Inside"))
+        >> effects.step("After"),
+        "one-flow-parallel": effects.step("Before")
+        >> WIO.parallel("Alone").flow("Only", effects.step("Inside"))
+        >> effects.step("After"),
+        "empty-and-full-flows": WIO.parallel("Mixed")
+        .flow("A", WIO.recover(restore))
+        .flow("B", effects.step("Work"))
+        .flow("C", WIO.recover(restore)),
+        "six-way-fork": six_way.otherwise("B5", WIO.recover(restore)),
+    }
