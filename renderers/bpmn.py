@@ -52,6 +52,7 @@ from wio.paths import (
 )
 
 from . import errors
+from .marks import END, Marks, State, join_of, states
 
 # Sizes and gaps, in BPMN diagram units (pixels in most tools).
 TASK_W, TASK_H = 100.0, 80.0
@@ -161,6 +162,7 @@ class _Renderer:
         self.pending_exits: dict[str, Flow] = {}
         self.flow_count = 0
         self.scopes: list[str] = ["process"]
+        self.by_path: dict[Path, str] = {}  # the element that shows each model node
 
     def signal_id(self, name: str) -> str:
         """The id of the `bpmn:signal` named ``name``."""
@@ -224,6 +226,23 @@ class _Renderer:
     # -- constructs ---------------------------------------------------------------
 
     def place(self, node: model.ModelNode, path: Path) -> Fragment:
+        fragment = self._place(node, path)
+        pid = _path_id(path)
+        shown = {s.id for s in fragment.shapes}
+        shows = [
+            (path, f"Task_{pid}"), (path, f"Signal_{pid}"), (path, f"Timer_{pid}"),
+            (path, f"Loop_{pid}"), (path, f"Gateway_{pid}"), (path, f"End_{pid}"),
+        ]  # fmt: skip
+        if isinstance(node, (model.Fork, model.Parallel)):
+            shows.append((join_of(path), f"Join_{pid}"))
+        if isinstance(node, model.Interruptible):  # its trigger is the boundary event
+            shows.append((child(path, TRIGGER), f"Boundary_{pid}"))
+        for key, id_ in shows:
+            if id_ in shown:
+                self.by_path.setdefault(key, id_)
+        return fragment
+
+    def _place(self, node: model.ModelNode, path: Path) -> Fragment:
         pid = _path_id(path)
         match node:
             case model.RunIO():
@@ -602,9 +621,14 @@ def _timer_definition(id_: str, timer: model.Timer, variable_suffix: str) -> str
 
 
 def render_bpmn(
-    root: model.ModelNode, *, name: str = "Workflow", process_id: str = "Process_1"
+    root: model.ModelNode,
+    *,
+    name: str = "Workflow",
+    process_id: str = "Process_1",
+    marks: Marks | None = None,
 ) -> str:
-    """The BPMN 2.0 XML (with BPMNDI) of a model."""
+    """The BPMN 2.0 XML (with BPMNDI) of a model; ``marks`` colour what an instance
+    ran, where it waits and what failed (as bpmn-js and Camunda Modeler draw it)."""
     renderer = _Renderer()
     start = renderer.event("startEvent", "StartEvent", "Start")
     body = renderer.place(root, ROOT)
@@ -613,13 +637,39 @@ def render_bpmn(
         parts.append(renderer.event("endEvent", "EndEvent", "End"))
     whole = renderer.sequence(parts)
     whole.moved(100, 100)
-    return _xml(renderer, whole, _clean(name), process_id)
+    colours: dict[str, State] = {}
+    if marks:
+        renderer.by_path[END] = "EndEvent"
+        for path, state in states(root, marks).items():
+            if path in renderer.by_path:
+                colours[renderer.by_path[path]] = state
+        colours.setdefault("StartEvent", "executed")
+    return _xml(renderer, whole, _clean(name), process_id, colours)
 
 
 # -- XML ----------------------------------------------------------------------------
 
 
-def _xml(renderer: _Renderer, whole: Fragment, name: str, process_id: str) -> str:
+# Fill and outline of a marked shape (bpmn-js's bioc and OMG's color extensions).
+COLOURS: dict[State, tuple[str, str]] = {
+    "executed": ("#d4edda", "#2e7d32"),
+    "waiting": ("#fff3cd", "#b26a00"),
+    "failed": ("#f8d7da", "#a71d2a"),
+}
+COLOUR_NAMESPACES = (
+    'xmlns:bioc="http://bpmn.io/schema/bpmn/biocolor/1.0" '
+    'xmlns:color="http://www.omg.org/spec/BPMN/non-normative/color/1.0" '
+)
+
+
+def _xml(
+    renderer: _Renderer,
+    whole: Fragment,
+    name: str,
+    process_id: str,
+    colours: dict[str, State] | None = None,
+) -> str:
+    colours = colours or {}
     incoming: dict[str, list[str]] = {}
     outgoing: dict[str, list[str]] = {}
     for flow in whole.flows:
@@ -649,6 +699,7 @@ def _xml(renderer: _Renderer, whole: Fragment, name: str, process_id: str) -> st
         'xmlns:dc="http://www.omg.org/spec/DD/20100524/DC" '
         'xmlns:di="http://www.omg.org/spec/DD/20100524/DI" '
         'xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" '
+        f"{COLOUR_NAMESPACES if colours else ''}"
         'id="Definitions_1" targetNamespace="https://wio.dev/bpmn" '
         'exporter="wio" exporterVersion="0.1">',
     ]
@@ -677,9 +728,16 @@ def _xml(renderer: _Renderer, whole: Fragment, name: str, process_id: str) -> st
                 f'<bpmndi:BPMNLabel><dc:Bounds x="{_n(shape.x + dx)}" y="{_n(shape.y + dy)}" '
                 f'width="{_n(w)}" height="{_n(h)}"/></bpmndi:BPMNLabel>'
             )
+        colour = ""
+        if shape.id in colours:
+            fill, stroke = COLOURS[colours[shape.id]]
+            colour = (
+                f' bioc:fill="{fill}" bioc:stroke="{stroke}" '
+                f'color:background-color="{fill}" color:border-color="{stroke}"'
+            )
         lines.append(
-            f'      <bpmndi:BPMNShape id="{shape.id}_di" bpmnElement="{shape.id}"{expanded}>'
-            f"{bounds}{label}</bpmndi:BPMNShape>"
+            f'      <bpmndi:BPMNShape id="{shape.id}_di" bpmnElement="{shape.id}"'
+            f"{expanded}{colour}>{bounds}{label}</bpmndi:BPMNShape>"
         )
     for flow in whole.flows:
         route = _route(flow, shapes)

@@ -30,6 +30,8 @@ from wio.paths import (
 )
 
 from . import errors
+from .marks import END as END_PATH
+from .marks import STATES, Marks, State, states
 
 NodeKind = Literal[
     "start",
@@ -84,6 +86,8 @@ class Flow:
     edges: tuple[FlowEdge, ...]
     clusters: tuple[Cluster, ...] = ()
     executed: frozenset[str] = field(factory=frozenset)  # node ids an instance ran
+    waiting: frozenset[str] = field(factory=frozenset)  # node ids it waits at now
+    failed: frozenset[str] = field(factory=frozenset)  # node ids of steps that failed
 
 
 START = "start"
@@ -284,23 +288,42 @@ class _Builder:
 
 
 def build_flow(
-    root: model.ModelNode, *, show_technical: bool = False, executed: Collection[Path] = ()
+    root: model.ModelNode,
+    *,
+    show_technical: bool = False,
+    executed: Collection[Path] = (),
+    marks: Marks | None = None,
 ) -> Flow:
-    """The flow graph of a model; ``executed`` paths mark what an instance ran."""
+    """The flow graph of a model; ``marks`` (or only the ``executed`` paths) show
+    what an instance ran, where it waits and what failed."""
     builder = _Builder(show_technical)
     builder.add(FlowNode(START, "start", "Start"))
     exits = builder.build(root, ROOT, [(START, None, "normal")])
     builder.add(FlowNode(END, "end", "End"))
     builder.connect(exits + builder.ends, END)
-    ran = {node_id(p) for p in executed}
+    marks = marks if marks is not None else Marks.from_paths(executed)
     known = {n.id for n in builder.nodes}
-    marked = frozenset(ran & known)
-    if marked:
-        marked |= {START}
+    by_state: dict[State, set[str]] = {state: set() for state in STATES}
+    for path, state in states(root, marks).items():
+        id_ = _marked_id(path)
+        if id_ in known:
+            by_state[state].add(id_)
+    if any(by_state.values()):
+        by_state["executed"].add(START)
     top = builder.cluster_stack[0]
     return Flow(
         tuple(builder.nodes),
         tuple(builder.edges),
         tuple(m for m in top if isinstance(m, Cluster)),
-        marked,
+        frozenset(by_state["executed"]),
+        frozenset(by_state["waiting"]),
+        frozenset(by_state["failed"]),
     )
+
+
+def _marked_id(path: Path) -> str:
+    if path == END_PATH:
+        return END
+    if path and path[-1] == -1:
+        return node_id(path[:-1]) + "_join"
+    return node_id(path)

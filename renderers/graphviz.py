@@ -32,6 +32,14 @@ _SHAPES = {
 }  # fmt: skip
 
 
+# What an instance did: fill, outline and outline width of a node.
+MARKS = {
+    "executed": ("#d4edda", "#2e7d32", "1.5"),
+    "waiting": ("#fff3cd", "#b26a00", "3"),
+    "failed": ("#f8d7da", "#a71d2a", "3"),
+}
+
+
 class GraphvizMissing(WioError):
     """Raised when drawing SVG or PNG without Graphviz's ``dot`` program installed."""
 
@@ -79,10 +87,20 @@ def draw(graph: graphviz.Digraph, image_format: str) -> bytes:
 def _node(graph: graphviz.Digraph, node: FlowNode, flow: Flow) -> None:
     attributes = dict(_SHAPES[node.kind])
     attributes.setdefault("label", _text(node.label))
-    if node.id in flow.executed:
+    state = (
+        "failed" if node.id in flow.failed
+        else "waiting" if node.id in flow.waiting
+        else "executed" if node.id in flow.executed
+        else None
+    )  # fmt: skip
+    if state is not None:
+        fill, color, width = MARKS[state]
         attributes["style"] = ",".join(filter(None, [attributes.get("style"), "filled"]))
-        attributes["fillcolor"] = "#d4edda"
-        attributes["color"] = "#2e7d32"
+        if node.kind not in ("fork", "join"):  # a bar stays black, outlined in colour
+            attributes["fillcolor"] = fill
+        attributes["color"] = color
+        attributes["penwidth"] = width
+        attributes["class"] = state
     if node.description:
         attributes["tooltip"] = _text(node.description)
     graph.node(node.id, **attributes)

@@ -46,6 +46,8 @@ _SHAPES = {
 _BARS = ("fork", "join")  # a parallel section's bars: unlabelled; its cluster names it
 
 EXECUTED_STYLE = "fill:#d4edda,stroke:#2e7d32,stroke-width:2px"
+WAITING_STYLE = "fill:#fff3cd,stroke:#b26a00,stroke-width:3px"
+FAILED_STYLE = "fill:#f8d7da,stroke:#a71d2a,stroke-width:3px"
 CHECKPOINT_STYLE = "stroke-dasharray: 5 5"
 
 
@@ -92,11 +94,18 @@ def render_mermaid(flow: Flow, *, direction: str = "TD", max_edges: int | None =
     for cluster in _all_clusters(flow.clusters):
         if cluster.kind == "checkpoint":
             lines.append(f"    style {cluster.id} {CHECKPOINT_STYLE}")
-    if flow.executed:
-        # Only classes that are used are defined.
-        lines.append(f"    classDef executed {EXECUTED_STYLE}")
-        executed = [node.id for node in flow.nodes if node.id in flow.executed]
-        lines.append(f"    class {','.join(executed)} executed")
+    # Only classes that are used are defined; a node has one: failed over waiting
+    # over executed.
+    marked = (
+        ("executed", EXECUTED_STYLE, flow.executed - flow.waiting - flow.failed),
+        ("waiting", WAITING_STYLE, flow.waiting - flow.failed),
+        ("failed", FAILED_STYLE, flow.failed),
+    )
+    for name, style, ids in marked:
+        if ids:
+            lines.append(f"    classDef {name} {style}")
+            ordered = [node.id for node in flow.nodes if node.id in ids]
+            lines.append(f"    class {','.join(ordered)} {name}")
     return "\n".join(lines) + "\n"
 
 

@@ -238,3 +238,31 @@ def degenerate() -> dict[str, WIO[Any, Any, Any]]:
         .flow("C", WIO.recover(restore)),
         "six-way-fork": six_way.otherwise("B5", WIO.recover(restore)),
     }
+
+
+# -- an instance's progress ------------------------------------------------------------
+
+
+def approval_signal() -> Any:
+    from wio import Signal
+
+    return Signal("Approval", request=int, response=int)
+
+
+def tracked(signal: Any) -> WIO[Any, Any, Any]:
+    """A loop that goes round three times from 0, then a parallel section whose
+    second flow waits for ``signal``, then one more step. A negative input fails
+    the first step with Boom."""
+    effects = Effects()
+    approve = WIO.handle_signal(
+        signal, lambda x, request: Ev(request), lambda x, ev: x, lambda x, ev, r: ev.value, event=Ev
+    ).named("Await Approval")
+    return (
+        effects.step("Receive")
+        >> WIO.repeat(effects.step("Poll", 1)).until(lambda x: x > 2, name="Ready?")
+        >> WIO.parallel("Prepare")
+        .flow("Packing", effects.step("Pack"))
+        .flow("Approval", approve)
+        .combine(lambda x, outputs: x)
+        >> effects.step("Ship")
+    )

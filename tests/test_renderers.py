@@ -255,7 +255,7 @@ def test_render_an_instances_progress_from_a_journal(tmp_path: Path) -> None:
     )
     done = wio("render", target, "--format", "mermaid", "--instance", "A", "--journal", url)
     assert done.returncode == 0, done.stderr
-    assert "class start,n0,n1_0_0,n1_0_1,n1_0_2 executed" in done.stdout
+    assert "class start,n0,n1_0_0,n1_0_1,n1_0_2,finish executed" in done.stdout  # finished
     text = wio("render", target, "--format", "text", "--instance", "A", "--journal", url)
     assert "[x] RunIO 'Update Inventory'" in text.stdout
     missing = wio("render", target, "--instance", "nope", "--journal", url)

@@ -45,7 +45,11 @@ def _parser() -> argparse.ArgumentParser:
     render.add_argument(
         "--show-technical", action="store_true", help="draw checkpoints and recoveries"
     )
-    render.add_argument("--instance", metavar="ID", help="mark the nodes this instance ran")
+    render.add_argument(
+        "--instance",
+        metavar="ID",
+        help="mark what this instance ran, where it waits and what failed",
+    )
     render.add_argument("--journal", default=default_journal, help=journal_help)
     render.set_defaults(handler=_render)
 
@@ -125,19 +129,19 @@ def _parser() -> argparse.ArgumentParser:
 
 def _render(args: argparse.Namespace) -> int:
     from wio.loading import load_definition
-    from wio.renderers import executed_paths, render
+    from wio.renderers import Marks, render
     from wio.runtime import Runtime
 
     definition = load_definition(args.target)
-    executed: set[tuple[int, ...]] = set()
+    marks = Marks()
     if args.instance:
         with Runtime(definition, journal=args.journal) as runtime:
-            executed = executed_paths(runtime.get(args.instance).progress)
+            marks = Marks.of(runtime.get(args.instance))
     output = render(
         definition.wio,
         args.format,
         show_technical=args.show_technical,
-        executed=executed,
+        marks=marks,
         name=definition.wio.meta.name or definition.name,
     )
     if isinstance(output, bytes):

@@ -1,0 +1,125 @@
+"""An instance's progress on its diagram: what ran, where it waits now, what failed.
+
+A real instance runs (in a SQLite journal file) to a signal it waits for in a
+parallel flow, then to its end; another fails its first step. Every format
+marks each node with its own class or colour, read back through its consumer:
+Mermaid's parser, Graphviz's ``dot -Tjson``, the text tree, and BPMN's DI
+colours (bpmnlint and bpmn-js accept them).
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import xml.etree.ElementTree as ET
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.diagram_consumers import node, require, require_chromium
+from tests.diagram_workflows import approval_signal, tracked
+from wio import Runtime, Workflow
+from wio.renderers import Marks, render
+
+
+@pytest.fixture(scope="module")
+def instances(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    signal = approval_signal()
+    workflow = tracked(signal)
+    url = f"sqlite:///{tmp_path_factory.mktemp('journal') / 'j.db'}"
+    runtime = Runtime(Workflow(workflow, name="tracked", input_type=int), journal=url)
+    waiting = runtime.create("waiting", 0)
+    waiting.run()
+    mid = Marks.of(waiting)
+    waiting.signal(signal, 5)
+    waiting.run()
+    failed = runtime.create("failed", -5)
+    failed.run()
+    return {"workflow": workflow, "mid": mid, "done": Marks.of(waiting), "failed": Marks.of(failed)}
+
+
+def mermaid_classes(instances: dict[str, Any], folder: Path) -> dict[str, dict[str, str]]:
+    """Per instance: each node's text -> its class, as Mermaid's parser reads the chart."""
+    files = []
+    for name in ("mid", "done", "failed"):
+        files.append(folder / f"{name}.mmd")
+        files[-1].write_text(str(render(instances["workflow"], "mermaid", marks=instances[name])))
+    found = {}
+    for name, result in zip(
+        ("mid", "done", "failed"), node("parse_mermaid.mjs", files), strict=True
+    ):
+        assert result["error"] is None, result
+        found[name] = {
+            f"{id_}:{v['text']}": (v["classes"] or [""])[0] for id_, v in result["vertices"].items()
+        }
+    return found
+
+
+def test_mermaid_marks_executed_waiting_and_failed_nodes(
+    instances: dict[str, Any], tmp_path: Path
+) -> None:
+    classes = mermaid_classes(instances, tmp_path)
+    assert classes["mid"] == {
+        "start:Start": "executed", "n0:Receive": "executed", "n1_0:Poll": "executed",
+        "n1:Ready?": "executed",  # the loop decided, twice, to go round
+        "n2:n2": "executed",  # the fork bar: the flows started
+        "n2_0:Pack": "executed", "n2_1:Await Approval": "waiting",
+        "n2_join:n2_join": "", "n3:Ship": "", "finish:End": "",
+    }  # fmt: skip
+    assert set(classes["done"].values()) == {"executed"}  # the join and the end too
+    assert classes["failed"]["n0:Receive"] == "failed"
+    assert "waiting" not in classes["failed"].values()
+
+
+def test_graphviz_marks_each_state_with_its_class(
+    instances: dict[str, Any], tmp_path: Path
+) -> None:
+    require("Graphviz", shutil.which("dot") is not None, "apt-get install graphviz")
+    source = tmp_path / "mid.dot"
+    source.write_text(str(render(instances["workflow"], "dot", marks=instances["mid"])))
+    done = subprocess.run(["dot", "-Tjson", str(source)], capture_output=True, text=True)
+    assert done.returncode == 0 and done.stderr == "", done.stderr
+    nodes = {
+        o["name"]: o.get("class") for o in json.loads(done.stdout)["objects"] if "nodes" not in o
+    }
+    assert nodes["n2_1"] == "waiting" and nodes["n1"] == "executed" and nodes["n3"] is None
+
+
+def test_the_text_tree_marks_containers_by_what_is_inside(instances: dict[str, Any]) -> None:
+    tree = str(render(instances["workflow"], "text", marks=instances["mid"]))
+    assert tree.splitlines()[0] == "[>] Sequence"
+    assert "├── [x] Loop 'Ready?'" in tree and "├── [>] Parallel 'Prepare'" in tree
+    assert "└── Approval: [>] HandleSignal 'Await Approval'" in tree
+    assert "└── [ ] RunIO 'Ship'" in tree
+    done = str(render(instances["workflow"], "text", marks=instances["done"]))
+    assert "[ ]" not in done and "[>]" not in done
+    failed = str(render(instances["workflow"], "text", marks=instances["failed"]))
+    assert "├── [!] RunIO 'Receive'" in failed and failed.startswith("[!] Sequence")
+
+
+def test_bpmn_colours_each_state_and_its_consumers_accept_them(
+    instances: dict[str, Any], tmp_path: Path
+) -> None:
+    di = "{http://www.omg.org/spec/BPMN/20100524/DI}BPMNShape"
+    bioc = "{http://bpmn.io/schema/bpmn/biocolor/1.0}fill"
+    files = []
+    fills: dict[str, dict[str, str | None]] = {}
+    for name in ("mid", "done", "failed"):
+        xml = str(render(instances["workflow"], "bpmn", marks=instances[name]))
+        files.append(tmp_path / f"{name}.bpmn")
+        files[-1].write_text(xml)
+        fills[name] = {s.get("bpmnElement", ""): s.get(bioc) for s in ET.fromstring(xml).iter(di)}
+    executed, waiting, failed = "#d4edda", "#fff3cd", "#f8d7da"
+    mid = fills["mid"]
+    assert mid["Task_0"] == executed and mid["Loop_1"] == executed
+    assert mid["Gateway_2"] == executed and mid["Signal_2_1"] == waiting
+    assert mid["Join_2"] is None and mid["Task_3"] is None and mid["EndEvent"] is None
+    assert fills["done"]["Join_2"] == executed and fills["done"]["EndEvent"] == executed
+    assert fills["failed"]["Task_0"] == failed
+    for result in node("lint_bpmn.mjs", files):
+        assert result["error"] is None and result["warnings"] == [] and result["reports"] == []
+    require_chromium()
+    for result in node("draw_bpmn.mjs", files):
+        assert result["error"] is None and result["warnings"] == [], result
