@@ -55,17 +55,21 @@ from . import errors
 from .marks import END, Marks, State, join_of, states
 
 # Sizes and gaps, in BPMN diagram units (pixels in most tools).
-TASK_W, TASK_H = 100.0, 80.0
+TASK_W, TASK_H = 100.0, 80.0  # the smallest task; longer names widen it, then lengthen it
+TASK_MAX_W = 200.0
+# A task's name: 12 px Arial inside a 5-unit padding, wrapped at the box's width.
+TASK_CHAR_W, TASK_LINE_H, TASK_PAD = 7.2, 15.0, 5.0
 EVENT = 36.0
 GATEWAY = 50.0
 GAP_X, GAP_Y = 50.0, 40.0
 PAD = 30.0  # inside an expanded subprocess
-# External labels (of boundary events): bpmn-js wraps them at 90 units, in 11 px
-# Arial, about 6.5 units a character and 14 a line.
-BOUNDARY_LABEL_W = 90.0
+# External labels (of events, gateways and flows): bpmn-js wraps them at 90
+# units, in 11 px Arial, about 6.5 units a character (7 to be safe) and 14 a line.
+BOUNDARY_LABEL_W = LABEL_W = 90.0
 CHAR_W, LINE_H = 7.0, 14.0
 LABEL_ROOM = 3 * LINE_H + 6  # under a boundary event, for its label
 BOUNDARY_SLOT = EVENT + 6 + BOUNDARY_LABEL_W + 20  # one boundary event and its label
+BEND = 12.0  # where a gateway's arms turn, right of it
 
 # Placeholders in element XML, filled in once every flow is known. NUL cannot
 # occur in XML, and `_clean` removes it from names.
@@ -102,6 +106,7 @@ class Flow:
     loop: tuple[str, Shape] | None = None  # a loop's back edge: its kind and its lane
     documentation: str | None = None
     under: Shape | None = None  # a boundary's flow to the join: along this row, then up
+    arm: bool = False  # a way out of a diverging gateway: turns just right of it
 
 
 @define
@@ -148,8 +153,15 @@ def _clean(text: str) -> str:
     return _NOT_XML.sub("", text)
 
 
-def _event(id_: str) -> Fragment:
-    return Fragment(EVENT, EVENT, EVENT / 2, id_, id_, [Shape(id_, 0, 0, EVENT, EVENT)])
+def _event(id_: str, name: str) -> Fragment:
+    """An event, its name under it: the fragment holds both, so that nothing is
+    placed over the name."""
+    w, h = _text_box(name)
+    width = max(EVENT, w)
+    shape = Shape(
+        id_, (width - EVENT) / 2, 0, EVENT, EVENT, label=(EVENT / 2 - w / 2, EVENT + 4, w, h)
+    )
+    return Fragment(width, EVENT + 4 + h, EVENT / 2, id_, id_, [shape])
 
 
 class _Renderer:
@@ -202,13 +214,14 @@ class _Renderer:
             f"<bpmn:{kind} id={quoteattr(id_)} name={quoteattr(_clean(name))}>"
             f"{documentation}{IO}</bpmn:{kind}>",
         )
-        return Fragment(TASK_W, TASK_H, TASK_H / 2, id_, id_, [Shape(id_, 0, 0, TASK_W, TASK_H)])
+        w, h = _task_size(_clean(name))
+        return Fragment(w, h, h / 2, id_, id_, [Shape(id_, 0, 0, w, h)])
 
     def event(self, kind: str, id_: str, name: str, definition: str = "") -> Fragment:
         self.element(
             id_, f'<bpmn:{kind} id="{id_}" name={quoteattr(name)}>{IO}{definition}</bpmn:{kind}>'
         )
-        return _event(id_)
+        return _event(id_, _clean(name))
 
     def gateway(
         self,
@@ -352,7 +365,12 @@ class _Renderer:
         *,
         always_join: bool = False,
     ) -> Fragment:
-        """A diverging gateway, the arms one under another, and a converging gateway."""
+        """A diverging gateway, the arms one under another, and a converging gateway.
+
+        The first arm leaves the gateway straight ahead; the others turn down just
+        right of it, and a default arm leaves from its bottom, so that the
+        default marker sits on a segment of its own. Each arm's name sits on its
+        own row, before its first shape; the gateway's name sits above it."""
         empty = [arm for arm in arms if arm.fragment.entry is None]
         if kind == "parallelGateway" and len(empty) > 1:
             # Flows that do nothing are one path, not several: parallel flows carry
@@ -369,15 +387,18 @@ class _Renderer:
         needs_join = (
             always_join or len(carrying_on) > 1 or any(b.entry is None for b in carrying_on)
         )
-        x_branch = GATEWAY + GAP_X
+        names = [_text_box(_clean(a.name))[0] for a in arms if a.labelled]
+        x_branch = max(GATEWAY + GAP_X, GATEWAY + BEND + 6 + max(names, default=0) + 8)
         x_join = x_branch + max((b.width for b in branches), default=0) + GAP_X
         shapes: list[Shape] = []
         flows: list[Flow] = []
         lanes: list[Shape] = []
         default_flow: str | None = None
         exit_: str | None = join if needs_join else None
-        y = 0.0
-        for branch, arm in zip(branches, arms, strict=True):
+        label = _text_box(_clean(name))
+        first_axis = branches[0].axis if branches[0].entry else GATEWAY / 2
+        y = top = max(0.0, GATEWAY / 2 + 4 + label[1] - first_axis)  # the gateway's name
+        for index, (branch, arm) in enumerate(zip(branches, arms, strict=True)):
             lane: Shape | None = None
             if branch.entry is None:
                 target, height = join, GATEWAY
@@ -394,23 +415,25 @@ class _Renderer:
                         flows.append(self.connect(branch.exit, join))
                     else:
                         exit_ = branch.exit  # the only branch that carries on
-            label = _clean(arm.name)
+            arm_name = _clean(arm.name)
             flow = self.flow(
                 split,
                 target,
                 condition=arm.condition,
                 lane=lane,
-                name=label if arm.labelled else None,
-                documentation=None if arm.labelled else f"Flow {label}",
+                name=arm_name if arm.labelled else None,
+                documentation=None if arm.labelled else f"Flow {arm_name}",
+                arm=True,
+                from_bottom=arm.default and index > 0,
             )
             if arm.default:
                 default_flow = flow.id
             flows.append(flow)
             y += height + GAP_Y
         height = max(y - GAP_Y, GATEWAY)
-        axis = branches[0].axis if branches and branches[0].entry else GATEWAY / 2
+        axis = top + first_axis
         self.gateway(split, name, default_flow, kind=kind)
-        shapes.append(Shape(split, 0, axis - GATEWAY / 2, GATEWAY, GATEWAY))
+        shapes.append(_gateway_shape(split, 0, axis, label))
         width = x_join - GAP_X
         if needs_join:
             self.gateway(join, kind=kind)
@@ -419,14 +442,16 @@ class _Renderer:
         return Fragment(width, height, axis, split, exit_, shapes, flows, lanes)
 
     def loop(self, node: model.Loop, path: Path) -> Fragment:
-        """join -> body -> decision -> exit; decision -> on_restart -> join, underneath."""
+        """join -> body -> decision -> exit; decision -> on_restart -> join, underneath.
+        The decision's name sits above it, and room is left after it for the exit's."""
         pid = _path_id(path)
         join, decision = f"LoopJoin_{pid}", f"Loop_{pid}"
         body = self.place(node.base, child(path, BASE))
         restart = (
             self.place(node.on_restart, child(path, ON_RESTART)) if node.on_restart else Fragment()
         )
-        axis = max(body.axis, GATEWAY / 2)
+        label = _text_box(_clean(node.meta.name or "Repeat?"))
+        axis = max(body.axis, GATEWAY / 2 + 4 + label[1])
         shapes = [Shape(join, 0, axis - GATEWAY / 2, GATEWAY, GATEWAY)]
         flows: list[Flow] = []
         lanes: list[Shape] = []
@@ -441,23 +466,25 @@ class _Renderer:
             x += body.width + GAP_X
             assert body.exit is not None, "a loop body that ends the workflow cannot loop"
             after_body = body.exit
-        shapes.append(Shape(decision, x, axis - GATEWAY / 2, GATEWAY, GATEWAY))
+        shapes.append(_gateway_shape(decision, x, axis, label))
         flows.append(self.connect(after_body, decision))
         height = max(axis + GATEWAY / 2, body.height + (axis - body.axis))
         variable = f"loop_{pid}"
         condition = f"{variable} == {node.restart!r}"
         back_lane = Shape(f"{decision}_back", 0, 0, 0, 0)
+        restart_name = _clean(node.restart)
+        restart_label = _text_box(restart_name)[1]
         if restart.entry is not None:
-            top = height + GAP_Y
+            # Out along the gap above the restart row (its name under that lane),
+            # back along a lane below it.
+            out_lane = Shape(f"{decision}_out", 0, height + GAP_Y / 2, 0, 0)
+            top = out_lane.y + 4 + restart_label + GAP_Y / 2
             restart.moved(GATEWAY + GAP_X, top)
             shapes += restart.shapes
             flows += restart.flows
             lanes += restart.lanes
-            # Out along the gap above the restart row, back along a lane below it.
-            out_lane = Shape(f"{decision}_out", 0, height + GAP_Y / 2, 0, 0)
             back_lane.y = top + restart.height + GAP_Y / 2
             lanes += [out_lane, back_lane]
-            restart_name = _clean(node.restart)
             flows.append(
                 self.flow(decision, restart.entry, condition=condition, name=restart_name,
                           loop=("out", out_lane))
@@ -470,17 +497,22 @@ class _Renderer:
         else:
             back_lane.y = height + GAP_Y / 2
             lanes.append(back_lane)
-            restart_name = _clean(node.restart)
             flows.append(
                 self.flow(decision, join, condition=condition, name=restart_name,
                           loop=("back", back_lane))
             )  # fmt: skip
-            height = back_lane.y
-        exit_flow = self.flow(decision, "", name=_clean(node.exit))  # target set by the sequence
+            height = back_lane.y + 4 + restart_label  # the restart's name, under the lane
+        exit_name = _clean(node.exit)
+        exit_flow = self.flow(decision, "", name=exit_name)  # target set by the sequence
         self.gateway(join)
         self.gateway(decision, node.meta.name or "Repeat?", exit_flow.id)
         self.pending_exits[decision] = exit_flow
-        return Fragment(x + GATEWAY, height, axis, join, decision, shapes, flows, lanes)
+        # Room after the decision for the exit's name (its flow may turn half a gap
+        # after the loop), and for the restart row and its way back, if wider.
+        width = x + GATEWAY + _text_box(exit_name)[0] + 12 - GAP_X / 2
+        if restart.entry is not None:
+            width = max(width, GATEWAY + GAP_X + restart.width + GAP_X)
+        return Fragment(width, height, axis, join, decision, shapes, flows, lanes)
 
     def handled(self, node: model.HandleError, path: Path) -> Fragment:
         """A section whose errors, each caught at its boundary by its own code,
@@ -542,11 +574,14 @@ class _Renderer:
             ]
         )
         self.scopes.pop()
-        inner.moved(PAD, PAD)
-        # Each boundary event has its slot along the bottom edge, its label right
-        # of the flow leaving it downwards.
-        sub_w = max(inner.width + 2 * PAD, PAD + len(boundaries) * BOUNDARY_SLOT)
-        sub_h = inner.height + 2 * PAD
+        # Each boundary event has its slot along the bottom edge, after the inner
+        # start event's label, its own label right of the flow leaving it downwards.
+        first_slot = PAD + EVENT + GAP_X / 2
+        sub_w = max(inner.width + 2 * PAD, first_slot + len(boundaries) * BOUNDARY_SLOT)
+        # The title (12 px, wrapped at the subprocess's width) above the content.
+        top = max(PAD, _lines(title, sub_w - 2 * TASK_PAD, TASK_CHAR_W) * TASK_LINE_H + 12)
+        inner.moved(PAD, top)
+        sub_h = inner.height + top + PAD
         self.element(
             sub,
             f'<bpmn:subProcess id="{sub}" name={quoteattr(title)}>{IO}{CHILDREN}</bpmn:subProcess>',
@@ -563,7 +598,7 @@ class _Renderer:
             )
             label = _text_box(name, BOUNDARY_LABEL_W)
             shapes.append(
-                Shape(id_, PAD + i * BOUNDARY_SLOT, sub_h - EVENT / 2, EVENT, EVENT,
+                Shape(id_, first_slot + i * BOUNDARY_SLOT, sub_h - EVENT / 2, EVENT, EVENT,
                       label=(EVENT / 2 + 6, EVENT + 2, *label))
             )  # fmt: skip
         below = sub_h + EVENT / 2 + LABEL_ROOM  # clear of the boundary labels
@@ -571,7 +606,7 @@ class _Renderer:
         handler = (
             self.place(handler_node, child(path, handler_segment)) if handler_node else Fragment()
         )
-        handler_x = PAD + (len(boundaries) - 1) * BOUNDARY_SLOT + EVENT + GAP_X
+        handler_x = first_slot + (len(boundaries) - 1) * BOUNDARY_SLOT + EVENT + GAP_X
         handler_y = below + GAP_Y / 2
         caught = ids
         if len(ids) > 1:
@@ -776,32 +811,37 @@ def _route(flow: Flow, shapes: dict[str, Shape]) -> list[tuple[float, float]]:
         if flow.under is not None:
             up = (target.x + target.w / 2, target.y + target.h)
             return [start, (start[0], flow.under.y), (up[0], flow.under.y), up]
+        if flow.lane is not None:  # an empty default branch: along its row to the join
+            lane, back = flow.lane.mid_y, end[0] - GAP_X / 2
+            return [start, (start[0], lane), (back, lane), (back, end[1]), end]
         return [start, (start[0], end[1]), end]
     if flow.loop is not None:
-        return _loop_route(flow.loop[0], flow.loop[1].y, source, target)
+        return _loop_route(flow, flow.loop[1].y, source, target)
     start = (source.x + source.w, source.mid_y)
     if flow.lane is not None and flow.lane.mid_y != start[1]:
         # An empty branch runs along its own row, clear of the other branches.
-        out, back = flow.lane.x - GAP_X / 2, end[0] - GAP_X / 2
+        out, back = start[0] + BEND, end[0] - GAP_X / 2
         lane = flow.lane.mid_y
         return [start, (out, start[1]), (out, lane), (back, lane), (back, end[1]), end]
     if start[1] == end[1]:
         return [start, end]
-    # Bend in the gap just before the target, where the layout leaves room.
-    bend = end[0] - GAP_X / 2
+    # An arm turns just right of its gateway; other flows in the gap before the target.
+    bend = start[0] + BEND if flow.arm else end[0] - GAP_X / 2
     return [start, (bend, start[1]), (bend, end[1]), end]
 
 
-def _loop_route(kind: str, lane: float, source: Shape, target: Shape) -> list[tuple[float, float]]:
+def _loop_route(flow: Flow, lane: float, source: Shape, target: Shape) -> list[tuple[float, float]]:
     """A loop's edges: from the decision down to the gap above the restart flow
-    and into it (kind "out"), and back along a lane below, up into the join
-    (kind "back")."""
-    if kind == "out":
+    and into it ("out"), and back along a lane below, up into the join ("back"):
+    the restart itself from the decision's bottom, or the end of the restart
+    flow (an inner loop's exit too) from its right."""
+    assert flow.loop is not None
+    if flow.loop[0] == "out":
         down = (source.x + source.w / 2, source.y + source.h)
         into = target.x - GAP_X / 2
         return [down, (down[0], lane), (into, lane), (into, target.mid_y), (target.x, target.mid_y)]
     up = (target.x + target.w / 2, target.y + target.h)
-    if source.id.startswith("Loop_"):  # no restart flow: straight from the decision
+    if flow.condition is not None:  # the decision restarts: straight down from it
         down = (source.x + source.w / 2, source.y + source.h)
         return [down, (down[0], lane), (up[0], lane), up]
     out = (source.x + source.w, source.mid_y)
@@ -809,22 +849,22 @@ def _loop_route(kind: str, lane: float, source: Shape, target: Shape) -> list[tu
 
 
 def _label(flow: Flow, route: list[tuple[float, float]]) -> str:
-    """Where a flow's name goes: above a straight flow, else on the target's row,
-    left of the flow's last bend, clear of the target."""
+    """Where a flow's name goes: an arm's on its own row, just after it turns (or
+    leaves its gateway); a loop's restart under its lane, right of the drop from
+    the decision; any other above its first segment, where the layout leaves
+    room after the source."""
     if not flow.name:
         return ""
-    width = min(120.0, 6.5 * len(flow.name) + 8)
-    if len(route) == 2:
-        x, y = route[0][0] + 4, route[0][1] - 20
-    elif flow.loop is not None:  # just under the lane, clear of the gateway's own label
-        x, y = route[1][0] + 6, route[1][1] + 2
-    elif flow.lane is not None:  # on the empty branch's own row
-        x, y = route[2][0] + 4, route[2][1] - 20
+    width, height = _text_box(flow.name)
+    if flow.loop is not None and flow.condition is not None:
+        x, y = route[1][0] + 6, route[1][1] + 4
+    elif flow.arm and len(route) > 2:
+        x, y = route[1][0] + 6, route[2][1] - 4 - height
     else:
-        x, y = route[-2][0] - width - 4, route[-1][1] - 20
+        x, y = route[0][0] + 6, route[0][1] - 4 - height
     return (
         f'<bpmndi:BPMNLabel><dc:Bounds x="{_n(x)}" y="{_n(y)}" '
-        f'width="{_n(width)}" height="14"/></bpmndi:BPMNLabel>'
+        f'width="{_n(width)}" height="{_n(height)}"/></bpmndi:BPMNLabel>'
     )
 
 
@@ -843,17 +883,44 @@ def _nth(base: str, index: int) -> str:
     return base if index == 0 else f"{base}_e{index}"
 
 
-def _text_box(text: str, max_width: float) -> tuple[float, float]:
-    """The width and height of ``text`` wrapped at ``max_width`` (an estimate)."""
-    lines, line = 1, 0.0
+def _gateway_shape(id_: str, x: float, axis: float, label: tuple[float, float]) -> Shape:
+    """A gateway centred on ``axis``, its name above it."""
+    w, h = label
+    return Shape(id_, x, axis - GATEWAY / 2, GATEWAY, GATEWAY,
+                 label=(GATEWAY - w, -4 - h, w, h))  # fmt: skip
+
+
+def _lines(text: str, width: float, char_w: float) -> int:
+    """How many lines ``text`` takes wrapped at ``width`` (words longer than a line
+    are broken, as bpmn-js does)."""
+    per_line = max(1, int(width // char_w))
+    lines, used = 1, 0
     for word in text.split():
-        width = len(word) * CHAR_W
-        if line and line + CHAR_W + width > max_width:
-            lines, line = lines + 1, width
-        else:
-            line += (CHAR_W if line else 0) + width
-    widest = min(max_width, max(len(text) * CHAR_W, CHAR_W))
-    return widest, lines * LINE_H
+        size = len(word)
+        if used and used + 1 + size > per_line:  # the word starts a new line
+            lines, used = lines + 1, 0
+        elif used:
+            size += 1  # the space before it
+        while used + size > per_line:  # longer than a line: broken
+            size -= per_line - used
+            lines, used = lines + 1, 0
+        used += size
+    return lines
+
+
+def _text_box(text: str, max_width: float = LABEL_W) -> tuple[float, float]:
+    """The width and height of an external label's ``text`` wrapped at ``max_width``."""
+    widest = min(max_width, len(text) * CHAR_W + 10)
+    return widest, _lines(text, max_width, CHAR_W) * LINE_H
+
+
+def _task_size(name: str) -> tuple[float, float]:
+    """A task just large enough for its name: wider first, then taller."""
+    for width in (TASK_W, 150.0, TASK_MAX_W):
+        height = _lines(name, width - 2 * TASK_PAD, TASK_CHAR_W) * TASK_LINE_H + 2 * TASK_PAD
+        if height <= TASK_H:
+            return width, TASK_H
+    return TASK_MAX_W, height + TASK_LINE_H  # a spare line: glyph widths vary
 
 
 def _path_id(path: Path) -> str:

@@ -266,3 +266,31 @@ def tracked(signal: Any) -> WIO[Any, Any, Any]:
         .combine(lambda x, outputs: x)
         >> effects.step("Ship")
     )
+
+
+def long_names() -> WIO[Any, Any, Any]:
+    """Names far longer than a shape: a 200-character step, long branch, flow,
+    loop, timer and error names."""
+    from datetime import timedelta
+
+    effects = Effects()
+    long = "Reconcile the customer's outstanding invoices " * 5  # 230 characters
+    error = type("InvoiceReconciliationFailedBecauseTheLedgerWasLocked", (), {})
+    return (
+        effects.step(long.strip())
+        >> WIO.fork("Which reconciliation strategy applies to this customer?")
+        .branch("Automatic reconciliation", lambda x: x > 0, effects.step("Auto"))
+        .otherwise("Manual reconciliation by accounting", effects.step("Manual"))
+        >> WIO.repeat(effects.step("Poll the ledger until it settles", 1)).until(
+            lambda x: x > 2,
+            name="Has the ledger settled completely?",
+            exit="Settled and balanced",
+            restart="Still moving, poll again",
+        )
+        >> raising("Book the reconciliation", error).handle_error_with(
+            effects.step("Escalate to the head of accounting")
+        )
+        >> effects.step("Archive").timeout(
+            timedelta(days=2), name="Two business days without an answer"
+        )
+    )

@@ -23,12 +23,19 @@ from tests.conftest import example
 from tests.diagram_consumers import node, require, require_chromium, spiff_run, xsd_problems
 from tests.diagram_workflows import (
     HOSTILE,
+    approval_signal,
+    compensated,
+    degenerate,
+    errors_named_alike,
+    evolved,
     hostile,
     interrupted,
+    long_names,
     looping,
     parallel,
     routing,
     timed,
+    tracked,
 )
 from tests.harness import review
 from wio import Runtime
@@ -58,6 +65,12 @@ def workflows() -> dict[str, Any]:
         "interrupted": interrupted(),
         "fulfilment": example("fulfilment").workflow.wio,
         "parallel": parallel(),
+        "errors_named_alike": errors_named_alike(),
+        "compensated": compensated(),
+        "evolved": evolved(),
+        "long_names": long_names(),
+        "tracked": tracked(approval_signal()),
+        **degenerate(),
     }
 
 
@@ -90,6 +103,15 @@ def test_bpmn_imports_and_draws_in_bpmn_js_without_overlaps(bpmn_files: list[Pat
         assert result["error"] is None, result
         assert result["warnings"] == [] and result["pageErrors"] == [], result
         assert result["drawn"] > 0 and result["overlaps"] == [], result
+
+
+def test_bpmn_layout_audit_in_bpmn_js_finds_nothing_to_trip_over(bpmn_files: list[Path]) -> None:
+    """Shape overlaps, labels crossed by flows or covering shapes, text outside its
+    shape, default markers on shared segments, flows through shapes: none."""
+    require_chromium()
+    for result in node("audit_bpmn.mjs", bpmn_files):
+        assert result["error"] is None, result
+        assert result["problems"] == [], result
 
 
 def forks(path: Path) -> dict[str, dict[str, str]]:
