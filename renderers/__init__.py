@@ -18,7 +18,7 @@ from wio.errors import WioError
 from wio.paths import Path
 from wio.progress import StepRecord
 
-from .bpmn import render_bpmn
+from .bpmn import BPMN_TARGETS, BpmnTarget, render_bpmn
 from .flow import build_flow
 from .graphviz import GraphvizMissing, draw, render_dot
 from .marks import Marks
@@ -26,6 +26,7 @@ from .mermaid import MAX_EDGES, ChartTooLarge, render_mermaid
 from .text import render_text
 
 __all__ = [
+    "BPMN_TARGETS",
     "FORMATS",
     "MAX_EDGES",
     "ChartTooLarge",
@@ -60,17 +61,20 @@ def render(
     executed: Collection[Path] = (),
     marks: Marks | None = None,
     name: str = "Workflow",
+    bpmn_target: BpmnTarget = "spiffworkflow",
 ) -> str | bytes:
     """``workflow`` in ``format`` (one of `FORMATS`); SVG and PNG need Graphviz's ``dot``.
 
     ``marks`` (``Marks.of(instance)``), or only the ``executed`` paths, show an
-    instance's progress: what ran, where it waits now, and what failed."""
+    instance's progress: what ran, where it waits now, and what failed.
+    ``bpmn_target`` (one of `BPMN_TARGETS`) is the engine BPMN's expressions are
+    written for: ``"camunda8"`` for Camunda Modeler and Zeebe."""
     marks = marks if marks is not None else Marks.from_paths(executed)
     root = model.to_model(workflow) if isinstance(workflow, WIO) else workflow
     if format == "json":
         return model.to_json(root)
     if format == "bpmn":
-        return render_bpmn(root, name=name, marks=marks)
+        return render_bpmn(root, name=name, marks=marks, target=bpmn_target)
     if format == "text":
         return render_text(root, show_technical=show_technical, marks=marks)
     flow = build_flow(root, show_technical=show_technical, marks=marks)

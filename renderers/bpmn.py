@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from typing import assert_never
+from typing import Literal, assert_never
 from xml.sax.saxutils import escape, quoteattr
 
 from attrs import define, field
@@ -165,7 +165,8 @@ def _event(id_: str, name: str) -> Fragment:
 
 
 class _Renderer:
-    def __init__(self) -> None:
+    def __init__(self, dialect: _Dialect) -> None:
+        self.dialect = dialect
         self.elements: list[Element] = []
         self.errors: dict[str, str] = {}  # error id -> name
         self.signals: dict[str, str] = {}  # signal id -> name
@@ -209,10 +210,11 @@ class _Renderer:
             if description
             else ""
         )
+        extensions = self.dialect.service(_clean(name)) if kind == "serviceTask" else ""
         self.element(
             id_,
             f"<bpmn:{kind} id={quoteattr(id_)} name={quoteattr(_clean(name))}>"
-            f"{documentation}{IO}</bpmn:{kind}>",
+            f"{documentation}{extensions}{IO}</bpmn:{kind}>",
         )
         w, h = _task_size(_clean(name))
         return Fragment(w, h, h / 2, id_, id_, [Shape(id_, 0, 0, w, h)])
@@ -280,7 +282,7 @@ class _Renderer:
             case model.Loop():
                 return self.loop(node, path)
             case model.Timer():
-                timer = _timer_definition(f"Timer_{pid}_definition", node, pid)
+                timer = self.dialect.timer(f"Timer_{pid}_definition", node, pid)
                 name = _clean(node.meta.name or f"Wait {node.duration or 'computed'}")
                 return self.event("intermediateCatchEvent", f"Timer_{pid}", name, timer)
             case model.Interruptible():
@@ -341,7 +343,7 @@ class _Renderer:
         variable = f"route_{_path_id(path)}"
         arms = [
             Arm(b.name, self.place(arm.node, arm.path(path)), b.default,
-                None if b.default else f"{variable} == {b.name!r}")
+                None if b.default else self.dialect.equals(variable, b.name))
             for b, arm in zip(node.branches, children(node), strict=True)
         ]  # fmt: skip
         return self.split_and_join("exclusiveGateway", path, node.meta.name or "Fork", arms)
@@ -470,7 +472,7 @@ class _Renderer:
         flows.append(self.connect(after_body, decision))
         height = max(axis + GATEWAY / 2, body.height + (axis - body.axis))
         variable = f"loop_{pid}"
-        condition = f"{variable} == {node.restart!r}"
+        condition = self.dialect.equals(variable, node.restart)
         back_lane = Shape(f"{decision}_back", 0, 0, 0, 0)
         restart_name = _clean(node.restart)
         restart_label = _text_box(restart_name)[1]
@@ -541,7 +543,7 @@ class _Renderer:
             name = _clean(trigger.meta.name or trigger.signal)
         else:
             assert isinstance(trigger, model.Timer), trigger
-            catch = _timer_definition(f"Boundary_{pid}_timer", trigger, f"{pid}_{TRIGGER}")
+            catch = self.dialect.timer(f"Boundary_{pid}_timer", trigger, f"{pid}_{TRIGGER}")
             name = _clean(trigger.meta.name or f"After {trigger.duration or 'computed'}")
         title = f"Interrupted by {name}"
         return self.bounded(
@@ -644,15 +646,82 @@ class _Renderer:
         return Fragment(join_x + GATEWAY, height, sub_h / 2, sub, join, shapes, flows, lanes)
 
 
-def _timer_definition(id_: str, timer: model.Timer, variable_suffix: str) -> str:
-    """A timer definition whose duration is a Python expression over process data, as
-    engines such as SpiffWorkflow evaluate it: the quoted ISO duration, or a variable."""
-    expression = repr(timer.duration) if timer.duration else f"wait_{variable_suffix}"
-    return (
-        f'<bpmn:timerEventDefinition id="{id_}">'
-        f'<bpmn:timeDuration xsi:type="bpmn:tFormalExpression">{escape(expression)}'
-        "</bpmn:timeDuration></bpmn:timerEventDefinition>"
+BpmnTarget = Literal["spiffworkflow", "camunda8"]
+BPMN_TARGETS: tuple[BpmnTarget, ...] = ("spiffworkflow", "camunda8")
+
+
+class _Dialect:
+    """How the default target writes what an engine evaluates: Python
+    expressions over process data, as SpiffWorkflow reads them."""
+
+    namespaces = ""
+
+    def equals(self, variable: str, value: str) -> str:
+        return f"{variable} == {value!r}"
+
+    def duration(self, iso: str) -> str:
+        return repr(iso)  # a Python expression whose value is the ISO-8601 duration
+
+    def variable(self, name: str) -> str:
+        return name
+
+    def service(self, name: str) -> str:
+        """The extension elements a service task needs to run."""
+        return ""
+
+    def timer(self, id_: str, timer: model.Timer, variable_suffix: str) -> str:
+        """A timer definition: the static duration, or a process variable when
+        it is computed from the input."""
+        expression = (
+            self.duration(timer.duration)
+            if timer.duration
+            else self.variable(f"wait_{variable_suffix}")
+        )
+        return (
+            f'<bpmn:timerEventDefinition id="{id_}">'
+            f'<bpmn:timeDuration xsi:type="bpmn:tFormalExpression">{escape(expression)}'
+            "</bpmn:timeDuration></bpmn:timerEventDefinition>"
+        )
+
+
+class _Camunda8(_Dialect):
+    """Camunda 8 (Zeebe): FEEL expressions (``=...``), plain ISO-8601 durations,
+    and a job type on every service task, from its name, for its worker."""
+
+    namespaces = (
+        'xmlns:zeebe="http://camunda.org/schema/zeebe/1.0" '
+        'xmlns:modeler="http://camunda.org/schema/modeler/1.0" '
+        'modeler:executionPlatform="Camunda Cloud" modeler:executionPlatformVersion="8.8.0" '
     )
+
+    def equals(self, variable: str, value: str) -> str:
+        return f"={variable} = {_feel_string(value)}"
+
+    def duration(self, iso: str) -> str:
+        return iso
+
+    def variable(self, name: str) -> str:
+        return f"={name}"
+
+    def service(self, name: str) -> str:
+        return (
+            "<bpmn:extensionElements>"
+            f"<zeebe:taskDefinition type={quoteattr(job_type(name))}/>"
+            "</bpmn:extensionElements>"
+        )
+
+
+def job_type(name: str) -> str:
+    """The Zeebe job type of a step: its name in lower case, words joined by "-"."""
+    return re.sub(r"\W+", "-", name.lower()).strip("-_") or "step"
+
+
+def _feel_string(value: str) -> str:
+    escaped = value.replace("\\", "\\\\").replace('"', '\\"')
+    return f'"{escaped}"'
+
+
+_DIALECTS: dict[BpmnTarget, _Dialect] = {"spiffworkflow": _Dialect(), "camunda8": _Camunda8()}
 
 
 def render_bpmn(
@@ -661,10 +730,17 @@ def render_bpmn(
     name: str = "Workflow",
     process_id: str = "Process_1",
     marks: Marks | None = None,
+    target: BpmnTarget = "spiffworkflow",
 ) -> str:
     """The BPMN 2.0 XML (with BPMNDI) of a model; ``marks`` colour what an instance
-    ran, where it waits and what failed (as bpmn-js and Camunda Modeler draw it)."""
-    renderer = _Renderer()
+    ran, where it waits and what failed (as bpmn-js and Camunda Modeler draw it).
+    ``target`` is the engine the expressions are written for: SpiffWorkflow's
+    Python, or Camunda 8's FEEL with Zeebe task definitions."""
+    if target not in _DIALECTS:
+        raise ValueError(
+            f"unknown BPMN target {target!r}: expected one of {', '.join(BPMN_TARGETS)}"
+        )
+    renderer = _Renderer(_DIALECTS[target])
     start = renderer.event("startEvent", "StartEvent", "Start")
     body = renderer.place(root, ROOT)
     parts = [start, body]
@@ -734,7 +810,7 @@ def _xml(
         'xmlns:dc="http://www.omg.org/spec/DD/20100524/DC" '
         'xmlns:di="http://www.omg.org/spec/DD/20100524/DI" '
         'xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" '
-        f"{COLOUR_NAMESPACES if colours else ''}"
+        f"{COLOUR_NAMESPACES if colours else ''}{renderer.dialect.namespaces}"
         'id="Definitions_1" targetNamespace="https://wio.dev/bpmn" '
         'exporter="wio" exporterVersion="0.1">',
     ]

@@ -40,6 +40,7 @@ from tests.diagram_workflows import (
 from tests.harness import review
 from wio import Runtime
 from wio.renderers import executed_paths, render
+from wio.renderers.bpmn import job_type
 
 pytestmark = pytest.mark.consumers
 
@@ -197,3 +198,39 @@ def test_graphviz_draws_every_workflow_without_warnings(tmp_path: Path) -> None:
     shown = {t.text for t in ET.fromstring(svg).iter("{http://www.w3.org/2000/svg}text")}
     for name in HOSTILE[:5] + HOSTILE[7:]:
         assert name in shown, name
+
+
+ZEEBE = "{http://camunda.org/schema/zeebe/1.0}"
+
+
+def test_the_camunda8_flavour_passes_camunda_compat_on_every_workflow(tmp_path: Path) -> None:
+    """What Camunda Modeler checks before deploying to Zeebe (8.8), the OMG XSD
+    and bpmnlint's recommended rules, on every example and test workflow."""
+    files, plain = [], []
+    for name, workflow in workflows().items():
+        files.append(tmp_path / f"{name}.bpmn")
+        files[-1].write_text(str(render(workflow, "bpmn", name=name, bpmn_target="camunda8")))
+        plain.append(tmp_path / f"{name}-plain.bpmn")
+        plain[-1].write_text(str(render(workflow, "bpmn", name=name)))
+    for result in node("lint_camunda.mjs", files, CAMUNDA="8.8"):
+        assert result["error"] is None and result["warnings"] == [], result
+        assert result["reports"] == [], result
+    for result in node("lint_bpmn.mjs", files):
+        assert result["error"] is None and result["warnings"] == [] and result["reports"] == []
+    for path in files:
+        assert xsd_problems(path) == [], path.name
+        root = ET.parse(path).getroot()
+        for task in root.iter(f"{BPMN}serviceTask"):
+            (definition,) = task.iter(f"{ZEEBE}taskDefinition")
+            assert definition.get("type") == job_type(task.get("name", "")), path.name
+    # The default flavour (SpiffWorkflow's Python) is what Zeebe cannot take.
+    refused = [r for r in node("lint_camunda.mjs", plain, CAMUNDA="8.8") if r["reports"]]
+    assert {r["file"] for r in refused} >= {str(tmp_path / "order-plain.bpmn")}
+    assert len(refused) > len(plain) // 2
+
+
+def test_job_types_come_from_step_names() -> None:
+    assert job_type("Charge Payment") == "charge-payment"
+    assert job_type("#1 priority; a|b & c") == "1-priority-a-b-c"
+    assert job_type("日本語 — ok") == "日本語-ok"
+    assert job_type("!!!") == "step"

@@ -287,3 +287,17 @@ def test_a_signal_is_a_flag_in_mermaid_and_a_catch_event_in_bpmn() -> None:
     assert "HandleSignal 'Await Review' signal=Review event=Reviewed" in str(
         render(workflow.wio, "text")
     )
+
+
+def test_render_bpmn_for_camunda8_from_the_cli() -> None:
+    target = "docs/examples/order.py:order_workflow"
+    done = wio("render", target, "-f", "bpmn", "--bpmn-target", "camunda8")
+    assert done.returncode == 0, done.stderr
+    assert '<zeebe:taskDefinition type="charge-payment"/>' in done.stdout
+    assert 'modeler:executionPlatform="Camunda Cloud"' in done.stdout
+    assert "zeebe:" not in wio("render", target, "-f", "bpmn").stdout
+    wrong = wio("render", target, "-f", "bpmn", "--bpmn-target", "zeebe")
+    assert wrong.returncode == 2 and "invalid choice: 'zeebe'" in wrong.stderr
+
+
+    assert BPMN_TARGETS == known

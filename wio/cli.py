@@ -13,7 +13,7 @@ from typing import Any
 
 from wio.errors import WioError
 from wio.journal import InstanceStatus, open_journal
-from wio.renderers import FORMATS
+from wio.renderers import BPMN_TARGETS, FORMATS
 
 DEFAULT_JOURNAL = "sqlite:///wio.db"
 
@@ -44,6 +44,12 @@ def _parser() -> argparse.ArgumentParser:
     render.add_argument("-o", "--output", type=Path, help="write to FILE instead of stdout")
     render.add_argument(
         "--show-technical", action="store_true", help="draw checkpoints and recoveries"
+    )
+    render.add_argument(
+        "--bpmn-target",
+        choices=BPMN_TARGETS,
+        default="spiffworkflow",
+        help="the engine BPMN's expressions are written for (camunda8: Camunda Modeler, Zeebe)",
     )
     render.add_argument(
         "--instance",
@@ -142,6 +148,7 @@ def _render(args: argparse.Namespace) -> int:
         args.format,
         show_technical=args.show_technical,
         marks=marks,
+        bpmn_target=args.bpmn_target,
         name=definition.wio.meta.name or definition.name,
     )
     if isinstance(output, bytes):
