@@ -300,4 +300,4 @@ def test_render_bpmn_for_camunda8_from_the_cli() -> None:
     assert wrong.returncode == 2 and "invalid choice: 'zeebe'" in wrong.stderr
 
 
-    assert BPMN_TARGETS == known
+    assert known == BPMN_TARGETS
