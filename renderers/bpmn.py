@@ -176,6 +176,7 @@ class _Renderer:
         self.flow_count = 0
         self.scopes: list[str] = ["process"]
         self.by_path: dict[Path, str] = {}  # the element that shows each model node
+        self.loop_joins: dict[Path, str] = {}  # where each loop starts, by its path
 
     def signal_id(self, name: str) -> str:
         """The id of the `bpmn:signal` named ``name``."""
@@ -448,6 +449,7 @@ class _Renderer:
         The decision's name sits above it, and room is left after it for the exit's."""
         pid = _path_id(path)
         join, decision = f"LoopJoin_{pid}", f"Loop_{pid}"
+        self.loop_joins[path] = join
         body = self.place(node.base, child(path, BASE))
         restart = (
             self.place(node.on_restart, child(path, ON_RESTART)) if node.on_restart else Fragment()
@@ -751,9 +753,13 @@ def render_bpmn(
     colours: dict[str, State] = {}
     if marks:
         renderer.by_path[END] = "EndEvent"
-        for path, state in states(root, marks).items():
+        found = states(root, marks)
+        for path, state in found.items():
             if path in renderer.by_path:
                 colours[renderer.by_path[path]] = state
+        for path, join in renderer.loop_joins.items():  # entered once the loop is
+            if any(p[: len(path)] == path for p in found):
+                colours.setdefault(join, "executed")
         colours.setdefault("StartEvent", "executed")
     return _xml(renderer, whole, _clean(name), process_id, colours)
 

@@ -113,7 +113,7 @@ def test_bpmn_colours_each_state_and_its_consumers_accept_them(
         fills[name] = {s.get("bpmnElement", ""): s.get(bioc) for s in ET.fromstring(xml).iter(di)}
     executed, waiting, failed = "#d4edda", "#fff3cd", "#f8d7da"
     mid = fills["mid"]
-    assert mid["Task_0"] == executed and mid["Loop_1"] == executed
+    assert mid["Task_0"] == executed and mid["Loop_1"] == executed == mid["LoopJoin_1"]
     assert mid["Gateway_2"] == executed and mid["Signal_2_1"] == waiting
     assert mid["Join_2"] is None and mid["Task_3"] is None and mid["EndEvent"] is None
     assert fills["done"]["Join_2"] == executed and fills["done"]["EndEvent"] == executed
