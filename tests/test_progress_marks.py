@@ -20,7 +20,8 @@ import pytest
 
 from tests.diagram_consumers import node, require, require_chromium
 from tests.diagram_workflows import approval_signal, tracked
-from wio import Runtime, Workflow
+from tests.nodes import Ev
+from wio import WIO, Runtime, Workflow
 from wio.renderers import Marks, render
 
 
@@ -123,3 +124,22 @@ def test_bpmn_colours_each_state_and_its_consumers_accept_them(
     require_chromium()
     for result in node("draw_bpmn.mjs", files):
         assert result["error"] is None and result["warnings"] == [], result
+
+
+def test_a_step_whose_code_raises_is_marked_failed_where_the_instance_is_stuck() -> None:
+    def unreachable_service(x: int) -> Ev:
+        raise ConnectionError("the service is down")
+
+    workflow = WIO.pure_from(lambda x: x).named("Prepare") >> WIO.run(
+        unreachable_service, lambda x, ev: ev.value, event=Ev
+    ).named("Call Service")
+    instance = Runtime(workflow).create("stuck", 1)
+    instance.run()
+    assert instance.failed_at == ((1,),)
+    marks = Marks.of(instance)
+    chart = str(render(workflow, "mermaid", marks=marks))
+    assert chart.splitlines()[-2:] == [
+        "    classDef failed fill:#f8d7da,stroke:#a71d2a,stroke-width:3px",
+        "    class n1 failed",
+    ]
+    assert "└── [!] RunIO 'Call Service'" in str(render(workflow, "text", marks=marks))
