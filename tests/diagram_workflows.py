@@ -217,6 +217,8 @@ def evolved() -> WIO[Any, Any, Any]:
 
 def degenerate() -> dict[str, WIO[Any, Any, Any]]:
     """Shapes with nothing, or only one way, inside."""
+    from datetime import timedelta
+
     effects = Effects()
     six_way = WIO.fork("Six?")
     for n in range(5):
@@ -237,6 +239,20 @@ def degenerate() -> dict[str, WIO[Any, Any, Any]]:
         .flow("B", effects.step("Work"))
         .flow("C", WIO.recover(restore)),
         "six-way-fork": six_way.otherwise("B5", WIO.recover(restore)),
+        "all-flows-empty": effects.step("Before")
+        >> WIO.parallel("Idle")
+        .flow("A", WIO.recover(restore))
+        .flow("B", WIO.recover(restore))
+        .flow("C", WIO.recover(restore)),
+        "every-branch-ends": effects.step("Before")
+        >> WIO.fork("Stop?")
+        .branch("Now", lambda x: x > 0, WIO.end())
+        .otherwise("Later", WIO.end()),
+        "empty-sections": effects.step("Before")
+        >> WIO.recover(restore).handle_error_with(effects.step("Never"))
+        >> WIO.recover(restore).timeout(timedelta(hours=1))
+        >> WIO.repeat(WIO.recover(restore)).until(lambda x: True, name="Again?")
+        >> effects.step("After"),
     }
 
 

@@ -122,8 +122,15 @@ def test_bpmn_colours_each_state_and_its_consumers_accept_them(
     for result in node("lint_bpmn.mjs", files):
         assert result["error"] is None and result["warnings"] == [] and result["reports"] == []
     require_chromium()
-    for result in node("draw_bpmn.mjs", files):
+    drawn = tmp_path / "drawn"
+    drawn.mkdir()
+    for result in node("draw_bpmn.mjs", files, OUT_DIR=str(drawn)):
         assert result["error"] is None and result["warnings"] == [], result
+    # bpmn-js draws the colours: the waiting review amber, the failed step red.
+    amber, red = "fill: rgb(255, 243, 205)", "fill: rgb(248, 215, 218)"  # #fff3cd, #f8d7da
+    assert amber in (drawn / "mid.svg").read_text()
+    assert red in (drawn / "failed.svg").read_text()
+    assert amber not in (drawn / "done.svg").read_text()
 
 
 def test_a_step_whose_code_raises_is_marked_failed_where_the_instance_is_stuck() -> None:
