@@ -2,8 +2,9 @@
 
 BPMN: the OMG XSD (lxml and xmlschema), bpmn-moddle with no warnings,
 bpmnlint's recommended rules, bpmn-js importing and drawing it without
-overlaps, and SpiffWorkflow parsing it with its XSD validator, building the
-process and running it to completion down every branch of every fork.
+overlaps, a layout audit in bpmn-js, and SpiffWorkflow parsing it with its
+XSD validator, building the process and running it to completion down every
+branch of every fork; its Camunda 8 flavour, Camunda's own lint rules.
 Mermaid: Mermaid's parser, and Mermaid drawing it in Chromium with every
 name shown as written. DOT: Graphviz's dot without a warning.
 """
