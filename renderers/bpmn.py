@@ -391,7 +391,10 @@ class _Renderer:
             always_join or len(carrying_on) > 1 or any(b.entry is None for b in carrying_on)
         )
         names = [_text_box(_clean(a.name))[0] for a in arms if a.labelled]
-        x_branch = max(GATEWAY + GAP_X, GATEWAY + BEND + 6 + max(names, default=0) + 8)
+        # Room for the arms' names, and for the name of a gateway an arm may start
+        # with, which reaches back over the arm by half its excess over the gateway.
+        overhang = (LABEL_W - GATEWAY) / 2 if names else 0.0
+        x_branch = max(GATEWAY + GAP_X, GATEWAY + BEND + 6 + max(names, default=0) + 8 + overhang)
         x_join = x_branch + max((b.width for b in branches), default=0) + GAP_X
         shapes: list[Shape] = []
         flows: list[Flow] = []
@@ -399,8 +402,9 @@ class _Renderer:
         default_flow: str | None = None
         exit_: str | None = join if needs_join else None
         label = _text_box(_clean(name))
+        beside = _text_box(_clean(arms[0].name))[1] if arms[0].labelled else 0.0
         first_axis = branches[0].axis if branches[0].entry else GATEWAY / 2
-        y = top = max(0.0, GATEWAY / 2 + 4 + label[1] - first_axis)  # the gateway's name
+        y = top = max(0.0, _room_above(label, beside) - first_axis)  # the gateway's name
         for index, (branch, arm) in enumerate(zip(branches, arms, strict=True)):
             lane: Shape | None = None
             if branch.entry is None:
@@ -436,7 +440,7 @@ class _Renderer:
         height = max(y - GAP_Y, GATEWAY)
         axis = top + first_axis
         self.gateway(split, name, default_flow, kind=kind)
-        shapes.append(_gateway_shape(split, 0, axis, label))
+        shapes.append(_gateway_shape(split, 0, axis, label, beside))
         width = x_join - GAP_X
         if needs_join:
             self.gateway(join, kind=kind)
@@ -455,7 +459,9 @@ class _Renderer:
             self.place(node.on_restart, child(path, ON_RESTART)) if node.on_restart else Fragment()
         )
         label = _text_box(_clean(node.meta.name or "Repeat?"))
-        axis = max(body.axis, GATEWAY / 2 + 4 + label[1])
+        exit_name = _clean(node.exit)
+        beside = _text_box(exit_name)[1]
+        axis = max(body.axis, _room_above(label, beside))
         shapes = [Shape(join, 0, axis - GATEWAY / 2, GATEWAY, GATEWAY)]
         flows: list[Flow] = []
         lanes: list[Shape] = []
@@ -470,7 +476,7 @@ class _Renderer:
             x += body.width + GAP_X
             assert body.exit is not None, "a loop body that ends the workflow cannot loop"
             after_body = body.exit
-        shapes.append(_gateway_shape(decision, x, axis, label))
+        shapes.append(_gateway_shape(decision, x, axis, label, beside))
         flows.append(self.connect(after_body, decision))
         height = max(axis + GATEWAY / 2, body.height + (axis - body.axis))
         variable = f"loop_{pid}"
@@ -506,7 +512,6 @@ class _Renderer:
                           loop=("back", back_lane))
             )  # fmt: skip
             height = back_lane.y + 4 + restart_label  # the restart's name, under the lane
-        exit_name = _clean(node.exit)
         exit_flow = self.flow(decision, "", name=exit_name)  # target set by the sequence
         self.gateway(join)
         self.gateway(decision, node.meta.name or "Repeat?", exit_flow.id)
@@ -613,15 +618,16 @@ class _Renderer:
         handler_x = first_slot + (len(boundaries) - 1) * BOUNDARY_SLOT + EVENT + GAP_X
         handler_y = below + GAP_Y / 2
         caught = ids
-        if len(ids) > 1:
-            assert handler.entry is not None, "several errors are caught only by a handler"
+        height = handler_y + max(handler.height, EVENT) if handler.entry else below
+        if len(ids) > 1:  # the errors' ways meet before the handler (or the join)
             self.gateway(merge)
-            merge_y = handler_y + handler.axis - GATEWAY / 2
-            shapes.append(Shape(merge, handler_x, merge_y, GATEWAY, GATEWAY))
+            row = handler.axis if handler.entry is not None else GATEWAY / 2
+            shapes.append(Shape(merge, handler_x, handler_y + row - GATEWAY / 2, GATEWAY, GATEWAY))
             flows += [self.flow(id_, merge, from_bottom=True) for id_ in ids]
             caught = [merge]
             handler_x += GATEWAY + GAP_X
-        join_x = sub_w + GAP_X
+            height = max(height, handler_y + GATEWAY)
+        join_x = max(sub_w, handler_x - GAP_X) + GAP_X
         if handler.entry is not None:
             handler.moved(handler_x, handler_y)
             shapes += handler.shapes
@@ -630,7 +636,6 @@ class _Renderer:
             (source,) = caught
             flows.append(self.flow(source, handler.entry, from_bottom=source != merge))
             join_x = max(join_x, handler_x + handler.width + GAP_X)
-        height = handler_y + max(handler.height, EVENT) if handler.entry else below
         if handler.entry is not None and handler.exit is None:
             # The handler ends the workflow: only the subprocess carries on.
             width = max(sub_w, join_x - GAP_X)
@@ -640,6 +645,8 @@ class _Renderer:
         flows.append(self.flow(sub, join))
         if handler.exit is not None:
             flows.append(self.connect(handler.exit, join))
+        elif len(ids) > 1:  # no handler: from where the errors' ways meet
+            flows.append(self.flow(merge, join))
         else:
             # No handler: under the subprocess, and up into the join from below.
             under = Shape(f"{sub}_under", 0, below, 0, 0)
@@ -927,7 +934,14 @@ def _loop_route(flow: Flow, lane: float, source: Shape, target: Shape) -> list[t
         down = (source.x + source.w / 2, source.y + source.h)
         return [down, (down[0], lane), (up[0], lane), up]
     out = (source.x + source.w, source.mid_y)
-    return [out, (out[0] + GAP_X / 2, out[1]), (out[0] + GAP_X / 2, lane), (up[0], lane), up]
+    # It turns down right of the source's name too (an event's, under it).
+    right = (
+        out[0]
+        if source.label is None
+        else max(out[0], source.x + source.label[0] + source.label[2])
+    )
+    turn = right + GAP_X / 2
+    return [out, (turn, out[1]), (turn, lane), (up[0], lane), up]
 
 
 def _label(flow: Flow, route: list[tuple[float, float]]) -> str:
@@ -965,11 +979,25 @@ def _nth(base: str, index: int) -> str:
     return base if index == 0 else f"{base}_e{index}"
 
 
-def _gateway_shape(id_: str, x: float, axis: float, label: tuple[float, float]) -> Shape:
-    """A gateway centred on ``axis``, its name above it."""
+def _gateway_shape(
+    id_: str, x: float, axis: float, label: tuple[float, float], beside: float
+) -> Shape:
+    """A gateway centred on ``axis``, its name centred above it and above the
+    name (``beside`` high) of the flow leaving it on the right."""
     w, h = label
     return Shape(id_, x, axis - GATEWAY / 2, GATEWAY, GATEWAY,
-                 label=(GATEWAY - w, -4 - h, w, h))  # fmt: skip
+                 label=(GATEWAY / 2 - w / 2, _label_bottom(beside) - h, w, h))  # fmt: skip
+
+
+def _label_bottom(beside: float) -> float:
+    """Where a gateway's name ends, from the gateway's top: above the gateway,
+    and above the name (``beside`` high) of the flow leaving it on the right."""
+    return min(-4.0, GATEWAY / 2 - 4 - beside - 2)
+
+
+def _room_above(label: tuple[float, float], beside: float) -> float:
+    """How far above a gateway's axis its name reaches."""
+    return GATEWAY / 2 - _label_bottom(beside) + label[1]
 
 
 def _lines(text: str, width: float, char_w: float) -> int:

@@ -310,3 +310,63 @@ def long_names() -> WIO[Any, Any, Any]:
             timedelta(days=2), name="Two business days without an answer"
         )
     )
+
+
+def nested_at_random(seed: int, depth: int = 3) -> WIO[Any, Any, Any]:
+    """A workflow no one drew by hand: every construct nested in every other, up
+    to ``depth``, with short and long names, declared errors, empty sections,
+    one-armed forks and parallel sections. The same seed, the same workflow."""
+    import random
+    from datetime import timedelta
+
+    rng = random.Random(seed)
+    effects = Effects()
+    errors = [type(f"Failure{n}", (), {}) for n in range(3)]
+    count = iter(range(10_000))
+
+    def name() -> str:
+        words = rng.choice(["Step", "Charge the customer's card", "X", "Reconcile ledgers now"])
+        return f"{words} {next(count)}"
+
+    def leaf() -> WIO[Any, Any, Any]:
+        kind = rng.randrange(5)
+        if kind == 0:
+            return effects.step(name())
+        if kind == 1:
+            return WIO.pure(0).named(name())
+        if kind == 2:
+            return raising(name(), rng.choice(errors))
+        if kind == 3:
+            return WIO.await_for(timedelta(hours=1), name=name())
+        return WIO.recover(restore)
+
+    def node(level: int) -> WIO[Any, Any, Any]:
+        if level == 0 or rng.random() < 0.3:
+            return leaf()
+        inner = level - 1
+        kind = rng.randrange(7)
+        if kind == 0:
+            return node(inner) >> node(inner)
+        if kind == 1:
+            fork = WIO.fork(name())
+            for n in range(rng.randrange(1, 4)):
+                fork = fork.branch(f"b{n} {name()}", lambda x: True, node(inner))
+            return fork.otherwise("other", node(inner)) if rng.random() < 0.7 else fork
+        if kind == 2:
+            section = WIO.parallel(name())
+            for n in range(rng.randrange(1, 4)):
+                section = section.flow(f"f{n}", node(inner))
+            return section
+        if kind == 3:
+            return node(inner).handle_error_with(node(inner))
+        if kind == 4:
+            restart = node(inner) if rng.random() < 0.5 else None
+            return WIO.repeat(effects.step(name()) >> node(inner)).until(
+                lambda x: True, name=name(), exit="done", restart="again", on_restart=restart
+            )
+        if kind == 5:
+            then = node(inner) if rng.random() < 0.5 else None
+            return node(inner).timeout(timedelta(hours=2), then=then, name=name())
+        return (effects.step(name()) >> node(inner)).checkpointed(save, restore)
+
+    return node(depth)

@@ -33,6 +33,7 @@ from tests.diagram_workflows import (
     interrupted,
     long_names,
     looping,
+    nested_at_random,
     parallel,
     routing,
     timed,
@@ -114,6 +115,29 @@ def test_bpmn_layout_audit_in_bpmn_js_finds_nothing_to_trip_over(bpmn_files: lis
     for result in node("audit_bpmn.mjs", bpmn_files):
         assert result["error"] is None, result
         assert result["problems"] == [], result
+
+
+def test_bpmn_of_workflows_nested_at_random_is_clean_and_laid_out(tmp_path: Path) -> None:
+    """Forty workflows no one drew by hand, in both flavours: bpmnlint, Camunda's
+    rules and the layout audit find nothing, and Mermaid parses their charts."""
+    require_chromium()
+    files, camunda, charts = [], [], []
+    for seed in range(40):
+        workflow = nested_at_random(seed, depth=3 + seed % 2)
+        files.append(tmp_path / f"random-{seed}.bpmn")
+        files[-1].write_text(str(render(workflow, "bpmn")))
+        camunda.append(tmp_path / f"random-{seed}-camunda8.bpmn")
+        camunda[-1].write_text(str(render(workflow, "bpmn", bpmn_target="camunda8")))
+        charts.append(tmp_path / f"random-{seed}.mmd")
+        charts[-1].write_text(str(render(workflow, "mermaid")))
+    for result in node("lint_bpmn.mjs", files):
+        assert result["error"] is None and result["warnings"] == [] and result["reports"] == []
+    for result in node("lint_camunda.mjs", camunda, CAMUNDA="8.8"):
+        assert result["error"] is None and result["reports"] == [], result
+    for result in node("audit_bpmn.mjs", files):
+        assert result["error"] is None and result["problems"] == [], result
+    for result in node("parse_mermaid.mjs", charts):
+        assert result["error"] is None, result
 
 
 def forks(path: Path) -> dict[str, dict[str, str]]:
