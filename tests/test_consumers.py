@@ -119,7 +119,8 @@ def test_bpmn_layout_audit_in_bpmn_js_finds_nothing_to_trip_over(bpmn_files: lis
 
 def test_bpmn_of_workflows_nested_at_random_is_clean_and_laid_out(tmp_path: Path) -> None:
     """Forty workflows no one drew by hand, in both flavours: bpmnlint, Camunda's
-    rules and the layout audit find nothing, and Mermaid parses their charts."""
+    rules and the layout audit find nothing, Mermaid parses their charts and
+    Graphviz draws them without a warning."""
     require_chromium()
     files, camunda, charts = [], [], []
     for seed in range(40):
@@ -138,6 +139,12 @@ def test_bpmn_of_workflows_nested_at_random_is_clean_and_laid_out(tmp_path: Path
         assert result["error"] is None and result["problems"] == [], result
     for result in node("parse_mermaid.mjs", charts):
         assert result["error"] is None, result
+    require("Graphviz", shutil.which("dot") is not None, "apt-get install graphviz")
+    for seed in range(0, 40, 4):
+        source = tmp_path / f"random-{seed}.dot"
+        source.write_text(str(render(nested_at_random(seed, depth=3 + seed % 2), "dot")))
+        done = subprocess.run(["dot", "-Tsvg", str(source)], capture_output=True, text=True)
+        assert done.returncode == 0 and done.stderr == "", (seed, done.stderr)
 
 
 def forks(path: Path) -> dict[str, dict[str, str]]:
