@@ -49,6 +49,7 @@ from wio.paths import (
     Path,
     child,
     children,
+    within,
 )
 
 from . import errors
@@ -177,6 +178,8 @@ class _Renderer:
         self.scopes: list[str] = ["process"]
         self.by_path: dict[Path, str] = {}  # the element that shows each model node
         self.loop_joins: dict[Path, str] = {}  # where each loop starts, by its path
+        # Per handled section: each step that may raise, and the boundary event catching it.
+        self.catchers: dict[Path, list[tuple[Path, str]]] = {}
 
     def signal_id(self, name: str) -> str:
         """The id of the `bpmn:signal` named ``name``."""
@@ -536,6 +539,11 @@ class _Renderer:
         if not boundaries:  # nothing declared: an error boundary with no code catches any
             boundaries = [("Any error", f'<bpmn:errorEventDefinition id="Boundary_{pid}_error"/>')]
         title = f"Handles {' or '.join(names) if names else 'any error'}"
+        # Which boundary event catches what each step raises, to mark the one that fired.
+        ids = {name: _nth(f"Boundary_{pid}", i) for i, name in enumerate(names)}
+        self.catchers[path] = [
+            (r.path, ids.get(_clean(r.error), f"Boundary_{pid}")) for r in errors.caught(node, path)
+        ]
         return self.bounded(node.base, node.handler, path, title, boundaries, ERROR_HANDLER)
 
     def interruptible(self, node: model.Interruptible, path: Path) -> Fragment:
@@ -765,8 +773,13 @@ def render_bpmn(
             if path in renderer.by_path:
                 colours[renderer.by_path[path]] = state
         for path, join in renderer.loop_joins.items():  # entered once the loop is
-            if any(p[: len(path)] == path for p in found):
+            if any(within(p, path) for p in found):
                 colours.setdefault(join, "executed")
+        for path, catchers in renderer.catchers.items():  # the error was caught there
+            if path in marks.executed:
+                fired = [b for raiser, b in catchers if raiser in marks.failed]
+                for boundary in fired or [f"Boundary_{_path_id(path)}"]:
+                    colours.setdefault(boundary, "executed")
         colours.setdefault("StartEvent", "executed")
     return _xml(renderer, whole, _clean(name), process_id, colours)
 

@@ -150,3 +150,21 @@ def test_a_step_whose_code_raises_is_marked_failed_where_the_instance_is_stuck()
         "    class n1 failed",
     ]
     assert "└── [!] RunIO 'Call Service'" in str(render(workflow, "text", marks=marks))
+
+
+def test_bpmn_marks_the_boundary_event_that_caught_the_error(order: Any) -> None:
+    declined = Runtime(order.order_workflow).create("B", order.Order("B", "b@x", 10**9, ("piano",)))
+    declined.run()  # the payment is declined, the order cancelled
+    xml = str(render(order.order_workflow, "bpmn", marks=Marks.of(declined)))
+    di = "{http://www.omg.org/spec/BPMN/20100524/DI}BPMNShape"
+    bioc = "{http://bpmn.io/schema/bpmn/biocolor/1.0}fill"
+    fills = {s.get("bpmnElement"): s.get(bioc) for s in ET.fromstring(xml).iter(di)}
+    assert fills["Task_1_0_0"] == "#f8d7da"  # Charge Payment: failed
+    assert fills["Boundary_1"] == fills["Task_1_1"] == fills["EndEvent"] == "#d4edda"
+    assert fills["Task_1_0_1"] is None  # Send Email never ran
+    # Without a caught error, no boundary event is marked.
+    paid = Runtime(order.order_workflow).create("A", order.Order("A", "a@x", 10, ("pen",)))
+    paid.run()
+    xml = str(render(order.order_workflow, "bpmn", marks=Marks.of(paid)))
+    fills = {s.get("bpmnElement"): s.get(bioc) for s in ET.fromstring(xml).iter(di)}
+    assert fills["Boundary_1"] is None and fills["Task_1_0_2"] == "#d4edda"
