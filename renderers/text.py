@@ -125,7 +125,7 @@ def _walk(
         return
     if not show_technical and isinstance(node, model.Recovery):
         if label:  # a branch, flow or handler that only recovers: drawn, as empty
-            lines.append(f"{prefix}{label}(empty)")
+            lines.append(f"{prefix}{label}{_mark(path, found)}(empty)")
         return
     lines.append(f"{prefix}{label}{_mark(path, found)}{_describe(node)}")
     kids = _children(node)

@@ -168,3 +168,20 @@ def test_bpmn_marks_the_boundary_event_that_caught_the_error(order: Any) -> None
     xml = str(render(order.order_workflow, "bpmn", marks=Marks.of(paid)))
     fills = {s.get("bpmnElement"): s.get(bioc) for s in ET.fromstring(xml).iter(di)}
     assert fills["Boundary_1"] is None and fills["Task_1_0_2"] == "#d4edda"
+
+
+def test_the_text_tree_marks_an_empty_branch_where_the_instance_waits_to_recover() -> None:
+    from tests.nodes import Saved, restore
+
+    workflow = (
+        WIO.fork("Migrated?")
+        .branch("Yes", lambda x: True, WIO.recover(restore))
+        .otherwise("No", WIO.pure(0).named("Start Over"))
+    )
+    instance = Runtime(workflow).create("v2", 1)
+    instance.run()  # waits for the recovery event the old version recorded
+    assert instance.waiting_at == ((0,),)
+    tree = str(render(workflow, "text", marks=Marks.of(instance)))
+    assert "├── Yes: [>] (empty)" in tree and "└── No (default): [ ] Pure 'Start Over'" in tree
+    instance.deliver(Saved(5))
+    assert "├── Yes: [x] (empty)" in str(render(workflow, "text", marks=Marks.of(instance)))
