@@ -32,12 +32,12 @@ def instances(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     url = f"sqlite:///{tmp_path_factory.mktemp('journal') / 'j.db'}"
     runtime = Runtime(Workflow(workflow, name="tracked", input_type=int), journal=url)
     waiting = runtime.create("waiting", 0)
-    waiting.run()
+    waiting.advance()
     mid = Marks.of(waiting)
     waiting.signal(signal, 5)
-    waiting.run()
+    waiting.advance()
     failed = runtime.create("failed", -5)
-    failed.run()
+    failed.advance()
     return {"workflow": workflow, "mid": mid, "done": Marks.of(waiting), "failed": Marks.of(failed)}
 
 
@@ -141,7 +141,7 @@ def test_a_step_whose_code_raises_is_marked_failed_where_the_instance_is_stuck()
         unreachable_service, lambda x, ev: ev.value, event=Ev
     ).named("Call Service")
     instance = Runtime(workflow).create("stuck", 1)
-    instance.run()
+    instance.advance()
     assert instance.failed_at == ((1,),)
     marks = Marks.of(instance)
     chart = str(render(workflow, "mermaid", marks=marks))
@@ -154,7 +154,7 @@ def test_a_step_whose_code_raises_is_marked_failed_where_the_instance_is_stuck()
 
 def test_bpmn_marks_the_boundary_event_that_caught_the_error(order: Any) -> None:
     declined = Runtime(order.order_workflow).create("B", order.Order("B", "b@x", 10**9, ("piano",)))
-    declined.run()  # the payment is declined, the order cancelled
+    declined.advance()  # the payment is declined, the order cancelled
     xml = str(render(order.order_workflow, "bpmn", marks=Marks.of(declined)))
     di = "{http://www.omg.org/spec/BPMN/20100524/DI}BPMNShape"
     bioc = "{http://bpmn.io/schema/bpmn/biocolor/1.0}fill"
@@ -164,7 +164,7 @@ def test_bpmn_marks_the_boundary_event_that_caught_the_error(order: Any) -> None
     assert fills["Task_1_0_1"] is None  # Send Email never ran
     # Without a caught error, no boundary event is marked.
     paid = Runtime(order.order_workflow).create("A", order.Order("A", "a@x", 10, ("pen",)))
-    paid.run()
+    paid.advance()
     xml = str(render(order.order_workflow, "bpmn", marks=Marks.of(paid)))
     fills = {s.get("bpmnElement"): s.get(bioc) for s in ET.fromstring(xml).iter(di)}
     assert fills["Boundary_1"] is None and fills["Task_1_0_2"] == "#d4edda"
@@ -179,7 +179,7 @@ def test_the_text_tree_marks_an_empty_branch_where_the_instance_waits_to_recover
         .otherwise("No", WIO.pure(0).named("Start Over"))
     )
     instance = Runtime(workflow).create("v2", 1)
-    instance.run()  # waits for the recovery event the old version recorded
+    instance.advance()  # waits for the recovery event the old version recorded
     assert instance.waiting_at == ((0,),)
     tree = str(render(workflow, "text", marks=Marks.of(instance)))
     assert "├── Yes: [>] (empty)" in tree and "└── No (default): [ ] Pure 'Start Over'" in tree

@@ -298,6 +298,3 @@ def test_render_bpmn_for_camunda8_from_the_cli() -> None:
     assert "zeebe:" not in wio("render", target, "-f", "bpmn").stdout
     wrong = wio("render", target, "-f", "bpmn", "--bpmn-target", "zeebe")
     assert wrong.returncode == 2 and "invalid choice: 'zeebe'" in wrong.stderr
-
-
-    assert known == BPMN_TARGETS
