@@ -45,7 +45,8 @@ FORMATS = ("mermaid", "bpmn", "dot", "svg", "png", "json", "text")
 
 
 class UnknownFormat(WioError):
-    """Raised by `render` when asked for a format that is not one of `FORMATS`."""
+    """Raised by `render` when asked for a format that is not one of `FORMATS`,
+    or for a BPMN target that is not one of `BPMN_TARGETS`."""
 
 
 def executed_paths(progress: Iterable[StepRecord]) -> set[Path]:
@@ -74,6 +75,10 @@ def render(
     if format == "json":
         return model.to_json(root)
     if format == "bpmn":
+        if bpmn_target not in BPMN_TARGETS:
+            raise UnknownFormat(
+                f"unknown BPMN target {bpmn_target!r}: expected one of {', '.join(BPMN_TARGETS)}"
+            )
         return render_bpmn(root, name=name, marks=marks, target=bpmn_target)
     if format == "text":
         return render_text(root, show_technical=show_technical, marks=marks)

@@ -753,10 +753,6 @@ def render_bpmn(
     ran, where it waits and what failed (as bpmn-js and Camunda Modeler draw it).
     ``target`` is the engine the expressions are written for: SpiffWorkflow's
     Python, or Camunda 8's FEEL with Zeebe task definitions."""
-    if target not in _DIALECTS:
-        raise ValueError(
-            f"unknown BPMN target {target!r}: expected one of {', '.join(BPMN_TARGETS)}"
-        )
     renderer = _Renderer(_DIALECTS[target])
     start = renderer.event("startEvent", "StartEvent", "Start")
     body = renderer.place(root, ROOT)

@@ -16,7 +16,8 @@ MAX_EDGES = 500
 
 
 class ChartTooLarge(WioError):
-    """A flowchart has more links than Mermaid draws."""
+    """Raised by `render_mermaid` (and ``render(..., "mermaid")``) when a chart has
+    more links than Mermaid draws, which no Mermaid viewer would show."""
 
 
 # Mermaid decodes #name; and #code; entities inside quoted labels. "%" would

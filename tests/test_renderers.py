@@ -15,7 +15,7 @@ from tests.conftest import ROOT, example
 from tests.diagram_workflows import HOSTILE, hostile, routing
 from tests.processes import wio
 from wio import Runtime
-from wio.renderers import executed_paths, render
+from wio.renderers import UnknownFormat, executed_paths, render
 from wio.renderers.mermaid import escape
 
 BPMN = "{http://www.omg.org/spec/BPMN/20100524/MODEL}"
@@ -298,3 +298,5 @@ def test_render_bpmn_for_camunda8_from_the_cli() -> None:
     assert "zeebe:" not in wio("render", target, "-f", "bpmn").stdout
     wrong = wio("render", target, "-f", "bpmn", "--bpmn-target", "zeebe")
     assert wrong.returncode == 2 and "invalid choice: 'zeebe'" in wrong.stderr
+    with pytest.raises(UnknownFormat, match="unknown BPMN target 'zeebe': expected one of"):
+        render(example("order").order_workflow, "bpmn", bpmn_target="zeebe")  # type: ignore[arg-type]
