@@ -37,7 +37,7 @@ from wio.journal import (
 )
 from wio.loading import TargetError
 from wio.model import ModelFormatError
-from wio.renderers import GraphvizMissing, UnknownFormat
+from wio.renderers import ChartTooLarge, GraphvizMissing, UnknownFormat
 from wio.result import Err
 from wio.retry import RetryPolicy
 from wio.runtime import (
@@ -54,6 +54,7 @@ __all__ = [
     "WIO",
     "AsyncInstance",
     "AsyncRuntime",
+    "ChartTooLarge",
     "Clock",
     "ConcurrencyConflict",
     "DefinitionError",

@@ -13,7 +13,7 @@ from typing import Any
 
 from wio.errors import WioError
 from wio.journal import InstanceStatus, open_journal
-from wio.renderers import FORMATS
+from wio.renderers import BPMN_TARGETS, FORMATS
 
 DEFAULT_JOURNAL = "sqlite:///wio.db"
 USAGE_ERROR = 2  # as argparse exits on bad arguments
@@ -46,7 +46,17 @@ def _parser() -> argparse.ArgumentParser:
     render.add_argument(
         "--show-technical", action="store_true", help="draw checkpoints and recoveries"
     )
-    render.add_argument("--instance", metavar="ID", help="mark the nodes this instance ran")
+    render.add_argument(
+        "--bpmn-target",
+        choices=BPMN_TARGETS,
+        default="spiffworkflow",
+        help="the engine BPMN's expressions are written for (camunda8: Camunda Modeler, Zeebe)",
+    )
+    render.add_argument(
+        "--instance",
+        metavar="ID",
+        help="mark what this instance ran, where it waits and what failed",
+    )
     render.add_argument("--journal", default=default_journal, help=journal_help)
     render.set_defaults(handler=_render)
 
@@ -138,19 +148,20 @@ def _parser() -> argparse.ArgumentParser:
 
 def _render(args: argparse.Namespace) -> int:
     from wio.loading import load_definition
-    from wio.renderers import executed_paths, render
+    from wio.renderers import Marks, render
     from wio.runtime import Runtime
 
     definition = load_definition(args.target)
-    executed: set[tuple[int, ...]] = set()
+    marks = Marks()
     if args.instance:
         with Runtime(definition, journal=args.journal) as runtime:
-            executed = executed_paths(runtime.get(args.instance).progress)
+            marks = Marks.of(runtime.get(args.instance))
     output = render(
         definition.wio,
         args.format,
         show_technical=args.show_technical,
-        executed=executed,
+        marks=marks,
+        bpmn_target=args.bpmn_target,
         name=definition.wio.meta.name or definition.name,
     )
     if isinstance(output, bytes):
