@@ -1,4 +1,4 @@
-"""The six benchmarks. Each returns `Figure`s with ratios against a baseline
+"""The benchmarks. Each returns `Figure`s with ratios against a baseline
 measured in the same run."""
 
 from __future__ import annotations
@@ -11,9 +11,9 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from functools import partial
 from pathlib import Path
 from typing import Any, Never
@@ -53,6 +53,8 @@ class Sizes:
     render_nodes: int  # (6)
     each_events: int  # (8) events of a for-each section, shared among its elements
     elements: tuple[int, ...]  # (8) elements of the for-each sections
+    backlog: tuple[int, ...]  # (9) runnable instances waiting to be claimed
+    replay_instances: int  # (10) stored instances `wio replay` checks
     repeats: int
 
 
@@ -67,6 +69,8 @@ FULL = Sizes(
     render_nodes=1_000,
     each_events=10_000,
     elements=(10, 1_000, 10_000),
+    backlog=(1_000, 100_000),
+    replay_instances=100_000,
     repeats=5,
 )
 QUICK = Sizes(
@@ -80,6 +84,8 @@ QUICK = Sizes(
     render_nodes=50,
     each_events=1_000,
     elements=(10, 100, 1_000),
+    backlog=(100, 1_000),
+    replay_instances=200,
     repeats=1,
 )
 
@@ -145,17 +151,32 @@ def raw_table(conn: psycopg.Connection[Any], schema: str) -> sql.Composed:
     return table
 
 
-def raw_inserts(schema: str, instance: str, count: int, instances: int = 1) -> None:
-    """The database's limit: one INSERT and one COMMIT per event, as wio does,
-    for ``instances`` instances of ``count`` events, over one connection."""
-    with psycopg.connect(POSTGRES_URL) as conn:
+def raw_inserts(
+    schema: str,
+    instance: str,
+    count: int,
+    instances: int = 1,
+    per_commit: int = 1,
+    autocommit: bool = False,
+) -> None:
+    """The database's limit, over one connection: ``instances`` instances of ``count``
+    events, one INSERT each and one COMMIT per ``per_commit`` events (as wio does
+    with 1: two round trips per event), or with ``autocommit`` one round trip per
+    event, the physical limit of a durable commit per event."""
+    with psycopg.connect(POSTGRES_URL, autocommit=autocommit) as conn:
         table = raw_table(conn, schema)
         insert = sql.SQL("INSERT INTO {} VALUES (%s, %s, %s, %s, %s, %s)").format(table)
+        pending = 0
         for number in range(instances):
             for seq in range(1, count + 1):
                 row = (f"{instance}-{number}", seq, "Stepped", 1, Jsonb({"count": seq}))
                 conn.execute(insert, (*row, datetime.now(UTC)))
-                conn.commit()
+                pending += 1
+                if not autocommit and pending == per_commit:
+                    conn.commit()
+                    pending = 0
+        if not autocommit:
+            conn.commit()
 
 
 def raw_sqlite_inserts(path: Path, count: int) -> None:
@@ -186,11 +207,37 @@ def figure(
     unit: str,
     samples: list[float] | None = None,
     baseline: Figure | None = None,
+    ratio: float | None = None,
 ) -> Figure:
+    """A figure; its ratio is ``ratio`` when given (the median of per-round ratios),
+    else its value over the baseline's."""
     if baseline is None:
         return Figure(bench, name, value, unit, samples=samples)
-    ratio = value / baseline.value
+    if ratio is None:
+        ratio = value / baseline.value
     return Figure(bench, name, value, unit, baseline.name, baseline.value, ratio, samples)
+
+
+def timed(run: Callable[[], object]) -> float:
+    started = time.perf_counter()
+    run()
+    return time.perf_counter() - started
+
+
+def rounds(sides: dict[str, Callable[[], float]], count: int) -> dict[str, list[float]]:
+    """Seconds of each side over ``count`` rounds, the sides run in turn within each
+    round, so that a swing in the machine's load hits every side alike."""
+    seconds: dict[str, list[float]] = {side: [] for side in sides}
+    for _ in range(count):
+        for side, measure in sides.items():
+            seconds[side].append(measure())
+    return seconds
+
+
+def speedup(seconds: dict[str, list[float]], side: str, baseline: str) -> float:
+    """The median over rounds of baseline time / side time: how many times faster
+    ``side`` ran than ``baseline`` in the same round."""
+    return statistics.median(b / s for s, b in zip(seconds[side], seconds[baseline], strict=True))
 
 
 def preload(journal: Journal, instance: str, count: int) -> None:
@@ -205,69 +252,89 @@ def preload(journal: Journal, instance: str, count: int) -> None:
 
 
 def sequential_steps(sizes: Sizes) -> list[Figure]:
+    """One instance of ``steps`` steps, created and run, against DBOS starting and
+    running a workflow of as many steps and raw inserts; sides interleaved by round."""
     bench, n = "1. sequential durable steps", sizes.steps
     workflow = durable(n)
-    with fresh_schema() as schema, open_journal(postgres_journal_url(schema)) as journal:
+    with (
+        fresh_schema() as schema,
+        open_journal(postgres_journal_url(schema)) as journal,
+        tempfile.TemporaryDirectory() as folder,
+        open_journal(f"sqlite:///{Path(folder) / 'bench.db'}") as lite_journal,
+        dbos_database() as env,
+    ):
         runtime = Runtime(workflow, journal=journal)
-        seconds, samples = median_seconds(
-            lambda: runtime.create(uuid.uuid4().hex, 0).advance(), sizes.repeats
-        )
-        wio_pg = rate(n, seconds)
-        raw_seconds, raw_samples = median_seconds(
-            lambda: raw_inserts(schema, uuid.uuid4().hex, n), sizes.repeats
-        )
-    with tempfile.TemporaryDirectory() as folder:
-        with open_journal(f"sqlite:///{Path(folder) / 'bench.db'}") as journal:
-            runtime = Runtime(workflow, journal=journal)
-            lite_seconds, lite_samples = median_seconds(
-                lambda: runtime.create(uuid.uuid4().hex, 0).advance(), sizes.repeats
-            )
-        raw_lite, raw_lite_samples = median_seconds(
-            lambda: raw_sqlite_inserts(Path(folder) / "raw.db", n), sizes.repeats
-        )
-    with dbos_database() as env:
-        dbos_samples = dbos(env, "steps", str(n), str(sizes.repeats + 1))["seconds"][1:]
-    dbos_median = statistics.median(dbos_samples)
-    dbos_pg = figure(bench, "DBOS on PostgreSQL", rate(n, dbos_median), "steps/s", dbos_samples)
+        lite_runtime = Runtime(workflow, journal=lite_journal)
+        sides: dict[str, Callable[[], float]] = {
+            "wio": lambda: timed(lambda: runtime.create(uuid.uuid4().hex, 0).advance()),
+            # The second of two runs in one process: DBOS's warm rate, launch excluded.
+            "dbos": lambda: float(dbos(env, "steps", str(n), "2")["seconds"][1]),
+            "raw": lambda: timed(lambda: raw_inserts(schema, uuid.uuid4().hex, n)),
+            "raw1": lambda: timed(
+                lambda: raw_inserts(schema, uuid.uuid4().hex, n, autocommit=True)
+            ),
+            "wio_lite": lambda: timed(lambda: lite_runtime.create(uuid.uuid4().hex, 0).advance()),
+            "raw_lite": lambda: timed(lambda: raw_sqlite_inserts(Path(folder) / "raw.db", n)),
+        }
+        seconds = rounds(sides, sizes.repeats)
+
+    def speed(side: str) -> float:
+        return rate(n, statistics.median(seconds[side]))
+
+    dbos_pg = figure(bench, "DBOS on PostgreSQL", speed("dbos"), "steps/s", seconds["dbos"])
     raw = figure(
-        bench, "raw INSERT+COMMIT on PostgreSQL", rate(n, raw_seconds), "events/s", raw_samples
+        bench, "raw INSERT+COMMIT on PostgreSQL (2 round trips)", speed("raw"), "events/s",
+        seconds["raw"],
+    )  # fmt: skip
+    raw1 = figure(
+        bench, "raw autocommit INSERT on PostgreSQL (1 round trip)", speed("raw1"), "events/s",
+        seconds["raw1"],
+    )  # fmt: skip
+    raw_lite = figure(
+        bench, "raw INSERT+COMMIT on SQLite", speed("raw_lite"), "events/s", seconds["raw_lite"]
     )
-    raw_lite_fig = figure(
-        bench, "raw INSERT+COMMIT on SQLite", rate(n, raw_lite), "events/s", raw_lite_samples
-    )
+    wio_pg = speed("wio")
     return [
-        figure(bench, "wio on PostgreSQL vs DBOS", wio_pg, "steps/s", samples, dbos_pg),
-        figure(bench, "wio on PostgreSQL vs raw", wio_pg, "steps/s", samples, raw),
         figure(
-            bench,
-            "wio on SQLite vs raw",
-            rate(n, lite_seconds),
-            "steps/s",
-            lite_samples,
-            raw_lite_fig,
+            bench, "wio on PostgreSQL vs DBOS", wio_pg, "steps/s", seconds["wio"], dbos_pg,
+            speedup(seconds, "wio", "dbos"),
+        ),
+        figure(
+            bench, "wio on PostgreSQL vs raw, 2 round trips", wio_pg, "steps/s", seconds["wio"],
+            raw, speedup(seconds, "wio", "raw"),
+        ),
+        figure(
+            bench, "wio on PostgreSQL vs raw, 1 round trip", wio_pg, "steps/s", seconds["wio"],
+            raw1, speedup(seconds, "wio", "raw1"),
+        ),
+        figure(
+            bench, "wio on SQLite vs raw", speed("wio_lite"), "steps/s", seconds["wio_lite"],
+            raw_lite, speedup(seconds, "wio_lite", "raw_lite"),
         ),
         dbos_pg,
         raw,
-        raw_lite_fig,
-    ]
+        raw1,
+        raw_lite,
+    ]  # fmt: skip
 
 
 # -- (2) throughput with many instances ------------------------------------------------
 
 
 def wio_throughput(m: int) -> float:
-    """Seconds for two `wio worker` processes to run ``m`` instances of ten steps."""
+    """Seconds for two `wio worker` processes to run ``m`` instances of ten steps,
+    from the first instance's creation (as DBOS is timed from its first enqueue)."""
     with fresh_schema() as schema:
         url = postgres_journal_url(schema)
         with open_journal(url) as journal:
             runtime = Runtime(durable(10, "ten"), journal=journal)
-            for _ in range(m):
-                runtime.create(uuid.uuid4().hex, 0)
             command = [
                 sys.executable, "-m", "wio.cli", "worker", "--journal", url,
                 "--workflows", "benchmarks/flows.py:ten_steps", "--poll-interval", "0.05",
             ]  # fmt: skip
             started = time.perf_counter()
+            for _ in range(m):
+                runtime.create(uuid.uuid4().hex, 0)
             workers = [
                 subprocess.Popen(
                     command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
@@ -289,8 +356,9 @@ def wio_throughput(m: int) -> float:
                     worker.wait(timeout=60)
 
 
-def raw_throughput(m: int) -> float:
-    """Seconds for two processes to insert the same events, one INSERT+COMMIT each."""
+def raw_throughput(m: int, per_commit: int = 1) -> float:
+    """Seconds for two processes to insert the same events, one INSERT each and a
+    COMMIT per ``per_commit`` of them: batching is the ceiling for many instances."""
     with fresh_schema() as schema:
         with psycopg.connect(POSTGRES_URL) as conn:
             raw_table(conn, schema)  # before the inserters: CREATE ... IF NOT EXISTS can race
@@ -301,7 +369,7 @@ def raw_throughput(m: int) -> float:
                     sys.executable,
                     "-c",
                     "from benchmarks.suites import raw_inserts; "
-                    f"raw_inserts({schema!r}, 'worker-{n}', 10, {m // 2})",
+                    f"raw_inserts({schema!r}, 'worker-{n}', 10, {m // 2}, {per_commit})",
                 ],
                 cwd=ROOT,
             )
@@ -340,22 +408,42 @@ def median_of(measure: Any, repeats: int) -> tuple[float, list[float]]:
 def throughput(sizes: Sizes) -> list[Figure]:
     bench, m = "2. throughput, 2 worker processes", sizes.instances
     events = m * 10
-    repeats = min(3, sizes.repeats)
-    wio_seconds, wio_samples = median_of(partial(wio_throughput, m), repeats)
-    raw_seconds, raw_samples = median_of(partial(raw_throughput, m), repeats)
-    dbos_seconds, dbos_samples = median_of(partial(dbos_throughput, m), repeats)
-    name = "DBOS with a queue, 2 processes"
-    dbos_events = figure(bench, name, rate(events, dbos_seconds), "events/s", dbos_samples)
-    name = "raw concurrent INSERT+COMMIT, 2 processes"
-    raw = figure(bench, name, rate(events, raw_seconds), "events/s", raw_samples)
-    wio_events = rate(events, wio_seconds)
+    sides: dict[str, Callable[[], float]] = {
+        "wio": partial(wio_throughput, m),
+        "dbos": partial(dbos_throughput, m),
+        "raw": partial(raw_throughput, m),
+        "raw10": partial(raw_throughput, m, 10),
+        "raw100": partial(raw_throughput, m, 100),
+    }
+    seconds = rounds(sides, min(3, sizes.repeats))
+
+    def speed(side: str) -> float:
+        return rate(events, statistics.median(seconds[side]))
+
+    def baseline(side: str, name: str) -> Figure:
+        return figure(bench, name, speed(side), "events/s", seconds[side])
+
+    dbos_events = baseline("dbos", "DBOS with a queue, 2 processes")
+    raw = baseline("raw", "raw concurrent INSERT+COMMIT, 2 processes")
+    raw10 = baseline("raw10", "raw batched, 10 INSERTs per COMMIT, 2 processes")
+    raw100 = baseline("raw100", "raw batched, 100 INSERTs per COMMIT, 2 processes")
+    wio_events, wio_samples = speed("wio"), seconds["wio"]
     return [
-        figure(bench, "wio instances (10 steps each)", rate(m, wio_seconds), "instances/s"),
-        figure(bench, "wio events vs DBOS", wio_events, "events/s", wio_samples, dbos_events),
-        figure(bench, "wio events vs raw", wio_events, "events/s", wio_samples, raw),
+        figure(bench, "wio instances (10 steps each)", rate(m, statistics.median(wio_samples)),
+               "instances/s"),
+        figure(bench, "wio events vs DBOS", wio_events, "events/s", wio_samples, dbos_events,
+               speedup(seconds, "wio", "dbos")),
+        figure(bench, "wio events vs raw", wio_events, "events/s", wio_samples, raw,
+               speedup(seconds, "wio", "raw")),
+        figure(bench, "wio events vs raw batched by 10", wio_events, "events/s", wio_samples,
+               raw10, speedup(seconds, "wio", "raw10")),
+        figure(bench, "wio events vs raw batched by 100", wio_events, "events/s", wio_samples,
+               raw100, speedup(seconds, "wio", "raw100")),
         dbos_events,
         raw,
-    ]
+        raw10,
+        raw100,
+    ]  # fmt: skip
 
 
 # -- (3) recovery (replay) speed -------------------------------------------------------
@@ -607,6 +695,127 @@ def for_each_sections(sizes: Sizes) -> list[Figure]:
     return figures
 
 
+# -- (9) claim latency against the backlog -------------------------------------------
+
+
+CLAIMS = 50  # timed claims at each backlog size
+CLAIM_LIMIT = 10  # instances per claim, a worker's default batch
+
+
+def claim_latency(sizes: Sizes) -> list[Figure]:
+    """One worker's claim of a batch, with a backlog of runnable instances waiting."""
+    bench = "9. claim latency vs backlog"
+    workflow = durable(1, "claimed")
+    median_ms: dict[int, float] = {}
+    for backlog in sizes.backlog:
+        with fresh_schema() as schema, open_journal(postgres_journal_url(schema)) as journal:
+            Runtime(workflow, journal=journal).create("first", 0)
+            instances = sql.SQL("{}.instances").format(sql.Identifier(schema))
+            with psycopg.connect(POSTGRES_URL, autocommit=True) as conn:
+                # Set-up in one statement: a backlog of 100k takes seconds, not minutes.
+                conn.execute(
+                    sql.SQL(
+                        "INSERT INTO {} SELECT 'i' || n, workflow, workflow_version, status, "
+                        "input, created_at, updated_at + n * interval '1 ms', NULL, NULL, NULL, "
+                        "NULL, 0 FROM {} CROSS JOIN generate_series(1, %s) n WHERE id = 'first'"
+                    ).format(instances, instances),
+                    (backlog - 1,),
+                )
+                conn.execute(sql.SQL("ANALYZE {}").format(instances))
+                release = sql.SQL(
+                    "UPDATE {} SET lease_owner = NULL, lease_expires_at = NULL WHERE id = ANY(%s)"
+                )
+                samples = []
+                for _ in range(CLAIMS):
+                    now = datetime.now(UTC)
+                    started = time.perf_counter()
+                    claimed = journal.claim_runnable(
+                        "bench", now, timedelta(seconds=30), CLAIM_LIMIT
+                    )
+                    samples.append(time.perf_counter() - started)
+                    assert len(claimed) == min(CLAIM_LIMIT, backlog)
+                    # The same backlog for every claim.
+                    conn.execute(release.format(instances), ([r.id for r in claimed],))
+            median_ms[backlog] = statistics.median(samples) * 1e3
+    first = sizes.backlog[0]
+    base = figure(bench, f"claim with a backlog of {first:,}", median_ms[first], "ms")
+    return [base] + [
+        figure(bench, f"claim with a backlog of {n:,}", median_ms[n], "ms", baseline=base)
+        for n in sizes.backlog[1:]
+    ]
+
+
+# -- (10) `wio replay` across many stored instances -------------------------------------
+
+EVENTS_PER_INSTANCE = 4
+
+
+def store_instances(schema: str, workflow: Workflow[int, Never, int], count: int) -> None:
+    """``count`` finished instances of ``workflow``, copied in (set-up, not timed)."""
+    now = datetime.now(UTC)
+    with psycopg.connect(POSTGRES_URL) as conn:
+        table = sql.SQL("{}.{}").format(sql.Identifier(schema), sql.Identifier("instances"))
+        columns = "(id, workflow, workflow_version, status, input, created_at, updated_at)"
+        with conn.cursor().copy(
+            sql.SQL("COPY {} " + columns + " FROM STDIN").format(table)
+        ) as copy:
+            for n in range(count):
+                copy.write_row((f"i{n}", workflow.name, 1, "finished", Jsonb(0), now, now))
+        events = sql.SQL("{}.{}").format(sql.Identifier(schema), sql.Identifier("events"))
+        with conn.cursor().copy(
+            sql.SQL(
+                "COPY {} (instance_id, seq, type, version, payload, recorded_at) FROM STDIN"
+            ).format(events)
+        ) as copy:
+            for n in range(count):
+                for seq in range(1, EVENTS_PER_INSTANCE + 1):
+                    copy.write_row((f"i{n}", seq, "Stepped", 1, Jsonb({"count": seq}), now))
+
+
+def replay_many(sizes: Sizes) -> list[Figure]:
+    """`wio replay`'s check of every stored instance against the code, against
+    reading the same rows (one SELECT, JSON decoded), interleaved run by run."""
+    from wio.replayer import replay_journal
+
+    bench = "10. wio replay across many instances"
+    count = sizes.replay_instances
+    workflow = durable(EVENTS_PER_INSTANCE, "stored")
+    with fresh_schema() as schema, open_journal(postgres_journal_url(schema)) as journal:
+        store_instances(schema, workflow, count)
+        select = sql.SQL(
+            "SELECT instance_id, seq, type, version, payload FROM {}.events "
+            "ORDER BY instance_id, seq"
+        ).format(sql.Identifier(schema))
+        wio_samples: list[float] = []
+        raw_samples: list[float] = []
+        with psycopg.connect(POSTGRES_URL) as conn:
+            for _ in range(sizes.repeats):
+                started = time.perf_counter()
+                verdicts = sum(v.ok for v in replay_journal(journal, [workflow]))
+                wio_samples.append(time.perf_counter() - started)
+                assert verdicts == count, verdicts
+                started = time.perf_counter()
+                rows = conn.execute(select).fetchall()
+                raw_samples.append(time.perf_counter() - started)
+                assert len(rows) == count * EVENTS_PER_INSTANCE
+    raw = figure(
+        bench,
+        f"raw SELECT + JSON decode of their {count * EVENTS_PER_INSTANCE:,} events",
+        rate(count, statistics.median(raw_samples)),
+        "instances/s",
+        raw_samples,
+    )
+    checked = figure(
+        bench,
+        f"wio replay checks {count:,} instances of {EVENTS_PER_INSTANCE} events vs raw",
+        rate(count, statistics.median(wio_samples)),
+        "instances/s",
+        wio_samples,
+        raw,
+    )
+    return [checked, raw]
+
+
 SUITES = [
     sequential_steps,
     throughput,
@@ -616,4 +825,6 @@ SUITES = [
     renderers,
     loops_and_flows,
     for_each_sections,
+    claim_latency,
+    replay_many,
 ]

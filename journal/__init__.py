@@ -17,74 +17,90 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 from .errors import (
     ConcurrencyConflict,
     DuplicateInstance,
+    InstanceChanged,
     InvalidJournalURL,
     JournalError,
+    JournalNotFound,
     JournalUnavailable,
     LeaseHeld,
+    NotPrunable,
     UnknownInstance,
 )
 from .memory import MemoryJournal
 from .protocol import Journal
-from .records import InstanceRecord, InstanceStatus, NewEvent, StatusUpdate, StoredEvent
+from .records import (
+    InstanceRecord,
+    InstanceStatus,
+    NewEvent,
+    StatusUpdate,
+    StoredEvent,
+    WorkflowRecord,
+)
 
 __all__ = [
     "ConcurrencyConflict",
     "DuplicateInstance",
+    "InstanceChanged",
     "InstanceRecord",
     "InstanceStatus",
     "InvalidJournalURL",
     "Journal",
     "JournalError",
+    "JournalNotFound",
     "JournalUnavailable",
     "LeaseHeld",
     "MemoryJournal",
     "NewEvent",
+    "NotPrunable",
     "StatusUpdate",
     "StoredEvent",
     "UnknownInstance",
+    "WorkflowRecord",
     "open_journal",
 ]
 
 _POSTGRES_OPTIONS = {"schema", "pool_min", "pool_max"}
 
 
-def open_journal(url: str, *, upgrade: bool = True) -> Journal:
+def open_journal(url: str, *, upgrade: bool = True, create: bool = True) -> Journal:
     """Open the journal a URL names; raises `InvalidJournalURL` or `JournalUnavailable`.
 
-    Missing schema migrations are applied unless ``upgrade`` is false.
+    Missing schema migrations are applied unless ``upgrade`` is false. With
+    ``create=False`` (commands that only use a journal) nothing is created:
+    `JournalNotFound` says that no journal is there.
     """
     scheme, _, rest = url.partition("://")
     if scheme == "memory":
         return MemoryJournal(url)
     if scheme == "sqlite":
-        return _open_sqlite(url, rest, upgrade)
+        return _open_sqlite(url, rest, upgrade and create, create)
     if scheme in ("postgresql", "postgres"):
-        return _open_postgres(url, upgrade)
+        return _open_postgres(url, upgrade and create, create)
     raise InvalidJournalURL(
         f"journal URL {url!r}: expected memory://, sqlite:///PATH or postgresql://..."
     )
 
 
-def _open_sqlite(url: str, rest: str, upgrade: bool) -> Journal:
+def _open_sqlite(url: str, rest: str, upgrade: bool, create: bool) -> Journal:
     from .sqlite import SQLiteJournal
 
     location, _, query = rest.partition("?")
     # As in SQLAlchemy: sqlite:///relative.db and sqlite:////absolute.db.
     if not location.startswith("/") or len(location) < 2:
         raise InvalidJournalURL(f"journal URL {url!r}: expected sqlite:///PATH")
-    options = dict(parse_qsl(query, strict_parsing=bool(query)))
+    options = dict(parse_qsl(query, keep_blank_values=True, strict_parsing=bool(query)))
     unknown = set(options) - {"synchronous"}
     if unknown:
         raise InvalidJournalURL(f"journal URL {url!r}: unknown option {sorted(unknown)[0]!r}")
     synchronous = options.get("synchronous", "full")
-    return SQLiteJournal(location[1:], synchronous=synchronous, upgrade=upgrade)
+    return SQLiteJournal(location[1:], synchronous=synchronous, upgrade=upgrade, create=create)
 
 
-def _open_postgres(url: str, upgrade: bool) -> Journal:
+def _open_postgres(url: str, upgrade: bool, create: bool) -> Journal:
     from .postgres import PostgresJournal
 
     parts = urlsplit(url)
-    params = parse_qsl(parts.query)
+    params = parse_qsl(parts.query, keep_blank_values=True)
     ours = {k: v for k, v in params if k in _POSTGRES_OPTIONS}
     libpq = [(k, v) for k, v in params if k not in _POSTGRES_OPTIONS]
     conninfo = urlunsplit(parts._replace(query=urlencode(libpq)))
@@ -99,4 +115,5 @@ def _open_postgres(url: str, upgrade: bool) -> Journal:
         pool_min=pool_min,
         pool_max=pool_max,
         upgrade=upgrade,
+        create=create,
     )

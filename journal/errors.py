@@ -18,6 +18,22 @@ class JournalUnavailable(JournalError):
     """Raised when the database cannot be reached, opened or upgraded."""
 
 
+class JournalNotFound(JournalError):
+    """Raised when a command that only uses an existing journal finds none at its URL
+    (nothing is created)."""
+
+
+class NotPrunable(JournalError):
+    """Raised by `prune` when asked to delete instances in a status that is not
+    final (running or waiting): those instances still have work to do."""
+
+    def __init__(self, status: str) -> None:
+        super().__init__(
+            f"cannot prune {status} instances: only finished or failed instances can be pruned"
+        )
+        self.status = status
+
+
 class InvalidJournalURL(JournalError):
     """Raised by `open_journal` when a journal URL or one of its options is malformed."""
 
@@ -35,6 +51,23 @@ class ConcurrencyConflict(JournalError):
         self.instance_id = instance_id
         self.expected_seq = expected_seq
         self.actual_seq = actual_seq
+
+
+class InstanceChanged(ConcurrencyConflict):
+    """Raised when a conditional registry update finds the instance changed since it was
+    read (another event, or another status); nothing is written."""
+
+    def __init__(self, instance_id: str, expected: str, actual: str) -> None:
+        JournalError.__init__(
+            self,
+            f"instance {instance_id!r}: expected {expected}, found {actual}; another writer "
+            "got there first, and nothing was written",
+        )
+        self.instance_id = instance_id
+        self.expected = expected
+        self.actual = actual
+        self.expected_seq = -1
+        self.actual_seq = None
 
 
 class UnknownInstance(JournalError):

@@ -3,14 +3,24 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
 import attrs
 
 from .errors import ConcurrencyConflict, DuplicateInstance, LeaseHeld, UnknownInstance
-from .records import InstanceRecord, InstanceStatus, NewEvent, StatusUpdate, StoredEvent
+from .records import (
+    FINAL_STATUSES,
+    InstanceRecord,
+    InstanceStatus,
+    NewEvent,
+    StatusUpdate,
+    StoredEvent,
+    WorkflowRecord,
+    check_expected,
+    prunable,
+)
 
 
 class MemoryJournal:
@@ -19,14 +29,17 @@ class MemoryJournal:
         self._lock = threading.Condition()
         self._instances: dict[str, InstanceRecord] = {}
         self._events: dict[str, list[StoredEvent]] = {}
-        self._workflows: dict[tuple[str, int], Any] = {}
+        self._workflows: dict[tuple[str, int], tuple[Any, datetime]] = {}
 
-    def create_instance(self, record: InstanceRecord) -> None:
+    def create_instance(self, record: InstanceRecord, events: Sequence[NewEvent] = ()) -> None:
         with self._lock:
             if record.id in self._instances:
                 raise DuplicateInstance(record.id)
-            self._instances[record.id] = record
-            self._events[record.id] = []
+            self._instances[record.id] = attrs.evolve(record, last_seq=len(events))
+            self._events[record.id] = [
+                StoredEvent(record.id, seq, e.type, e.version, e.payload, record.created_at)
+                for seq, e in enumerate(events, start=1)
+            ]
             self._lock.notify_all()
 
     def append(
@@ -65,6 +78,13 @@ class MemoryJournal:
         with self._lock:
             return list(self._events_of(instance_id)[after_seq:])
 
+    def read_many(self, instance_ids: Sequence[str]) -> dict[str, list[StoredEvent]]:
+        with self._lock:
+            return {
+                i: [e._replace(recorded_at=None) for e in self._events.get(i, ())]
+                for i in instance_ids
+            }
+
     def get_instance(self, instance_id: str) -> InstanceRecord:
         with self._lock:
             try:
@@ -73,19 +93,74 @@ class MemoryJournal:
                 raise UnknownInstance(instance_id) from None
 
     def list_instances(
-        self, status: InstanceStatus | None = None, workflow: str | None = None
+        self,
+        status: InstanceStatus | None = None,
+        workflow: str | None = None,
+        *,
+        version: int | None = None,
+        after: str | None = None,
+        limit: int | None = None,
     ) -> list[InstanceRecord]:
         with self._lock:
-            return [
+            rows = sorted(self._instances.values(), key=lambda r: (r.created_at, r.id))
+            start = self._instances.get(after) if after is not None else None
+            if after is not None and start is None:
+                return []  # as in SQL: no row comes after a row that is not there
+            found = [
                 r
-                for r in sorted(self._instances.values(), key=lambda r: (r.created_at, r.id))
+                for r in rows
                 if (status is None or r.status == status)
                 and (workflow is None or r.workflow == workflow)
+                and (version is None or r.workflow_version == version)
+                and (start is None or (r.created_at, r.id) > (start.created_at, start.id))
             ]
+            return found if limit is None else found[:limit]
 
-    def update_instance(self, instance_id: str, update: StatusUpdate, now: datetime) -> None:
+    def prune(
+        self,
+        finished_before: datetime,
+        statuses: Iterable[InstanceStatus] = FINAL_STATUSES,
+        *,
+        batch_size: int = 1000,
+        dry_run: bool = False,
+    ) -> int:
+        """Delete the instances in ``statuses`` (final ones only: finished, failed)
+        last updated before ``finished_before``, with their events, in transactions
+        of at most ``batch_size`` instances so that no lock is held long. Returns how
+        many were deleted; with ``dry_run``, how many would be, deleting nothing."""
+        chosen = prunable(statuses)
         with self._lock:
-            self._instances[instance_id] = _updated(self.get_instance(instance_id), update, now)
+            doomed = [
+                r.id
+                for r in self._instances.values()
+                if r.status in chosen and r.updated_at < finished_before
+            ]
+            if not dry_run:
+                for instance_id in doomed:
+                    del self._instances[instance_id]
+                    del self._events[instance_id]
+        return len(doomed)
+
+    def count_instances(self) -> dict[InstanceStatus, int]:
+        with self._lock:
+            counts: dict[InstanceStatus, int] = {}
+            for record in self._instances.values():
+                counts[record.status] = counts.get(record.status, 0) + 1
+            return counts
+
+    def update_instance(
+        self,
+        instance_id: str,
+        update: StatusUpdate,
+        now: datetime,
+        *,
+        expected_seq: int | None = None,
+        expected_status: InstanceStatus | None = None,
+    ) -> None:
+        with self._lock:
+            record = self.get_instance(instance_id)
+            check_expected(record, expected_seq, expected_status)
+            self._instances[instance_id] = _updated(record, update, now)
 
     def acquire_lease(
         self, instance_id: str, owner: str, now: datetime, ttl: timedelta
@@ -148,7 +223,18 @@ class MemoryJournal:
 
     def register_workflow(self, name: str, version: int, model: Any, now: datetime) -> None:
         with self._lock:
-            self._workflows[(name, version)] = model
+            self._workflows[(name, version)] = (model, now)
+
+    def list_workflows(self) -> list[WorkflowRecord]:
+        with self._lock:
+            return [
+                WorkflowRecord(name, version, registered_at)
+                for (name, version), (_, registered_at) in sorted(self._workflows.items())
+            ]
+
+    def workflow_versions(self, name: str) -> list[int]:
+        with self._lock:
+            return sorted(version for n, version in self._workflows if n == name)
 
     def wait_for_work(self, timeout: float) -> None:
         with self._lock:
@@ -187,6 +273,8 @@ def _lease_free(record: InstanceRecord, owner: str | None, now: datetime) -> boo
 
 def _updated(record: InstanceRecord, update: StatusUpdate, now: datetime) -> InstanceRecord:
     lease = {"lease_owner": None, "lease_expires_at": None} if update.release_lease else {}
+    if update.workflow_version is not None:
+        record = attrs.evolve(record, workflow_version=update.workflow_version)
     return attrs.evolve(
         record,
         status=update.status,

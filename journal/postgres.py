@@ -1,15 +1,17 @@
 """The PostgreSQL journal, for production: psycopg 3 with a connection pool.
 
 Events are JSONB rows keyed by ``(instance_id, seq)``. An append is one
-INSERT and one COMMIT. New instances are announced with NOTIFY, so workers
-LISTENing start them within milliseconds instead of polling.
+INSERT and one COMMIT. New and released instances are announced with NOTIFY,
+after the commit and coalesced (see `Notifier`), so workers LISTENing start
+them within milliseconds instead of polling.
 """
 
 from __future__ import annotations
 
+import logging
 import re
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime, timedelta
 from typing import Any
@@ -24,19 +26,25 @@ from .errors import (
     ConcurrencyConflict,
     DuplicateInstance,
     InvalidJournalURL,
+    JournalNotFound,
     JournalUnavailable,
     LeaseHeld,
     UnknownInstance,
 )
 from .records import (
+    FINAL_STATUSES,
     InstanceRecord,
     InstanceStatus,
     NewEvent,
     StatusUpdate,
     StoredEvent,
+    WorkflowRecord,
+    check_expected,
     instance_from_row,
+    prunable,
 )
 
+log = logging.getLogger("wio.journal")
 IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,62}")
 CHANNEL = "wio_work"
 
@@ -89,6 +97,13 @@ MIGRATIONS: list[tuple[int, list[str]]] = [
                WHERE status = 'waiting'""",
         ],
     ),
+    (
+        3,
+        [
+            # Listing a page of instances in creation order, without sorting them all.
+            "CREATE INDEX instances_created ON {schema}.instances (created_at, id)",
+        ],
+    ),
 ]
 
 _INSTANCE_COLUMNS = (
@@ -96,6 +111,82 @@ _INSTANCE_COLUMNS = (
     "lease_owner, lease_expires_at, last_error, attempts, "
     "(SELECT COALESCE(MAX(seq), 0) FROM {schema}.events e WHERE e.instance_id = i.id)"
 )
+
+
+# All the events of an append in one statement. A writer that is behind hits the
+# primary key on a seq already taken; the EXISTS (a lookup in that key) refuses
+# one that is ahead, so the events stay numbered without gaps.
+APPEND = """
+INSERT INTO {schema}.events
+SELECT %(id)s, %(expected)s + position, type, version, payload, %(now)s
+FROM unnest(%(types)s::text[], %(versions)s::int[], %(payloads)s::jsonb[])
+    WITH ORDINALITY AS new (type, version, payload, position)
+WHERE %(expected)s = 0 OR EXISTS (
+    SELECT 1 FROM {schema}.events WHERE instance_id = %(id)s AND seq = %(expected)s)
+"""
+
+# One batch of `prune`: the events of the chosen instances, then the instances.
+PRUNE = """
+WITH doomed AS (
+    SELECT id FROM {schema}.instances
+    WHERE status = ANY(%(statuses)s) AND updated_at < %(before)s
+    LIMIT %(batch)s FOR UPDATE SKIP LOCKED
+), events AS (
+    DELETE FROM {schema}.events e USING doomed WHERE e.instance_id = doomed.id
+)
+DELETE FROM {schema}.instances i USING doomed WHERE i.id = doomed.id
+"""
+
+# Claim in index order: each status has its own partial index in claim order, so
+# each branch reads at most ``limit`` unleased rows and stops (an OR across the
+# statuses in one query would sort the whole backlog). SKIP LOCKED lets
+# concurrent workers claim disjoint instances without waiting; the rows a branch
+# locks beyond the final ``limit`` are unlocked at commit.
+CLAIM_RUNNABLE = (
+    """
+WITH running AS (
+    SELECT id, wakeup_at, updated_at FROM {schema}.instances
+    WHERE status = 'running' AND (wakeup_at IS NULL OR wakeup_at <= %(now)s)
+    AND (lease_owner IS NULL OR lease_expires_at <= %(now)s)
+    AND (%(names)s::text[] IS NULL OR (workflow, workflow_version) IN
+        (SELECT * FROM unnest(%(names)s::text[], %(versions)s::int[])))
+    ORDER BY wakeup_at NULLS FIRST, updated_at LIMIT %(limit)s
+    FOR UPDATE SKIP LOCKED
+), waiting AS (
+    SELECT id, wakeup_at, updated_at FROM {schema}.instances
+    WHERE status = 'waiting' AND wakeup_at <= %(now)s
+    AND (lease_owner IS NULL OR lease_expires_at <= %(now)s)
+    AND (%(names)s::text[] IS NULL OR (workflow, workflow_version) IN
+        (SELECT * FROM unnest(%(names)s::text[], %(versions)s::int[])))
+    ORDER BY wakeup_at LIMIT %(limit)s
+    FOR UPDATE SKIP LOCKED
+), chosen AS (
+    SELECT id AS chosen_id FROM (SELECT * FROM running UNION ALL SELECT * FROM waiting) c
+    ORDER BY wakeup_at NULLS FIRST, updated_at LIMIT %(limit)s
+)
+UPDATE {schema}.instances i SET lease_owner = %(owner)s, lease_expires_at = %(expires)s
+FROM chosen WHERE i.id = chosen.chosen_id
+RETURNING """
+    + _INSTANCE_COLUMNS
+)
+
+
+def claim_parameters(
+    owner: str,
+    now: datetime,
+    ttl: timedelta,
+    limit: int,
+    workflows: Sequence[tuple[str, int]] | None,
+) -> dict[str, Any]:
+    """The parameters of `CLAIM_RUNNABLE`."""
+    return {
+        "owner": owner,
+        "expires": now + ttl,
+        "now": now,
+        "names": None if workflows is None else [w[0] for w in workflows],
+        "versions": None if workflows is None else [w[1] for w in workflows],
+        "limit": limit,
+    }
 
 
 def validate_schema(name: str) -> str:
@@ -117,6 +208,7 @@ class PostgresJournal:
         pool_max: int = 8,
         connect_timeout: float = 10.0,
         upgrade: bool = True,
+        create: bool = True,
     ) -> None:
         self.schema = validate_schema(schema)
         self.conninfo = conninfo
@@ -142,10 +234,21 @@ class PostgresJournal:
         except PoolTimeout as exc:
             self._pool.close()
             raise JournalUnavailable(f"cannot reach PostgreSQL at {self.url}: {exc}") from exc
+        if not create and not self._has_tables():
+            self._pool.close()
+            raise JournalNotFound(f"no journal at {self.url}: the schema has no wio tables")
+        self._notifier = Notifier(self._pool, self._channel)
         if upgrade:
             self.upgrade()
 
     # -- schema ---------------------------------------------------------------
+
+    def _has_tables(self) -> bool:
+        with self._connection() as conn:
+            row = conn.execute(
+                "SELECT to_regclass(%s)", (sql.Identifier(self.schema, "instances").as_string(),)
+            ).fetchone()
+        return row is not None and row[0] is not None
 
     def upgrade(self) -> list[int]:
         """Apply missing migrations under an advisory lock; returns the versions applied."""
@@ -179,7 +282,7 @@ class PostgresJournal:
 
     # -- events ---------------------------------------------------------------
 
-    def create_instance(self, record: InstanceRecord) -> None:
+    def create_instance(self, record: InstanceRecord, events: Sequence[NewEvent] = ()) -> None:
         with self._transaction() as conn:
             try:
                 conn.execute(
@@ -204,7 +307,16 @@ class PostgresJournal:
                 )
             except psycopg.errors.UniqueViolation:
                 raise DuplicateInstance(record.id) from None
-            conn.execute("SELECT pg_notify(%s, %s)", (self._channel, record.id))
+            if events:
+                with conn.cursor() as cursor:
+                    cursor.executemany(
+                        self._sql("INSERT INTO {schema}.events VALUES (%s, %s, %s, %s, %s, %s)"),
+                        [
+                            (record.id, seq, e.type, e.version, Jsonb(e.payload), record.created_at)
+                            for seq, e in enumerate(events, start=1)
+                        ],
+                    )
+        self._notifier.notify()
 
     def append(
         self,
@@ -214,42 +326,33 @@ class PostgresJournal:
         now: datetime,
         update: StatusUpdate | None = None,
     ) -> int:
-        seq = expected_seq
         try:
             with self._transaction() as conn:
-                for event in events:
-                    seq += 1
-                    # One statement checks the expected position and inserts; a
-                    # concurrent insert of the same seq hits the primary key instead.
-                    cursor = conn.execute(
-                        self._sql(
-                            "INSERT INTO {schema}.events SELECT %s, %s, %s, %s, %s, %s WHERE "
-                            "(SELECT COALESCE(MAX(seq), 0) FROM {schema}.events "
-                            "WHERE instance_id = %s) = %s"
-                        ),
-                        (
-                            instance_id,
-                            seq,
-                            event.type,
-                            event.version,
-                            Jsonb(event.payload),
-                            now,
-                            instance_id,
-                            seq - 1,
-                        ),
-                    )
-                    if cursor.rowcount != 1:
-                        raise ConcurrencyConflict(instance_id, expected_seq)
+                cursor = conn.execute(
+                    self._sql(APPEND),
+                    {
+                        "id": instance_id,
+                        "expected": expected_seq,
+                        "types": [event.type for event in events],
+                        "versions": [event.version for event in events],
+                        "payloads": [Jsonb(event.payload) for event in events],
+                        "now": now,
+                    },
+                )
+                if cursor.rowcount != len(events):
+                    raise ConcurrencyConflict(instance_id, expected_seq)
                 if update is not None:
                     self._update(conn, instance_id, update, now)
-        except psycopg.errors.UniqueViolation:
-            raise ConcurrencyConflict(instance_id, expected_seq) from None
+            if self._wakes_workers(update):
+                self._notifier.notify()
+        except (psycopg.errors.UniqueViolation, ConcurrencyConflict):
+            # Behind: the primary key refused a seq taken. Ahead: no event at the
+            # expected position. Either way nothing was written.
+            actual = self.get_instance(instance_id).last_seq  # raises UnknownInstance
+            raise ConcurrencyConflict(instance_id, expected_seq, actual) from None
         except psycopg.errors.ForeignKeyViolation:
             raise UnknownInstance(instance_id) from None
-        except ConcurrencyConflict:
-            self.get_instance(instance_id)  # an unknown instance is not a conflict
-            raise
-        return seq
+        return expected_seq + len(events)
 
     def read(
         self, instance_id: str, after_seq: int = 0, *, times: bool = True
@@ -267,6 +370,20 @@ class PostgresJournal:
             self.get_instance(instance_id)  # raises UnknownInstance
         return [StoredEvent(instance_id, *row) for row in rows]
 
+    def read_many(self, instance_ids: Sequence[str]) -> dict[str, list[StoredEvent]]:
+        with self._connection() as conn:
+            rows = conn.execute(
+                self._sql(
+                    "SELECT instance_id, seq, type, version, payload, NULL FROM {schema}.events "
+                    "WHERE instance_id = ANY(%s) ORDER BY instance_id, seq"
+                ),
+                (list(instance_ids),),
+            ).fetchall()
+        events: dict[str, list[StoredEvent]] = {i: [] for i in instance_ids}
+        for row in rows:
+            events[row[0]].append(StoredEvent(*row))
+        return events
+
     # -- registry -------------------------------------------------------------
 
     def get_instance(self, instance_id: str) -> InstanceRecord:
@@ -280,23 +397,83 @@ class PostgresJournal:
         return instance_from_row(row)
 
     def list_instances(
-        self, status: InstanceStatus | None = None, workflow: str | None = None
+        self,
+        status: InstanceStatus | None = None,
+        workflow: str | None = None,
+        *,
+        version: int | None = None,
+        after: str | None = None,
+        limit: int | None = None,
     ) -> list[InstanceRecord]:
+        # Only the filters given: a plan that the indexes serve for a page at any position.
+        where = [
+            condition
+            for condition, value in (
+                ("status = %(status)s", status),
+                ("workflow = %(workflow)s", workflow),
+                ("workflow_version = %(version)s", version),
+                (
+                    "(created_at, id) > "
+                    "(SELECT created_at, id FROM {schema}.instances WHERE id = %(after)s)",
+                    after,
+                ),
+            )
+            if value is not None
+        ]
         with self._connection() as conn:
             rows = conn.execute(
                 self._sql(
                     f"SELECT {_INSTANCE_COLUMNS} FROM {{schema}}.instances i "
-                    "WHERE (%(status)s::text IS NULL OR status = %(status)s) "
-                    "AND (%(workflow)s::text IS NULL OR workflow = %(workflow)s) "
-                    "ORDER BY created_at, id"
+                    f"WHERE {' AND '.join(where) or 'true'} "
+                    "ORDER BY created_at, id LIMIT %(limit)s"
                 ),
-                {"status": None if status is None else str(status), "workflow": workflow},
+                {
+                    "status": None if status is None else str(status),
+                    "workflow": workflow,
+                    "version": version,
+                    "after": after,
+                    "limit": limit,
+                },
             ).fetchall()
         return [instance_from_row(row) for row in rows]
 
-    def update_instance(self, instance_id: str, update: StatusUpdate, now: datetime) -> None:
+    def count_instances(self) -> dict[InstanceStatus, int]:
+        with self._connection() as conn:
+            rows = conn.execute(
+                self._sql("SELECT status, COUNT(*) FROM {schema}.instances GROUP BY status")
+            ).fetchall()
+        return {InstanceStatus(status): count for status, count in rows}
+
+    def update_instance(
+        self,
+        instance_id: str,
+        update: StatusUpdate,
+        now: datetime,
+        *,
+        expected_seq: int | None = None,
+        expected_status: InstanceStatus | None = None,
+    ) -> None:
         with self._transaction() as conn:
+            if expected_seq is not None or expected_status is not None:
+                # Lock the row first: an append that also updates it (a cancellation,
+                # say) then either committed before, or waits until we commit.
+                locked = conn.execute(
+                    self._sql("SELECT 1 FROM {schema}.instances WHERE id = %s FOR UPDATE"),
+                    (instance_id,),
+                ).fetchone()
+                if locked is None:
+                    raise UnknownInstance(instance_id)
+                row = conn.execute(
+                    self._sql(
+                        f"SELECT {_INSTANCE_COLUMNS} FROM {{schema}}.instances i WHERE id = %s"
+                    ),
+                    (instance_id,),
+                ).fetchone()
+                assert row is not None
+                check_expected(instance_from_row(row), expected_seq, expected_status)
             self._update(conn, instance_id, update, now)
+        if self._wakes_workers(update):
+            self._notifier.notify()
 
     def acquire_lease(
         self, instance_id: str, owner: str, now: datetime, ttl: timedelta
@@ -331,8 +508,7 @@ class PostgresJournal:
                 ),
                 (instance_id, owner),
             )
-            # Another worker may have been waiting for this instance.
-            conn.execute("SELECT pg_notify(%s, %s)", (self._channel, instance_id))
+        self._notifier.notify()  # another worker may have been waiting for this instance
 
     def renew_leases(self, owner: str, now: datetime, ttl: timedelta) -> int:
         with self._transaction() as conn:
@@ -352,34 +528,47 @@ class PostgresJournal:
         limit: int,
         workflows: Sequence[tuple[str, int]] | None = None,
     ) -> list[InstanceRecord]:
-        names = None if workflows is None else [w[0] for w in workflows]
-        versions = None if workflows is None else [w[1] for w in workflows]
         with self._transaction() as conn:
-            # SKIP LOCKED lets concurrent workers claim disjoint instances without waiting.
             rows = conn.execute(
-                self._sql(
-                    "UPDATE {schema}.instances i SET lease_owner = %(owner)s, "
-                    "lease_expires_at = %(expires)s WHERE id IN ("
-                    " SELECT id FROM {schema}.instances WHERE ("
-                    "  (status = 'running' AND (wakeup_at IS NULL OR wakeup_at <= %(now)s))"
-                    "  OR (status = 'waiting' AND wakeup_at <= %(now)s))"
-                    " AND (lease_owner IS NULL OR lease_expires_at <= %(now)s)"
-                    " AND (%(names)s::text[] IS NULL OR (workflow, workflow_version) IN"
-                    "      (SELECT * FROM unnest(%(names)s::text[], %(versions)s::int[])))"
-                    " ORDER BY wakeup_at NULLS FIRST, updated_at LIMIT %(limit)s"
-                    " FOR UPDATE SKIP LOCKED)"
-                    f" RETURNING {_INSTANCE_COLUMNS}"
-                ),
-                {
-                    "owner": owner,
-                    "expires": now + ttl,
-                    "now": now,
-                    "names": names,
-                    "versions": versions,
-                    "limit": limit,
-                },
+                self._sql(CLAIM_RUNNABLE), claim_parameters(owner, now, ttl, limit, workflows)
             ).fetchall()
         return [instance_from_row(row) for row in rows]
+
+    def prune(
+        self,
+        finished_before: datetime,
+        statuses: Iterable[InstanceStatus] = FINAL_STATUSES,
+        *,
+        batch_size: int = 1000,
+        dry_run: bool = False,
+    ) -> int:
+        """Delete the instances in ``statuses`` (final ones only: finished, failed)
+        last updated before ``finished_before``, with their events, in transactions
+        of at most ``batch_size`` instances so that no lock is held long. Returns how
+        many were deleted; with ``dry_run``, how many would be, deleting nothing."""
+        parameters = {
+            "statuses": prunable(statuses),
+            "before": finished_before,
+            "batch": batch_size,
+        }
+        if dry_run:
+            with self._connection() as conn:
+                row = conn.execute(
+                    self._sql(
+                        "SELECT count(*) FROM {schema}.instances "
+                        "WHERE status = ANY(%(statuses)s) AND updated_at < %(before)s"
+                    ),
+                    parameters,
+                ).fetchone()
+            return int(row[0]) if row else 0
+        deleted = 0
+        while True:
+            # One short transaction per batch; SKIP LOCKED passes over rows in use.
+            with self._transaction() as conn:
+                count = conn.execute(self._sql(PRUNE), parameters).rowcount
+            deleted += count
+            if count < batch_size:
+                return deleted
 
     def register_workflow(self, name: str, version: int, model: Any, now: datetime) -> None:
         with self._transaction() as conn:
@@ -391,6 +580,26 @@ class PostgresJournal:
                 ),
                 (name, version, Jsonb(model), now),
             )
+
+    def workflow_versions(self, name: str) -> list[int]:
+        with self._connection() as conn:
+            rows = conn.execute(
+                self._sql(
+                    "SELECT version FROM {schema}.workflows WHERE name = %s ORDER BY version"
+                ),
+                (name,),
+            ).fetchall()
+        return [row[0] for row in rows]
+
+    def list_workflows(self) -> list[WorkflowRecord]:
+        with self._connection() as conn:
+            rows = conn.execute(
+                self._sql(
+                    "SELECT name, version, registered_at FROM {schema}.workflows "
+                    "ORDER BY name, version"
+                )
+            ).fetchall()
+        return [WorkflowRecord(*row) for row in rows]
 
     def wait_for_work(self, timeout: float) -> None:
         """Wait for a NOTIFY about new or released instances, at most ``timeout`` seconds."""
@@ -418,6 +627,7 @@ class PostgresJournal:
             conn.execute("SELECT 1")
 
     def close(self) -> None:
+        self._notifier.close()
         with self._listener_lock:
             if self._listener is not None:
                 self._listener.close()
@@ -467,21 +677,72 @@ class PostgresJournal:
         cursor = conn.execute(
             self._sql(
                 "UPDATE {schema}.instances SET status = %s, wakeup_at = %s, last_error = %s, "
-                f"attempts = %s, updated_at = %s{release} WHERE id = %s"
+                "attempts = %s, workflow_version = COALESCE(%s, workflow_version), "
+                f"updated_at = %s{release} WHERE id = %s"
             ),
             (
                 str(update.status),
                 update.wakeup_at,
                 update.last_error,
                 update.attempts,
+                update.workflow_version,
                 now,
                 instance_id,
             ),
         )
         if cursor.rowcount != 1:
             raise UnknownInstance(instance_id)
-        if update.release_lease or update.wakeup_at is not None:
-            conn.execute("SELECT pg_notify(%s, %s)", (self._channel, instance_id))
+
+    @staticmethod
+    def _wakes_workers(update: StatusUpdate | None) -> bool:
+        """Whether an update frees work another worker may be waiting for."""
+        return update is not None and (update.release_lease or update.wakeup_at is not None)
+
+
+class Notifier:
+    """Tells LISTENing workers that there is new work, after the commit that made
+    it and outside any transaction: a NOTIFY inside a transaction takes a lock
+    at commit that every notifying commit in the database waits for in turn.
+    Notifications that pile up while one is being sent go out as one, since a
+    woken worker claims whatever is runnable."""
+
+    def __init__(self, pool: ConnectionPool[psycopg.Connection[TupleRow]], channel: str) -> None:
+        self._pool = pool
+        self._channel = channel
+        self._pending = threading.Event()
+        self._closing = False
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+
+    def notify(self) -> None:
+        with self._lock:
+            if self._closing:
+                return
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="wio-notify", daemon=True)
+                self._thread.start()
+        self._pending.set()
+
+    def close(self) -> None:
+        with self._lock:
+            self._closing = True
+            thread = self._thread
+        self._pending.set()
+        if thread is not None:
+            thread.join()
+
+    def _run(self) -> None:
+        while True:
+            self._pending.wait()
+            self._pending.clear()
+            try:
+                with self._pool.connection() as conn:
+                    conn.execute("SELECT pg_notify(%s, '')", (self._channel,))
+            except (PoolTimeout, psycopg.Error) as exc:
+                # Workers poll too: a lost notification delays work, it loses nothing.
+                log.warning("could not notify workers on %s: %s", self._channel, exc)
+            if self._closing:
+                return
 
 
 def _redacted(conninfo: str, schema: str) -> str:

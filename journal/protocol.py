@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 from typing import Any, Protocol, runtime_checkable
 
-from .records import InstanceRecord, InstanceStatus, NewEvent, StatusUpdate, StoredEvent
+from .records import (
+    FINAL_STATUSES,
+    InstanceRecord,
+    InstanceStatus,
+    NewEvent,
+    StatusUpdate,
+    StoredEvent,
+    WorkflowRecord,
+)
 
 
 @runtime_checkable
@@ -22,8 +30,12 @@ class Journal(Protocol):
     def upgrade(self) -> list[int]:
         """Apply missing schema migrations; returns the versions applied (idempotent)."""
 
-    def create_instance(self, record: InstanceRecord) -> None:
-        """Register a new instance; raises `DuplicateInstance` if the id is taken."""
+    def create_instance(self, record: InstanceRecord, events: Sequence[NewEvent] = ()) -> None:
+        """Register a new instance; raises `DuplicateInstance` if the id is taken.
+
+        ``events`` (say, a fork's copy of another journal) are its first events,
+        written in the same transaction: no process ever sees it without them.
+        """
 
     def append(
         self,
@@ -48,16 +60,49 @@ class Journal(Protocol):
         it, and parsing a timestamp per row is a large part of reading one.
         """
 
+    def read_many(self, instance_ids: Sequence[str]) -> dict[str, list[StoredEvent]]:
+        """The events of several instances at once, by id, without times.
+
+        One query for many small instances (as `wio replay` reads them); an
+        unknown id maps to no events.
+        """
+
     def get_instance(self, instance_id: str) -> InstanceRecord:
         """The registry row; raises `UnknownInstance`."""
 
     def list_instances(
-        self, status: InstanceStatus | None = None, workflow: str | None = None
+        self,
+        status: InstanceStatus | None = None,
+        workflow: str | None = None,
+        *,
+        version: int | None = None,
+        after: str | None = None,
+        limit: int | None = None,
     ) -> list[InstanceRecord]:
-        """Registry rows, oldest first, optionally filtered."""
+        """Registry rows, oldest first (by creation time, then id), optionally filtered.
 
-    def update_instance(self, instance_id: str, update: StatusUpdate, now: datetime) -> None:
-        """Change an instance's status fields without appending events."""
+        A page at a time: ``after`` (an instance id) starts after that row, and
+        ``limit`` bounds the rows; an index keeps pages fast at any size.
+        """
+
+    def count_instances(self) -> dict[InstanceStatus, int]:
+        """How many instances have each status (statuses with none are left out)."""
+
+    def update_instance(
+        self,
+        instance_id: str,
+        update: StatusUpdate,
+        now: datetime,
+        *,
+        expected_seq: int | None = None,
+        expected_status: InstanceStatus | None = None,
+    ) -> None:
+        """Change an instance's status fields without appending events.
+
+        With ``expected_seq`` or ``expected_status`` the change is a compare-and-set:
+        unless the last event is #``expected_seq`` and the status ``expected_status``,
+        it raises `InstanceChanged` and writes nothing.
+        """
 
     def acquire_lease(
         self, instance_id: str, owner: str, now: datetime, ttl: timedelta
@@ -86,8 +131,28 @@ class Journal(Protocol):
         Instances ``owner`` already holds are not returned again.
         """
 
+    def prune(
+        self,
+        finished_before: datetime,
+        statuses: Iterable[InstanceStatus] = FINAL_STATUSES,
+        *,
+        batch_size: int = 1000,
+        dry_run: bool = False,
+    ) -> int:
+        """Delete the instances in ``statuses`` (final ones only: finished, failed)
+        last updated before ``finished_before``, with their events, in transactions
+        of at most ``batch_size`` instances so that no lock is held long. Returns how
+        many were deleted; with ``dry_run``, how many would be, deleting nothing."""
+        ...
+
     def register_workflow(self, name: str, version: int, model: Any, now: datetime) -> None:
-        """Record that a worker runs this workflow version, with its model JSON."""
+        """Record that a worker runs this workflow version, with its model JSON, at ``now``."""
+
+    def list_workflows(self) -> list[WorkflowRecord]:
+        """The registered workflow versions, by name and version."""
+
+    def workflow_versions(self, name: str) -> list[int]:
+        """The versions of workflow ``name`` that workers registered, in order."""
 
     def wait_for_work(self, timeout: float) -> None:
         """Block until new work may be available or ``timeout`` seconds pass."""

@@ -8,11 +8,13 @@ Times are timezone-aware UTC datetimes, supplied by the caller's clock.
 from __future__ import annotations
 
 import enum
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import datetime
 from typing import Any, NamedTuple
 
 from attrs import frozen
+
+from .errors import InstanceChanged, NotPrunable
 
 
 class InstanceStatus(enum.StrEnum):
@@ -24,6 +26,22 @@ class InstanceStatus(enum.StrEnum):
     WAITING = "waiting"  # blocked until something outside delivers an event
     FINISHED = "finished"
     FAILED = "failed"  # a business error escaped the workflow, or a step gave up
+    CANCELLED = "cancelled"  # by an operator: never runs another step
+
+
+# The statuses an instance never leaves, whose instances `prune` may delete.
+FINAL_STATUSES = frozenset(
+    {InstanceStatus.FINISHED, InstanceStatus.FAILED, InstanceStatus.CANCELLED}
+)
+
+
+def prunable(statuses: Iterable[InstanceStatus]) -> list[str]:
+    """The statuses to prune, as stored; raises `NotPrunable` for one that is not final."""
+    chosen = sorted({InstanceStatus(status) for status in statuses})
+    for status in chosen:
+        if status not in FINAL_STATUSES:
+            raise NotPrunable(str(status))
+    return [str(status) for status in chosen]
 
 
 @frozen
@@ -70,6 +88,30 @@ class StatusUpdate:
     last_error: str | None = None
     attempts: int = 0
     release_lease: bool = False
+    workflow_version: int | None = None  # move the instance to this version (a migration)
+
+
+@frozen
+class WorkflowRecord:
+    """A workflow version a worker serves; workers renew ``registered_at`` as they run."""
+
+    name: str
+    version: int
+    registered_at: datetime
+
+
+def check_expected(
+    record: InstanceRecord, expected_seq: int | None, expected_status: InstanceStatus | None
+) -> None:
+    """Raise `InstanceChanged` unless the row is at ``expected_seq`` with ``expected_status``."""
+    if expected_seq is not None and record.last_seq != expected_seq:
+        raise InstanceChanged(
+            record.id, f"its last event to be #{expected_seq}", f"#{record.last_seq}"
+        )
+    if expected_status is not None and record.status != expected_status:
+        raise InstanceChanged(
+            record.id, f"status {str(expected_status)!r}", f"status {str(record.status)!r}"
+        )
 
 
 def _same(value: Any) -> Any:

@@ -11,7 +11,7 @@ import json
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -21,17 +21,22 @@ from .errors import (
     ConcurrencyConflict,
     DuplicateInstance,
     InvalidJournalURL,
+    JournalNotFound,
     JournalUnavailable,
     LeaseHeld,
     UnknownInstance,
 )
 from .records import (
+    FINAL_STATUSES,
     InstanceRecord,
     InstanceStatus,
     NewEvent,
     StatusUpdate,
     StoredEvent,
+    WorkflowRecord,
+    check_expected,
     instance_from_row,
+    prunable,
 )
 
 MIGRATIONS: list[tuple[int, str]] = [
@@ -71,6 +76,24 @@ MIGRATIONS: list[tuple[int, str]] = [
         );
         """,
     ),
+    (
+        2,
+        # The claim reads each status in its own index, in claim order, and stops
+        # after a batch: its cost does not grow with the backlog.
+        """
+        CREATE INDEX instances_runnable ON instances (wakeup_at, updated_at)
+            WHERE status = 'running';
+        CREATE INDEX instances_waiting_due ON instances (wakeup_at) WHERE status = 'waiting';
+        """,
+    ),
+    # Listing a page of instances in creation order, without sorting them all.
+    (
+        3,
+        """
+        CREATE INDEX instances_created ON instances (created_at, id);
+        CREATE INDEX instances_status_created ON instances (status, created_at, id)
+        """,
+    ),
 ]
 
 SYNCHRONOUS = ("off", "normal", "full", "extra")
@@ -81,6 +104,30 @@ _INSTANCE_COLUMNS = (
 )
 
 
+_ACCEPTED = (
+    "(json(:accepted) = 'null' OR EXISTS (SELECT 1 FROM json_each(:accepted) w"
+    " WHERE w.value ->> 0 = workflow AND w.value ->> 1 = workflow_version))"
+)
+# Each status in its own partial index, in claim order (NULL wakeups first), so each
+# branch stops after a batch; an OR across the statuses would sort the whole backlog.
+CLAIM_RUNNABLE = f"""
+UPDATE instances SET lease_owner = :owner, lease_expires_at = :expires WHERE id IN (
+    SELECT id FROM (
+        SELECT * FROM (
+            SELECT id, wakeup_at, updated_at FROM instances INDEXED BY instances_runnable
+            WHERE status = 'running' AND (wakeup_at IS NULL OR wakeup_at <= :now)
+            AND (lease_owner IS NULL OR lease_expires_at <= :now) AND {_ACCEPTED}
+            ORDER BY wakeup_at, updated_at LIMIT :limit)
+        UNION ALL
+        SELECT * FROM (
+            SELECT id, wakeup_at, updated_at FROM instances INDEXED BY instances_waiting_due
+            WHERE status = 'waiting' AND wakeup_at <= :now
+            AND (lease_owner IS NULL OR lease_expires_at <= :now) AND {_ACCEPTED}
+            ORDER BY wakeup_at LIMIT :limit))
+    ORDER BY wakeup_at, updated_at LIMIT :limit)
+RETURNING id"""
+
+
 class SQLiteJournal:
     def __init__(
         self,
@@ -89,6 +136,7 @@ class SQLiteJournal:
         synchronous: str = "full",
         busy_timeout: float = 30.0,
         upgrade: bool = True,
+        create: bool = True,
     ) -> None:
         if synchronous not in SYNCHRONOUS:
             raise InvalidJournalURL(
@@ -98,6 +146,8 @@ class SQLiteJournal:
         self.url = f"sqlite:///{self.path}"
         if not self.path.parent.is_dir():
             raise JournalUnavailable(f"cannot open SQLite journal {self.path}: no such folder")
+        if not create and not self.path.is_file():
+            raise JournalNotFound(f"no journal at {self.url}: the file {self.path} does not exist")
         try:
             self._db = sqlite3.connect(
                 self.path, isolation_level=None, check_same_thread=False, timeout=busy_timeout
@@ -107,6 +157,9 @@ class SQLiteJournal:
             self._db.execute("PRAGMA foreign_keys=ON")
         except sqlite3.Error as exc:
             raise JournalUnavailable(f"cannot open SQLite journal {self.path}: {exc}") from exc
+        if not create and not self._has_tables():
+            self._db.close()
+            raise JournalNotFound(f"no journal at {self.url}: {self.path} has no wio tables")
         # One connection shared by the worker's threads; sqlite3 needs us to serialize.
         self._lock = threading.RLock()
         self._woken = threading.Event()
@@ -114,6 +167,10 @@ class SQLiteJournal:
             self.upgrade()
 
     # -- schema ---------------------------------------------------------------
+
+    def _has_tables(self) -> bool:
+        query = "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'instances'"
+        return self._db.execute(query).fetchone() is not None
 
     def upgrade(self) -> list[int]:
         """Apply missing migrations; returns the versions applied (idempotent)."""
@@ -135,7 +192,7 @@ class SQLiteJournal:
 
     # -- events ---------------------------------------------------------------
 
-    def create_instance(self, record: InstanceRecord) -> None:
+    def create_instance(self, record: InstanceRecord, events: Sequence[NewEvent] = ()) -> None:
         with self._write() as db:
             try:
                 db.execute(
@@ -157,6 +214,13 @@ class SQLiteJournal:
                 )
             except sqlite3.IntegrityError:
                 raise DuplicateInstance(record.id) from None
+            db.executemany(
+                "INSERT INTO events VALUES (?, ?, ?, ?, ?, ?)",
+                [
+                    (record.id, seq, e.type, e.version, _dumps(e.payload), _ts(record.created_at))
+                    for seq, e in enumerate(events, start=1)
+                ],
+            )
 
     def append(
         self,
@@ -216,6 +280,20 @@ class SQLiteJournal:
             for seq, type_, version, payload, recorded in rows
         ]
 
+    def read_many(self, instance_ids: Sequence[str]) -> dict[str, list[StoredEvent]]:
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT instance_id, seq, type, version, payload FROM events "
+                "WHERE instance_id IN (SELECT value FROM json_each(?)) ORDER BY instance_id, seq",
+                (json.dumps(list(instance_ids)),),
+            ).fetchall()
+        events: dict[str, list[StoredEvent]] = {i: [] for i in instance_ids}
+        for instance_id, seq, type_, version, payload in rows:
+            events[instance_id].append(
+                StoredEvent(instance_id, seq, type_, version, json.loads(payload), None)
+            )
+        return events
+
     # -- registry -------------------------------------------------------------
 
     def get_instance(self, instance_id: str) -> InstanceRecord:
@@ -228,19 +306,71 @@ class SQLiteJournal:
         return instance_from_row(row, load=json.loads, moment=_optional_dt)
 
     def list_instances(
-        self, status: InstanceStatus | None = None, workflow: str | None = None
+        self,
+        status: InstanceStatus | None = None,
+        workflow: str | None = None,
+        *,
+        version: int | None = None,
+        after: str | None = None,
+        limit: int | None = None,
     ) -> list[InstanceRecord]:
         with self._lock:
+            start = None
+            if after is not None:
+                start = self._db.execute(
+                    "SELECT created_at FROM instances WHERE id = ?", (after,)
+                ).fetchone()
+                if start is None:
+                    return []  # no row comes after a row that is not there
+            # Only the filters given, and a plain range on created_at: the index then
+            # serves a page at any position, without scanning the rows before it.
+            where = [
+                condition
+                for condition, value in (
+                    ("status = :status", status),
+                    ("workflow = :workflow", workflow),
+                    ("workflow_version = :version", version),
+                    ("created_at >= :start AND (created_at > :start OR id > :after)", after),
+                )
+                if value is not None
+            ]
             rows = self._db.execute(
                 f"SELECT {_INSTANCE_COLUMNS} FROM instances "
-                "WHERE (? IS NULL OR status = ?) AND (? IS NULL OR workflow = ?) "
-                "ORDER BY created_at, id",
-                (status, status, workflow, workflow),
+                f"WHERE {' AND '.join(where) or '1'} ORDER BY created_at, id LIMIT :limit",
+                {
+                    "status": None if status is None else str(status),
+                    "workflow": workflow,
+                    "version": version,
+                    "after": after,
+                    "start": None if start is None else start[0],
+                    "limit": -1 if limit is None else limit,
+                },
             ).fetchall()
         return [instance_from_row(row, load=json.loads, moment=_optional_dt) for row in rows]
 
-    def update_instance(self, instance_id: str, update: StatusUpdate, now: datetime) -> None:
+    def count_instances(self) -> dict[InstanceStatus, int]:
+        with self._lock:
+            rows = self._db.execute("SELECT status, COUNT(*) FROM instances GROUP BY status")
+            return {InstanceStatus(status): count for status, count in rows.fetchall()}
+
+    def update_instance(
+        self,
+        instance_id: str,
+        update: StatusUpdate,
+        now: datetime,
+        *,
+        expected_seq: int | None = None,
+        expected_status: InstanceStatus | None = None,
+    ) -> None:
         with self._write() as db:
+            if expected_seq is not None or expected_status is not None:
+                row = db.execute(
+                    f"SELECT {_INSTANCE_COLUMNS} FROM instances WHERE id = ?", (instance_id,)
+                ).fetchone()
+                if row is None:
+                    raise UnknownInstance(instance_id)
+                record = instance_from_row(row, load=json.loads, moment=_optional_dt)
+                check_expected(record, expected_seq, expected_status)
             self._update(db, instance_id, update, now)
 
     def acquire_lease(
@@ -290,27 +420,60 @@ class SQLiteJournal:
             ids = [
                 row[0]
                 for row in db.execute(
-                    "UPDATE instances SET lease_owner = ?, lease_expires_at = ? WHERE id IN ("
-                    " SELECT id FROM instances WHERE ("
-                    "  (status = 'running' AND (wakeup_at IS NULL OR wakeup_at <= ?))"
-                    "  OR (status = 'waiting' AND wakeup_at <= ?))"
-                    " AND (lease_owner IS NULL OR lease_expires_at <= ?)"
-                    " AND (json(?) = 'null' OR EXISTS (SELECT 1 FROM json_each(?) w"
-                    "   WHERE w.value ->> 0 = workflow AND w.value ->> 1 = workflow_version))"
-                    " ORDER BY updated_at, id LIMIT ?) RETURNING id",
-                    (
-                        owner,
-                        _ts(now + ttl),
-                        _ts(now),
-                        _ts(now),
-                        _ts(now),
-                        accepted,
-                        accepted,
-                        limit,
-                    ),
+                    CLAIM_RUNNABLE,
+                    {
+                        "owner": owner,
+                        "expires": _ts(now + ttl),
+                        "now": _ts(now),
+                        "accepted": accepted,
+                        "limit": limit,
+                    },
                 )
             ]
         return [self.get_instance(instance_id) for instance_id in ids]
+
+    def prune(
+        self,
+        finished_before: datetime,
+        statuses: Iterable[InstanceStatus] = FINAL_STATUSES,
+        *,
+        batch_size: int = 1000,
+        dry_run: bool = False,
+    ) -> int:
+        """Delete the instances in ``statuses`` (final ones only: finished, failed)
+        last updated before ``finished_before``, with their events, in transactions
+        of at most ``batch_size`` instances so that no lock is held long. Returns how
+        many were deleted; with ``dry_run``, how many would be, deleting nothing."""
+        chosen = json.dumps(prunable(statuses))
+        where = "status IN (SELECT value FROM json_each(?)) AND updated_at < ?"
+        if dry_run:
+            with self._lock:
+                (count,) = self._db.execute(
+                    f"SELECT count(*) FROM instances WHERE {where}", (chosen, _ts(finished_before))
+                ).fetchone()
+            return int(count)
+        deleted = 0
+        while True:
+            with self._write() as db:
+                ids = json.dumps(
+                    [
+                        row[0]
+                        for row in db.execute(
+                            f"SELECT id FROM instances WHERE {where} LIMIT ?",
+                            (chosen, _ts(finished_before), batch_size),
+                        )
+                    ]
+                )
+                db.execute(
+                    "DELETE FROM events WHERE instance_id IN (SELECT value FROM json_each(?))",
+                    (ids,),
+                )
+                count = db.execute(
+                    "DELETE FROM instances WHERE id IN (SELECT value FROM json_each(?))", (ids,)
+                ).rowcount
+            deleted += count
+            if count < batch_size:
+                return deleted
 
     def register_workflow(self, name: str, version: int, model: Any, now: datetime) -> None:
         with self._write() as db:
@@ -319,6 +482,20 @@ class SQLiteJournal:
                 "DO UPDATE SET model = excluded.model, registered_at = excluded.registered_at",
                 (name, version, _dumps(model), _ts(now)),
             )
+
+    def workflow_versions(self, name: str) -> list[int]:
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT version FROM workflows WHERE name = ? ORDER BY version", (name,)
+            ).fetchall()
+        return [row[0] for row in rows]
+
+    def list_workflows(self) -> list[WorkflowRecord]:
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT name, version, registered_at FROM workflows ORDER BY name, version"
+            ).fetchall()
+        return [WorkflowRecord(name, version, _dt(at)) for name, version, at in rows]
 
     def wait_for_work(self, timeout: float) -> None:
         # SQLite has no notifications: workers poll, unless woken to shut down.
@@ -367,12 +544,14 @@ class SQLiteJournal:
         release = ", lease_owner = NULL, lease_expires_at = NULL" if update.release_lease else ""
         cursor = db.execute(
             "UPDATE instances SET status = ?, wakeup_at = ?, last_error = ?, attempts = ?, "
+            "workflow_version = COALESCE(?, workflow_version), "
             f"updated_at = ?{release} WHERE id = ?",
             (
                 str(update.status),
                 _ts(update.wakeup_at),
                 update.last_error,
                 update.attempts,
+                update.workflow_version,
                 _ts(now),
                 instance_id,
             ),

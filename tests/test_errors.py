@@ -67,7 +67,7 @@ def test_an_unknown_format_is_a_wio_error_naming_the_formats() -> None:
 
 def test_a_worker_refuses_a_workflow_given_twice() -> None:
     workflow: Workflow[Any, Any, Any] = Workflow(WIO.pure(1), name="twice")
-    with pytest.raises(DefinitionError, match="workflow 'twice' version 1 twice"):
+    with pytest.raises(DefinitionError, match="workflow 'twice' version 1 is given twice"):
         Worker(MemoryJournal(), [workflow, workflow])
 
 

@@ -13,6 +13,7 @@ from tests.conftest import ALL_JOURNALS, DURABLE_JOURNALS
 from wio.journal import (
     ConcurrencyConflict,
     DuplicateInstance,
+    InstanceChanged,
     InstanceRecord,
     InstanceStatus,
     InvalidJournalURL,
@@ -92,6 +93,7 @@ def test_a_stale_or_future_append_conflicts_and_writes_nothing(
             "a", expected, [event(9), event(10)], T0, StatusUpdate(InstanceStatus.FAILED)
         )
     assert raised.value.instance_id == "a" and raised.value.expected_seq == expected
+    assert raised.value.actual_seq == 2
     assert [e.payload["amount"] for e in journal.read("a")] == [1, 2]
     assert journal.get_instance("a").status == InstanceStatus.RUNNING
 
@@ -150,6 +152,101 @@ def test_update_instance(open_fresh: Open) -> None:
     assert (got.wakeup_at, got.last_error, got.attempts) == (wake, "ValueError: boom", 2)
     with pytest.raises(UnknownInstance):
         journal.update_instance("b", StatusUpdate(InstanceStatus.FAILED), T0)
+
+
+@ALL_JOURNALS
+def test_a_conditional_update_writes_only_if_nothing_changed(open_fresh: Open) -> None:
+    journal = open_fresh()
+    journal.create_instance(record("a", status=InstanceStatus.FAILED, last_error="boom"))
+    journal.append("a", 0, [event(1)], T0)
+    retried = StatusUpdate(InstanceStatus.RUNNING)
+    with pytest.raises(InstanceChanged, match="expected its last event to be #0, found #1"):
+        journal.update_instance("a", retried, T0, expected_seq=0)
+    with pytest.raises(InstanceChanged, match="expected status 'waiting', found status 'failed'"):
+        journal.update_instance("a", retried, T0, expected_status=InstanceStatus.WAITING)
+    assert journal.get_instance("a").status == InstanceStatus.FAILED  # nothing written
+    journal.update_instance("a", retried, T0, expected_seq=1, expected_status=InstanceStatus.FAILED)
+    got = journal.get_instance("a")
+    assert (got.status, got.last_error) == (InstanceStatus.RUNNING, None)
+    with pytest.raises(UnknownInstance):
+        journal.update_instance("b", retried, T0, expected_seq=0)
+
+
+@ALL_JOURNALS
+def test_concurrent_conditional_updates_let_exactly_one_win(open_fresh: Open) -> None:
+    journal = open_fresh()
+    journal.create_instance(record("a", status=InstanceStatus.FAILED))
+    outcomes: list[str] = []
+    barrier = threading.Barrier(6)
+
+    def writer(n: int) -> None:
+        barrier.wait()
+        try:
+            if n % 2:  # an append that also changes the status, as a cancellation does
+                journal.append("a", 0, [event(n)], T0, StatusUpdate(InstanceStatus.CANCELLED))
+            else:
+                journal.update_instance(
+                    "a",
+                    StatusUpdate(InstanceStatus.RUNNING),
+                    T0,
+                    expected_seq=0,
+                    expected_status=InstanceStatus.FAILED,
+                )
+            outcomes.append("won")
+        except ConcurrencyConflict:
+            outcomes.append("conflict")
+
+    threads = [threading.Thread(target=writer, args=(n,)) for n in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    got = journal.get_instance("a")
+    # Either an append won (and every update saw its event), or updates ran first and
+    # then exactly one append: never an update after an append.
+    assert got.last_seq == 1
+    assert got.status == InstanceStatus.CANCELLED, outcomes
+    assert outcomes.count("won") >= 1
+
+
+@ALL_JOURNALS
+def test_an_instance_is_created_with_its_first_events_at_once(open_fresh: Open) -> None:
+    journal = open_fresh()
+    journal.create_instance(record("fork"), [event(1), event(2)])
+    assert journal.get_instance("fork").last_seq == 2
+    assert [(e.seq, e.payload["amount"]) for e in journal.read("fork")] == [(1, 1), (2, 2)]
+    journal.create_instance(record("a"))
+    with pytest.raises(DuplicateInstance):
+        journal.create_instance(record("a"), [event(1)])
+    assert journal.read("a") == []  # the refused events were not written either
+
+
+@ALL_JOURNALS
+def test_cancelled_instances_are_listed_and_never_claimed(open_fresh: Open) -> None:
+    journal = open_fresh()
+    journal.create_instance(record("a", status=InstanceStatus.CANCELLED, wakeup_at=T0))
+    assert [r.id for r in journal.list_instances(InstanceStatus.CANCELLED)] == ["a"]
+    assert journal.claim_runnable("w", T0 + TTL, TTL, 10) == []
+
+
+@ALL_JOURNALS
+def test_instances_are_listed_a_page_at_a_time_and_counted(open_fresh: Open) -> None:
+    journal = open_fresh()
+    for n in range(7):  # created in reverse id order: pages follow creation time
+        journal.create_instance(
+            record(f"i-{6 - n}", created_at=T0 + n * TTL, workflow_version=1 + n % 2)
+        )
+    journal.create_instance(record("late", created_at=T0, status=InstanceStatus.FAILED))
+    ids: list[str] = []
+    after = None
+    while page := journal.list_instances(InstanceStatus.RUNNING, after=after, limit=3):
+        ids += [r.id for r in page]
+        after = page[-1].id
+    assert ids == ["i-6", "i-5", "i-4", "i-3", "i-2", "i-1", "i-0"]
+    assert [r.id for r in journal.list_instances(version=2)] == ["i-5", "i-3", "i-1"]
+    assert [r.id for r in journal.list_instances(after="late", limit=2)] == ["i-5", "i-4"]
+    assert journal.list_instances(after="nothing") == []
+    assert journal.count_instances() == {InstanceStatus.RUNNING: 7, InstanceStatus.FAILED: 1}
 
 
 @ALL_JOURNALS
@@ -247,6 +344,10 @@ def test_register_workflow_is_idempotent(open_fresh: Open) -> None:
     journal = open_fresh()
     journal.register_workflow("order", 1, {"_type": "End"}, T0)
     journal.register_workflow("order", 1, {"_type": "Recovery"}, T0 + TTL)
+    journal.register_workflow("order", 3, {"_type": "End"}, T0)
+    journal.register_workflow("refund", 2, {"_type": "End"}, T0)
+    assert journal.workflow_versions("order") == [1, 3]
+    assert journal.workflow_versions("nothing") == []
     journal.ping()
 
 
@@ -288,3 +389,47 @@ def test_bad_urls_get_clear_errors(url: str, error: type[Exception], message: st
 def test_an_unreachable_postgres_server_is_a_clear_error() -> None:
     with pytest.raises(JournalUnavailable, match="cannot reach PostgreSQL"):
         open_journal("postgresql://postgres@127.0.0.1:1/test?connect_timeout=1")
+
+
+@ALL_JOURNALS
+def test_an_update_moves_an_instance_to_another_version_with_its_append(open_fresh: Open) -> None:
+    journal = open_fresh()
+    journal.create_instance(record("a"))
+    journal.append("a", 0, [event(1)], T0)
+    moved = StatusUpdate(InstanceStatus.WAITING, workflow_version=2)
+    with pytest.raises(ConcurrencyConflict):  # a stale position moves nothing
+        journal.append("a", 0, [event(2)], T0, moved)
+    assert journal.get_instance("a").workflow_version == 1
+    journal.append("a", 1, [event(2)], T0, moved)
+    got = journal.get_instance("a")
+    assert (got.workflow_version, got.status, got.last_seq) == (2, InstanceStatus.WAITING, 2)
+    # An update without a version keeps the one the instance has.
+    journal.update_instance("a", StatusUpdate(InstanceStatus.RUNNING), T0)
+    assert journal.get_instance("a").workflow_version == 2
+
+
+@ALL_JOURNALS
+def test_registered_workflows_are_listed_with_when_they_were_last_registered(
+    open_fresh: Open,
+) -> None:
+    journal = open_fresh()
+    assert journal.list_workflows() == []
+    journal.register_workflow("order", 2, {"_type": "Pure"}, T0)
+    journal.register_workflow("order", 1, {"_type": "Pure"}, T0)
+    journal.register_workflow("order", 2, {"_type": "Pure"}, T0 + TTL)
+    listed = [(w.name, w.version, w.registered_at) for w in journal.list_workflows()]
+    assert listed == [("order", 1, T0), ("order", 2, T0 + TTL)]
+
+
+@ALL_JOURNALS
+def test_read_many_reads_several_instances_events_in_order(open_fresh: Open) -> None:
+    journal = open_fresh()
+    for instance_id, count in (("a", 3), ("b", 0), ("c", 2)):
+        journal.create_instance(record(instance_id))
+        if count:
+            journal.append(instance_id, 0, [event(n) for n in range(count)], T0)
+    read = journal.read_many(["c", "b", "ghost", "a"])
+    assert list(read) == ["c", "b", "ghost", "a"]
+    assert [(e.seq, e.payload["amount"]) for e in read["a"]] == [(1, 0), (2, 1), (3, 2)]
+    assert read["a"] == [e._replace(recorded_at=None) for e in journal.read("a")]
+    assert (read["b"], read["ghost"], len(read["c"])) == ([], [], 2)

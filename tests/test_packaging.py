@@ -15,7 +15,7 @@ ROOT = Path(__file__).resolve().parent.parent
 PROBE = """
 import importlib, json
 found = {}
-for name in ("wio.journal", "wio.renderers", "journal", "renderers"):
+for name in ("wio.journal", "wio.renderers", "wio.cli", "wio.server.command", "journal", "renderers"):
     try:
         importlib.import_module(name)
         found[name] = True
@@ -47,6 +47,8 @@ def test_an_install_exposes_wio_journal_and_no_top_level_journal(
     assert json.loads(probe.stdout) == {
         "wio.journal": True,
         "wio.renderers": True,
+        "wio.cli": True,  # every subpackage is installed, wio.server too
+        "wio.server.command": True,
         "journal": False,
         "renderers": False,
     }

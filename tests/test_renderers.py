@@ -258,7 +258,7 @@ def test_render_an_instances_progress_from_a_journal(tmp_path: Path) -> None:
     assert "class start,n0,n1_0_0,n1_0_1,n1_0_2,finish executed" in done.stdout  # finished
     text = wio("render", target, "--format", "text", "--instance", "A", "--journal", url)
     assert "[x] RunIO 'Update Inventory'" in text.stdout
-    missing = wio("render", target, "--instance", "nope", "--journal", url)
+    missing = wio("render", target, "-f", "text", "--instance", "nope", "--journal", url)
     assert missing.returncode == 1 and "no instance 'nope'" in missing.stderr
 
 

@@ -176,7 +176,7 @@ def drive(instance: Any, after_each: Any = None) -> None:
         if instance.step():
             pass
         elif instance.expected_signals():
-            instance.signal(nudge, Nudge(len(instance.events)))
+            instance.signal(nudge, Nudge(len(instance.events)), advance=False)
         else:
             return
         if after_each is not None:

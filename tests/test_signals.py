@@ -19,7 +19,7 @@ from wio.interpreter import start
 from wio.journal import NewEvent
 from wio.runtime import AsyncRuntime, RecordedEvent
 from wio.runtime.signal_delivery import redelivered, signal_effect, signal_record
-from wio.signals import SignalHandled, SignalRequestError, UnexpectedSignal
+from wio.signals import SignalHandled, SignalKeyReused, SignalRequestError, UnexpectedSignal
 
 Verdict, Document = example.Verdict, example.Document
 
@@ -101,9 +101,12 @@ def test_signal_delivery_is_pure_functions_of_the_cursor_and_events() -> None:
     )
     record = signal_record(effect, example.Reviewed("ada", True), "k")
     assert record.response == example.Acknowledgement("Spec", accepted=True)
-    assert redelivered(cursor, [], example.review, Verdict("ada", True), "k") is None
+    assert redelivered("d", cursor, [], example.review, Verdict("ada", True), "k") is None
     events = [RecordedEvent(1, record)]
-    assert redelivered(cursor, events, example.review, Verdict("bob", True), "k") == record
+    assert redelivered("d", cursor, events, example.review, Verdict("ada", True), "k") == record
+    # A key names one request: sent again with another, it is refused.
+    with pytest.raises(SignalKeyReused, match="instance 'd', signal 'Review': key 'k' was used"):
+        redelivered("d", cursor, events, example.review, Verdict("bob", True), "k")
     assert example.notifications == []  # nothing here calls a handler
     done = start(WIO.pure(1), None)
     with pytest.raises(UnexpectedSignal, match="instance 'x' is not waiting for signal 'Review'"):

@@ -94,7 +94,10 @@ def test_a_worker_wakes_a_timer_when_due_even_after_a_restart(open_fresh: Any) -
     definition = Workflow(reminder(effects), name="reminder", input_type=int)
     journal = open_fresh()
     Runtime(definition, journal=journal, clock=clock).create("i", 0)
-    assert Worker(journal, [definition], clock=clock).run_once() == 1  # asks, starts the timer
+    worker = Worker(journal, [definition], clock=clock)
+    assert worker.run_once() == 1  # asks, starts the timer
+    # The lease is given back, and the instance leaves the worker's memory.
+    assert [runtime.instances() for runtime in worker.runtimes.values()] == [[]]
     record = journal.get_instance("i")
     assert (record.status, record.wakeup_at, record.lease_owner) == (
         "running",

@@ -189,7 +189,7 @@ def test_health_reports_whether_the_journal_answers() -> None:
         assert failed.value.code == 503
         assert "database is down" in json.loads(failed.value.read())["journal"]
         with pytest.raises(urllib.error.HTTPError) as missing:
-            urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics")
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/nothing")
         assert missing.value.code == 404
     finally:
         server.shutdown()

@@ -9,6 +9,7 @@ Every exception wio raises derives from `WioError` and is exported here.
 """
 
 from wio.algebra import WIO, Meta
+from wio.cancellation import Cancelled, InstanceCancelled
 from wio.clock import Clock, ManualClock, SystemClock
 from wio.codec import EventCodec, EventDecodeError, InputError, event
 from wio.definition import Workflow
@@ -16,10 +17,15 @@ from wio.errors import (
     DefinitionError,
     InstanceAlreadyExists,
     InstanceNotFound,
+    InvalidInstanceId,
+    InvalidSetting,
     JournalEventError,
     NotWaitingForEvent,
     RecordedError,
+    ReplayDiverged,
     StepFailed,
+    UnknownEventType,
+    UnknownVersion,
     UnmatchedEventError,
     WioError,
     WrongWorkflow,
@@ -28,15 +34,19 @@ from wio.interpreter import FailedAttempt, StepRecord
 from wio.journal import (
     ConcurrencyConflict,
     DuplicateInstance,
+    InstanceChanged,
     InstanceStatus,
     InvalidJournalURL,
     JournalError,
+    JournalNotFound,
     JournalUnavailable,
     LeaseHeld,
+    NotPrunable,
     UnknownInstance,
 )
 from wio.loading import TargetError
 from wio.model import ModelFormatError
+from wio.operations import NoSuchInstance, OperationRefused
 from wio.renderers import ChartTooLarge, GraphvizMissing, UnknownFormat
 from wio.result import Err
 from wio.retry import RetryPolicy
@@ -48,12 +58,19 @@ from wio.runtime import (
     Runtime,
     UnmatchedEvent,
 )
-from wio.signals import Signal, SignalHandled, SignalRequestError, UnexpectedSignal
+from wio.signals import (
+    Signal,
+    SignalHandled,
+    SignalKeyReused,
+    SignalRequestError,
+    UnexpectedSignal,
+)
 
 __all__ = [
     "WIO",
     "AsyncInstance",
     "AsyncRuntime",
+    "Cancelled",
     "ChartTooLarge",
     "Clock",
     "ConcurrencyConflict",
@@ -67,31 +84,43 @@ __all__ = [
     "InputError",
     "Instance",
     "InstanceAlreadyExists",
+    "InstanceCancelled",
+    "InstanceChanged",
     "InstanceNotFound",
     "InstanceStatus",
+    "InvalidInstanceId",
     "InvalidJournalURL",
+    "InvalidSetting",
     "JournalError",
     "JournalEventError",
+    "JournalNotFound",
     "JournalUnavailable",
     "LeaseHeld",
     "ManualClock",
     "Meta",
     "ModelFormatError",
+    "NoSuchInstance",
+    "NotPrunable",
     "NotWaitingForEvent",
+    "OperationRefused",
     "RecordedError",
     "RecordedEvent",
+    "ReplayDiverged",
     "RetryPolicy",
     "Runtime",
     "Signal",
     "SignalHandled",
+    "SignalKeyReused",
     "SignalRequestError",
     "StepFailed",
     "StepRecord",
     "SystemClock",
     "TargetError",
     "UnexpectedSignal",
+    "UnknownEventType",
     "UnknownFormat",
     "UnknownInstance",
+    "UnknownVersion",
     "UnmatchedEvent",
     "UnmatchedEventError",
     "WioError",

@@ -4,16 +4,21 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
 import os
+import signal
 import sys
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from wio.errors import WioError
 from wio.journal import InstanceStatus, open_journal
+from wio.journal.records import FINAL_STATUSES
+from wio.logs import configure_logging
+from wio.operations_cli import add_commands as add_operation_commands
 from wio.renderers import BPMN_TARGETS, FORMATS
+from wio.server.command import add_command as add_serve_command
 
 DEFAULT_JOURNAL = "sqlite:///wio.db"
 USAGE_ERROR = 2  # as argparse exits on bad arguments
@@ -22,15 +27,24 @@ USAGE_ERROR = 2  # as argparse exits on bad arguments
 def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(
-        level=os.environ.get("WIO_LOG_LEVEL", "WARNING").upper(),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    _reclaim_positionals(parser, args)
+    configure_logging(
+        os.environ.get("WIO_LOG_LEVEL")
+        or ("INFO" if getattr(args, "logs_by_default", False) else "WARNING"),
+        getattr(args, "log_format", "text"),
     )
     try:
-        return int(args.handler(args))
+        status = int(args.handler(args))
+        sys.stdout.flush()  # inside the try: a closed pipe is reported here, not at exit
+        return status
     except WioError as exc:  # every error wio raises, the journal's included
         print(f"wio: error: {exc}", file=sys.stderr)
         return 1
+    except BrokenPipeError:
+        # The reader went away (`wio render ... | head -1`): stop quietly, as `cat` does.
+        # Point stdout at /dev/null so that the interpreter's final flush cannot fail too.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 128 + signal.SIGPIPE
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -77,7 +91,13 @@ def _parser() -> argparse.ArgumentParser:
     compat.set_defaults(handler=_compat)
 
     start = commands.add_parser("start", help="create an instance for the workers to run")
-    start.add_argument("target", metavar="PATH_OR_MODULE:ATTR")
+    start.add_argument(
+        "targets",
+        nargs="+",
+        metavar="PATH_OR_MODULE:ATTR",
+        help="the workflow, or several versions of it: the newest is started",
+    )
+    start.add_argument("--version", type=int, help="start this version rather than the newest")
     start.add_argument("--journal", default=default_journal, help=journal_help)
     start.add_argument("--id", required=True, help="the new instance's id")
     start.add_argument("--input", required=True, help="the input, as JSON")
@@ -90,10 +110,41 @@ def _parser() -> argparse.ArgumentParser:
     instances.add_argument("--journal", default=default_journal, help=journal_help)
     instances.add_argument("--status", choices=[s.value for s in InstanceStatus])
     instances.add_argument("--workflow", help="only this workflow's instances")
+    instances.add_argument(
+        "--served-within",
+        type=float,
+        default=600.0,
+        metavar="SECONDS",
+        help="a version counts as served if a worker registered it this recently (600)",
+    )
     instances.set_defaults(handler=_instances)
 
+    prune = commands.add_parser(
+        "prune", help="delete finished instances and their events, in small batches"
+    )
+    prune.add_argument("--journal", default=default_journal, help=journal_help)
+    prune.add_argument(
+        "--finished-before",
+        required=True,
+        type=_timestamp,
+        metavar="DATE",
+        help="ISO 8601 date or time (UTC unless it has an offset): prune instances "
+        "whose last update is older",
+    )
+    prune.add_argument(
+        "--status",
+        action="append",
+        choices=sorted(str(s) for s in FINAL_STATUSES),
+        help="prune only instances in this status (repeatable; default: all final statuses)",
+    )
+    prune.add_argument(
+        "--batch-size", type=int, default=1000, help="instances deleted per transaction"
+    )
+    prune.add_argument("--dry-run", action="store_true", help="count the instances, delete nothing")
+    prune.set_defaults(handler=_prune)
+
     inspect = commands.add_parser("inspect", help="show an instance's events, state and progress")
-    inspect.add_argument("id")
+    inspect.add_argument("id", nargs="?", metavar="ID")
     inspect.add_argument("--journal", default=default_journal, help=journal_help)
     inspect.add_argument(
         "--workflows",
@@ -103,11 +154,11 @@ def _parser() -> argparse.ArgumentParser:
         help="the workflow code, to replay the events into state and progress",
     )
     inspect.add_argument("--json", action="store_true", help="print JSON")
-    inspect.set_defaults(handler=_inspect)
+    inspect.set_defaults(handler=_inspect, positionals=("id",))
 
     signal = commands.add_parser("signal", help="deliver a signal to an instance")
-    signal.add_argument("id")
-    signal.add_argument("signal", metavar="SIGNAL", help="the signal's name")
+    signal.add_argument("id", nargs="?", metavar="ID")
+    signal.add_argument("signal", nargs="?", metavar="SIGNAL", help="the signal's name")
     signal.add_argument("--journal", default=default_journal, help=journal_help)
     signal.add_argument("--request", required=True, help="the request, as JSON")
     signal.add_argument(
@@ -120,7 +171,71 @@ def _parser() -> argparse.ArgumentParser:
         metavar="PATH_OR_MODULE:ATTR",
         help="the workflow code, which handles the signal",
     )
-    signal.set_defaults(handler=_signal)
+    signal.set_defaults(handler=_signal, positionals=("id", "signal"))
+
+    deliver = commands.add_parser(
+        "deliver", help="record an event an instance waits for (e.g. at a recover node)"
+    )
+    deliver.add_argument("id")
+    deliver.add_argument("--journal", default=default_journal, help=journal_help)
+    deliver.add_argument("--event", required=True, metavar="TYPE", help="the event's type name")
+    deliver.add_argument("--data", required=True, metavar="JSON", help="the event, as JSON")
+    deliver.add_argument(
+        "--workflows",
+        nargs="+",
+        required=True,
+        metavar="PATH_OR_MODULE:ATTR",
+        help="the workflow code, which decodes and validates the event",
+    )
+    deliver.set_defaults(handler=_deliver)
+
+    replay = commands.add_parser(
+        "replay", help="replay stored instances against code, strictly; reads only"
+    )
+    replay.add_argument("--journal", default=default_journal, help=journal_help)
+    replay.add_argument(
+        "--workflows",
+        nargs="+",
+        required=True,
+        metavar="PATH_OR_MODULE:ATTR",
+        help="the code; an instance whose version is not given replays against the newest",
+    )
+    replay.add_argument(
+        "--status",
+        nargs="+",
+        default=[],
+        choices=[s.value for s in InstanceStatus],
+        help="only instances with these statuses",
+    )
+    replay.add_argument(
+        "--instance", nargs="+", default=[], metavar="ID", help="only these instances"
+    )
+    replay.set_defaults(handler=_replay)
+
+    migrate = commands.add_parser(
+        "migrate", help="move instances to another version, after checking each by replay"
+    )
+    migrate.add_argument("--journal", default=default_journal, help=journal_help)
+    migrate.add_argument("--workflow", required=True, metavar="NAME")
+    migrate.add_argument("--to", required=True, type=int, metavar="VERSION")
+    migrate.add_argument("--from", dest="from_version", type=int, metavar="VERSION")
+    migrate.add_argument(
+        "--workflows",
+        nargs="+",
+        required=True,
+        metavar="PATH_OR_MODULE:ATTR",
+        help="the code, including the version to migrate to",
+    )
+    which = migrate.add_mutually_exclusive_group(required=True)
+    which.add_argument("--instance", nargs="+", default=[], metavar="ID")
+    which.add_argument("--all", action="store_true", help="every running or waiting instance")
+    migrate.add_argument("--dry-run", action="store_true", help="check only; change nothing")
+    migrate.add_argument(
+        "--allow-recovery-wait",
+        action="store_true",
+        help="also move instances that would then wait at a recover node for an operator",
+    )
+    migrate.set_defaults(handler=_migrate)
 
     db = commands.add_parser("db", help="manage the journal's schema")
     db_commands = db.add_subparsers(required=True, metavar="ACTION")
@@ -132,18 +247,48 @@ def _parser() -> argparse.ArgumentParser:
     worker.add_argument("--journal", default=default_journal, help=journal_help)
     worker.add_argument("--workflows", nargs="+", required=True, metavar="PATH_OR_MODULE:ATTR")
     worker.add_argument("--owner", help="lease owner name (default: host:pid:random)")
-    worker.add_argument("--lease-ttl", type=float, default=30.0, metavar="SECONDS")
-    worker.add_argument("--poll-interval", type=float, default=1.0, metavar="SECONDS")
-    worker.add_argument("--shutdown-timeout", type=float, default=30.0, metavar="SECONDS")
-    worker.add_argument("--health-port", type=int, help="serve GET /health on this port")
+    worker.add_argument("--lease-ttl", type=_positive, default=30.0, metavar="SECONDS")
+    worker.add_argument("--poll-interval", type=_positive, default=1.0, metavar="SECONDS")
+    worker.add_argument("--shutdown-timeout", type=_seconds, default=30.0, metavar="SECONDS")
+    worker.add_argument(
+        "--health-port", type=_port, help="serve GET /health and /metrics on this port"
+    )
+    worker.add_argument(
+        "--health-host", default="127.0.0.1", help="address of /health (default: 127.0.0.1)"
+    )
+    worker.add_argument(
+        "--log-format", choices=("text", "json"), default="text", help="worker log lines"
+    )
     worker.add_argument(
         "--once", action="store_true", help="run what is runnable now, then exit (e.g. from cron)"
     )
-    worker.set_defaults(handler=_worker)
+    worker.set_defaults(handler=_worker, logs_by_default=True)
+
+    def add_journal(command: argparse.ArgumentParser) -> None:
+        command.add_argument("--journal", default=default_journal, help=journal_help)
+
+    add_operation_commands(commands, add_journal)
+    add_serve_command(commands, add_journal, _port)
 
     demo = commands.add_parser("demo", help="run the order example: crash, resume, finish")
     demo.set_defaults(handler=_demo)
     return parser
+
+
+def _reclaim_positionals(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """Give back to the positionals the words a ``--workflows`` list took from them.
+
+    argparse lets ``--workflows T1 T2`` take every word after it, so in
+    ``wio inspect --workflows T ID`` the id would be read as a target. Targets
+    are always ``PATH_OR_MODULE:ATTR``: trailing words without a colon are not.
+    """
+    names: tuple[str, ...] = getattr(args, "positionals", ())
+    missing = [name for name in names if getattr(args, name) is None]
+    targets: list[str] = getattr(args, "workflows", None) or []
+    while missing and targets and ":" not in targets[-1]:
+        setattr(args, missing.pop(), targets.pop())
+    if missing:
+        parser.error(f"the following arguments are required: {', '.join(missing).upper()}")
 
 
 def _render(args: argparse.Namespace) -> int:
@@ -151,10 +296,16 @@ def _render(args: argparse.Namespace) -> int:
     from wio.renderers import Marks, render
     from wio.runtime import Runtime
 
+    if args.instance is not None and args.format in ("json", "bpmn"):
+        raise WioError(
+            f"--instance: the {args.format} format cannot mark the nodes an instance ran; "
+            "use mermaid, dot, svg, png or text"
+        )
     definition = load_definition(args.target)
     marks = Marks()
-    if args.instance:
-        with Runtime(definition, journal=args.journal) as runtime:
+    if args.instance is not None:
+        with open_journal(args.journal, create=False) as journal:
+            runtime = Runtime(definition, journal=journal)
             marks = Marks.of(runtime.get(args.instance))
     output = render(
         definition.wio,
@@ -167,8 +318,9 @@ def _render(args: argparse.Namespace) -> int:
     if isinstance(output, bytes):
         if args.output is None:
             sys.stdout.buffer.write(output)
+            sys.stdout.buffer.flush()
         else:
-            args.output.write_bytes(output)
+            _write(args.output, output)
         return 0
     _emit(output.rstrip("\n"), args.output)
     return 0
@@ -226,8 +378,10 @@ def _start(args: argparse.Namespace) -> int:
     from wio.codec import decode_input
     from wio.loading import load_definition
     from wio.runtime import Runtime
+    from wio.versions import WorkflowVersions
 
-    definition = load_definition(args.target)
+    versions = WorkflowVersions(load_definition(target) for target in args.targets)
+    definition = versions.pick(version=args.version)
     try:
         data = json.loads(args.input)
     except json.JSONDecodeError as exc:
@@ -242,23 +396,58 @@ def _start(args: argparse.Namespace) -> int:
 
 
 def _instances(args: argparse.Namespace) -> int:
-    with open_journal(args.journal) as journal:
+    from datetime import UTC, timedelta
+
+    from wio.inspection import why_not_running
+    from wio.worker import served_versions
+
+    with open_journal(args.journal, create=False) as journal:
         records = journal.list_instances(
             InstanceStatus(args.status) if args.status else None, args.workflow
         )
+        registered = journal.list_workflows()
+    now = datetime.now(UTC)
+    served = served_versions(registered, now, timedelta(seconds=args.served_within))
     rows = [
         (r.id, f"{r.workflow} v{r.workflow_version}", str(r.status), str(r.last_seq),
-         r.updated_at.isoformat(timespec="seconds"), r.last_error or "")
+         r.updated_at.isoformat(timespec="seconds"), why_not_running(r, registered, served, now),
+         r.last_error or "")
         for r in records
     ]  # fmt: skip
-    _table(("ID", "WORKFLOW", "STATUS", "EVENTS", "UPDATED", "LAST ERROR"), rows)
+    _table(("ID", "WORKFLOW", "STATUS", "EVENTS", "UPDATED", "REASON", "LAST ERROR"), rows)
+    return 0
+
+
+def _timestamp(text: str) -> datetime:
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not an ISO 8601 date or time, such as 2026-01-31 or "
+            "2026-01-31T12:00:00+00:00"
+        ) from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def _prune(args: argparse.Namespace) -> int:
+    if args.batch_size < 1:
+        print("wio: error: --batch-size must be at least 1", file=sys.stderr)
+        return 2
+    statuses = [InstanceStatus(s) for s in args.status] if args.status else FINAL_STATUSES
+    with open_journal(args.journal) as journal:
+        count = journal.prune(
+            args.finished_before, statuses, batch_size=args.batch_size, dry_run=args.dry_run
+        )
+    when = args.finished_before.isoformat()
+    verb = "would delete" if args.dry_run else "deleted"
+    print(f"{args.journal}: {verb} {count} instances last updated before {when}")
     return 0
 
 
 def _inspect(args: argparse.Namespace) -> int:
     from wio.inspection import inspect_instance
 
-    with open_journal(args.journal) as journal:
+    with open_journal(args.journal, create=False) as journal:
         report = inspect_instance(journal, args.id, args.workflows)
     if args.json:
         print(json.dumps(report, indent=2, ensure_ascii=False))
@@ -277,7 +466,7 @@ def _signal(args: argparse.Namespace) -> int:
         request = json.loads(args.request)
     except json.JSONDecodeError as exc:
         raise WioError(f"--request is not JSON: {exc}") from None
-    with open_journal(args.journal) as journal:
+    with open_journal(args.journal, create=False) as journal:
         record = journal.get_instance(args.id)
         definition = definition_for(record.workflow, record.workflow_version, args.workflows)
         if definition is None:
@@ -293,6 +482,63 @@ def _signal(args: argparse.Namespace) -> int:
         response = runtime.get(args.id).signal(known[args.signal], request, key=args.key)
     print(json.dumps(encode_value(response, object), ensure_ascii=False))
     return 0
+
+
+def _deliver(args: argparse.Namespace) -> int:
+    from wio.delivery import deliver
+
+    try:
+        data = json.loads(args.data)
+    except json.JSONDecodeError as exc:
+        raise WioError(f"--data is not JSON: {exc}") from None
+    with open_journal(args.journal) as journal:
+        delivered = deliver(journal, args.id, args.event, data, args.workflows)
+    print(delivered)
+    return 0
+
+
+def _replay(args: argparse.Namespace) -> int:
+    from wio.loading import load_definition
+    from wio.replayer import replay_journal
+
+    definitions = [load_definition(target) for target in args.workflows]
+    statuses = [InstanceStatus(s) for s in args.status]
+    replayed = diverged = 0
+    with open_journal(args.journal, upgrade=False) as journal:  # reads only
+        for verdict in replay_journal(
+            journal, definitions, statuses=statuses, instance_ids=args.instance
+        ):
+            replayed += 1
+            diverged += not verdict.ok
+            print(f"{verdict.instance_id}: {verdict.workflow} v{verdict.version}: {verdict}")
+    print(f"replayed {replayed} instance(s): {replayed - diverged} ok, {diverged} diverge")
+    return 1 if diverged else 0
+
+
+def _migrate(args: argparse.Namespace) -> int:
+    from collections import Counter
+
+    from wio.loading import load_definition
+    from wio.migration import Outcome, migrate
+    from wio.versions import WorkflowVersions
+
+    versions = WorkflowVersions(load_definition(target) for target in args.workflows)
+    target = versions.pick(args.workflow, args.to)
+    with open_journal(args.journal) as journal:
+        results = migrate(
+            journal,
+            target,
+            from_version=args.from_version,
+            instance_ids=args.instance,
+            dry_run=args.dry_run,
+            allow_recovery_wait=args.allow_recovery_wait,
+        )
+    for result in results:
+        print(result)
+    counts = Counter(result.outcome for result in results)
+    summary = ", ".join(f"{counts[o]} {o}" for o in Outcome if counts[o] or o == Outcome.REFUSED)
+    print(f"{target.name} to v{target.version}: {summary}")
+    return 1 if counts[Outcome.REFUSED] else 0
 
 
 def _db_upgrade(args: argparse.Namespace) -> int:
@@ -321,7 +567,7 @@ def _worker(args: argparse.Namespace) -> int:
         if args.once:
             print(f"ran {worker.run_once()} instance(s)")
             return 0
-        return run_worker_process(worker, args.health_port)
+        return run_worker_process(worker, args.health_port, args.health_host)
     finally:
         journal.close()
 
@@ -332,11 +578,48 @@ def _demo(args: argparse.Namespace) -> int:
     return run_demo(print)
 
 
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of seconds, got {text!r}") from None
+    if not value >= 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"expected 0 seconds or more, got {text!r}")
+    return value
+
+
+def _positive(text: str) -> float:
+    try:
+        value = _seconds(text)
+    except argparse.ArgumentTypeError:
+        value = -1.0
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"expected more than 0 seconds, got {text!r}")
+    return value
+
+
+def _port(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a port number, got {text!r}") from None
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"expected a port from 0 to 65535, got {value}")
+    return value
+
+
 def _emit(text: str, output: Path | None) -> None:
     if output is None:
-        print(text)
+        print(text, flush=True)
     else:
-        output.write_text(text + "\n", encoding="utf-8")
+        _write(output, (text + "\n").encode())
+
+
+def _write(output: Path, data: bytes) -> None:
+    try:
+        output.write_bytes(data)
+    except OSError as exc:
+        raise WioError(f"-o {output}: cannot write it: {exc.strerror or exc}") from None
 
 
 def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
@@ -352,6 +635,11 @@ def _print_report(report: dict[str, Any]) -> None:
     for key in ("status", "waiting_for", "attempts", "last_error", "wakeup_at", "lease_owner"):
         if instance.get(key) not in (None, ""):
             print(f"  {key.replace('_', ' ')}: {instance[key]}")
+    for moved in report.get("migrations", []):
+        print(
+            f"  migrated: v{moved['from_version']} -> v{moved['to_version']} "
+            f"at {moved['migrated_at']} (event #{moved['seq']})"
+        )
     print(f"events ({len(report['events'])}):")
     for event in report["events"]:
         payload = json.dumps(event["payload"], ensure_ascii=False)

@@ -114,6 +114,14 @@ class EventCodec:
     def name_of(self, cls: type[Any]) -> str:
         return self._spec(cls).name
 
+    def event_class(self, name: str) -> type[Any] | None:
+        """The event class registered under ``name``, if any."""
+        entry = self._by_name.get(name)
+        return None if entry is None else entry[0]
+
+    def event_names(self) -> list[str]:
+        return sorted(self._by_name)
+
     def encode(self, value: Any) -> NewEvent:
         if isinstance(value, InFlow):
             payload = {"flow": value.flow, "event": self._encode_inner(value.event)}

@@ -9,7 +9,15 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import attrs
 import cattrs
+from cattrs.cols import (
+    homogenous_tuple_structure_factory,
+    is_any_set,
+    is_mapping,
+    is_sequence,
+    list_structure_factory,
+)
 from cattrs.preconf.json import make_converter
 from cattrs.v import format_exception
 
@@ -24,10 +32,67 @@ def _strict(expected: type[Any]) -> Any:
     return structure_scalar
 
 
+def _shaped(json_type: str, accepted: tuple[type[Any], ...], inner: Any) -> Any:
+    """``inner``, after checking that the value has the JSON shape it needs: a string is
+    not an array of characters, and an object's keys are not an array."""
+
+    def structure_shaped(value: Any, type_: Any) -> Any:
+        if not isinstance(value, accepted):
+            raise TypeError(f"expected {json_type}, got {_excerpt(value)}")
+        return inner(value, type_)
+
+    return structure_shaped
+
+
+def _excerpt(value: Any) -> str:
+    text = json.dumps(value, default=repr)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _shape_checks(converter: cattrs.Converter) -> None:
+    arrays = (list, tuple)
+
+    def is_tuple(type_: Any) -> bool:
+        return type_ is tuple or getattr(type_, "__origin__", None) is tuple
+
+    def tuples(type_: Any) -> Any:
+        args = getattr(type_, "__args__", ())
+        if not args or (len(args) == 2 and args[1] is Ellipsis):
+            inner = homogenous_tuple_structure_factory(type_, converter)
+        else:
+            inner = converter.gen_structure_hetero_tuple(type_)
+        return _shaped("an array", arrays, inner)
+
+    def sets(type_: Any) -> Any:
+        args = getattr(type_, "__args__", ())
+        element = args[0] if args else Any
+        container = frozenset if getattr(type_, "__origin__", type_) is frozenset else set
+
+        def structure_set(value: Any, _: Any) -> Any:
+            return container(converter.structure(item, element) for item in value)
+
+        return _shaped("an array", (*arrays, set, frozenset), structure_set)
+
+    converter.register_structure_hook_factory(
+        lambda t: is_sequence(t) and not is_tuple(t),
+        lambda t: _shaped("an array", arrays, list_structure_factory(t, converter)),
+    )
+    converter.register_structure_hook_factory(is_tuple, tuples)
+    converter.register_structure_hook_factory(is_any_set, sets)
+    converter.register_structure_hook_factory(
+        is_mapping, lambda t: _shaped("an object", (dict,), converter.gen_structure_mapping(t))
+    )
+    converter.register_structure_hook_factory(
+        lambda t: isinstance(t, type) and attrs.has(t),
+        lambda t: _shaped("an object", (dict,), converter.gen_structure_attrs_fromdict(t)),
+    )
+
+
 def strict_converter(*, forbid_extra_keys: bool) -> cattrs.Converter:
     converter = make_converter(forbid_extra_keys=forbid_extra_keys)
     for scalar in (str, int, float, bool):
         converter.register_structure_hook(scalar, _strict(scalar))
+    _shape_checks(converter)
     return converter
 
 

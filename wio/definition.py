@@ -16,11 +16,13 @@ from attrs import field, frozen
 
 from wio import algebra
 from wio.algebra import WIO, as_node, first_to_see_input, recorded_events
+from wio.cancellation import Cancelled
 from wio.codec import EventCodec
 from wio.errors import DefinitionError
 from wio.paths import walk_static
 from wio.retry import DEFAULT_RETRY, RetryPolicy
 from wio.signals import Signal
+from wio.versions import Migrated
 
 In = TypeVar("In")
 E = TypeVar("E")
@@ -51,7 +53,10 @@ class Workflow(Generic[In, E, Out]):
             raise DefinitionError(f"a workflow name must be a non-empty string, got {self.name!r}")
         if self.input_type is None:
             object.__setattr__(self, "input_type", infer_input_type(self.wio))
-        codec = EventCodec([*event_types(self.wio), *self.events], signals(self.wio))
+        # Every journal may hold a migration's record, whatever the workflow.
+        codec = EventCodec(
+            [Cancelled, *event_types(self.wio), *self.events, Migrated], signals(self.wio)
+        )
         object.__setattr__(self, "codec", codec)
 
 

@@ -132,7 +132,10 @@ def _crash_child(url: str, say: Callable[[str], None]) -> None:
         else:
             raise WioError("the demo's child process ended before the crash point")
     finally:
+        if child.poll() is None:  # e.g. our reader went away: leave no orphan behind
+            child.kill()
         child.wait(timeout=30)
+        child.stdout.close()
     say(f"   killed child {child.pid} with SIGKILL while it was sending the email")
 
 

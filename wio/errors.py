@@ -8,7 +8,13 @@ the journal (it imports nothing from the rest of wio) and re-exported here.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
 from wio.journal.errors import WioError
+
+if TYPE_CHECKING:
+    from wio.replayer import Verdict
 
 __all__ = [
     "DefinitionError",
@@ -17,7 +23,10 @@ __all__ = [
     "JournalEventError",
     "NotWaitingForEvent",
     "RecordedError",
+    "ReplayDiverged",
     "StepFailed",
+    "UnknownEventType",
+    "UnknownVersion",
     "UnmatchedEventError",
     "WioError",
     "WrongWorkflow",
@@ -66,6 +75,15 @@ class UnmatchedEventError(JournalEventError):
         self.expected = expected
 
 
+class InvalidSetting(WioError):
+    """Raised when a worker or server setting is out of range (say, a negative lease
+    time) or cannot be used (a port already in use)."""
+
+
+class InvalidInstanceId(WioError):
+    """Raised when an instance is created with an id that is empty, blank or not a string."""
+
+
 class InstanceNotFound(WioError):
     """Raised by a runtime asked for an instance id that it does not know."""
 
@@ -87,3 +105,26 @@ class RecordedError(WioError):
 class WrongWorkflow(WioError):
     """Raised when loading an instance that the journal records under another
     workflow or version than the runtime's."""
+
+
+class UnknownVersion(WioError):
+    """Raised when a command or worker is asked for a workflow version that none of
+    the definitions it was given is (or when several workflows leave the choice open)."""
+
+
+class UnknownEventType(WioError):
+    """Raised by `wio deliver` when the instance's workflow version has no event
+    class under the type name given; nothing was recorded."""
+
+
+class ReplayDiverged(WioError, AssertionError):
+    """Raised by `wio.testing.assert_replays` when stored instances do not replay
+    against the code; lists where each one diverges. An `AssertionError`, so it
+    fails a test as an assertion does."""
+
+    def __init__(self, diverged: Sequence[Verdict], replayed: int) -> None:
+        lines = "\n".join(f"  {v.instance_id}: {v}" for v in diverged)
+        super().__init__(
+            f"{len(diverged)} of {replayed} instance(s) do not replay against the code:\n{lines}"
+        )
+        self.diverged = list(diverged)

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection, Sequence
+from datetime import datetime
 from typing import Any
 
 from wio.codec import encode_value
 from wio.interpreter import format_path
-from wio.journal import Journal
+from wio.journal import InstanceRecord, InstanceStatus, Journal, WorkflowRecord
 from wio.loading import definition_for
 from wio.runtime import Runtime
+from wio.versions import Migrated
+
+MIGRATED = Migrated.__wio_event__.name  # type: ignore[attr-defined]
 
 
 def inspect_instance(journal: Journal, instance_id: str, targets: list[str]) -> dict[str, Any]:
@@ -39,6 +44,9 @@ def inspect_instance(journal: Journal, instance_id: str, targets: list[str]) -> 
             for e in journal.read(instance_id)
         ],
     }
+    report["migrations"] = [
+        {"seq": e["seq"], **e["payload"]} for e in report["events"] if e["type"] == MIGRATED
+    ]
     definition = definition_for(record.workflow, record.workflow_version, targets)
     if definition is None:
         report["note"] = (
@@ -66,3 +74,33 @@ def inspect_instance(journal: Journal, instance_id: str, targets: list[str]) -> 
         for u in instance.unmatched_events
     ]
     return report
+
+
+def why_not_running(
+    record: InstanceRecord,
+    registered: Sequence[WorkflowRecord],
+    served: Collection[tuple[str, int]],
+    now: datetime,
+) -> str:
+    """Why an unfinished instance is not advancing now, in words (`wio instances`)."""
+    if record.status not in (InstanceStatus.RUNNING, InstanceStatus.WAITING):
+        return ""
+    name, version = record.workflow, record.workflow_version
+    if (name, version) not in served:
+        same = [w for w in registered if (w.name, w.version) == (name, version)]
+        others = sorted(v for n, v in served if n == name)
+        serving = f" (served: {', '.join(f'v{v}' for v in others)})" if others else ""
+        if same:
+            since = same[0].registered_at.isoformat(timespec="seconds")
+            return f"no worker has served {name} v{version} since {since}{serving}"
+        return f"no worker serves {name} v{version}{serving}"
+    if record.lease_owner and record.lease_expires_at and record.lease_expires_at > now:
+        return f"being run by {record.lease_owner}"
+    if record.wakeup_at is not None and record.wakeup_at > now:
+        at = record.wakeup_at.isoformat(timespec="seconds")
+        if record.status == InstanceStatus.WAITING:
+            return f"waiting for a signal or an operator, or its timeout at {at}"
+        return f"retry at {at}" if record.last_error else f"timer until {at}"
+    if record.status == InstanceStatus.WAITING:
+        return "waiting for a signal or an operator"
+    return "due: the next worker poll runs it"

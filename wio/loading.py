@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import sys
+import traceback
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -12,6 +13,8 @@ from typing import Any
 from wio.algebra import WIO
 from wio.definition import Workflow
 from wio.errors import WioError
+
+_WIO_FOLDER = str(Path(__file__).resolve().parent)
 
 
 class TargetError(WioError):
@@ -60,7 +63,11 @@ def load_module(source: str) -> ModuleType:
     try:
         return importlib.import_module(source)
     except ModuleNotFoundError as exc:
-        raise TargetError(f"cannot import module {source!r}: {exc}") from exc
+        if exc.name is not None and source.startswith(exc.name):
+            raise TargetError(f"cannot import module {source!r}: {exc}") from exc
+        raise TargetError(f"cannot load {source!r}, its code raised:\n{_user_error(exc)}") from exc
+    except Exception as exc:
+        raise TargetError(f"cannot load {source!r}, its code raised:\n{_user_error(exc)}") from exc
 
 
 def _load_file(path: Path) -> ModuleType:
@@ -84,10 +91,21 @@ def _load_file(path: Path) -> ModuleType:
     sys.modules[name] = module
     try:
         spec.loader.exec_module(module)
-    except Exception:
+    except Exception as exc:
         del sys.modules[name]
-        raise
+        raise TargetError(f"cannot load {path}, its code raised:\n{_user_error(exc)}") from exc
     return module
+
+
+def _user_error(exc: BaseException) -> str:
+    """The user's error as Python would print it, without wio's and importlib's frames."""
+    frames = [
+        frame
+        for frame in traceback.extract_tb(exc.__traceback__)
+        if not frame.filename.startswith(("<frozen", _WIO_FOLDER))
+    ]
+    lines = traceback.format_list(frames) + traceback.format_exception_only(exc)
+    return "".join(lines).rstrip("\n")
 
 
 def definition_for(

@@ -44,6 +44,11 @@ class UnexpectedSignal(WioError):
     nothing was recorded."""
 
 
+class SignalKeyReused(WioError):
+    """Raised when a signal's idempotency key is sent again with a different request;
+    nothing was recorded."""
+
+
 class SignalRequestError(WioError):
     """Raised by `signal` when the request does not fit the signal's request type;
     nothing was recorded."""

@@ -18,22 +18,37 @@ import logging
 import os
 import signal
 import threading
+import time
 from collections.abc import Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import FrameType
 from typing import Any
 
+from wio import metrics
 from wio.clock import Clock, SystemClock
 from wio.definition import Workflow
-from wio.errors import DefinitionError
+from wio.errors import InvalidSetting, WrongWorkflow
 from wio.journal import ConcurrencyConflict, InstanceRecord, Journal, JournalError, LeaseHeld
-from wio.journal.records import InstanceStatus, StatusUpdate
+from wio.journal.records import InstanceStatus, StatusUpdate, WorkflowRecord
 from wio.model import to_model, unstructure
 from wio.runtime import Runtime
 from wio.runtime.base import default_owner
+from wio.versions import WorkflowVersions
 
 log = logging.getLogger("wio.worker")
+
+# A version counts as served while some worker registered it this recently; workers
+# register theirs again with every heartbeat (a third of the lease's life).
+SERVED_WITHIN = timedelta(minutes=10)
+UNSERVED_CHECK_INTERVAL = 60.0  # seconds between two looks for instances no worker serves
+
+
+def served_versions(
+    registered: Sequence[WorkflowRecord], now: datetime, within: timedelta = SERVED_WITHIN
+) -> set[tuple[str, int]]:
+    """The (name, version) pairs some worker registered within ``within`` of ``now``."""
+    return {(w.name, w.version) for w in registered if now - w.registered_at <= within}
 
 
 class Worker:
@@ -49,6 +64,15 @@ class Worker:
         shutdown_timeout: float = 30.0,
         clock: Clock | None = None,
     ) -> None:
+        for setting, value, least in (
+            ("lease_ttl", lease_ttl, 0.0), ("poll_interval", poll_interval, 0.0),
+            ("batch_size", batch_size, 0), ("shutdown_timeout", shutdown_timeout, -1e-9),
+        ):  # fmt: skip
+            if not value > least:
+                raise InvalidSetting(
+                    f"worker: {setting} must be {'0 or more' if least < 0 else 'positive'}, "
+                    f"got {value!r}"
+                )
         self.journal = journal
         self.owner = owner or default_owner()
         self.lease_ttl = lease_ttl
@@ -59,29 +83,62 @@ class Worker:
         self.stopping = threading.Event()
         self.processed = 0
         self._current: str | None = None
-        self.runtimes: dict[tuple[str, int], Runtime[Any, Any, Any]] = {}
-        for workflow in workflows:
-            key = (workflow.name, workflow.version)
-            if key in self.runtimes:
-                raise DefinitionError(
-                    f"a worker got workflow {workflow.name!r} version {workflow.version} twice"
-                )
-            self.runtimes[key] = Runtime(
+        self._claimed_at = 0.0
+        # Several versions of a workflow side by side: each instance runs on its own.
+        self.versions = WorkflowVersions(workflows)
+        self.runtimes: dict[tuple[str, int], Runtime[Any, Any, Any]] = {
+            (workflow.name, workflow.version): Runtime(
                 workflow, journal=journal, owner=self.owner, lease_ttl=lease_ttl, clock=self.clock
             )
+            for workflow in self.versions
+        }
+        self._models = {
+            key: unstructure(to_model(runtime.workflow)) for key, runtime in self.runtimes.items()
+        }
+        self._unserved_reported: set[str] = set()
+        self._next_unserved_check = 0.0
 
     # -- the loop -----------------------------------------------------------------
 
     def register(self) -> None:
         """Record the workflows this worker runs, and free leases a previous run of it left."""
-        now = self.clock.now()
-        for (name, version), runtime in self.runtimes.items():
-            self.journal.register_workflow(
-                name, version, unstructure(to_model(runtime.workflow)), now
-            )
+        self._announce()
         for record in self.journal.list_instances(InstanceStatus.RUNNING):
             if record.lease_owner == self.owner:
                 self.journal.release_lease(record.id, self.owner)
+        self.report_unserved()
+
+    def _announce(self) -> None:
+        # Registered again with every heartbeat: `wio instances` tells from the time
+        # whether any worker still serves a version.
+        now = self.clock.now()
+        for (name, version), model in self._models.items():
+            self.journal.register_workflow(name, version, model, now)
+
+    def report_unserved(self) -> list[str]:
+        """Log, once per instance, the unfinished instances of this worker's workflows
+        at a version no worker serves: they stay untouched. Returns their ids."""
+        self._next_unserved_check = time.monotonic() + UNSERVED_CHECK_INTERVAL
+        served = served_versions(self.journal.list_workflows(), self.clock.now())
+        unserved = []
+        for name in self.versions.names():
+            for status in (InstanceStatus.RUNNING, InstanceStatus.WAITING):
+                for record in self.journal.list_instances(status, name):
+                    if (name, record.workflow_version) in served:
+                        continue
+                    unserved.append(record.id)
+                    if record.id not in self._unserved_reported:
+                        self._unserved_reported.add(record.id)
+                        log.warning(
+                            "instance %r runs %s v%d, which no worker serves (this one "
+                            "serves %s): it stays untouched until a worker serves that "
+                            "version or `wio migrate` moves it",
+                            record.id,
+                            name,
+                            record.workflow_version,
+                            ", ".join(f"v{v}" for v in self.versions.versions(name)),
+                        )
+        return unserved
 
     def run_until_stopped(self) -> None:
         """Process work until `stop` is called."""
@@ -114,13 +171,19 @@ class Worker:
 
     def _claim(self) -> list[InstanceRecord]:
         """Lease a batch of this worker's runnable instances."""
-        return self.journal.claim_runnable(
-            self.owner,
-            self.clock.now(),
-            timedelta(seconds=self.lease_ttl),
-            self.batch_size,
-            list(self.runtimes),
-        )
+        self._claimed_at = time.monotonic()  # the leases last at least ttl from here
+        with metrics.CLAIM.time():
+            claimed = self.journal.claim_runnable(
+                self.owner,
+                self.clock.now(),
+                timedelta(seconds=self.lease_ttl),
+                self.batch_size,
+                list(self.runtimes),
+            )
+        metrics.CLAIMED.observe(len(claimed))
+        if claimed:
+            log.info("claimed %d instance(s): %s", len(claimed), ", ".join(r.id for r in claimed))
+        return claimed
 
     def stop(self) -> None:
         self.stopping.set()
@@ -134,15 +197,21 @@ class Worker:
         runtime = self.runtimes[(record.workflow, record.workflow_version)]
         self._current = record.id
         try:
-            instance = runtime.get(record.id)
+            instance = runtime.claimed(record, self._claimed_at)
             status = instance.advance(until=self.stopping.is_set)
             self.processed += 1
-            if status in (InstanceStatus.FINISHED, InstanceStatus.FAILED, InstanceStatus.WAITING):
-                runtime.forget(record.id)  # nothing to keep in memory for it
-        except (ConcurrencyConflict, LeaseHeld) as exc:
-            # Another process advanced it meanwhile: forget our copy, it will be reloaded.
+            metrics.INSTANCE_RUNS.inc()
+            log.info("instance %r: %s after event #%d", record.id, status, len(instance.events))
+            # Its lease is given back: another worker may run it next (a timer that
+            # falls due, a signal), so a copy kept here would only grow the memory.
+            runtime.forget(record.id)
+        except (ConcurrencyConflict, LeaseHeld, WrongWorkflow) as exc:
+            # Another process advanced or migrated it meanwhile: forget our copy, it will
+            # be reloaded (with its new version's code).
             log.warning("instance %r: %s", record.id, exc)
             runtime.forget(record.id)
+            if isinstance(exc, WrongWorkflow):  # claimed at the old version: let it go
+                self.journal.release_lease(record.id, self.owner)
         except JournalError:
             runtime.forget(record.id)
             raise
@@ -151,14 +220,18 @@ class Worker:
             # the instance with the reason, keeping every event as it is.
             log.error("instance %r cannot be advanced: %s", record.id, exc)
             runtime.forget(record.id)
-            self.journal.update_instance(
-                record.id,
-                StatusUpdate(
-                    InstanceStatus.FAILED, last_error=f"{type(exc).__name__}: {exc}",
-                    attempts=record.attempts, release_lease=True,
-                ),
-                self.clock.now(),
-            )  # fmt: skip
+            try:
+                self.journal.update_instance(
+                    record.id,
+                    StatusUpdate(
+                        InstanceStatus.FAILED, last_error=f"{type(exc).__name__}: {exc}",
+                        attempts=record.attempts, release_lease=True,
+                    ),
+                    self.clock.now(),
+                    expected_seq=record.last_seq,  # not over a cancellation recorded meanwhile
+                )  # fmt: skip
+            except ConcurrencyConflict as conflict:
+                log.warning("instance %r: not marked failed: %s", record.id, conflict)
         finally:
             self._current = None
 
@@ -175,17 +248,29 @@ class Worker:
                 self.journal.renew_leases(
                     self.owner, self.clock.now(), timedelta(seconds=self.lease_ttl)
                 )
+                self._announce()
+                if time.monotonic() >= self._next_unserved_check:
+                    self.report_unserved()
             except JournalError as exc:
                 log.warning("could not renew leases: %s", exc)
 
 
-def serve_health(worker: Worker, port: int) -> ThreadingHTTPServer:
-    """Serve ``GET /health`` on 127.0.0.1: 200 if the journal answers, 503 if not."""
+def serve_health(worker: Worker, port: int, host: str = "127.0.0.1") -> ThreadingHTTPServer:
+    """Serve ``GET /health`` (200 if the journal answers, 503 if not) and ``GET /metrics``
+    (Prometheus) on ``host``."""
 
     class Health(BaseHTTPRequestHandler):
         def do_GET(self) -> None:
+            if self.path == "/metrics":
+                body, content_type = metrics.exposition(worker.journal)
+                self.send_response(200)
+                self.send_header("Content-Type", content_type)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+                return
             if self.path != "/health":
-                self._reply(404, {"error": "not found; try /health"})
+                self._reply(404, {"error": "not found; try /health or /metrics"})
                 return
             try:
                 worker.journal.ping()
@@ -214,12 +299,18 @@ def serve_health(worker: Worker, port: int) -> ThreadingHTTPServer:
         def log_message(self, format: str, *args: Any) -> None:
             log.debug("health: " + format, *args)
 
-    server = ThreadingHTTPServer(("127.0.0.1", port), Health)
+    try:
+        server = ThreadingHTTPServer((host, port), Health)
+    except (OSError, OverflowError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        raise InvalidSetting(f"health endpoint: cannot listen on {host}:{port}: {reason}") from None
     threading.Thread(target=server.serve_forever, name="wio-health", daemon=True).start()
     return server
 
 
-def run_worker_process(worker: Worker, health_port: int | None = None) -> int:
+def run_worker_process(
+    worker: Worker, health_port: int | None = None, health_host: str = "127.0.0.1"
+) -> int:
     """Run ``worker`` in this process until SIGTERM or SIGINT; returns the exit status."""
     stopped = threading.Event()
 
@@ -230,7 +321,7 @@ def run_worker_process(worker: Worker, health_port: int | None = None) -> int:
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
-    server = serve_health(worker, health_port) if health_port is not None else None
+    server = serve_health(worker, health_port, health_host) if health_port is not None else None
     failure: list[BaseException] = []
 
     def work() -> None:

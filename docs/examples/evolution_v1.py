@@ -16,7 +16,7 @@ from shipment import (
     ship,
 )
 
-from wio import WIO
+from wio import WIO, Workflow
 
 
 def save_payment(start: Shipment, paid: Shipment) -> PaymentSettled:
@@ -29,3 +29,6 @@ charge_card = WIO.run(charge, lambda s, _: evolve(s, paid=True)).named("Charge C
 payment = (reserve_stock >> charge_card).checkpointed(save_payment, recover_payment)
 
 workflow = payment >> ship
+
+# Deployed as version 1 of "shipping": its instances keep this version until migrated.
+shipping = Workflow(workflow, name="shipping", version=1)

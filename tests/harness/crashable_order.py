@@ -4,7 +4,8 @@ Side effects are appended to the file ``$WIO_EFFECTS_LOG`` as "<pid> <effect>"
 lines, so a test can count them across processes. ``$WIO_BLOCK`` makes one
 effect misbehave: ``email:before`` hangs before the email is sent,
 ``email:after`` hangs after it was sent but before its event is recorded,
-``email:slow`` takes ``$WIO_SLOW_SECONDS``, and ``inventory:raise`` always
+``email:slow`` takes ``$WIO_SLOW_SECONDS``, ``email:gate`` waits before sending
+until the file ``$WIO_EFFECTS_LOG.go`` exists, and ``inventory:raise`` always
 fails. A hang first creates ``$WIO_EFFECTS_LOG.blocked``.
 """
 
@@ -31,6 +32,8 @@ class FileEffects(list[str]):
         kind = effect.split()[0]
         if self.block == f"{kind}:before":
             self._hang()
+        if self.block == f"{kind}:gate":
+            self._wait_for_gate()
         if self.block == f"{kind}:slow":
             time.sleep(float(os.environ.get("WIO_SLOW_SECONDS", "2")))
         self._write(effect)
@@ -44,6 +47,12 @@ class FileEffects(list[str]):
             log.write(f"{os.getpid()} {effect}\n")
             log.flush()
             os.fsync(log.fileno())
+
+    def _wait_for_gate(self) -> None:
+        Path(f"{self.path}.blocked").write_text(str(os.getpid()))
+        gate = Path(f"{self.path}.go")
+        while not gate.exists():
+            time.sleep(0.02)
 
     def _hang(self) -> None:
         Path(f"{self.path}.blocked").write_text(str(os.getpid()))

@@ -116,6 +116,59 @@ def signal_handlers(cursor: Cursor) -> list[SignalHandler]:
     return handlers
 
 
+def waiting_routes(cursor: Cursor, event_class: type[Any]) -> list[tuple[str | ElementHop, ...]]:
+    """The routes (as for effects) of the nodes that wait now for an ``event_class``
+    event from outside: a `recover` node, or a step whose effect is due."""
+    match focus := cursor.focus:
+        case AwaitEvent():
+            node = focus.node
+            waits = isinstance(node, Recover | Run) and issubclass(event_class, node.event_type)
+            return [()] if waits else []
+        case InParallel():
+            return [
+                (format_path(child(focus.path, index)), *route)
+                for index, flow in enumerate(focus.flows)
+                for route in waiting_routes(flow, event_class)
+            ]
+        case InForEach():  # every element: an operator's delivery is rare
+            return [
+                (ElementHop(focus.section, key), *route)
+                for key, index in focus.positions.items()
+                for route in waiting_routes(focus.elements[index], event_class)
+            ]
+        case (
+            Evaluate() | ReturnValue() | ReturnError() | AwaitTimer() | ArmTimeout()
+            | AwaitCheckpoint() | Finished() | FailedWith()
+        ):  # fmt: skip
+            return []  # waits for no outside event
+        case _:
+            assert_never(focus)
+
+
+def awaited_recoveries(cursor: Cursor) -> list[tuple[Path, type[Any]]]:
+    """The `recover` nodes the instance waits at, with their event types: no step
+    records those events, so only an operator's delivery moves the instance on."""
+    match focus := cursor.focus:
+        case AwaitEvent():
+            node = focus.node
+            return [(focus.path, node.event_type)] if isinstance(node, Recover) else []
+        case InParallel():
+            return [waiting for flow in focus.flows for waiting in awaited_recoveries(flow)]
+        case InForEach():
+            return [
+                waiting
+                for element in focus.elements.values()
+                for waiting in awaited_recoveries(element)
+            ]
+        case (
+            Evaluate() | ReturnValue() | ReturnError() | AwaitTimer() | ArmTimeout()
+            | AwaitCheckpoint() | Finished() | FailedWith()
+        ):  # fmt: skip
+            return []
+        case _:
+            assert_never(focus)
+
+
 def result(cursor: Cursor) -> Any:
     """The final value (finished) or business error (failed); None otherwise."""
     match focus := cursor.focus:

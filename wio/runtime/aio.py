@@ -10,12 +10,13 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
 
+from wio import tracing
 from wio.interpreter import expected_signals
-from wio.journal import InstanceStatus
+from wio.journal import InstanceRecord, InstanceStatus
 from wio.runtime import procedures
 from wio.runtime.base import RuntimeBase, translated_errors
 from wio.runtime.core import InstanceCore, InstanceView
-from wio.runtime.persistence import InMemory, Persistence, call_persistence
+from wio.runtime.persistence import InMemory, Journaled, Persistence, call_persistence
 from wio.runtime.procedures import drive_async
 from wio.signals import Signal
 
@@ -43,18 +44,23 @@ class AsyncInstance(InstanceView[In, E, Out]):
         section, the next step of every flow runs at once (their coroutines
         awaited concurrently), and each event is recorded as before.
         """
-        await call_persistence(self._persistence, self._persistence.acquire, self._core)
-        try:
-            # The flows of a parallel section await their effects concurrently.
-            steps = procedures.step_concurrently
-            while not (until is not None and until()):
-                if not await drive_async(steps(self._core, self._persistence)):
-                    break
-                if not self._core.more_is_due():
-                    break
-        finally:
-            await call_persistence(self._persistence, self._persistence.release, self._core)
+        with tracing.span("wio.run", self._core.labels):
+            await call_persistence(self._persistence, self._persistence.acquire, self._core)
+            try:
+                await self._run_on(until)
+            finally:
+                await call_persistence(self._persistence, self._persistence.release, self._core)
         return self.status
+
+    async def _run_on(self, until: Callable[[], bool] | None = None) -> None:
+        self._core.traced = tracing.enabled()
+        # The flows of a parallel section await their effects concurrently.
+        steps = procedures.step_concurrently
+        while not (until is not None and until()):
+            if not await drive_async(steps(self._core, self._persistence)):
+                break
+            if not self._core.more_is_due():
+                break
 
     async def deliver(self, event: Any) -> InstanceStatus:
         """Record an event from outside the workflow; see `Instance.deliver`."""
@@ -68,11 +74,18 @@ class AsyncInstance(InstanceView[In, E, Out]):
         *,
         key: str | None = None,
         element: str | None = None,
+        advance: bool = True,
     ) -> Resp:
-        """Deliver ``signal`` and return its response; see `Instance.signal`."""
-        response: Resp = await self._outside(
-            procedures.signal(self._core, self._persistence, signal, request, key, element)
-        )
+        """Deliver ``signal``, run on to the next wait, and return its response; see
+        `Instance.signal`."""
+        try:
+            response: Resp = await drive_async(
+                procedures.signal(self._core, self._persistence, signal, request, key, element)
+            )
+            if advance and self._core.more_is_due():
+                await self._run_on()
+        finally:
+            await call_persistence(self._persistence, self._persistence.release, self._core)
         return response
 
     def expected_signals(self) -> tuple[Signal[Any, Any], ...]:
@@ -110,6 +123,25 @@ class AsyncRuntime(RuntimeBase[In, E, Out, "AsyncInstance[In, E, Out]"]):
                 instance_id,
             )
         return self._keep(AsyncInstance(core, persistence))
+
+    async def claimed(self, record: InstanceRecord, since: float) -> AsyncInstance[In, E, Out]:
+        """The instance of a record this runtime's owner claimed; see `Runtime.claimed`."""
+        persistence = self._journaled_or_missing(record.id)
+        instance = self._instances.get(record.id)
+        with translated_errors():
+            if instance is None:
+                core = await call_persistence(
+                    persistence,
+                    persistence.load,
+                    lambda input: self._core(record.id, input),
+                    record.id,
+                    record,
+                )
+                instance = self._keep(AsyncInstance(core, persistence))
+            journaled = instance._persistence
+            assert isinstance(journaled, Journaled)  # a runtime on a journal
+            await call_persistence(journaled, journaled.leased, instance._core, record, since)
+        return instance
 
     async def rebuild(
         self, instance_id: str, input: In, events: Iterable[Any]

@@ -9,11 +9,17 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any, Generic, TypeVar
 
+from wio import tracing
 from wio.algebra import WIO
 from wio.clock import Clock, SystemClock
 from wio.definition import Workflow
 from wio.drafts import refuse_drafts
-from wio.errors import DefinitionError, InstanceAlreadyExists, InstanceNotFound
+from wio.errors import (
+    DefinitionError,
+    InstanceAlreadyExists,
+    InstanceNotFound,
+    InvalidInstanceId,
+)
 from wio.journal import DuplicateInstance, Journal, UnknownInstance, open_journal
 from wio.retry import RetryPolicy
 from wio.runtime.core import InstanceCore, numbered
@@ -101,7 +107,7 @@ class RuntimeBase(Generic[In, E, Out, I]):
     # -- helpers for the sync and async layers ---------------------------------
 
     def _core(self, instance_id: str, input: Any) -> InstanceCore:
-        return InstanceCore(
+        core = InstanceCore(
             instance_id,
             self.workflow,
             input,
@@ -109,8 +115,16 @@ class RuntimeBase(Generic[In, E, Out, I]):
             retry=self.retry,
             clock=self.clock,
         )
+        if self.definition is not None:
+            core.labels[tracing.WORKFLOW] = self.definition.name
+            core.labels[tracing.VERSION] = self.definition.version
+        return core
 
     def _new(self, instance_id: str, input: Any) -> tuple[InstanceCore, Persistence]:
+        if not isinstance(instance_id, str) or not instance_id.strip():
+            raise InvalidInstanceId(
+                f"an instance id must be a non-blank string, got {instance_id!r}"
+            )
         if instance_id in self._instances:
             raise InstanceAlreadyExists(f"instance {instance_id!r} exists already")
         persistence = InMemory() if self.journal is None else self._journaled()

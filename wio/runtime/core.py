@@ -19,7 +19,9 @@ from typing import Any, Generic, NamedTuple, TypeVar, assert_never
 
 from attrs import frozen
 
+from wio import metrics, tracing
 from wio.algebra import WIO
+from wio.cancellation import Cancelled, InstanceCancelled
 from wio.clock import Clock
 from wio.errors import (
     DefinitionError,
@@ -57,10 +59,12 @@ from wio.interpreter import (
     status,
     waiting_at,
 )
+from wio.interpreter.state import waiting_routes
 from wio.journal import InstanceStatus
 from wio.parallel import describe_event, in_flows
 from wio.retry import RetryPolicy, RetryState
 from wio.timers import TimerReleased, TimerStarted
+from wio.versions import Migrated
 
 log = logging.getLogger("wio.replay")
 steps_log = logging.getLogger("wio.steps")
@@ -95,11 +99,13 @@ class UnmatchedEvent:
 
 
 class Snapshot(NamedTuple):
-    """What a commit changes, to undo it: the cursor, the event count, the retry state."""
+    """What a commit changes, to undo it: the cursor, the event count, the retry state
+    and whether the instance is cancelled."""
 
     cursor: Cursor
     event_count: int
     retry_state: RetryState
+    cancelled: Cancelled | None
 
 
 @contextmanager
@@ -149,6 +155,9 @@ class InstanceCore:
         self.events: list[RecordedEvent] = []
         self.unmatched: list[UnmatchedEvent] = []
         self.retry_state = RetryState()
+        self.cancelled: Cancelled | None = None
+        self.labels: dict[str, Any] = {tracing.INSTANCE: instance_id}  # of its trace spans
+        self.traced = tracing.enabled()  # asked again at each run, not at each step
         self.cursor: Cursor = start(workflow, input)
         self._note_pure_failure()
 
@@ -156,6 +165,8 @@ class InstanceCore:
 
     @property
     def status(self) -> InstanceStatus:
+        if self.cancelled is not None:
+            return InstanceStatus.CANCELLED
         return InstanceStatus.FAILED if self.retry_state.gave_up else status(self.cursor)
 
     @property
@@ -171,6 +182,8 @@ class InstanceCore:
         return progress(self.cursor)
 
     def waiting_for(self) -> str:
+        if self.cancelled is not None:
+            return f"nothing: cancelled ({self.cancelled.reason})"
         return describe_wait(self.cursor)
 
     def more_is_due(self) -> bool:
@@ -191,6 +204,13 @@ class InstanceCore:
             with collector_paused():
                 for recorded in events:
                     seq, event = recorded
+                    if type(event) is Cancelled:
+                        keep(recorded)
+                        self.cancelled = event
+                        continue
+                    if type(event) is Migrated:  # a fact about the instance, not a step
+                        keep(recorded)
+                        continue
                     applied = apply_event(cursor, seq, event)
                     cursor = applied.cursor
                     keep(recorded)
@@ -252,7 +272,7 @@ class InstanceCore:
         return list(self._due(every=True))
 
     def _due(self, *, every: bool = False) -> Iterator[Effect]:
-        if self.retry_state.gave_up:
+        if self.retry_state.gave_up or self.cancelled is not None:
             return
         if self.cursor.failure is not None:
             self.cursor = proceed(self.cursor)
@@ -284,6 +304,8 @@ class InstanceCore:
     @property
     def wakeup_at(self) -> datetime | None:
         """When something is next due: a failed step's retry, or a started timer's release."""
+        if self.cancelled is not None:
+            return None  # its timers are dropped
         if self.retry_state.error is not None:
             return self.retry_state.retry_at
         return min(release_times(self.cursor), default=None)
@@ -331,15 +353,17 @@ class InstanceCore:
         return Prepared(applied, recorded)
 
     def snapshot(self) -> Snapshot:
-        return Snapshot(self.cursor, len(self.events), self.retry_state)
+        return Snapshot(self.cursor, len(self.events), self.retry_state, self.cancelled)
 
     def restore(self, snapshot: Snapshot) -> None:
         """Undo a commit whose journal write failed."""
-        self.cursor, event_count, self.retry_state = snapshot
+        self.cursor, event_count, self.retry_state, self.cancelled = snapshot
         del self.events[event_count:]
 
     def commit(self, applied: Applied, event: Any) -> None:
         self.events.append(RecordedEvent(self.next_seq, event))
+        if type(event) is Cancelled:
+            self.cancelled = event
         self.cursor = applied.cursor
         self.retry_state = self.retry_state.after_success()
         self._note_pure_failure()
@@ -367,6 +391,7 @@ class InstanceCore:
     def _failed(self, failure: FailedAttempt, policy: RetryPolicy) -> None:
         now = self.clock.now()
         state = self.retry_state = self.retry_state.after_failure(failure, policy, now)
+        (metrics.FAILED if state.retry_at is not None else metrics.GAVE_UP).inc()
         if state.retry_at is None:
             outcome = "giving up"
         else:
@@ -384,13 +409,27 @@ class InstanceCore:
 
     # -- events from outside --------------------------------------------------
 
+    def refuse_if_cancelled(self, what: str) -> None:
+        """Raise `InstanceCancelled` if an operator cancelled the instance."""
+        if self.cancelled is not None:
+            raise InstanceCancelled(
+                f"instance {self.instance_id!r} was cancelled ({self.cancelled.reason}); "
+                f"it takes no {what}, and nothing was recorded"
+            )
+
+    def routed(self, event: Any) -> Any:
+        """An outside event in the envelopes of the one parallel flow waiting for it."""
+        routes = waiting_routes(self.cursor, type(event))
+        return in_flows(routes[0], event) if len(routes) == 1 else event
+
     def prepare_delivery(self, event: Any) -> Applied:
         """Apply an event delivered from outside (e.g. for a `recover` node)."""
+        self.refuse_if_cancelled(type(event).__name__)
         applied = self._apply(self.next_seq, event)
         if applied.outcome != "accepted":
             raise NotWaitingForEvent(
                 f"instance {self.instance_id!r} cannot accept {type(event).__name__} now; "
-                f"it is {describe_wait(self.cursor)}"
+                f"it is {describe_wait(self.cursor)}; nothing was recorded"
             )
         return applied
 

@@ -18,6 +18,7 @@ from typing import Any, Protocol, TypeVar
 
 from attrs import frozen
 
+from wio import metrics
 from wio.codec import decode_input, encode_value
 from wio.definition import Workflow
 from wio.errors import WrongWorkflow
@@ -113,23 +114,20 @@ class Journaled:
         )
         self._persisted = view
 
-    def load(self, core_factory: Any, instance_id: str) -> InstanceCore:
-        """Rebuild an instance from the journal: its registry row, then its events."""
-        record = self.journal.get_instance(instance_id)
-        if (record.workflow, record.workflow_version) != (
-            self.workflow.name,
-            self.workflow.version,
-        ):
-            raise WrongWorkflow(
-                f"instance {instance_id!r} runs workflow {record.workflow!r} version "
-                f"{record.workflow_version}, not {self.workflow.name!r} version "
-                f"{self.workflow.version}"
-            )
+    def load(
+        self, core_factory: Any, instance_id: str, record: InstanceRecord | None = None
+    ) -> InstanceCore:
+        """Rebuild an instance from the journal: its registry row (read unless given,
+        as a claim returns it), then its events."""
+        if record is None:
+            record = self.journal.get_instance(instance_id)
+        self._check_workflow(record)
         where = f"instance {instance_id!r}"
         core: InstanceCore = core_factory(
             decode_input(record.input, self.workflow.input_type, where)
         )
-        self._catch_up(core, record)
+        with metrics.REPLAY.time():
+            self._catch_up(core, record)
         return core
 
     # -- writing ----------------------------------------------------------------
@@ -143,13 +141,15 @@ class Journaled:
         # transaction rather than in one more.
         unchanged = view == self._persisted and view.status == InstanceStatus.RUNNING
         update = None if unchanged else self._update(view)
-        self.journal.append(
-            core.instance_id,
-            recorded.seq - 1,
-            [self.workflow.codec.encode(recorded.event)],
-            core.clock.now(),
-            update,
-        )
+        with metrics.EVENT_APPEND.time():
+            self.journal.append(
+                core.instance_id,
+                recorded.seq - 1,
+                [self.workflow.codec.encode(recorded.event)],
+                core.clock.now(),
+                update,
+            )
+        metrics.RECORDED.inc()  # counted where it is written: workers always journal
         self._persisted = view
         if update is not None and update.release_lease:
             self._lease_renew_at = 0.0  # released with the update
@@ -158,7 +158,11 @@ class Journaled:
         view = registry_view(core)
         if view != self._persisted:
             update = self._update(view)
-            self.journal.update_instance(core.instance_id, update, core.clock.now())
+            # Conditional on the last event: an operator's cancellation recorded
+            # meanwhile must not be overwritten (this raises `InstanceChanged` then).
+            self.journal.update_instance(
+                core.instance_id, update, core.clock.now(), expected_seq=len(core.events)
+            )
             self._persisted = view
             if update.release_lease:
                 self._lease_renew_at = 0.0  # released with the update
@@ -173,6 +177,16 @@ class Journaled:
         )
         # Renew at half the lease's life: a crashed holder's work is free again after ttl.
         self._lease_renew_at = time.monotonic() + self.ttl.total_seconds() / 2
+        if record.workflow_version != self.workflow.version:  # migrated meanwhile
+            self.release(core)
+            self._check_workflow(record)
+        if record.last_seq != len(core.events):
+            self._catch_up(core, record)
+
+    def leased(self, core: InstanceCore, record: InstanceRecord, since: float) -> None:
+        """This owner took the lease at ``since`` (`time.monotonic`) by claiming
+        ``record``: no need to take it again before half its life has passed."""
+        self._lease_renew_at = since + self.ttl.total_seconds() / 2
         if record.last_seq != len(core.events):
             self._catch_up(core, record)
 
@@ -194,7 +208,30 @@ class Journaled:
             record.last_error,
             failed=record.status == InstanceStatus.FAILED,
         )
-        self._persisted = registry_view(core)
+        # What the registry holds, not what the code makes of the events: when they
+        # differ (new code, or another version's instance), the next write corrects the
+        # registry. Otherwise an instance that now waits for an operator or a signal
+        # would stay registered as running, and workers would reload it in a loop.
+        self._persisted = _RegistryView(
+            record.status, record.wakeup_at, record.last_error, record.attempts
+        )
+
+    def _check_workflow(self, record: InstanceRecord) -> None:
+        if (record.workflow, record.workflow_version) != (
+            self.workflow.name,
+            self.workflow.version,
+        ):
+            hint = (
+                f": load it with version {record.workflow_version}'s code (a worker serves "
+                "several versions side by side), or move it with `wio migrate`"
+                if record.workflow == self.workflow.name
+                else ""
+            )
+            raise WrongWorkflow(
+                f"instance {record.id!r} runs workflow {record.workflow!r} version "
+                f"{record.workflow_version}, not {self.workflow.name!r} version "
+                f"{self.workflow.version}{hint}"
+            )
 
     @staticmethod
     def _update(view: _RegistryView) -> StatusUpdate:

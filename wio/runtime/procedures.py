@@ -17,6 +17,7 @@ from typing import Any, TypeVar, assert_never
 
 from attrs import frozen
 
+from wio import metrics, tracing
 from wio.interpreter import (
     DeliverSignal,
     ReleaseTimer,
@@ -70,21 +71,44 @@ def step(core: InstanceCore, persistence: Persistence) -> Procedure[bool]:
     if effect is None:
         yield _persist(persistence, persistence.changed, core)
         return False
+    started = None
     try:
         if isinstance(effect, StartTimer | ReleaseTimer):
             event = core.timer_event(effect)  # no user side effect: the clock's reading
         else:
+            if core.retry_state.attempts:
+                metrics.RETRIED.inc()
+            started = _step_span(core, effect) if core.traced else None
             event = yield Perform(effect)
     except Exception as exc:
+        if started is not None:
+            tracing.end_step(started, exc)
         core.step_failed(effect, exc)
         yield _persist(persistence, persistence.changed, core)
         return False
+    if started is not None:
+        tracing.end_step(started)
     prepared = core.prepare(effect, event)
     if prepared is None:
         yield _persist(persistence, persistence.changed, core)
         return False
     yield from _commit(core, persistence, prepared.applied, prepared.event)
+    if log.isEnabledFor(logging.INFO):  # the arguments cost more than a disabled call
+        log.info(
+            "instance %r: %s at %s recorded event #%d %s",
+            core.instance_id,
+            _what(effect),
+            format_path(effect.path),
+            len(core.events),
+            type(event).__name__,
+        )
     return True
+
+
+def _what(effect: Any) -> str:
+    if isinstance(effect, StartTimer | ReleaseTimer):
+        return "timer"
+    return f"step {effect.node.meta.name!r}" if isinstance(effect, RunStep) else "checkpoint"
 
 
 def step_concurrently(core: InstanceCore, persistence: Persistence) -> Procedure[bool]:
@@ -102,7 +126,11 @@ def step_concurrently(core: InstanceCore, persistence: Persistence) -> Procedure
         recorded: bool = yield from step(core, persistence)
         return recorded
     performed = [e for e in effects if not isinstance(e, StartTimer | ReleaseTimer)]
-    outcomes = iter((yield PerformAll(tuple(performed))))  # in the order of `performed`
+    spans = [_step_span(core, effect) for effect in performed]
+    performed_outcomes = yield PerformAll(tuple(performed))
+    for started, result in zip(spans, performed_outcomes, strict=True):
+        tracing.end_step(started, result if isinstance(result, Exception) else None)
+    outcomes = iter(performed_outcomes)  # in the order of `performed`
     done: list[tuple[Any, Any]] = []
     raised: list[tuple[Any, BaseException]] = []
     for effect in effects:
@@ -133,6 +161,13 @@ def step_concurrently(core: InstanceCore, persistence: Persistence) -> Procedure
     return count > 0
 
 
+def _step_span(core: InstanceCore, effect: Any) -> Any:
+    if not core.traced:
+        return None
+    name = effect.node.meta.name if isinstance(effect, RunStep) else None
+    return tracing.step_span(core.labels, format_path(effect.path), name)
+
+
 def dropped(core: InstanceCore, effect: Any, why: str) -> None:
     log.warning(
         "instance %r: the event of step %r at %s is not recorded: %s",
@@ -146,6 +181,7 @@ def dropped(core: InstanceCore, effect: Any, why: str) -> None:
 def deliver(core: InstanceCore, persistence: Persistence, event: Any) -> Procedure[bool]:
     """Record an event from outside the workflow; raises `NotWaitingForEvent` if unwanted."""
     yield _persist(persistence, persistence.acquire, core)
+    event = core.routed(event)
     applied = core.prepare_delivery(event)
     yield from _commit(core, persistence, applied, event)
     return True
@@ -162,8 +198,9 @@ def signal(
     """Deliver a signal (to one for-each ``element``'s body, if given); returns its
     response. Nothing is recorded if anything fails."""
     yield _persist(persistence, persistence.acquire, core)
+    core.refuse_if_cancelled(f"signal {signal.name!r}")
     request = signal_request(core.instance_id, signal, request)
-    previous = redelivered(core.cursor, core.events, signal, request, key)
+    previous = redelivered(core.instance_id, core.cursor, core.events, signal, request, key)
     if previous is not None:
         return previous.response  # already handled: no side effect runs again
     effect = signal_effect(core.instance_id, core.cursor, signal, request, element)

@@ -19,7 +19,13 @@ from wio.interpreter import Cursor, DeliverSignal, describe_wait, expected_signa
 from wio.interpreter.state import signal_handlers
 from wio.parallel import innermost
 from wio.runtime.core import RecordedEvent
-from wio.signals import Signal, SignalHandled, SignalRequestError, UnexpectedSignal
+from wio.signals import (
+    Signal,
+    SignalHandled,
+    SignalKeyReused,
+    SignalRequestError,
+    UnexpectedSignal,
+)
 
 
 def signal_request(instance_id: str, signal: Signal[Any, Any], request: Any) -> Any:
@@ -34,6 +40,7 @@ def signal_request(instance_id: str, signal: Signal[Any, Any], request: Any) -> 
 
 
 def redelivered(
+    instance_id: str,
     cursor: Cursor,
     events: Sequence[RecordedEvent],
     signal: Signal[Any, Any],
@@ -42,7 +49,8 @@ def redelivered(
 ) -> SignalHandled | None:
     """The recorded delivery a signal repeats, if it repeats one.
 
-    With a key, any delivery of this signal with the same key. Without
+    With a key, any delivery of this signal with the same key (with another
+    request, `SignalKeyReused`: a key names one request). Without
     one, a delivery of the same request while the instance no longer
     waits for the signal (waiting again, it takes the request anew).
     """
@@ -50,11 +58,18 @@ def redelivered(
         return None
     for recorded in reversed(events):
         handled = innermost(recorded.event)
-        if (
-            isinstance(handled, SignalHandled)
-            and handled.signal == signal.name
-            and (handled.key == key if key is not None else handled.request == request)
-        ):
+        if not isinstance(handled, SignalHandled) or handled.signal != signal.name:
+            continue
+        if key is None and handled.request == request:
+            return handled
+        if key is not None and handled.key == key:
+            if handled.request != request:
+                raise SignalKeyReused(
+                    f"instance {instance_id!r}, signal {signal.name!r}: key {key!r} was used "
+                    "for another request "
+                    f"(event #{recorded.seq}: {handled.request!r}, now {request!r}); "
+                    "nothing was recorded"
+                )
             return handled
     return None
 

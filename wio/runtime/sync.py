@@ -7,13 +7,14 @@ from collections.abc import Callable, Iterable
 from functools import partial
 from typing import Any, TypeVar, assert_never
 
+from wio import tracing
 from wio.errors import DefinitionError
 from wio.interpreter import DeliverSignal, RunStep, SaveCheckpoint, expected_signals
-from wio.journal import InstanceStatus
+from wio.journal import InstanceRecord, InstanceStatus
 from wio.runtime import procedures
 from wio.runtime.base import RuntimeBase, translated_errors
 from wio.runtime.core import InstanceCore, InstanceView
-from wio.runtime.persistence import InMemory, Persistence
+from wio.runtime.persistence import InMemory, Journaled, Persistence
 from wio.runtime.procedures import drive_sync
 from wio.signals import Signal
 
@@ -65,14 +66,19 @@ class Instance(InstanceView[In, E, Out]):
         there (a worker shutting down uses it). On a journal the instance's
         lease is held while it runs and released after.
         """
-        self._persistence.acquire(self._core)
-        try:
-            while not (until is not None and until()):
-                if not self.step() or not self._core.more_is_due():
-                    break
-        finally:
-            self._persistence.release(self._core)
+        with tracing.span("wio.run", self._core.labels):
+            self._persistence.acquire(self._core)
+            try:
+                self._run_on(until)
+            finally:
+                self._persistence.release(self._core)
         return self.status
+
+    def _run_on(self, until: Callable[[], bool] | None = None) -> None:
+        self._core.traced = tracing.enabled()
+        while not (until is not None and until()):
+            if not self.step() or not self._core.more_is_due():
+                break
 
     def deliver(self, event: Any) -> InstanceStatus:
         """Record an event from outside the workflow (an operator's or a migration's).
@@ -89,6 +95,7 @@ class Instance(InstanceView[In, E, Out]):
         *,
         key: str | None = None,
         element: str | None = None,
+        advance: bool = True,
     ) -> Resp:
         """Deliver ``signal`` and return its response.
 
@@ -100,10 +107,21 @@ class Instance(InstanceView[In, E, Out]):
         the wrong shape; nothing is recorded then. With ``element=`` it goes
         to the body of that element of a `WIO.for_each` section (by its key);
         without, to the first handler waiting for it.
+
+        Once the signal is recorded, the instance runs on here, under the same
+        lease, to its next wait (as `advance` would), so that it is ready for the
+        next signal even when no worker is running; ``advance=False`` records
+        the signal alone (as `step` records one event).
         """
-        response: Resp = self._outside(
-            procedures.signal(self._core, self._persistence, signal, request, key, element)
-        )
+        try:
+            response: Resp = drive_sync(
+                procedures.signal(self._core, self._persistence, signal, request, key, element),
+                perform_sync,
+            )
+            if advance and self._core.more_is_due():
+                self._run_on()
+        finally:
+            self._persistence.release(self._core)
         return response
 
     def expected_signals(self) -> tuple[Signal[Any, Any], ...]:
@@ -146,6 +164,24 @@ class Runtime(RuntimeBase[In, E, Out, "Instance[In, E, Out]"]):
         with translated_errors():
             core = persistence.load(lambda input: self._core(instance_id, input), instance_id)
         return self._keep(Instance(core, persistence))
+
+    def claimed(self, record: InstanceRecord, since: float) -> Instance[In, E, Out]:
+        """The instance of ``record``, whose lease this runtime's owner took at
+        ``since`` (`time.monotonic`) by claiming it, as a worker does: loaded from the
+        record if not in memory, caught up if behind, and advanced without taking
+        the lease again (which would cost one more commit)."""
+        persistence = self._journaled_or_missing(record.id)
+        instance = self._instances.get(record.id)
+        with translated_errors():
+            if instance is None:
+                core = persistence.load(
+                    lambda input: self._core(record.id, input), record.id, record
+                )
+                instance = self._keep(Instance(core, persistence))
+            journaled = instance._persistence
+            assert isinstance(journaled, Journaled)  # a runtime on a journal
+            journaled.leased(instance._core, record, since)
+        return instance
 
     def rebuild(self, instance_id: str, input: In, events: Iterable[Any]) -> Instance[In, E, Out]:
         """Rebuild an instance in memory from its events (numbered from 1), running no effect."""

@@ -1,0 +1,207 @@
+"""What operators do to instances: retry, cancel and fork, one at a time or in bulk.
+
+Each action works on the journal alone (it needs no workflow code) and is
+safe while workers run: it is one conditional write, a compare-and-set on the
+instance's last event and status, or an append at the next sequence number
+(optimistic concurrency). When a worker or another operator changed the
+instance in between, the action is retried against the new state or refused
+with the reason; nothing is lost or written twice.
+
+- `retry` moves a failed instance back to running at the step that failed,
+  with its attempts reset; a worker with the fixed code (or upcaster) runs it.
+- `cancel` records a `wio.Cancelled` event: the instance stops at the next
+  event boundary, its timers and signal waits are dropped, and it never runs
+  another step. A step in flight then may finish its side effect, but its
+  event is refused (at-least-once, as after a crash).
+- `fork` creates a new instance whose journal is a copy of the first events
+  of another; a worker runs it on under the current (or a named) version.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+
+from attrs import frozen
+
+from wio.cancellation import Cancelled
+from wio.codec import EventCodec
+from wio.errors import WioError
+from wio.journal import (
+    ConcurrencyConflict,
+    DuplicateInstance,
+    InstanceRecord,
+    InstanceStatus,
+    Journal,
+    NewEvent,
+    StatusUpdate,
+    UnknownInstance,
+)
+
+_CODEC = EventCodec([Cancelled])
+CANCELLED = _CODEC.name_of(Cancelled)
+_CONFLICT_RETRIES = 20  # a worker keeps appending: try again against its newer state
+
+
+class OperationRefused(WioError):
+    """Raised when an operator action (retry, cancel, fork) cannot apply to an instance,
+    with the reason; nothing was written."""
+
+    def __init__(self, instance_id: str, problem: str) -> None:
+        super().__init__(f"instance {instance_id!r}: {problem}; nothing was written")
+        self.instance_id = instance_id
+        self.problem = problem
+
+
+class NoSuchInstance(OperationRefused):
+    """Raised when the instance an operator action names is not in the journal."""
+
+
+def retry(journal: Journal, instance_id: str, *, now: datetime | None = None) -> InstanceRecord:
+    """Move a failed instance back to running at the step that failed, attempts reset."""
+    record = _get(journal, instance_id)
+    if record.status != InstanceStatus.FAILED:
+        raise OperationRefused(
+            instance_id, f"it is {record.status}, not failed: only failed instances are retried"
+        )
+    if record.last_error is None:
+        raise OperationRefused(
+            instance_id,
+            "it ended with a business error the workflow raised, which is its final result; "
+            "fork it at an earlier event to run it again",
+        )
+    try:
+        journal.update_instance(
+            instance_id,
+            StatusUpdate(InstanceStatus.RUNNING, release_lease=True),
+            now or datetime.now(UTC),
+            expected_seq=record.last_seq,
+            expected_status=InstanceStatus.FAILED,
+        )
+    except ConcurrencyConflict as exc:
+        raise OperationRefused(instance_id, f"it changed meanwhile ({exc})") from None
+    return journal.get_instance(instance_id)
+
+
+def cancel(
+    journal: Journal, instance_id: str, reason: str, *, now: datetime | None = None
+) -> InstanceRecord:
+    """Record a cancellation: the instance stops at the next event boundary for good."""
+    moment = now or datetime.now(UTC)
+    event = _CODEC.encode(Cancelled(reason, moment))
+    update = StatusUpdate(InstanceStatus.CANCELLED, release_lease=True)
+    for _ in range(_CONFLICT_RETRIES):
+        record = _get(journal, instance_id)
+        if record.status in (InstanceStatus.FINISHED, InstanceStatus.CANCELLED):
+            raise OperationRefused(instance_id, f"it is {record.status} already")
+        try:
+            journal.append(instance_id, record.last_seq, [event], moment, update)
+        except ConcurrencyConflict:
+            continue  # a worker recorded an event meanwhile: cancel after it
+        return journal.get_instance(instance_id)
+    raise OperationRefused(instance_id, "it kept changing while it was being cancelled")
+
+
+def fork(
+    journal: Journal,
+    instance_id: str,
+    at: int,
+    new_id: str,
+    *,
+    version: int | None = None,
+    now: datetime | None = None,
+) -> InstanceRecord:
+    """A new instance ``new_id`` whose journal is the first ``at`` events of another.
+
+    It runs under ``version`` of the workflow, by default the newest one a
+    worker registered (or the original's); the original is left untouched.
+    """
+    if not new_id.strip():
+        raise OperationRefused(instance_id, f"the fork's id {new_id!r} is blank")
+    record = _get(journal, instance_id)
+    if not 0 <= at <= record.last_seq:
+        raise OperationRefused(
+            instance_id, f"it has events #1 to #{record.last_seq}: cannot fork at #{at}"
+        )
+    registered = journal.workflow_versions(record.workflow)
+    if version is None:
+        version = max(registered, default=record.workflow_version)
+    elif version not in registered and version != record.workflow_version:
+        known = ", ".join(map(str, registered)) or "none"
+        raise OperationRefused(
+            instance_id,
+            f"no worker registered version {version} of {record.workflow!r} (registered: "
+            f"{known}); start a worker with that version first",
+        )
+    stored = journal.read(instance_id)[:at]
+    if any(e.type == CANCELLED for e in stored):
+        raise OperationRefused(
+            instance_id, f"event #{at} is its cancellation: fork at an earlier event"
+        )
+    moment = now or datetime.now(UTC)
+    forked = InstanceRecord(
+        id=new_id,
+        workflow=record.workflow,
+        workflow_version=version,
+        status=InstanceStatus.RUNNING,
+        input=record.input,
+        created_at=moment,
+        updated_at=moment,
+    )
+    try:
+        journal.create_instance(forked, [NewEvent(e.type, e.version, e.payload) for e in stored])
+    except DuplicateInstance:
+        raise OperationRefused(
+            instance_id, f"cannot fork as {new_id!r}: it exists already"
+        ) from None
+    return journal.get_instance(new_id)
+
+
+def select(
+    journal: Journal,
+    *,
+    status: InstanceStatus | None = None,
+    workflow: str | None = None,
+    version: int | None = None,
+    since: datetime | None = None,
+) -> list[InstanceRecord]:
+    """The instances a bulk action works on: filtered by status, workflow, version and
+    last update (at or after ``since``), oldest first."""
+    return [
+        record
+        for record in journal.list_instances(status, workflow, version=version)
+        if since is None or record.updated_at >= since
+    ]
+
+
+@frozen
+class Outcome:
+    """What a bulk action did to one instance: done, or refused with the reason."""
+
+    instance_id: str
+    done: bool
+    detail: str
+
+
+def each(
+    records: Sequence[InstanceRecord], action: Callable[[InstanceRecord], InstanceRecord]
+) -> list[Outcome]:
+    """Apply ``action`` to every instance on its own: one refusal stops no other."""
+    outcomes = []
+    for record in records:
+        try:
+            after = action(record)
+        except (WioError, UnknownInstance) as exc:
+            outcomes.append(Outcome(record.id, False, str(exc)))
+        else:
+            outcomes.append(Outcome(record.id, True, f"{after.id}: {after.status}"))
+    return outcomes
+
+
+def _get(journal: Journal, instance_id: str) -> InstanceRecord:
+    if not instance_id:
+        raise OperationRefused(instance_id, "the instance id is empty")
+    try:
+        return journal.get_instance(instance_id)
+    except UnknownInstance:
+        raise NoSuchInstance(instance_id, "no such instance in the journal") from None
