@@ -1,9 +1,11 @@
 """Regenerate the pictures of docs/renderers/: python docs/make_pictures.py [OUT_DIR]
 
-Draws the order, checkpointing, evolution, fulfilment, packing and onboarding
-examples as each renderer's consumer draws them: Graphviz's dot for DOT,
-bpmn-js (in headless Chromium) for BPMN and Mermaid itself (in headless Chromium) for Mermaid. Needs
-Graphviz, Chromium and the npm packages of tests/consumers (see .ci/run).
+Draws the order, checkpointing, evolution, fulfilment, packing, onboarding and
+booking examples as each renderer's consumer draws them: Graphviz's dot for DOT,
+bpmn-js (in headless Chromium) for BPMN and Mermaid itself (in headless Chromium)
+for Mermaid; and the approval example's progress, from an instance waiting for its
+second review. Needs Graphviz, Chromium and the npm packages of tests/consumers
+(see .ci/run).
 """
 
 from __future__ import annotations
@@ -12,12 +14,14 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from wio import Runtime  # noqa: E402
 from wio.loading import load_workflow  # noqa: E402
-from wio.renderers import render  # noqa: E402
+from wio.renderers import Marks, render  # noqa: E402
 
 EXAMPLES = {
     "order": "docs/examples/order.py:order_workflow",
@@ -30,6 +34,21 @@ EXAMPLES = {
     "booking": "docs/examples/booking.py:workflow",
 }
 CONSUMERS = ROOT / "tests" / "consumers"
+
+
+def approval_progress() -> tuple[Any, Marks]:
+    """The approval example, and the marks of an instance whose first review
+    asked for changes: revised, it waits for the second review or its timeout."""
+    sys.path.insert(0, str(ROOT / "docs" / "examples"))
+    import approval
+
+    instance = Runtime(approval.workflow).create("D-1", approval.Request("D-1", "ann"))
+    instance.advance()
+    instance.signal(approval.submit, approval.Submission("Plan"))
+    instance.advance()
+    instance.signal(approval.review, approval.Verdict("bob", approve=False, comments="more"))
+    instance.advance()
+    return approval.workflow.wio, Marks.of(instance)
 
 
 def main(out: Path) -> None:
@@ -49,6 +68,15 @@ def main(out: Path) -> None:
             diagram = sources / f"{name}.bpmn.bpmn"
             diagram.write_text(str(render(workflow, "bpmn", name=name)))
             bpmn.append(diagram)
+        workflow, marks = approval_progress()
+        name = "approval-progress"
+        (out / f"{name}.graphviz.svg").write_text(str(render(workflow, "svg", marks=marks)))
+        chart = sources / f"{name}.mermaid.mmd"
+        chart.write_text(str(render(workflow, "mermaid", marks=marks)))
+        mermaid.append(chart)
+        diagram = sources / f"{name}.bpmn.bpmn"
+        diagram.write_text(str(render(workflow, "bpmn", name="approval", marks=marks)))
+        bpmn.append(diagram)
         for script, files in (("draw_bpmn.mjs", bpmn), ("render_mermaid.mjs", mermaid)):
             subprocess.run(
                 ["node", str(CONSUMERS / script), *map(str, files)],

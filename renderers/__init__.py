@@ -3,8 +3,8 @@
 Renderers work on the model (`wio.model`), never on the runtime. Technical
 nodes (checkpoint, recovery) follow the user's rule: BPMN never shows them
 (a checkpoint shows its base); the others show them only with
-``show_technical=True``. Given an instance's progress, Mermaid, Graphviz and
-the text tree mark the nodes it ran.
+``show_technical=True``. Given an instance's `Marks`, every format marks the
+nodes it ran, where it waits now and what failed.
 """
 
 from __future__ import annotations
@@ -18,16 +18,21 @@ from wio.errors import WioError
 from wio.paths import Path
 from wio.progress import StepRecord
 
-from .bpmn import render_bpmn
+from .bpmn import BPMN_TARGETS, BpmnTarget, render_bpmn
 from .flow import build_flow
 from .graphviz import GraphvizMissing, draw, render_dot
-from .mermaid import render_mermaid
+from .marks import Marks
+from .mermaid import MAX_EDGES, ChartTooLarge, render_mermaid
 from .text import render_text
 
 __all__ = [
+    "BPMN_TARGETS",
     "FORMATS",
+    "MAX_EDGES",
+    "ChartTooLarge",
     "GraphvizMissing",
     "UnknownFormat",
+    "Marks",
     "executed_paths",
     "render",
     "render_bpmn",
@@ -40,7 +45,8 @@ FORMATS = ("mermaid", "bpmn", "dot", "svg", "png", "json", "text")
 
 
 class UnknownFormat(WioError):
-    """Raised by `render` when asked for a format that is not one of `FORMATS`."""
+    """Raised by `render` when asked for a format that is not one of `FORMATS`,
+    or for a BPMN target that is not one of `BPMN_TARGETS`."""
 
 
 def executed_paths(progress: Iterable[StepRecord]) -> set[Path]:
@@ -54,17 +60,29 @@ def render(
     *,
     show_technical: bool = False,
     executed: Collection[Path] = (),
+    marks: Marks | None = None,
     name: str = "Workflow",
+    bpmn_target: BpmnTarget = "spiffworkflow",
 ) -> str | bytes:
-    """``workflow`` in ``format`` (one of `FORMATS`); SVG and PNG need Graphviz's ``dot``."""
+    """``workflow`` in ``format`` (one of `FORMATS`); SVG and PNG need Graphviz's ``dot``.
+
+    ``marks`` (``Marks.of(instance)``), or only the ``executed`` paths, show an
+    instance's progress: what ran, where it waits now, and what failed.
+    ``bpmn_target`` (one of `BPMN_TARGETS`) is the engine BPMN's expressions are
+    written for: ``"camunda8"`` for Camunda Modeler and Zeebe."""
+    marks = marks if marks is not None else Marks.from_paths(executed)
     root = model.to_model(workflow) if isinstance(workflow, WIO) else workflow
     if format == "json":
         return model.to_json(root)
     if format == "bpmn":
-        return render_bpmn(root, name=name)
+        if bpmn_target not in BPMN_TARGETS:
+            raise UnknownFormat(
+                f"unknown BPMN target {bpmn_target!r}: expected one of {', '.join(BPMN_TARGETS)}"
+            )
+        return render_bpmn(root, name=name, marks=marks, target=bpmn_target)
     if format == "text":
-        return render_text(root, show_technical=show_technical, executed=executed)
-    flow = build_flow(root, show_technical=show_technical, executed=executed)
+        return render_text(root, show_technical=show_technical, marks=marks)
+    flow = build_flow(root, show_technical=show_technical, marks=marks)
     if format == "mermaid":
         return render_mermaid(flow)
     graph = render_dot(flow, name=name)

@@ -28,10 +28,11 @@ from wio.paths import (
     Path,
     child,
     children,
-    model_node_at,
-    relative,
-    within,
 )
+
+from . import errors
+from .marks import END as END_PATH
+from .marks import STATES, Marks, State, states
 
 NodeKind = Literal[
     "start",
@@ -46,8 +47,10 @@ NodeKind = Literal[
     "fork",  # a parallel section's flows start here
     "join",  # and meet here
 ]
-EdgeKind = Literal["normal", "default", "error", "undo"]
-ClusterKind = Literal["checkpoint", "parallel", "for_each", "embed", "compensating"]
+EdgeKind = Literal["normal", "default", "error", "interrupt", "undo"]
+ClusterKind = Literal[
+    "checkpoint", "parallel", "interruptible", "for_each", "embed", "compensating"
+]
 
 
 @frozen
@@ -69,9 +72,10 @@ class FlowEdge:
 
 @frozen
 class Cluster:
-    """A group of nodes: a parallel section, a for-each section's body (run once
-    per element), an embedded workflow, or (drawn with show_technical) a
-    checkpointed section."""
+    """A group of nodes: a parallel section, a section a signal or a timeout may
+    interrupt (the trigger's link starts at the group), a for-each section's body
+    (run once per element), an embedded workflow, a compensating section, or
+    (drawn with show_technical) a checkpointed section."""
 
     id: str
     title: str
@@ -86,6 +90,8 @@ class Flow:
     edges: tuple[FlowEdge, ...]
     clusters: tuple[Cluster, ...] = ()
     executed: frozenset[str] = field(factory=frozenset)  # node ids an instance ran
+    waiting: frozenset[str] = field(factory=frozenset)  # node ids it waits at now
+    failed: frozenset[str] = field(factory=frozenset)  # node ids of steps that failed
 
 
 START = "start"
@@ -129,6 +135,15 @@ def _step_kind(node: Step) -> NodeKind:
             assert_never(node)
 
 
+def label_of_trigger(trigger: model.ModelNode) -> str:
+    """How a section's interruption is called: its signal step, or its timeout."""
+    if isinstance(trigger, model.HandleSignal):
+        return label_of(trigger)
+    if isinstance(trigger, model.Timer):
+        return trigger.meta.name or f"timeout {trigger.duration or '(computed)'}"
+    return "trigger"
+
+
 # An exit is a node id with the label and kind its outgoing edge should carry.
 Exit = tuple[str, str | None, EdgeKind]
 
@@ -155,7 +170,9 @@ class _Builder:
 
     def connect(self, exits: list[Exit], target: str) -> None:
         for source, label, kind in exits:
-            self.edges.append(FlowEdge(source, target, label, kind))
+            edge = FlowEdge(source, target, label, kind)
+            if edge not in self.edges:  # a link is drawn once, however it is reached
+                self.edges.append(edge)
 
     def build(self, node: model.ModelNode, path: Path, entry: list[Exit]) -> list[Exit]:
         """Draw ``node`` after the exits ``entry``; returns the node's own exits."""
@@ -171,9 +188,19 @@ class _Builder:
                 self.connect(entry, created)
                 return [(created, None, "normal")]
             case model.Interruptible():
+                self.cluster_stack.append([])
+                first = len(self.nodes)
                 exits = self.build(node.base, child(path, BASE), entry)
-                # The trigger may fire any time the section runs: a dotted link to it.
-                armed: list[Exit] = [(source, "interrupts", "error") for source, _, _ in entry]
+                section = "int" + node_id(path)[1:]
+                trigger = label_of_trigger(node.trigger)
+                if len(self.nodes) > first:
+                    # The trigger may fire any time the section runs: a link from
+                    # the section's group, not from one of its steps.
+                    self.close_cluster(section, f"Interrupted by {trigger}", "interruptible")
+                    armed: list[Exit] = [(section, "interrupts", "interrupt")]
+                else:  # an empty section: the trigger waits where it starts
+                    self.cluster_stack.pop()
+                    armed = [(source, "interrupts", "interrupt") for source, _, _ in entry]
                 fired = self.build(node.trigger, child(path, TRIGGER), armed)
                 if node.handler is not None:
                     fired = self.build(node.handler, child(path, INTERRUPTION_HANDLER), fired)
@@ -203,14 +230,22 @@ class _Builder:
                     exits = self.build(step.node, step.path(path), exits)
                 return exits
             case model.HandleError():
-                section = child(path, BASE)
-                exits = self.build(node.base, section, entry)
-                raisers = [n for n in self.nodes if n.path and within(n.path, section)]
-                error = node.meta.error.name if node.meta.error else "error"
-                sources = [n.id for n in raisers if _declares(node.base, n.path, section)] or [
-                    n.id for n in raisers[-1:]
+                first = len(self.nodes)
+                exits = self.build(node.base, child(path, BASE), entry)
+                drawn = {n.id for n in self.nodes[first:]}
+                # Each error from the step that raises it, with that step's own error.
+                handler_entry: list[Exit] = [
+                    (node_id(r.path), r.error, "error")
+                    for r in errors.caught(node, path)
+                    if node_id(r.path) in drawn
                 ]
-                handler_entry: list[Exit] = [(s, error, "error") for s in sources]
+                if not handler_entry:
+                    # Nothing declared: any step of the section may fail, and the
+                    # section as a whole (its exits, or its entry if it draws
+                    # nothing) leads to the handler.
+                    names = errors.handled_names(node)
+                    label = errors.JOINED.join(names) if names else "error"
+                    handler_entry = [(s, label, "error") for s, _, _ in (exits or entry)]
                 return exits + self.build(node.handler, child(path, ERROR_HANDLER), handler_entry)
             case model.Fork():
                 decision = self.add(
@@ -279,32 +314,43 @@ class _Builder:
                 assert_never(node)
 
 
-def _declares(section: model.ModelNode, path: Path | None, section_path: Path) -> bool:
-    """Whether the node at ``path`` inside ``section`` declares a business error."""
-    assert path is not None
-    node = model_node_at(section, relative(path, section_path))
-    declaring = model.Pure | model.RunIO | model.HandleSignal
-    return isinstance(node, declaring) and node.meta.error is not None
-
-
 def build_flow(
-    root: model.ModelNode, *, show_technical: bool = False, executed: Collection[Path] = ()
+    root: model.ModelNode,
+    *,
+    show_technical: bool = False,
+    executed: Collection[Path] = (),
+    marks: Marks | None = None,
 ) -> Flow:
-    """The flow graph of a model; ``executed`` paths mark what an instance ran."""
+    """The flow graph of a model; ``marks`` (or only the ``executed`` paths) show
+    what an instance ran, where it waits and what failed."""
     builder = _Builder(show_technical)
     builder.add(FlowNode(START, "start", "Start"))
     exits = builder.build(root, ROOT, [(START, None, "normal")])
     builder.add(FlowNode(END, "end", "End"))
     builder.connect(exits + builder.ends, END)
-    ran = {node_id(p) for p in executed}
+    marks = marks if marks is not None else Marks.from_paths(executed)
     known = {n.id for n in builder.nodes}
-    marked = frozenset(ran & known)
-    if marked:
-        marked |= {START}
+    by_state: dict[State, set[str]] = {state: set() for state in STATES}
+    for path, state in states(root, marks).items():
+        id_ = _marked_id(path)
+        if id_ in known:
+            by_state[state].add(id_)
+    if any(by_state.values()):
+        by_state["executed"].add(START)
     top = builder.cluster_stack[0]
     return Flow(
         tuple(builder.nodes),
         tuple(builder.edges),
         tuple(m for m in top if isinstance(m, Cluster)),
-        marked,
+        frozenset(by_state["executed"]),
+        frozenset(by_state["waiting"]),
+        frozenset(by_state["failed"]),
     )
+
+
+def _marked_id(path: Path) -> str:
+    if path == END_PATH:
+        return END
+    if path and path[-1] == -1:
+        return node_id(path[:-1]) + "_join"
+    return node_id(path)

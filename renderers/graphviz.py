@@ -32,12 +32,23 @@ _SHAPES = {
 }  # fmt: skip
 
 
+# What an instance did: fill, outline and outline width of a node.
+MARKS = {
+    "executed": ("#d4edda", "#2e7d32", "1.5"),
+    "waiting": ("#fff3cd", "#b26a00", "3"),
+    "failed": ("#f8d7da", "#a71d2a", "3"),
+}
+
+
 class GraphvizMissing(WioError):
     """Raised when drawing SVG or PNG without Graphviz's ``dot`` program installed."""
 
 
 def render_dot(flow: Flow, *, name: str = "workflow") -> graphviz.Digraph:
     graph = graphviz.Digraph(name, graph_attr={"rankdir": "TB", "fontname": "Helvetica"})
+    groups = {c.id: c for c in _all(flow.clusters)}
+    if any(edge.source in groups for edge in flow.edges):
+        graph.attr(compound="true")  # a section's interruption leaves its cluster (ltail)
     graph.attr("node", fontname="Helvetica")
     graph.attr("edge", fontname="Helvetica", fontsize="10")
     clustered = {m for c in flow.clusters for m in _members(c)}
@@ -52,7 +63,11 @@ def render_dot(flow: Flow, *, name: str = "workflow") -> graphviz.Digraph:
         if edge.kind == "default":
             attributes["arrowtail"] = "odot"
             attributes["dir"] = "both"
-        graph.edge(edge.source, edge.target, label=_text(edge.label or ""), **attributes)
+        source = edge.source
+        if source in groups:  # from the group's border, through one of its nodes
+            attributes["ltail"] = f"cluster_{source}"
+            source = _members(groups[source])[0]
+        graph.edge(source, edge.target, label=_text(edge.label or ""), **attributes)
     return graph
 
 
@@ -72,10 +87,21 @@ def draw(graph: graphviz.Digraph, image_format: str) -> bytes:
 def _node(graph: graphviz.Digraph, node: FlowNode, flow: Flow) -> None:
     attributes = dict(_SHAPES[node.kind])
     attributes.setdefault("label", _text(node.label))
-    if node.id in flow.executed:
-        attributes["style"] = ",".join(filter(None, [attributes.get("style"), "filled"]))
-        attributes["fillcolor"] = "#d4edda"
-        attributes["color"] = "#2e7d32"
+    state = (
+        "failed" if node.id in flow.failed
+        else "waiting" if node.id in flow.waiting
+        else "executed" if node.id in flow.executed
+        else None
+    )  # fmt: skip
+    if state is not None:
+        fill, color, width = MARKS[state]
+        styles = [s for s in attributes.get("style", "").split(",") if s]
+        attributes["style"] = ",".join(dict.fromkeys([*styles, "filled"]))
+        if node.kind not in ("fork", "join"):  # a bar stays black, outlined in colour
+            attributes["fillcolor"] = fill
+        attributes["color"] = color
+        attributes["penwidth"] = width
+        attributes["class"] = state
     if node.description:
         attributes["tooltip"] = _text(node.description)
     graph.node(node.id, **attributes)
@@ -85,12 +111,14 @@ def _node(graph: graphviz.Digraph, node: FlowNode, flow: Flow) -> None:
 _CLUSTER_STYLES: dict[ClusterKind, str] = {
     "checkpoint": "dashed",
     "parallel": "rounded",
+    "interruptible": "rounded,dotted",
     "for_each": "rounded,bold",
     "embed": "rounded",
     "compensating": "rounded,dashed",
 }
-# An error leaves its section dashed; an undo, run only after one, dotted.
-_EDGE_STYLES: dict[EdgeKind, str] = {"error": "dashed", "undo": "dotted"}
+# An error or an interruption leaves its section dashed; an undo, run only after
+# an error, dotted.
+_EDGE_STYLES: dict[EdgeKind, str] = {"error": "dashed", "interrupt": "dashed", "undo": "dotted"}
 
 
 def _cluster(
@@ -108,10 +136,15 @@ def _cluster(
 
 
 def _text(text: str) -> str:
-    # Shown as written: not an HTML-like label, and backslashes are not escapes.
+    # Shown as written: not an HTML-like label, backslashes are not escapes, and
+    # "&" starts no entity (Graphviz decodes &amp; &lt; &#35; in every label).
     # The result's type is what tells the graphviz package so: keep it as is.
-    escaped: str = graphviz.escape(text)
+    escaped: str = graphviz.escape(text.replace("&", "&amp;"))
     return escaped
+
+
+def _all(clusters: tuple[Cluster, ...]) -> list[Cluster]:
+    return [found for c in clusters for found in (c, *_all(c.clusters))]
 
 
 def _members(cluster: Cluster) -> list[str]:

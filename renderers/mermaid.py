@@ -7,11 +7,24 @@ written. Node ids come from model paths and never collide with keywords.
 
 from __future__ import annotations
 
+from wio.errors import WioError
+
 from .flow import Cluster, Flow, FlowEdge, FlowNode
 
-# Mermaid decodes #name; and #code; entities inside quoted labels.
+MAX_EDGES = 500
+"""Mermaid's default ``flowchart.maxEdges``: it refuses to draw a chart with more links."""
+
+
+class ChartTooLarge(WioError):
+    """Raised by `render_mermaid` (and ``render(..., "mermaid")``) when a chart has
+    more links than Mermaid draws, which no Mermaid viewer would show."""
+
+
+# Mermaid decodes #name; and #code; entities inside quoted labels. "%" would
+# let a name open a %%{init}%% directive or a %% comment.
 _ENTITIES = {
     "#": "#35;",
+    "%": "#37;",
     '"': "#quot;",
     "<": "#lt;",
     ">": "#gt;",
@@ -34,17 +47,43 @@ _SHAPES = {
 _BARS = ("fork", "join")  # a parallel section's bars: unlabelled; its cluster names it
 
 EXECUTED_STYLE = "fill:#d4edda,stroke:#2e7d32,stroke-width:2px"
+WAITING_STYLE = "fill:#fff3cd,stroke:#b26a00,stroke-width:3px"
+FAILED_STYLE = "fill:#f8d7da,stroke:#a71d2a,stroke-width:3px"
 CHECKPOINT_STYLE = "stroke-dasharray: 5 5"
 FOR_EACH_STYLE = "stroke-width: 3px"  # a body run once per element, drawn bold
 
 
+# Before parsing, Mermaid drops the last ";" of any line where "style" or
+# "classDef" is followed by ":" and "#" (its style statements), which would
+# garble our entities. Spelling the keywords' first letter as an entity keeps
+# them out of its reach; the drawing shows the same text.
+_KEYWORDS = {"style": "#115;tyle", "classDef": "#99;lassDef"}
+# Mermaid turns entities into "ﬂ°...¶ß" placeholders and decodes those in any
+# label, however written: an invisible word joiner keeps the pairs apart.
+_PLACEHOLDERS = {"\ufb02\u00b0": "\ufb02\u2060\u00b0", "\u00b6\u00df": "\u00b6\u2060\u00df"}
+
+
 def escape(text: str) -> str:
     """A label Mermaid parses and shows as ``text``."""
-    text = " ".join(text.split())  # a line break would end the statement
-    return "".join(_ENTITIES.get(char, char) for char in text)
+    text = " ".join(text.split()) or " "  # a line break would end the statement; "" is no label
+    for pair, apart in _PLACEHOLDERS.items():
+        text = text.replace(pair, apart)
+    escaped = "".join(_ENTITIES.get(char, char) for char in text)
+    for keyword, spelled in _KEYWORDS.items():
+        escaped = escaped.replace(keyword, spelled)
+    return escaped
 
 
-def render_mermaid(flow: Flow, *, direction: str = "TD") -> str:
+def render_mermaid(flow: Flow, *, direction: str = "TD", max_edges: int | None = MAX_EDGES) -> str:
+    """The chart; raises `ChartTooLarge` if it has more than ``max_edges`` links
+    (``None``: no check, for a viewer configured with a larger ``maxEdges``)."""
+    if max_edges is not None and len(flow.edges) > max_edges:
+        raise ChartTooLarge(
+            f"this workflow's Mermaid chart has {len(flow.edges)} links, and Mermaid draws "
+            f"at most {max_edges} (its flowchart.maxEdges setting): no Mermaid viewer would "
+            "show it. Render it as BPMN or Graphviz (--format bpmn, dot, svg), or draw "
+            "its parts separately"
+        )
     lines = [f"flowchart {direction}"]
     clustered = _clustered(flow.clusters)
     for node in flow.nodes:
@@ -59,11 +98,18 @@ def render_mermaid(flow: Flow, *, direction: str = "TD") -> str:
             lines.append(f"    style {cluster.id} {CHECKPOINT_STYLE}")
         elif cluster.kind == "for_each":
             lines.append(f"    style {cluster.id} {FOR_EACH_STYLE}")
-    if flow.executed:
-        # Only classes that are used are defined.
-        lines.append(f"    classDef executed {EXECUTED_STYLE}")
-        executed = [node.id for node in flow.nodes if node.id in flow.executed]
-        lines.append(f"    class {','.join(executed)} executed")
+    # Only classes that are used are defined; a node has one: failed over waiting
+    # over executed.
+    marked = (
+        ("executed", EXECUTED_STYLE, flow.executed - flow.waiting - flow.failed),
+        ("waiting", WAITING_STYLE, flow.waiting - flow.failed),
+        ("failed", FAILED_STYLE, flow.failed),
+    )
+    for name, style, ids in marked:
+        if ids:
+            lines.append(f"    classDef {name} {style}")
+            ordered = [node.id for node in flow.nodes if node.id in ids]
+            lines.append(f"    class {','.join(ordered)} {name}")
     return "\n".join(lines) + "\n"
 
 
@@ -75,7 +121,7 @@ def _node(node: FlowNode) -> str:
 
 
 def _edge(edge: FlowEdge) -> str:
-    arrow = "-.->" if edge.kind in ("error", "undo") else "-->"
+    arrow = "-.->" if edge.kind in ("error", "interrupt", "undo") else "-->"
     if edge.label is None:
         return f"{edge.source} {arrow} {edge.target}"
     return f'{edge.source} {arrow}|"{escape(edge.label)}"| {edge.target}'

@@ -1,4 +1,9 @@
-"""A debug text tree of a workflow's model, optionally marking what an instance ran."""
+"""A debug text tree of a workflow's model, optionally marking an instance's progress.
+
+Each line of a marked tree starts with ``[x]`` (ran), ``[>]`` (waits there
+now), ``[!]`` (failed) or ``[ ]``; a construct's line shows the strongest mark
+inside it (failed, then waiting, then ran).
+"""
 
 from __future__ import annotations
 
@@ -8,14 +13,33 @@ from typing import assert_never
 from wio import model
 from wio.paths import BASE, ROOT, Child, Path, child, children
 
+from .marks import Marks, State, states
+
+_SIGNS = {"failed": "[!] ", "waiting": "[>] ", "executed": "[x] "}
+
 
 def render_text(
-    root: model.ModelNode, *, show_technical: bool = True, executed: Collection[Path] = ()
+    root: model.ModelNode,
+    *,
+    show_technical: bool = True,
+    executed: Collection[Path] = (),
+    marks: Marks | None = None,
 ) -> str:
-    ran = set(executed)
+    marks = marks if marks is not None else Marks.from_paths(executed)
+    found = states(root, marks) if marks else {}
     lines: list[str] = []
-    _walk(root, ROOT, "", "", lines, ran, show_technical)
+    _walk(root, ROOT, "", "", lines, found, show_technical)
     return "\n".join(lines) + "\n"
+
+
+def _mark(path: Path, found: dict[Path, State]) -> str:
+    if not found:
+        return ""
+    inside = {state for p, state in found.items() if p[: len(path)] == path}
+    for state in ("failed", "waiting", "executed"):
+        if state in inside:
+            return _SIGNS[state]
+    return "[ ] "
 
 
 def _describe(node: model.ModelNode) -> str:
@@ -103,18 +127,19 @@ def _walk(
     prefix: str,
     label: str,
     lines: list[str],
-    ran: set[Path],
+    found: dict[Path, State],
     show_technical: bool,
 ) -> None:
     if not show_technical and isinstance(node, model.Checkpoint):
-        _walk(node.base, child(path, BASE), prefix, label, lines, ran, show_technical)
+        _walk(node.base, child(path, BASE), prefix, label, lines, found, show_technical)
         return
     if not show_technical and isinstance(node, model.Recovery):
+        if label:  # a branch, flow or handler that only recovers: drawn, as empty
+            lines.append(f"{prefix}{label}{_mark(path, found)}(empty)")
         return
-    mark = "[x] " if path in ran else ("[ ] " if ran else "")
-    lines.append(f"{prefix}{label}{mark}{_describe(node)}")
+    lines.append(f"{prefix}{label}{_mark(path, found)}{_describe(node)}")
     kids = _children(node)
     indent = prefix.replace("├── ", "│   ").replace("└── ", "    ")
     for position, (child_label, kid) in enumerate(kids):
         branch = "└── " if position == len(kids) - 1 else "├── "
-        _walk(kid.node, kid.path(path), indent + branch, child_label, lines, ran, show_technical)
+        _walk(kid.node, kid.path(path), indent + branch, child_label, lines, found, show_technical)

@@ -2,8 +2,10 @@
 
 - the OMG BPMN 2.0 XSD (shipped in the SpiffWorkflow wheel), with lxml and
   with xmlschema (which also catches dangling id references);
-- bpmn-moddle and bpmnlint's recommended rules, bpmn-js in headless Chromium,
-  and Mermaid's own parser, from the npm packages pinned in tests/consumers;
+- bpmn-moddle and bpmnlint's recommended rules, bpmnlint-plugin-camunda-compat
+  with Zeebe's moddle extension (Camunda 8), bpmn-js in headless Chromium (and
+  a layout audit in it), Mermaid's own parser and Mermaid drawing in headless
+  Chromium, from the npm packages pinned in tests/consumers;
 - SpiffWorkflow parsing (with its XSD validator) and running a process.
 
 Missing consumers skip the tests loudly, except when CI=true, where they fail.

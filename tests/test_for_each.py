@@ -355,14 +355,21 @@ def test_packing_survives_a_restart_in_the_middle(packing: ModuleType, open_fres
 
 
 def test_progress_marks_a_body_step_once_an_element_ran_it(packing: ModuleType) -> None:
-    from wio.renderers import executed_paths, render
+    from wio.renderers import Marks, executed_paths, render
 
     order = packing.Order("o-1", (packing.Line("pen", 2), packing.Line("ink", 1)))
     instance = Runtime(packing.workflow).create("o-1", order)
     instance.advance(until=lambda: len(instance.events) == 1)  # the pen is picked
     text = render(packing.workflow.wio, "text", executed=executed_paths(instance.progress))
     assert "[x] RunIO 'Pick'" in text and "[ ] RunIO 'Pack'" in text
-    assert "[ ] ForEach 'Order Lines' by=key" in text  # not complete yet
+    assert "[x] ForEach 'Order Lines' by=key" in text  # the strongest mark inside it
+    # Where it waits: the pen's element at Pack, the ink's still at Pick.
+    pick, pack = (0, 0, 0), (0, 0, 1)
+    assert set(instance.waiting_at) == {pick, pack} and instance.failed_at == ()
+    text = render(packing.workflow.wio, "text", marks=Marks.of(instance))
+    assert "[>] ForEach 'Order Lines' by=key" in text
+    assert "[>] RunIO 'Pick'" in text and "[>] RunIO 'Pack'" in text
     instance.advance()
-    text = render(packing.workflow.wio, "text", executed=executed_paths(instance.progress))
+    assert instance.waiting_at == ()
+    text = render(packing.workflow.wio, "text", marks=Marks.of(instance))
     assert "[x] ForEach 'Order Lines' by=key" in text and "[x] RunIO 'Pack'" in text

@@ -47,7 +47,7 @@ from wio.journal import (
 from wio.loading import TargetError
 from wio.model import ModelFormatError
 from wio.operations import NoSuchInstance, OperationRefused
-from wio.renderers import GraphvizMissing, UnknownFormat
+from wio.renderers import ChartTooLarge, GraphvizMissing, UnknownFormat
 from wio.result import Err
 from wio.retry import RetryPolicy
 from wio.runtime import (
@@ -71,6 +71,7 @@ __all__ = [
     "AsyncInstance",
     "AsyncRuntime",
     "Cancelled",
+    "ChartTooLarge",
     "Clock",
     "ConcurrencyConflict",
     "DefinitionError",

@@ -17,7 +17,7 @@ from wio.journal import InstanceStatus, open_journal
 from wio.journal.records import FINAL_STATUSES
 from wio.logs import configure_logging
 from wio.operations_cli import add_commands as add_operation_commands
-from wio.renderers import FORMATS
+from wio.renderers import BPMN_TARGETS, FORMATS
 from wio.server.command import add_command as add_serve_command
 
 DEFAULT_JOURNAL = "sqlite:///wio.db"
@@ -60,7 +60,17 @@ def _parser() -> argparse.ArgumentParser:
     render.add_argument(
         "--show-technical", action="store_true", help="draw checkpoints and recoveries"
     )
-    render.add_argument("--instance", metavar="ID", help="mark the nodes this instance ran")
+    render.add_argument(
+        "--bpmn-target",
+        choices=BPMN_TARGETS,
+        default="spiffworkflow",
+        help="the engine BPMN's expressions are written for (camunda8: Camunda Modeler, Zeebe)",
+    )
+    render.add_argument(
+        "--instance",
+        metavar="ID",
+        help="mark what this instance ran, where it waits and what failed",
+    )
     render.add_argument("--journal", default=default_journal, help=journal_help)
     render.set_defaults(handler=_render)
 
@@ -283,7 +293,7 @@ def _reclaim_positionals(parser: argparse.ArgumentParser, args: argparse.Namespa
 
 def _render(args: argparse.Namespace) -> int:
     from wio.loading import load_definition
-    from wio.renderers import executed_paths, render
+    from wio.renderers import Marks, render
     from wio.runtime import Runtime
 
     if args.instance is not None and args.format in ("json", "bpmn"):
@@ -292,16 +302,17 @@ def _render(args: argparse.Namespace) -> int:
             "use mermaid, dot, svg, png or text"
         )
     definition = load_definition(args.target)
-    executed: set[tuple[int, ...]] = set()
+    marks = Marks()
     if args.instance is not None:
         with open_journal(args.journal, create=False) as journal:
             runtime = Runtime(definition, journal=journal)
-            executed = executed_paths(runtime.get(args.instance).progress)
+            marks = Marks.of(runtime.get(args.instance))
     output = render(
         definition.wio,
         args.format,
         show_technical=args.show_technical,
-        executed=executed,
+        marks=marks,
+        bpmn_target=args.bpmn_target,
         name=definition.wio.meta.name or definition.name,
     )
     if isinstance(output, bytes):

@@ -1,6 +1,8 @@
 // Renders Mermaid files with Mermaid itself in headless Chromium (Debian's
 // /usr/bin/chromium, driven by playwright-core). Prints one JSON object per
-// file: {file, error, text}, where text is what the drawing shows. With
+// file: {file, error, text, labels, fill}, where text is what the drawing
+// shows, labels the text of each node, group and link label, and fill the
+// colour the first node is filled with (what the theme made of it). With
 // OUT_DIR set, writes each drawing as OUT_DIR/<name>.svg.
 // Usage: node render_mermaid.mjs FILE...
 import fs from 'node:fs';
@@ -31,12 +33,16 @@ try {
         const { svg } = await mermaid.render(id, source);
         const holder = document.getElementById('out');
         holder.innerHTML = svg;
+        const shape = holder.querySelector('g.node .label-container, g.node circle, g.node rect');
+        const fill = shape ? getComputedStyle(shape).fill : null;
+        const labels = [...holder.querySelectorAll('span.nodeLabel, span.edgeLabel')]
+          .map((label) => label.textContent).filter((label) => label !== '');
         holder.querySelectorAll('style').forEach((style) => style.remove());
         const text = holder.textContent;
         holder.innerHTML = '';
-        return { error: null, text, svg };
+        return { error: null, text, labels, fill, svg };
       } catch (err) {
-        return { error: String(err.message || err), text: '', svg: null };
+        return { error: String(err.message || err), text: '', labels: [], fill: null, svg: null };
       }
     }, { source, id: `chart${n++}` });
     if (process.env.OUT_DIR && result.svg) {

@@ -27,7 +27,7 @@ from wio.interpreter.next_effect import (
     routed,
 )
 from wio.interpreter.proceed import proceed, start
-from wio.interpreter.progress import pending_deferred, progress
+from wio.interpreter.progress import failed_at, pending_deferred, progress, waiting_at
 from wio.interpreter.shield import Ahead, JournalRecord
 from wio.interpreter.state import (
     current_state,
@@ -64,6 +64,8 @@ __all__ = [
     "pending_deferred",
     "proceed",
     "progress",
+    "waiting_at",
+    "failed_at",
     "ready_effects",
     "release_times",
     "routed",

@@ -40,6 +40,7 @@ from wio.interpreter import (
     Effect,
     FailedAttempt,
     JournalRecord,
+    Path,
     ReleaseTimer,
     RunStep,
     SaveCheckpoint,
@@ -49,6 +50,7 @@ from wio.interpreter import (
     armed_timeouts,
     current_state,
     describe_wait,
+    failed_at,
     format_path,
     pending_deferred,
     proceed,
@@ -59,6 +61,7 @@ from wio.interpreter import (
     routed,
     start,
     status,
+    waiting_at,
 )
 from wio.interpreter.cursor import Chain, Evaluate, evolve
 from wio.interpreter.shield import recorders, shields
@@ -639,3 +642,16 @@ class InstanceView(Generic[In, E, Out]):
     def waiting_for(self) -> str:
         """What the instance waits for, in words (e.g. "waiting for signal 'Approve'")."""
         return self._core.waiting_for()
+
+    @property
+    def waiting_at(self) -> tuple[Path, ...]:
+        """The model paths of the nodes the instance waits at now (none once it ended)."""
+        return waiting_at(self._core.cursor)
+
+    @property
+    def failed_at(self) -> tuple[Path, ...]:
+        """The model paths of the steps that failed: with a business error, or whose
+        code raised (the one it is stuck at, if any, last)."""
+        error = self._core.retry_state.error
+        stuck = () if error is None else (error.path,)
+        return tuple(dict.fromkeys(failed_at(self._core.cursor) + stuck))

@@ -1,0 +1,167 @@
+"""An instance's progress as marks on its workflow's nodes: plain data.
+
+The runtime knows what an instance ran (``instance.progress``), where it waits
+(``instance.waiting_at``) and what failed (``instance.failed_at``); `Marks`
+holds those model paths, and renderers draw them without knowing the runtime.
+`states` derives what the records do not name: a loop's decision once it
+decided, a parallel section's fork once it started and its join once every
+flow arrived, and the end once the instance finished.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from itertools import pairwise
+from typing import Any, Literal, assert_never
+
+from attrs import frozen
+
+from wio import model
+from wio.paths import (
+    BASE,
+    ERROR_HANDLER,
+    INTERRUPTION_HANDLER,
+    ON_RESTART,
+    ROOT,
+    TRIGGER,
+    Path,
+    child,
+    children,
+    within,
+)
+
+State = Literal["executed", "waiting", "failed"]
+STATES: tuple[State, ...] = ("executed", "waiting", "failed")
+
+
+@frozen
+class Marks:
+    executed: tuple[Path, ...] = ()  # in the order they ran; a node may run again
+    waiting: frozenset[Path] = frozenset()
+    failed: frozenset[Path] = frozenset()
+    finished: bool = False  # the instance reached the end
+
+    @classmethod
+    def of(cls, instance: Any) -> Marks:
+        """The marks of a runtime instance (anything with ``progress``,
+        ``waiting_at``, ``failed_at`` and ``status``)."""
+        return cls(
+            tuple(record.path for record in instance.progress),
+            frozenset(instance.waiting_at),
+            frozenset(instance.failed_at),
+            str(instance.status) == "finished",
+        )
+
+    @classmethod
+    def from_paths(cls, executed: Iterable[Path]) -> Marks:
+        return cls(tuple(executed))
+
+    def __bool__(self) -> bool:
+        return bool(self.executed or self.waiting or self.failed or self.finished)
+
+
+END: Path = (-1,)  # the workflow's end, which no model node stands for
+
+
+def join_of(path: Path) -> Path:
+    """The key of a parallel section's (or fork's) join in `states`: no node's
+    path, as segments are never negative."""
+    return child(path, -1)
+
+
+def states(root: model.ModelNode, marks: Marks) -> dict[Path, State]:
+    """Each marked node's state; failed over waiting over executed."""
+    found: dict[Path, State] = {path: "executed" for path in marks.executed}
+    _derive(root, ROOT, marks, found)
+    if marks.finished:
+        found[END] = "executed"
+    for path in marks.waiting:
+        found[path] = "waiting"
+    for path in marks.failed:
+        found[path] = "failed"
+    return found
+
+
+def _entered(path: Path, marks: Marks) -> bool:
+    """Whether the instance reached the node at ``path``: it ran, waits or failed in it."""
+    return any(within(p, path) for p in (*marks.executed, *marks.waiting, *marks.failed))
+
+
+def _ran(path: Path, marks: Marks) -> bool:
+    """Whether something inside the node at ``path`` ran (waiting there is not enough:
+    an interruptible section's trigger is awaited without having fired)."""
+    return any(within(p, path) for p in (*marks.executed, *marks.failed))
+
+
+def _derive(node: model.ModelNode, path: Path, marks: Marks, found: dict[Path, State]) -> None:
+    for kid in children(node):
+        _derive(kid.node, kid.path(path), marks, found)
+    match node:
+        case model.Sequence():
+            steps = children(node)
+            for step, following in pairwise(steps):
+                if _entered(following.path(path), marks):
+                    _completed(step.node, step.path(path), marks, found)
+        case model.Loop():
+            body = [p for p in marks.executed if within(p, child(path, BASE))]
+            again = bool(body) and body.count(body[0]) > 1  # the body ran twice
+            if again or _entered(child(path, ON_RESTART), marks):
+                found[path] = "executed"  # it decided to go round again
+        case model.Parallel():
+            if _entered(path, marks):
+                found[path] = "executed"  # the fork: the flows started
+            if path in marks.executed:  # the section's own record: every flow arrived
+                found[join_of(path)] = "executed"
+                for flow in children(node):
+                    _completed(flow.node, flow.path(path), marks, found)
+        case (
+            model.Fork() | model.HandleError() | model.Interruptible() | model.Checkpoint()
+            | model.ForEach() | model.Embed() | model.Compensated() | model.Compensating()
+            | model.Pure() | model.RunIO() | model.Dynamic() | model.HandleSignal()
+            | model.Timer() | model.Recovery() | model.End()
+        ):  # fmt: skip
+            pass
+        case _:
+            assert_never(node)
+    if marks.finished and _entered(path, marks):
+        _completed(node, path, marks, found)
+
+
+def _completed(node: model.ModelNode, path: Path, marks: Marks, found: dict[Path, State]) -> None:
+    """``node`` ran to its end: the loops on its way decided to exit."""
+    match node:
+        case model.Loop():
+            if _entered(child(path, BASE), marks):
+                found[path] = "executed"
+        case model.Sequence():
+            steps = children(node)
+            if steps:
+                _completed(steps[-1].node, steps[-1].path(path), marks, found)
+        case model.Fork():
+            for branch in children(node):
+                if _entered(branch.path(path), marks):
+                    _completed(branch.node, branch.path(path), marks, found)
+        case model.HandleError():
+            if _ran(child(path, ERROR_HANDLER), marks):
+                _completed(node.handler, child(path, ERROR_HANDLER), marks, found)
+            else:
+                _completed(node.base, child(path, BASE), marks, found)
+        case (
+            model.Checkpoint() | model.ForEach() | model.Embed() | model.Compensated()
+            | model.Compensating()
+        ):  # fmt: skip
+            # Ran to its end through its base: every element's body, the embedded
+            # workflow, the step (an undo runs only when the section fails).
+            _completed(node.base, child(path, BASE), marks, found)
+        case model.Interruptible():
+            if node.handler is not None and _entered(child(path, INTERRUPTION_HANDLER), marks):
+                _completed(node.handler, child(path, INTERRUPTION_HANDLER), marks, found)
+            elif not _ran(child(path, TRIGGER), marks):  # not interrupted: ran to its end
+                _completed(node.base, child(path, BASE), marks, found)
+        case (
+            model.Parallel() | model.Pure() | model.RunIO() | model.Dynamic()
+            | model.HandleSignal() | model.Timer() | model.Recovery() | model.End()
+        ):  # fmt: skip
+            pass  # a parallel section completes by its own record
+        case _:
+            assert_never(node)
