@@ -40,7 +40,6 @@ from wio.interpreter import (
     Effect,
     FailedAttempt,
     JournalRecord,
-    Path,
     ReleaseTimer,
     RunStep,
     SaveCheckpoint,
