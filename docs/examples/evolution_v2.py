@@ -7,7 +7,7 @@ carries on without running the removed steps.
 
 from __future__ import annotations
 
-from shipment import CardCharged, StockReserved, recover_payment, ship
+from shipment import recover_payment, ship
 
 from wio import WIO, Workflow
 
@@ -15,4 +15,6 @@ workflow = WIO.recover(recover_payment) >> ship
 
 # Version 2 of "shipping", served beside version 1. The removed section's events
 # stay registered: version 1 journals hold them.
-shipping = Workflow(workflow, name="shipping", version=2, events=(StockReserved, CardCharged))
+shipping = Workflow(
+    workflow, name="shipping", version=2, retired_events=("StockReserved", "CardCharged")
+)
