@@ -394,8 +394,8 @@ class PostgresJournal:
         with self._connection() as conn:
             rows = conn.execute(
                 self._sql(
-                    "SELECT instance_id, seq, type, version, payload, NULL FROM {schema}.events "
-                    "WHERE instance_id = ANY(%s) ORDER BY instance_id, seq"
+                    "SELECT instance_id, seq, type, version, payload, NULL, node "
+                    "FROM {schema}.events WHERE instance_id = ANY(%s) ORDER BY instance_id, seq"
                 ),
                 (list(instance_ids),),
             ).fetchall()

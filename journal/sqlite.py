@@ -299,14 +299,14 @@ class SQLiteJournal:
     def read_many(self, instance_ids: Sequence[str]) -> dict[str, list[StoredEvent]]:
         with self._lock:
             rows = self._db.execute(
-                "SELECT instance_id, seq, type, version, payload FROM events "
+                "SELECT instance_id, seq, type, version, payload, node FROM events "
                 "WHERE instance_id IN (SELECT value FROM json_each(?)) ORDER BY instance_id, seq",
                 (json.dumps(list(instance_ids)),),
             ).fetchall()
         events: dict[str, list[StoredEvent]] = {i: [] for i in instance_ids}
-        for instance_id, seq, type_, version, payload in rows:
+        for instance_id, seq, type_, version, payload, node in rows:
             events[instance_id].append(
-                StoredEvent(instance_id, seq, type_, version, json.loads(payload), None)
+                StoredEvent(instance_id, seq, type_, version, json.loads(payload), None, node)
             )
         return events
 

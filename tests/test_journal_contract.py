@@ -442,6 +442,9 @@ def test_each_event_keeps_the_node_that_recorded_it(open_fresh: Open) -> None:
     journal.append("a", 0, [NewEvent("Charged", 1, {"amount": 1}, node="/1/0"), event(2)], T0)
     first, second = open_fresh().read("a", times=False)
     assert (first.node, second.node) == ("/1/0", None)
+    # Batch reads (`wio replay`) keep them too: replay attributes events by node.
+    first, second = open_fresh().read_many(["a"])["a"]
+    assert (first.node, second.node) == ("/1/0", None)
 
 
 def _old_schema_journal(kind: str, url: str) -> None:
