@@ -10,6 +10,7 @@ v2 must run none of it, in every place a section can be nested.
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -27,6 +28,7 @@ from wio import (
     UnmatchedEventError,
     Workflow,
 )
+from wio.journal import NewEvent, open_journal
 from wio.parallel import innermost
 from wio.undecoded import UndecodedEvent
 
@@ -341,25 +343,40 @@ def test_a_v1_journal_loads_under_v2_without_the_removed_sections_event_classes(
     with Runtime(v2_shipping(), journal=journal_url, strict=True, owner="ops") as runtime:
         assert runtime.get("past").advance() == InstanceStatus.FINISHED
         assert runtime.get("past").result == 40
-    # A retired event that no checkpoint covers is a precise error, not a crash.
+    # `inside` had not reached the checkpoint: its retired event waits, held
+    # undecoded, for the recovery event, which only an operator delivers. It is
+    # neither applied nor unmatched, even strictly, and the instance waits.
+    for strict in (True, False):
+        with Runtime(v2_shipping(), journal=journal_url, strict=strict, owner="ops") as runtime:
+            waiting = runtime.get("inside")
+            assert waiting.status == InstanceStatus.WAITING
+            assert waiting.waiting_for() == "waiting for recovery event Saved at /0"
+            assert not waiting.unmatched_events
+            assert waiting.events[0].event == UndecodedEvent("Paid", 1, {"amount": 4})
     with Runtime(v2_shipping(), journal=journal_url, strict=True, owner="ops") as runtime:
-        with pytest.raises(UnmatchedEventError) as raised:
-            runtime.get("inside")
-        error = raised.value
-        assert (error.instance_id, error.seq, error.event_type, error.node) == (
-            "inside",
-            1,
-            "Paid",
-            "/0/0",
-        )
-    with Runtime(v2_shipping(), journal=journal_url, owner="ops") as runtime:
-        waiting = runtime.get("inside")
-        assert waiting.status == InstanceStatus.WAITING
-        (unmatched,) = waiting.unmatched_events
-        assert (unmatched.seq, unmatched.event_type) == (1, "Paid")
         # The operator delivers the recovery event; the retired event is then covered.
+        waiting = runtime.get("inside")
         waiting.deliver(Saved(4))
         assert waiting.advance() == InstanceStatus.FINISHED and waiting.result == 40
+    # A retired event that no recovery or checkpoint can cover is a precise error.
+    with Runtime(v2_shipping(), journal=journal_url, owner="ops") as runtime:
+        runtime.create("stray", 4)
+    with open_journal(journal_url) as journal:
+        stray = NewEvent("Paid", 1, {"amount": 4}, node="/1")
+        journal.append("stray", 0, [stray], datetime.now(UTC))
+    with Runtime(v2_shipping(), journal=journal_url, strict=True, owner="ops") as runtime:
+        with pytest.raises(UnmatchedEventError) as raised:
+            runtime.get("stray")
+        error = raised.value
+        assert (error.instance_id, error.seq, error.event_type, error.node) == (
+            "stray",
+            1,
+            "Paid",
+            "/1",
+        )
+    with Runtime(v2_shipping(), journal=journal_url, owner="ops") as runtime:
+        (unmatched,) = runtime.get("stray").unmatched_events
+        assert (unmatched.seq, unmatched.event_type, unmatched.node) == (1, "Paid", "/1")
 
 
 def test_a_retired_name_still_in_use_is_refused() -> None:

@@ -29,9 +29,10 @@ from wio.migration import Outcome, migrate
 from wio.testing import assert_replays
 from wio.worker import Worker
 
-INSIDE_REFUSED = (
-    "inside: refused v1 -> v2: diverges at seq 1: event StockReserved, node /0, "
-    "expected recovery event PaymentSettled at /0; nothing changed"
+INSIDE_REFUSED = (  # its reservation would be held for the recovery event, as `before` waits
+    "inside: refused v1 -> v2: it would wait at recover node /0 for PaymentSettled, which "
+    "only an operator's `wio deliver` can provide; nothing changed (allow it with "
+    "--allow-recovery-wait)"
 )
 BEFORE_REFUSED = (
     "before: refused v1 -> v2: it would wait at recover node /0 for PaymentSettled, which "
@@ -145,37 +146,48 @@ def test_named_instances_finished_unknown_or_at_another_version_are_not_moved(
     assert neither.returncode == 2 and "one of the arguments --instance --all" in neither.stderr
 
 
+@pytest.mark.parametrize(
+    ("stage", "v1_events"),
+    [("before", []), ("inside", ["StockReserved"])],  # inside: v2 retired StockReserved
+)
 @DURABLE_JOURNALS
 def test_an_instance_moved_to_wait_at_recover_gets_an_operator_delivery_and_finishes(
-    journal_url: str,
+    journal_url: str, stage: str, v1_events: list[str]
 ) -> None:
     start_v1_at_every_stage(journal_url)
-    done = migrate_cli(journal_url, "--instance", "before", "--allow-recovery-wait")
+    done = migrate_cli(journal_url, "--instance", stage, "--allow-recovery-wait")
     assert done.returncode == 0, done.stdout
     assert done.stdout.splitlines()[0] == (
-        "before: migrated v1 -> v2: now waiting for recovery event PaymentSettled at /0"
+        f"{stage}: migrated v1 -> v2: now waiting for recovery event PaymentSettled at /0"
     )
-    # Waiting for an operator: a worker runs nothing and `--once` returns.
+    with open_journal(journal_url) as journal:
+        record = journal.get_instance(stage)
+    assert (record.status, record.wakeup_at) == (InstanceStatus.WAITING, None)
+    # Waiting for an operator: a worker runs nothing of it and `--once` returns.
     idle = wio("worker", "--journal", journal_url, "--workflows", V1, V2, "--once")
-    assert (idle.returncode, idle.stdout.strip()) == (0, "ran 2 instance(s)")  # inside, past
-    payment = json.dumps({"order_id": "before", "amount_cents": 1_000})
+    assert (idle.returncode, idle.stdout.strip()) == (0, "ran 2 instance(s)")  # the v1 others
+    payment = json.dumps({"order_id": stage, "amount_cents": 1_000})
     delivered = wio(
-        "deliver", "before", "--journal", journal_url, "--event", "PaymentSettled",
+        "deliver", stage, "--journal", journal_url, "--event", "PaymentSettled",
         "--data", payment, "--workflows", V1, V2,
     )  # fmt: skip
     assert delivered.returncode == 0, delivered.stderr
     assert delivered.stdout.strip() == (
-        "instance 'before': recorded PaymentSettled as event #2; now running: "
-        "waiting for event ParcelShipped of step 'Ship' at /1"
+        f"instance '{stage}': recorded PaymentSettled as event #{len(v1_events) + 2}; now "
+        "running: waiting for event ParcelShipped of step 'Ship' at /1"
     )
     worker = wio("worker", "--journal", journal_url, "--workflows", V1, V2, "--once")
     assert (worker.returncode, worker.stdout.strip()) == (0, "ran 1 instance(s)")
     journal = open_journal(journal_url)
     try:
-        assert journal.get_instance("before").status == InstanceStatus.FINISHED
-        assert event_types(journal, "before") == ["wio.Migrated", "PaymentSettled", "ParcelShipped"]
+        assert journal.get_instance(stage).status == InstanceStatus.FINISHED
+        assert event_types(journal, stage) == [
+            *v1_events, "wio.Migrated", "PaymentSettled", "ParcelShipped",
+        ]  # fmt: skip
     finally:
         journal.close()
+    # Strictly, its v1 events are covered by the delivered recovery event.
+    assert_replays(journal_url, load_definition(str(ROOT / V2)), instance_ids=[stage])
 
 
 @DURABLE_JOURNALS

@@ -5,9 +5,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from wio import Workflow
+from attrs import evolve
+
 from wio.loading import load_module
 
 v2 = load_module(str(Path(__file__).resolve().parents[2] / "docs/examples/evolution_v2.py"))
 
-shipping = Workflow(v2.shipping.wio, name="shipping", version=1, events=v2.shipping.events)
+# Everything of v2's (its events, its retired events) but the version.
+shipping = evolve(v2.shipping, version=1)

@@ -11,7 +11,7 @@ One evaluator per concern, each in the module named after it:
 No I/O, no clock, no randomness: runtimes do those.
 """
 
-from wio.interpreter.apply_event import Applied, apply_event
+from wio.interpreter.apply_event import Applied, apply_event, held_by_recovery
 from wio.interpreter.cursor import Cursor, DeferredEvent, FailedAttempt
 from wio.interpreter.next_effect import (
     DeliverSignal,
@@ -60,6 +60,7 @@ __all__ = [
     "describe_wait",
     "expected_signals",
     "format_path",
+    "held_by_recovery",
     "next_effect",
     "pending_deferred",
     "proceed",

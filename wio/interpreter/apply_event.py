@@ -48,6 +48,7 @@ from wio.interpreter.cursor import (
     TransformFrame,
     UndoFrame,
     Waiting,
+    chain_items,
     detached,
     evolve,
 )
@@ -425,6 +426,36 @@ def _foreign_to(
     if stored_type(event) in section_event_types(node):
         return None
     return f"inside {what} at {section}, which records no {type(event).__name__}"
+
+
+def held_by_recovery(cursor: Cursor) -> frozenset[int]:
+    """The seqs of the deferred events a `recover` node the instance waits at holds.
+
+    They were recorded by the section a later version replaced with that
+    recovery, before its checkpoint event: the recovery event, which only an
+    operator delivers, covers them (rule 2). Until then they are neither
+    applied nor unmatched, and the instance waits at the recovery.
+    """
+    match focus := cursor.focus:
+        case AwaitEvent():
+            node = focus.node
+            if not isinstance(node, Recover):
+                return frozenset()
+            # Deferred during this wait (no section was entered since), and its section's.
+            return frozenset(
+                item.seq
+                for item in chain_items(cursor.deferred)
+                if item.token >= cursor.next_token and _foreign_to(item, node, focus.path) is None
+            )
+        case InParallel():
+            return frozenset(seq for flow in focus.flows for seq in held_by_recovery(flow))
+        case (
+            Evaluate() | ReturnValue() | ReturnError() | AwaitTimer() | ArmTimeout()
+            | AwaitCheckpoint() | InForEach() | Finished() | FailedWith()
+        ):  # fmt: skip
+            return frozenset()  # for-each elements' deferred events are not reported either
+        case _:
+            assert_never(focus)
 
 
 def _call(fn: Any, path: Any, name: str | None, *args: Any) -> Any:

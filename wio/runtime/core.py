@@ -51,6 +51,7 @@ from wio.interpreter import (
     describe_wait,
     failed_at,
     format_path,
+    held_by_recovery,
     pending_deferred,
     proceed,
     progress,
@@ -327,8 +328,12 @@ class InstanceCore:
             self._note_pure_failure()
         if report_deferred:
             # Deferred events whose section never reached its checkpoint are unmatched
-            # too, as are those a checkpoint found foreign to its section.
+            # too, as are those a checkpoint found foreign to its section; those a
+            # waiting recovery holds are not: its event will cover them.
+            held = held_by_recovery(self.cursor)
             for deferred in pending_deferred(self.cursor):
+                if deferred.seq in held:
+                    continue
                 expected = deferred.reason or describe_wait(self.cursor)
                 self._report(deferred.seq, deferred.event, expected, deferred.node)
 
