@@ -29,10 +29,11 @@ from wio.journal import (
     StatusUpdate,
     UnknownInstance,
 )
-from wio.replayer import Divergence, recovery_waits, replay_strictly
+from wio.replayer import recovery_waits
 from wio.runtime.base import default_owner
 from wio.runtime.core import InstanceCore
 from wio.runtime.persistence import registry_view
+from wio.runtime.replay import Divergence, replay_strictly
 from wio.versions import Migrated
 
 UNFINISHED = (InstanceStatus.RUNNING, InstanceStatus.WAITING)
@@ -147,7 +148,7 @@ class _Migration:
     def check(self, record: InstanceRecord) -> MigrationResult:
         """A dry run: replay only; takes no lease and writes nothing."""
         verdict, core = replay_strictly(
-            record, self.journal.read(record.id, times=False), self.target
+            self.target, record.id, record.input, self.journal.read(record.id, times=False)
         )
         if verdict.divergence is not None or core is None:
             return self._refused(record, verdict.divergence)
@@ -174,7 +175,7 @@ class _Migration:
             if skip is not None:
                 return self.result(record, Outcome.SKIPPED, skip)
             verdict, core = replay_strictly(
-                record, self.journal.read(record.id, times=False), self.target
+                self.target, record.id, record.input, self.journal.read(record.id, times=False)
             )
             if verdict.divergence is not None or core is None:
                 return self._refused(record, verdict.divergence)
