@@ -233,10 +233,6 @@ class MemoryJournal:
                 for (name, version), (_, registered_at) in sorted(self._workflows.items())
             ]
 
-    def workflow_versions(self, name: str) -> list[int]:
-        with self._lock:
-            return sorted(version for n, version in self._workflows if n == name)
-
     def wait_for_work(self, timeout: float) -> None:
         with self._lock:
             self._lock.wait(timeout)

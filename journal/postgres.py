@@ -601,16 +601,6 @@ class PostgresJournal:
                 (name, version, Jsonb(model), now),
             )
 
-    def workflow_versions(self, name: str) -> list[int]:
-        with self._connection() as conn:
-            rows = conn.execute(
-                self._sql(
-                    "SELECT version FROM {schema}.workflows WHERE name = %s ORDER BY version"
-                ),
-                (name,),
-            ).fetchall()
-        return [row[0] for row in rows]
-
     def list_workflows(self) -> list[WorkflowRecord]:
         with self._connection() as conn:
             rows = conn.execute(

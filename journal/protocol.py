@@ -151,9 +151,6 @@ class Journal(Protocol):
     def list_workflows(self) -> list[WorkflowRecord]:
         """The registered workflow versions, by name and version."""
 
-    def workflow_versions(self, name: str) -> list[int]:
-        """The versions of workflow ``name`` that workers registered, in order."""
-
     def wait_for_work(self, timeout: float) -> None:
         """Block until new work may be available or ``timeout`` seconds pass."""
 

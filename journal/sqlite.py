@@ -499,13 +499,6 @@ class SQLiteJournal:
                 (name, version, _dumps(model), _ts(now)),
             )
 
-    def workflow_versions(self, name: str) -> list[int]:
-        with self._lock:
-            rows = self._db.execute(
-                "SELECT version FROM workflows WHERE name = ? ORDER BY version", (name,)
-            ).fetchall()
-        return [row[0] for row in rows]
-
     def list_workflows(self) -> list[WorkflowRecord]:
         with self._lock:
             rows = self._db.execute(

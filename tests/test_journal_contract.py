@@ -346,8 +346,8 @@ def test_register_workflow_is_idempotent(open_fresh: Open) -> None:
     journal.register_workflow("order", 1, {"_type": "Recovery"}, T0 + TTL)
     journal.register_workflow("order", 3, {"_type": "End"}, T0)
     journal.register_workflow("refund", 2, {"_type": "End"}, T0)
-    assert journal.workflow_versions("order") == [1, 3]
-    assert journal.workflow_versions("nothing") == []
+    listed = [(w.name, w.version, w.registered_at) for w in journal.list_workflows()]
+    assert listed == [("order", 1, T0 + TTL), ("order", 3, T0), ("refund", 2, T0)]
     journal.ping()
 
 

@@ -127,7 +127,9 @@ def test_wio_fork_reruns_from_an_event_under_another_version(
     )
     try:
         with open_journal(journal_url) as journal:
-            wait_until(lambda: journal.workflow_versions("order") == [1, 2], "registration")
+            wait_until(
+                lambda: [w.version for w in journal.list_workflows()] == [1, 2], "registration"
+            )
             done = wio("fork", "A-1", "--at", "1", "--as", "A-1-again", "--journal", journal_url)
             assert done.returncode == 0, done.stderr
             assert done.stdout == (

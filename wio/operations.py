@@ -123,7 +123,7 @@ def fork(
         raise OperationRefused(
             instance_id, f"it has events #1 to #{record.last_seq}: cannot fork at #{at}"
         )
-    registered = journal.workflow_versions(record.workflow)
+    registered = [w.version for w in journal.list_workflows() if w.name == record.workflow]
     if version is None:
         version = max(registered, default=record.workflow_version)
     elif version not in registered and version != record.workflow_version:
