@@ -77,7 +77,9 @@ class MemoryJournal:
         self, instance_id: str, after_seq: int = 0, *, times: bool = True
     ) -> list[StoredEvent]:
         with self._lock:
-            return list(self._events_of(instance_id)[after_seq:])
+            events = self._events_of(instance_id)
+            # Numbered 1, 2, 3, ...: the position is the seq (a negative one reads all).
+            return list(events[max(after_seq, 0):])
 
     def read_many(self, instance_ids: Sequence[str]) -> dict[str, list[StoredEvent]]:
         with self._lock:
@@ -157,10 +159,11 @@ class MemoryJournal:
         *,
         expected_seq: int | None = None,
         expected_status: InstanceStatus | None = None,
+        expected_attempts: int | None = None,
     ) -> None:
         with self._lock:
             record = self.get_instance(instance_id)
-            check_expected(record, expected_seq, expected_status)
+            check_expected(record, expected_seq, expected_status, expected_attempts)
             self._instances[instance_id] = _updated(record, update, now)
 
     def acquire_lease(

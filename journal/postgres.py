@@ -8,6 +8,7 @@ them within milliseconds instead of polling.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import re
 import threading
@@ -47,6 +48,7 @@ from .records import (
 log = logging.getLogger("wio.journal")
 IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,62}")
 CHANNEL = "wio_work"
+MAX_IDENTIFIER_BYTES = 63  # PostgreSQL's NAMEDATALEN - 1: longer channel names are refused
 
 # Each migration is a list of statements; {schema} is replaced by the quoted schema name.
 MIGRATIONS: list[tuple[int, list[str]]] = [
@@ -195,6 +197,18 @@ def claim_parameters(
         "versions": None if workflows is None else [w[1] for w in workflows],
         "limit": limit,
     }
+
+
+def work_channel(schema: str) -> str:
+    """The NOTIFY channel announcing work in ``schema``, the same for every process.
+
+    ``wio_work_<schema>`` while that fits in an identifier; a longer schema name
+    (up to 63 characters pass `validate_schema`) is replaced by a stable hash of it,
+    which PostgreSQL would otherwise refuse as a channel name."""
+    channel = f"{CHANNEL}_{schema}"
+    if len(channel) <= MAX_IDENTIFIER_BYTES:  # schema names are ASCII: bytes = characters
+        return channel
+    return f"{CHANNEL}_h{hashlib.sha256(schema.encode()).hexdigest()[:32]}"
 
 
 def validate_schema(name: str) -> str:
@@ -386,7 +400,7 @@ class PostgresJournal:
                 ),
                 (instance_id, after_seq),
             ).fetchall()
-        if not rows and after_seq == 0:
+        if not rows and after_seq <= 0:
             self.get_instance(instance_id)  # raises UnknownInstance
         return [StoredEvent(instance_id, *row) for row in rows]
 
@@ -472,9 +486,12 @@ class PostgresJournal:
         *,
         expected_seq: int | None = None,
         expected_status: InstanceStatus | None = None,
+        expected_attempts: int | None = None,
     ) -> None:
         with self._transaction() as conn:
-            if expected_seq is not None or expected_status is not None:
+            if expected_seq is not None or expected_status is not None or (
+                expected_attempts is not None
+            ):
                 # Lock the row first: an append that also updates it (a cancellation,
                 # say) then either committed before, or waits until we commit.
                 locked = conn.execute(
@@ -490,7 +507,9 @@ class PostgresJournal:
                     (instance_id,),
                 ).fetchone()
                 assert row is not None
-                check_expected(instance_from_row(row), expected_seq, expected_status)
+                check_expected(
+                    instance_from_row(row), expected_seq, expected_status, expected_attempts
+                )
             self._update(conn, instance_id, update, now)
         if self._wakes_workers(update):
             self._notifier.notify()
@@ -653,7 +672,7 @@ class PostgresJournal:
 
     @property
     def _channel(self) -> str:
-        return f"{CHANNEL}_{self.schema}"
+        return work_channel(self.schema)
 
     def _sql(self, template: str) -> sql.Composed:
         composed = self._sql_cache.get(template)

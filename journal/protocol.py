@@ -96,12 +96,15 @@ class Journal(Protocol):
         *,
         expected_seq: int | None = None,
         expected_status: InstanceStatus | None = None,
+        expected_attempts: int | None = None,
     ) -> None:
         """Change an instance's status fields without appending events.
 
-        With ``expected_seq`` or ``expected_status`` the change is a compare-and-set:
-        unless the last event is #``expected_seq`` and the status ``expected_status``,
-        it raises `InstanceChanged` and writes nothing.
+        With ``expected_seq``, ``expected_status`` or ``expected_attempts`` the change
+        is a compare-and-set: unless the last event is #``expected_seq``, the status
+        ``expected_status`` and the failed attempts ``expected_attempts``, it raises
+        `InstanceChanged` and writes nothing (so a stale process never sets a retry
+        count back).
         """
 
     def acquire_lease(

@@ -106,9 +106,13 @@ class WorkflowRecord:
 
 
 def check_expected(
-    record: InstanceRecord, expected_seq: int | None, expected_status: InstanceStatus | None
+    record: InstanceRecord,
+    expected_seq: int | None,
+    expected_status: InstanceStatus | None,
+    expected_attempts: int | None = None,
 ) -> None:
-    """Raise `InstanceChanged` unless the row is at ``expected_seq`` with ``expected_status``."""
+    """Raise `InstanceChanged` unless the row is at ``expected_seq`` with
+    ``expected_status`` and ``expected_attempts``."""
     if expected_seq is not None and record.last_seq != expected_seq:
         raise InstanceChanged(
             record.id, f"its last event to be #{expected_seq}", f"#{record.last_seq}"
@@ -116,6 +120,10 @@ def check_expected(
     if expected_status is not None and record.status != expected_status:
         raise InstanceChanged(
             record.id, f"status {str(expected_status)!r}", f"status {str(record.status)!r}"
+        )
+    if expected_attempts is not None and record.attempts != expected_attempts:
+        raise InstanceChanged(
+            record.id, f"{expected_attempts} failed attempt(s)", f"{record.attempts}"
         )
 
 

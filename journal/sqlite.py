@@ -286,7 +286,7 @@ class SQLiteJournal:
                 "WHERE instance_id = ? AND seq > ? ORDER BY seq",
                 (instance_id, after_seq),
             ).fetchall()
-        if not rows and after_seq == 0:
+        if not rows and after_seq <= 0:
             self.get_instance(instance_id)  # raises UnknownInstance
         convert = _dt if times else _no_time
         return [
@@ -377,16 +377,19 @@ class SQLiteJournal:
         *,
         expected_seq: int | None = None,
         expected_status: InstanceStatus | None = None,
+        expected_attempts: int | None = None,
     ) -> None:
         with self._write() as db:
-            if expected_seq is not None or expected_status is not None:
+            if expected_seq is not None or expected_status is not None or (
+                expected_attempts is not None
+            ):
                 row = db.execute(
                     f"SELECT {_INSTANCE_COLUMNS} FROM instances WHERE id = ?", (instance_id,)
                 ).fetchone()
                 if row is None:
                     raise UnknownInstance(instance_id)
                 record = instance_from_row(row, load=json.loads, moment=_optional_dt)
-                check_expected(record, expected_seq, expected_status)
+                check_expected(record, expected_seq, expected_status, expected_attempts)
             self._update(db, instance_id, update, now)
 
     def acquire_lease(

@@ -21,6 +21,7 @@ __all__ = [
     "InstanceAlreadyExists",
     "InstanceNotFound",
     "JournalEventError",
+    "JournalSequenceError",
     "NotWaitingForEvent",
     "RecordedError",
     "ReplayDiverged",
@@ -82,6 +83,24 @@ class UnmatchedEventError(JournalEventError):
         )
         self.expected = expected
         self.node = node
+
+
+class JournalSequenceError(JournalEventError):
+    """Raised when an instance's events are not numbered 1, 2, 3, ... without a gap
+    (rows deleted or written by hand): replaying them would apply a wrong history.
+    Nothing is changed; the instance fails with this reason."""
+
+    def __init__(self, instance_id: str, seq: int, event_type: str, expected: int) -> None:
+        problem = (
+            f"is out of sequence: expected event #{expected} next"
+            + (
+                f"; events #{expected} to #{seq - 1} are missing"
+                if seq > expected
+                else " (sequence numbers start at 1 and never repeat)"
+            )
+        )
+        super().__init__(instance_id, seq, event_type, problem)
+        self.expected = expected
 
 
 class InvalidSetting(WioError):

@@ -6,7 +6,8 @@ effect misbehave: ``email:before`` hangs before the email is sent,
 ``email:after`` hangs after it was sent but before its event is recorded,
 ``email:slow`` takes ``$WIO_SLOW_SECONDS``, ``email:gate`` waits before sending
 until the file ``$WIO_EFFECTS_LOG.go`` exists, and ``inventory:raise`` always
-fails. A hang first creates ``$WIO_EFFECTS_LOG.blocked``.
+fails. A hang first creates ``$WIO_EFFECTS_LOG.blocked``. ``$WIO_MAX_ATTEMPTS``
+sets the retry policy's attempts (3 by default).
 """
 
 from __future__ import annotations
@@ -64,5 +65,7 @@ order.side_effects = FileEffects(os.environ["WIO_EFFECTS_LOG"], os.environ.get("
 workflow = Workflow(
     order.order_workflow,
     name="order",
-    retry=RetryPolicy(max_attempts=3, initial_delay=0.05, multiplier=2),
+    retry=RetryPolicy(
+        max_attempts=int(os.environ.get("WIO_MAX_ATTEMPTS", "3")), initial_delay=0.05, multiplier=2
+    ),
 )

@@ -45,8 +45,8 @@ class AsyncInstance(InstanceView[In, E, Out]):
         awaited concurrently), and each event is recorded as before.
         """
         with tracing.span("wio.run", self._core.labels):
-            await call_persistence(self._persistence, self._persistence.acquire, self._core)
-            try:
+            try:  # the catch-up inside acquire may raise (strict replay): release then too
+                await call_persistence(self._persistence, self._persistence.acquire, self._core)
                 await self._run_on(until)
             finally:
                 await call_persistence(self._persistence, self._persistence.release, self._core)

@@ -198,6 +198,8 @@ class InstanceCore:
         self.events: list[RecordedEvent] = []
         self.unmatched: list[UnmatchedEvent] = []
         self.retry_state = RetryState()
+        # A retry another process scheduled: not run before then (see `restore_attempts`).
+        self.retry_not_before: datetime | None = None
         self.cancelled: Cancelled | None = None
         self.labels: dict[str, Any] = {tracing.INSTANCE: instance_id}  # of its trace spans
         self.traced = tracing.enabled()  # asked again at each run, not at each step
@@ -239,8 +241,13 @@ class InstanceCore:
         return self.retry_state.error is None and self.status == InstanceStatus.RUNNING
 
     @property
+    def last_seq(self) -> int:
+        """The sequence number of the last event read or recorded (0 before the first)."""
+        return self.events[-1].seq if self.events else 0
+
+    @property
     def next_seq(self) -> int:
-        return len(self.events) + 1
+        return self.last_seq + 1
 
     # -- replay -------------------------------------------------------------
 
@@ -338,15 +345,25 @@ class InstanceCore:
                 self._report(deferred.seq, deferred.event, expected, deferred.node)
 
     def restore_attempts(
-        self, attempts: int, retry_at: datetime | None, error: str | None, failed: bool
+        self,
+        attempts: int,
+        retry_at: datetime | None,
+        error: str | None,
+        failed: bool,
+        *,
+        defer: bool = False,
     ) -> None:
-        """Take over the failure state an earlier process recorded in the registry."""
+        """Take over the failure state another process recorded in the registry.
+
+        With ``defer``, a retry it scheduled is not run before ``retry_at``: the
+        registry, not this process's memory, says when the next attempt is due."""
         self.retry_state = RetryState(
             attempts,
             retry_at,
             failed and status(self.cursor) != InstanceStatus.FAILED,
             FailedAttempt((), None, RecordedError(error)) if error else None,
         )
+        self.retry_not_before = retry_at if defer and error else None
 
     def _report(self, seq: int, event: Any, expected: str, node: str | None) -> None:
         event_type = describe_event(event)
@@ -384,6 +401,8 @@ class InstanceCore:
 
     def _due(self, *, every: bool = False) -> Iterator[Effect]:
         if self.retry_state.gave_up or self.cancelled is not None:
+            return
+        if self.retry_not_before is not None and self.clock.now() < self.retry_not_before:
             return
         if self.cursor.failure is not None:
             self.cursor = proceed(self.cursor)
@@ -478,6 +497,7 @@ class InstanceCore:
             self.cancelled = event
         self.cursor = applied.cursor
         self.retry_state = self.retry_state.after_success()
+        self.retry_not_before = None
         self._note_pure_failure()
 
     def step_failed(self, effect: Effect, exc: BaseException) -> None:
@@ -502,6 +522,7 @@ class InstanceCore:
 
     def _failed(self, failure: FailedAttempt, policy: RetryPolicy) -> None:
         now = self.clock.now()
+        self.retry_not_before = None
         state = self.retry_state = self.retry_state.after_failure(failure, policy, now)
         (metrics.FAILED if state.retry_at is not None else metrics.GAVE_UP).inc()
         if state.retry_at is None:

@@ -21,11 +21,14 @@ from attrs import frozen
 from wio import metrics
 from wio.codec import ENVELOPES, decode_input, encode_value, innermost_stored_type
 from wio.definition import Workflow
-from wio.errors import WrongWorkflow
+from wio.errors import JournalSequenceError, WrongWorkflow
 from wio.interpreter import JournalRecord
 from wio.journal import InstanceRecord, InstanceStatus, Journal, NewEvent, StatusUpdate, StoredEvent
 from wio.runtime.core import InstanceCore, collector_paused, describe_failure
 from wio.undecoded import UndecodedEvent
+
+
+FROM_THE_START = -(2**31)  # an ``after_seq`` below any stored sequence number
 
 
 class Persistence(Protocol):
@@ -163,8 +166,14 @@ class Journaled:
             update = self._update(view)
             # Conditional on the last event: an operator's cancellation recorded
             # meanwhile must not be overwritten (this raises `InstanceChanged` then).
+            # And on the failed attempts the registry held: a stale process (one whose
+            # lease ran out while another took a turn) never sets the count back.
             self.journal.update_instance(
-                core.instance_id, update, core.clock.now(), expected_seq=len(core.events)
+                core.instance_id,
+                update,
+                core.clock.now(),
+                expected_seq=core.last_seq,
+                expected_attempts=None if self._persisted is None else self._persisted.attempts,
             )
             self._persisted = view
             if update.release_lease:
@@ -183,14 +192,21 @@ class Journaled:
         if record.workflow_version != self.workflow.version:  # migrated meanwhile
             self.release(core)
             self._check_workflow(record)
-        if record.last_seq != len(core.events):
-            self._catch_up(core, record)
+        if record.last_seq != core.last_seq:
+            self._catch_up(core, record, defer=True)
+        elif self._persisted is not None and (record.attempts, record.status) != (
+            self._persisted.attempts,
+            self._persisted.status,
+        ):
+            # Another process took a turn without an event (a failed attempt, an
+            # operator's retry): its count and its retry time hold, not this memory.
+            self._take_registry(core, record, defer=True)
 
     def leased(self, core: InstanceCore, record: InstanceRecord, since: float) -> None:
         """This owner took the lease at ``since`` (`time.monotonic`) by claiming
         ``record``: no need to take it again before half its life has passed."""
         self._lease_renew_at = since + self.ttl.total_seconds() / 2
-        if record.last_seq != len(core.events):
+        if record.last_seq != core.last_seq:
             self._catch_up(core, record)
 
     def release(self, core: InstanceCore) -> None:
@@ -200,15 +216,26 @@ class Journaled:
 
     # -- helpers ----------------------------------------------------------------
 
-    def _catch_up(self, core: InstanceCore, record: InstanceRecord) -> None:
+    def _catch_up(self, core: InstanceCore, record: InstanceRecord, *, defer: bool = False) -> None:
+        # After the last event read, whatever its number; from the start, rows numbered
+        # 0 or less too, so that `journal_records` refuses them instead of skipping them.
+        after = core.last_seq or FROM_THE_START
         with collector_paused():  # reading many rows allocates as much as replaying them
-            stored = self.journal.read(core.instance_id, after_seq=len(core.events), times=False)
-            core.replay(journal_records(stored), self._decode, undecoded)
+            stored = self.journal.read(core.instance_id, after_seq=after, times=False)
+            core.replay(journal_records(stored, core.last_seq), self._decode, undecoded)
+        self._take_registry(core, record, defer=defer)
+
+    def _take_registry(self, core: InstanceCore, record: InstanceRecord, *, defer: bool) -> None:
+        """Take the failure state (attempts, retry time, error) the registry holds.
+
+        With ``defer``, a retry another process scheduled for later is not run before
+        its time, even though this process held a lease on the instance."""
         core.restore_attempts(
             record.attempts,
             record.wakeup_at,
             record.last_error,
             failed=record.status == InstanceStatus.FAILED,
+            defer=defer,
         )
         # What the registry holds, not what the code makes of the events: when they
         # differ (new code, or another version's instance), the next write corrects the
@@ -249,11 +276,19 @@ class Journaled:
         )
 
 
-def journal_records(stored: list[StoredEvent]) -> list[JournalRecord]:
-    """Stored events as replay reads them: typed and attributed, not yet decoded."""
+def journal_records(stored: list[StoredEvent], after: int = 0) -> list[JournalRecord]:
+    """Stored events as replay reads them: typed and attributed, not yet decoded.
+
+    They must be numbered on from ``after`` + 1 without a gap: a missing, repeated
+    or out-of-range sequence number raises `JournalSequenceError` naming the
+    instance and the seq (replaying around it would apply the wrong history)."""
     records: list[JournalRecord] = []
     keep = records.append
+    expected = after + 1
     for e in stored:
+        if e.seq != expected:
+            raise JournalSequenceError(e.instance_id, e.seq, e.type, expected)
+        expected += 1
         if e.type in ENVELOPES:  # the type and flow inside the envelopes
             type_, flow = innermost_stored_type(e)
             keep(JournalRecord(e.seq, type_, e.node, e, None if e.node else flow))

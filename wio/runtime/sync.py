@@ -67,8 +67,8 @@ class Instance(InstanceView[In, E, Out]):
         lease is held while it runs and released after.
         """
         with tracing.span("wio.run", self._core.labels):
-            self._persistence.acquire(self._core)
-            try:
+            try:  # the catch-up inside acquire may raise (strict replay): release then too
+                self._persistence.acquire(self._core)
                 self._run_on(until)
             finally:
                 self._persistence.release(self._core)
