@@ -16,6 +16,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from .errors import (
     ConcurrencyConflict,
+    DeterministicError,
     DuplicateInstance,
     InstanceChanged,
     InvalidJournalURL,
@@ -25,6 +26,7 @@ from .errors import (
     LeaseHeld,
     NotPrunable,
     UnknownInstance,
+    UnstorableValue,
 )
 from .memory import MemoryJournal
 from .protocol import Journal
@@ -39,6 +41,7 @@ from .records import (
 
 __all__ = [
     "ConcurrencyConflict",
+    "DeterministicError",
     "DuplicateInstance",
     "InstanceChanged",
     "InstanceRecord",
@@ -55,6 +58,7 @@ __all__ = [
     "StatusUpdate",
     "StoredEvent",
     "UnknownInstance",
+    "UnstorableValue",
     "WorkflowRecord",
     "open_journal",
 ]

@@ -10,6 +10,25 @@ class WioError(Exception):
     """Base class of every error wio raises: ``except wio.WioError`` catches them all."""
 
 
+class DeterministicError(WioError):
+    """Base class of the errors that the same definition and data raise again: a
+    step that fails with one is not retried, its instance fails at once (with the
+    node path), whatever its `RetryPolicy` says."""
+
+
+class UnstorableValue(DeterministicError):
+    """Raised, before anything is written, for a value no journal can store the
+    same way: a string with a NUL character (PostgreSQL refuses it in text and
+    JSON), or a float that is NaN or infinite (not JSON). Names the field."""
+
+    def __init__(self, where: str, field: str, problem: str) -> None:
+        super().__init__(
+            f"{where}: {field} {problem}, which a journal cannot store; nothing was written"
+        )
+        self.where = where
+        self.field = field
+
+
 class JournalError(WioError):
     """Base class of the errors a journal raises about its storage or its records."""
 

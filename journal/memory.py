@@ -18,7 +18,9 @@ from .records import (
     StatusUpdate,
     StoredEvent,
     WorkflowRecord,
+    check_events_storable,
     check_expected,
+    check_instance_storable,
     prunable,
 )
 
@@ -32,6 +34,8 @@ class MemoryJournal:
         self._workflows: dict[tuple[str, int], tuple[Any, datetime]] = {}
 
     def create_instance(self, record: InstanceRecord, events: Sequence[NewEvent] = ()) -> None:
+        check_instance_storable(record)
+        check_events_storable(record.id, 0, events)
         with self._lock:
             if record.id in self._instances:
                 raise DuplicateInstance(record.id)
@@ -50,6 +54,7 @@ class MemoryJournal:
         now: datetime,
         update: StatusUpdate | None = None,
     ) -> int:
+        check_events_storable(instance_id, expected_seq, events)
         with self._lock:
             stored = self._events_of(instance_id)
             if len(stored) != expected_seq:

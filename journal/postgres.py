@@ -40,7 +40,9 @@ from .records import (
     StatusUpdate,
     StoredEvent,
     WorkflowRecord,
+    check_events_storable,
     check_expected,
+    check_instance_storable,
     instance_from_row,
     prunable,
 )
@@ -305,6 +307,8 @@ class PostgresJournal:
     # -- events ---------------------------------------------------------------
 
     def create_instance(self, record: InstanceRecord, events: Sequence[NewEvent] = ()) -> None:
+        check_instance_storable(record)
+        check_events_storable(record.id, 0, events)
         with self._transaction() as conn:
             try:
                 conn.execute(
@@ -359,6 +363,7 @@ class PostgresJournal:
         now: datetime,
         update: StatusUpdate | None = None,
     ) -> int:
+        check_events_storable(instance_id, expected_seq, events)
         try:
             with self._transaction() as conn:
                 cursor = conn.execute(

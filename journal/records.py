@@ -8,13 +8,14 @@ Times are timezone-aware UTC datetimes, supplied by the caller's clock.
 from __future__ import annotations
 
 import enum
-from collections.abc import Callable, Iterable
+import math
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 from typing import Any, NamedTuple
 
 from attrs import frozen
 
-from .errors import InstanceChanged, NotPrunable
+from .errors import InstanceChanged, NotPrunable, UnstorableValue
 
 
 class InstanceStatus(enum.StrEnum):
@@ -103,6 +104,40 @@ class WorkflowRecord:
     name: str
     version: int
     registered_at: datetime
+
+
+def check_storable(value: Any, where: str, field: str) -> None:
+    """Raise `UnstorableValue` naming the first field of ``value`` (a JSON value) that
+    PostgreSQL or JSON cannot hold: every journal refuses the same data, so that a
+    workflow behaves the same on SQLite, PostgreSQL and in memory."""
+    if isinstance(value, str):
+        if "\x00" in value:
+            raise UnstorableValue(where, field, "contains a NUL character (\\x00)")
+    elif isinstance(value, float):
+        if not math.isfinite(value):
+            raise UnstorableValue(where, field, f"is {value!r}, not a finite number")
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            if isinstance(key, str) and "\x00" in key:
+                raise UnstorableValue(where, f"a key of {field}", "contains a NUL character")
+            check_storable(item, where, f"{field}.{key}")
+    elif isinstance(value, list | tuple):
+        for index, item in enumerate(value):
+            check_storable(item, where, f"{field}[{index}]")
+
+
+def check_instance_storable(record: InstanceRecord) -> None:
+    """`check_storable` for a new registry row: its id and its input."""
+    check_storable(record.id, "a new instance", "its id")
+    check_storable(record.input, f"instance {record.id!r}", "its input")
+
+
+def check_events_storable(instance_id: str, after_seq: int, events: Sequence[NewEvent]) -> None:
+    """`check_storable` for events about to be appended after ``after_seq``."""
+    for seq, event in enumerate(events, start=after_seq + 1):
+        check_storable(
+            event.payload, f"instance {instance_id!r}: event #{seq} of type {event.type!r}", "payload"
+        )
 
 
 def check_expected(

@@ -34,7 +34,9 @@ from .records import (
     StatusUpdate,
     StoredEvent,
     WorkflowRecord,
+    check_events_storable,
     check_expected,
+    check_instance_storable,
     instance_from_row,
     prunable,
 )
@@ -196,6 +198,8 @@ class SQLiteJournal:
     # -- events ---------------------------------------------------------------
 
     def create_instance(self, record: InstanceRecord, events: Sequence[NewEvent] = ()) -> None:
+        check_instance_storable(record)
+        check_events_storable(record.id, 0, events)
         with self._write() as db:
             try:
                 db.execute(
@@ -242,6 +246,7 @@ class SQLiteJournal:
         now: datetime,
         update: StatusUpdate | None = None,
     ) -> int:
+        check_events_storable(instance_id, expected_seq, events)
         with self._write() as db:
             if (
                 db.execute("SELECT 1 FROM instances WHERE id = ?", (instance_id,)).fetchone()

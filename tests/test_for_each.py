@@ -137,15 +137,17 @@ def test_by_position_routes_events_to_the_element_at_the_same_position() -> None
 
 
 def test_keys_must_be_unique_and_of_str_or_int() -> None:
-    # Raised at the section, like a fork no branch matches: the instance is stuck there.
+    # Raised at the section, like a fork no branch matches: the same items would raise it
+    # again, so the instance fails at once instead of being retried.
     for items, options, message in [
         ([1, 2, 1], {}, "for_each 'Each' at /: two elements have the key '1'"),
         ([1], {"key": lambda x: 1.5}, "for_each at /: key of element 0 (1) is 1.5"),
         ([(1,)], {}, "for_each at /: element (1,) is not a str or an int: pass key="),
     ]:
         instance = Runtime(each(Effects(), **options)).create("e", items)
-        assert instance.advance() == InstanceStatus.RUNNING and not instance.events
-        assert message in instance.waiting_for()
+        assert instance.advance() == InstanceStatus.FAILED and not instance.events
+        assert instance.attempts == 1 and instance.last_error is not None
+        assert message in str(instance.last_error.exception)
     with pytest.raises(DefinitionError, match=r"WIO\.end"):
         WIO.for_each(lambda x: x, WIO.end())
 

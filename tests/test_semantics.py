@@ -34,7 +34,8 @@ def test_pure_business_error_fails_the_instance() -> None:
 def test_undeclared_business_error_is_a_definition_error_that_records_nothing() -> None:
     wf = WIO.pure_from(lambda x: Err(Boom(x))).named("Sneaky")
     instance = run(wf, 1)
-    assert instance.status == InstanceStatus.RUNNING
+    # The same input would raise it again: it fails at once rather than being retried.
+    assert instance.status == InstanceStatus.FAILED and instance.attempts == 1
     assert instance.last_error is not None
     assert isinstance(instance.last_error.exception, DefinitionError)
     assert "Sneaky" in str(instance.last_error.exception)

@@ -19,7 +19,7 @@ from typing import Any, TypeVar
 from attrs import frozen
 
 from wio.converter import describe_structure_error, strict_converter
-from wio.errors import DefinitionError, JournalEventError, WioError
+from wio.errors import DefinitionError, DeterministicError, JournalEventError, WioError
 from wio.for_each import IN_ELEMENT, InElement
 from wio.journal.records import NewEvent, StoredEvent
 from wio.parallel import IN_FLOW, InFlow, innermost
@@ -326,7 +326,7 @@ class EventCodec:
         return spec
 
 
-class InputError(WioError):
+class InputError(DeterministicError):
     """Raised when an instance's input (or a signal's request) does not fit its type."""
 
 

@@ -11,13 +11,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from wio.journal.errors import WioError
+from wio.journal.errors import DeterministicError, UnstorableValue, WioError
 
 if TYPE_CHECKING:
     from wio.replayer import Verdict
 
 __all__ = [
     "DefinitionError",
+    "DeterministicError",
     "InstanceAlreadyExists",
     "InstanceNotFound",
     "JournalEventError",
@@ -29,12 +30,13 @@ __all__ = [
     "UnknownEventType",
     "UnknownVersion",
     "UnmatchedEventError",
+    "UnstorableValue",
     "WioError",
     "WrongWorkflow",
 ]
 
 
-class DefinitionError(WioError):
+class DefinitionError(DeterministicError):
     """Raised when a workflow definition is malformed: while building it, or when
     running it meets what only running can reveal (e.g. an effect returning the
     wrong event type)."""
@@ -55,7 +57,7 @@ class StepFailed(WioError):
         self.cause = cause
 
 
-class JournalEventError(WioError):
+class JournalEventError(DeterministicError):
     """Raised when a recorded event cannot be used; says which instance, event
     number and type."""
 

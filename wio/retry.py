@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from attrs import Attribute, field, frozen
 
-from wio.errors import DefinitionError
+from wio.errors import DefinitionError, DeterministicError
 
 if TYPE_CHECKING:  # the interpreter imports this module: no cycle at run time
     from wio.interpreter.cursor import FailedAttempt
@@ -35,7 +35,10 @@ class RetryPolicy:
     Attempt ``n`` (counting from 1) that fails is followed, after
     ``initial_delay * multiplier ** (n - 1)`` seconds (at most ``max_delay``),
     by attempt ``n + 1``, up to ``max_attempts`` in all. Exceptions that are
-    not instances of ``retry_on`` fail the instance at once.
+    not instances of ``retry_on`` fail the instance at once, and so do wio's
+    `DeterministicError`s (a malformed definition, a fork no branch of which
+    matches, an input or event that does not decode, a value no journal can
+    store): the same data would raise them again.
     """
 
     max_attempts: int = field(default=5, validator=_at_least(1, integer=True))
@@ -51,7 +54,9 @@ class RetryPolicy:
         return float(min(self.max_delay, self.initial_delay * self.multiplier ** (attempt - 1)))
 
     def retries(self, exception: BaseException) -> bool:
-        return isinstance(exception, self.retry_on)
+        return isinstance(exception, self.retry_on) and not isinstance(
+            exception, DeterministicError
+        )
 
 
 DEFAULT_RETRY = RetryPolicy()

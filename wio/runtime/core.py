@@ -597,7 +597,8 @@ def describe_failure(failure: FailedAttempt) -> str:
     if isinstance(failure.exception, RecordedError):
         return str(failure.exception)
     where = f"step {failure.node_name!r} at {format_path(failure.path)}"
-    return f"{where}: {type(failure.exception).__name__}: {failure.exception}"
+    text = f"{where}: {type(failure.exception).__name__}: {failure.exception}"
+    return text.replace("\x00", "\\x00")  # a NUL from user code: PostgreSQL refuses it
 
 
 class InstanceView(Generic[In, E, Out]):

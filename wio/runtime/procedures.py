@@ -18,6 +18,7 @@ from typing import Any, TypeVar, assert_never
 from attrs import frozen
 
 from wio import metrics, tracing
+from wio.errors import UnstorableValue
 from wio.interpreter import (
     DeliverSignal,
     ReleaseTimer,
@@ -92,7 +93,12 @@ def step(core: InstanceCore, persistence: Persistence) -> Procedure[bool]:
     if prepared is None:
         yield _persist(persistence, persistence.changed, core)
         return False
-    yield from _commit(core, persistence, prepared.applied, prepared.event)
+    try:
+        yield from _commit(core, persistence, prepared.applied, prepared.event)
+    except UnstorableValue as exc:  # refused before the write: the step does not count
+        core.step_failed(effect, exc)
+        yield _persist(persistence, persistence.changed, core)
+        return False
     if log.isEnabledFor(logging.INFO):  # the arguments cost more than a disabled call
         log.info(
             "instance %r: %s at %s recorded event #%d %s",
@@ -151,7 +157,11 @@ def step_concurrently(core: InstanceCore, persistence: Persistence) -> Procedure
         prepared = core.prepare(effect, event)
         if prepared is None:
             break
-        yield from _commit(core, persistence, prepared.applied, prepared.event)
+        try:
+            yield from _commit(core, persistence, prepared.applied, prepared.event)
+        except UnstorableValue as exc:  # refused before the write: the step does not count
+            core.step_failed(effect, exc)
+            break
         count += 1
     else:
         if raised and core.still_due(raised[0][0]):
