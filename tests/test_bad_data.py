@@ -5,7 +5,9 @@ or the node path; nothing in the journal is lost or changed, and the worker goes
 from __future__ import annotations
 
 import contextlib
+import re
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -13,7 +15,10 @@ import psycopg
 import pytest
 from psycopg import sql
 
+from attrs import frozen
+
 from tests.conftest import (
+    ALL_JOURNALS,
     DURABLE_JOURNALS,
     POSTGRES_URL,
     drop_schema,
@@ -21,10 +26,17 @@ from tests.conftest import (
     postgres_url,
 )
 from tests.nodes import Ev
-from wio import WIO, Runtime, Workflow
-from wio.errors import JournalSequenceError, UnmatchedEventError
+from wio import WIO, RetryPolicy, Runtime, Workflow
+from wio.codec import InputError
+from wio.errors import (
+    DefinitionError,
+    DeterministicError,
+    JournalSequenceError,
+    UnmatchedEventError,
+    UnstorableValue,
+)
 from wio.signals import Signal
-from wio.journal import InstanceRecord, InstanceStatus, open_journal
+from wio.journal import InstanceRecord, InstanceStatus, Journal, open_journal
 from wio.journal.postgres import PostgresJournal, work_channel
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
@@ -166,3 +178,106 @@ def test_strict_replay_that_raises_while_catching_up_releases_the_lease(journal_
         with pytest.raises(UnmatchedEventError, match=r"'strict': event #3"):
             instance.advance()
         assert journal.get_instance("strict").lease_owner is None
+
+
+# -- finding 11: deterministic failures are not retried --------------------------------
+
+
+@ALL_JOURNALS
+def test_a_fork_no_branch_of_which_matches_fails_at_once_with_its_path(
+    open_fresh: Callable[[], Journal],
+) -> None:
+    routed = WIO.run(add_one, take).named("First") >> (
+        WIO.fork("Size?", input=int).branch("big", lambda n: n > 100, WIO.pure(0).named("Big"))
+    )
+    workflow = Workflow(routed, name="routed", retry=RetryPolicy(max_attempts=5))
+    journal = open_fresh()
+    instance = Runtime(workflow, journal=journal).create("f", 1)
+    assert instance.advance() == InstanceStatus.FAILED
+    record = journal.get_instance("f")
+    assert (record.status, record.attempts, record.wakeup_at) == ("failed", 1, None)
+    assert "fork 'Size?' at /1: no branch matched input 2" in (record.last_error or "")
+
+
+@pytest.mark.parametrize(
+    "error",
+    [DefinitionError("bad"), InputError("bad"), UnstorableValue("instance 'i'", "payload", "x")],
+)
+def test_deterministic_errors_are_never_retried_whatever_the_policy(error: Exception) -> None:
+    assert isinstance(error, DeterministicError)
+    assert not RetryPolicy(max_attempts=9, retry_on=(Exception,)).retries(error)
+    assert RetryPolicy().retries(ConnectionError("down"))  # a transient one is
+
+
+# -- finding 5: values a journal cannot store -------------------------------------------
+
+
+@frozen
+class Note:
+    text: str
+    score: float
+
+
+def noting(text: str, score: float) -> Workflow[int, Any, str]:
+    step = WIO.run(lambda x: Note(text, score), lambda x, e: e.text, event=Note).named("Note")
+    return Workflow(step, name="noting", retry=RetryPolicy(max_attempts=5))
+
+
+@ALL_JOURNALS
+@pytest.mark.parametrize(
+    ("text", "score", "problem"),
+    [
+        ("a\x00b", 1.0, r"payload\.text contains a NUL character"),
+        ("ab", float("nan"), r"payload\.score is nan, not a finite number"),
+        ("ab", float("inf"), r"payload\.score is inf, not a finite number"),
+    ],
+)
+def test_an_event_no_journal_can_store_fails_the_step_the_same_on_every_journal(
+    open_fresh: Callable[[], Journal], text: str, score: float, problem: str
+) -> None:
+    journal = open_fresh()
+    instance = Runtime(noting(text, score), journal=journal).create("n", 1)
+    assert instance.advance() == InstanceStatus.FAILED  # at once: the step would do it again
+    record = journal.get_instance("n")
+    assert (record.status, record.attempts, record.last_seq) == ("failed", 1, 0)
+    assert re.search(
+        r"step 'Note' at /: UnstorableValue: instance 'n': event #1 of type '[\w.]*Note': "
+        + problem,
+        record.last_error or "",
+    ), record.last_error
+    assert journal.read("n") == []
+
+
+@ALL_JOURNALS
+@pytest.mark.parametrize(
+    ("instance_id", "input", "field"),
+    [
+        ("a\x00b", {"x": 1.0}, "a new instance: its id contains a NUL"),
+        ("i", {"x": float("nan")}, "instance 'i': its input.x is nan"),
+        ("i", {"x": "a\x00"}, "instance 'i': its input.x contains a NUL"),
+    ],
+)
+def test_an_instance_no_journal_can_store_is_refused_naming_the_field(
+    open_fresh: Callable[[], Journal], instance_id: str, input: Any, field: str
+) -> None:
+    journal = open_fresh()
+    with pytest.raises(UnstorableValue, match=re.escape(field)):
+        Runtime(Workflow(WIO.pure_from(lambda d: d), name="echo"), journal=journal).create(
+            instance_id, input
+        )
+    assert journal.list_instances() == []
+
+
+@ALL_JOURNALS
+def test_a_nul_in_a_steps_error_message_is_stored_escaped(
+    open_fresh: Callable[[], Journal],
+) -> None:
+    def broken(x: int) -> Ev:
+        raise ValueError("bad\x00byte")
+
+    workflow = Workflow(
+        WIO.run(broken, take).named("Broken"), name="broken", retry=RetryPolicy(max_attempts=1)
+    )
+    journal = open_fresh()
+    assert Runtime(workflow, journal=journal).create("b", 1).advance() == InstanceStatus.FAILED
+    assert "ValueError: bad\\x00byte" in (journal.get_instance("b").last_error or "")
