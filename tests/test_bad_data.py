@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import re
+import time
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -36,7 +37,14 @@ from wio.errors import (
     UnstorableValue,
 )
 from wio.signals import Signal
-from wio.journal import InstanceRecord, InstanceStatus, Journal, open_journal
+from wio.clock import ManualClock
+from wio.journal import (
+    ConcurrencyConflict,
+    InstanceRecord,
+    InstanceStatus,
+    Journal,
+    open_journal,
+)
 from wio.journal.postgres import PostgresJournal, work_channel
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
@@ -281,3 +289,38 @@ def test_a_nul_in_a_steps_error_message_is_stored_escaped(
     journal = open_fresh()
     assert Runtime(workflow, journal=journal).create("b", 1).advance() == InstanceStatus.FAILED
     assert "ValueError: bad\\x00byte" in (journal.get_instance("b").last_error or "")
+
+
+# -- finding 9: a late append names the right positions -------------------------------
+
+
+@ALL_JOURNALS
+def test_a_late_append_reports_the_position_it_would_have_taken(
+    open_fresh: Callable[[], Journal],
+) -> None:
+    clock = ManualClock()
+    journal = open_fresh()
+    taken_over: list[bool] = []
+
+    def frozen_first(x: int) -> Ev:
+        if not taken_over:  # this worker freezes past its lease; another takes over
+            taken_over.append(True)
+            clock.advance(60)
+            time.sleep(0.05)  # past half the lease's life, so the append takes it again
+            other = Runtime(workflow, journal=journal, clock=clock, owner="other")
+            assert other.get("late").advance() == InstanceStatus.WAITING
+        return Ev(x + 1)
+
+    workflow = Workflow(
+        WIO.run(frozen_first, take).named("First") >> two_steps().wio, name="late"
+    )
+    stale = Runtime(workflow, journal=journal, clock=clock, owner="stale", lease_ttl=0.02)
+    instance = stale.create("late", 1)
+    with pytest.raises(ConcurrencyConflict) as raised:
+        instance.advance()
+    assert str(raised.value) == (
+        "instance 'late': append expected the last event to be #0, the journal is at #3; "
+        "another writer got there first, and nothing was written"
+    )
+    assert [e.seq for e in journal.read("late")] == [1, 2, 3]
+    assert instance.events == ()

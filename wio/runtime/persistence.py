@@ -23,7 +23,15 @@ from wio.codec import ENVELOPES, decode_input, encode_value, innermost_stored_ty
 from wio.definition import Workflow
 from wio.errors import JournalSequenceError, WrongWorkflow
 from wio.interpreter import JournalRecord
-from wio.journal import InstanceRecord, InstanceStatus, Journal, NewEvent, StatusUpdate, StoredEvent
+from wio.journal import (
+    ConcurrencyConflict,
+    InstanceRecord,
+    InstanceStatus,
+    Journal,
+    NewEvent,
+    StatusUpdate,
+    StoredEvent,
+)
 from wio.runtime.core import InstanceCore, collector_paused, describe_failure
 from wio.undecoded import UndecodedEvent
 
@@ -138,8 +146,10 @@ class Journaled:
     # -- writing ----------------------------------------------------------------
 
     def appended(self, core: InstanceCore) -> None:
-        self.acquire(core)
         recorded = core.events[-1]
+        # Never catch up under an event not yet written: if another process moved the
+        # journal on meanwhile, this event is refused at the position it would have taken.
+        self.acquire(core, expected_seq=recorded.seq - 1)
         view = registry_view(core)
         # An instance that is not running has no work for its holder: when it stays
         # waiting (a signal that loops back to a wait), give the lease back in the same
@@ -181,7 +191,10 @@ class Journaled:
 
     # -- the lease --------------------------------------------------------------
 
-    def acquire(self, core: InstanceCore) -> None:
+    def acquire(self, core: InstanceCore, expected_seq: int | None = None) -> None:
+        """Take or renew the lease, catching up with what others wrote meanwhile; with
+        ``expected_seq`` (an append's), raise `ConcurrencyConflict` instead if the
+        journal is not at that event."""
         if time.monotonic() < self._lease_renew_at:
             return
         record = self.journal.acquire_lease(
@@ -192,6 +205,8 @@ class Journaled:
         if record.workflow_version != self.workflow.version:  # migrated meanwhile
             self.release(core)
             self._check_workflow(record)
+        if expected_seq is not None and record.last_seq != expected_seq:
+            raise ConcurrencyConflict(core.instance_id, expected_seq, record.last_seq)
         if record.last_seq != core.last_seq:
             self._catch_up(core, record, defer=True)
         elif self._persisted is not None and (record.attempts, record.status) != (
