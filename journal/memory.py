@@ -84,7 +84,7 @@ class MemoryJournal:
         with self._lock:
             events = self._events_of(instance_id)
             # Numbered 1, 2, 3, ...: the position is the seq (a negative one reads all).
-            return list(events[max(after_seq, 0):])
+            return list(events[max(after_seq, 0) :])
 
     def read_many(self, instance_ids: Sequence[str]) -> dict[str, list[StoredEvent]]:
         with self._lock:

@@ -494,8 +494,10 @@ class PostgresJournal:
         expected_attempts: int | None = None,
     ) -> None:
         with self._transaction() as conn:
-            if expected_seq is not None or expected_status is not None or (
-                expected_attempts is not None
+            if (
+                expected_seq is not None
+                or expected_status is not None
+                or (expected_attempts is not None)
             ):
                 # Lock the row first: an append that also updates it (a cancellation,
                 # say) then either committed before, or waits until we commit.

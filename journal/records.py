@@ -136,7 +136,9 @@ def check_events_storable(instance_id: str, after_seq: int, events: Sequence[New
     """`check_storable` for events about to be appended after ``after_seq``."""
     for seq, event in enumerate(events, start=after_seq + 1):
         check_storable(
-            event.payload, f"instance {instance_id!r}: event #{seq} of type {event.type!r}", "payload"
+            event.payload,
+            f"instance {instance_id!r}: event #{seq} of type {event.type!r}",
+            "payload",
         )
 
 

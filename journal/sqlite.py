@@ -385,8 +385,10 @@ class SQLiteJournal:
         expected_attempts: int | None = None,
     ) -> None:
         with self._write() as db:
-            if expected_seq is not None or expected_status is not None or (
-                expected_attempts is not None
+            if (
+                expected_seq is not None
+                or expected_status is not None
+                or (expected_attempts is not None)
             ):
                 row = db.execute(
                     f"SELECT {_INSTANCE_COLUMNS} FROM instances WHERE id = ?", (instance_id,)

@@ -14,9 +14,8 @@ from typing import Any
 
 import psycopg
 import pytest
-from psycopg import sql
-
 from attrs import frozen
+from psycopg import sql
 
 from tests.conftest import (
     ALL_JOURNALS,
@@ -28,6 +27,7 @@ from tests.conftest import (
 )
 from tests.nodes import Ev
 from wio import WIO, RetryPolicy, Runtime, Workflow
+from wio.clock import ManualClock
 from wio.codec import InputError
 from wio.errors import (
     DefinitionError,
@@ -36,8 +36,6 @@ from wio.errors import (
     UnmatchedEventError,
     UnstorableValue,
 )
-from wio.signals import Signal
-from wio.clock import ManualClock
 from wio.journal import (
     ConcurrencyConflict,
     InstanceRecord,
@@ -46,6 +44,7 @@ from wio.journal import (
     open_journal,
 )
 from wio.journal.postgres import PostgresJournal, work_channel
+from wio.signals import Signal
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
 Poke: Signal[int, None] = Signal("Poke", int, type(None))
@@ -118,9 +117,9 @@ def take(_x: int, event: Ev) -> int:
 
 def two_steps() -> Workflow[int, Any, int]:
     """Two steps, then a wait for the Poke signal."""
-    wait = WIO.handle_signal(
-        Poke, lambda x, r: Ev(r), take, lambda x, e, r: None, event=Ev
-    ).named("Wait")
+    wait = WIO.handle_signal(Poke, lambda x, r: Ev(r), take, lambda x, e, r: None, event=Ev).named(
+        "Wait"
+    )
     return Workflow(
         WIO.run(add_one, take).named("First") >> WIO.run(add_one, take).named("Second") >> wait,
         name="two",
@@ -311,9 +310,7 @@ def test_a_late_append_reports_the_position_it_would_have_taken(
             assert other.get("late").advance() == InstanceStatus.WAITING
         return Ev(x + 1)
 
-    workflow = Workflow(
-        WIO.run(frozen_first, take).named("First") >> two_steps().wio, name="late"
-    )
+    workflow = Workflow(WIO.run(frozen_first, take).named("First") >> two_steps().wio, name="late")
     stale = Runtime(workflow, journal=journal, clock=clock, owner="stale", lease_ttl=0.02)
     instance = stale.create("late", 1)
     with pytest.raises(ConcurrencyConflict) as raised:

@@ -4,6 +4,7 @@ several workers taking turns on failing instances, each step still runs exactly
 
 from __future__ import annotations
 
+import itertools
 import json
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -112,7 +113,7 @@ def test_a_worker_whose_claim_went_stale_takes_the_retry_state_from_the_registry
                 worker.advance(record)
     assert len(runs) == MAX_ATTEMPTS
     assert journal.get_instance("i").attempts == MAX_ATTEMPTS
-    assert [later - earlier for earlier, later in zip(runs, runs[1:])] == [
+    assert [later - earlier for earlier, later in itertools.pairwise(runs)] == [
         timedelta(seconds=10)
     ] * (MAX_ATTEMPTS - 1)
 

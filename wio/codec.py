@@ -19,7 +19,7 @@ from typing import Any, TypeVar
 from attrs import frozen
 
 from wio.converter import describe_structure_error, strict_converter
-from wio.errors import DefinitionError, DeterministicError, JournalEventError, WioError
+from wio.errors import DefinitionError, DeterministicError, JournalEventError
 from wio.for_each import IN_ELEMENT, InElement
 from wio.journal.records import NewEvent, StoredEvent
 from wio.parallel import IN_FLOW, InFlow, innermost

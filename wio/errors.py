@@ -93,13 +93,10 @@ class JournalSequenceError(JournalEventError):
     Nothing is changed; the instance fails with this reason."""
 
     def __init__(self, instance_id: str, seq: int, event_type: str, expected: int) -> None:
-        problem = (
-            f"is out of sequence: expected event #{expected} next"
-            + (
-                f"; events #{expected} to #{seq - 1} are missing"
-                if seq > expected
-                else " (sequence numbers start at 1 and never repeat)"
-            )
+        problem = f"is out of sequence: expected event #{expected} next" + (
+            f"; events #{expected} to #{seq - 1} are missing"
+            if seq > expected
+            else " (sequence numbers start at 1 and never repeat)"
         )
         super().__init__(instance_id, seq, event_type, problem)
         self.expected = expected

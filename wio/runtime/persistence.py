@@ -35,7 +35,6 @@ from wio.journal import (
 from wio.runtime.core import InstanceCore, collector_paused, describe_failure
 from wio.undecoded import UndecodedEvent
 
-
 FROM_THE_START = -(2**31)  # an ``after_seq`` below any stored sequence number
 
 
