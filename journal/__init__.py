@@ -25,6 +25,7 @@ from .errors import (
     JournalUnavailable,
     LeaseHeld,
     NotPrunable,
+    UndecodablePayload,
     UnknownInstance,
     UnstorableValue,
 )
@@ -57,6 +58,7 @@ __all__ = [
     "NotPrunable",
     "StatusUpdate",
     "StoredEvent",
+    "UndecodablePayload",
     "UnknownInstance",
     "UnstorableValue",
     "WorkflowRecord",

@@ -29,6 +29,20 @@ class UnstorableValue(DeterministicError):
         self.field = field
 
 
+class UndecodablePayload(DeterministicError):
+    """Raised when a stored event's payload is not JSON (a row written by hand, say):
+    names the instance, the seq and the event type. Nothing is changed."""
+
+    def __init__(self, instance_id: str, seq: int, event_type: str, problem: str) -> None:
+        super().__init__(
+            f"instance {instance_id!r}: event #{seq} of type {event_type!r} has a payload "
+            f"that is not JSON ({problem})"
+        )
+        self.instance_id = instance_id
+        self.seq = seq
+        self.event_type = event_type
+
+
 class JournalError(WioError):
     """Base class of the errors a journal raises about its storage or its records."""
 

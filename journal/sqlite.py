@@ -24,6 +24,7 @@ from .errors import (
     JournalNotFound,
     JournalUnavailable,
     LeaseHeld,
+    UndecodablePayload,
     UnknownInstance,
 )
 from .records import (
@@ -296,7 +297,13 @@ class SQLiteJournal:
         convert = _dt if times else _no_time
         return [
             StoredEvent(
-                instance_id, seq, type_, version, json.loads(payload), convert(recorded), node
+                instance_id,
+                seq,
+                type_,
+                version,
+                _payload(instance_id, seq, type_, payload),
+                convert(recorded),
+                node,
             )
             for seq, type_, version, payload, recorded, node in rows
         ]
@@ -311,7 +318,15 @@ class SQLiteJournal:
         events: dict[str, list[StoredEvent]] = {i: [] for i in instance_ids}
         for instance_id, seq, type_, version, payload, node in rows:
             events[instance_id].append(
-                StoredEvent(instance_id, seq, type_, version, json.loads(payload), None, node)
+                StoredEvent(
+                    instance_id,
+                    seq,
+                    type_,
+                    version,
+                    _payload(instance_id, seq, type_, payload),
+                    None,
+                    node,
+                )
             )
         return events
 
@@ -585,6 +600,13 @@ class SQLiteJournal:
             "SELECT COALESCE(MAX(seq), 0) FROM events WHERE instance_id = ?", (instance_id,)
         ).fetchone()
         return ConcurrencyConflict(instance_id, expected_seq, actual)
+
+
+def _payload(instance_id: str, seq: int, event_type: str, text: str) -> Any:
+    try:
+        return json.loads(text)
+    except (TypeError, ValueError) as exc:
+        raise UndecodablePayload(instance_id, seq, event_type, str(exc)) from None
 
 
 def _dumps(value: Any) -> str:

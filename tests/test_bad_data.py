@@ -10,6 +10,7 @@ import time
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import psycopg
@@ -33,6 +34,7 @@ from wio.errors import (
     DefinitionError,
     DeterministicError,
     JournalSequenceError,
+    UndecodablePayload,
     UnmatchedEventError,
     UnstorableValue,
 )
@@ -41,8 +43,10 @@ from wio.journal import (
     InstanceRecord,
     InstanceStatus,
     Journal,
+    StatusUpdate,
     open_journal,
 )
+from wio.worker import Worker
 from wio.journal.postgres import PostgresJournal, work_channel
 from wio.signals import Signal
 
@@ -321,3 +325,43 @@ def test_a_late_append_reports_the_position_it_would_have_taken(
     )
     assert [e.seq for e in journal.read("late")] == [1, 2, 3]
     assert instance.events == ()
+
+
+# -- finding 7 (part): a payload that is not JSON --------------------------------------
+
+
+def test_a_payload_that_is_not_json_fails_the_instance_naming_instance_seq_and_type(
+    tmp_path: Path,
+) -> None:
+    url = f"sqlite:///{tmp_path / 'journal.db'}"
+    workflow = two_steps()
+    with open_journal(url) as journal:
+        runtime = Runtime(workflow, journal=journal)
+        runtime.create("bad", 1).advance()
+        runtime.create("good", 1)
+        runtime.forget("bad")
+        runtime.forget("good")
+        raw(url, "UPDATE events SET payload = '{not json' WHERE instance_id = 'bad' AND seq = 2")
+        before = dump_events(url)
+        with pytest.raises(UndecodablePayload) as raised:
+            runtime.get("bad")
+        assert (raised.value.instance_id, raised.value.seq) == ("bad", 2)
+        assert str(raised.value).startswith(
+            f"instance 'bad': event #2 of type {raised.value.event_type!r} has a payload "
+            "that is not JSON ("
+        )
+        # A worker fails that instance with the reason, runs the others, changes no row.
+        journal.update_instance(
+            "bad", StatusUpdate(InstanceStatus.RUNNING, release_lease=True), NOW
+        )
+        Worker(journal, [workflow]).run_once()
+        record = journal.get_instance("bad")
+        assert record.status == "failed"
+        assert "UndecodablePayload: instance 'bad': event #2" in (record.last_error or "")
+        assert journal.get_instance("good").status == "waiting"
+        assert dump_events(url) == before
+
+
+def dump_events(url: str) -> list[tuple[object, ...]]:
+    return raw(url, "SELECT instance_id, seq, type, version, payload, node FROM events "
+               "WHERE instance_id = 'bad' ORDER BY seq")  # fmt: skip

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from wio.journal.errors import DeterministicError, UnstorableValue, WioError
+from wio.journal.errors import DeterministicError, UndecodablePayload, UnstorableValue, WioError
 
 if TYPE_CHECKING:
     from wio.replayer import Verdict
@@ -29,6 +29,7 @@ __all__ = [
     "StepFailed",
     "UnknownEventType",
     "UnknownVersion",
+    "UndecodablePayload",
     "UnmatchedEventError",
     "UnstorableValue",
     "WioError",
