@@ -46,9 +46,9 @@ from wio.journal import (
     StatusUpdate,
     open_journal,
 )
-from wio.worker import Worker
 from wio.journal.postgres import PostgresJournal, work_channel
 from wio.signals import Signal
+from wio.worker import Worker
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
 Poke: Signal[int, None] = Signal("Poke", int, type(None))
