@@ -5,6 +5,7 @@ or the node path; nothing in the journal is lost or changed, and the worker goes
 from __future__ import annotations
 
 import contextlib
+import logging
 import re
 import time
 import uuid
@@ -27,6 +28,7 @@ from tests.conftest import (
     postgres_url,
 )
 from tests.nodes import Ev
+from tests.processes import wio
 from wio import WIO, RetryPolicy, Runtime, Workflow
 from wio.clock import ManualClock
 from wio.codec import InputError
@@ -365,3 +367,73 @@ def test_a_payload_that_is_not_json_fails_the_instance_naming_instance_seq_and_t
 def dump_events(url: str) -> list[tuple[object, ...]]:
     return raw(url, "SELECT instance_id, seq, type, version, payload, node FROM events "
                "WHERE instance_id = 'bad' ORDER BY seq")  # fmt: skip
+
+
+# -- finding 7: instances no worker serves, and strict workers --------------------------
+
+
+@DURABLE_JOURNALS
+def test_an_instance_of_a_workflow_no_worker_serves_is_reported_once_and_listed(
+    journal_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    with open_journal(journal_url) as journal:
+        journal.create_instance(
+            InstanceRecord("ghostly", "ghost", 3, InstanceStatus.RUNNING, 0, NOW, NOW)
+        )
+        Runtime(two_steps(), journal=journal).create("served", 1)
+        worker = Worker(journal, [two_steps()])
+        with caplog.at_level(logging.WARNING, logger="wio.worker"):
+            worker.register()  # what this worker serves, then a first look
+            for _ in range(3):  # once per instance, not once per look
+                assert worker.report_unserved() == ["ghostly"]
+                worker.run_once()
+        warned = [r.getMessage() for r in caplog.records if "no worker serves" in r.getMessage()]
+        assert warned == [
+            "instance 'ghostly' runs ghost v3, which no worker serves (this one serves two): "
+            "it stays untouched until a worker serves that version or `wio migrate` moves it"
+        ]
+        assert journal.get_instance("served").status == "waiting"
+        assert journal.get_instance("ghostly").status == "running"
+    listed = wio("instances", "--journal", journal_url)
+    row = next(line for line in listed.stdout.splitlines() if line.startswith("ghostly"))
+    assert "no worker serves ghost v3" in row
+
+
+@DURABLE_JOURNALS
+def test_a_strict_worker_fails_an_instance_with_an_event_for_the_wrong_step(
+    journal_url: str,
+) -> None:
+    workflow = two_steps()
+    with open_journal(journal_url) as journal:
+        for instance_id in ("strict", "lenient"):
+            Runtime(workflow, journal=journal).create(instance_id, 1).advance()
+            # An Ev where the workflow waits for the Poke signal: no node accepts it.
+            journal.append(instance_id, 2, [workflow.codec.encode(Ev(5))], NOW)
+            journal.update_instance(instance_id, StatusUpdate(InstanceStatus.RUNNING), NOW)
+        journal.update_instance("lenient", StatusUpdate(InstanceStatus.FINISHED), NOW)
+        Worker(journal, [workflow], strict=True).run_once()
+        record = journal.get_instance("strict")
+        assert record.status == "failed"
+        assert "UnmatchedEventError: instance 'strict': event #3" in (record.last_error or "")
+        assert [e.seq for e in journal.read("strict")] == [1, 2, 3]  # kept as they were
+        # Without --strict the same event is logged and skipped: the instance waits on.
+        journal.update_instance("lenient", StatusUpdate(InstanceStatus.RUNNING), NOW)
+        Worker(journal, [workflow]).run_once()
+        assert journal.get_instance("lenient").status == "waiting"
+
+
+@DURABLE_JOURNALS
+def test_the_listing_api_gives_the_reason_an_instance_is_not_advancing(journal_url: str) -> None:
+    from litestar.testing import TestClient
+
+    from wio.server.app import create_app
+
+    with open_journal(journal_url) as journal:
+        journal.create_instance(
+            InstanceRecord("ghostly", "ghost", 3, InstanceStatus.RUNNING, 0, NOW, NOW)
+        )
+        with TestClient(app=create_app(journal, [two_steps()])) as http:
+            page = http.get("/instances").json()
+    assert [(i["id"], i["reason"]) for i in page["instances"]] == [
+        ("ghostly", "no worker serves ghost v3")
+    ]

@@ -262,6 +262,11 @@ def _parser() -> argparse.ArgumentParser:
     worker.add_argument(
         "--once", action="store_true", help="run what is runnable now, then exit (e.g. from cron)"
     )
+    worker.add_argument(
+        "--strict",
+        action="store_true",
+        help="fail an instance whose journal holds an event no node accepts (default: warn)",
+    )
     worker.set_defaults(handler=_worker, logs_by_default=True)
 
     def add_journal(command: argparse.ArgumentParser) -> None:
@@ -562,6 +567,7 @@ def _worker(args: argparse.Namespace) -> int:
         lease_ttl=args.lease_ttl,
         poll_interval=args.poll_interval,
         shutdown_timeout=args.shutdown_timeout,
+        strict=args.strict,
     )
     try:
         if args.once:

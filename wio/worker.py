@@ -63,7 +63,11 @@ class Worker:
         batch_size: int = 8,
         shutdown_timeout: float = 30.0,
         clock: Clock | None = None,
+        strict: bool = False,
     ) -> None:
+        """``strict=True`` replays strictly: an event that no node accepts (one recorded
+        for another step, say) fails its instance with `UnmatchedEventError` instead of
+        being logged at WARNING and skipped."""
         for setting, value, least in (
             ("lease_ttl", lease_ttl, 0.0), ("poll_interval", poll_interval, 0.0),
             ("batch_size", batch_size, 0), ("shutdown_timeout", shutdown_timeout, -1e-9),
@@ -88,7 +92,12 @@ class Worker:
         self.versions = WorkflowVersions(workflows)
         self.runtimes: dict[tuple[str, int], Runtime[Any, Any, Any]] = {
             (workflow.name, workflow.version): Runtime(
-                workflow, journal=journal, owner=self.owner, lease_ttl=lease_ttl, clock=self.clock
+                workflow,
+                journal=journal,
+                owner=self.owner,
+                lease_ttl=lease_ttl,
+                clock=self.clock,
+                strict=strict,
             )
             for workflow in self.versions
         }
@@ -116,28 +125,35 @@ class Worker:
             self.journal.register_workflow(name, version, model, now)
 
     def report_unserved(self) -> list[str]:
-        """Log, once per instance, the unfinished instances of this worker's workflows
-        at a version no worker serves: they stay untouched. Returns their ids."""
+        """Log at WARNING, once per instance, the unfinished instances of a workflow name
+        or version no worker serves (workers register what they serve): they stay
+        untouched, and `wio instances` gives the same reason. Returns their ids."""
         self._next_unserved_check = time.monotonic() + UNSERVED_CHECK_INTERVAL
         served = served_versions(self.journal.list_workflows(), self.clock.now())
+        names = set(self.versions.names())
         unserved = []
-        for name in self.versions.names():
-            for status in (InstanceStatus.RUNNING, InstanceStatus.WAITING):
-                for record in self.journal.list_instances(status, name):
-                    if (name, record.workflow_version) in served:
-                        continue
-                    unserved.append(record.id)
-                    if record.id not in self._unserved_reported:
-                        self._unserved_reported.add(record.id)
-                        log.warning(
-                            "instance %r runs %s v%d, which no worker serves (this one "
-                            "serves %s): it stays untouched until a worker serves that "
-                            "version or `wio migrate` moves it",
-                            record.id,
-                            name,
-                            record.workflow_version,
-                            ", ".join(f"v{v}" for v in self.versions.versions(name)),
-                        )
+        for status in (InstanceStatus.RUNNING, InstanceStatus.WAITING):
+            for record in self.journal.list_instances(status):
+                name, version = record.workflow, record.workflow_version
+                if (name, version) in served:
+                    continue
+                unserved.append(record.id)
+                if record.id in self._unserved_reported:
+                    continue
+                self._unserved_reported.add(record.id)
+                here = (
+                    f"this one serves {', '.join(f'v{v}' for v in self.versions.versions(name))}"
+                    if name in names
+                    else f"this one serves {', '.join(sorted(names))}"
+                )
+                log.warning(
+                    "instance %r runs %s v%d, which no worker serves (%s): it stays "
+                    "untouched until a worker serves that version or `wio migrate` moves it",
+                    record.id,
+                    name,
+                    version,
+                    here,
+                )
         return unserved
 
     def run_until_stopped(self) -> None:

@@ -14,6 +14,7 @@ the database password.
 import hmac
 import logging
 from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
 from operator import getitem
 from typing import Any
 
@@ -29,6 +30,7 @@ from litestar.params import FromPath, FromQuery, JSONBody, Parameter
 from wio.codec import EventDecodeError, InputError, decode_input, encode_value
 from wio.definition import Workflow, signals
 from wio.errors import WioError
+from wio.inspection import why_not_running
 from wio.interpreter import format_path
 from wio.journal import (
     ConcurrencyConflict,
@@ -45,6 +47,7 @@ from wio.operations import NoSuchInstance, OperationRefused, cancel, fork, retry
 from wio.runtime import Runtime
 from wio.signals import Signal
 from wio.tracing import under_remote_parent
+from wio.worker import served_versions
 
 log = logging.getLogger("wio.server")
 FORMATS = ("json", "mermaid", "bpmn", "dot", "svg", "text")
@@ -73,6 +76,9 @@ class InstanceView:
     wakeup_at: str | None
     created_at: str
     updated_at: str
+    # Why an unfinished instance is not advancing now, as `wio instances` says it
+    # (say, "no worker serves shipping v1"); empty once it has ended.
+    reason: str = ""
 
 
 @attrs.frozen
@@ -205,7 +211,7 @@ def _version(workflow: Workflow[Any, Any, Any]) -> int:
     return workflow.version
 
 
-def view(record: InstanceRecord) -> InstanceView:
+def view(record: InstanceRecord, reason: str = "") -> InstanceView:
     return InstanceView(
         id=record.id,
         workflow=record.workflow,
@@ -217,6 +223,7 @@ def view(record: InstanceRecord) -> InstanceView:
         wakeup_at=record.wakeup_at.isoformat() if record.wakeup_at else None,
         created_at=record.created_at.isoformat(),
         updated_at=record.updated_at.isoformat(),
+        reason=reason,
     )
 
 
@@ -314,7 +321,13 @@ def _instance_handlers(api: Api) -> list[Any]:
         )
         page = records[:limit]
         more = len(records) > limit
-        return InstancePage([view(r) for r in page], page[-1].id if more else None)
+        registered = api.journal.list_workflows()
+        now = datetime.now(UTC)
+        served = served_versions(registered, now)
+        return InstancePage(
+            [view(r, why_not_running(r, registered, served, now)) for r in page],
+            page[-1].id if more else None,
+        )
 
     @get("/instances/{instance_id:str}", sync_to_thread=True)
     def get_instance(instance_id: FromPath[str]) -> InstanceView:
