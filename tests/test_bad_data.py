@@ -4,7 +4,6 @@ or the node path; nothing in the journal is lost or changed, and the worker goes
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import re
 import time
@@ -27,6 +26,7 @@ from tests.conftest import (
     postgres_available,
     postgres_url,
 )
+from tests.journal_rows import raw
 from tests.nodes import Ev
 from tests.processes import wio
 from wio import WIO, RetryPolicy, Runtime, Workflow
@@ -86,23 +86,6 @@ def test_a_schema_name_of_up_to_63_characters_has_a_working_work_channel(length:
 
 
 # -- rows written by hand -------------------------------------------------------------
-
-
-def raw(url: str, statement: str, params: tuple[object, ...] = ()) -> list[tuple[object, ...]]:
-    """Run SQL on the journal's tables directly, as an operator or a bad tool would;
-    ``?`` placeholders, the table names unqualified."""
-    if url.startswith("sqlite"):
-        import sqlite3
-
-        with contextlib.closing(sqlite3.connect(url.removeprefix("sqlite:///"))) as db:
-            rows = db.execute(statement, params).fetchall()
-            db.commit()
-            return rows
-    schema = url.rpartition("schema=")[2]
-    with psycopg.connect(POSTGRES_URL, autocommit=True) as conn:
-        conn.execute(sql.SQL("SET search_path TO {}").format(sql.Identifier(schema)))
-        cursor = conn.execute(statement.replace("?", "%s"), params)  # type: ignore[arg-type]
-        return cursor.fetchall() if cursor.description else []
 
 
 def dump(url: str) -> list[tuple[object, ...]]:
