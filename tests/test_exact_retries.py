@@ -56,7 +56,10 @@ def test_racing_workers_run_each_failing_step_exactly_max_attempts_times(
         runtime = Runtime(definition, journal=journal)
         for order_id in ids:
             runtime.create(order_id, definition.input_type(**json.loads(order_input(order_id))))
-        workers = [start_worker(journal_url, env) for _ in range(workers_count)]
+        # Short leases, so that the workers take turns on the same instances. (Leases
+        # much shorter than a commit under load lapse in the middle of a step; a second
+        # worker then runs that attempt again, at-least-once: see docs/worker.md.)
+        workers = [start_worker(journal_url, env, "--lease-ttl", "1") for _ in range(workers_count)]
         try:
             wait_until(
                 lambda: len(journal.list_instances(status="failed")) == INSTANCES,  # type: ignore[arg-type]
