@@ -240,7 +240,9 @@ class Worker:
                 self.journal.update_instance(
                     record.id,
                     StatusUpdate(
-                        InstanceStatus.FAILED, last_error=f"{type(exc).__name__}: {exc}",
+                        InstanceStatus.FAILED,
+                        # A NUL (from a payload, say) is escaped: PostgreSQL refuses it.
+                        last_error=f"{type(exc).__name__}: {exc}".replace("\x00", "\\x00"),
                         attempts=record.attempts, release_lease=True,
                     ),
                     self.clock.now(),
