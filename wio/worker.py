@@ -247,6 +247,7 @@ class Worker:
                     ),
                     self.clock.now(),
                     expected_seq=record.last_seq,  # not over a cancellation recorded meanwhile
+                    expected_attempts=record.attempts,  # nor over another worker's count
                 )  # fmt: skip
             except ConcurrencyConflict as conflict:
                 log.warning("instance %r: not marked failed: %s", record.id, conflict)
