@@ -95,21 +95,28 @@ def test_wio_console_sessions_print_what_they_show(page: Path, tmp_path: Path) -
     # Each page's sessions share one fresh journal, the default of every command.
     env = {**os.environ, "WIO_JOURNAL": f"sqlite:///{tmp_path / 'docs.db'}"}
     for block in blocks(page, "console"):
-        lines = block.splitlines()
-        for index, line in enumerate(lines):
-            if not line.startswith("$ wio "):
-                continue
-            expected = []
-            for following in lines[index + 1 :]:
-                if following.startswith("$ "):
-                    break
-                expected.append(following)
-            argv = [sys.executable, "-m", "wio.cli", *shlex.split(line[len("$ wio ") :])]
-            done = subprocess.run(
-                argv, cwd=ROOT, env=env, capture_output=True, text=True, timeout=120
-            )
-            output = (done.stdout + done.stderr).splitlines()
-            assert matches(expected, output), f"{page.name}: {line}\n{done.stdout}{done.stderr}"
+        run_console(block, env, page.name)
+
+
+def run_console(block: str, env: dict[str, str], page: str = "") -> list[int]:
+    """Run each `$ wio` line of a console block, checking that it prints what follows
+    it (up to the next `$ `); returns their exit statuses."""
+    statuses = []
+    lines = block.splitlines()
+    for index, line in enumerate(lines):
+        if not line.startswith("$ wio "):
+            continue
+        expected = []
+        for following in lines[index + 1 :]:
+            if following.startswith("$ "):
+                break
+            expected.append(following)
+        argv = [sys.executable, "-m", "wio.cli", *shlex.split(line[len("$ wio ") :])]
+        done = subprocess.run(argv, cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+        output = (done.stdout + done.stderr).splitlines()
+        assert matches(expected, output), f"{page}: {line}\n{done.stdout}{done.stderr}"
+        statuses.append(done.returncode)
+    return statuses
 
 
 @pytest.mark.parametrize("path", sorted(EXAMPLES.glob("*.py")), ids=lambda p: p.name)
