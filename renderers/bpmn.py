@@ -61,7 +61,7 @@ from wio.paths import (
 )
 
 from . import errors
-from .marks import END, Marks, State, join_of, states
+from .marks import END, Marks, State, done_of, join_of, shown_on, states
 
 # Sizes and gaps, in BPMN diagram units (pixels in most tools).
 TASK_W, TASK_H = 100.0, 80.0  # the smallest task; longer names widen it, then lengthen it
@@ -197,6 +197,9 @@ class _Renderer:
         self.associations: list[Association] = []
         self.by_path: dict[Path, str] = {}  # the element that shows each model node
         self.loop_joins: dict[Path, str] = {}  # where each loop starts, by its path
+        # The subprocess drawn around each section that has one: where a node it
+        # does not draw (a recovery) inside it is marked.
+        self.containers: dict[Path, str] = {}
         # Per handled section: each step that may raise, and the boundary event catching it.
         self.catchers: dict[Path, list[tuple[Path, str]]] = {}
 
@@ -272,10 +275,11 @@ class _Renderer:
             (path, f"Loop_{pid}"), (path, f"Gateway_{pid}"),
         ]  # fmt: skip
         if isinstance(node, model.End):
-            # Only WIO.end's own event: a subprocess's "Done" event shares the id
-            # pattern, but its section's record (a handled or compensated error,
-            # a for-each section) does not say it reached its end.
-            shows.append((path, f"End_{pid}"))
+            shows.append((path, f"End_{pid}"))  # WIO.end's own event
+        else:
+            # A subprocess's "Done" event, once its section ran to its end through its
+            # base (its record alone does not say so: a handled error leaves it too).
+            shows.append((done_of(path), f"End_{pid}"))
         if isinstance(node, (model.Fork, model.Parallel)):
             shows.append((join_of(path), f"Join_{pid}"))
         if isinstance(node, model.Interruptible):  # its trigger is the boundary event
@@ -283,6 +287,8 @@ class _Renderer:
         for key, id_ in shows:
             if id_ in shown:
                 self.by_path.setdefault(key, id_)
+        if f"SubProcess_{pid}" in shown:
+            self.containers.setdefault(path, f"SubProcess_{pid}")
         return fragment
 
     def _place(self, node: model.ModelNode, path: Path) -> Fragment:
@@ -897,10 +903,11 @@ def render_bpmn(
     colours: dict[str, State] = {}
     if marks:
         renderer.by_path[END] = "EndEvent"
-        found = states(root, marks)
+        shapes = {**renderer.containers, **renderer.by_path}
+        found = shown_on(root, states(root, marks), shapes.__contains__)
         for path, state in found.items():
-            if path in renderer.by_path:
-                colours[renderer.by_path[path]] = state
+            if path in shapes:
+                colours[shapes[path]] = state
         for path, join in renderer.loop_joins.items():  # entered once the loop is
             if any(within(p, path) for p in found):
                 colours.setdefault(join, "executed")

@@ -32,7 +32,7 @@ from wio.paths import (
 
 from . import errors
 from .marks import END as END_PATH
-from .marks import STATES, Marks, State, states
+from .marks import STATES, Marks, State, shown_on, states
 
 NodeKind = Literal[
     "start",
@@ -331,7 +331,8 @@ def build_flow(
     marks = marks if marks is not None else Marks.from_paths(executed)
     known = {n.id for n in builder.nodes}
     by_state: dict[State, set[str]] = {state: set() for state in STATES}
-    for path, state in states(root, marks).items():
+    found = shown_on(root, states(root, marks), lambda path: _marked_id(path) in known)
+    for path, state in found.items():
         id_ = _marked_id(path)
         if id_ in known:
             by_state[state].add(id_)
