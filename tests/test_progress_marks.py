@@ -250,6 +250,7 @@ def test_waiting_at_a_hidden_recovery_marks_the_element_it_leads_to_in_every_for
     assert "class=waiting" in next(
         line for line in dot.splitlines() if line.strip().startswith("n1 ")
     )
+    assert "└── [>] Pure 'Ship'" in str(render(then, "text", marks=marks))
     # Shown as a technical node, the recovery itself is marked.
     technical = str(render(then, "mermaid", marks=marks, show_technical=True))
     assert "    class n0 waiting" in technical.splitlines()
