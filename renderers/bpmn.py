@@ -200,6 +200,7 @@ class _Renderer:
         # The subprocess drawn around each section that has one: where a node it
         # does not draw (a recovery) inside it is marked.
         self.containers: dict[Path, str] = {}
+        self.section_starts: dict[Path, str] = {}  # each subprocess's own start event
         # Per handled section: each step that may raise, and the boundary event catching it.
         self.catchers: dict[Path, list[tuple[Path, str]]] = {}
 
@@ -280,8 +281,8 @@ class _Renderer:
             # A subprocess's "Done" event, once its section ran to its end through its
             # base (its record alone does not say so: a handled error leaves it too).
             shows.append((done_of(path), f"End_{pid}"))
-        if isinstance(node, (model.Fork, model.Parallel)):
-            shows.append((join_of(path), f"Join_{pid}"))
+        if isinstance(node, model.Fork | model.Parallel | model.HandleError | model.Interruptible):
+            shows.append((join_of(path), f"Join_{pid}"))  # where its ways meet again
         if isinstance(node, model.Interruptible):  # its trigger is the boundary event
             shows.append((child(path, TRIGGER), f"Boundary_{pid}"))
         for key, id_ in shows:
@@ -289,6 +290,8 @@ class _Renderer:
                 self.by_path.setdefault(key, id_)
         if f"SubProcess_{pid}" in shown:
             self.containers.setdefault(path, f"SubProcess_{pid}")
+        if f"Start_{pid}" in shown:
+            self.section_starts.setdefault(path, f"Start_{pid}")
         return fragment
 
     def _place(self, node: model.ModelNode, path: Path) -> Fragment:
@@ -911,6 +914,9 @@ def render_bpmn(
         for path, join in renderer.loop_joins.items():  # entered once the loop is
             if any(within(p, path) for p in found):
                 colours.setdefault(join, "executed")
+        for path, start in renderer.section_starts.items():  # once its section is entered
+            if any(within(p, child(path, BASE)) for p in found):
+                colours.setdefault(start, "executed")
         for path, catchers in renderer.catchers.items():  # the error was caught there
             if path in marks.executed:
                 fired = [b for raiser, b in catchers if raiser in marks.failed]

@@ -66,8 +66,9 @@ END: Path = (-3,)
 
 
 def join_of(path: Path) -> Path:
-    """The key of a parallel section's (or fork's) join in `states`: no node's
-    path, as segments are never negative."""
+    """The key in `states` of where a section's ways meet again: a parallel
+    section's (or fork's) join, a handled or interruptible section's with its
+    handler's. No node's path, as segments are never negative."""
     return child(path, -1)
 
 
@@ -124,6 +125,7 @@ def _derive(
             again = bool(body) and body.count(body[0]) > 1  # the body ran twice
             if again or _entered(child(path, ON_RESTART), marks):
                 found[path] = "executed"  # it decided to go round again
+                _completed(node.base, child(path, BASE), marks, found)  # after a whole round
         case model.Parallel():
             if _entered(path, marks):
                 found[path] = "executed"  # the fork: the flows started
@@ -174,6 +176,7 @@ def _completed(node: model.ModelNode, path: Path, marks: Marks, found: dict[Path
             else:
                 _completed(node.base, child(path, BASE), marks, found)
                 found[done_of(path)] = "executed"
+            found[join_of(path)] = "executed"  # where the section and its handler meet
         case (
             model.Checkpoint() | model.ForEach() | model.Embed() | model.Compensated()
             | model.Compensating()
@@ -188,6 +191,7 @@ def _completed(node: model.ModelNode, path: Path, marks: Marks, found: dict[Path
             elif not _ran(child(path, TRIGGER), marks):  # not interrupted: ran to its end
                 _completed(node.base, child(path, BASE), marks, found)
                 found[done_of(path)] = "executed"
+            found[join_of(path)] = "executed"  # where the section and its handler meet
         case (
             model.Parallel() | model.Pure() | model.RunIO() | model.Dynamic()
             | model.HandleSignal() | model.Timer() | model.Recovery() | model.End()

@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import example
+from tests.conftest import ROOT, example
 from tests.diagram_consumers import node, require, require_chromium
 from tests.diagram_workflows import approval_signal, tracked
 from tests.nodes import Ev
@@ -296,3 +296,20 @@ def test_a_subprocess_that_ran_to_its_end_has_its_done_event_marked(order: Any) 
     assert trip.status == InstanceStatus.FINISHED
     fills = fills_of(str(render(booking.workflow.wio, "bpmn", marks=Marks.of(trip))))
     assert fills["End_0"] == fills["End_root"] == "#d4edda"  # compensating, handled: Done
+
+
+def test_a_loop_round_that_ran_marks_its_subprocess_start_done_and_join() -> None:
+    """The approval example waits for its second review: the first round went
+    through the interruptible review's subprocess, its Done and its join."""
+    import sys
+
+    sys.path.insert(0, str(ROOT / "docs"))
+    from make_pictures import approval_progress
+
+    workflow, marks = approval_progress()
+    fills = fills_of(str(render(workflow, "bpmn", marks=marks)))
+    executed, waiting = "#d4edda", "#fff3cd"
+    assert fills["Signal_1_0_0_0"] == waiting  # the second review
+    assert fills["Start_1_0_0"] == fills["End_1_0_0"] == fills["Join_1_0_0"] == executed
+    assert fills["Loop_1_0"] == fills["Task_1_0_1"] == executed  # Not yet: revised
+    assert fills["Task_1_0_0_2"] is None and fills["Task_2"] is None  # Escalate, Publish
