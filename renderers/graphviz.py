@@ -127,6 +127,9 @@ def _cluster(
     with graph.subgraph(name=f"cluster_{cluster.id}") as sub:
         sub.attr(
             label=_text(cluster.title),
+            # Left: the edge into a section's first step, drawn down its middle,
+            # then misses the title more often than a centred one.
+            labeljust="l",
             style=_CLUSTER_STYLES[cluster.kind],
         )
         for member in cluster.members:
