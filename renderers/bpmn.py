@@ -914,9 +914,9 @@ def render_bpmn(
         for path, join in renderer.loop_joins.items():  # entered once the loop is
             if any(within(p, path) for p in found):
                 colours.setdefault(join, "executed")
-        for path, start in renderer.section_starts.items():  # once its section is entered
+        for path, inner_start in renderer.section_starts.items():  # once it is entered
             if any(within(p, child(path, BASE)) for p in found):
-                colours.setdefault(start, "executed")
+                colours.setdefault(inner_start, "executed")
         for path, catchers in renderer.catchers.items():  # the error was caught there
             if path in marks.executed:
                 fired = [b for raiser, b in catchers if raiser in marks.failed]
