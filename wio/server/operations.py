@@ -25,8 +25,16 @@ from litestar.params import FromPath, JSONBody
 from wio.codec import InputError, decode_input
 from wio.errors import WioError
 from wio.journal import InstanceRecord, InstanceStatus
-from wio.migration import MigrationResult, Outcome, migrate
-from wio.operations import cancel, each, fork, retry, select
+from wio.migration import Outcome, migrate
+from wio.operations import (
+    BulkSelectionChanged,
+    MigrationRefused,
+    cancel,
+    each,
+    fork,
+    retry,
+    select,
+)
 from wio.server.app import Api, InstanceView, in_thread, view
 
 if TYPE_CHECKING:
@@ -286,7 +294,7 @@ def operation_handlers(api: Api) -> list[Any]:
                 allow_recovery_wait=body.allow_recovery_wait,
             )
             if result.outcome not in (Outcome.MIGRATED, Outcome.WOULD_MIGRATE):
-                raise MigrationRefused(result)
+                raise MigrationRefused(result.instance_id, str(result.outcome), result.reason)
             return MigrationView(
                 result.instance_id,
                 str(result.outcome),
@@ -308,22 +316,3 @@ def operation_handlers(api: Api) -> list[Any]:
         return found
 
     return [bulk_retry, bulk_cancel, bulk_fork, bulk_migrate, migrate_instance]
-
-
-class BulkSelectionChanged(WioError):
-    """Raised when a bulk action's ``confirm`` count is not the number now selected:
-    the selection changed since it was counted, so nothing is done."""
-
-    def __init__(self, verb: str, confirmed: int, selected: int) -> None:
-        super().__init__(
-            f"{verb}: confirm says {confirmed} instance(s) but {selected} are selected now; "
-            "nothing was written (list them again with dry_run)"
-        )
-
-
-class MigrationRefused(WioError):
-    """Raised when the one instance a migrate request names is refused or skipped."""
-
-    def __init__(self, result: MigrationResult) -> None:
-        super().__init__(f"instance {result.instance_id!r}: {result.outcome}: {result.reason}")
-        self.result = result
