@@ -117,12 +117,15 @@ MIGRATIONS: list[tuple[int, list[str]]] = [
             "ALTER TABLE {schema}.events ADD COLUMN node TEXT",
         ],
     ),
+    # The trace that created an instance, continued by the worker that runs it.
+    (7, ["ALTER TABLE {schema}.instances ADD COLUMN trace_context TEXT"]),
 ]
 
 _INSTANCE_COLUMNS = (
     "id, workflow, workflow_version, status, input, created_at, updated_at, wakeup_at, "
     "lease_owner, lease_expires_at, last_error, attempts, "
-    "(SELECT COALESCE(MAX(seq), 0) FROM {schema}.events e WHERE e.instance_id = i.id)"
+    "(SELECT COALESCE(MAX(seq), 0) FROM {schema}.events e WHERE e.instance_id = i.id), "
+    "i.trace_context"
 )
 
 
@@ -315,8 +318,10 @@ class PostgresJournal:
             try:
                 conn.execute(
                     self._sql(
-                        "INSERT INTO {schema}.instances VALUES "
-                        "(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
+                        "INSERT INTO {schema}.instances (id, workflow, workflow_version, "
+                        "status, input, created_at, updated_at, wakeup_at, lease_owner, "
+                        "lease_expires_at, last_error, attempts, trace_context) VALUES "
+                        "(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
                     ),
                     (
                         record.id,
@@ -331,6 +336,7 @@ class PostgresJournal:
                         record.lease_expires_at,
                         record.last_error,
                         record.attempts,
+                        record.trace_context,
                     ),
                 )
             except psycopg.errors.UniqueViolation:
