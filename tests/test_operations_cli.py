@@ -270,5 +270,5 @@ def test_wio_migrate_with_a_worker_process_racing_moves_each_instance_whole_or_n
                 version = journal.get_instance(instance_id).workflow_version
                 assert version == (2 if instance_id in migrated else 1), instance_id
     finally:
-        assert stop(worker) == 0
-        assert stop(worker_v2) == 0
+        codes = [stop(worker), stop(worker_v2)]  # both stopped, whatever happened
+    assert codes == [0, 0]
