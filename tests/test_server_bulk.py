@@ -101,7 +101,7 @@ def test_migrate_one_instance_and_in_bulk_over_http(journal_url: str, open_fresh
         refused = http.post("/instances/inside/migrate", json={"to_version": 2})
         assert refused.status_code == 409
         assert refused.json()["detail"].startswith(
-            "instance 'inside': refused: diverges at seq 1: event StockReserved, node /0"
+            "instance 'inside': refused: it would wait at recover node /0 for PaymentSettled"
         )
         skipped = http.post("/instances/finished/migrate", json={"to_version": 2})
         assert skipped.status_code == 409
