@@ -46,6 +46,7 @@ from .records import (
     instance_from_row,
     prunable,
 )
+from .urls import passwords_in, redact_url, scrubbed
 
 log = logging.getLogger("wio.journal")
 IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,62}")
@@ -116,12 +117,15 @@ MIGRATIONS: list[tuple[int, list[str]]] = [
             "ALTER TABLE {schema}.events ADD COLUMN node TEXT",
         ],
     ),
+    # The trace that created an instance, continued by the worker that runs it.
+    (7, ["ALTER TABLE {schema}.instances ADD COLUMN trace_context TEXT"]),
 ]
 
 _INSTANCE_COLUMNS = (
     "id, workflow, workflow_version, status, input, created_at, updated_at, wakeup_at, "
     "lease_owner, lease_expires_at, last_error, attempts, "
-    "(SELECT COALESCE(MAX(seq), 0) FROM {schema}.events e WHERE e.instance_id = i.id)"
+    "(SELECT COALESCE(MAX(seq), 0) FROM {schema}.events e WHERE e.instance_id = i.id), "
+    "i.trace_context"
 )
 
 
@@ -236,7 +240,8 @@ class PostgresJournal:
     ) -> None:
         self.schema = validate_schema(schema)
         self.conninfo = conninfo
-        self.url = _redacted(conninfo, schema)
+        self.url = f"{redact_url(conninfo)} (schema {schema})"
+        self._passwords = passwords_in(conninfo)
         self._sql_cache: dict[str, sql.Composed] = {}
         self._listener: psycopg.Connection[TupleRow] | None = None
         self._listener_lock = threading.Lock()
@@ -244,7 +249,7 @@ class PostgresJournal:
         try:
             psycopg.connect(conninfo, connect_timeout=max(1, int(connect_timeout))).close()
         except psycopg.Error as exc:
-            raise JournalUnavailable(f"cannot reach PostgreSQL at {self.url}: {exc}") from exc
+            raise self._unavailable(f"cannot reach PostgreSQL at {self.url}", exc) from exc
         self._pool = ConnectionPool(
             conninfo,
             min_size=pool_min,
@@ -257,11 +262,11 @@ class PostgresJournal:
             self._pool.open(wait=True, timeout=connect_timeout)
         except PoolTimeout as exc:
             self._pool.close()
-            raise JournalUnavailable(f"cannot reach PostgreSQL at {self.url}: {exc}") from exc
+            raise self._unavailable(f"cannot reach PostgreSQL at {self.url}", exc) from exc
         if not create and not self._has_tables():
             self._pool.close()
             raise JournalNotFound(f"no journal at {self.url}: the schema has no wio tables")
-        self._notifier = Notifier(self._pool, self._channel)
+        self._notifier = Notifier(self._pool, self._channel, self._passwords)
         if upgrade:
             self.upgrade()
 
@@ -313,8 +318,10 @@ class PostgresJournal:
             try:
                 conn.execute(
                     self._sql(
-                        "INSERT INTO {schema}.instances VALUES "
-                        "(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
+                        "INSERT INTO {schema}.instances (id, workflow, workflow_version, "
+                        "status, input, created_at, updated_at, wakeup_at, lease_owner, "
+                        "lease_expires_at, last_error, attempts, trace_context) VALUES "
+                        "(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
                     ),
                     (
                         record.id,
@@ -329,6 +336,7 @@ class PostgresJournal:
                         record.lease_expires_at,
                         record.last_error,
                         record.attempts,
+                        record.trace_context,
                     ),
                 )
             except psycopg.errors.UniqueViolation:
@@ -650,7 +658,7 @@ class PostgresJournal:
                     pass
             except psycopg.OperationalError as exc:
                 self._listener = None
-                raise JournalUnavailable(f"PostgreSQL at {self.url}: {exc}") from exc
+                raise self._unavailable(f"PostgreSQL at {self.url}", exc) from exc
 
     def wake(self) -> None:
         # The listener blocks on its socket; a notification is what wakes it. Other
@@ -677,6 +685,10 @@ class PostgresJournal:
 
     # -- helpers ----------------------------------------------------------------
 
+    def _unavailable(self, what: str, exc: Exception) -> JournalUnavailable:
+        # libpq may echo parts of the connection string, the password's included.
+        return JournalUnavailable(f"{what}: {scrubbed(str(exc), self._passwords)}")
+
     @property
     def _channel(self) -> str:
         return work_channel(self.schema)
@@ -694,7 +706,7 @@ class PostgresJournal:
             with self._pool.connection() as conn:
                 yield conn
         except (PoolTimeout, psycopg.OperationalError) as exc:
-            raise JournalUnavailable(f"PostgreSQL at {self.url}: {exc}") from exc
+            raise self._unavailable(f"PostgreSQL at {self.url}", exc) from exc
 
     @contextmanager
     def _transaction(self) -> Iterator[psycopg.Connection[TupleRow]]:
@@ -742,9 +754,15 @@ class Notifier:
     Notifications that pile up while one is being sent go out as one, since a
     woken worker claims whatever is runnable."""
 
-    def __init__(self, pool: ConnectionPool[psycopg.Connection[TupleRow]], channel: str) -> None:
+    def __init__(
+        self,
+        pool: ConnectionPool[psycopg.Connection[TupleRow]],
+        channel: str,
+        passwords: list[str],
+    ) -> None:
         self._pool = pool
         self._channel = channel
+        self._passwords = passwords
         self._pending = threading.Event()
         self._closing = False
         self._lock = threading.Lock()
@@ -776,13 +794,10 @@ class Notifier:
                     conn.execute("SELECT pg_notify(%s, '')", (self._channel,))
             except (PoolTimeout, psycopg.Error) as exc:
                 # Workers poll too: a lost notification delays work, it loses nothing.
-                log.warning("could not notify workers on %s: %s", self._channel, exc)
+                log.warning(
+                    "could not notify workers on %s: %s",
+                    self._channel,
+                    scrubbed(str(exc), self._passwords),
+                )
             if self._closing:
                 return
-
-
-def _redacted(conninfo: str, schema: str) -> str:
-    """The URL without a password, for messages and logs."""
-    redacted = re.sub(r"(://[^:/@]+):[^@]*@", r"\1:***@", conninfo)
-    redacted = re.sub(r"password=\S+", "password=***", redacted)
-    return f"{redacted} (schema {schema})"

@@ -83,6 +83,9 @@ class InstanceRecord:
     last_error: str | None = None
     attempts: int = 0
     last_seq: int = 0
+    # The W3C traceparent of the span that created the instance, if one was current:
+    # whichever process runs its steps continues that trace.
+    trace_context: str | None = None
 
 
 @frozen
@@ -180,7 +183,7 @@ def instance_from_row(
     time into a datetime, for databases that store them as text or numbers.
     """
     (id_, workflow, version, status, input_, created, updated, wakeup, owner, expires, error,
-     attempts, last_seq) = row  # fmt: skip
+     attempts, last_seq, trace_context) = row  # fmt: skip
     created_at, updated_at = moment(created), moment(updated)
     assert created_at is not None and updated_at is not None
     return InstanceRecord(
@@ -197,4 +200,5 @@ def instance_from_row(
         last_error=error,
         attempts=attempts,
         last_seq=last_seq,
+        trace_context=trace_context,
     )

@@ -100,13 +100,16 @@ MIGRATIONS: list[tuple[int, str]] = [
     # Each event names the node that recorded it, so that replay can tell the
     # events a checkpoint covers from foreign ones without decoding them.
     (4, "ALTER TABLE events ADD COLUMN node TEXT"),
+    # The trace that created an instance, continued by the worker that runs it.
+    (7, "ALTER TABLE instances ADD COLUMN trace_context TEXT"),
 ]
 
 SYNCHRONOUS = ("off", "normal", "full", "extra")
 _INSTANCE_COLUMNS = (
     "id, workflow, workflow_version, status, input, created_at, updated_at, wakeup_at, "
     "lease_owner, lease_expires_at, last_error, attempts, "
-    "(SELECT COALESCE(MAX(seq), 0) FROM events e WHERE e.instance_id = instances.id)"
+    "(SELECT COALESCE(MAX(seq), 0) FROM events e WHERE e.instance_id = instances.id), "
+    "trace_context"
 )
 
 
@@ -204,7 +207,10 @@ class SQLiteJournal:
         with self._write() as db:
             try:
                 db.execute(
-                    "INSERT INTO instances VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    "INSERT INTO instances (id, workflow, workflow_version, status, input, "
+                    "created_at, updated_at, wakeup_at, lease_owner, lease_expires_at, "
+                    "last_error, attempts, trace_context) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     (
                         record.id,
                         record.workflow,
@@ -218,6 +224,7 @@ class SQLiteJournal:
                         _ts(record.lease_expires_at),
                         record.last_error,
                         record.attempts,
+                        record.trace_context,
                     ),
                 )
             except sqlite3.IntegrityError:

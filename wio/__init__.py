@@ -50,7 +50,12 @@ from wio.journal import (
 )
 from wio.loading import TargetError
 from wio.model import ModelFormatError
-from wio.operations import NoSuchInstance, OperationRefused
+from wio.operations import (
+    BulkSelectionChanged,
+    MigrationRefused,
+    NoSuchInstance,
+    OperationRefused,
+)
 from wio.renderers import ChartTooLarge, GraphvizMissing, UnknownFormat
 from wio.result import Err
 from wio.retry import RetryPolicy
@@ -74,6 +79,7 @@ __all__ = [
     "WIO",
     "AsyncInstance",
     "AsyncRuntime",
+    "BulkSelectionChanged",
     "Cancelled",
     "ChartTooLarge",
     "Clock",
@@ -104,6 +110,7 @@ __all__ = [
     "LeaseHeld",
     "ManualClock",
     "Meta",
+    "MigrationRefused",
     "ModelFormatError",
     "NoSuchInstance",
     "NotPrunable",

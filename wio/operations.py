@@ -57,6 +57,27 @@ class NoSuchInstance(OperationRefused):
     """Raised when the instance an operator action names is not in the journal."""
 
 
+class BulkSelectionChanged(WioError):
+    """Raised when a bulk action's confirmation count is not the number of instances
+    selected now: the selection changed since it was counted, so nothing is done."""
+
+    def __init__(self, verb: str, confirmed: int, selected: int) -> None:
+        super().__init__(
+            f"{verb}: confirm says {confirmed} instance(s) but {selected} are selected now; "
+            "nothing was written (list them again with dry_run)"
+        )
+
+
+class MigrationRefused(WioError):
+    """Raised when the one instance a migrate request names is refused or skipped, with
+    the reason (where it diverges, or why it does not move)."""
+
+    def __init__(self, instance_id: str, outcome: str, reason: str) -> None:
+        super().__init__(f"instance {instance_id!r}: {outcome}: {reason}")
+        self.instance_id = instance_id
+        self.reason = reason
+
+
 def retry(journal: Journal, instance_id: str, *, now: datetime | None = None) -> InstanceRecord:
     """Move a failed instance back to running at the step that failed, attempts reset."""
     record = _get(journal, instance_id)

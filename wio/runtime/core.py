@@ -203,6 +203,7 @@ class InstanceCore:
         self.cancelled: Cancelled | None = None
         self.labels: dict[str, Any] = {tracing.INSTANCE: instance_id}  # of its trace spans
         self.traced = tracing.enabled()  # asked again at each run, not at each step
+        self.trace_context: str | None = None  # the stored trace its runs continue
         self.started = started
         self.cursor = (
             start(workflow, input)

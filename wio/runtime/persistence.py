@@ -18,7 +18,7 @@ from typing import Any, Protocol, TypeVar
 
 from attrs import frozen
 
-from wio import metrics
+from wio import metrics, tracing
 from wio.codec import ENVELOPES, decode_input, encode_value, innermost_stored_type
 from wio.definition import Workflow
 from wio.errors import JournalSequenceError, WrongWorkflow
@@ -110,6 +110,7 @@ class Journaled:
     def created(self, core: InstanceCore) -> None:
         view = registry_view(core)
         now = core.clock.now()
+        core.trace_context = tracing.current_trace_context()
         self.journal.create_instance(
             InstanceRecord(
                 id=core.instance_id,
@@ -122,6 +123,7 @@ class Journaled:
                 wakeup_at=view.wakeup_at,
                 last_error=view.last_error,
                 attempts=view.attempts,
+                trace_context=core.trace_context,
             )
         )
         self._persisted = view
@@ -138,6 +140,7 @@ class Journaled:
         core: InstanceCore = core_factory(
             decode_input(record.input, self.workflow.input_type, where)
         )
+        core.trace_context = record.trace_context
         with metrics.REPLAY.time():
             self._catch_up(core, record)
         return core

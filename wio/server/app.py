@@ -236,7 +236,13 @@ def create_app(
 ) -> Litestar:
     """The Litestar application; ``token`` makes every endpoint but /health need it."""
     api = Api(journal, workflows)
-    handlers: list[Any] = [*_common_handlers(api), *_instance_handlers(api)]
+    from wio.server.operations import operation_handlers
+
+    handlers: list[Any] = [
+        *_common_handlers(api),
+        *_instance_handlers(api),
+        *operation_handlers(api),
+    ]
     for name in sorted({w.name for w in workflows}):
         handlers.extend(_workflow_handlers(api, api.newest(name)))
     if metrics is not None:
@@ -448,7 +454,7 @@ def _workflow_handlers(api: Api, workflow: Workflow[Any, Any, Any]) -> list[Any]
 
     async def start(request: Request[Any, Any, Any], data: Any) -> Response[InstanceView]:
         raw = await request.json()  # as sent, before Litestar's lenient decoding
-        return await _in_thread(request, lambda: start_now(raw, data))  # type: ignore[no-any-return]
+        return await in_thread(request, lambda: start_now(raw, data))  # type: ignore[no-any-return]
 
     start.__annotations__ = {
         "request": Request,
@@ -494,7 +500,7 @@ def _signal_handler(api: Api, workflow: Workflow[Any, Any, Any], signal: Signal[
         request: Request[Any, Any, Any], instance_id: str, data: Any, key: str | None = None
     ) -> Any:
         raw = await request.json()
-        return await _in_thread(request, lambda: deliver_now(raw, instance_id, key))
+        return await in_thread(request, lambda: deliver_now(raw, instance_id, key))
 
     deliver.__annotations__ = {
         "request": Request,
@@ -520,7 +526,7 @@ def _metrics_handler(metrics: Callable[[], tuple[bytes, str]]) -> Any:
     return metrics_endpoint
 
 
-async def _in_thread(request: Request[Any, Any, Any], call: Callable[[], Any]) -> Any:
+async def in_thread(request: Request[Any, Any, Any], call: Callable[[], Any]) -> Any:
     """Run blocking journal work off the event loop, in the trace the request names."""
     headers = {key: value for key, value in request.headers.items()}
     return await anyio.to_thread.run_sync(lambda: under_remote_parent(headers, call))
