@@ -29,6 +29,8 @@ from .errors import (
 from .memory import MemoryJournal
 from .protocol import Journal
 from .records import (
+    FINAL_STATUSES,
+    InstanceFilter,
     InstanceRecord,
     InstanceStatus,
     NewEvent,
@@ -40,7 +42,9 @@ from .records import (
 __all__ = [
     "ConcurrencyConflict",
     "DuplicateInstance",
+    "FINAL_STATUSES",
     "InstanceChanged",
+    "InstanceFilter",
     "InstanceRecord",
     "InstanceStatus",
     "InvalidJournalURL",

@@ -341,11 +341,15 @@ class InstanceCore:
         self, attempts: int, retry_at: datetime | None, error: str | None, failed: bool
     ) -> None:
         """Take over the failure state an earlier process recorded in the registry."""
+        # The registry keeps the error's text only: it failed at the step due now (so
+        # that diagrams mark that step, not the whole workflow).
+        due = next(ready_effects(self.cursor), None)
+        at: Path = () if due is None else due.path
         self.retry_state = RetryState(
             attempts,
             retry_at,
             failed and status(self.cursor) != InstanceStatus.FAILED,
-            FailedAttempt((), None, RecordedError(error)) if error else None,
+            FailedAttempt(at, None, RecordedError(error)) if error else None,
         )
 
     def _report(self, seq: int, event: Any, expected: str, node: str | None) -> None:

@@ -14,6 +14,7 @@ the database password.
 import hmac
 import logging
 from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
 from operator import getitem
 from typing import Any
 
@@ -32,6 +33,7 @@ from wio.errors import WioError
 from wio.interpreter import format_path
 from wio.journal import (
     ConcurrencyConflict,
+    InstanceFilter,
     InstanceRecord,
     InstanceStatus,
     Journal,
@@ -73,6 +75,7 @@ class InstanceView:
     wakeup_at: str | None
     created_at: str
     updated_at: str
+    tags: dict[str, str] = attrs.Factory(dict)
 
 
 @attrs.frozen
@@ -201,11 +204,29 @@ class Api:
         return self.journal.get_instance(instance_id)
 
 
+def utc(moment: datetime | None) -> datetime | None:
+    """A time given without a zone is taken as UTC, as the journals store times."""
+    if moment is None or moment.tzinfo is not None:
+        return moment
+    return moment.replace(tzinfo=UTC)
+
+
+def parse_tags(given: Sequence[str]) -> tuple[tuple[str, str], ...]:
+    """``name=value`` filters as pairs; `InputError` names a malformed one."""
+    pairs = []
+    for item in given:
+        name, equals, value = item.partition("=")
+        if not equals or not name.strip():
+            raise InputError(f"tag: expected name=value, got {item!r}")
+        pairs.append((name.strip(), value))
+    return tuple(pairs)
+
+
 def _version(workflow: Workflow[Any, Any, Any]) -> int:
     return workflow.version
 
 
-def view(record: InstanceRecord) -> InstanceView:
+def view(record: InstanceRecord, tags: dict[str, str] | None = None) -> InstanceView:
     return InstanceView(
         id=record.id,
         workflow=record.workflow,
@@ -217,6 +238,7 @@ def view(record: InstanceRecord) -> InstanceView:
         wakeup_at=record.wakeup_at.isoformat() if record.wakeup_at else None,
         created_at=record.created_at.isoformat(),
         updated_at=record.updated_at.isoformat(),
+        tags=tags or {},
     )
 
 
@@ -235,8 +257,13 @@ def create_app(
     if metrics is not None:
         handlers.append(_metrics_handler(metrics))
     guards = [] if token is None else [_bearer(token)]
+    from wio.console import console_router
+
     return Litestar(
-        route_handlers=[Router("/", route_handlers=handlers, guards=guards)],
+        route_handlers=[
+            Router("/", route_handlers=handlers, guards=guards),
+            console_router(api, token),  # the web console, at / (docs/console.md)
+        ],
         openapi_config=OpenAPIConfig(
             title="wio",
             version="1",
@@ -250,13 +277,16 @@ def create_app(
 
 
 def _bearer(token: str) -> Callable[[ASGIConnection[Any, Any, Any, Any], BaseRouteHandler], None]:
+    from wio.console.auth import signed_in
+
     expected = f"Bearer {token}".encode()
 
     def guard(connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler) -> None:
         if handler.opt.get("public"):
             return
         given = connection.headers.get("authorization", "").encode()
-        if not hmac.compare_digest(given, expected):
+        # The console's pages call the API with its session cookie (SameSite=Strict).
+        if not hmac.compare_digest(given, expected) and not signed_in(connection, token):
             raise NotAuthorizedException("a bearer token is required: Authorization: Bearer ...")
 
     return guard
@@ -306,19 +336,33 @@ def _instance_handlers(api: Api) -> list[Any]:
         version: int | None = Parameter(default=None, ge=1),
         after: FromQuery[str | None] = None,
         limit: int = Parameter(default=100, ge=1, le=1000),
+        id_prefix: FromQuery[str | None] = None,
+        created_from: FromQuery[datetime | None] = None,
+        created_to: FromQuery[datetime | None] = None,
+        updated_from: FromQuery[datetime | None] = None,
+        updated_to: FromQuery[datetime | None] = None,
+        tag: list[str] | None = Parameter(
+            default=None, description="name=value; repeat for several tags (all must match)"
+        ),
     ) -> InstancePage:
         if after is not None:
             api.record(after)  # an unknown id is a 404, not an empty page
+        matching = InstanceFilter(
+            id_prefix or None,
+            *(utc(moment) for moment in (created_from, created_to, updated_from, updated_to)),
+            tags=parse_tags(tag or []),
+        )
         records = api.journal.list_instances(
-            status, workflow, version=version, after=after, limit=limit + 1
+            status, workflow, version=version, after=after, limit=limit + 1, matching=matching
         )
         page = records[:limit]
         more = len(records) > limit
-        return InstancePage([view(r) for r in page], page[-1].id if more else None)
+        tags = api.journal.tags_of([r.id for r in page])
+        return InstancePage([view(r, tags[r.id]) for r in page], page[-1].id if more else None)
 
     @get("/instances/{instance_id:str}", sync_to_thread=True)
     def get_instance(instance_id: FromPath[str]) -> InstanceView:
-        return view(api.record(instance_id))
+        return view(api.record(instance_id), api.journal.tags_of([instance_id])[instance_id])
 
     @get("/instances/{instance_id:str}/events", sync_to_thread=True)
     def get_events(instance_id: FromPath[str]) -> list[EventView]:
