@@ -125,7 +125,8 @@ MIGRATIONS: list[tuple[int, list[str]]] = [
                 value TEXT NOT NULL,
                 PRIMARY KEY (instance_id, name)
             )""",
-            "CREATE INDEX instance_tags_lookup ON {schema}.instance_tags (name, value, instance_id)",
+            "CREATE INDEX instance_tags_lookup ON {schema}.instance_tags "
+            "(name, value, instance_id)",
             "CREATE INDEX instances_updated ON {schema}.instances (updated_at, id)",
             "CREATE INDEX instances_workflow_created ON {schema}.instances "
             "(workflow, created_at, id)",

@@ -515,7 +515,8 @@ class SQLiteJournal:
                 )
                 for table in ("events", "instance_tags"):
                     db.execute(
-                        f"DELETE FROM {table} WHERE instance_id IN (SELECT value FROM json_each(?))",
+                        f"DELETE FROM {table} "
+                        "WHERE instance_id IN (SELECT value FROM json_each(?))",
                         (ids,),
                     )
                 count = db.execute(

@@ -186,18 +186,18 @@ def test_retry_cancel_and_fork(demo: str, page: Any) -> None:
     expect(badge(page)).to_have_text("finished")
     expect(page.locator("#timeline")).to_contain_text("Paid(reference='PAY-claim-1005')")
 
-    page.goto(f"{demo}/console/instances/claim-1004")
+    page.goto(f"{demo}/console/instance?id=claim-1004")
     page.get_by_role("button", name="Cancel").click()
     expect(badge(page)).to_have_text("cancelled")
     expect(page.get_by_role("button", name="Cancel")).to_be_disabled()
     expect(page.locator("#signals")).to_contain_text("None now")
 
-    page.goto(f"{demo}/console/instances/claim-1001")
+    page.goto(f"{demo}/console/instance?id=claim-1001")
     page.locator("#fork-at").select_option("1")
     page.locator("#fork-id").fill("claim-1001-again")
     screen(page, "fork")
     page.get_by_role("button", name="Fork").click()
-    expect(page).to_have_url(f"{demo}/console/instances/claim-1001-again")
+    expect(page).to_have_url(f"{demo}/console/instance?id=claim-1001-again")
     expect(badge(page)).to_have_text("waiting")
     expect(page.locator("#timeline tr[data-seq]")).to_have_count(1)
 
@@ -239,16 +239,16 @@ def test_the_console_signs_in_with_the_servers_token(served_with_token: str, pag
     from playwright.sync_api import expect
 
     base = served_with_token
-    page.goto(f"{base}/console/instances/claim-1006")
-    expect(page).to_have_url(f"{base}/console/sign-in?next=%2Fconsole%2Finstances%2Fclaim-1006")
+    page.goto(f"{base}/console/instance?id=claim-1006")
+    expect(page).to_have_url(f"{base}/console/sign-in?next=%2Fconsole%2Finstance%3Fid%3Dclaim-1006")
     page.get_by_label("Token").fill("wrong")
     page.get_by_role("button", name="Sign in").click()
     expect(page.locator("#token-error")).to_contain_text("not the server's token")
     page.get_by_label("Token").fill(TOKEN)
     page.get_by_role("button", name="Sign in").click()
-    expect(page).to_have_url(f"{base}/console/instances/claim-1006")
+    expect(page).to_have_url(f"{base}/console/instance?id=claim-1006")
     expect(badge(page)).to_have_text("cancelled")
-    page.goto(f"{base}/console/instances/claim-1001")
+    page.goto(f"{base}/console/instance?id=claim-1001")
     page.get_by_role("button", name="Cancel").click()  # the API, with the session cookie
     expect(badge(page)).to_have_text("cancelled")
     # The API itself still refuses a request without the token or the cookie.

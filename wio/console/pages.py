@@ -21,6 +21,7 @@ from litestar import MediaType, Request, Response, Router, get, post
 from litestar.connection import ASGIConnection
 from litestar.exceptions import NotAuthorizedException
 from litestar.handlers.base import BaseRouteHandler
+from litestar.params import FromPath, FromQuery
 from litestar.response import Redirect
 
 from wio.codec import encode_value
@@ -29,7 +30,6 @@ from wio.compat import render as render_compat
 from wio.console.auth import COOKIE, session_value, signed_in
 from wio.definition import Workflow, signals
 from wio.errors import WioError
-from wio.interpreter import format_path
 from wio.journal import (
     FINAL_STATUSES,
     InstanceFilter,
@@ -66,9 +66,10 @@ def console_router(api: Api, token: str | None) -> Router:
         raise SignInRequired("sign in to the console with the server's token")
 
     def to_sign_in(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
-        if request.url.path.endswith("/live"):
+        if request.url.path.endswith("/live"):  # the page's script: it says so in the page
             return Response({"status_code": 401, "detail": str(exc)}, status_code=401)
-        return Redirect(f"/console/sign-in?{urlencode({'next': request.url.path})}")
+        here = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+        return Redirect(f"/console/sign-in?{urlencode({'next': here})}")
 
     @get("/", sync_to_thread=True, include_in_schema=False)
     def instances(request: Request[Any, Any, Any]) -> Response[str]:
@@ -83,7 +84,9 @@ def console_router(api: Api, token: str | None) -> Router:
         sync_to_thread=True,
         include_in_schema=False,
     )
-    def workflow_file(name: str, version: int, file: str) -> Response[str]:
+    def workflow_file(
+        name: FromPath[str], version: FromPath[int], file: FromPath[str]
+    ) -> Response[str]:
         return workflow_download(api, name, version, file)
 
     schemas = Schemas()
@@ -91,14 +94,15 @@ def console_router(api: Api, token: str | None) -> Router:
     def schema_of(request: Request[Any, Any, Any]) -> SchemaOf:
         return lambda workflow, signal: schemas.request(request.app, workflow, signal)
 
-    @get("/console/instances/{instance_id:str}", sync_to_thread=True, include_in_schema=False)
-    def instance(request: Request[Any, Any, Any], instance_id: str) -> Response[str]:
-        return _html(*instance_page(api, instance_id, schema_of(request)))
+    # The id goes in the query: any id, with a slash in it too, makes a URL.
+    @get("/console/instance", sync_to_thread=True, include_in_schema=False)
+    def instance(request: Request[Any, Any, Any], id: FromQuery[str]) -> Response[str]:
+        return _html(*instance_page(api, id, schema_of(request)))
 
-    @get("/console/instances/{instance_id:str}/live", sync_to_thread=True, include_in_schema=False)
-    def live(request: Request[Any, Any, Any], instance_id: str) -> Response[Any]:
+    @get("/console/instance/live", sync_to_thread=True, include_in_schema=False)
+    def live(request: Request[Any, Any, Any], id: FromQuery[str]) -> Response[Any]:
         try:
-            record = api.record(instance_id)
+            record = api.record(id)
         except UnknownInstance as exc:
             return Response({"status_code": 404, "detail": str(exc)}, status_code=404)
         return Response(instance_parts(api, record, schema_of(request)), media_type=MediaType.JSON)
@@ -109,14 +113,14 @@ def console_router(api: Api, token: str | None) -> Router:
         include_in_schema=False,
         opt={"public": True},
     )
-    def static(name: str) -> Response[bytes]:
+    def static(name: FromPath[str]) -> Response[bytes]:
         if name not in _STATIC:
             return Response(b"not found", status_code=404, media_type=MediaType.TEXT)
         body = resources.files("wio.console").joinpath("static", name).read_bytes()
         return Response(body, media_type=_STATIC[name], headers={"cache-control": "no-cache"})
 
     @get("/console/sign-in", sync_to_thread=False, include_in_schema=False, opt={"public": True})
-    def sign_in_page(next: str = "/") -> Response[str]:
+    def sign_in_page(next: FromQuery[str] = "/") -> Response[str]:
         return _html(sign_in(next, None))
 
     @post("/console/sign-in", include_in_schema=False, opt={"public": True}, status_code=303)
@@ -149,6 +153,10 @@ def console_router(api: Api, token: str | None) -> Router:
         guards=[guard],
         exception_handlers={SignInRequired: to_sign_in},
     )
+
+
+def instance_url(instance_id: str) -> str:
+    return f"/console/instance?{urlencode({'id': instance_id})}"
 
 
 def _local(target: str) -> str:
@@ -233,7 +241,9 @@ def _moment(params: Mapping[str, str], name: str) -> datetime | None:
     try:
         moment = datetime.fromisoformat(raw)
     except ValueError:
-        raise FilterError(f"{name}: expected a date and time like 2026-01-31T12:00, got {raw!r}")
+        raise FilterError(
+            f"{name}: expected a date and time like 2026-01-31T12:00, got {raw!r}"
+        ) from None
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
@@ -268,7 +278,7 @@ def parse_filters(params: Mapping[str, str], tags: Sequence[str]) -> dict[str, A
 
 
 def instances_page(api: Api, query: Any) -> tuple[str, int]:
-    params = {key: str(query.get(key, "")) for key in query.keys()}
+    params = {key: str(query.get(key, "")) for key in query}
     tags = [str(t) for t in query.getall("tag", [])] if hasattr(query, "getall") else []
     problem = None
     records: list[InstanceRecord] = []
@@ -377,7 +387,7 @@ def _instance_table(
         return "<p class=empty>No instance matches.</p>"
     rows = "".join(
         "<tr>"
-        f'<td><a href="/console/instances/{quote(r.id, safe="")}">{_e(r.id)}</a></td>'
+        f'<td><a href="{_e(instance_url(r.id))}">{_e(r.id)}</a></td>'
         f"<td>{_e(r.workflow)}</td><td>v{r.workflow_version}</td>"
         f"<td>{status_badge(str(r.status))}</td><td class=num>{r.last_seq}</td>"
         f"<td class=num>{r.attempts or ''}</td><td>{_tags(tags.get(r.id, {}))}</td>"
@@ -435,6 +445,8 @@ def workflows_page(api: Api) -> str:
     for name, versions in by_name.items():
         for index, workflow in enumerate(versions):
             base = f"/console/workflows/{quote(name, safe='')}/{workflow.version}"
+            anchor = f"wf-{_e(name)}-{workflow.version}"
+            instances_link = f"/?workflow={quote(name)}&amp;version={workflow.version}"
             problems = lint(workflow.wio)
             lint_html = (
                 "<p class=ok>Lint: no problems.</p>"
@@ -461,13 +473,13 @@ def workflows_page(api: Api) -> str:
                 else "not registered by a worker yet"
             )
             sections.append(
-                f'<section class="card workflow" aria-labelledby="wf-{_e(name)}-{workflow.version}">'
-                f'<h2 id="wf-{_e(name)}-{workflow.version}">{_e(name)} <small>v{workflow.version}</small></h2>'
+                f'<section class="card workflow" aria-labelledby="{anchor}">'
+                f'<h2 id="{anchor}">{_e(name)} <small>v{workflow.version}</small></h2>'
                 f"<p class=meta>{_e(seen)} · signals: {_e(', '.join(signal_names) or 'none')} · "
                 f'<a href="{base}/model.json">model JSON</a> · '
                 f'<a href="{base}/diagram.bpmn" download>BPMN for Camunda Modeler</a> · '
                 f'<a href="{base}/diagram.svg">SVG</a> · '
-                f'<a href="/?workflow={quote(name)}&amp;version={workflow.version}">instances</a></p>'
+                f'<a href="{instances_link}">instances</a></p>'
                 f"{lint_html}{compat_html}<div class=diagram>{_draw(workflow)}</div></section>"
             )
     for w in api.journal.list_workflows():
@@ -521,7 +533,8 @@ def instance_page(api: Api, instance_id: str, schema_of: SchemaOf) -> tuple[str,
         f'<div id=instance data-id="{_e(record.id)}" data-workflow="{_e(record.workflow)}" '
         f'data-stamp="{_e(parts["stamp"])}">'
         f"<h1>Instance <code>{_e(record.id)}</code></h1>"
-        f"<p class=meta>{workflow_link} v{record.workflow_version} · created {_time(record.created_at)} · "
+        f"<p class=meta>{workflow_link} v{record.workflow_version} · "
+        f"created {_time(record.created_at)} · "
         "<span id=live-note aria-live=polite>live</span></p>"
         f"<div id=actions class=actions>{parts['actions']}</div>"
         "<p id=action-error class=error role=alert hidden></p>"
@@ -531,10 +544,10 @@ def instance_page(api: Api, instance_id: str, schema_of: SchemaOf) -> tuple[str,
         '<span class="key waiting">waiting now</span> <span class="key failed">failed</span></p>'
         f"<div id=diagram class=diagram>{parts['diagram']}</div></section>"
         "<div class=side>"
-        f"<section class=card aria-labelledby=summary-h><h2 id=summary-h>Status</h2><div id=summary>{parts['summary']}</div></section>"
-        f"<section class=card aria-labelledby=signals-h><h2 id=signals-h>Expected signals</h2><div id=signals>{parts['signals']}</div></section>"
-        f"<section class=card aria-labelledby=state-h><h2 id=state-h>State</h2><div id=state>{parts['state']}</div></section>"
-        "</div></div>"
+        + _card("summary", "Status", parts["summary"])
+        + _card("signals", "Expected signals", parts["signals"])
+        + _card("state", "State", parts["state"])
+        + "</div></div>"
         "<section class=card aria-labelledby=timeline-h><h2 id=timeline-h>Events</h2>"
         f"<div id=timeline>{parts['timeline']}</div></section>"
         '<section class="card operations" aria-labelledby=ops-h><h2 id=ops-h>Fork and deliver</h2>'
@@ -542,6 +555,13 @@ def instance_page(api: Api, instance_id: str, schema_of: SchemaOf) -> tuple[str,
         "</div>"
     )
     return layout(f"Instance {record.id}", main, "instances"), 200
+
+
+def _card(part: str, title: str, body: str) -> str:
+    return (
+        f"<section class=card aria-labelledby={part}-h><h2 id={part}-h>{title}</h2>"
+        f"<div id={part}>{body}</div></section>"
+    )
 
 
 def stamp_of(record: InstanceRecord) -> str:
@@ -764,17 +784,19 @@ def _schema_field(form: str, name: str, spec: Mapping[str, Any], required: bool)
     )
     if kind == "boolean":
         return (
-            f"<div class=field><label class=check><input type=checkbox {common}> {_e(name)}{mark}</label>"
-            f"{error}</div>"
+            f"<div class=field><label class=check><input type=checkbox {common}> "
+            f"{_e(name)}{mark}</label>{error}</div>"
         )
+    numeric = " inputmode=numeric" if kind in ("integer", "number") else ""
     hint = {"integer": "a whole number", "number": "a number", "json": "JSON"}.get(kind, "")
     control = (
         f"<textarea {common} rows=3></textarea>"
         if kind == "json"
-        else f"<input {common} type=text{' inputmode=numeric' if kind in ('integer', 'number') else ''}>"
+        else f"<input {common} type=text{numeric}>"
     )
     hint_html = f" <small class=hint>{hint}</small>" if hint else ""
-    return f'<div class=field><label for="{ident}">{_e(name)}{mark}{hint_html}</label>{control}{error}</div>'
+    label = f'<label for="{ident}">{_e(name)}{mark}{hint_html}</label>'
+    return f"<div class=field>{label}{control}{error}</div>"
 
 
 def _fork_form(options: str) -> str:

@@ -22,8 +22,7 @@ from attrs import frozen
 from wio import metrics
 from wio.codec import ENVELOPES, decode_input, encode_value, innermost_stored_type
 from wio.definition import Workflow, tags_of
-from wio.errors import DefinitionError
-from wio.errors import WrongWorkflow
+from wio.errors import DefinitionError, WrongWorkflow
 from wio.interpreter import JournalRecord
 from wio.journal import InstanceRecord, InstanceStatus, Journal, NewEvent, StatusUpdate, StoredEvent
 from wio.runtime.core import InstanceCore, collector_paused, describe_failure

@@ -341,15 +341,16 @@ def _instance_handlers(api: Api) -> list[Any]:
         created_to: FromQuery[datetime | None] = None,
         updated_from: FromQuery[datetime | None] = None,
         updated_to: FromQuery[datetime | None] = None,
-        tag: list[str] | None = Parameter(
-            default=None, description="name=value; repeat for several tags (all must match)"
-        ),
+        tag: FromQuery[list[str] | None] = None,  # name=value; repeated, all must match
     ) -> InstancePage:
         if after is not None:
             api.record(after)  # an unknown id is a 404, not an empty page
         matching = InstanceFilter(
-            id_prefix or None,
-            *(utc(moment) for moment in (created_from, created_to, updated_from, updated_to)),
+            id_prefix=id_prefix or None,
+            created_from=utc(created_from),
+            created_to=utc(created_to),
+            updated_from=utc(updated_from),
+            updated_to=utc(updated_to),
             tags=parse_tags(tag or []),
         )
         records = api.journal.list_instances(

@@ -133,7 +133,9 @@ function instancePage() {
     if (busy) return;
     busy = true;
     try {
-      const response = await fetch(`/console${base}/live`, { credentials: "same-origin" });
+      const response = await fetch(`/console/instance/live?id=${encodeURIComponent(id)}`, {
+        credentials: "same-origin",
+      });
       if (response.ok) {
         const parts = await response.json();
         if (parts.stamp !== root.dataset.stamp) apply(parts);
@@ -186,7 +188,7 @@ function instancePage() {
       const at = Number.parseInt(form.elements.at.value, 10);
       const result = await send(`${base}/fork`, "POST", { at, new_id: newId });
       if (!result.ok) return failed(form, result.answer);
-      window.location.assign(`/console/instances/${encodeURIComponent(newId)}`);
+      window.location.assign(`/console/instance?id=${encodeURIComponent(newId)}`);
     } else if (form.id === "deliver-form") {
       const { body, problems } = collect(form);
       if (problems.length) {
