@@ -306,7 +306,9 @@ def test_with_a_token_pages_ask_to_sign_in_and_the_cookie_opens_the_api(open_fre
         )  # fmt: skip
         assert signed.headers["location"] == "/"  # never off this server
         cookie = signed.headers["set-cookie"]
-        assert "HttpOnly" in cookie and "samesite=strict" in cookie.lower() and "s3cret" not in cookie
+        assert (
+            "HttpOnly" in cookie and "samesite=strict" in cookie.lower() and "s3cret" not in cookie
+        )
         assert http.get("/").status_code == 200
         assert http.get("/instances").status_code == 200  # the API, with the cookie
         assert http.get("/instances", headers={"authorization": "Bearer s3cret"}).status_code == 200
@@ -319,3 +321,17 @@ def test_a_workflow_without_tags_writes_none(tmp_path: Any) -> None:
         runtime = Runtime(workflow, journal=journal)
         runtime.create("o-1", order.Order("o-1", "a@example.com", 100, ("x",))).advance()
         assert journal.tags_of(["o-1"]) == {"o-1": {}}
+
+
+def test_every_console_screen_the_docs_show_is_committed() -> None:
+    import re
+
+    from tests.conftest import ROOT
+
+    page = (ROOT / "docs" / "console.md").read_text()
+    shown = set(re.findall(r"\]\(pictures/console/([^)]+\.png)\)", page))
+    committed = {p.name for p in (ROOT / "docs" / "pictures" / "console").glob("*.png")}
+    assert shown == committed  # docs/make_console_screens.py saves exactly these
+    browser_tests = (ROOT / "tests" / "test_console_browser.py").read_text()
+    saved = {f"{name}.png" for name in re.findall(r'screen\(page, "([\w-]+)"', browser_tests)}
+    assert saved == committed

@@ -112,10 +112,14 @@ def page(browser: Any) -> Iterator[Any]:
     assert problems == [], f"the page's script failed: {problems}"
 
 
-def screen(page: Any, name: str, full: bool = False) -> None:
+def screen(page: Any, name: str, full: bool = False, part: str | None = None) -> None:
     if SCREENS:
         Path(SCREENS).mkdir(parents=True, exist_ok=True)
-        page.screenshot(path=str(Path(SCREENS) / f"{name}.png"), full_page=full)
+        path = str(Path(SCREENS) / f"{name}.png")
+        if part is not None:
+            page.locator(part).screenshot(path=path)
+        else:
+            page.screenshot(path=path, full_page=full)
 
 
 def events_of(base: str, instance_id: str) -> int:
@@ -195,7 +199,7 @@ def test_retry_cancel_and_fork(demo: str, page: Any) -> None:
     page.goto(f"{demo}/console/instance?id=claim-1001")
     page.locator("#fork-at").select_option("1")
     page.locator("#fork-id").fill("claim-1001-again")
-    screen(page, "fork")
+    screen(page, "fork", part=".operations")
     page.get_by_role("button", name="Fork").click()
     expect(page).to_have_url(f"{demo}/console/instance?id=claim-1001-again")
     expect(badge(page)).to_have_text("waiting")
