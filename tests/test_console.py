@@ -234,6 +234,12 @@ def test_pages_show_instances_with_their_journal_and_state(open_fresh: Open) -> 
         live = http.get("/console/instance/live", params={"id": "claim-1002"}).json()
         assert live["status"] == "waiting" and live["signal_names"] == ["Approve"]
         assert 'name="approved_cents" data-type="integer"' in live["signals"]
+        # Asked again with the stamp the page shows: unchanged, nothing rendered.
+        again = {"id": "claim-1002", "stamp": live["stamp"]}
+        assert http.get("/console/instance/live", params=again).json() == {
+            "stamp": live["stamp"],
+            "unchanged": True,
+        }
         assert http.get("/console/instance", params={"id": "nope"}).status_code == 404
         assert http.get("/console/static/../app.py").status_code == 404
 
@@ -305,6 +311,11 @@ def test_with_a_token_pages_ask_to_sign_in_and_the_cookie_opens_the_api(open_fre
             follow_redirects=False,
         )  # fmt: skip
         assert signed.headers["location"] == "/"  # never off this server
+        sideways = http.post(
+            "/console/sign-in", data={"token": "s3cret", "next": "/\\evil.example"},
+            follow_redirects=False,
+        )  # fmt: skip
+        assert sideways.headers["location"] == "/"
         cookie = signed.headers["set-cookie"]
         assert (
             "HttpOnly" in cookie and "samesite=strict" in cookie.lower() and "s3cret" not in cookie

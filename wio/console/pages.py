@@ -100,11 +100,17 @@ def console_router(api: Api, token: str | None) -> Router:
         return _html(*instance_page(api, id, schema_of(request)))
 
     @get("/console/instance/live", sync_to_thread=True, include_in_schema=False)
-    def live(request: Request[Any, Any, Any], id: FromQuery[str]) -> Response[Any]:
+    def live(
+        request: Request[Any, Any, Any], id: FromQuery[str], stamp: FromQuery[str] = ""
+    ) -> Response[Any]:
+        """The page's parts, unless the instance is as the page shows it (``stamp``):
+        then only the registry row was read, and nothing is replayed or drawn."""
         try:
             record = api.record(id)
         except UnknownInstance as exc:
             return Response({"status_code": 404, "detail": str(exc)}, status_code=404)
+        if stamp and stamp == stamp_of(record):
+            return Response({"stamp": stamp, "unchanged": True}, media_type=MediaType.JSON)
         return Response(instance_parts(api, record, schema_of(request)), media_type=MediaType.JSON)
 
     @get(
@@ -161,7 +167,9 @@ def instance_url(instance_id: str) -> str:
 
 def _local(target: str) -> str:
     """Only a path of this server to go back to after signing in (no open redirect)."""
-    return target if target.startswith("/") and not target.startswith("//") else "/"
+    # "//host" and "/\\host" are other sites to a browser.
+    local = target.startswith("/") and not target.startswith("//") and "\\" not in target
+    return target if local else "/"
 
 
 def _html(body: str, status: int = 200) -> Response[str]:
@@ -367,10 +375,10 @@ def _filter_form(params: Mapping[str, str], tags: Sequence[str], names: Sequence
             f'<input id=f-tag name=tag value="{_e(tags[0] if tags else "")}" '
             'placeholder="name=value">',
         )
-        + field("created_from", "Created from", text("created_from", "", "datetime-local"))
-        + field("created_to", "Created to", text("created_to", "", "datetime-local"))
-        + field("updated_from", "Updated from", text("updated_from", "", "datetime-local"))
-        + field("updated_to", "Updated to", text("updated_to", "", "datetime-local"))
+        + field("created_from", "Created from (UTC)", text("created_from", "", "datetime-local"))
+        + field("created_to", "Created to (UTC)", text("created_to", "", "datetime-local"))
+        + field("updated_from", "Updated from (UTC)", text("updated_from", "", "datetime-local"))
+        + field("updated_to", "Updated to (UTC)", text("updated_to", "", "datetime-local"))
         + '<div class="field buttons"><button type=submit>Filter</button>'
         '<a class=button-link href="/">Clear</a></div></form>'
     )

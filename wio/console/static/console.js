@@ -133,12 +133,11 @@ function instancePage() {
     if (busy) return;
     busy = true;
     try {
-      const response = await fetch(`/console/instance/live?id=${encodeURIComponent(id)}`, {
-        credentials: "same-origin",
-      });
+      const query = new URLSearchParams({ id, stamp: root.dataset.stamp });
+      const response = await fetch(`/console/instance/live?${query}`, { credentials: "same-origin" });
       if (response.ok) {
         const parts = await response.json();
-        if (parts.stamp !== root.dataset.stamp) apply(parts);
+        if (!parts.unchanged) apply(parts);
         note.textContent = "live";
       } else {
         note.textContent = `not updating: ${response.status}`;
