@@ -346,3 +346,19 @@ def test_every_console_screen_the_docs_show_is_committed() -> None:
     browser_tests = (ROOT / "tests" / "test_console_browser.py").read_text()
     saved = {f"{name}.png" for name in re.findall(r'screen\(page, "([\w-]+)"', browser_tests)}
     assert saved == committed
+
+
+@DURABLE_JOURNALS
+def test_a_long_journal_shows_its_latest_events(open_fresh: Open) -> None:
+    from wio.console.pages import TIMELINE_SIZE
+
+    journal = open_fresh()
+    module = seeded(journal)
+    extra = [NewEvent("PolicyChecked", 1, {"within_policy": True})] * (TIMELINE_SIZE + 99)
+    journal.append("claim-1003", 3, extra, T0)  # a journal longer than a page shows
+    total = 3 + len(extra)
+    with TestClient(create_app(journal, [module.workflow])) as http:
+        page = http.get("/console/instance", params={"id": "claim-1003"}).text
+        assert f"The latest {TIMELINE_SIZE} of {total} events" in page
+        assert page.count("<tr data-seq=") == TIMELINE_SIZE
+        assert f'<tr data-seq="{total}">' in page and '<tr data-seq="1">' not in page

@@ -92,6 +92,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     module = example()
     with open_journal(args.journal) as journal:
+        if not journal.list_instances(limit=1):
+            print("seeding claims; claim-1005's payment fails on purpose:", flush=True)
         seed(journal, module)
         print(f"journal {args.journal}; console at http://{args.host}:{args.port}/", flush=True)
         with worker_thread(journal, module):

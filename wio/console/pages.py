@@ -45,6 +45,7 @@ if TYPE_CHECKING:
     from wio.server.app import Api
 
 PAGE_SIZE = 50
+TIMELINE_SIZE = 500  # the latest events an instance page shows (the API has them all)
 STATUSES = [str(status) for status in InstanceStatus]
 _STATIC = {"console.css": "text/css; charset=utf-8", "console.js": "text/javascript"}
 _HTML = "text/html; charset=utf-8"
@@ -609,21 +610,23 @@ def instance_parts(api: Api, record: InstanceRecord, schema_of: SchemaOf) -> dic
         "diagram": _instance_diagram(workflow, instance, problem),
         "signals": _signal_forms(api, record, expected, schema_of),
         "state": _state(workflow, instance),
-        "timeline": _timeline(workflow, events),
+        "timeline": _timeline(workflow, events[-TIMELINE_SIZE:], len(events)),
         "fork_options": "".join(
             f'<option value="{e.seq}"{" selected" if e.seq == len(events) else ""}>'
             f"#{e.seq} {_e(e.type)}</option>"
-            for e in events
+            for e in events[-TIMELINE_SIZE:]
         ),
     }
 
 
 def _actions(record: InstanceRecord) -> str:
-    final = record.status in FINAL_STATUSES
+    """The verbs the API would take now (it checks again): retry a failed instance;
+    cancel any that has not ended, or a failed one, so that nobody retries it."""
     retry_ok = record.status == InstanceStatus.FAILED
+    cancel_ok = record.status not in (InstanceStatus.FINISHED, InstanceStatus.CANCELLED)
     return (
         f"<button type=button data-action=retry{'' if retry_ok else ' disabled'}>Retry</button>"
-        f"<button type=button class=danger data-action=cancel{' disabled' if final else ''}>"
+        f"<button type=button class=danger data-action=cancel{'' if cancel_ok else ' disabled'}>"
         "Cancel</button>"
     )
 
@@ -678,9 +681,18 @@ def _state(workflow: Workflow[Any, Any, Any] | None, instance: Any) -> str:
     return f"<pre>{_e(json.dumps(value, indent=2, sort_keys=True, default=str))}</pre>"
 
 
-def _timeline(workflow: Workflow[Any, Any, Any] | None, events: Sequence[StoredEvent]) -> str:
+def _timeline(
+    workflow: Workflow[Any, Any, Any] | None, events: Sequence[StoredEvent], total: int
+) -> str:
     if not events:
         return "<p class=empty>No events yet.</p>"
+    hidden = total - len(events)
+    note = (
+        f"<p class=meta>The latest {len(events)} of {total} events; "
+        f"<code>GET /instances/{{id}}/events</code> has all of them.</p>"
+        if hidden
+        else ""
+    )
     rows = []
     for stored in events:
         payload, error = _decoded(workflow, stored)
@@ -695,7 +707,7 @@ def _timeline(workflow: Workflow[Any, Any, Any] | None, events: Sequence[StoredE
             f"<td>{_time(stored.recorded_at)}</td><td><code>{_e(stored.node or '—')}</code></td>"
             f"<td>{_e(stored.type)} <small>v{stored.version}</small></td><td>{shown}</td></tr>"
         )
-    return (
+    return note + (
         "<table class=timeline><thead><tr><th scope=col>Seq</th><th scope=col>Recorded</th>"
         "<th scope=col>Node</th><th scope=col>Type</th><th scope=col>Payload</th></tr></thead>"
         f"<tbody>{''.join(rows)}</tbody></table>"
