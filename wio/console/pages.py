@@ -24,7 +24,7 @@ from litestar.handlers.base import BaseRouteHandler
 from litestar.params import FromPath, FromQuery
 from litestar.response import Redirect
 
-from wio.codec import encode_value
+from wio.codec import InputError, encode_value
 from wio.compat import compare
 from wio.compat import render as render_compat
 from wio.console.auth import COOKIE, session_value, signed_in
@@ -51,10 +51,6 @@ _STATIC = {"console.css": "text/css; charset=utf-8", "console.js": "text/javascr
 _HTML = "text/html; charset=utf-8"
 
 
-class SignInRequired(NotAuthorizedException):
-    """A console page without the session cookie: the sign-in page is shown instead."""
-
-
 def console_router(api: Api, token: str | None) -> Router:
     """The console's routes, at ``/``; with ``token``, every page but sign-in needs it."""
 
@@ -64,7 +60,8 @@ def console_router(api: Api, token: str | None) -> Router:
         auth = connection.headers.get("authorization", "")
         if token is not None and auth == f"Bearer {token}":
             return
-        raise SignInRequired("sign in to the console with the server's token")
+        # The console's handler shows the sign-in page instead.
+        raise NotAuthorizedException("sign in to the console with the server's token")
 
     def to_sign_in(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
         if request.url.path.endswith("/live"):  # the page's script: it says so in the page
@@ -158,7 +155,7 @@ def console_router(api: Api, token: str | None) -> Router:
             sign_in_post,
         ],
         guards=[guard],
-        exception_handlers={SignInRequired: to_sign_in},
+        exception_handlers={NotAuthorizedException: to_sign_in},
     )
 
 
@@ -239,10 +236,6 @@ def _time(moment: datetime | None) -> str:
 # -- the instance list ---------------------------------------------------------------------
 
 
-class FilterError(WioError):
-    """A filter of the list that does not parse; shown above the list."""
-
-
 def _moment(params: Mapping[str, str], name: str) -> datetime | None:
     raw = params.get(name, "").strip()
     if not raw:
@@ -250,7 +243,7 @@ def _moment(params: Mapping[str, str], name: str) -> datetime | None:
     try:
         moment = datetime.fromisoformat(raw)
     except ValueError:
-        raise FilterError(
+        raise InputError(
             f"{name}: expected a date and time like 2026-01-31T12:00, got {raw!r}"
         ) from None
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
@@ -259,17 +252,17 @@ def _moment(params: Mapping[str, str], name: str) -> datetime | None:
 def parse_filters(params: Mapping[str, str], tags: Sequence[str]) -> dict[str, Any]:
     status = params.get("status", "").strip() or None
     if status is not None and status not in STATUSES:
-        raise FilterError(f"status: expected one of {', '.join(STATUSES)}, got {status!r}")
+        raise InputError(f"status: expected one of {', '.join(STATUSES)}, got {status!r}")
     version_text = params.get("version", "").strip()
     if version_text and not version_text.isdigit():
-        raise FilterError(f"version: expected a whole number, got {version_text!r}")
+        raise InputError(f"version: expected a whole number, got {version_text!r}")
     pairs = []
     for tag in tags:
         if not tag.strip():
             continue
         name, equals, value = tag.partition("=")
         if not equals or not name.strip():
-            raise FilterError(f"tag: expected name=value, got {tag!r}")
+            raise InputError(f"tag: expected name=value, got {tag!r}")
         pairs.append((name.strip(), value.strip()))
     return {
         "status": None if status is None else InstanceStatus(status),
@@ -305,7 +298,7 @@ def instances_page(api: Api, query: Any) -> tuple[str, int]:
         )
         more = len(records) > PAGE_SIZE
         records = records[:PAGE_SIZE]
-    except FilterError as exc:
+    except InputError as exc:
         problem = str(exc)
     tags_by_id = api.journal.tags_of([r.id for r in records])
     counts = api.journal.count_instances()
