@@ -191,6 +191,14 @@ def test_retry_cancel_and_fork(demo: str, page: Any) -> None:
     expect(page.locator("#timeline")).to_contain_text("Paid(reference='PAY-claim-1005')")
 
     page.goto(f"{demo}/console/instance?id=claim-1004")
+    # An event no node takes now is refused where it was sent, and nothing is written.
+    page.locator("#deliver-type").select_option("Paid")
+    page.get_by_label("Payload (JSON)").fill('{"reference": "by hand"}')
+    page.get_by_role("button", name="Deliver").click()
+    refused = page.locator("#deliver-form [data-form-error]")
+    expect(refused).to_be_visible()
+    expect(refused).to_contain_text("claim-1004")
+    assert events_of(demo, "claim-1004") == 1
     page.get_by_role("button", name="Cancel").click()
     expect(badge(page)).to_have_text("cancelled")
     expect(page.get_by_role("button", name="Cancel")).to_be_disabled()
