@@ -57,6 +57,7 @@ class Sizes:
     backlog: tuple[int, ...]  # (9) runnable instances waiting to be claimed
     replay_instances: int  # (10) stored instances `wio replay` checks
     shielded: tuple[int, int]  # (11) checkpointed sections in the history, steps in each
+    console_instances: tuple[int, int]  # (12) instances in the journal the console lists
     repeats: int
 
 
@@ -74,6 +75,7 @@ FULL = Sizes(
     backlog=(1_000, 100_000),
     replay_instances=100_000,
     shielded=(2_000, 10),
+    console_instances=(1_000, 100_000),
     repeats=5,
 )
 QUICK = Sizes(
@@ -90,6 +92,7 @@ QUICK = Sizes(
     backlog=(100, 1_000),
     replay_instances=200,
     shielded=(20, 10),
+    console_instances=(100, 500),
     repeats=1,
 )
 
@@ -879,6 +882,107 @@ def shielding(sizes: Sizes) -> list[Figure]:
     return [base, shown]
 
 
+# -- (12) the console's list of instances -------------------------------------------------
+
+STATUS_MIX = "finished finished finished waiting running failed cancelled finished finished waiting"
+LIST_CASES = {  # what an operator filters by, each with an index of its own
+    "first page": {},
+    "status failed": {"status": "failed"},
+    "workflow and version": {"workflow": "expenses", "version": "1"},
+    "tag employee": {"tag": "employee=e42"},
+    "id prefix": {"id_prefix": "claim-4242"},
+    "updated in an hour": {
+        "updated_from": "2026-01-01T00:10:00+00:00",
+        "updated_to": "2026-01-01T01:10:00+00:00",
+    },
+    "a page deep in the list": {"after": "claim-{middle}"},
+}
+
+
+def store_claims(schema: str, count: int) -> None:
+    """``count`` expense claims with two events and two tags each, statuses mixed,
+    created a second apart (set-up, not timed)."""
+    table = partial(sql.SQL("{}.{}").format, sql.Identifier(schema))
+    with psycopg.connect(POSTGRES_URL, autocommit=True) as conn:
+        conn.execute(
+            sql.SQL(
+                "INSERT INTO {} (id, workflow, workflow_version, status, input, created_at, "
+                "updated_at, attempts) SELECT 'claim-' || n, 'expenses', 1, "
+                "(string_to_array(%s, ' '))[n %% 10 + 1], '{{}}'::jsonb, "
+                "timestamptz '2026-01-01' + n * interval '1 second', "
+                "timestamptz '2026-01-01' + n * interval '1 second' + interval '5 minutes', 0 "
+                "FROM generate_series(1, %s) n"
+            ).format(table(sql.Identifier("instances"))),
+            (STATUS_MIX, count),
+        )
+        conn.execute(
+            sql.SQL(
+                "INSERT INTO {} (instance_id, seq, type, version, payload, recorded_at) "
+                "SELECT 'claim-' || n, seq, 'PolicyChecked', 1, '{{}}'::jsonb, now() "
+                "FROM generate_series(1, %s) n CROSS JOIN generate_series(1, 2) seq"
+            ).format(table(sql.Identifier("events"))),
+            (count,),
+        )
+        conn.execute(
+            sql.SQL(
+                "INSERT INTO {} SELECT 'claim-' || n, 'employee', 'e' || (n %% 1000) "
+                "FROM generate_series(1, %s) n UNION ALL "
+                "SELECT 'claim-' || n, 'team', 't' || (n %% 7) FROM generate_series(1, %s) n"
+            ).format(table(sql.Identifier("instance_tags"))),
+            (count, count),
+        )
+        for name in ("instances", "events", "instance_tags"):
+            conn.execute(sql.SQL("ANALYZE {}").format(table(sql.Identifier(name))))
+
+
+def console_list(sizes: Sizes) -> list[Figure]:
+    """A page of the console's instance list (HTML with counts by status), and of the
+    API's, with each filter, against the same pages at a small journal."""
+    from litestar.testing import TestClient
+
+    from wio.console.demo import example
+    from wio.server.app import create_app
+
+    bench = "12. console list page"
+    expenses = example()
+    small, large = sizes.console_instances
+    median_ms: dict[tuple[int, str, str], float] = {}
+    requests = max(5, 3 * sizes.repeats)
+    for count in (small, large):
+        with fresh_schema() as schema, open_journal(postgres_journal_url(schema)) as journal:
+            store_claims(schema, count)
+            with TestClient(create_app(journal, [expenses.workflow])) as http:
+                for case, params in LIST_CASES.items():
+                    query = {k: v.format(middle=count // 2) for k, v in params.items()}
+                    for where, path in (("console", "/"), ("API", "/instances")):
+                        samples = []
+                        for _ in range(requests):
+                            started = time.perf_counter()
+                            answer = http.get(path, params={**query, "limit": "50"})
+                            samples.append(time.perf_counter() - started)
+                            assert answer.status_code == 200, (case, answer.text[:300])
+                        median_ms[(count, where, case)] = statistics.median(samples) * 1e3
+    figures = []
+    for where in ("console", "API"):
+        for case in LIST_CASES:
+            base = figure(
+                bench,
+                f"{where}, {case}, {small:,} instances",
+                median_ms[(small, where, case)],
+                "ms",
+            )
+            figures.append(
+                figure(
+                    bench,
+                    f"{where}, {case}, {large:,} instances",
+                    median_ms[(large, where, case)],
+                    "ms",
+                    baseline=base,
+                )
+            )
+    return figures
+
+
 SUITES = [
     sequential_steps,
     throughput,
@@ -891,4 +995,5 @@ SUITES = [
     claim_latency,
     replay_many,
     shielding,
+    console_list,
 ]

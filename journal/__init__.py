@@ -33,6 +33,8 @@ from .errors import (
 from .memory import MemoryJournal
 from .protocol import Journal
 from .records import (
+    FINAL_STATUSES,
+    InstanceFilter,
     InstanceRecord,
     InstanceStatus,
     NewEvent,
@@ -46,7 +48,9 @@ __all__ = [
     "ConcurrencyConflict",
     "DeterministicError",
     "DuplicateInstance",
+    "FINAL_STATUSES",
     "InstanceChanged",
+    "InstanceFilter",
     "InstanceRecord",
     "InstanceStatus",
     "InvalidJournalURL",

@@ -12,6 +12,7 @@ import attrs
 from .errors import ConcurrencyConflict, DuplicateInstance, LeaseHeld, UnknownInstance
 from .records import (
     FINAL_STATUSES,
+    InstanceFilter,
     InstanceRecord,
     InstanceStatus,
     NewEvent,
@@ -32,6 +33,7 @@ class MemoryJournal:
         self._instances: dict[str, InstanceRecord] = {}
         self._events: dict[str, list[StoredEvent]] = {}
         self._workflows: dict[tuple[str, int], tuple[Any, datetime]] = {}
+        self._tags: dict[str, dict[str, str]] = {}
 
     def create_instance(self, record: InstanceRecord, events: Sequence[NewEvent] = ()) -> None:
         check_instance_storable(record)
@@ -75,6 +77,7 @@ class MemoryJournal:
             record = attrs.evolve(record, last_seq=len(stored), updated_at=now)
             if update is not None:
                 record = _updated(record, update, now)
+                self._set_tags(instance_id, update)
             self._instances[instance_id] = record
             return len(stored)
 
@@ -108,7 +111,9 @@ class MemoryJournal:
         version: int | None = None,
         after: str | None = None,
         limit: int | None = None,
+        matching: InstanceFilter | None = None,
     ) -> list[InstanceRecord]:
+        where = matching or InstanceFilter()
         with self._lock:
             rows = sorted(self._instances.values(), key=lambda r: (r.created_at, r.id))
             start = self._instances.get(after) if after is not None else None
@@ -121,8 +126,28 @@ class MemoryJournal:
                 and (workflow is None or r.workflow == workflow)
                 and (version is None or r.workflow_version == version)
                 and (start is None or (r.created_at, r.id) > (start.created_at, start.id))
+                and self._matches(r, where)
             ]
             return found if limit is None else found[:limit]
+
+    def _matches(self, record: InstanceRecord, where: InstanceFilter) -> bool:
+        tags = self._tags.get(record.id, {})
+        return (
+            (where.id_prefix is None or record.id.startswith(where.id_prefix))
+            and (where.created_from is None or record.created_at >= where.created_from)
+            and (where.created_to is None or record.created_at <= where.created_to)
+            and (where.updated_from is None or record.updated_at >= where.updated_from)
+            and (where.updated_to is None or record.updated_at <= where.updated_to)
+            and all(tags.get(name) == value for name, value in where.tags)
+        )
+
+    def _set_tags(self, instance_id: str, update: StatusUpdate) -> None:
+        if update.tags is not None:
+            self._tags[instance_id] = dict(update.tags)
+
+    def tags_of(self, instance_ids: Sequence[str]) -> dict[str, dict[str, str]]:
+        with self._lock:
+            return {i: dict(self._tags.get(i, {})) for i in instance_ids}
 
     def prune(
         self,
@@ -147,6 +172,7 @@ class MemoryJournal:
                 for instance_id in doomed:
                     del self._instances[instance_id]
                     del self._events[instance_id]
+                    self._tags.pop(instance_id, None)
         return len(doomed)
 
     def count_instances(self) -> dict[InstanceStatus, int]:
@@ -170,6 +196,7 @@ class MemoryJournal:
             record = self.get_instance(instance_id)
             check_expected(record, expected_seq, expected_status, expected_attempts)
             self._instances[instance_id] = _updated(record, update, now)
+            self._set_tags(instance_id, update)
 
     def acquire_lease(
         self, instance_id: str, owner: str, now: datetime, ttl: timedelta

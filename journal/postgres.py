@@ -34,6 +34,7 @@ from .errors import (
 )
 from .records import (
     FINAL_STATUSES,
+    InstanceFilter,
     InstanceRecord,
     InstanceStatus,
     NewEvent,
@@ -117,6 +118,29 @@ MIGRATIONS: list[tuple[int, list[str]]] = [
             "ALTER TABLE {schema}.events ADD COLUMN node TEXT",
         ],
     ),
+    # Tags (values a workflow declares from its state) and an index for each filter
+    # the console's list offers. Numbered 6: 5 is another change's, and the runner
+    # applies whichever of them is missing, in order, independently.
+    (
+        6,
+        [
+            """CREATE TABLE {schema}.instance_tags (
+                instance_id TEXT NOT NULL REFERENCES {schema}.instances (id),
+                name TEXT NOT NULL,
+                value TEXT NOT NULL,
+                PRIMARY KEY (instance_id, name)
+            )""",
+            "CREATE INDEX instance_tags_lookup ON {schema}.instance_tags "
+            "(name, value, instance_id)",
+            "CREATE INDEX instances_updated ON {schema}.instances (updated_at, id)",
+            "CREATE INDEX instances_workflow_created ON {schema}.instances "
+            "(workflow, created_at, id)",
+            # LIKE 'prefix%' uses a text_pattern_ops index whatever the collation.
+            "CREATE INDEX instances_id_pattern ON {schema}.instances (id text_pattern_ops)",
+            # The status filter in creation order (1's instances_status lacks the id).
+            "CREATE INDEX instances_status_created ON {schema}.instances (status, created_at, id)",
+        ],
+    ),
     # The trace that created an instance, continued by the worker that runs it.
     (7, ["ALTER TABLE {schema}.instances ADD COLUMN trace_context TEXT"]),
 ]
@@ -149,6 +173,8 @@ WITH doomed AS (
     LIMIT %(batch)s FOR UPDATE SKIP LOCKED
 ), events AS (
     DELETE FROM {schema}.events e USING doomed WHERE e.instance_id = doomed.id
+), tags AS (
+    DELETE FROM {schema}.instance_tags t USING doomed WHERE t.instance_id = doomed.id
 )
 DELETE FROM {schema}.instances i USING doomed WHERE i.id = doomed.id
 """
@@ -451,7 +477,9 @@ class PostgresJournal:
         version: int | None = None,
         after: str | None = None,
         limit: int | None = None,
+        matching: InstanceFilter | None = None,
     ) -> list[InstanceRecord]:
+        extra, extra_params = _filter_sql(matching or InstanceFilter())
         # Only the filters given: a plan that the indexes serve for a page at any position.
         where = [
             condition
@@ -466,7 +494,7 @@ class PostgresJournal:
                 ),
             )
             if value is not None
-        ]
+        ] + extra
         with self._connection() as conn:
             rows = conn.execute(
                 self._sql(
@@ -475,6 +503,7 @@ class PostgresJournal:
                     "ORDER BY created_at, id LIMIT %(limit)s"
                 ),
                 {
+                    **extra_params,
                     "status": None if status is None else str(status),
                     "workflow": workflow,
                     "version": version,
@@ -483,6 +512,20 @@ class PostgresJournal:
                 },
             ).fetchall()
         return [instance_from_row(row) for row in rows]
+
+    def tags_of(self, instance_ids: Sequence[str]) -> dict[str, dict[str, str]]:
+        with self._connection() as conn:
+            rows = conn.execute(
+                self._sql(
+                    "SELECT instance_id, name, value FROM {schema}.instance_tags "
+                    "WHERE instance_id = ANY(%s) ORDER BY instance_id, name"
+                ),
+                (list(instance_ids),),
+            ).fetchall()
+        found: dict[str, dict[str, str]] = {i: {} for i in instance_ids}
+        for instance_id, name, value in rows:
+            found[instance_id][name] = value
+        return found
 
     def count_instances(self) -> dict[InstanceStatus, int]:
         with self._connection() as conn:
@@ -740,6 +783,17 @@ class PostgresJournal:
         )
         if cursor.rowcount != 1:
             raise UnknownInstance(instance_id)
+        if update.tags is not None:
+            conn.execute(
+                self._sql("DELETE FROM {schema}.instance_tags WHERE instance_id = %s"),
+                (instance_id,),
+            )
+            if update.tags:
+                with conn.cursor() as cursor:
+                    cursor.executemany(
+                        self._sql("INSERT INTO {schema}.instance_tags VALUES (%s, %s, %s)"),
+                        [(instance_id, name, value) for name, value in update.tags],
+                    )
 
     @staticmethod
     def _wakes_workers(update: StatusUpdate | None) -> bool:
@@ -801,3 +855,30 @@ class Notifier:
                 )
             if self._closing:
                 return
+
+
+def _filter_sql(where: InstanceFilter) -> tuple[list[str], dict[str, Any]]:
+    """The conditions and parameters of ``where``, each served by an index."""
+    conditions: list[str] = []
+    params: dict[str, Any] = {}
+    if where.id_prefix is not None:
+        escaped = where.id_prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        conditions.append("id LIKE %(id_pattern)s")
+        params["id_pattern"] = escaped + "%"
+    for column, bound, operator in (
+        ("created_at", where.created_from, ">="),
+        ("created_at", where.created_to, "<="),
+        ("updated_at", where.updated_from, ">="),
+        ("updated_at", where.updated_to, "<="),
+    ):
+        if bound is not None:
+            name = f"{column}_{len(params)}"
+            conditions.append(f"{column} {operator} %({name})s")
+            params[name] = bound
+    for number, (tag, value) in enumerate(where.tags):
+        conditions.append(
+            "id IN (SELECT instance_id FROM {schema}.instance_tags "
+            f"WHERE name = %(tag_{number})s AND value = %(tag_value_{number})s)"
+        )
+        params.update({f"tag_{number}": tag, f"tag_value_{number}": value})
+    return conditions, params

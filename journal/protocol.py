@@ -8,6 +8,7 @@ from typing import Any, Protocol, runtime_checkable
 
 from .records import (
     FINAL_STATUSES,
+    InstanceFilter,
     InstanceRecord,
     InstanceStatus,
     NewEvent,
@@ -78,12 +79,18 @@ class Journal(Protocol):
         version: int | None = None,
         after: str | None = None,
         limit: int | None = None,
+        matching: InstanceFilter | None = None,
     ) -> list[InstanceRecord]:
         """Registry rows, oldest first (by creation time, then id), optionally filtered.
 
         A page at a time: ``after`` (an instance id) starts after that row, and
         ``limit`` bounds the rows; an index keeps pages fast at any size.
+        ``matching`` adds filters on the id, the times and the tags.
         """
+
+    def tags_of(self, instance_ids: Sequence[str]) -> dict[str, dict[str, str]]:
+        """The tags of these instances (name to value), by id; an instance without
+        tags, or an unknown id, maps to an empty dict."""
 
     def count_instances(self) -> dict[InstanceStatus, int]:
         """How many instances have each status (statuses with none are left out)."""

@@ -98,6 +98,24 @@ class StatusUpdate:
     attempts: int = 0
     release_lease: bool = False
     workflow_version: int | None = None  # move the instance to this version (a migration)
+    # Replace the instance's tags with these (name, value) pairs; None leaves them as they are.
+    tags: tuple[tuple[str, str], ...] | None = None
+
+
+@frozen
+class InstanceFilter:
+    """What `Journal.list_instances` selects beyond status, workflow and version.
+
+    Times are inclusive ranges; ``tags`` are (name, value) pairs an instance must
+    all carry. Each filter has an index, so a page stays fast at any size.
+    """
+
+    id_prefix: str | None = None
+    created_from: datetime | None = None
+    created_to: datetime | None = None
+    updated_from: datetime | None = None
+    updated_to: datetime | None = None
+    tags: tuple[tuple[str, str], ...] = ()
 
 
 @frozen

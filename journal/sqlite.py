@@ -29,6 +29,7 @@ from .errors import (
 )
 from .records import (
     FINAL_STATUSES,
+    InstanceFilter,
     InstanceRecord,
     InstanceStatus,
     NewEvent,
@@ -100,6 +101,23 @@ MIGRATIONS: list[tuple[int, str]] = [
     # Each event names the node that recorded it, so that replay can tell the
     # events a checkpoint covers from foreign ones without decoding them.
     (4, "ALTER TABLE events ADD COLUMN node TEXT"),
+    # Tags (values a workflow declares from its state) and an index for each filter
+    # the console's list offers. Numbered 6: 5 is another change's, and the runner
+    # applies whichever of them is missing, in order, independently.
+    (
+        6,
+        """
+        CREATE TABLE instance_tags (
+            instance_id TEXT NOT NULL REFERENCES instances (id),
+            name TEXT NOT NULL,
+            value TEXT NOT NULL,
+            PRIMARY KEY (instance_id, name)
+        ) WITHOUT ROWID;
+        CREATE INDEX instance_tags_lookup ON instance_tags (name, value, instance_id);
+        CREATE INDEX instances_updated ON instances (updated_at, id);
+        CREATE INDEX instances_workflow_created ON instances (workflow, created_at, id)
+        """,
+    ),
     # The trace that created an instance, continued by the worker that runs it.
     (7, "ALTER TABLE instances ADD COLUMN trace_context TEXT"),
 ]
@@ -356,7 +374,9 @@ class SQLiteJournal:
         version: int | None = None,
         after: str | None = None,
         limit: int | None = None,
+        matching: InstanceFilter | None = None,
     ) -> list[InstanceRecord]:
+        extra, extra_params = _filter_sql(matching or InstanceFilter())
         with self._lock:
             start = None
             if after is not None:
@@ -376,11 +396,12 @@ class SQLiteJournal:
                     ("created_at >= :start AND (created_at > :start OR id > :after)", after),
                 )
                 if value is not None
-            ]
+            ] + extra
             rows = self._db.execute(
                 f"SELECT {_INSTANCE_COLUMNS} FROM instances "
                 f"WHERE {' AND '.join(where) or '1'} ORDER BY created_at, id LIMIT :limit",
                 {
+                    **extra_params,
                     "status": None if status is None else str(status),
                     "workflow": workflow,
                     "version": version,
@@ -390,6 +411,18 @@ class SQLiteJournal:
                 },
             ).fetchall()
         return [instance_from_row(row, load=json.loads, moment=_optional_dt) for row in rows]
+
+    def tags_of(self, instance_ids: Sequence[str]) -> dict[str, dict[str, str]]:
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT instance_id, name, value FROM instance_tags "
+                "WHERE instance_id IN (SELECT value FROM json_each(?)) ORDER BY instance_id, name",
+                (json.dumps(list(instance_ids)),),
+            ).fetchall()
+        found: dict[str, dict[str, str]] = {i: {} for i in instance_ids}
+        for instance_id, name, value in rows:
+            found[instance_id][name] = value
+        return found
 
     def count_instances(self) -> dict[InstanceStatus, int]:
         with self._lock:
@@ -512,10 +545,12 @@ class SQLiteJournal:
                         )
                     ]
                 )
-                db.execute(
-                    "DELETE FROM events WHERE instance_id IN (SELECT value FROM json_each(?))",
-                    (ids,),
-                )
+                for table in ("events", "instance_tags"):
+                    db.execute(
+                        f"DELETE FROM {table} "
+                        "WHERE instance_id IN (SELECT value FROM json_each(?))",
+                        (ids,),
+                    )
                 count = db.execute(
                     "DELETE FROM instances WHERE id IN (SELECT value FROM json_each(?))", (ids,)
                 ).rowcount
@@ -599,6 +634,12 @@ class SQLiteJournal:
         )
         if cursor.rowcount != 1:
             raise UnknownInstance(instance_id)
+        if update.tags is not None:
+            db.execute("DELETE FROM instance_tags WHERE instance_id = ?", (instance_id,))
+            db.executemany(
+                "INSERT INTO instance_tags VALUES (?, ?, ?)",
+                [(instance_id, name, value) for name, value in update.tags],
+            )
 
     def _conflict(self, db: sqlite3.Connection, instance_id: str, expected_seq: int) -> Exception:
         if db.execute("SELECT 1 FROM instances WHERE id = ?", (instance_id,)).fetchone() is None:
@@ -618,6 +659,37 @@ def _payload(instance_id: str, seq: int, event_type: str, text: str) -> Any:
 
 def _dumps(value: Any) -> str:
     return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+
+
+# Ends an id range: sorts after every character an id may continue its prefix with.
+_LAST_CHARACTER = "\U0010ffff"
+
+
+def _filter_sql(where: InstanceFilter) -> tuple[list[str], dict[str, Any]]:
+    """The conditions and parameters of ``where``, each served by an index."""
+    conditions: list[str] = []
+    params: dict[str, Any] = {}
+    if where.id_prefix is not None:
+        # A range on the primary key, which LIKE (case-insensitive here) would not use.
+        conditions.append("id >= :id_from AND id < :id_to")
+        params.update(id_from=where.id_prefix, id_to=where.id_prefix + _LAST_CHARACTER)
+    for column, bound, operator in (
+        ("created_at", where.created_from, ">="),
+        ("created_at", where.created_to, "<="),
+        ("updated_at", where.updated_from, ">="),
+        ("updated_at", where.updated_to, "<="),
+    ):
+        if bound is not None:
+            name = f"{column}_{len(params)}"
+            conditions.append(f"{column} {operator} :{name}")
+            params[name] = _ts(bound)
+    for number, (tag, value) in enumerate(where.tags):
+        conditions.append(
+            f"id IN (SELECT instance_id FROM instance_tags "
+            f"WHERE name = :tag_{number} AND value = :tag_value_{number})"
+        )
+        params.update({f"tag_{number}": tag, f"tag_value_{number}": value})
+    return conditions, params
 
 
 def _ts(moment: datetime | None) -> float | None:

@@ -127,11 +127,13 @@ def test_examples_run_as_scripts(path: Path) -> None:
     assert done.returncode == 0, done.stderr
 
 
-def test_the_readme_gives_two_commands_and_ci_runs_the_test_one() -> None:
+def test_the_readme_gives_three_commands_and_ci_runs_the_test_one() -> None:
     commands = blocks(ROOT / "README.md", "console")
-    assert len(commands) == 2
-    demo, tests = (c.strip() for c in commands)
+    assert len(commands) == 3
+    demo, console, tests = (c.strip() for c in commands)
     assert demo.endswith("wio demo")
+    # tests/test_console_browser.py drives this very command in Chromium.
+    assert console.endswith("python -m wio.console.demo")
     assert tests in (ROOT / ".ci" / "run").read_text()
 
 

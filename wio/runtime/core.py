@@ -358,11 +358,15 @@ class InstanceCore:
 
         With ``defer``, a retry it scheduled is not run before ``retry_at``: the
         registry, not this process's memory, says when the next attempt is due."""
+        # The registry keeps the error's text only: it failed at the step due now (so
+        # that diagrams mark that step, not the whole workflow).
+        due = next(ready_effects(self.cursor), None)
+        at: Path = () if due is None else due.path
         self.retry_state = RetryState(
             attempts,
             retry_at,
             failed and status(self.cursor) != InstanceStatus.FAILED,
-            FailedAttempt((), None, RecordedError(error)) if error else None,
+            FailedAttempt(at, None, RecordedError(error)) if error else None,
         )
         self.retry_not_before = retry_at if defer and error else None
 

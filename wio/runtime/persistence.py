@@ -11,6 +11,7 @@ lease is (re)acquired, to catch up with what other processes appended.
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import Callable
 from datetime import timedelta
@@ -20,8 +21,8 @@ from attrs import frozen
 
 from wio import metrics, tracing
 from wio.codec import ENVELOPES, decode_input, encode_value, innermost_stored_type
-from wio.definition import Workflow
-from wio.errors import JournalSequenceError, WrongWorkflow
+from wio.definition import Workflow, tags_of
+from wio.errors import DefinitionError, JournalSequenceError, WrongWorkflow
 from wio.interpreter import JournalRecord
 from wio.journal import (
     ConcurrencyConflict,
@@ -36,6 +37,9 @@ from wio.runtime.core import InstanceCore, collector_paused, describe_failure
 from wio.undecoded import UndecodedEvent
 
 FROM_THE_START = -(2**31)  # an ``after_seq`` below any stored sequence number
+
+log = logging.getLogger("wio.runtime")
+Tags = tuple[tuple[str, str], ...]
 
 
 class Persistence(Protocol):
@@ -103,6 +107,7 @@ class Journaled:
         self.owner = owner
         self.ttl = timedelta(seconds=ttl)
         self._persisted: _RegistryView | None = None
+        self._tags: Tags | None = None  # as the registry holds them; None: not known
         self._lease_renew_at = 0.0  # monotonic time after which the lease is renewed
 
     # -- creating and loading ---------------------------------------------------
@@ -127,6 +132,11 @@ class Journaled:
             )
         )
         self._persisted = view
+        self._tags = ()
+        tags = self._changed_tags(core)
+        if tags:
+            self.journal.update_instance(core.instance_id, self._update(view, tags), now)
+            self._tags = tags
 
     def load(
         self, core_factory: Any, instance_id: str, record: InstanceRecord | None = None
@@ -156,8 +166,11 @@ class Journaled:
         # An instance that is not running has no work for its holder: when it stays
         # waiting (a signal that loops back to a wait), give the lease back in the same
         # transaction rather than in one more.
-        unchanged = view == self._persisted and view.status == InstanceStatus.RUNNING
-        update = None if unchanged else self._update(view)
+        tags = self._changed_tags(core)
+        unchanged = (
+            view == self._persisted and view.status == InstanceStatus.RUNNING and tags is None
+        )
+        update = None if unchanged else self._update(view, tags)
         encoded = self.workflow.codec.encode(recorded.event)
         with metrics.EVENT_APPEND.time():
             self.journal.append(
@@ -169,13 +182,28 @@ class Journaled:
             )
         metrics.RECORDED.inc()  # counted where it is written: workers always journal
         self._persisted = view
+        if tags is not None:
+            self._tags = tags
         if update is not None and update.release_lease:
             self._lease_renew_at = 0.0  # released with the update
 
+    def _changed_tags(self, core: InstanceCore) -> Tags | None:
+        """The instance's tags if the registry does not hold them yet, else None."""
+        if self.workflow.tags is None:
+            return None
+        try:
+            tags = tags_of(self.workflow, core.state)
+        except DefinitionError as exc:
+            # A tag is for searching: its failure must not stop the instance.
+            log.warning("instance %r: tags not updated: %s", core.instance_id, exc)
+            return None
+        return None if tags == self._tags else tags
+
     def changed(self, core: InstanceCore) -> None:
         view = registry_view(core)
-        if view != self._persisted:
-            update = self._update(view)
+        tags = self._changed_tags(core)
+        if view != self._persisted or tags is not None:
+            update = self._update(view, tags)
             # Conditional on the last event: an operator's cancellation recorded
             # meanwhile must not be overwritten (this raises `InstanceChanged` then).
             # And on the failed attempts the registry held: a stale process (one whose
@@ -188,6 +216,8 @@ class Journaled:
                 expected_attempts=None if self._persisted is None else self._persisted.attempts,
             )
             self._persisted = view
+            if tags is not None:
+                self._tags = tags
             if update.release_lease:
                 self._lease_renew_at = 0.0  # released with the update
 
@@ -261,6 +291,7 @@ class Journaled:
         self._persisted = _RegistryView(
             record.status, record.wakeup_at, record.last_error, record.attempts
         )
+        self._tags = None  # written with the next step (another process may have moved it)
 
     def _check_workflow(self, record: InstanceRecord) -> None:
         if (record.workflow, record.workflow_version) != (
@@ -283,13 +314,14 @@ class Journaled:
         return self.workflow.codec.decode(record.stored)
 
     @staticmethod
-    def _update(view: _RegistryView) -> StatusUpdate:
+    def _update(view: _RegistryView, tags: Tags | None = None) -> StatusUpdate:
         return StatusUpdate(
             status=view.status,
             wakeup_at=view.wakeup_at,
             last_error=view.last_error,
             attempts=view.attempts,
             release_lease=view.status != InstanceStatus.RUNNING,
+            tags=tags,
         )
 
 
