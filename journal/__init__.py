@@ -32,6 +32,7 @@ from .errors import (
 from .memory import MemoryJournal
 from .protocol import Journal
 from .records import (
+    Family,
     InstanceRecord,
     InstanceStatus,
     NewEvent,
@@ -44,6 +45,7 @@ __all__ = [
     "ConcurrencyConflict",
     "DeterministicError",
     "DuplicateInstance",
+    "Family",
     "InstanceChanged",
     "InstanceRecord",
     "InstanceStatus",
