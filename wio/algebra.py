@@ -21,6 +21,7 @@ from typing import Any, ClassVar, Generic, Never, Protocol, TypeVar, assert_neve
 import attrs
 from attrs import field, frozen
 
+from wio.children import ChildFinished, ChildStarted
 from wio.errors import DefinitionError
 from wio.for_each import ElementKey, default_key
 from wio.naming import name_from_assignment
@@ -463,6 +464,53 @@ class WIO(Generic[In, E, Out]):
             map_input=input or _identity,
             map_output=output or _second,
             meta=Meta(name=title),
+        )
+
+    @staticmethod
+    def run_child(
+        workflow: Any,
+        *,
+        id_of: Callable[[Any], str],
+        input: Callable[[Any], Any] | None = None,
+        output: Callable[[Any, Any], Any] | None = None,
+        result_type: Any = object,
+        name: str | None = None,
+    ) -> WIO[Any, Any, Any]:
+        """Start ``workflow`` (a `wio.Workflow`) as a child instance and wait for its end.
+
+        The child is a separate instance in the same journal, with its own id
+        (``"{parent id}/{id_of(input)}"``) and history; any worker serving its
+        workflow runs it. Starting is idempotent: replay, or a crash between the
+        child's creation and the parent's record of it, never creates a second.
+        ``input(outer_input)`` gives the child its input (default: the input
+        itself); the child's result, decoded as ``result_type``, gives this node's
+        output through ``output(outer_input, result)`` (default: the result). A
+        business error the child fails with is raised here, as the node's own.
+        To start several children at once, run this node in `WIO.for_each`.
+        """
+        if not isinstance(getattr(workflow, "wio", None), WIO) or not isinstance(
+            getattr(workflow, "name", None), str
+        ):
+            raise DefinitionError(
+                f"WIO.run_child() expects a wio.Workflow (a child instance needs the "
+                f"name and version a worker serves it under), got {workflow!r}"
+            )
+        if not callable(id_of):
+            raise DefinitionError(
+                f"WIO.run_child({workflow.name!r}): id_of must be a function giving the "
+                f"child's id from the input, got {id_of!r}"
+            )
+        errors = escaping_errors(workflow.wio)
+        return RunChild(
+            workflow=workflow,
+            id_of=id_of,
+            map_input=input or _identity,
+            map_output=output or _second,
+            result_type=result_type,
+            meta=Meta(
+                name=name or workflow.name,
+                error=" | ".join(dict.fromkeys(e.__name__ for e in errors)) or None,
+            ),
         )
 
     @staticmethod
@@ -988,6 +1036,20 @@ class Embed(WIO[In, E, Out]):
 
 
 @frozen
+class RunChild(WIO[In, E, Out]):
+    """Another workflow started as a child instance and awaited; see `WIO.run_child`.
+
+    A leaf of this tree: the child's nodes belong to its own workflow and instance."""
+
+    workflow: Any  # a wio.Workflow (wio.definition imports this module)
+    id_of: Callable[[Any], str]
+    map_input: Callable[[Any], Any]
+    map_output: Callable[[Any, Any], Any]
+    result_type: Any = object
+    meta: Meta = Meta()
+
+
+@frozen
 class Compensated(WIO[In, E, Out]):
     """A step with its undo; see `WIO.compensate_with`."""
 
@@ -1052,6 +1114,7 @@ Node = (
     | Parallel[Any, Any, Any]
     | ForEach[Any, Any, Any]
     | Embed[Any, Any, Any]
+    | RunChild[Any, Any, Any]
     | Compensated[Any, Any, Any]
     | Compensating[Any, Any, Any]
     | Loop[Any, Any, Any]
@@ -1164,6 +1227,8 @@ def escaping_errors(wio: WIO[Any, Any, Any]) -> list[type[Any]]:
             return [e for f in node.flows for e in escaping_errors(f.wio)]
         case ForEach():
             return escaping_errors(node.body)
+        case RunChild():  # the child's business errors complete the wait
+            return escaping_errors(node.workflow.wio)
         case Loop():
             restart = [] if node.on_restart is None else escaping_errors(node.on_restart)
             return escaping_errors(node.body) + restart
@@ -1181,6 +1246,8 @@ def recorded_events(node: Node) -> tuple[type[Any], ...]:
             return (node.event_type,)
         case Timer():
             return (TimerStarted, TimerReleased)
+        case RunChild():
+            return (ChildStarted, ChildFinished)
         case (
             Pure() | End() | Sequence() | Transform() | FlatMap() | HandleError() | Fork()
             | Parallel() | ForEach() | Embed() | Loop() | Interruptible() | Compensated()
@@ -1200,7 +1267,7 @@ def first_to_see_input(node: Node) -> WIO[Any, Any, Any] | Callable[..., Any] | 
             return node.steps[0]
         case FlatMap() | HandleError() | Checkpoint() | Compensated() | Compensating():
             return node.base
-        case Transform() | Embed():
+        case Transform() | Embed() | RunChild():
             return node.map_input
         case Pure():
             return node.compute
@@ -1221,7 +1288,7 @@ def first_to_see_input(node: Node) -> WIO[Any, Any, Any] | Callable[..., Any] | 
 def always_records(wio: WIO[Any, Any, Any]) -> bool:
     """Whether every way through ``wio`` records at least one event (or ends)."""
     match node := as_node(wio):
-        case Run() | HandleSignal() | Timer() | Recover() | Checkpoint() | End():
+        case Run() | HandleSignal() | Timer() | Recover() | Checkpoint() | End() | RunChild():
             return True
         case Pure():
             return False
@@ -1259,6 +1326,8 @@ def own_logic(node: Node) -> list[Any]:
             return [node.recover_state]
         case Transform() | Embed():
             return [node.map_input, node.map_output]
+        case RunChild():
+            return [node.id_of, node.map_input, node.map_output]
         case FlatMap():
             return [node.continuation]
         case Checkpoint():

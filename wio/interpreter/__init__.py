@@ -14,6 +14,9 @@ No I/O, no clock, no randomness: runtimes do those.
 from wio.interpreter.apply_event import Applied, apply_event, held_by_recovery
 from wio.interpreter.cursor import Cursor, DeferredEvent, FailedAttempt
 from wio.interpreter.next_effect import (
+    CollectChild,
+    StartChild,
+    awaited_children,
     DeliverSignal,
     Effect,
     ReleaseTimer,
@@ -49,6 +52,9 @@ __all__ = [
     "JournalRecord",
     "Path",
     "ReleaseTimer",
+    "CollectChild",
+    "StartChild",
+    "awaited_children",
     "RunStep",
     "SaveCheckpoint",
     "StartTimer",

@@ -37,6 +37,7 @@ from wio.algebra import (
     Parallel,
     Recover,
     Run,
+    RunChild,
     Sequence,
     Timer,
     Transform,
@@ -72,6 +73,7 @@ class ReturnError(NamedTuple):
 
 Waiting = (
     Run[Any, Any, Any] | Recover[Any, Any, Any] | HandleSignal[Any, Any, Any] | Timer[Any, Any, Any]
+    | RunChild[Any, Any, Any]
 )
 
 
@@ -82,6 +84,15 @@ class AwaitEvent(NamedTuple):
     node: Waiting
     input: Any
     path: Path
+
+
+class AwaitChild(NamedTuple):
+    """A started child instance (``child``, its id): its end completes the node."""
+
+    node: RunChild[Any, Any, Any]
+    input: Any
+    path: Path
+    child: str
 
 
 class AwaitTimer(NamedTuple):
@@ -161,6 +172,7 @@ Focus = (
     | ReturnError
     | AwaitEvent
     | AwaitTimer
+    | AwaitChild
     | ArmTimeout
     | AwaitCheckpoint
     | InParallel

@@ -31,6 +31,7 @@ from wio.algebra import (
     Pure,
     Recover,
     Run,
+    RunChild,
     Sequence,
     Timer,
     Transform,
@@ -41,6 +42,7 @@ from wio.for_each import element_key
 from wio.interpreter.cursor import (
     ArmTimeout,
     AwaitCheckpoint,
+    AwaitChild,
     AwaitEvent,
     AwaitTimer,
     Chain,
@@ -164,7 +166,7 @@ def proceed_from(
                     if type(focus) is InForEach:
                         break
                 case (
-                    AwaitEvent() | AwaitTimer() | ArmTimeout() | AwaitCheckpoint() | Finished()
+                    AwaitEvent() | AwaitTimer() | AwaitChild() | ArmTimeout() | AwaitCheckpoint() | Finished()
                     | FailedWith()
                 ):  # fmt: skip
                     break  # blocked on an event, or done
@@ -202,7 +204,7 @@ def _evaluate(
 ) -> Registers:
     wio, value, path = focus
     match node := as_node(wio):
-        case Run() | Recover() | HandleSignal() | Timer():
+        case Run() | Recover() | HandleSignal() | Timer() | RunChild():
             return AwaitEvent(node, value, path), stack, state, log, token
         case Sequence():
             frame = SequenceFrame(node, 0, path, stack)
@@ -287,6 +289,7 @@ def _moving(focus: Focus) -> bool:
         case (
             AwaitEvent()
             | AwaitTimer()
+            | AwaitChild()
             | ArmTimeout()
             | AwaitCheckpoint()
             | Finished()
@@ -699,7 +702,7 @@ def _failure_at(focus: Focus, frame: Frame | None, exc: Exception) -> FailedAtte
         case Evaluate() | InParallel() | InForEach():
             return FailedAttempt(focus.path, focus.node.meta.name, exc)
         case (
-            ReturnValue() | ReturnError() | AwaitEvent() | AwaitTimer() | ArmTimeout()
+            ReturnValue() | ReturnError() | AwaitEvent() | AwaitTimer() | AwaitChild() | ArmTimeout()
             | AwaitCheckpoint() | Finished() | FailedWith()
         ):  # fmt: skip
             path = frame.path if frame is not None else ROOT

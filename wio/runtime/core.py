@@ -23,6 +23,7 @@ from wio import metrics, tracing
 from wio.algebra import WIO
 from wio.cancellation import Cancelled, InstanceCancelled
 from wio.clock import Clock
+from wio.children import ChildFinished, ChildStarted
 from wio.codec import stored_type
 from wio.errors import (
     DefinitionError,
@@ -35,6 +36,9 @@ from wio.for_each import InElement
 from wio.interpreter import (
     Ahead,
     Applied,
+    CollectChild,
+    StartChild,
+    awaited_children,
     Cursor,
     DeliverSignal,
     Effect,
@@ -420,6 +424,13 @@ class InstanceCore:
                     return
         # Otherwise a timer not yet due: a worker wakes the instance at wakeup_at.
 
+    def awaited_children(self) -> list[CollectChild]:
+        """The child instances this one waits for (whether they ended, only the journal
+        can tell); none while a failed step waits for its retry."""
+        if self.retry_state.gave_up or self.cancelled is not None:
+            return []
+        return awaited_children(self.cursor)
+
     def still_due(self, effect: Effect) -> bool:
         """Whether ``effect`` is still wanted: a business error in another flow
         performed at the same time may have ended its parallel section."""
@@ -508,7 +519,7 @@ class InstanceCore:
                 name, policy = effect.node.meta.name or "timer", self.retry_policy
             case SaveCheckpoint():
                 name, policy = "checkpoint", self.retry_policy
-            case DeliverSignal():
+            case DeliverSignal() | StartChild() | CollectChild():
                 name, policy = effect.node.meta.name, self.retry_policy
             case _:
                 assert_never(effect)
@@ -588,6 +599,10 @@ def recorded_event_type(effect: Effect) -> type[Any]:
             return TimerReleased
         case RunStep() | SaveCheckpoint() | DeliverSignal():
             return effect.node.event_type
+        case StartChild():
+            return ChildStarted
+        case CollectChild():
+            return ChildFinished
         case _:
             assert_never(effect)
 
