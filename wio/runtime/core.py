@@ -431,6 +431,12 @@ class InstanceCore:
             return []
         return awaited_children(self.cursor)
 
+    def still_awaited(self, effect: CollectChild) -> bool:
+        """Whether the child of ``effect`` is still awaited: another child's business
+        error recorded meanwhile may have ended its section."""
+        where = routed(self.cursor, effect.route)
+        return where is not None and any(c.child == effect.child for c in awaited_children(where))
+
     def still_due(self, effect: Effect) -> bool:
         """Whether ``effect`` is still wanted: a business error in another flow
         performed at the same time may have ended its parallel section."""

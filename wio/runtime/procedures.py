@@ -121,24 +121,28 @@ def step(core: InstanceCore, persistence: Persistence) -> Procedure[bool]:
 
 
 def _collect_child(core: InstanceCore, persistence: Persistence) -> Procedure[bool]:
-    """Record the end of the first awaited child instance that has ended, if any."""
+    """Record the end of every awaited child instance that has ended: one wake may
+    stand for several ends. Returns whether any was recorded."""
+    recorded = False
     for effect in core.awaited_children():
+        if recorded and not core.still_awaited(effect):
+            continue
         try:
             event = yield Persist(partial(persistence.child_effect, core, effect))
         except Exception as exc:  # the child ended without a result: retried per policy
             core.step_failed(effect, exc)
             yield _persist(persistence, persistence.changed, core)
-            return False
+            return recorded
         if event is None:
             continue  # still running
         prepared = core.prepare(effect, event)
         if prepared is None:
             yield _persist(persistence, persistence.changed, core)
-            return False
+            return recorded
         yield from _commit(core, persistence, prepared.applied, prepared.event)
         log.info("instance %r: child instance %r ended", core.instance_id, effect.child)
-        return True
-    return False
+        recorded = True
+    return recorded
 
 
 def _what(effect: Any) -> str:
