@@ -95,7 +95,9 @@ class MemoryJournal:
             children = sorted(c for c, p in self._parents.items() if p == instance_id)
             return Family(self._parents.get(instance_id), tuple(children))
 
-    def _updated(self, record: InstanceRecord, update: StatusUpdate, now: datetime) -> InstanceRecord:
+    def _updated(
+        self, record: InstanceRecord, update: StatusUpdate, now: datetime
+    ) -> InstanceRecord:
         """``record`` updated; a child's end makes its waiting parent runnable."""
         parent = self._parents.get(record.id)
         if update.status in FINAL_STATUSES and parent is not None:

@@ -231,7 +231,9 @@ class _Renderer:
         self.flow_count += 1
         return Flow(f"Flow_{self.flow_count}", source, target, **extra)  # type: ignore[arg-type]
 
-    def task(self, kind: str, id_: str, name: str, description: str | None) -> Fragment:
+    def task(
+        self, kind: str, id_: str, name: str, description: str | None, attributes: str = ""
+    ) -> Fragment:
         documentation = (
             f"<bpmn:documentation>{escape(_clean(description))}</bpmn:documentation>"
             if description
@@ -240,7 +242,7 @@ class _Renderer:
         extensions = self.dialect.service(_clean(name)) if kind == "serviceTask" else ""
         self.element(
             id_,
-            f"<bpmn:{kind} id={quoteattr(id_)} name={quoteattr(_clean(name))}>"
+            f"<bpmn:{kind} id={quoteattr(id_)} name={quoteattr(_clean(name))}{attributes}>"
             f"{documentation}{extensions}{IO}</bpmn:{kind}>",
         )
         w, h = _task_size(_clean(name))
@@ -324,6 +326,10 @@ class _Renderer:
                 return self.event("intermediateCatchEvent", f"Timer_{pid}", name, timer)
             case model.Interruptible():
                 return self.interruptible(node, path)
+            case model.RunChild():  # another process, run as its own instance
+                called = f" calledElement={quoteattr(_clean(node.workflow))}"
+                name = _clean(node.meta.name or node.workflow)
+                return self.task("callActivity", f"Call_{pid}", name, node.meta.description, called)
             case model.Pure() | model.Dynamic():
                 default = "Dynamic" if isinstance(node, model.Dynamic) else "Pure"
                 name = node.meta.name or default

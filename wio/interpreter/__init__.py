@@ -15,15 +15,15 @@ from wio.interpreter.apply_event import Applied, apply_event, held_by_recovery
 from wio.interpreter.cursor import Cursor, DeferredEvent, FailedAttempt
 from wio.interpreter.next_effect import (
     CollectChild,
-    StartChild,
-    awaited_children,
     DeliverSignal,
     Effect,
     ReleaseTimer,
     RunStep,
     SaveCheckpoint,
+    StartChild,
     StartTimer,
     armed_timeouts,
+    awaited_children,
     next_effect,
     ready_effects,
     release_times,

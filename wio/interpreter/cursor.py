@@ -72,7 +72,10 @@ class ReturnError(NamedTuple):
 
 
 Waiting = (
-    Run[Any, Any, Any] | Recover[Any, Any, Any] | HandleSignal[Any, Any, Any] | Timer[Any, Any, Any]
+    Run[Any, Any, Any]
+    | Recover[Any, Any, Any]
+    | HandleSignal[Any, Any, Any]
+    | Timer[Any, Any, Any]
     | RunChild[Any, Any, Any]
 )
 

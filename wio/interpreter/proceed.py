@@ -166,8 +166,8 @@ def proceed_from(
                     if type(focus) is InForEach:
                         break
                 case (
-                    AwaitEvent() | AwaitTimer() | AwaitChild() | ArmTimeout() | AwaitCheckpoint() | Finished()
-                    | FailedWith()
+                    AwaitEvent() | AwaitTimer() | AwaitChild() | ArmTimeout() | AwaitCheckpoint()
+                    | Finished() | FailedWith()
                 ):  # fmt: skip
                     break  # blocked on an event, or done
                 case _:
@@ -702,8 +702,8 @@ def _failure_at(focus: Focus, frame: Frame | None, exc: Exception) -> FailedAtte
         case Evaluate() | InParallel() | InForEach():
             return FailedAttempt(focus.path, focus.node.meta.name, exc)
         case (
-            ReturnValue() | ReturnError() | AwaitEvent() | AwaitTimer() | AwaitChild() | ArmTimeout()
-            | AwaitCheckpoint() | Finished() | FailedWith()
+            ReturnValue() | ReturnError() | AwaitEvent() | AwaitTimer() | AwaitChild()
+            | ArmTimeout() | AwaitCheckpoint() | Finished() | FailedWith()
         ):  # fmt: skip
             path = frame.path if frame is not None else ROOT
             name = frame.node.meta.name if frame is not None else None

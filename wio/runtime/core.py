@@ -22,8 +22,8 @@ from attrs import frozen
 from wio import metrics, tracing
 from wio.algebra import WIO
 from wio.cancellation import Cancelled, InstanceCancelled
-from wio.clock import Clock
 from wio.children import ChildFinished, ChildStarted
+from wio.clock import Clock
 from wio.codec import stored_type
 from wio.errors import (
     DefinitionError,
@@ -37,8 +37,6 @@ from wio.interpreter import (
     Ahead,
     Applied,
     CollectChild,
-    StartChild,
-    awaited_children,
     Cursor,
     DeliverSignal,
     Effect,
@@ -47,10 +45,12 @@ from wio.interpreter import (
     ReleaseTimer,
     RunStep,
     SaveCheckpoint,
+    StartChild,
     StartTimer,
     StepRecord,
     apply_event,
     armed_timeouts,
+    awaited_children,
     current_state,
     describe_wait,
     failed_at,

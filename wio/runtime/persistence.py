@@ -19,9 +19,9 @@ from typing import Any, Protocol, TypeVar
 from attrs import frozen
 
 from wio import metrics
+from wio.children import ChildDidNotFinish, ChildFinished, ChildIdTaken, ChildStarted, child_id
 from wio.codec import ENVELOPES, decode_input, encode_value, innermost_stored_type
 from wio.definition import Workflow
-from wio.children import ChildDidNotFinish, ChildFinished, ChildIdTaken, ChildStarted, child_id
 from wio.errors import DefinitionError, JournalSequenceError, WrongWorkflow
 from wio.interpreter import CollectChild, JournalRecord, StartChild, format_path
 from wio.journal import (

@@ -22,10 +22,10 @@ from wio.errors import UnstorableValue
 from wio.interpreter import (
     CollectChild,
     DeliverSignal,
-    StartChild,
     ReleaseTimer,
     RunStep,
     SaveCheckpoint,
+    StartChild,
     StartTimer,
     format_path,
 )
