@@ -114,6 +114,27 @@ def embedded(name: str, workflow: WIO[Any, Any, Any]) -> WIO[Any, Any, Any]:
     )  # fmt: skip
 
 
+@frozen
+class DraftWorkflow:
+    """The workflow a drafted child instance would run: a name, nothing to run yet."""
+
+    name: str
+    version: int = 1
+    wio: WIO[Any, Any, Any] = algebra.End()
+
+
+def child(name: str, workflow: str) -> WIO[Any, Any, Any]:
+    """A child instance of the workflow named ``workflow``, started and awaited
+    (see `WIO.run_child`), as the step ``name``."""
+    return algebra.RunChild(
+        workflow=DraftWorkflow(workflow),
+        id_of=_placeholder(name),
+        map_input=_placeholder(name),
+        map_output=_placeholder(name),
+        meta=Meta(name=name),
+    )
+
+
 def undone_by(drafted: WIO[Any, Any, Any], undo: str) -> WIO[Any, Any, Any]:
     """``drafted``, with a drafted undo named ``undo`` (see `WIO.compensate_with`)."""
     return drafted.compensate_with(step(undo))
