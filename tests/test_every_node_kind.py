@@ -17,9 +17,9 @@ import pytest
 
 from tests.nodes import Boom, Ev, Other
 from wio import WIO, Err, Signal, Workflow, drafts
-from wio.children import ChildFinished, ChildStarted
 from wio import algebra as a
 from wio.algebra import Node, escaping_errors
+from wio.children import ChildFinished, ChildStarted
 from wio.definition import event_types, infer_input_type
 from wio.errors import DefinitionError
 from wio.interpreter import RunStep, ready_effects, start
