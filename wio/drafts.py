@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterator
 from datetime import timedelta
 from typing import Any
 
+import attrs
 from attrs import frozen
 
 from wio import algebra
@@ -120,7 +121,7 @@ class DraftWorkflow:
 
     name: str
     version: int = 1
-    wio: WIO[Any, Any, Any] = algebra.End()
+    wio: WIO[Any, Any, Any] = attrs.field(factory=algebra.End)
 
 
 def child(name: str, workflow: str) -> WIO[Any, Any, Any]:

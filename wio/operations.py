@@ -19,6 +19,7 @@ with the reason; nothing is lost or written twice.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 
@@ -99,10 +100,9 @@ def cancel(
     for child in journal.family(instance_id).children:
         if _get(journal, child).status in FINAL_STATUSES:
             continue
-        try:
-            cancel(journal, child, f"its parent {instance_id!r} was cancelled: {reason}", now=now)
-        except OperationRefused:
-            pass  # it ended meanwhile
+        why = f"its parent {instance_id!r} was cancelled: {reason}"
+        with contextlib.suppress(OperationRefused):  # it ended meanwhile
+            cancel(journal, child, why, now=now)
     event = _CODEC.encode(Cancelled(reason, moment))
     update = StatusUpdate(InstanceStatus.CANCELLED, release_lease=True)
     for _ in range(_CONFLICT_RETRIES):
