@@ -1,13 +1,14 @@
-"""Workflows with child instances, shared by the tests of `WIO.run_child`."""
+"""Workflows with child instances, shared by the tests of `WIO.run_child`: a batch
+pays each recipient in a child instance of the payout workflow."""
 
 from __future__ import annotations
-
-import os
-from pathlib import Path
 
 from attrs import frozen
 
 from wio import WIO, Err, Workflow
+from wio.retry import RetryPolicy
+
+side_effects: list[str] = []  # the payments made; a harness swaps in a file log
 
 
 @frozen
@@ -17,20 +18,12 @@ class Paid:
 
 
 @frozen
-class Refused:
-    recipient: str
-
-
-@frozen
 class PayoutRejected:
     reason: str
 
 
 def pay(recipient: str) -> Paid:
-    marker = os.environ.get("WIO_CHILDREN_MARKERS")
-    if marker:  # a kill-and-resume test counts the side effects
-        with (Path(marker) / f"pay-{recipient}").open("a") as log:
-            log.write("paid\n")
+    side_effects.append(f"pay {recipient}")
     return Paid(recipient, 100 * len(recipient))
 
 
@@ -40,8 +33,13 @@ def settled(recipient: str, event: Paid) -> int | Err[PayoutRejected]:
     return event.cents
 
 
+FAST_RETRY = RetryPolicy(max_attempts=3, initial_delay=0.05, multiplier=2)
+
 payout = Workflow(
-    WIO.run(pay, settled, error=PayoutRejected).named("Pay"), name="payout", input_type=str
+    WIO.run(pay, settled, error=PayoutRejected).named("Pay"),
+    name="payout",
+    input_type=str,
+    retry=FAST_RETRY,
 )
 
 batch = Workflow(
@@ -52,4 +50,5 @@ batch = Workflow(
     ).map(lambda paid: sum(paid.values())),
     name="batch",
     input_type=list[str],
+    retry=FAST_RETRY,
 )
