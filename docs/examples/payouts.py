@@ -59,7 +59,7 @@ class Batch:
     payments: tuple[Payment, ...]
 
 
-pay_each = WIO.for_each(
+pay_each: WIO[Batch, Blocked, list[str]] = WIO.for_each(
     lambda batch: batch.payments,
     WIO.run_child(
         payout,
