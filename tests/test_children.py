@@ -16,10 +16,13 @@ from tests.children_flows import PayoutRejected, batch, payout
 from tests.conftest import ALL_JOURNALS, DURABLE_JOURNALS
 from tests.processes import ROOT, effect_counts, harness_env, stop, wait_until, wio
 from wio import WIO, Workflow
+from wio.compat import compare
 from wio.errors import DefinitionError
 from wio.inspection import inspect_instance
 from wio.journal import InstanceRecord, InstanceStatus, Journal, open_journal
+from wio.lint import lint
 from wio.operations import cancel
+from wio.renderers import Marks, render
 from wio.runtime import Runtime
 from wio.worker import Worker
 
@@ -244,3 +247,34 @@ def test_a_worker_killed_while_children_run_is_resumed_by_a_fresh_one(
     # A payment the kill interrupted ran again (at-least-once); none ran three times.
     assert set(counts) == {"pay alice", "pay bob"}
     assert sum(counts.values()) in (3, 4) and max(counts.values()) == 2
+
+
+def test_a_parent_shows_where_it_waits_for_its_child(tmp_path: Path) -> None:
+    with open_journal(f"sqlite:///{tmp_path / 'j.db'}") as journal:
+        Runtime(batch, journal=journal).create("B-1", ["alice"])
+        work(journal, batch)
+        waiting = Runtime(batch, journal=journal).get("B-1")
+        assert waiting.waiting_at == ((0,),)
+        assert "waiting for child instance 'B-1/payout-alice' ('payout') at /0" in (
+            waiting.waiting_for()
+        )
+        text = str(render(batch.wio, "text", marks=Marks.of(waiting)))
+        assert "RunChild" in text and "workflow=payout" in text
+
+
+def test_a_handled_child_error_is_not_an_impossible_error() -> None:
+    def fallback(_recipient: str) -> int:
+        return 0
+
+    guarded = WIO.run_child(payout, id_of=str).handle_error_with(
+        WIO.pure_from(fallback), error=PayoutRejected
+    )
+    assert [p.code for p in lint(guarded)] == []
+
+
+def test_compat_reports_a_changed_child_workflow() -> None:
+    v2 = Workflow(payout.wio, name="payout", version=2, input_type=str)
+    report = compare(
+        WIO.run_child(payout, id_of=str, name="Pay"), WIO.run_child(v2, id_of=str, name="Pay")
+    )
+    assert [c.kind for c in report.changes] == ["child-workflow-changed"]

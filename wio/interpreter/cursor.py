@@ -153,7 +153,7 @@ class InForEach(NamedTuple):
     pending: Map[int, None]  # to run before the section settles: new, or retrying a failed step
     active: Map[int, None]  # with an effect to perform (a timer's release, even if not due)
     timed: Map[int, None]  # with a started timer or an armed timeout
-    listening: Map[int, None]  # waiting for a signal (or interruptible by one)
+    listening: Map[int, None]  # waiting for a signal (or interruptible by one), or a child
     unfinished: int  # elements not finished yet
 
 

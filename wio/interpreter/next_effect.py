@@ -278,8 +278,7 @@ def _own_effect(focus: Focus) -> Effect | None:
 
 def awaited_children(cursor: Cursor) -> list[CollectChild]:
     """The child instances the instance waits for, as effects a runtime performs once
-    the child has ended. In a for-each section this looks at every element: it runs
-    when the instance is woken, not at each event."""
+    the child has ended."""
     if cursor.failure is not None:
         return []
     match focus := cursor.focus:
@@ -291,10 +290,10 @@ def awaited_children(cursor: Cursor) -> list[CollectChild]:
                 for index, flow in enumerate(focus.flows)
                 for inner in awaited_children(flow)
             ]
-        case InForEach():
+        case InForEach():  # its bookkeeping names the elements that wait outside
             return [
-                _routed(inner, ElementHop(focus.section, key))  # type: ignore[misc]
-                for key, index in focus.positions.items()
+                _routed(inner, ElementHop(focus.section, focus.keys[index]))  # type: ignore[misc]
+                for index in focus.listening
                 for inner in awaited_children(focus.elements[index])
             ]
         case (

@@ -74,7 +74,7 @@ from wio.interpreter.cursor import (
     detached,
     evolve,
 )
-from wio.interpreter.next_effect import has_ready_effect, has_timers
+from wio.interpreter.next_effect import awaited_children, has_ready_effect, has_timers
 from wio.interpreter.shield import Ahead, find_cover
 from wio.interpreter.state import signal_handlers
 from wio.parallel import innermost
@@ -439,6 +439,12 @@ def _enter_for_each(node: ForEach[Any, Any, Any], value: Any, path: Path) -> InF
     )
 
 
+def waits_outside(cursor: Cursor) -> bool:
+    """Whether the cursor waits for something from outside: a signal, or a child
+    instance's end (a for-each section keeps such elements in ``listening``)."""
+    return bool(signal_handlers(cursor)) or bool(awaited_children(cursor))
+
+
 def with_element(focus: InForEach, index: int, element: Cursor) -> InForEach:
     """The section with element ``index`` (detached) now at ``element``: O(1) in the
     number of elements, whatever it became."""
@@ -457,7 +463,7 @@ def with_element(focus: InForEach, index: int, element: Cursor) -> InForEach:
         timed = timed.set(index, None)
     elif index in timed:
         timed = timed.delete(index)
-    if signal_handlers(element):
+    if waits_outside(element):
         listening = listening.set(index, None)
     elif index in listening:
         listening = listening.delete(index)
@@ -513,7 +519,7 @@ def _advance_elements(
             active[index] = None
         if has_timers(element):
             timed[index] = None
-        if signal_handlers(element):
+        if waits_outside(element):
             listening[index] = None
     node, input, path, section, keys, positions, *_ = focus
     focus = InForEach(
