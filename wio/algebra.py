@@ -1023,6 +1023,33 @@ class ForEach(WIO[In, E, Out]):
     key: ElementKey = default_key
     combiner: Callable[[Any, dict[str, Any]], Any] | None = None
     meta: Meta = Meta()
+    # What an element's body may wait for, known from the tree: the interpreter asks
+    # each element only about waits its body can have (these checks ran per event).
+    waits: BodyWaits = field(init=False, eq=False, repr=False)
+
+    def __attrs_post_init__(self) -> None:
+        object.__setattr__(self, "waits", BodyWaits.of(self.body))
+
+
+@frozen
+class BodyWaits:
+    """What a for-each body may wait for: a timer (started, or a timeout armed), and
+    something from outside (a signal, a child instance). A ``flat_map`` may build
+    anything, so a body with one may wait for both."""
+
+    timers: bool
+    outside: bool
+
+    @staticmethod
+    def of(body: WIO[Any, Any, Any]) -> BodyWaits:
+        from wio.paths import walk_static  # wio.paths imports the node classes from here
+
+        kinds = {type(node) for node in walk_static(body)}
+        dynamic = FlatMap in kinds
+        return BodyWaits(
+            timers=dynamic or Timer in kinds,
+            outside=dynamic or bool(kinds & {HandleSignal, RunChild}),
+        )
 
 
 @frozen

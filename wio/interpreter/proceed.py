@@ -459,14 +459,17 @@ def with_element(focus: InForEach, index: int, element: Cursor) -> InForEach:
         active = active.set(index, None)
     elif index in active:
         active = active.delete(index)
-    if has_timers(element):
-        timed = timed.set(index, None)
-    elif index in timed:
-        timed = timed.delete(index)
-    if waits_outside(element):
-        listening = listening.set(index, None)
-    elif index in listening:
-        listening = listening.delete(index)
+    waits = focus.node.waits
+    if waits.timers:
+        if has_timers(element):
+            timed = timed.set(index, None)
+        elif index in timed:
+            timed = timed.delete(index)
+    if waits.outside:
+        if waits_outside(element):
+            listening = listening.set(index, None)
+        elif index in listening:
+            listening = listening.delete(index)
     node, input, path, section, keys, positions, elements, *_, unfinished = focus
     return InForEach(  # positional: this runs for every event of every element
         node, input, path, section, keys, positions, elements.set(index, element),
@@ -494,6 +497,7 @@ def _advance_elements(
     elements, pending = focus.elements.mutate(), focus.pending.mutate()
     active, timed, listening = focus.active.mutate(), focus.timed.mutate(), focus.listening.mutate()
     unfinished = focus.unfinished
+    waits = focus.node.waits
     failed: Cursor | None = None
     for index in tuple(focus.pending):
         element = elements[index]
@@ -517,9 +521,9 @@ def _advance_elements(
             break
         if has_ready_effect(element):
             active[index] = None
-        if has_timers(element):
+        if waits.timers and has_timers(element):
             timed[index] = None
-        if waits_outside(element):
+        if waits.outside and waits_outside(element):
             listening[index] = None
     node, input, path, section, keys, positions, *_ = focus
     focus = InForEach(
