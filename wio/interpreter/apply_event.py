@@ -462,8 +462,8 @@ def held_by_recovery(cursor: Cursor) -> frozenset[int]:
         case InParallel():
             return frozenset(seq for flow in focus.flows for seq in held_by_recovery(flow))
         case (
-            Evaluate() | ReturnValue() | ReturnError() | AwaitTimer() | ArmTimeout()
-            | AwaitCheckpoint() | InForEach() | Finished() | FailedWith()
+            Evaluate() | ReturnValue() | ReturnError() | AwaitTimer() | AwaitChild()
+            | ArmTimeout() | AwaitCheckpoint() | InForEach() | Finished() | FailedWith()
         ):  # fmt: skip
             return frozenset()  # for-each elements' deferred events are not reported either
         case _:
