@@ -41,14 +41,16 @@ class ChildFinished:
 
 
 class ChildDidNotFinish(WioError):
-    """A child instance ended without a result or a business error: an operator
-    cancelled it, or a step of it gave up. The parent's wait fails as a step
-    does, retried per its policy (an operator may resume or replace the child)."""
+    """Raised (and recorded as the parent's step failure) when a child instance ended
+    without a result or a business error: an operator cancelled it, or a step of it
+    gave up. The parent's wait fails as a step does, retried per its policy (an
+    operator may resume or replace the child)."""
 
 
 class ChildIdTaken(WioError):
-    """The id a `WIO.run_child` node gives its child belongs to an instance that is not
-    this parent's child (another workflow's, or another parent's)."""
+    """Raised (and recorded as the parent's step failure) when the id a `WIO.run_child`
+    node gives its child belongs to an instance that is not this parent's child
+    (another workflow's, or another parent's)."""
 
 
 def child_id(parent_id: str, suffix: str) -> str:

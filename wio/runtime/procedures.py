@@ -332,7 +332,7 @@ async def drive_async(procedure: Procedure[Any]) -> Any:
             else:
                 try:
                     if request.blocking:
-                        await asyncio.to_thread(request.write)
+                        outcome = await asyncio.to_thread(request.write)
                     else:
                         outcome = request.write()
                 except BaseException as exc:
