@@ -3,6 +3,7 @@ once, awaited durably, woken by their end, cancelled with their parent."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import subprocess
 import sys
@@ -23,7 +24,7 @@ from wio.journal import InstanceRecord, InstanceStatus, Journal, open_journal
 from wio.lint import lint
 from wio.operations import cancel
 from wio.renderers import Marks, render
-from wio.runtime import Runtime
+from wio.runtime import AsyncRuntime, Runtime
 from wio.worker import Worker
 
 
@@ -278,3 +279,18 @@ def test_compat_reports_a_changed_child_workflow() -> None:
         WIO.run_child(payout, id_of=str, name="Pay"), WIO.run_child(v2, id_of=str, name="Pay")
     )
     assert [c.kind for c in report.changes] == ["child-workflow-changed"]
+
+
+def test_the_asyncio_runtime_starts_and_collects_children(tmp_path: Path) -> None:
+    async def scenario(journal: Journal) -> None:
+        runtime = AsyncRuntime(batch, journal=journal)
+        parent = await runtime.create("B-1", ["alice", "bob"])
+        assert await parent.advance() == InstanceStatus.WAITING
+        assert len(journal.family("B-1").children) == 2
+        work(journal, payout)  # another process's worker runs the children
+        woken = await AsyncRuntime(batch, journal=journal).get("B-1")
+        assert await woken.advance() == InstanceStatus.FINISHED
+        assert woken.result == 800
+
+    with open_journal(f"sqlite:///{tmp_path / 'j.db'}") as journal:
+        asyncio.run(scenario(journal))
