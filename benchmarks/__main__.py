@@ -113,13 +113,20 @@ def targets(figures: list[Figure], sizes: Sizes) -> list[tuple[str, str, bool | 
     )
     # Our own bar: per-event cost flat in the number of elements. Each element also
     # costs its entry and completion, a constant per element that the largest section
-    # (one event per element) pays on every event, so "flat" allows a factor of 2.5.
+    # (one event per element) pays on every event, so its raw rate may be lower
+    # (at least 0.4); the marginal rate, with those costs taken out, is flat (0.8).
     fewest, most = sizes.elements[0], sizes.elements[-1]
     for kind in ("run", "replay"):
         check(
             f"(8) for-each {kind} rate at {most:,} elements / at {fewest:,}: at least 0.4",
             value(f"{kind} rate at {most:,} elements / at {fewest:,}"),
             lambda v: v >= 0.4,
+            "{:.2f}",
+        )
+        check(
+            f"(8) for-each {kind} marginal rate at {most:,} elements / at {fewest:,}: at least 0.8",
+            value(f"{kind} marginal rate at {most:,} elements / at {fewest:,}"),
+            lambda v: v >= 0.8,
             "{:.2f}",
         )
 

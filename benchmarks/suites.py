@@ -660,21 +660,38 @@ def for_each_sections(sizes: Sizes) -> list[Figure]:
     """Live runs and replays of for-each sections over more and more elements, all
     recording the same number of events (each element's body a share of the steps):
     flat per-event cost means the same rate whatever the number of elements. A
-    straight line of as many steps is the baseline; the shapes take turns."""
+    straight line of as many steps is the baseline; the shapes take turns.
+
+    In the largest section every event is also an element's whole life (its entry,
+    its completion, its result collected), a constant per element that the others
+    spread over many events. So the fewest and the most elements also run with two
+    and four times the steps (bodies of 2 and 4 steps at 10,000 elements, both
+    sequences): the difference between the two, divided by the events added, is
+    the cost of one more event with the per-element costs taken out (the marginal
+    rate), which is what "per-event cost flat" asks of them."""
     bench = "8. for-each sections, in memory"
     n = sizes.each_events
-    shapes = {f"{n:,} steps": steps(n)} | {
-        f"for each of {e:,} elements": each_element(e, n) for e in sizes.elements
+    fewest, most = sizes.elements[0], sizes.elements[-1]
+    shapes = {f"{n:,} steps": (steps(n), n)} | {
+        f"for each of {e:,} elements": (each_element(e, n), n) for e in sizes.elements
+    }
+    longer = {
+        (e, times): f"for each of {e:,} elements, {times}x the steps"
+        for e in (fewest, most)
+        for times in (2, 4)
+    }
+    shapes |= {
+        label: (each_element(e, times * n), times * n) for (e, times), label in longer.items()
     }
     journals: dict[str, list[Any]] = {}
-    for label, workflow in shapes.items():
+    for label, (workflow, events) in shapes.items():
         live = Runtime(workflow).create("i", 0)
         live.advance()
         journals[label] = [e.event for e in live.events]
-        assert len(journals[label]) == n, (label, len(journals[label]))
+        assert len(journals[label]) == events, (label, len(journals[label]))
     samples: dict[tuple[str, str], list[float]] = {}
     for _ in range(max(3, sizes.repeats)):  # interleaved: each round times every shape
-        for label, workflow in shapes.items():
+        for label, (workflow, _events) in shapes.items():
             samples.setdefault(("run", label), []).append(_timed_run(workflow))
             started = time.perf_counter()
             rebuild(workflow, journals[label])
@@ -682,13 +699,15 @@ def for_each_sections(sizes: Sizes) -> list[Figure]:
     figures: list[Figure] = []
     for kind in ("run", "replay"):
         base: Figure | None = None
-        for label in shapes:
-            seconds = statistics.median(samples[kind, label])
+        seconds = {label: statistics.median(samples[kind, label]) for label in shapes}
+        for label, (_workflow, events) in shapes.items():
             figures.append(
-                figure(bench, f"{kind}: {label}", rate(n, seconds), "events/s", baseline=base)
-            )
+                figure(
+                    bench, f"{kind}: {label}", rate(events, seconds[label]), "events/s",
+                    baseline=base,
+                )
+            )  # fmt: skip
             base = base or figures[-1]
-        fewest, most = sizes.elements[0], sizes.elements[-1]
         by_label = {f.name: f.value for f in figures}
         figures.append(
             Figure(
@@ -696,6 +715,18 @@ def for_each_sections(sizes: Sizes) -> list[Figure]:
                 f"{kind} rate at {most:,} elements / at {fewest:,}",
                 by_label[f"{kind}: for each of {most:,} elements"]
                 / by_label[f"{kind}: for each of {fewest:,} elements"],
+                "ratio",
+            )
+        )
+        # Seconds per added event, with each element's own costs cancelled out.
+        marginal = {
+            e: (seconds[longer[e, 4]] - seconds[longer[e, 2]]) / (2 * n) for e in (fewest, most)
+        }
+        figures.append(
+            Figure(
+                bench,
+                f"{kind} marginal rate at {most:,} elements / at {fewest:,}",
+                marginal[fewest] / marginal[most] if marginal[most] > 0 else float("nan"),
                 "ratio",
             )
         )

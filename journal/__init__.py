@@ -34,6 +34,7 @@ from .memory import MemoryJournal
 from .protocol import Journal
 from .records import (
     FINAL_STATUSES,
+    Family,
     InstanceFilter,
     InstanceRecord,
     InstanceStatus,
@@ -49,6 +50,7 @@ __all__ = [
     "DeterministicError",
     "DuplicateInstance",
     "FINAL_STATUSES",
+    "Family",
     "InstanceChanged",
     "InstanceFilter",
     "InstanceRecord",

@@ -34,6 +34,7 @@ from .errors import (
 )
 from .records import (
     FINAL_STATUSES,
+    Family,
     InstanceFilter,
     InstanceRecord,
     InstanceStatus,
@@ -143,6 +144,19 @@ MIGRATIONS: list[tuple[int, list[str]]] = [
     ),
     # The trace that created an instance, continued by the worker that runs it.
     (7, ["ALTER TABLE {schema}.instances ADD COLUMN trace_context TEXT"]),
+    (
+        8,
+        [
+            # Child instances: which instance started which (`create_instance(parent=...)`),
+            # so that a child's end wakes its parent and `wio inspect` shows both ways.
+            """CREATE TABLE {schema}.instance_children (
+                child_id TEXT PRIMARY KEY REFERENCES {schema}.instances (id),
+                parent_id TEXT NOT NULL REFERENCES {schema}.instances (id)
+            )""",
+            """CREATE INDEX instance_children_parent
+               ON {schema}.instance_children (parent_id, child_id)""",
+        ],
+    ),
 ]
 
 _INSTANCE_COLUMNS = (
@@ -175,6 +189,9 @@ WITH doomed AS (
     DELETE FROM {schema}.events e USING doomed WHERE e.instance_id = doomed.id
 ), tags AS (
     DELETE FROM {schema}.instance_tags t USING doomed WHERE t.instance_id = doomed.id
+), links AS (
+    DELETE FROM {schema}.instance_children c USING doomed
+    WHERE c.child_id = doomed.id OR c.parent_id = doomed.id
 )
 DELETE FROM {schema}.instances i USING doomed WHERE i.id = doomed.id
 """
@@ -337,7 +354,13 @@ class PostgresJournal:
 
     # -- events ---------------------------------------------------------------
 
-    def create_instance(self, record: InstanceRecord, events: Sequence[NewEvent] = ()) -> None:
+    def create_instance(
+        self,
+        record: InstanceRecord,
+        events: Sequence[NewEvent] = (),
+        *,
+        parent: str | None = None,
+    ) -> None:
         check_instance_storable(record)
         check_events_storable(record.id, 0, events)
         with self._transaction() as conn:
@@ -367,6 +390,14 @@ class PostgresJournal:
                 )
             except psycopg.errors.UniqueViolation:
                 raise DuplicateInstance(record.id) from None
+            if parent is not None:
+                try:
+                    conn.execute(
+                        self._sql("INSERT INTO {schema}.instance_children VALUES (%s, %s)"),
+                        (record.id, parent),
+                    )
+                except psycopg.errors.ForeignKeyViolation:
+                    raise UnknownInstance(parent) from None
             if events:
                 with conn.cursor() as cursor:
                     cursor.executemany(
@@ -442,6 +473,21 @@ class PostgresJournal:
         if not rows and after_seq <= 0:
             self.get_instance(instance_id)  # raises UnknownInstance
         return [StoredEvent(instance_id, *row) for row in rows]
+
+    def family(self, instance_id: str) -> Family:
+        with self._connection() as conn:
+            parent = conn.execute(
+                self._sql("SELECT parent_id FROM {schema}.instance_children WHERE child_id = %s"),
+                (instance_id,),
+            ).fetchone()
+            children = conn.execute(
+                self._sql(
+                    "SELECT child_id FROM {schema}.instance_children WHERE parent_id = %s "
+                    "ORDER BY child_id"
+                ),
+                (instance_id,),
+            ).fetchall()
+        return Family(None if parent is None else parent[0], tuple(c for (c,) in children))
 
     def read_many(self, instance_ids: Sequence[str]) -> dict[str, list[StoredEvent]]:
         with self._connection() as conn:
@@ -794,6 +840,15 @@ class PostgresJournal:
                         self._sql("INSERT INTO {schema}.instance_tags VALUES (%s, %s, %s)"),
                         [(instance_id, name, value) for name, value in update.tags],
                     )
+        if update.status in FINAL_STATUSES:  # a child's end makes its waiting parent runnable
+            conn.execute(
+                self._sql(
+                    "UPDATE {schema}.instances SET status = 'running', wakeup_at = NULL, "
+                    "updated_at = %s WHERE status = 'waiting' AND id = "
+                    "(SELECT parent_id FROM {schema}.instance_children WHERE child_id = %s)"
+                ),
+                (now, instance_id),
+            )
 
     @staticmethod
     def _wakes_workers(update: StatusUpdate | None) -> bool:

@@ -8,6 +8,7 @@ from typing import Any, Protocol, runtime_checkable
 
 from .records import (
     FINAL_STATUSES,
+    Family,
     InstanceFilter,
     InstanceRecord,
     InstanceStatus,
@@ -31,11 +32,19 @@ class Journal(Protocol):
     def upgrade(self) -> list[int]:
         """Apply missing schema migrations; returns the versions applied (idempotent)."""
 
-    def create_instance(self, record: InstanceRecord, events: Sequence[NewEvent] = ()) -> None:
+    def create_instance(
+        self,
+        record: InstanceRecord,
+        events: Sequence[NewEvent] = (),
+        *,
+        parent: str | None = None,
+    ) -> None:
         """Register a new instance; raises `DuplicateInstance` if the id is taken.
 
         ``events`` (say, a fork's copy of another journal) are its first events,
         written in the same transaction: no process ever sees it without them.
+        ``parent`` makes it that instance's child: when the child's status becomes
+        final, a waiting parent is made running in the same transaction.
         """
 
     def append(
@@ -60,6 +69,9 @@ class Journal(Protocol):
         With ``times=False`` their ``recorded_at`` is None: replay does not need
         it, and parsing a timestamp per row is a large part of reading one.
         """
+
+    def family(self, instance_id: str) -> Family:
+        """The instance's parent and children (`create_instance(parent=...)`)."""
 
     def read_many(self, instance_ids: Sequence[str]) -> dict[str, list[StoredEvent]]:
         """The events of several instances at once, by id, without times.

@@ -89,6 +89,15 @@ class InstanceRecord:
 
 
 @frozen
+class Family:
+    """An instance's links to other instances: the one that started it as a child
+    (`WIO.child`), if any, and those it started, by id."""
+
+    parent: str | None = None
+    children: tuple[str, ...] = ()
+
+
+@frozen
 class StatusUpdate:
     """A change to an instance's registry row, written with an append or alone."""
 

@@ -29,6 +29,7 @@ from .errors import (
 )
 from .records import (
     FINAL_STATUSES,
+    Family,
     InstanceFilter,
     InstanceRecord,
     InstanceStatus,
@@ -120,6 +121,18 @@ MIGRATIONS: list[tuple[int, str]] = [
     ),
     # The trace that created an instance, continued by the worker that runs it.
     (7, "ALTER TABLE instances ADD COLUMN trace_context TEXT"),
+    # Child instances: which instance started which (`create_instance(parent=...)`),
+    # so that a child's end wakes its parent and `wio inspect` shows both ways.
+    (
+        8,
+        """
+        CREATE TABLE instance_children (
+            child_id TEXT PRIMARY KEY REFERENCES instances (id),
+            parent_id TEXT NOT NULL REFERENCES instances (id)
+        ) WITHOUT ROWID;
+        CREATE INDEX instance_children_parent ON instance_children (parent_id, child_id)
+        """,
+    ),
 ]
 
 SYNCHRONOUS = ("off", "normal", "full", "extra")
@@ -219,7 +232,13 @@ class SQLiteJournal:
 
     # -- events ---------------------------------------------------------------
 
-    def create_instance(self, record: InstanceRecord, events: Sequence[NewEvent] = ()) -> None:
+    def create_instance(
+        self,
+        record: InstanceRecord,
+        events: Sequence[NewEvent] = (),
+        *,
+        parent: str | None = None,
+    ) -> None:
         check_instance_storable(record)
         check_events_storable(record.id, 0, events)
         with self._write() as db:
@@ -247,6 +266,11 @@ class SQLiteJournal:
                 )
             except sqlite3.IntegrityError:
                 raise DuplicateInstance(record.id) from None
+            if parent is not None:
+                try:
+                    db.execute("INSERT INTO instance_children VALUES (?, ?)", (record.id, parent))
+                except sqlite3.IntegrityError:  # the foreign key: no such parent
+                    raise UnknownInstance(parent) from None
             db.executemany(
                 "INSERT INTO events (instance_id, seq, type, version, payload, recorded_at, node) "
                 "VALUES (?, ?, ?, ?, ?, ?, ?)",
@@ -332,6 +356,17 @@ class SQLiteJournal:
             )
             for seq, type_, version, payload, recorded, node in rows
         ]
+
+    def family(self, instance_id: str) -> Family:
+        with self._lock:
+            parent = self._db.execute(
+                "SELECT parent_id FROM instance_children WHERE child_id = ?", (instance_id,)
+            ).fetchone()
+            children = self._db.execute(
+                "SELECT child_id FROM instance_children WHERE parent_id = ? ORDER BY child_id",
+                (instance_id,),
+            ).fetchall()
+        return Family(None if parent is None else parent[0], tuple(c for (c,) in children))
 
     def read_many(self, instance_ids: Sequence[str]) -> dict[str, list[StoredEvent]]:
         with self._lock:
@@ -551,6 +586,12 @@ class SQLiteJournal:
                         "WHERE instance_id IN (SELECT value FROM json_each(?))",
                         (ids,),
                     )
+                db.execute(
+                    "DELETE FROM instance_children WHERE child_id IN "
+                    "(SELECT value FROM json_each(?)) OR parent_id IN "
+                    "(SELECT value FROM json_each(?))",
+                    (ids, ids),
+                )
                 count = db.execute(
                     "DELETE FROM instances WHERE id IN (SELECT value FROM json_each(?))", (ids,)
                 ).rowcount
@@ -639,6 +680,13 @@ class SQLiteJournal:
             db.executemany(
                 "INSERT INTO instance_tags VALUES (?, ?, ?)",
                 [(instance_id, name, value) for name, value in update.tags],
+            )
+        if update.status in FINAL_STATUSES:  # a child's end makes its waiting parent runnable
+            db.execute(
+                "UPDATE instances SET status = 'running', wakeup_at = NULL, updated_at = ? "
+                "WHERE status = 'waiting' AND id = "
+                "(SELECT parent_id FROM instance_children WHERE child_id = ?)",
+                (_ts(now), instance_id),
             )
 
     def _conflict(self, db: sqlite3.Connection, instance_id: str, expected_seq: int) -> Exception:

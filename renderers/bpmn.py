@@ -231,16 +231,21 @@ class _Renderer:
         self.flow_count += 1
         return Flow(f"Flow_{self.flow_count}", source, target, **extra)  # type: ignore[arg-type]
 
-    def task(self, kind: str, id_: str, name: str, description: str | None) -> Fragment:
+    def task(
+        self, kind: str, id_: str, name: str, description: str | None, called: str | None = None
+    ) -> Fragment:
+        attributes = f" calledElement={quoteattr(called)}" if called is not None else ""
         documentation = (
             f"<bpmn:documentation>{escape(_clean(description))}</bpmn:documentation>"
             if description
             else ""
         )
         extensions = self.dialect.service(_clean(name)) if kind == "serviceTask" else ""
+        if kind == "callActivity":
+            extensions = self.dialect.call(called or "")
         self.element(
             id_,
-            f"<bpmn:{kind} id={quoteattr(id_)} name={quoteattr(_clean(name))}>"
+            f"<bpmn:{kind} id={quoteattr(id_)} name={quoteattr(_clean(name))}{attributes}>"
             f"{documentation}{extensions}{IO}</bpmn:{kind}>",
         )
         w, h = _task_size(_clean(name))
@@ -324,6 +329,10 @@ class _Renderer:
                 return self.event("intermediateCatchEvent", f"Timer_{pid}", name, timer)
             case model.Interruptible():
                 return self.interruptible(node, path)
+            case model.RunChild():  # another process, run as its own instance
+                name = _clean(node.meta.name or node.workflow)
+                called = _clean(node.workflow)
+                return self.task("callActivity", f"Call_{pid}", name, node.meta.description, called)
             case model.Pure() | model.Dynamic():
                 default = "Dynamic" if isinstance(node, model.Dynamic) else "Pure"
                 name = node.meta.name or default
@@ -807,6 +816,10 @@ class _Dialect:
         """The extension elements a service task needs to run."""
         return ""
 
+    def call(self, workflow: str) -> str:
+        """The extension elements a call activity (a child workflow) needs to run."""
+        return ""
+
     def multi_instance(self, pid: str) -> str:
         """A for-each section's loop characteristics. How many elements there are
         is known only at run time: a process variable, as SpiffWorkflow evaluates
@@ -855,6 +868,15 @@ class _Camunda8(_Dialect):
         return (
             "<bpmn:extensionElements>"
             f"<zeebe:taskDefinition type={quoteattr(job_type(name))}/>"
+            "</bpmn:extensionElements>"
+        )
+
+    def call(self, workflow: str) -> str:
+        # Zeebe finds the called process by its id: the child workflow's name.
+        return (
+            "<bpmn:extensionElements>"
+            f"<zeebe:calledElement processId={quoteattr(workflow)} "
+            'propagateAllChildVariables="false"/>'
             "</bpmn:extensionElements>"
         )
 

@@ -44,6 +44,7 @@ NodeKind = Literal[
     "recovery",
     "signal",
     "timer",
+    "child",  # a child instance of another workflow, started and awaited
     "fork",  # a parallel section's flows start here
     "join",  # and meet here
 ]
@@ -102,7 +103,7 @@ def node_id(path: Path) -> str:
     return "n" + "_".join(map(str, path)) if path else "n"
 
 
-Step = model.Pure | model.RunIO | model.Dynamic | model.HandleSignal
+Step = model.Pure | model.RunIO | model.Dynamic | model.HandleSignal | model.RunChild
 
 
 def label_of(node: Step) -> str:
@@ -117,6 +118,8 @@ def label_of(node: Step) -> str:
             return "Dynamic"
         case model.Pure():
             return "Pure"
+        case model.RunChild():
+            return f"Child: {node.workflow}"
         case _:
             assert_never(node)
 
@@ -131,6 +134,8 @@ def _step_kind(node: Step) -> NodeKind:
             return "signal"
         case model.Pure():
             return "pure"
+        case model.RunChild():
+            return "child"
         case _:
             assert_never(node)
 
@@ -177,7 +182,10 @@ class _Builder:
     def build(self, node: model.ModelNode, path: Path, entry: list[Exit]) -> list[Exit]:
         """Draw ``node`` after the exits ``entry``; returns the node's own exits."""
         match node:
-            case model.Pure() | model.RunIO() | model.Dynamic() | model.HandleSignal():
+            case (
+                model.Pure() | model.RunIO() | model.Dynamic() | model.HandleSignal()
+                | model.RunChild()
+            ):  # fmt: skip
                 kind = _step_kind(node)
                 label = label_of(node)
                 if isinstance(node, model.RunIO) and node.retry is not None:

@@ -24,6 +24,7 @@ _SHAPES = {
     "recovery": {"shape": "hexagon", "style": "dashed"},
     "signal": {"shape": "cds"},
     "timer": {"shape": "box", "style": "rounded,dashed"},
+    "child": {"shape": "box", "peripheries": "2"},  # a subroutine: another workflow
     # A parallel section's fork and join: bars, as in UML; the cluster names the section.
     "fork": {"shape": "box", "style": "filled", "fillcolor": "black", "label": "",
              "height": "0.06", "width": "1.5", "fixedsize": "true"},

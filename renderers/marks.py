@@ -137,7 +137,7 @@ def _derive(
             model.Fork() | model.HandleError() | model.Interruptible() | model.Checkpoint()
             | model.ForEach() | model.Embed() | model.Compensated() | model.Compensating()
             | model.Pure() | model.RunIO() | model.Dynamic() | model.HandleSignal()
-            | model.Timer() | model.Recovery() | model.End()
+            | model.Timer() | model.Recovery() | model.End() | model.RunChild()
         ):  # fmt: skip
             pass
         case _:
@@ -195,6 +195,7 @@ def _completed(node: model.ModelNode, path: Path, marks: Marks, found: dict[Path
         case (
             model.Parallel() | model.Pure() | model.RunIO() | model.Dynamic()
             | model.HandleSignal() | model.Timer() | model.Recovery() | model.End()
+            | model.RunChild()
         ):  # fmt: skip
             pass  # a parallel section completes by its own record
         case _:

@@ -72,6 +72,8 @@ def _details(node: model.ModelNode) -> list[str]:
             return [f"duration={node.duration or 'computed'}"]
         case model.ForEach():
             return [f"by={node.key}"]
+        case model.RunChild():
+            return [f"workflow={node.workflow} version={node.version}"]
         case (
             model.Pure() | model.Dynamic() | model.Sequence() | model.HandleError() | model.Fork()
             | model.Parallel() | model.Interruptible() | model.Checkpoint() | model.Recovery()
@@ -107,7 +109,7 @@ def _children(node: model.ModelNode) -> list[tuple[str, Child[model.ModelNode]]]
             return [("undo: " if kid.slot == "undo" else "", kid) for kid in kids]
         case (
             model.Pure() | model.RunIO() | model.Dynamic() | model.HandleSignal() | model.Timer()
-            | model.Recovery() | model.End()
+            | model.Recovery() | model.End() | model.RunChild()
         ):  # fmt: skip
             return []
         case _:

@@ -10,6 +10,7 @@ Every exception wio raises derives from `WioError` and is exported here.
 
 from wio.algebra import WIO, Meta
 from wio.cancellation import Cancelled, InstanceCancelled
+from wio.children import ChildDidNotFinish, ChildIdTaken
 from wio.clock import Clock, ManualClock, SystemClock
 from wio.codec import EventCodec, EventDecodeError, InputError, event
 from wio.definition import Workflow
@@ -96,6 +97,8 @@ __all__ = [
     "Instance",
     "InstanceAlreadyExists",
     "InstanceCancelled",
+    "ChildDidNotFinish",
+    "ChildIdTaken",
     "InstanceChanged",
     "InstanceNotFound",
     "InstanceStatus",

@@ -638,9 +638,12 @@ def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
 def _print_report(report: dict[str, Any]) -> None:
     instance = report["instance"]
     print(f"instance {instance['id']!r}: {instance['workflow']} v{instance['version']}")
-    for key in ("status", "waiting_for", "attempts", "last_error", "wakeup_at", "lease_owner"):
+    keys = ("status", "waiting_for", "attempts", "last_error", "wakeup_at", "lease_owner", "parent")
+    for key in keys:
         if instance.get(key) not in (None, ""):
             print(f"  {key.replace('_', ' ')}: {instance[key]}")
+    for kid in report.get("children", []):
+        print(f"  child: {kid['id']!r} ({kid['workflow']}, {kid['status']})")
     for moved in report.get("migrations", []):
         print(
             f"  migrated: v{moved['from_version']} -> v{moved['to_version']} "

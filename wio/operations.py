@@ -19,6 +19,7 @@ with the reason; nothing is lost or written twice.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 
@@ -37,6 +38,7 @@ from wio.journal import (
     StatusUpdate,
     UnknownInstance,
 )
+from wio.journal.records import FINAL_STATUSES
 
 _CODEC = EventCodec([Cancelled])
 CANCELLED = _CODEC.name_of(Cancelled)
@@ -107,8 +109,21 @@ def retry(journal: Journal, instance_id: str, *, now: datetime | None = None) ->
 def cancel(
     journal: Journal, instance_id: str, reason: str, *, now: datetime | None = None
 ) -> InstanceRecord:
-    """Record a cancellation: the instance stops at the next event boundary for good."""
+    """Record a cancellation: the instance stops at the next event boundary for good.
+
+    Its child instances (`WIO.run_child`) that have not ended are cancelled first,
+    and theirs before them: if this is interrupted, cancelling again finishes the job
+    (a parent is never left cancelled with children running)."""
     moment = now or datetime.now(UTC)
+    record = _get(journal, instance_id)
+    if record.status in (InstanceStatus.FINISHED, InstanceStatus.CANCELLED):
+        raise OperationRefused(instance_id, f"it is {record.status} already")
+    for child in journal.family(instance_id).children:
+        if _get(journal, child).status in FINAL_STATUSES:
+            continue
+        why = f"its parent {instance_id!r} was cancelled: {reason}"
+        with contextlib.suppress(OperationRefused):  # it ended meanwhile
+            cancel(journal, child, why, now=now)
     event = _CODEC.encode(Cancelled(reason, moment))
     update = StatusUpdate(InstanceStatus.CANCELLED, release_lease=True)
     for _ in range(_CONFLICT_RETRIES):

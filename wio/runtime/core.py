@@ -22,6 +22,7 @@ from attrs import frozen
 from wio import metrics, tracing
 from wio.algebra import WIO
 from wio.cancellation import Cancelled, InstanceCancelled
+from wio.children import ChildFinished, ChildStarted
 from wio.clock import Clock
 from wio.codec import stored_type
 from wio.errors import (
@@ -35,6 +36,7 @@ from wio.for_each import InElement
 from wio.interpreter import (
     Ahead,
     Applied,
+    CollectChild,
     Cursor,
     DeliverSignal,
     Effect,
@@ -43,10 +45,12 @@ from wio.interpreter import (
     ReleaseTimer,
     RunStep,
     SaveCheckpoint,
+    StartChild,
     StartTimer,
     StepRecord,
     apply_event,
     armed_timeouts,
+    awaited_children,
     current_state,
     describe_wait,
     failed_at,
@@ -425,6 +429,19 @@ class InstanceCore:
                     return
         # Otherwise a timer not yet due: a worker wakes the instance at wakeup_at.
 
+    def awaited_children(self) -> list[CollectChild]:
+        """The child instances this one waits for (whether they ended, only the journal
+        can tell); none while a failed step waits for its retry."""
+        if self.retry_state.gave_up or self.cancelled is not None:
+            return []
+        return awaited_children(self.cursor)
+
+    def still_awaited(self, effect: CollectChild) -> bool:
+        """Whether the child of ``effect`` is still awaited: another child's business
+        error recorded meanwhile may have ended its section."""
+        where = routed(self.cursor, effect.route)
+        return where is not None and any(c.child == effect.child for c in awaited_children(where))
+
     def still_due(self, effect: Effect) -> bool:
         """Whether ``effect`` is still wanted: a business error in another flow
         performed at the same time may have ended its parallel section."""
@@ -513,7 +530,7 @@ class InstanceCore:
                 name, policy = effect.node.meta.name or "timer", self.retry_policy
             case SaveCheckpoint():
                 name, policy = "checkpoint", self.retry_policy
-            case DeliverSignal():
+            case DeliverSignal() | StartChild() | CollectChild():
                 name, policy = effect.node.meta.name, self.retry_policy
             case _:
                 assert_never(effect)
@@ -593,6 +610,10 @@ def recorded_event_type(effect: Effect) -> type[Any]:
             return TimerReleased
         case RunStep() | SaveCheckpoint() | DeliverSignal():
             return effect.node.event_type
+        case StartChild():
+            return ChildStarted
+        case CollectChild():
+            return ChildFinished
         case _:
             assert_never(effect)
 

@@ -20,12 +20,14 @@ from typing import Any, Protocol, TypeVar
 from attrs import frozen
 
 from wio import metrics, tracing
+from wio.children import ChildDidNotFinish, ChildFinished, ChildIdTaken, ChildStarted, child_id
 from wio.codec import ENVELOPES, decode_input, encode_value, innermost_stored_type
 from wio.definition import Workflow, tags_of
 from wio.errors import DefinitionError, JournalSequenceError, WrongWorkflow
-from wio.interpreter import JournalRecord
+from wio.interpreter import CollectChild, JournalRecord, StartChild, format_path
 from wio.journal import (
     ConcurrencyConflict,
+    DuplicateInstance,
     InstanceRecord,
     InstanceStatus,
     Journal,
@@ -33,6 +35,7 @@ from wio.journal import (
     StatusUpdate,
     StoredEvent,
 )
+from wio.journal.records import FINAL_STATUSES
 from wio.runtime.core import InstanceCore, collector_paused, describe_failure
 from wio.undecoded import UndecodedEvent
 
@@ -60,6 +63,12 @@ class Persistence(Protocol):
     def release(self, core: InstanceCore) -> None:
         """Let other processes advance the instance."""
 
+    def child_effect(
+        self, core: InstanceCore, effect: StartChild | CollectChild
+    ) -> ChildStarted | ChildFinished | None:
+        """Start a child instance (creating it unless it exists), or collect its end
+        (None while it runs)."""
+
 
 class InMemory:
     """Nothing outlives the process; every call is free."""
@@ -80,6 +89,15 @@ class InMemory:
 
     def release(self, core: InstanceCore) -> None:
         pass
+
+    def child_effect(
+        self, core: InstanceCore, effect: StartChild | CollectChild
+    ) -> ChildStarted | ChildFinished | None:
+        raise DefinitionError(
+            f"instance {core.instance_id!r}: WIO.run_child at {format_path(effect.path)} "
+            "starts a separate instance, which needs a journal: run the workflow on one "
+            "(journal='memory://' for tests)"
+        )
 
 
 @frozen
@@ -260,6 +278,83 @@ class Journaled:
         if self._lease_renew_at:  # still held: not already released with a status update
             self._lease_renew_at = 0.0
             self.journal.release_lease(core.instance_id, self.owner)
+
+    # -- child instances ----------------------------------------------------------
+
+    def child_effect(
+        self, core: InstanceCore, effect: StartChild | CollectChild
+    ) -> ChildStarted | ChildFinished | None:
+        if isinstance(effect, StartChild):
+            return self._start_child(core, effect)
+        return self._child_end(core, effect)
+
+    def _start_child(self, core: InstanceCore, effect: StartChild) -> ChildStarted:
+        node, at = effect.node, format_path(effect.path)
+        suffix = node.id_of(effect.input)
+        if not isinstance(suffix, str) or not suffix.strip():
+            raise DefinitionError(
+                f"WIO.run_child at {at}: id_of returned {suffix!r}; a child's id must be a "
+                "non-blank string, the same for the same input"
+            )
+        child, workflow = child_id(core.instance_id, suffix), node.workflow
+        child_input = node.map_input(effect.input)
+        now = core.clock.now()
+        record = InstanceRecord(
+            id=child,
+            workflow=workflow.name,
+            workflow_version=workflow.version,
+            status=InstanceStatus.RUNNING,
+            input=encode_value(child_input, workflow.input_type),
+            created_at=now,
+            updated_at=now,
+        )
+        try:
+            self.journal.create_instance(record, parent=core.instance_id)
+        except DuplicateInstance:  # created before a crash, or by an earlier attempt
+            found = self.journal.get_instance(child)
+            if self.journal.family(child).parent != core.instance_id or found.workflow != (
+                workflow.name
+            ):
+                raise ChildIdTaken(
+                    f"instance {core.instance_id!r}: WIO.run_child at {at} would start "
+                    f"{child!r}, but that id is taken by an instance of workflow "
+                    f"{found.workflow!r} that is not this instance's child"
+                ) from None
+        return ChildStarted(child, at)
+
+    def _child_end(self, core: InstanceCore, effect: CollectChild) -> ChildFinished | None:
+        node, child, at = effect.node, effect.child, format_path(effect.path)
+        record = self.journal.get_instance(child)
+        if record.status not in FINAL_STATUSES:
+            return None
+        workflow = node.workflow
+        reader = Journaled(self.journal, workflow, self.owner, self.ttl.total_seconds())
+        ended = reader.load(
+            lambda child_input: InstanceCore(
+                child,
+                workflow.wio,
+                child_input,
+                strict=False,
+                retry=workflow.retry,
+                clock=core.clock,
+                retired=workflow.codec.retired,
+                started=False,
+            ),
+            child,
+            record,
+        )
+        if ended.status == InstanceStatus.FINISHED:
+            return ChildFinished(child, at, result=encode_value(ended.result, node.result_type))
+        error = ended.result if ended.status == InstanceStatus.FAILED else None
+        if error is None:
+            how = "was cancelled" if ended.status == InstanceStatus.CANCELLED else "gave up"
+            raise ChildDidNotFinish(
+                f"child instance {child!r} {how} ({record.last_error or 'no error recorded'}): "
+                "it has no result; resume or replace it, and the parent retries"
+            )
+        return ChildFinished(
+            child, at, error_type=type(error).__name__, error=encode_value(error, type(error))
+        )
 
     # -- helpers ----------------------------------------------------------------
 
