@@ -126,3 +126,25 @@ class LeaseHeld(JournalError):
         super().__init__(f"instance {instance_id!r} is being advanced by {owner!r}")
         self.instance_id = instance_id
         self.owner = owner
+
+
+class LeaseLost(LeaseHeld):
+    """Raised by an append fenced by a lease (owner and epoch) that is no longer the
+    instance's: another process took the instance over meanwhile (or the lease ran
+    out and was taken again). Nothing was written; the stale writer must stop
+    advancing the instance."""
+
+    def __init__(
+        self, instance_id: str, owner: str, epoch: int, holder: str | None, held_epoch: int
+    ) -> None:
+        JournalError.__init__(
+            self,
+            f"instance {instance_id!r}: the lease of {owner!r} at epoch {epoch} was lost "
+            f"(now {'free' if holder is None else f'held by {holder!r}'} at epoch {held_epoch}); "
+            "nothing was written",
+        )
+        self.instance_id = instance_id
+        self.owner = owner
+        self.epoch = epoch
+        self.holder = holder
+        self.held_epoch = held_epoch

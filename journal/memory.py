@@ -9,13 +9,14 @@ from typing import Any
 
 import attrs
 
-from .errors import ConcurrencyConflict, DuplicateInstance, LeaseHeld, UnknownInstance
+from .errors import ConcurrencyConflict, DuplicateInstance, LeaseHeld, LeaseLost, UnknownInstance
 from .records import (
     FINAL_STATUSES,
     Family,
     InstanceFilter,
     InstanceRecord,
     InstanceStatus,
+    Lease,
     NewEvent,
     StatusUpdate,
     StoredEvent,
@@ -67,10 +68,20 @@ class MemoryJournal:
         events: Sequence[NewEvent],
         now: datetime,
         update: StatusUpdate | None = None,
+        *,
+        lease: Lease | None = None,
     ) -> int:
         check_events_storable(instance_id, expected_seq, events)
         with self._lock:
             stored = self._events_of(instance_id)
+            holder = self._instances[instance_id]
+            if lease is not None and (holder.lease_owner, holder.lease_epoch) != (
+                lease.owner,
+                lease.epoch,
+            ):
+                raise LeaseLost(
+                    instance_id, lease.owner, lease.epoch, holder.lease_owner, holder.lease_epoch
+                )
             if len(stored) != expected_seq:
                 raise ConcurrencyConflict(instance_id, expected_seq, len(stored))
             for offset, event in enumerate(events, start=1):
@@ -239,7 +250,13 @@ class MemoryJournal:
             record = self.get_instance(instance_id)
             if not _lease_free(record, owner, now):
                 raise LeaseHeld(instance_id, record.lease_owner)
-            record = attrs.evolve(record, lease_owner=owner, lease_expires_at=now + ttl)
+            renewed = record.lease_owner == owner and not _lease_free(record, None, now)
+            record = attrs.evolve(
+                record,
+                lease_owner=owner,
+                lease_expires_at=now + ttl,
+                lease_epoch=record.lease_epoch + (0 if renewed else 1),
+            )
             self._instances[instance_id] = record
             return record
 
@@ -283,7 +300,12 @@ class MemoryJournal:
                     and (accepted is None or (record.workflow, record.workflow_version) in accepted)
                     and _lease_free(record, None, now)
                 ):
-                    leased = attrs.evolve(record, lease_owner=owner, lease_expires_at=now + ttl)
+                    leased = attrs.evolve(
+                        record,
+                        lease_owner=owner,
+                        lease_expires_at=now + ttl,
+                        lease_epoch=record.lease_epoch + 1,
+                    )
                     self._instances[record.id] = leased
                     claimed.append(leased)
             return claimed
@@ -310,7 +332,7 @@ class MemoryJournal:
         with self._lock:
             self._lock.notify_all()
 
-    def ping(self) -> None:
+    def ping(self, timeout: float = 1.0) -> None:
         return None
 
     def close(self) -> None:

@@ -30,6 +30,7 @@ from .errors import (
     JournalNotFound,
     JournalUnavailable,
     LeaseHeld,
+    LeaseLost,
     UnknownInstance,
 )
 from .records import (
@@ -38,6 +39,7 @@ from .records import (
     InstanceFilter,
     InstanceRecord,
     InstanceStatus,
+    Lease,
     NewEvent,
     StatusUpdate,
     StoredEvent,
@@ -119,6 +121,14 @@ MIGRATIONS: list[tuple[int, list[str]]] = [
             "ALTER TABLE {schema}.events ADD COLUMN node TEXT",
         ],
     ),
+    (
+        5,
+        [
+            # The fencing token: bumped whenever the lease changes hands, and checked
+            # by the appends of its holder, so that a stale holder's append is refused.
+            "ALTER TABLE {schema}.instances ADD COLUMN lease_epoch BIGINT NOT NULL DEFAULT 0",
+        ],
+    ),
     # Tags (values a workflow declares from its state) and an index for each filter
     # the console's list offers. Numbered 6: 5 is another change's, and the runner
     # applies whichever of them is missing, in order, independently.
@@ -163,20 +173,26 @@ _INSTANCE_COLUMNS = (
     "id, workflow, workflow_version, status, input, created_at, updated_at, wakeup_at, "
     "lease_owner, lease_expires_at, last_error, attempts, "
     "(SELECT COALESCE(MAX(seq), 0) FROM {schema}.events e WHERE e.instance_id = i.id), "
-    "i.trace_context"
+    "i.trace_context, lease_epoch"
 )
 
 
 # All the events of an append in one statement. A writer that is behind hits the
 # primary key on a seq already taken; the EXISTS (a lookup in that key) refuses
-# one that is ahead, so the events stay numbered without gaps.
+# one that is ahead, so the events stay numbered without gaps. A fenced append
+# (owner given) also needs the lease to be the writer's, at its epoch: the row is
+# locked FOR SHARE, so a claim taking the lease over waits for the append to
+# commit, or the append sees the new owner and writes nothing.
 APPEND = """
 INSERT INTO {schema}.events (instance_id, seq, type, version, payload, recorded_at, node)
 SELECT %(id)s, %(expected)s + position, type, version, payload, %(now)s, node
 FROM unnest(%(types)s::text[], %(versions)s::int[], %(payloads)s::jsonb[], %(nodes)s::text[])
     WITH ORDINALITY AS new (type, version, payload, node, position)
-WHERE %(expected)s = 0 OR EXISTS (
-    SELECT 1 FROM {schema}.events WHERE instance_id = %(id)s AND seq = %(expected)s)
+WHERE (%(expected)s = 0 OR EXISTS (
+    SELECT 1 FROM {schema}.events WHERE instance_id = %(id)s AND seq = %(expected)s))
+AND (%(owner)s::text IS NULL OR EXISTS (
+    SELECT 1 FROM {schema}.instances WHERE id = %(id)s
+    AND lease_owner = %(owner)s AND lease_epoch = %(epoch)s FOR SHARE))
 """
 
 # One batch of `prune`: the events of the chosen instances, then the instances.
@@ -223,7 +239,8 @@ WITH running AS (
     SELECT id AS chosen_id FROM (SELECT * FROM running UNION ALL SELECT * FROM waiting) c
     ORDER BY wakeup_at NULLS FIRST, updated_at LIMIT %(limit)s
 )
-UPDATE {schema}.instances i SET lease_owner = %(owner)s, lease_expires_at = %(expires)s
+UPDATE {schema}.instances i SET lease_owner = %(owner)s, lease_expires_at = %(expires)s,
+    lease_epoch = i.lease_epoch + 1
 FROM chosen WHERE i.id = chosen.chosen_id
 RETURNING """
     + _INSTANCE_COLUMNS
@@ -288,6 +305,7 @@ class PostgresJournal:
         self._sql_cache: dict[str, sql.Composed] = {}
         self._listener: psycopg.Connection[TupleRow] | None = None
         self._listener_lock = threading.Lock()
+        self._connect_seconds = max(1, int(connect_timeout))
         # Fail fast, with libpq's reason, rather than after the pool's retries.
         try:
             psycopg.connect(conninfo, connect_timeout=max(1, int(connect_timeout))).close()
@@ -299,6 +317,11 @@ class PostgresJournal:
             max_size=pool_max,
             open=False,
             timeout=connect_timeout,
+            # After an outage, a connection the pool failed to open is tried again
+            # with its backoff; giving up after connect_timeout (rather than the
+            # default 5 minutes, by when the backoff is past a minute) makes the next
+            # request try at once, so that workers resume soon after the database.
+            reconnect_timeout=connect_timeout,
             name=f"wio-{schema}",
         )
         try:
@@ -427,6 +450,8 @@ class PostgresJournal:
         events: Sequence[NewEvent],
         now: datetime,
         update: StatusUpdate | None = None,
+        *,
+        lease: Lease | None = None,
     ) -> int:
         check_events_storable(instance_id, expected_seq, events)
         try:
@@ -441,9 +466,13 @@ class PostgresJournal:
                         "payloads": [Jsonb(event.payload) for event in events],
                         "nodes": [event.node for event in events],
                         "now": now,
+                        "owner": None if lease is None else lease.owner,
+                        "epoch": None if lease is None else lease.epoch,
                     },
                 )
                 if cursor.rowcount != len(events):
+                    if lease is not None:
+                        self._check_lease(conn, instance_id, lease)
                     raise ConcurrencyConflict(instance_id, expected_seq)
                 if update is not None:
                     self._update(conn, instance_id, update, now)
@@ -457,6 +486,18 @@ class PostgresJournal:
         except psycopg.errors.ForeignKeyViolation:
             raise UnknownInstance(instance_id) from None
         return expected_seq + len(events)
+
+    def _check_lease(
+        self, conn: psycopg.Connection[TupleRow], instance_id: str, lease: Lease
+    ) -> None:
+        row = conn.execute(
+            self._sql("SELECT lease_owner, lease_epoch FROM {schema}.instances WHERE id = %s"),
+            (instance_id,),
+        ).fetchone()
+        if row is None:
+            raise UnknownInstance(instance_id)
+        if (row[0], row[1]) != (lease.owner, lease.epoch):
+            raise LeaseLost(instance_id, lease.owner, lease.epoch, row[0], row[1])
 
     def read(
         self, instance_id: str, after_seq: int = 0, *, times: bool = True
@@ -626,7 +667,9 @@ class PostgresJournal:
                 # Returning the record saves a round trip: a signal from outside takes a lease.
                 self._sql(
                     "UPDATE {schema}.instances i SET lease_owner = %(owner)s, "
-                    "lease_expires_at = %(expires)s WHERE id = %(id)s AND (lease_owner IS NULL "
+                    "lease_expires_at = %(expires)s, lease_epoch = lease_epoch + CASE WHEN "
+                    "lease_owner = %(owner)s AND lease_expires_at > %(now)s THEN 0 ELSE 1 END "
+                    "WHERE id = %(id)s AND (lease_owner IS NULL "
                     "OR lease_owner = %(owner)s OR lease_expires_at <= %(now)s) "
                     f"RETURNING {_INSTANCE_COLUMNS}"
                 ),
@@ -735,19 +778,44 @@ class PostgresJournal:
         return [WorkflowRecord(*row) for row in rows]
 
     def wait_for_work(self, timeout: float) -> None:
-        """Wait for a NOTIFY about new or released instances, at most ``timeout`` seconds."""
+        """Wait for a NOTIFY about new or released instances, at most ``timeout`` seconds.
+
+        A LISTEN connection that was dropped (a restart, a terminated backend) is
+        opened again; notifications sent meanwhile are lost, so the call then
+        returns at once and the caller looks for work. Raises `JournalUnavailable`
+        only if the database cannot be reached to LISTEN again."""
         with self._listener_lock:
+            if self._listener is None or self._listener.closed:
+                self._listen()
+                return  # anything may have been missed while not listening
             try:
-                if self._listener is None or self._listener.closed:
-                    self._listener = psycopg.connect(self.conninfo, autocommit=True)
-                    self._listener.execute(
-                        sql.SQL("LISTEN {}").format(sql.Identifier(self._channel))
-                    )
+                assert self._listener is not None
                 for _ in self._listener.notifies(timeout=timeout, stop_after=1):
                     pass
-            except psycopg.OperationalError as exc:
-                self._listener = None
-                raise self._unavailable(f"PostgreSQL at {self.url}", exc) from exc
+            except psycopg.Error as exc:
+                log.info(
+                    "the LISTEN connection on %s was lost (%s): listening again", self.url, exc
+                )
+                self._drop_listener()
+                self._listen()
+
+    def _listen(self) -> None:
+        try:
+            listener = psycopg.connect(
+                self.conninfo, autocommit=True, connect_timeout=self._connect_seconds
+            )
+            listener.execute(sql.SQL("LISTEN {}").format(sql.Identifier(self._channel)))
+        except psycopg.Error as exc:
+            raise self._unavailable(f"PostgreSQL at {self.url}", exc) from exc
+        self._listener = listener
+
+    def _drop_listener(self) -> None:
+        if self._listener is not None:
+            try:
+                self._listener.close()
+            except psycopg.Error:
+                pass  # already broken: nothing to close cleanly
+        self._listener = None
 
     def wake(self) -> None:
         # The listener blocks on its socket; a notification is what wakes it. Other
@@ -755,15 +823,25 @@ class PostgresJournal:
         with self._transaction() as conn:
             conn.execute("SELECT pg_notify(%s, '')", (self._channel,))
 
-    def ping(self) -> None:
-        with self._connection() as conn:
-            conn.execute("SELECT 1")
+    def ping(self, timeout: float = 1.0) -> None:
+        # A connection of its own, not the pool's: a probe must answer within its
+        # timeout whatever the pool is doing (waiting to reconnect, all in use).
+        seconds = max(1, round(timeout))
+        try:
+            with psycopg.connect(
+                self.conninfo,
+                autocommit=True,
+                connect_timeout=seconds,
+                options=f"-c statement_timeout={int(timeout * 1000)}",
+            ) as conn:
+                conn.execute("SELECT 1")
+        except psycopg.Error as exc:
+            raise self._unavailable(f"PostgreSQL at {self.url}", exc) from exc
 
     def close(self) -> None:
         self._notifier.close()
         with self._listener_lock:
-            if self._listener is not None:
-                self._listener.close()
+            self._drop_listener()
         self._pool.close()
 
     def __enter__(self) -> PostgresJournal:
@@ -794,7 +872,9 @@ class PostgresJournal:
         try:
             with self._pool.connection() as conn:
                 yield conn
-        except (PoolTimeout, psycopg.OperationalError) as exc:
+        except (PoolTimeout, psycopg.OperationalError, psycopg.InterfaceError) as exc:
+            # OperationalError covers a backend terminated or a server shut down
+            # mid-query; InterfaceError a connection found closed.
             raise self._unavailable(f"PostgreSQL at {self.url}", exc) from exc
 
     @contextmanager

@@ -12,6 +12,7 @@ from .records import (
     InstanceFilter,
     InstanceRecord,
     InstanceStatus,
+    Lease,
     NewEvent,
     StatusUpdate,
     StoredEvent,
@@ -54,11 +55,15 @@ class Journal(Protocol):
         events: Sequence[NewEvent],
         now: datetime,
         update: StatusUpdate | None = None,
+        *,
+        lease: Lease | None = None,
     ) -> int:
         """Append events after ``expected_seq`` (optimistic concurrency), atomically.
 
         Returns the new last sequence number. Raises `ConcurrencyConflict`,
         writing nothing, if the instance's last event is not ``expected_seq``.
+        With ``lease`` (fencing) it raises `LeaseLost`, writing nothing, unless the
+        instance's lease is still that owner's at that epoch.
         """
 
     def read(
@@ -129,7 +134,10 @@ class Journal(Protocol):
     def acquire_lease(
         self, instance_id: str, owner: str, now: datetime, ttl: timedelta
     ) -> InstanceRecord:
-        """Take or renew the lease; raises `LeaseHeld` if another owner's is unexpired."""
+        """Take or renew the lease; raises `LeaseHeld` if another owner's is unexpired.
+
+        Taking a lease that was free or expired bumps its ``lease_epoch``; renewing
+        one that ``owner`` holds unexpired keeps it."""
 
     def release_lease(self, instance_id: str, owner: str) -> None:
         """Give the lease up, if ``owner`` holds it."""
@@ -150,7 +158,8 @@ class Journal(Protocol):
         Due means running with no ``wakeup_at`` or one in the past, or waiting
         with a ``wakeup_at`` in the past (a timeout ran out). Expired leases count
         as free, which is how the work of a dead process is picked up again.
-        Instances ``owner`` already holds are not returned again.
+        Instances ``owner`` already holds are not returned again. Each claimed
+        instance's ``lease_epoch`` is bumped.
         """
 
     def prune(
@@ -179,8 +188,10 @@ class Journal(Protocol):
     def wake(self) -> None:
         """Make this process's `wait_for_work` calls return now (e.g. to shut down)."""
 
-    def ping(self) -> None:
-        """Raise `JournalUnavailable` unless the database answers."""
+    def ping(self, timeout: float = 1.0) -> None:
+        """Raise `JournalUnavailable` unless the database answers within about
+        ``timeout`` seconds, on a connection of its own (a health probe must not
+        wait behind the journal's other work)."""
 
     def close(self) -> None: ...
 

@@ -86,6 +86,9 @@ class InstanceRecord:
     # The W3C traceparent of the span that created the instance, if one was current:
     # whichever process runs its steps continues that trace.
     trace_context: str | None = None
+    # The fencing token: bumped each time the lease changes hands (a claim, or an
+    # acquisition of a free or expired lease), never by a renewal (schema version 5).
+    lease_epoch: int = 0
 
 
 @frozen
@@ -95,6 +98,15 @@ class Family:
 
     parent: str | None = None
     children: tuple[str, ...] = ()
+
+
+@frozen
+class Lease:
+    """A lease as its holder knows it: an append fenced with it is refused
+    (`LeaseLost`) once the instance's lease has another owner or epoch."""
+
+    owner: str
+    epoch: int
 
 
 @frozen
@@ -204,13 +216,14 @@ def instance_from_row(
     load: Callable[[Any], Any] = _same,
     moment: Callable[[Any], datetime | None] = _same,
 ) -> InstanceRecord:
-    """An `InstanceRecord` from a row of the registry's columns, in table order.
+    """An `InstanceRecord` from a row of the registry's columns, in table order, then
+    the last seq and the lease epoch.
 
     ``load`` turns the stored input into JSON values and ``moment`` a stored
     time into a datetime, for databases that store them as text or numbers.
     """
     (id_, workflow, version, status, input_, created, updated, wakeup, owner, expires, error,
-     attempts, last_seq, trace_context) = row  # fmt: skip
+     attempts, last_seq, trace_context, lease_epoch) = row  # fmt: skip
     created_at, updated_at = moment(created), moment(updated)
     assert created_at is not None and updated_at is not None
     return InstanceRecord(
@@ -228,4 +241,5 @@ def instance_from_row(
         attempts=attempts,
         last_seq=last_seq,
         trace_context=trace_context,
+        lease_epoch=lease_epoch,
     )

@@ -24,6 +24,7 @@ from .errors import (
     JournalNotFound,
     JournalUnavailable,
     LeaseHeld,
+    LeaseLost,
     UndecodablePayload,
     UnknownInstance,
 )
@@ -33,6 +34,7 @@ from .records import (
     InstanceFilter,
     InstanceRecord,
     InstanceStatus,
+    Lease,
     NewEvent,
     StatusUpdate,
     StoredEvent,
@@ -102,6 +104,9 @@ MIGRATIONS: list[tuple[int, str]] = [
     # Each event names the node that recorded it, so that replay can tell the
     # events a checkpoint covers from foreign ones without decoding them.
     (4, "ALTER TABLE events ADD COLUMN node TEXT"),
+    # The fencing token: bumped whenever the lease changes hands, and checked by the
+    # appends of its holder, so that a stale holder's append is refused.
+    (5, "ALTER TABLE instances ADD COLUMN lease_epoch INTEGER NOT NULL DEFAULT 0"),
     # Tags (values a workflow declares from its state) and an index for each filter
     # the console's list offers. Numbered 6: 5 is another change's, and the runner
     # applies whichever of them is missing, in order, independently.
@@ -140,7 +145,7 @@ _INSTANCE_COLUMNS = (
     "id, workflow, workflow_version, status, input, created_at, updated_at, wakeup_at, "
     "lease_owner, lease_expires_at, last_error, attempts, "
     "(SELECT COALESCE(MAX(seq), 0) FROM events e WHERE e.instance_id = instances.id), "
-    "trace_context"
+    "trace_context, lease_epoch"
 )
 
 
@@ -151,7 +156,8 @@ _ACCEPTED = (
 # Each status in its own partial index, in claim order (NULL wakeups first), so each
 # branch stops after a batch; an OR across the statuses would sort the whole backlog.
 CLAIM_RUNNABLE = f"""
-UPDATE instances SET lease_owner = :owner, lease_expires_at = :expires WHERE id IN (
+UPDATE instances SET lease_owner = :owner, lease_expires_at = :expires,
+    lease_epoch = lease_epoch + 1 WHERE id IN (
     SELECT id FROM (
         SELECT * FROM (
             SELECT id, wakeup_at, updated_at FROM instances INDEXED BY instances_runnable
@@ -295,14 +301,19 @@ class SQLiteJournal:
         events: Sequence[NewEvent],
         now: datetime,
         update: StatusUpdate | None = None,
+        *,
+        lease: Lease | None = None,
     ) -> int:
         check_events_storable(instance_id, expected_seq, events)
         with self._write() as db:
-            if (
-                db.execute("SELECT 1 FROM instances WHERE id = ?", (instance_id,)).fetchone()
-                is None
-            ):
+            # Under the write lock: no claim can take the lease over before the commit.
+            holder = db.execute(
+                "SELECT lease_owner, lease_epoch FROM instances WHERE id = ?", (instance_id,)
+            ).fetchone()
+            if holder is None:
                 raise UnknownInstance(instance_id)
+            if lease is not None and tuple(holder) != (lease.owner, lease.epoch):
+                raise LeaseLost(instance_id, lease.owner, lease.epoch, holder[0], holder[1])
             seq = expected_seq
             for event in events:
                 seq += 1
@@ -494,9 +505,11 @@ class SQLiteJournal:
     ) -> InstanceRecord:
         with self._write() as db:
             cursor = db.execute(
-                "UPDATE instances SET lease_owner = ?, lease_expires_at = ? WHERE id = ? AND "
-                "(lease_owner IS NULL OR lease_owner = ? OR lease_expires_at <= ?)",
-                (owner, _ts(now + ttl), instance_id, owner, _ts(now)),
+                "UPDATE instances SET lease_owner = :owner, lease_expires_at = :expires, "
+                "lease_epoch = lease_epoch + (lease_owner IS NOT :owner OR lease_expires_at <= :now) "
+                "WHERE id = :id AND "
+                "(lease_owner IS NULL OR lease_owner = :owner OR lease_expires_at <= :now)",
+                {"owner": owner, "expires": _ts(now + ttl), "id": instance_id, "now": _ts(now)},
             )
             if cursor.rowcount != 1:
                 holder = db.execute(
@@ -622,10 +635,17 @@ class SQLiteJournal:
     def wake(self) -> None:
         self._woken.set()
 
-    def ping(self) -> None:
+    def ping(self, timeout: float = 1.0) -> None:
+        # A connection of its own: the shared one may be waiting for the write lock
+        # (for up to busy_timeout), and a probe must answer within its timeout. In
+        # WAL mode a read does not wait for writers.
         try:
-            with self._lock:
-                self._db.execute("SELECT 1").fetchone()
+            uri = f"{self.path.resolve().as_uri()}?mode=rw"  # never creates a missing file
+            probe = sqlite3.connect(uri, uri=True, timeout=timeout)
+            try:
+                probe.execute("SELECT count(*) FROM sqlite_master").fetchone()
+            finally:
+                probe.close()
         except sqlite3.Error as exc:
             raise JournalUnavailable(f"SQLite journal {self.path}: {exc}") from exc
 
@@ -650,10 +670,13 @@ class SQLiteJournal:
                 raise JournalUnavailable(f"SQLite journal {self.path}: {exc}") from exc
             try:
                 yield self._db
-            except BaseException:
-                self._db.execute("ROLLBACK")
+                self._db.execute("COMMIT")
+            except BaseException as exc:
+                if self._db.in_transaction:
+                    self._db.execute("ROLLBACK")
+                if isinstance(exc, sqlite3.OperationalError):  # locked, I/O error, disk full
+                    raise JournalUnavailable(f"SQLite journal {self.path}: {exc}") from exc
                 raise
-            self._db.execute("COMMIT")
 
     def _update(
         self, db: sqlite3.Connection, instance_id: str, update: StatusUpdate, now: datetime

@@ -8,9 +8,12 @@ the database.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from contextlib import AbstractContextManager
+from functools import partial
 from typing import Any, TypeVar
 
 from wio import tracing
+from wio.fencing import running_under
 from wio.interpreter import expected_signals
 from wio.journal import InstanceRecord, InstanceStatus
 from wio.runtime import procedures
@@ -35,7 +38,8 @@ class AsyncInstance(InstanceView[In, E, Out]):
 
     async def step(self) -> bool:
         """Perform the next effect and record its event. False if nothing was done."""
-        return bool(await drive_async(procedures.step(self._core, self._persistence)))
+        with self._fenced():
+            return bool(await drive_async(procedures.step(self._core, self._persistence)))
 
     async def advance(self, *, until: Callable[[], bool] | None = None) -> InstanceStatus:
         """Advance until finished, waiting for the outside, or stopped by an error.
@@ -57,8 +61,9 @@ class AsyncInstance(InstanceView[In, E, Out]):
         # The flows of a parallel section await their effects concurrently.
         steps = procedures.step_concurrently
         while not (until is not None and until()):
-            if not await drive_async(steps(self._core, self._persistence)):
-                break
+            with self._fenced():
+                if not await drive_async(steps(self._core, self._persistence)):
+                    break
             if not self._core.more_is_due():
                 break
 
@@ -79,9 +84,10 @@ class AsyncInstance(InstanceView[In, E, Out]):
         """Deliver ``signal``, run on to the next wait, and return its response; see
         `Instance.signal`."""
         try:
-            response: Resp = await drive_async(
-                procedures.signal(self._core, self._persistence, signal, request, key, element)
-            )
+            with self._fenced():
+                response: Resp = await drive_async(
+                    procedures.signal(self._core, self._persistence, signal, request, key, element)
+                )
             if advance and self._core.more_is_due():
                 await self._run_on()
         finally:
@@ -91,6 +97,10 @@ class AsyncInstance(InstanceView[In, E, Out]):
     def expected_signals(self) -> tuple[Signal[Any, Any], ...]:
         """The signals the instance waits for now."""
         return expected_signals(self._core.cursor)
+
+    def _fenced(self) -> AbstractContextManager[None]:
+        """`wio.fencing.current_lease` answers for the steps run inside."""
+        return running_under(partial(self._persistence.step_lease, self._core))
 
     async def _outside(self, steps: Any) -> Any:
         try:

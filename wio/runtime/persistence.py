@@ -24,6 +24,7 @@ from wio.children import ChildDidNotFinish, ChildFinished, ChildIdTaken, ChildSt
 from wio.codec import ENVELOPES, decode_input, encode_value, innermost_stored_type
 from wio.definition import Workflow, tags_of
 from wio.errors import DefinitionError, JournalSequenceError, WrongWorkflow
+from wio.fencing import StepLease
 from wio.interpreter import CollectChild, JournalRecord, StartChild, format_path
 from wio.journal import (
     ConcurrencyConflict,
@@ -31,6 +32,8 @@ from wio.journal import (
     InstanceRecord,
     InstanceStatus,
     Journal,
+    Lease,
+    LeaseLost,
     NewEvent,
     StatusUpdate,
     StoredEvent,
@@ -69,6 +72,9 @@ class Persistence(Protocol):
         """Start a child instance (creating it unless it exists), or collect its end
         (None while it runs)."""
 
+    def step_lease(self, core: InstanceCore) -> StepLease | None:
+        """The lease steps run under now (their fencing token), if any."""
+
 
 class InMemory:
     """Nothing outlives the process; every call is free."""
@@ -99,6 +105,9 @@ class InMemory:
             "(journal='memory://' for tests)"
         )
 
+    def step_lease(self, core: InstanceCore) -> StepLease | None:
+        return None
+
 
 @frozen
 class _RegistryView:
@@ -127,6 +136,7 @@ class Journaled:
         self._persisted: _RegistryView | None = None
         self._tags: Tags | None = None  # as the registry holds them; None: not known
         self._lease_renew_at = 0.0  # monotonic time after which the lease is renewed
+        self._epoch: int | None = None  # the lease's epoch while this process holds it
 
     # -- creating and loading ---------------------------------------------------
 
@@ -190,6 +200,7 @@ class Journaled:
         )
         update = None if unchanged else self._update(view, tags)
         encoded = self.workflow.codec.encode(recorded.event)
+        assert self._epoch is not None  # acquired above
         with metrics.EVENT_APPEND.time():
             self.journal.append(
                 core.instance_id,
@@ -197,13 +208,15 @@ class Journaled:
                 [NewEvent(encoded.type, encoded.version, encoded.payload, recorded.node)],
                 core.clock.now(),
                 update,
+                # Fenced: refused if another process took the lease over meanwhile.
+                lease=Lease(self.owner, self._epoch),
             )
         metrics.RECORDED.inc()  # counted where it is written: workers always journal
         self._persisted = view
         if tags is not None:
             self._tags = tags
         if update is not None and update.release_lease:
-            self._lease_renew_at = 0.0  # released with the update
+            self._released()
 
     def _changed_tags(self, core: InstanceCore) -> Tags | None:
         """The instance's tags if the registry does not hold them yet, else None."""
@@ -237,7 +250,7 @@ class Journaled:
             if tags is not None:
                 self._tags = tags
             if update.release_lease:
-                self._lease_renew_at = 0.0  # released with the update
+                self._released()
 
     # -- the lease --------------------------------------------------------------
 
@@ -252,6 +265,12 @@ class Journaled:
         )
         # Renew at half the lease's life: a crashed holder's work is free again after ttl.
         self._lease_renew_at = time.monotonic() + self.ttl.total_seconds() / 2
+        held, self._epoch = self._epoch, record.lease_epoch
+        if held is not None and held != record.lease_epoch:
+            # The lease ran out during this run and changed hands (perhaps back to this
+            # process): what the run did since is stale, and another may have done it.
+            self.release(core)
+            raise LeaseLost(core.instance_id, self.owner, held, self.owner, record.lease_epoch)
         if record.workflow_version != self.workflow.version:  # migrated meanwhile
             self.release(core)
             self._check_workflow(record)
@@ -271,12 +290,13 @@ class Journaled:
         """This owner took the lease at ``since`` (`time.monotonic`) by claiming
         ``record``: no need to take it again before half its life has passed."""
         self._lease_renew_at = since + self.ttl.total_seconds() / 2
+        self._epoch = record.lease_epoch
         if record.last_seq != core.last_seq:
             self._catch_up(core, record)
 
     def release(self, core: InstanceCore) -> None:
         if self._lease_renew_at:  # still held: not already released with a status update
-            self._lease_renew_at = 0.0
+            self._released()
             self.journal.release_lease(core.instance_id, self.owner)
 
     # -- child instances ----------------------------------------------------------
@@ -355,6 +375,15 @@ class Journaled:
         return ChildFinished(
             child, at, error_type=type(error).__name__, error=encode_value(error, type(error))
         )
+
+    def step_lease(self, core: InstanceCore) -> StepLease | None:
+        if self._epoch is None:
+            return None
+        return StepLease(core.instance_id, self.owner, self._epoch)
+
+    def _released(self) -> None:
+        self._lease_renew_at = 0.0
+        self._epoch = None
 
     # -- helpers ----------------------------------------------------------------
 

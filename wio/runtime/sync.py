@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Iterable
+from contextlib import AbstractContextManager
 from functools import partial
 from typing import Any, TypeVar, assert_never
 
 from wio import tracing
 from wio.errors import DefinitionError
+from wio.fencing import running_under
 from wio.interpreter import DeliverSignal, RunStep, SaveCheckpoint, expected_signals
 from wio.journal import InstanceRecord, InstanceStatus
 from wio.runtime import procedures
@@ -57,7 +59,8 @@ class Instance(InstanceView[In, E, Out]):
 
     def step(self) -> bool:
         """Perform the next effect and record its event. False if nothing was done."""
-        return bool(drive_sync(procedures.step(self._core, self._persistence), perform_sync))
+        with self._fenced():
+            return bool(drive_sync(procedures.step(self._core, self._persistence), perform_sync))
 
     def advance(self, *, until: Callable[[], bool] | None = None) -> InstanceStatus:
         """Advance until finished, waiting for the outside, or stopped by an error.
@@ -114,10 +117,11 @@ class Instance(InstanceView[In, E, Out]):
         the signal alone (as `step` records one event).
         """
         try:
-            response: Resp = drive_sync(
-                procedures.signal(self._core, self._persistence, signal, request, key, element),
-                perform_sync,
-            )
+            with self._fenced():
+                response: Resp = drive_sync(
+                    procedures.signal(self._core, self._persistence, signal, request, key, element),
+                    perform_sync,
+                )
             if advance and self._core.more_is_due():
                 self._run_on()
         finally:
@@ -127,6 +131,10 @@ class Instance(InstanceView[In, E, Out]):
     def expected_signals(self) -> tuple[Signal[Any, Any], ...]:
         """The signals the instance waits for now."""
         return expected_signals(self._core.cursor)
+
+    def _fenced(self) -> AbstractContextManager[None]:
+        """`wio.fencing.current_lease` answers for the steps run inside."""
+        return running_under(partial(self._persistence.step_lease, self._core))
 
     def _outside(self, steps: Any) -> Any:
         # Something from outside, then the lease goes back, so workers take over at once.
