@@ -171,7 +171,7 @@ def test_health_reports_whether_the_journal_answers() -> None:
     class FlakyJournal(MemoryJournal):
         reachable = True
 
-        def ping(self) -> None:
+        def ping(self, timeout: float = 1.0) -> None:
             if not self.reachable:
                 raise ConnectionError("database is down")
 

@@ -3,7 +3,16 @@
 It registers its workflows, then loops: lease a batch of runnable instances
 (new, woken, or stalled because their process died), advance each until it
 blocks, and wait for more work (NOTIFY on PostgreSQL, polling on SQLite). A
-heartbeat renews its leases so a long step does not lose its instance.
+heartbeat renews its leases so a long step does not lose its instance; it runs
+in a child process (`wio.heartbeat`), so that a step holding the GIL cannot
+starve it.
+
+The journal may go away (a database restart, a connection terminated, a lock
+held too long): the worker then rides the outage out, trying again with
+capped exponential backoff and jitter, logs it once when it begins and once
+when it ends, and carries on. Instances it held meanwhile are given back;
+appends are fenced by the lease's epoch, so an instance whose lease changed
+hands is never advanced further by this worker.
 
 SIGTERM and SIGINT stop it gracefully: the current step finishes, leases are
 released, and the process exits 0. A step still running after
@@ -16,6 +25,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import random
 import signal
 import threading
 import time
@@ -29,6 +39,7 @@ from wio import metrics
 from wio.clock import Clock, SystemClock
 from wio.definition import Workflow
 from wio.errors import InvalidSetting, WrongWorkflow
+from wio.heartbeat import Heartbeat
 from wio.journal import (
     ConcurrencyConflict,
     InstanceRecord,
@@ -49,7 +60,51 @@ log = logging.getLogger("wio.worker")
 # register theirs again with every heartbeat (a third of the lease's life).
 SERVED_WITHIN = timedelta(minutes=10)
 UNSERVED_CHECK_INTERVAL = 60.0  # seconds between two looks for instances no worker serves
-MAX_OUTAGE_PAUSE = 30.0  # seconds, at most, between two tries while the journal is down
+HEALTH_TIMEOUT = 1.0  # seconds: /health answers within this, whatever the journal does
+FIRST_RETRY_DELAY = 0.1  # seconds before the first retry in an outage; doubles up to the cap
+
+
+class Outage:
+    """Whether the journal is out of reach for this worker, as its threads find it.
+
+    Logs once at WARNING when an outage begins and once when it ends, however
+    many calls fail in between, and spaces the retries: capped exponential
+    backoff with jitter, so that workers do not all come back at once."""
+
+    def __init__(self, max_delay: float) -> None:
+        self.max_delay = max_delay
+        self._lock = threading.Lock()
+        self._began: float | None = None  # time.monotonic() of the first failure
+        self._failures = 0
+        self.error: str | None = None
+
+    @property
+    def ongoing(self) -> bool:
+        return self._began is not None
+
+    def failed(self, exc: BaseException) -> float:
+        """Note a failed call; returns how long to wait before trying again."""
+        with self._lock:
+            if self._began is None:
+                self._began = time.monotonic()
+                log.warning("journal unavailable, retrying with backoff: %s", exc)
+            self.error = str(exc)
+            self._failures += 1
+            ceiling = min(self.max_delay, FIRST_RETRY_DELAY * 2 ** min(self._failures - 1, 30))
+            return random.uniform(ceiling / 2, ceiling)
+
+    def ended(self) -> None:
+        """Note a call that worked: the outage, if any, is over."""
+        if self._began is None:  # the common case, without taking the lock
+            return
+        with self._lock:
+            if self._began is not None:
+                log.warning(
+                    "journal available again after %.1f s (%d failed attempts)",
+                    time.monotonic() - self._began,
+                    self._failures,
+                )
+            self._began, self._failures, self.error = None, 0, None
 
 
 def served_versions(
@@ -70,6 +125,7 @@ class Worker:
         poll_interval: float = 1.0,
         batch_size: int = 8,
         shutdown_timeout: float = 30.0,
+        max_retry_delay: float = 5.0,
         clock: Clock | None = None,
         strict: bool = False,
     ) -> None:
@@ -79,6 +135,7 @@ class Worker:
         for setting, value, least in (
             ("lease_ttl", lease_ttl, 0.0), ("poll_interval", poll_interval, 0.0),
             ("batch_size", batch_size, 0), ("shutdown_timeout", shutdown_timeout, -1e-9),
+            ("max_retry_delay", max_retry_delay, 0.0),
         ):  # fmt: skip
             if not value > least:
                 raise InvalidSetting(
@@ -96,6 +153,13 @@ class Worker:
         self.processed = 0
         self._current: str | None = None
         self._claimed_at = 0.0
+        # Instances claimed and not yet given back: released after an outage or a
+        # shutdown timeout, so that no claimed instance stays leased by a worker
+        # that will not run it.
+        self._held: set[str] = set()
+        self.outage = Outage(max_retry_delay)
+        self._listening = False
+        self._renewer: Heartbeat | None = None
         # Several versions of a workflow side by side: each instance runs on its own.
         self.versions = WorkflowVersions(workflows)
         self.runtimes: dict[tuple[str, int], Runtime[Any, Any, Any]] = {
@@ -165,34 +229,59 @@ class Worker:
         return unserved
 
     def run_until_stopped(self) -> None:
-        """Process work until `stop` is called."""
-        self.register()
+        """Process work until `stop` is called, riding out journal outages."""
+        while not self._attempt(self.register):
+            pass
+        self._renewer = Heartbeat.start(self.journal, self.owner, self.lease_ttl, self.clock)
         heartbeat = threading.Thread(target=self._heartbeat, name="wio-heartbeat", daemon=True)
         heartbeat.start()
         log.info("worker %s started: %s", self.owner, sorted(self.runtimes))
-        # Subscribe (LISTEN) before the first claim: work created after the claim
-        # then always wakes us, and work created before it is claimed.
-        self.journal.wait_for_work(0)
-        pause = self.poll_interval
-        while not self.stopping.is_set():
-            try:
-                claimed = self._claim()
-                for record in claimed:
-                    if self.stopping.is_set():
-                        self.journal.release_lease(record.id, self.owner)
-                    else:
-                        self.advance(record)
-                if not claimed:
-                    self.journal.wait_for_work(self.poll_interval)
-            except JournalUnavailable as exc:
-                # An outage: stay up (the health port answers 503 meanwhile) and try
-                # again, less often the longer it lasts, instead of exiting.
-                log.warning("journal unreachable, trying again in %gs: %s", pause, exc)
-                self.stopping.wait(pause)
-                pause = min(pause * 2, MAX_OUTAGE_PAUSE)
-            else:
-                pause = self.poll_interval
+        try:
+            while not self.stopping.is_set():
+                self._attempt(self._work)
+        finally:
+            self.stopping.set()
+            if self._renewer is not None:
+                self._renewer.stop()
         log.info("worker %s stopped after %d instance runs", self.owner, self.processed)
+
+    def _attempt(self, action: Any) -> bool:
+        """Run ``action``; in an outage, wait (backoff) and return False."""
+        try:
+            action()
+        except JournalUnavailable as exc:
+            self.stopping.wait(self.outage.failed(exc))
+            return False
+        self.outage.ended()
+        return True
+
+    def _work(self) -> None:
+        """One turn of the loop: give back what an outage left held, claim, advance,
+        and wait for work if there was none."""
+        # Subscribe (LISTEN) before the claim: work created after the claim then
+        # always wakes us, and work created before it is claimed. Returns at once
+        # when already listening.
+        if not self._listening:
+            self.journal.wait_for_work(0)
+            self._listening = True
+        self._let_go_of_held()
+        claimed = self._claim()
+        for record in claimed:
+            if self.stopping.is_set():
+                self.journal.release_lease(record.id, self.owner)
+                self._held.discard(record.id)
+            else:
+                self.advance(record)
+        if not claimed:
+            self.journal.wait_for_work(self.poll_interval)
+
+    def _let_go_of_held(self) -> None:
+        """Release the leases of claimed instances not run: an outage interrupted
+        their batch. Their lease is renewed by the heartbeat, so nobody else would
+        take them over."""
+        for instance_id in sorted(self._held):
+            self.journal.release_lease(instance_id, self.owner)
+            self._held.discard(instance_id)
 
     def run_once(self) -> int:
         """Process the work that is runnable now, then return how many instances were run."""
@@ -215,6 +304,7 @@ class Worker:
                 list(self.runtimes),
             )
         metrics.CLAIMED.observe(len(claimed))
+        self._held.update(record.id for record in claimed)
         if claimed:
             log.info("claimed %d instance(s): %s", len(claimed), ", ".join(r.id for r in claimed))
         return claimed
@@ -246,9 +336,14 @@ class Worker:
             runtime.forget(record.id)
             if isinstance(exc, WrongWorkflow):  # claimed at the old version: let it go
                 self.journal.release_lease(record.id, self.owner)
-        except JournalError:
+        except JournalUnavailable:
+            # Kept in `_held`: its lease is released once the journal is back.
             runtime.forget(record.id)
             raise
+        except JournalError as exc:
+            # About this instance only (say, deleted meanwhile): the others go on.
+            log.error("instance %r: %s", record.id, exc)
+            runtime.forget(record.id)
         except Exception as exc:
             # The journal cannot be replayed (e.g. an event that no longer decodes): fail
             # the instance with the reason, keeping every event as it is.
@@ -269,27 +364,62 @@ class Worker:
                 )  # fmt: skip
             except ConcurrencyConflict as conflict:
                 log.warning("instance %r: not marked failed: %s", record.id, conflict)
+        else:
+            self._held.discard(record.id)
         finally:
             self._current = None
 
     def abandon(self) -> None:
-        """Give up the instance being advanced, so that another worker takes it over."""
+        """Give up the instance being advanced and the rest of its batch, so that
+        other workers take them over at once rather than when their leases expire."""
         current = self._current
         if current is not None:
             log.warning("abandoning instance %r after the shutdown timeout", current)
-            self.journal.release_lease(current, self.owner)
+        for instance_id in sorted(self._held | ({current} if current else set())):
+            try:
+                self.journal.release_lease(instance_id, self.owner)
+            except JournalError as exc:
+                log.warning("instance %r: lease not released: %s", instance_id, exc)
 
     def _heartbeat(self) -> None:
+        """Registers the workflows again and looks for unserved instances; renews the
+        leases too when no child process does (an in-memory journal, a test clock)."""
         while not self.stopping.wait(self.lease_ttl / 3):
             try:
-                self.journal.renew_leases(
-                    self.owner, self.clock.now(), timedelta(seconds=self.lease_ttl)
-                )
+                if self._renewer is None or not self._renewer.alive():
+                    self.journal.renew_leases(
+                        self.owner, self.clock.now(), timedelta(seconds=self.lease_ttl)
+                    )
                 self._announce()
                 if time.monotonic() >= self._next_unserved_check:
                     self.report_unserved()
+            except JournalUnavailable as exc:
+                self.outage.failed(exc)  # logged once per outage, by whoever sees it first
             except JournalError as exc:
-                log.warning("could not renew leases: %s", exc)
+                log.warning("heartbeat: %s", exc)
+
+
+def probe(journal: Journal, timeout: float) -> str | None:
+    """Why ``journal`` does not answer within ``timeout`` seconds, or None if it does.
+
+    The ping runs on a connection of its own in a thread of its own: whatever
+    the journal does (a pool waiting to reconnect, a write lock held), the
+    answer comes in time."""
+    outcome: list[str | None] = []
+
+    def ping() -> None:
+        try:
+            journal.ping(timeout)
+            outcome.append(None)
+        except Exception as exc:
+            outcome.append(str(exc) or type(exc).__name__)
+
+    thread = threading.Thread(target=ping, name="wio-health-ping", daemon=True)
+    thread.start()
+    thread.join(timeout)
+    if not outcome:
+        return f"{journal.url}: no answer within {timeout:g} s"
+    return outcome[0]
 
 
 def serve_health(worker: Worker, port: int, host: str = "127.0.0.1") -> ThreadingHTTPServer:
@@ -309,10 +439,9 @@ def serve_health(worker: Worker, port: int, host: str = "127.0.0.1") -> Threadin
             if self.path != "/health":
                 self._reply(404, {"error": "not found; try /health or /metrics"})
                 return
-            try:
-                worker.journal.ping()
-            except Exception as exc:
-                self._reply(503, {"status": "unavailable", "journal": str(exc)})
+            problem = worker.outage.error or probe(worker.journal, HEALTH_TIMEOUT)
+            if problem is not None:
+                self._reply(503, {"status": "unavailable", "journal": problem})
                 return
             self._reply(
                 200,
