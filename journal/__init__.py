@@ -4,7 +4,8 @@ Open one from a URL with `open_journal`:
 
 - ``memory://``: in memory, for tests;
 - ``sqlite:///relative/path.db`` or ``sqlite:////absolute/path.db``: one file,
-  the embedded default (``?synchronous=normal`` trades power-loss safety for speed);
+  the embedded default (``?synchronous=normal`` trades power-loss safety for speed;
+  ``?busy_timeout=SECONDS``, default 30, bounds a wait for another process's write lock);
 - ``postgresql://user@host:5432/db?schema=wio``: production; ``schema``
   (default ``wio``), ``pool_min`` and ``pool_max`` are wio's options, the rest
   go to libpq.
@@ -108,13 +109,27 @@ def _open_sqlite(url: str, rest: str, upgrade: bool, create: bool) -> Journal:
     if not location.startswith("/") or len(location) < 2:
         raise InvalidJournalURL(f"journal URL {redact_url(url)!r}: expected sqlite:///PATH")
     options = dict(parse_qsl(query, keep_blank_values=True, strict_parsing=bool(query)))
-    unknown = set(options) - {"synchronous"}
+    unknown = set(options) - {"synchronous", "busy_timeout"}
     if unknown:
         raise InvalidJournalURL(
             f"journal URL {redact_url(url)!r}: unknown option {sorted(unknown)[0]!r}"
         )
     synchronous = options.get("synchronous", "full")
-    return SQLiteJournal(location[1:], synchronous=synchronous, upgrade=upgrade, create=create)
+    try:
+        busy_timeout = float(options.get("busy_timeout", 30.0))
+    except ValueError:
+        busy_timeout = -1.0
+    if not 0 <= busy_timeout < float("inf"):
+        raise InvalidJournalURL(
+            f"journal URL {url!r}: busy_timeout must be a number of seconds, 0 or more"
+        )
+    return SQLiteJournal(
+        location[1:],
+        synchronous=synchronous,
+        busy_timeout=busy_timeout,
+        upgrade=upgrade,
+        create=create,
+    )
 
 
 def _check_credentials(url: str) -> None:

@@ -251,6 +251,13 @@ def _parser() -> argparse.ArgumentParser:
     worker.add_argument("--poll-interval", type=_positive, default=1.0, metavar="SECONDS")
     worker.add_argument("--shutdown-timeout", type=_seconds, default=30.0, metavar="SECONDS")
     worker.add_argument(
+        "--max-retry-delay",
+        type=_positive,
+        default=5.0,
+        metavar="SECONDS",
+        help="longest wait between two tries while the journal is unavailable (5)",
+    )
+    worker.add_argument(
         "--health-port", type=_port, help="serve GET /health and /metrics on this port"
     )
     worker.add_argument(
@@ -568,6 +575,7 @@ def _worker(args: argparse.Namespace) -> int:
         poll_interval=args.poll_interval,
         shutdown_timeout=args.shutdown_timeout,
         strict=args.strict,
+        max_retry_delay=args.max_retry_delay,
     )
     try:
         if args.once:
