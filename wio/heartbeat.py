@@ -30,6 +30,7 @@ from wio.clock import Clock, SystemClock
 from wio.journal import Journal, JournalError
 
 log = logging.getLogger("wio.heartbeat")
+READY_WITHIN = 60.0  # seconds for the child to start and renew once
 
 
 class Heartbeat:
@@ -48,12 +49,21 @@ class Heartbeat:
         process = subprocess.Popen(
             [sys.executable, "-m", "wio.heartbeat"],
             stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
             close_fds=True,
         )
-        assert process.stdin is not None
+        assert process.stdin is not None and process.stdout is not None
         settings = {"journal": spec, "owner": owner, "ttl": ttl, "worker": os.getpid()}
         process.stdin.write(json.dumps(settings).encode() + b"\n")
         process.stdin.flush()
+        # Claim nothing before the child renews: its start (imports, a connection)
+        # may take longer than a short lease.
+        ready, _, _ = select.select([process.stdout], [], [], READY_WITHIN)
+        if not ready or process.stdout.readline() != b"ready\n":
+            log.warning("the heartbeat process did not start: leases are renewed by a thread")
+            heartbeat = cls(process)
+            heartbeat.stop()
+            return None
         return cls(process)
 
     def alive(self) -> bool:
@@ -117,24 +127,36 @@ def main() -> None:
     owner, ttl, worker = settings["owner"], float(settings["ttl"]), int(settings["worker"])
     clock = SystemClock()
     journal: Journal | None = None
+    told_ready = False
     while os.getppid() == worker:
-        readable, _, _ = select.select([stdin], [], [], ttl / 3)
-        if readable and not os.read(stdin, 1024):
-            break  # the pipe closed: the worker stopped or died
-        if _stopped(worker):
-            continue  # a frozen worker must lose its leases
-        try:
-            if journal is None:
-                journal = _open(settings["journal"])
-            journal.renew_leases(owner, clock.now(), timedelta(seconds=ttl))
-        except JournalError as exc:
-            # The worker sees the outage too and logs it; try again next time.
-            log.debug("could not renew the leases of %s: %s", owner, exc)
-            if journal is not None:
-                journal.close()
-                journal = None
+        if told_ready:
+            readable, _, _ = select.select([stdin], [], [], ttl / 3)
+            if readable and not os.read(stdin, 1024):
+                break  # the pipe closed: the worker stopped or died
+        if not _stopped(worker):  # a frozen worker must lose its leases
+            journal = _renew(journal, settings["journal"], owner, clock, ttl)
+        if not told_ready:
+            os.write(sys.stdout.fileno(), b"ready\n")
+            told_ready = True
     if journal is not None:
         journal.close()
+
+
+def _renew(
+    journal: Journal | None, spec: dict[str, Any], owner: str, clock: Clock, ttl: float
+) -> Journal | None:
+    """Renew ``owner``'s leases; returns the journal to use next time."""
+    try:
+        if journal is None:
+            journal = _open(spec)
+        journal.renew_leases(owner, clock.now(), timedelta(seconds=ttl))
+    except JournalError as exc:
+        # The worker sees the outage too and logs it; try again next time.
+        log.debug("could not renew the leases of %s: %s", owner, exc)
+        if journal is not None:
+            journal.close()
+        return None
+    return journal
 
 
 if __name__ == "__main__":

@@ -4,7 +4,8 @@ Side effects are appended to the file ``$WIO_EFFECTS_LOG`` as "<pid> <effect>"
 lines, so a test can count them across processes. ``$WIO_BLOCK`` makes one
 effect misbehave: ``email:before`` hangs before the email is sent,
 ``email:after`` hangs after it was sent but before its event is recorded,
-``email:slow`` takes ``$WIO_SLOW_SECONDS``, ``email:gate`` waits before sending
+``email:slow`` takes ``$WIO_SLOW_SECONDS``, ``email:gil`` holds the GIL that long
+(one C call, during which no other thread of the process runs), ``email:gate`` waits before sending
 until the file ``$WIO_EFFECTS_LOG.go`` exists, and ``inventory:raise`` always
 fails. A hang first creates ``$WIO_EFFECTS_LOG.blocked``. ``$WIO_MAX_ATTEMPTS``
 sets the retry policy's attempts (3 by default).
@@ -12,6 +13,7 @@ sets the retry policy's attempts (3 by default).
 
 from __future__ import annotations
 
+import itertools
 import os
 import time
 from pathlib import Path
@@ -37,6 +39,8 @@ class FileEffects(list[str]):
             self._wait_for_gate()
         if self.block == f"{kind}:slow":
             time.sleep(float(os.environ.get("WIO_SLOW_SECONDS", "2")))
+        if self.block == f"{kind}:gil":
+            hold_the_gil(float(os.environ.get("WIO_SLOW_SECONDS", "2")))
         self._write(effect)
         if self.block == f"{kind}:raise":
             raise ConnectionError(f"{kind} service unavailable")
@@ -58,6 +62,16 @@ class FileEffects(list[str]):
     def _hang(self) -> None:
         Path(f"{self.path}.blocked").write_text(str(os.getpid()))
         time.sleep(3600)
+
+
+def hold_the_gil(seconds: float) -> None:
+    """Keep the GIL for about ``seconds``: `sum` over `itertools.repeat` runs in C
+    and never lets another thread in."""
+    sample = 2_000_000
+    started = time.perf_counter()
+    sum(itertools.repeat(1, sample))
+    rate = sample / max(time.perf_counter() - started, 1e-6)
+    sum(itertools.repeat(1, int(rate * seconds)))
 
 
 order.side_effects = FileEffects(os.environ["WIO_EFFECTS_LOG"], os.environ.get("WIO_BLOCK", ""))
