@@ -8,6 +8,7 @@ them within milliseconds instead of polling.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import re
@@ -874,7 +875,11 @@ class PostgresJournal:
                 yield conn
         except (PoolTimeout, psycopg.OperationalError, psycopg.InterfaceError) as exc:
             # OperationalError covers a backend terminated or a server shut down
-            # mid-query; InterfaceError a connection found closed.
+            # mid-query; InterfaceError a connection found closed. The pool's other
+            # idle connections died the same way, most likely: drop them now rather
+            # than fail one call per connection once the server is back.
+            with contextlib.suppress(Exception):
+                self._pool.check()
             raise self._unavailable(f"PostgreSQL at {self.url}", exc) from exc
 
     @contextmanager

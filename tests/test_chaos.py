@@ -94,8 +94,8 @@ def test_sigkill_at_random_moments_loses_and_duplicates_nothing(
     journal_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     rng = random.Random(SEED)
-    ids = [f"K-{n:03}" for n in range(40)]
-    env = harness_env(tmp_path / "effects.log", "email:slow", WIO_SLOW_SECONDS="0.05")
+    ids = [f"K-{n:03}" for n in range(60)]
+    env = harness_env(tmp_path / "effects.log", "email:slow", WIO_SLOW_SECONDS="0.2")
 
     # The reference: the same instances, run by one worker that nobody disturbs.
     reference_url = journal_url.replace("journal.db", "reference.db")
@@ -115,20 +115,30 @@ def test_sigkill_at_random_moments_loses_and_duplicates_nothing(
         drop_schema(reference_url.partition("schema=")[2].partition("&")[0])
 
     create_orders(journal_url, ids, tmp_path / "effects.log", monkeypatch)
-    out = tmp_path / "workers.out"
-    workers = [spawn_worker(journal_url, env, out) for _ in range(2)]
+    outputs = iter(tmp_path / f"worker{n}.out" for n in range(1000))
+    workers = {}
+    for _ in range(3):
+        out = next(outputs)
+        workers[out] = spawn_worker(journal_url, env, out)
     kills = 0
     with open_journal(journal_url) as journal:
         while kills < 50:
-            time.sleep(rng.uniform(0.05, 0.6))
-            victim = rng.randrange(len(workers))
+            # A worker that has started (it claims from now on), at a random moment.
+            working = sorted(o for o in workers if o.exists() and "started" in o.read_text())
+            if not working:
+                time.sleep(0.05)
+                continue
+            victim = rng.choice(working)
+            time.sleep(rng.uniform(0.0, 0.5))
             workers[victim].send_signal(signal.SIGKILL)
             workers[victim].wait()
             kills += 1
-            workers[victim] = spawn_worker(journal_url, env, out)
+            del workers[victim]
+            out = next(outputs)
+            workers[out] = spawn_worker(journal_url, env, out)
         finished_under_fire = count_finished(journal)
         wait_until(lambda: count_finished(journal) == len(ids), "every instance to finish", 180)
-        stop_all(workers)
+        stop_all(list(workers.values()))
         actual = final_states(journal, ids)
     lost = sum(len(set(map(str, expected[i][1])) - set(map(str, actual[i][1]))) for i in ids)
     duplicated = sum(len(actual[i][1]) - len({e[1] for e in actual[i][1]}) for i in ids)

@@ -40,9 +40,10 @@ class Heartbeat:
         self.process = process
 
     @classmethod
-    def start(cls, journal: Journal, owner: str, ttl: float, clock: Clock) -> Heartbeat | None:
-        """Start renewing ``owner``'s leases in a child process; None when this journal
-        cannot be shared with one (in memory) or the clock is not the system's."""
+    def spawn(cls, journal: Journal, owner: str, ttl: float, clock: Clock) -> Heartbeat | None:
+        """Start the child process that renews ``owner``'s leases (`ready` says when
+        it does); None when this journal cannot be shared with one (in memory) or the
+        clock is not the system's."""
         spec = _journal_spec(journal)
         if spec is None or type(clock) is not SystemClock:
             return None
@@ -56,15 +57,19 @@ class Heartbeat:
         settings = {"journal": spec, "owner": owner, "ttl": ttl, "worker": os.getpid()}
         process.stdin.write(json.dumps(settings).encode() + b"\n")
         process.stdin.flush()
-        # Claim nothing before the child renews: its start (imports, a connection)
-        # may take longer than a short lease.
-        ready, _, _ = select.select([process.stdout], [], [], READY_WITHIN)
-        if not ready or process.stdout.readline() != b"ready\n":
-            log.warning("the heartbeat process did not start: leases are renewed by a thread")
-            heartbeat = cls(process)
-            heartbeat.stop()
-            return None
         return cls(process)
+
+    def ready(self) -> bool:
+        """Wait until the child renews (its start, imports and a connection, may take
+        longer than a short lease: claim nothing before). False, and the child
+        stopped, if it does not start."""
+        assert self.process.stdout is not None
+        started, _, _ = select.select([self.process.stdout], [], [], READY_WITHIN)
+        if started and self.process.stdout.readline() == b"ready\n":
+            return True
+        log.warning("the heartbeat process did not start: leases are renewed by a thread")
+        self.stop()
+        return False
 
     def alive(self) -> bool:
         return self.process.poll() is None

@@ -230,19 +230,21 @@ class Worker:
 
     def run_until_stopped(self) -> None:
         """Process work until `stop` is called, riding out journal outages."""
-        while not self._attempt(self.register):
-            pass
-        self._renewer = Heartbeat.start(self.journal, self.owner, self.lease_ttl, self.clock)
-        heartbeat = threading.Thread(target=self._heartbeat, name="wio-heartbeat", daemon=True)
-        heartbeat.start()
-        log.info("worker %s started: %s", self.owner, sorted(self.runtimes))
+        renewer = Heartbeat.spawn(self.journal, self.owner, self.lease_ttl, self.clock)
         try:
+            registered = False
+            while not registered and not self.stopping.is_set():
+                registered = self._attempt(self.register)  # meanwhile, the child starts
+            self._renewer = renewer if renewer is not None and renewer.ready() else None
+            heartbeat = threading.Thread(target=self._heartbeat, name="wio-heartbeat", daemon=True)
+            heartbeat.start()
+            log.info("worker %s started: %s", self.owner, sorted(self.runtimes))
             while not self.stopping.is_set():
                 self._attempt(self._work)
         finally:
             self.stopping.set()
-            if self._renewer is not None:
-                self._renewer.stop()
+            if renewer is not None:
+                renewer.stop()
         log.info("worker %s stopped after %d instance runs", self.owner, self.processed)
 
     def _attempt(self, action: Any) -> bool:
