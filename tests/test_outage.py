@@ -17,15 +17,34 @@ import threading
 import urllib.error
 import urllib.request
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from attrs import frozen
 
-from tests.conftest import DURABLE_JOURNALS, ROOT, drop_schema, postgres_available, postgres_url
+from tests.conftest import (
+    ALL_JOURNALS,
+    DURABLE_JOURNALS,
+    ROOT,
+    drop_schema,
+    postgres_available,
+    postgres_url,
+)
 from tests.processes import HARNESS, effects, harness_env, order_input, wait_until
 from tests.throwaway_postgres import Cluster, throwaway_cluster
-from wio.journal import Journal, open_journal
+from wio import WIO, Workflow
+from wio.fencing import StepLease, current_lease, current_lease_epoch
+from wio.journal import (
+    InstanceRecord,
+    InstanceStatus,
+    Journal,
+    Lease,
+    LeaseLost,
+    NewEvent,
+    open_journal,
+)
 from wio.loading import load_definition
 from wio.runtime import Runtime
 
@@ -404,3 +423,67 @@ def zombie(pid: int) -> bool:
         return Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0] == "Z"
     except OSError:
         return True
+
+
+# -- the lease epoch, on every journal ---------------------------------------------------
+
+
+@ALL_JOURNALS
+def test_the_lease_epoch_grows_when_the_lease_changes_hands_and_fences_appends(
+    open_fresh: Callable[[], Journal],
+) -> None:
+    journal = open_fresh()
+    now = datetime.now(UTC)
+    ttl = timedelta(seconds=10)
+    journal.create_instance(InstanceRecord("E-1", "w", 1, InstanceStatus.RUNNING, {}, now, now))
+    assert journal.get_instance("E-1").lease_epoch == 0
+    (claimed,) = journal.claim_runnable("a", now, ttl, 1)
+    assert claimed.lease_epoch == 1
+    # A renewal by the holder keeps the epoch; so does the heartbeat's.
+    assert journal.acquire_lease("E-1", "a", now, ttl).lease_epoch == 1
+    journal.renew_leases("a", now, ttl)
+    event = NewEvent("Done", 1, {})
+    assert journal.append("E-1", 0, [event], now, lease=Lease("a", 1)) == 1
+    # The lease runs out and b takes it: a's appends are refused from now on.
+    later = now + 2 * ttl
+    assert journal.acquire_lease("E-1", "b", later, ttl).lease_epoch == 2
+    with pytest.raises(LeaseLost) as refused:
+        journal.append("E-1", 1, [event], later, lease=Lease("a", 1))
+    assert (refused.value.holder, refused.value.held_epoch) == ("b", 2)
+    assert "epoch 1" in str(refused.value) and "'E-1'" in str(refused.value)
+    assert [e.seq for e in journal.read("E-1")] == [1]  # nothing written
+    # Released and taken again by the same owner: a new epoch all the same.
+    journal.release_lease("E-1", "b")
+    assert journal.acquire_lease("E-1", "b", later, ttl).lease_epoch == 3
+    with pytest.raises(LeaseLost):
+        journal.append("E-1", 1, [event], later, lease=Lease("b", 2))
+    assert journal.append("E-1", 1, [event], later, lease=Lease("b", 3)) == 2
+
+
+@frozen
+class Seen:
+    epoch: int | None
+
+
+seen: list[StepLease | None] = []
+
+
+def look(_: int) -> Seen:
+    seen.append(current_lease())
+    return Seen(current_lease_epoch())
+
+
+@ALL_JOURNALS
+def test_a_step_reads_the_lease_it_runs_under(journal_url: str) -> None:
+    seen.clear()
+    workflow = Workflow(WIO.run(look, lambda n, _: n).named("Look"), name="look")
+    with Runtime(workflow, journal=journal_url, owner="me") as runtime:
+        assert runtime.create("S-1", 1).advance() == InstanceStatus.FINISHED
+        assert runtime.journal is not None
+        epoch = runtime.journal.get_instance("S-1").lease_epoch
+        (event,) = runtime.journal.read("S-1")
+    assert epoch >= 1
+    assert seen == [StepLease("S-1", "me", epoch)] and event.payload == {"epoch": epoch}
+    assert current_lease() is None  # outside a step
+    Runtime(workflow).create("M-1", 1).advance()  # in memory: nothing to fence against
+    assert seen[-1] is None
