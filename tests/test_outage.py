@@ -354,9 +354,11 @@ def test_a_step_holding_the_gil_longer_than_the_lease_keeps_its_instance(
     create_orders(journal_url, ["G-1"], log, monkeypatch)
     env = harness_env(log, "email:gil", WIO_SLOW_SECONDS="4")  # twice the 2 s lease
     first = WorkerProcess(journal_url, env, log)
-    wait_until(lambda: len(effects(log)) == 1, "the payment to be made")
+    wait_until(Path(f"{log}.blocked").exists, "the email step to wait at its gate")
     second = WorkerProcess(journal_url, env, log)
     try:
+        wait_until(lambda: "started" in second.text(), "the second worker to look for work")
+        Path(f"{log}.go").touch()  # the first worker's step now holds the GIL for 4 s
         with open_journal(journal_url) as journal:
             wait_until(lambda: all_finished(journal, ["G-1"]), "G-1 to finish")
             assert_each_recorded_once(journal, ["G-1"])

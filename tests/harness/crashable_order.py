@@ -4,8 +4,9 @@ Side effects are appended to the file ``$WIO_EFFECTS_LOG`` as "<pid> <effect>"
 lines, so a test can count them across processes. ``$WIO_BLOCK`` makes one
 effect misbehave: ``email:before`` hangs before the email is sent,
 ``email:after`` hangs after it was sent but before its event is recorded,
-``email:slow`` takes ``$WIO_SLOW_SECONDS``, ``email:gil`` holds the GIL that long
-(one C call, during which no other thread of the process runs), ``email:gate`` waits before sending
+``email:slow`` takes ``$WIO_SLOW_SECONDS``, ``email:gil`` waits at the gate (below),
+then holds the GIL that long (one C call, during which no other thread of the
+process runs), ``email:gate`` waits before sending
 until the file ``$WIO_EFFECTS_LOG.go`` exists, and ``inventory:raise`` always
 fails. A hang first creates ``$WIO_EFFECTS_LOG.blocked``. ``$WIO_MAX_ATTEMPTS``
 sets the retry policy's attempts (3 by default).
@@ -35,7 +36,7 @@ class FileEffects(list[str]):
         kind = effect.split()[0]
         if self.block == f"{kind}:before":
             self._hang()
-        if self.block == f"{kind}:gate":
+        if self.block in (f"{kind}:gate", f"{kind}:gil"):
             self._wait_for_gate()
         if self.block == f"{kind}:slow":
             time.sleep(float(os.environ.get("WIO_SLOW_SECONDS", "2")))
