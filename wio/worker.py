@@ -78,10 +78,6 @@ class Outage:
         self._failures = 0
         self.error: str | None = None
 
-    @property
-    def ongoing(self) -> bool:
-        return self._began is not None
-
     def failed(self, exc: BaseException) -> float:
         """Note a failed call; returns how long to wait before trying again."""
         with self._lock:
@@ -319,9 +315,20 @@ class Worker:
             log.warning("could not wake the worker loop: %s", exc)
 
     def advance(self, record: InstanceRecord) -> None:
-        """Run one leased instance until it blocks; never lets its errors stop the worker."""
-        runtime = self.runtimes[(record.workflow, record.workflow_version)]
+        """Run one leased instance until it blocks. Its errors never stop the worker:
+        only `JournalUnavailable` escapes, for the loop to ride the outage out."""
         self._current = record.id
+        try:
+            self._advance(record)
+        finally:
+            self._current = None
+        # Its lease was given back, or is another's now. Not so if the journal was
+        # out of reach (an exception above): it stays held, and is released once
+        # the journal answers again.
+        self._held.discard(record.id)
+
+    def _advance(self, record: InstanceRecord) -> None:
+        runtime = self.runtimes[(record.workflow, record.workflow_version)]
         try:
             instance = runtime.claimed(record, self._claimed_at)
             status = instance.advance(until=self.stopping.is_set)
@@ -339,7 +346,6 @@ class Worker:
             if isinstance(exc, WrongWorkflow):  # claimed at the old version: let it go
                 self.journal.release_lease(record.id, self.owner)
         except JournalUnavailable:
-            # Kept in `_held`: its lease is released once the journal is back.
             runtime.forget(record.id)
             raise
         except JournalError as exc:
@@ -366,10 +372,6 @@ class Worker:
                 )  # fmt: skip
             except ConcurrencyConflict as conflict:
                 log.warning("instance %r: not marked failed: %s", record.id, conflict)
-        else:
-            self._held.discard(record.id)
-        finally:
-            self._current = None
 
     def abandon(self) -> None:
         """Give up the instance being advanced and the rest of its batch, so that
@@ -395,6 +397,7 @@ class Worker:
                 self._announce()
                 if time.monotonic() >= self._next_unserved_check:
                     self.report_unserved()
+                self.outage.ended()
             except JournalUnavailable as exc:
                 self.outage.failed(exc)  # logged once per outage, by whoever sees it first
             except JournalError as exc:
