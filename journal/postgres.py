@@ -54,6 +54,12 @@ from .records import (
 from .urls import passwords_in, redact_url, scrubbed
 
 log = logging.getLogger("wio.journal")
+# The pool logs a WARNING per failed reconnection attempt and per dead connection;
+# in an outage wio reports once that the database is unavailable and once that it
+# is back, so the pool's own lines are kept to errors unless configured otherwise.
+_pool_log = logging.getLogger("psycopg.pool")
+if _pool_log.level == logging.NOTSET:
+    _pool_log.setLevel(logging.ERROR)
 IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,62}")
 CHANNEL = "wio_work"
 MAX_IDENTIFIER_BYTES = 63  # PostgreSQL's NAMEDATALEN - 1: longer channel names are refused
@@ -794,9 +800,8 @@ class PostgresJournal:
                 for _ in self._listener.notifies(timeout=timeout, stop_after=1):
                     pass
             except psycopg.Error as exc:
-                log.info(
-                    "the LISTEN connection on %s was lost (%s): listening again", self.url, exc
-                )
+                reason = " ".join(scrubbed(str(exc), self._passwords).split())
+                log.info("LISTEN on %s was lost (%s): listening again", self.url, reason)
                 self._drop_listener()
                 self._listen()
 
@@ -988,7 +993,9 @@ class Notifier:
                     conn.execute("SELECT pg_notify(%s, '')", (self._channel,))
             except (PoolTimeout, psycopg.Error) as exc:
                 # Workers poll too: a lost notification delays work, it loses nothing.
-                log.warning(
+                # An outage is reported by whoever depends on the journal (a worker
+                # logs it once); a line per lost notification would only add noise.
+                log.info(
                     "could not notify workers on %s: %s",
                     self._channel,
                     scrubbed(str(exc), self._passwords),

@@ -121,6 +121,8 @@ def _stopped(pid: int) -> bool:
 
 
 def main() -> None:
+    # Nothing to say: the worker reports outages; the child only keeps trying.
+    logging.disable(logging.CRITICAL)
     stdin = sys.stdin.fileno()
     line = b""
     while not line.endswith(b"\n"):
