@@ -674,7 +674,7 @@ class SQLiteJournal:
             except BaseException as exc:
                 if self._db.in_transaction:
                     self._db.execute("ROLLBACK")
-                if isinstance(exc, sqlite3.OperationalError):  # locked, I/O error, disk full
+                if _unavailable(exc):
                     raise JournalUnavailable(f"SQLite journal {self.path}: {exc}") from exc
                 raise
 
@@ -726,6 +726,16 @@ def _payload(instance_id: str, seq: int, event_type: str, text: str) -> Any:
         return json.loads(text)
     except (TypeError, ValueError) as exc:
         raise UndecodablePayload(instance_id, seq, event_type, str(exc)) from None
+
+
+# What makes a journal call fail for a while, not for good: another process's lock
+# held past busy_timeout, I/O errors, a full disk. Workers ride those out.
+_TRANSIENT = ("SQLITE_BUSY", "SQLITE_LOCKED", "SQLITE_IOERR", "SQLITE_FULL", "SQLITE_PROTOCOL")
+
+
+def _unavailable(exc: BaseException) -> bool:
+    name = getattr(exc, "sqlite_errorname", "")
+    return isinstance(exc, sqlite3.OperationalError) and name.startswith(_TRANSIENT)
 
 
 def _dumps(value: Any) -> str:
