@@ -817,10 +817,8 @@ class PostgresJournal:
 
     def _drop_listener(self) -> None:
         if self._listener is not None:
-            try:
+            with contextlib.suppress(psycopg.Error):  # broken: nothing to close cleanly
                 self._listener.close()
-            except psycopg.Error:
-                pass  # already broken: nothing to close cleanly
         self._listener = None
 
     def wake(self) -> None:

@@ -506,8 +506,8 @@ class SQLiteJournal:
         with self._write() as db:
             cursor = db.execute(
                 "UPDATE instances SET lease_owner = :owner, lease_expires_at = :expires, "
-                "lease_epoch = lease_epoch + (lease_owner IS NOT :owner OR lease_expires_at <= :now) "
-                "WHERE id = :id AND "
+                "lease_epoch = lease_epoch "
+                "+ (lease_owner IS NOT :owner OR lease_expires_at <= :now) WHERE id = :id AND "
                 "(lease_owner IS NULL OR lease_owner = :owner OR lease_expires_at <= :now)",
                 {"owner": owner, "expires": _ts(now + ttl), "id": instance_id, "now": _ts(now)},
             )
