@@ -9,6 +9,7 @@ import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import attrs
 import pytest
 
 from tests.conftest import DURABLE_JOURNALS, ROOT, example
@@ -48,6 +49,16 @@ def migrate_cli(url: str, *args: str) -> Any:
     )  # fmt: skip
 
 
+def fenced_off(row: Any) -> Any:
+    """A row without its lease epoch: migrate leases each instance it looks at (so
+    that no worker advances it meanwhile), which moves the epoch of the ones it
+    refuses too; nothing else of theirs may change."""
+    if isinstance(row, tuple):
+        record, events = row
+        return attrs.evolve(record, lease_epoch=0), events
+    return row
+
+
 @DURABLE_JOURNALS
 def test_migrate_all_moves_what_replays_and_refuses_the_rest_unchanged(journal_url: str) -> None:
     start_v1_at_every_stage(journal_url)
@@ -62,7 +73,7 @@ def test_migrate_all_moves_what_replays_and_refuses_the_rest_unchanged(journal_u
     ]
     after = rows(journal_url)
     for unchanged in ("before", "inside", "finished", "workflows"):
-        assert after[unchanged] == before[unchanged], unchanged
+        assert fenced_off(after[unchanged]) == fenced_off(before[unchanged]), unchanged
     record, events = after["past"]
     assert (record.workflow_version, record.status, record.lease_owner) == (
         2,
