@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import attrs
+
 from tests.conftest import example
 from wio import Runtime
 from wio.journal import Journal, StoredEvent, open_journal
@@ -42,6 +44,16 @@ def rows(url: str) -> dict[str, Any]:
         } | {"workflows": journal.list_workflows()}
     finally:
         journal.close()
+
+
+def rows_but_lease_epochs(url: str) -> dict[str, Any]:
+    """`rows` with every lease epoch at 0: a command that leases an instance to look
+    at it (`wio migrate`, `wio deliver`) moves its epoch even when it refuses, so
+    that no worker that held it before appends to it; nothing else may change."""
+    return {
+        key: (attrs.evolve(row[0], lease_epoch=0), row[1]) if isinstance(row, tuple) else row
+        for key, row in rows(url).items()
+    }
 
 
 def event_types(journal: Journal, instance_id: str) -> list[str]:
