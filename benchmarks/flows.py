@@ -110,3 +110,13 @@ def soaked() -> Workflow[int, Never, int]:
 
 
 soak_workflow = soaked()  # for `wio worker --workflows benchmarks/flows.py:soak_workflow`
+
+
+def timed_step(seconds: float) -> Workflow[int, Never, int]:
+    """A timer of ``seconds``, then one step."""
+    wait: WIO[Any, Any, Any] = WIO.await_for(timedelta(seconds=seconds), name="Wait")
+    return Workflow(wait >> steps(1), name="timed_step", input_type=int)
+
+
+timer_workflow = timed_step(0.5)  # for `wio worker --workflows benchmarks/flows.py:timer_workflow`
+one_step = durable(1, "one")

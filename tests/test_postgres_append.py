@@ -5,6 +5,7 @@ show that integrity holds by construction instead."""
 
 from __future__ import annotations
 
+import json
 import tempfile
 import uuid
 from collections.abc import Callable, Iterator
@@ -197,3 +198,23 @@ def test_creating_an_instance_without_events_is_one_round_trip(journal: Postgres
     writes = [trip for trip in trips if "pg_notify" not in "".join(trip)]
     assert len(writes) == 1 and idle_after(writes[0])
     assert journal.get_instance("i").status == InstanceStatus.RUNNING
+
+
+def test_payloads_read_back_as_the_standard_library_decodes_them(
+    journal: PostgresJournal,
+) -> None:
+    """The journal decodes JSON with msgspec, falling back to the standard library
+    for what msgspec refuses: the values are those `json.loads` gives for the
+    text PostgreSQL sends (1e400 comes back as its 401 digits)."""
+    text = '{"big": 123456789012345678901234567890, "huge": 1e400, "tiny": 5e-324, "s": "é😀"}'
+    journal.create_instance(record("i"), [EVENT])
+    with psycopg.connect(POSTGRES_URL) as conn:
+        stored = conn.execute(
+            sql.SQL(
+                "UPDATE {}.events SET payload = %s::jsonb WHERE instance_id = 'i' "
+                "RETURNING payload::text"
+            ).format(sql.Identifier(journal.schema)),
+            (text,),
+        ).fetchone()
+    assert stored is not None
+    assert journal.read("i")[0].payload == json.loads(stored[0])
