@@ -74,9 +74,16 @@ def targets(figures: list[Figure], sizes: Sizes) -> list[tuple[str, str, bool | 
     )
     for count in sizes.replay:
         check(
-            f"(3) at least 40% of raw SELECT-and-decode, {count:,} events",
+            f"(3) at least 60% of raw SELECT-and-decode, {count:,} events",
             ratio(f"wio rebuilds {count:,} events vs raw"),
-            lambda v: v >= 0.4,
+            lambda v: v >= 0.6,
+            "{:.0%} of raw",
+        )
+        # Our own, stricter reading: the raw side decoding with msgspec, as wio does.
+        check(
+            f"(3) at least 60% of raw SELECT-and-decode with msgspec, {count:,} events",
+            ratio(f"wio rebuilds {count:,} events vs raw with msgspec"),
+            lambda v: v >= 0.6,
             "{:.0%} of raw",
         )
     small, big = sizes.history[0], sizes.history[-1]
@@ -123,6 +130,18 @@ def targets(figures: list[Figure], sizes: Sizes) -> list[tuple[str, str, bool | 
             "{:.2f}",
         )
 
+    check(
+        f"(12) {sizes.timers:,} due timers fire at at least 60% of raw INSERT+COMMIT",
+        ratio("wio fires timers vs raw"),
+        lambda v: v >= 0.6,
+        "{:.0%} of raw",
+    )
+    check(
+        "(13) stretch: at least 900 one-step durable workflows/s, creation included",
+        value("wio one-step workflows vs raw commits"),
+        lambda v: v >= 900,
+        "{:,.0f}/s",
+    )
     sections = sizes.shielded[0]
     check(
         "(11) a long checkpointed history rebuilds faster than its sections' events replayed",
@@ -218,6 +237,10 @@ def main(argv: list[str] | None = None) -> int:
         out_json, out_md = folder / "results.json", folder / "performance.md"
     else:
         out_json, out_md = ROOT / "benchmarks" / "results.json", ROOT / "docs" / "performance.md"
+        if args.only and out_json.exists():  # the other benchmarks keep their saved figures
+            saved = json.loads(out_json.read_text())
+            ran = {f.benchmark for f in figures}
+            figures = [Figure(**f) for f in saved["figures"] if f["benchmark"] not in ran] + figures
     out_json.write_text(
         json.dumps(
             {"machine": info, "quick": args.quick, "figures": [f.as_dict() for f in figures]},
