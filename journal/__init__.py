@@ -65,7 +65,7 @@ __all__ = [
     "open_journal",
 ]
 
-_POSTGRES_OPTIONS = {"schema", "pool_min", "pool_max"}
+_POSTGRES_OPTIONS = {"schema", "pool_min", "pool_max", "group_commit", "group_linger_ms"}
 
 
 def open_journal(url: str, *, upgrade: bool = True, create: bool = True) -> Journal:
@@ -113,13 +113,19 @@ def _open_postgres(url: str, upgrade: bool, create: bool) -> Journal:
     try:
         pool_min = int(ours.get("pool_min", 1))
         pool_max = int(ours.get("pool_max", 8))
+        group_commit = int(ours.get("group_commit", 0))
+        group_linger = float(ours.get("group_linger_ms", 0)) / 1000
     except ValueError as exc:
-        raise InvalidJournalURL(f"journal URL: pool sizes must be integers ({exc})") from None
+        raise InvalidJournalURL(
+            f"journal URL: pool sizes, group_commit and group_linger_ms must be numbers ({exc})"
+        ) from None
     return PostgresJournal(
         conninfo,
         schema=ours.get("schema", "wio"),
         pool_min=pool_min,
         pool_max=pool_max,
+        group_commit=group_commit,
+        group_linger=group_linger,
         upgrade=upgrade,
         create=create,
     )

@@ -35,6 +35,7 @@ from .errors import (
     LeaseHeld,
     UnknownInstance,
 )
+from .group_commit import GroupCommitter, PendingAppend
 from .records import (
     FINAL_STATUSES,
     InstanceRecord,
@@ -156,10 +157,21 @@ WITH inserted AS (
     WHERE %(expected)s > 0 OR EXISTS (SELECT 1 FROM {schema}.instances WHERE id = %(id)s)
     RETURNING 1
 )"""
-APPEND = _APPENDED + " SELECT count(*) FROM inserted"
-APPEND_AND_UPDATE = (
-    _APPENDED
-    + """, updated AS (
+# In a group commit, an append refused must not undo the others: its row is
+# filtered out (ahead) or skipped (behind) rather than raising. One event each.
+_BATCH_APPENDED = """
+WITH inserted AS (
+    INSERT INTO {schema}.events (instance_id, seq, type, version, payload, recorded_at, node)
+    SELECT %(id)s, %(expected)s + 1, %(type)s, %(version)s, %(payload)s, %(now)s, %(node)s
+    WHERE CASE WHEN %(expected)s = 0
+        THEN EXISTS (SELECT 1 FROM {schema}.instances WHERE id = %(id)s)
+        ELSE EXISTS (SELECT 1 FROM {schema}.events
+            WHERE instance_id = %(id)s AND seq = %(expected)s) END
+    ON CONFLICT DO NOTHING
+    RETURNING 1
+)"""
+_COUNTED = " SELECT count(*) FROM inserted"
+_UPDATED = """, updated AS (
     UPDATE {schema}.instances SET status = %(status)s, wakeup_at = %(wakeup_at)s,
         last_error = %(last_error)s, attempts = %(attempts)s,
         workflow_version = COALESCE(%(workflow_version)s, workflow_version),
@@ -168,7 +180,10 @@ APPEND_AND_UPDATE = (
     RETURNING 1
 )
 SELECT (SELECT count(*) FROM inserted) + (SELECT count(*) FROM updated)"""
-)
+APPEND = _APPENDED + _COUNTED
+APPEND_AND_UPDATE = _APPENDED + _UPDATED
+BATCH_APPEND = _BATCH_APPENDED + _COUNTED
+BATCH_APPEND_AND_UPDATE = _BATCH_APPENDED + _UPDATED
 RELEASED = ", lease_owner = NULL, lease_expires_at = NULL"
 
 # One batch of `prune`: the events of the chosen instances, then the instances.
@@ -267,7 +282,13 @@ class PostgresJournal:
         connect_timeout: float = 10.0,
         upgrade: bool = True,
         create: bool = True,
+        group_commit: int = 0,
+        group_linger: float = 0.0,
     ) -> None:
+        """``group_commit``: commit single-event appends made at the same time from
+        several threads together, at most this many per transaction (0: each
+        alone), waiting up to ``group_linger`` seconds for more (see
+        `wio.journal.group_commit`)."""
         self.schema = validate_schema(schema)
         self.conninfo = conninfo
         self.url = _redacted(conninfo, schema)
@@ -300,6 +321,11 @@ class PostgresJournal:
             self._pool.close()
             raise JournalNotFound(f"no journal at {self.url}: the schema has no wio tables")
         self._notifier = Notifier(self._pool, self._channel)
+        self._committer = (
+            GroupCommitter(self._append_batch, group_commit, group_linger, f"wio-commit-{schema}")
+            if group_commit > 1
+            else None
+        )
         if upgrade:
             self.upgrade()
 
@@ -406,6 +432,9 @@ class PostgresJournal:
             if update is not None:
                 self.update_instance(instance_id, update, now)
             return expected_seq
+        if self._committer is not None and len(events) == 1:
+            pending = PendingAppend(instance_id, expected_seq, events[0], now, update)
+            return self._committer.append(pending)
         parameters = {
             "id": instance_id,
             "expected": expected_seq,
@@ -415,20 +444,8 @@ class PostgresJournal:
             "nodes": [event.node for event in events],
             "now": now,
         }
-        if update is None:
-            statement = self._sql(APPEND)
-            rows = len(events)
-        else:
-            release = RELEASED if update.release_lease else ""
-            statement = self._sql(APPEND_AND_UPDATE.replace("{release}", release))
-            parameters.update(
-                status=str(update.status),
-                wakeup_at=update.wakeup_at,
-                last_error=update.last_error,
-                attempts=update.attempts,
-                workflow_version=update.workflow_version,
-            )
-            rows = len(events) + 1
+        statement = self._appending(APPEND, APPEND_AND_UPDATE, update, parameters)
+        rows = len(events) + (update is not None)
         try:
             with self._connection() as conn:
                 row = conn.execute(statement, parameters).fetchone()
@@ -442,6 +459,63 @@ class PostgresJournal:
         if self._wakes_workers(update):
             self._notifier.notify()
         return expected_seq + len(events)
+
+    def _appending(
+        self, plain: str, updating: str, update: StatusUpdate | None, parameters: dict[str, Any]
+    ) -> sql.Composed:
+        """The statement of an append, adding the update's parameters if any."""
+        if update is None:
+            return self._sql(plain)
+        parameters.update(
+            status=str(update.status),
+            wakeup_at=update.wakeup_at,
+            last_error=update.last_error,
+            attempts=update.attempts,
+            workflow_version=update.workflow_version,
+        )
+        return self._sql(updating.replace("{release}", RELEASED if update.release_lease else ""))
+
+    def _append_batch(self, batch: Sequence[PendingAppend]) -> list[int | Exception]:
+        """Group commit: ``batch`` in one transaction, sent in one pipeline."""
+        with self._connection() as conn:
+            with conn.pipeline(), conn.transaction():
+                cursors = []
+                for pending in batch:
+                    event = pending.event
+                    parameters: dict[str, Any] = {
+                        "id": pending.instance_id,
+                        "expected": pending.expected_seq,
+                        "type": event.type,
+                        "version": event.version,
+                        "payload": Jsonb(event.payload),
+                        "node": event.node,
+                        "now": pending.now,
+                    }
+                    statement = self._appending(
+                        BATCH_APPEND, BATCH_APPEND_AND_UPDATE, pending.update, parameters
+                    )
+                    cursors.append(conn.execute(statement, parameters))
+            counts = [(cursor.fetchone() or (0,))[0] for cursor in cursors]
+        outcomes: list[int | Exception] = []
+        for pending, count in zip(batch, counts, strict=True):
+            if count == 1 + (pending.update is not None):
+                outcomes.append(pending.expected_seq + 1)
+                continue
+            # Refused alone, nothing of it written: say why, as a single append would.
+            try:
+                actual = self.get_instance(pending.instance_id).last_seq
+                outcomes.append(
+                    ConcurrencyConflict(pending.instance_id, pending.expected_seq, actual)
+                )
+            except UnknownInstance as unknown:
+                outcomes.append(unknown)
+        if any(
+            self._wakes_workers(p.update)
+            for p, o in zip(batch, outcomes, strict=True)
+            if isinstance(o, int)
+        ):
+            self._notifier.notify()
+        return outcomes
 
     def read(
         self, instance_id: str, after_seq: int = 0, *, times: bool = True
@@ -713,6 +787,8 @@ class PostgresJournal:
             conn.execute("SELECT 1")
 
     def close(self) -> None:
+        if self._committer is not None:
+            self._committer.close()
         self._notifier.close()
         with self._listener_lock:
             if self._listener is not None:
