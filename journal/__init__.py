@@ -113,11 +113,14 @@ def _open_postgres(url: str, upgrade: bool, create: bool) -> Journal:
     try:
         pool_min = int(ours.get("pool_min", 1))
         pool_max = int(ours.get("pool_max", 8))
+    except ValueError as exc:
+        raise InvalidJournalURL(f"journal URL: pool sizes must be integers ({exc})") from None
+    try:
         group_commit = int(ours.get("group_commit", 0))
         group_linger = float(ours.get("group_linger_ms", 0)) / 1000
     except ValueError as exc:
         raise InvalidJournalURL(
-            f"journal URL: pool sizes, group_commit and group_linger_ms must be numbers ({exc})"
+            f"journal URL: group_commit and group_linger_ms must be numbers ({exc})"
         ) from None
     return PostgresJournal(
         conninfo,
