@@ -62,6 +62,7 @@ class Sizes:
     shielded: tuple[int, int]  # (11) checkpointed sections in the history, steps in each
     timers: int  # (12) timers due at once
     one_step: int  # (13) one-step workflows created and run
+    async_instances: int  # (14) instances the asyncio runtime advances at once
     repeats: int
 
 
@@ -80,7 +81,8 @@ FULL = Sizes(
     replay_instances=100_000,
     shielded=(2_000, 10),
     timers=10_000,
-    one_step=10_000,
+    one_step=4_000,
+    async_instances=1_000,
     repeats=5,
 )
 QUICK = Sizes(
@@ -99,6 +101,7 @@ QUICK = Sizes(
     shielded=(20, 10),
     timers=50,
     one_step=40,
+    async_instances=20,
     repeats=1,
 )
 
@@ -1135,6 +1138,80 @@ def stretch(sizes: Sizes) -> list[Figure]:
     return [shown, raw]
 
 
+# -- (14) group commit: the asyncio runtime advancing many instances at once -------------
+
+ASYNC_THREADS = 32  # threads for the journal calls: the concurrency of the appends
+
+
+def async_instances(count: int, query: str) -> float:
+    """Seconds for one `AsyncRuntime` to create ``count`` instances of ten steps and
+    advance them all at once, on a journal URL ending in ``query``."""
+    import asyncio
+    from concurrent.futures import ThreadPoolExecutor
+
+    from wio import AsyncRuntime
+
+    workflow = durable(10, "ten")
+    with fresh_schema() as schema:
+        url = postgres_journal_url(schema) + query
+        with open_journal(url) as journal:
+            runtime = AsyncRuntime(workflow, journal=journal)
+
+            async def run_one(instance_id: str) -> None:
+                instance = await runtime.create(instance_id, 0)
+                await instance.advance()
+                assert instance.result == 10
+                runtime.forget(instance_id)
+
+            async def run_all() -> float:
+                loop = asyncio.get_running_loop()
+                loop.set_default_executor(ThreadPoolExecutor(max_workers=ASYNC_THREADS))
+                started = time.perf_counter()
+                await asyncio.gather(*(run_one(uuid.uuid4().hex) for _ in range(count)))
+                return time.perf_counter() - started
+
+            return asyncio.run(run_all())
+
+
+def group_commit(sizes: Sizes) -> list[Figure]:
+    count = sizes.async_instances
+    bench = f"14. asyncio runtime, {count:,} instances of 10 steps at once, {ASYNC_THREADS} threads"
+    events = count * 10
+    sides: dict[str, Callable[[], float]] = {
+        "group": partial(async_instances, count, "&group_commit=64"),
+        "plain": partial(async_instances, count, f"&pool_max={ASYNC_THREADS}"),
+        "raw10": partial(raw_throughput, count, 10),
+    }
+    seconds = rounds(sides, min(3, max(1, sizes.repeats)))
+
+    def speed(side: str) -> float:
+        return rate(events, statistics.median(seconds[side]))
+
+    plain = figure(
+        bench,
+        f"each append committed alone, a pool of {ASYNC_THREADS} connections",
+        speed("plain"),
+        "events/s",
+        seconds["plain"],
+    )
+    raw10 = figure(
+        bench,
+        "raw batched, 10 INSERTs per COMMIT, 2 processes",
+        speed("raw10"),
+        "events/s",
+        seconds["raw10"],
+    )
+    value, samples = speed("group"), seconds["group"]
+    return [
+        figure(bench, "group commit (at most 64 a transaction) vs alone", value, "events/s",
+               samples, plain, speedup(seconds, "group", "plain")),
+        figure(bench, "group commit vs raw batched by 10", value, "events/s", samples, raw10,
+               speedup(seconds, "group", "raw10")),
+        plain,
+        raw10,
+    ]  # fmt: skip
+
+
 SUITES = [
     sequential_steps,
     throughput,
@@ -1149,4 +1226,5 @@ SUITES = [
     shielding,
     timers,
     stretch,
+    group_commit,
 ]

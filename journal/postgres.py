@@ -157,19 +157,40 @@ WITH inserted AS (
     WHERE %(expected)s > 0 OR EXISTS (SELECT 1 FROM {schema}.instances WHERE id = %(id)s)
     RETURNING 1
 )"""
-# In a group commit, an append refused must not undo the others: its row is
-# filtered out (ahead) or skipped (behind) rather than raising. One event each.
-_BATCH_APPENDED = """
-WITH inserted AS (
+# A group commit's appends, one event each and each of a different instance, in
+# one statement. An append refused must not undo the others, so its row is
+# filtered out (ahead) or skipped (behind) rather than raising; an instance's
+# status is updated only if its event was inserted.
+BATCH_APPEND = """
+WITH new AS (
+    SELECT * FROM unnest(%(ids)s::text[], %(expected)s::int[], %(types)s::text[],
+        %(versions)s::int[], %(payloads)s::jsonb[], %(nodes)s::text[], %(nows)s::timestamptz[])
+        AS new (id, expected, type, version, payload, node, now)
+), inserted AS (
     INSERT INTO {schema}.events (instance_id, seq, type, version, payload, recorded_at, node)
-    SELECT %(id)s, %(expected)s + 1, %(type)s, %(version)s, %(payload)s, %(now)s, %(node)s
-    WHERE CASE WHEN %(expected)s = 0
-        THEN EXISTS (SELECT 1 FROM {schema}.instances WHERE id = %(id)s)
-        ELSE EXISTS (SELECT 1 FROM {schema}.events
-            WHERE instance_id = %(id)s AND seq = %(expected)s) END
+    SELECT id, expected + 1, type, version, payload, now, node FROM new
+    WHERE CASE WHEN expected = 0
+        THEN EXISTS (SELECT 1 FROM {schema}.instances i WHERE i.id = new.id)
+        ELSE EXISTS (SELECT 1 FROM {schema}.events e
+            WHERE e.instance_id = new.id AND e.seq = new.expected) END
     ON CONFLICT DO NOTHING
-    RETURNING 1
-)"""
+    RETURNING instance_id
+), updated AS (
+    UPDATE {schema}.instances i SET status = u.status, wakeup_at = u.wakeup_at,
+        last_error = u.last_error, attempts = u.attempts,
+        workflow_version = COALESCE(u.workflow_version, i.workflow_version),
+        updated_at = u.now,
+        lease_owner = CASE WHEN u.release THEN NULL ELSE i.lease_owner END,
+        lease_expires_at = CASE WHEN u.release THEN NULL ELSE i.lease_expires_at END
+    FROM unnest(%(u_ids)s::text[], %(u_statuses)s::text[], %(u_wakeups)s::timestamptz[],
+        %(u_errors)s::text[], %(u_attempts)s::int[], %(u_versions)s::int[],
+        %(u_releases)s::bool[], %(u_nows)s::timestamptz[])
+        AS u (id, status, wakeup_at, last_error, attempts, workflow_version, release, now)
+    WHERE i.id = u.id AND u.id IN (SELECT instance_id FROM inserted)
+    RETURNING i.id
+)
+SELECT instance_id, false FROM inserted UNION ALL SELECT id, true FROM updated
+"""
 _COUNTED = " SELECT count(*) FROM inserted"
 _UPDATED = """, updated AS (
     UPDATE {schema}.instances SET status = %(status)s, wakeup_at = %(wakeup_at)s,
@@ -182,8 +203,6 @@ _UPDATED = """, updated AS (
 SELECT (SELECT count(*) FROM inserted) + (SELECT count(*) FROM updated)"""
 APPEND = _APPENDED + _COUNTED
 APPEND_AND_UPDATE = _APPENDED + _UPDATED
-BATCH_APPEND = _BATCH_APPENDED + _COUNTED
-BATCH_APPEND_AND_UPDATE = _BATCH_APPENDED + _UPDATED
 RELEASED = ", lease_owner = NULL, lease_expires_at = NULL"
 
 # One batch of `prune`: the events of the chosen instances, then the instances.
@@ -476,29 +495,54 @@ class PostgresJournal:
         return self._sql(updating.replace("{release}", RELEASED if update.release_lease else ""))
 
     def _append_batch(self, batch: Sequence[PendingAppend]) -> list[int | Exception]:
-        """Group commit: ``batch`` in one transaction, sent in one pipeline."""
-        with self._connection() as conn:
-            with conn.pipeline(), conn.transaction():
-                cursors = []
-                for pending in batch:
-                    event = pending.event
-                    parameters: dict[str, Any] = {
-                        "id": pending.instance_id,
-                        "expected": pending.expected_seq,
-                        "type": event.type,
-                        "version": event.version,
-                        "payload": Jsonb(event.payload),
-                        "node": event.node,
-                        "now": pending.now,
-                    }
-                    statement = self._appending(
-                        BATCH_APPEND, BATCH_APPEND_AND_UPDATE, pending.update, parameters
+        """Group commit: ``batch`` in one transaction, one statement for each
+        round of appends to distinct instances (usually one)."""
+        rounds: list[list[PendingAppend]] = []
+        seen: dict[str, int] = {}  # appends so far per instance: its round
+        for pending in batch:
+            index = seen[pending.instance_id] = seen.get(pending.instance_id, -1) + 1
+            if index == len(rounds):
+                rounds.append([])
+            rounds[index].append(pending)
+        done: list[tuple[set[str], set[str]]] = []  # per round: inserted, updated
+        # One round (the usual case) is one statement: it commits alone, in one round trip.
+        with self._transaction() if len(rounds) > 1 else self._connection() as conn:
+            for appends in rounds:
+                updates = [(p, p.update) for p in appends if p.update is not None]
+                rows = conn.execute(
+                    self._sql(BATCH_APPEND),
+                    {
+                        "ids": [p.instance_id for p in appends],
+                        "expected": [p.expected_seq for p in appends],
+                        "types": [p.event.type for p in appends],
+                        "versions": [p.event.version for p in appends],
+                        "payloads": [Jsonb(p.event.payload) for p in appends],
+                        "nodes": [p.event.node for p in appends],
+                        "nows": [p.now for p in appends],
+                        "u_ids": [p.instance_id for p, _ in updates],
+                        "u_statuses": [str(u.status) for _, u in updates],
+                        "u_wakeups": [u.wakeup_at for _, u in updates],
+                        "u_errors": [u.last_error for _, u in updates],
+                        "u_attempts": [u.attempts for _, u in updates],
+                        "u_versions": [u.workflow_version for _, u in updates],
+                        "u_releases": [u.release_lease for _, u in updates],
+                        "u_nows": [p.now for p, _ in updates],
+                    },
+                ).fetchall()
+                done.append(
+                    (
+                        {i for i, updated in rows if not updated},
+                        {i for i, updated in rows if updated},
                     )
-                    cursors.append(conn.execute(statement, parameters))
-            counts = [(cursor.fetchone() or (0,))[0] for cursor in cursors]
+                )
         outcomes: list[int | Exception] = []
-        for pending, count in zip(batch, counts, strict=True):
-            if count == 1 + (pending.update is not None):
+        seen.clear()
+        for pending in batch:
+            index = seen[pending.instance_id] = seen.get(pending.instance_id, -1) + 1
+            inserted, updated = done[index]
+            if pending.instance_id in inserted and (
+                pending.update is None or pending.instance_id in updated
+            ):
                 outcomes.append(pending.expected_seq + 1)
                 continue
             # Refused alone, nothing of it written: say why, as a single append would.

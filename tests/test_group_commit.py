@@ -15,14 +15,16 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from tests.conftest import POSTGRES_URL, drop_schema
+from tests.conftest import POSTGRES_URL, drop_schema, postgres_url
 from wio.journal import (
     ConcurrencyConflict,
     InstanceRecord,
     InstanceStatus,
+    InvalidJournalURL,
     NewEvent,
     StatusUpdate,
     UnknownInstance,
+    open_journal,
 )
 from wio.journal.group_commit import PendingAppend
 from wio.journal.postgres import PostgresJournal
@@ -210,3 +212,41 @@ def test_a_process_killed_in_the_middle_of_a_batch_loses_and_duplicates_nothing(
                 with pytest.raises(ConcurrencyConflict):
                     journal.append(name, 0, [event(1)], NOW)
         assert [len(journal.read(name)) for name in "abc"] == [1, 1, 1]
+
+
+def test_the_asyncio_runtime_advances_many_instances_on_group_commit(schema: str) -> None:
+    import asyncio
+    from concurrent.futures import ThreadPoolExecutor
+
+    from benchmarks.flows import durable
+    from wio import AsyncRuntime
+
+    workflow = durable(3, "grouped")
+    url = f"{postgres_url(schema)}&group_commit=16&group_linger_ms=20"
+    with open_journal(url) as journal:
+        assert isinstance(journal, PostgresJournal)
+        runtime = AsyncRuntime(workflow, journal=journal)
+
+        async def run(instance_id: str) -> object:
+            instance = await runtime.create(instance_id, 0)
+            await instance.advance()
+            return instance.result
+
+        async def run_all() -> list[object]:
+            asyncio.get_running_loop().set_default_executor(ThreadPoolExecutor(max_workers=12))
+            return await asyncio.gather(*(run(f"i{n}") for n in range(12)))
+
+        assert asyncio.run(run_all()) == [3] * 12
+        for n in range(12):
+            assert [e.seq for e in journal.read(f"i{n}")] == [1, 2, 3]
+            assert journal.get_instance(f"i{n}").status == InstanceStatus.FINISHED
+    by_transaction: dict[int, set[str]] = {}
+    for (instance, _), xid in transactions(schema).items():
+        by_transaction.setdefault(xid, set()).add(instance)
+    assert max(len(instances) for instances in by_transaction.values()) > 1
+
+
+@pytest.mark.parametrize("query", ["group_commit=many", "group_linger_ms=soon"])
+def test_bad_group_commit_settings_are_refused(query: str) -> None:
+    with pytest.raises(InvalidJournalURL, match=query.split("=")[0]):
+        open_journal(f"{POSTGRES_URL}?{query}")
