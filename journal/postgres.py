@@ -203,6 +203,17 @@ _UPDATED = """, updated AS (
 SELECT (SELECT count(*) FROM inserted) + (SELECT count(*) FROM updated)"""
 APPEND = _APPENDED + _COUNTED
 APPEND_AND_UPDATE = _APPENDED + _UPDATED
+# One event, the usual case, with scalar parameters: half the server's work of
+# the general form (no arrays to unnest, no CTE when there is no update).
+_INSERT_ONE = """
+INSERT INTO {schema}.events (instance_id, seq, type, version, payload, recorded_at, node)
+SELECT %(id)s,
+    CASE WHEN %(expected)s = 0 OR EXISTS (SELECT 1 FROM {schema}.events
+        WHERE instance_id = %(id)s AND seq = %(expected)s) THEN %(expected)s + 1 END,
+    %(type)s, %(version)s, %(payload)s, %(now)s, %(node)s
+WHERE %(expected)s > 0 OR EXISTS (SELECT 1 FROM {schema}.instances WHERE id = %(id)s)"""
+APPEND_ONE = _INSERT_ONE
+APPEND_ONE_AND_UPDATE = "WITH inserted AS (" + _INSERT_ONE + " RETURNING 1)" + _UPDATED
 RELEASED = ", lease_owner = NULL, lease_expires_at = NULL"
 
 # One batch of `prune`: the events of the chosen instances, then the instances.
@@ -454,20 +465,30 @@ class PostgresJournal:
         if self._committer is not None and len(events) == 1:
             pending = PendingAppend(instance_id, expected_seq, events[0], now, update)
             return self._committer.append(pending)
-        parameters = {
-            "id": instance_id,
-            "expected": expected_seq,
-            "types": [event.type for event in events],
-            "versions": [event.version for event in events],
-            "payloads": [Jsonb(event.payload) for event in events],
-            "nodes": [event.node for event in events],
-            "now": now,
-        }
-        statement = self._appending(APPEND, APPEND_AND_UPDATE, update, parameters)
+        parameters: dict[str, Any] = {"id": instance_id, "expected": expected_seq, "now": now}
+        if len(events) == 1:
+            event = events[0]
+            parameters.update(
+                type=event.type,
+                version=event.version,
+                payload=Jsonb(event.payload),
+                node=event.node,
+            )
+            statement = self._appending(APPEND_ONE, APPEND_ONE_AND_UPDATE, update, parameters)
+        else:
+            parameters.update(
+                types=[event.type for event in events],
+                versions=[event.version for event in events],
+                payloads=[Jsonb(event.payload) for event in events],
+                nodes=[event.node for event in events],
+            )
+            statement = self._appending(APPEND, APPEND_AND_UPDATE, update, parameters)
         rows = len(events) + (update is not None)
         try:
             with self._connection() as conn:
-                row = conn.execute(statement, parameters).fetchone()
+                cursor = conn.execute(statement, parameters)
+                # A plain INSERT reports its rows; the other forms return their count.
+                row = (cursor.rowcount,) if cursor.description is None else cursor.fetchone()
         except (psycopg.errors.UniqueViolation, psycopg.errors.NotNullViolation):
             # Behind: the primary key refused a seq taken. Ahead: no event at the
             # expected position, so no seq. Either way nothing was written.
