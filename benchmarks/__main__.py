@@ -149,6 +149,16 @@ def targets(figures: list[Figure], sizes: Sizes) -> list[tuple[str, str, bool | 
         lambda v: v > 1,
         "{:.2f}x",
     )
+    soak = ROOT / "benchmarks" / "soak.json"  # written by hand from `python -m benchmarks.soak`
+    if soak.exists():
+        soaked = json.loads(soak.read_text())
+        check(
+            f"(6) worker RSS after a {soaked['minutes']:g}-minute soak / after 1 minute: "
+            "at most 1.2",
+            soaked["rss end / 1 minute"],
+            lambda v: v <= 1.2,
+            "{:.2f}",
+        )
     return rows
 
 
@@ -159,9 +169,9 @@ def markdown(figures: list[Figure], info: dict[str, object], sizes: Sizes, quick
         "Measured by `python -m benchmarks`"
         + (" --quick (tiny sizes: not meaningful)" if quick else "")
         + ". Each figure is a median over repeated runs. Where the sides of a comparison are timed "
-        "in turn, round by round (benchmarks 1 and 2), the ratio is the median of the per-round "
-        "ratios; otherwise it divides the figure by the baseline measured in the same run, on the "
-        "same machine and PostgreSQL server.",
+        "in turn, round by round (benchmarks 1, 2, 3 and 12-14), the ratio is the median of the "
+        "per-round ratios; otherwise it divides the figure by the baseline measured in the same "
+        "run, on the same machine and PostgreSQL server.",
         "",
         "| machine | |",
         "|---|---|",
