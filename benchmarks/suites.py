@@ -60,9 +60,10 @@ class Sizes:
     backlog: tuple[int, ...]  # (9) runnable instances waiting to be claimed
     replay_instances: int  # (10) stored instances `wio replay` checks
     shielded: tuple[int, int]  # (11) checkpointed sections in the history, steps in each
-    timers: int  # (12) timers due at once
-    one_step: int  # (13) one-step workflows created and run
-    async_instances: int  # (14) instances the asyncio runtime advances at once
+    console_instances: tuple[int, int]  # (12) instances in the journal the console lists
+    timers: int  # (13) timers due at once
+    one_step: int  # (14) one-step workflows created and run
+    async_instances: int  # (15) instances the asyncio runtime advances at once
     repeats: int
 
 
@@ -80,6 +81,7 @@ FULL = Sizes(
     backlog=(1_000, 100_000),
     replay_instances=100_000,
     shielded=(2_000, 10),
+    console_instances=(1_000, 100_000),
     timers=10_000,
     one_step=4_000,
     async_instances=1_000,
@@ -99,6 +101,7 @@ QUICK = Sizes(
     backlog=(100, 1_000),
     replay_instances=200,
     shielded=(20, 10),
+    console_instances=(100, 500),
     timers=50,
     one_step=40,
     async_instances=20,
@@ -705,21 +708,38 @@ def for_each_sections(sizes: Sizes) -> list[Figure]:
     """Live runs and replays of for-each sections over more and more elements, all
     recording the same number of events (each element's body a share of the steps):
     flat per-event cost means the same rate whatever the number of elements. A
-    straight line of as many steps is the baseline; the shapes take turns."""
+    straight line of as many steps is the baseline; the shapes take turns.
+
+    In the largest section every event is also an element's whole life (its entry,
+    its completion, its result collected), a constant per element that the others
+    spread over many events. So the fewest and the most elements also run with two
+    and four times the steps (bodies of 2 and 4 steps at 10,000 elements, both
+    sequences): the difference between the two, divided by the events added, is
+    the cost of one more event with the per-element costs taken out (the marginal
+    rate), which is what "per-event cost flat" asks of them."""
     bench = "8. for-each sections, in memory"
     n = sizes.each_events
-    shapes = {f"{n:,} steps": steps(n)} | {
-        f"for each of {e:,} elements": each_element(e, n) for e in sizes.elements
+    fewest, most = sizes.elements[0], sizes.elements[-1]
+    shapes = {f"{n:,} steps": (steps(n), n)} | {
+        f"for each of {e:,} elements": (each_element(e, n), n) for e in sizes.elements
+    }
+    longer = {
+        (e, times): f"for each of {e:,} elements, {times}x the steps"
+        for e in (fewest, most)
+        for times in (2, 4)
+    }
+    shapes |= {
+        label: (each_element(e, times * n), times * n) for (e, times), label in longer.items()
     }
     journals: dict[str, list[Any]] = {}
-    for label, workflow in shapes.items():
+    for label, (workflow, events) in shapes.items():
         live = Runtime(workflow).create("i", 0)
         live.advance()
         journals[label] = [e.event for e in live.events]
-        assert len(journals[label]) == n, (label, len(journals[label]))
+        assert len(journals[label]) == events, (label, len(journals[label]))
     samples: dict[tuple[str, str], list[float]] = {}
     for _ in range(max(3, sizes.repeats)):  # interleaved: each round times every shape
-        for label, workflow in shapes.items():
+        for label, (workflow, _events) in shapes.items():
             samples.setdefault(("run", label), []).append(_timed_run(workflow))
             started = time.perf_counter()
             rebuild(workflow, journals[label])
@@ -727,13 +747,15 @@ def for_each_sections(sizes: Sizes) -> list[Figure]:
     figures: list[Figure] = []
     for kind in ("run", "replay"):
         base: Figure | None = None
-        for label in shapes:
-            seconds = statistics.median(samples[kind, label])
+        seconds = {label: statistics.median(samples[kind, label]) for label in shapes}
+        for label, (_workflow, events) in shapes.items():
             figures.append(
-                figure(bench, f"{kind}: {label}", rate(n, seconds), "events/s", baseline=base)
-            )
+                figure(
+                    bench, f"{kind}: {label}", rate(events, seconds[label]), "events/s",
+                    baseline=base,
+                )
+            )  # fmt: skip
             base = base or figures[-1]
-        fewest, most = sizes.elements[0], sizes.elements[-1]
         by_label = {f.name: f.value for f in figures}
         figures.append(
             Figure(
@@ -741,6 +763,18 @@ def for_each_sections(sizes: Sizes) -> list[Figure]:
                 f"{kind} rate at {most:,} elements / at {fewest:,}",
                 by_label[f"{kind}: for each of {most:,} elements"]
                 / by_label[f"{kind}: for each of {fewest:,} elements"],
+                "ratio",
+            )
+        )
+        # Seconds per added event, with each element's own costs cancelled out.
+        marginal = {
+            e: (seconds[longer[e, 4]] - seconds[longer[e, 2]]) / (2 * n) for e in (fewest, most)
+        }
+        figures.append(
+            Figure(
+                bench,
+                f"{kind} marginal rate at {most:,} elements / at {fewest:,}",
+                marginal[fewest] / marginal[most] if marginal[most] > 0 else float("nan"),
                 "ratio",
             )
         )
@@ -927,7 +961,108 @@ def shielding(sizes: Sizes) -> list[Figure]:
     return [base, shown]
 
 
-# -- (12) timers due at once ---------------------------------------------------------
+# -- (12) the console's list of instances -------------------------------------------------
+
+STATUS_MIX = "finished finished finished waiting running failed cancelled finished finished waiting"
+LIST_CASES = {  # what an operator filters by, each with an index of its own
+    "first page": {},
+    "status failed": {"status": "failed"},
+    "workflow and version": {"workflow": "expenses", "version": "1"},
+    "tag employee": {"tag": "employee=e42"},
+    "id prefix": {"id_prefix": "claim-4242"},
+    "updated in an hour": {
+        "updated_from": "2026-01-01T00:10:00+00:00",
+        "updated_to": "2026-01-01T01:10:00+00:00",
+    },
+    "a page deep in the list": {"after": "claim-{middle}"},
+}
+
+
+def store_claims(schema: str, count: int) -> None:
+    """``count`` expense claims with two events and two tags each, statuses mixed,
+    created a second apart (set-up, not timed)."""
+    table = partial(sql.SQL("{}.{}").format, sql.Identifier(schema))
+    with psycopg.connect(POSTGRES_URL, autocommit=True) as conn:
+        conn.execute(
+            sql.SQL(
+                "INSERT INTO {} (id, workflow, workflow_version, status, input, created_at, "
+                "updated_at, attempts) SELECT 'claim-' || n, 'expenses', 1, "
+                "(string_to_array(%s, ' '))[n %% 10 + 1], '{{}}'::jsonb, "
+                "timestamptz '2026-01-01' + n * interval '1 second', "
+                "timestamptz '2026-01-01' + n * interval '1 second' + interval '5 minutes', 0 "
+                "FROM generate_series(1, %s) n"
+            ).format(table(sql.Identifier("instances"))),
+            (STATUS_MIX, count),
+        )
+        conn.execute(
+            sql.SQL(
+                "INSERT INTO {} (instance_id, seq, type, version, payload, recorded_at) "
+                "SELECT 'claim-' || n, seq, 'PolicyChecked', 1, '{{}}'::jsonb, now() "
+                "FROM generate_series(1, %s) n CROSS JOIN generate_series(1, 2) seq"
+            ).format(table(sql.Identifier("events"))),
+            (count,),
+        )
+        conn.execute(
+            sql.SQL(
+                "INSERT INTO {} SELECT 'claim-' || n, 'employee', 'e' || (n %% 1000) "
+                "FROM generate_series(1, %s) n UNION ALL "
+                "SELECT 'claim-' || n, 'team', 't' || (n %% 7) FROM generate_series(1, %s) n"
+            ).format(table(sql.Identifier("instance_tags"))),
+            (count, count),
+        )
+        for name in ("instances", "events", "instance_tags"):
+            conn.execute(sql.SQL("ANALYZE {}").format(table(sql.Identifier(name))))
+
+
+def console_list(sizes: Sizes) -> list[Figure]:
+    """A page of the console's instance list (HTML with counts by status), and of the
+    API's, with each filter, against the same pages at a small journal."""
+    from litestar.testing import TestClient
+
+    from wio.console.demo import example
+    from wio.server.app import create_app
+
+    bench = "12. console list page"
+    expenses = example()
+    small, large = sizes.console_instances
+    median_ms: dict[tuple[int, str, str], float] = {}
+    requests = max(5, 3 * sizes.repeats)
+    for count in (small, large):
+        with fresh_schema() as schema, open_journal(postgres_journal_url(schema)) as journal:
+            store_claims(schema, count)
+            with TestClient(create_app(journal, [expenses.workflow])) as http:
+                for case, params in LIST_CASES.items():
+                    query = {k: v.format(middle=count // 2) for k, v in params.items()}
+                    for where, path in (("console", "/"), ("API", "/instances")):
+                        samples = []
+                        for _ in range(requests):
+                            started = time.perf_counter()
+                            answer = http.get(path, params={**query, "limit": "50"})
+                            samples.append(time.perf_counter() - started)
+                            assert answer.status_code == 200, (case, answer.text[:300])
+                        median_ms[(count, where, case)] = statistics.median(samples) * 1e3
+    figures = []
+    for where in ("console", "API"):
+        for case in LIST_CASES:
+            base = figure(
+                bench,
+                f"{where}, {case}, {small:,} instances",
+                median_ms[(small, where, case)],
+                "ms",
+            )
+            figures.append(
+                figure(
+                    bench,
+                    f"{where}, {case}, {large:,} instances",
+                    median_ms[(large, where, case)],
+                    "ms",
+                    baseline=base,
+                )
+            )
+    return figures
+
+
+# -- (13) timers due at once ---------------------------------------------------------
 
 
 def due_timers(count: int) -> float:
@@ -1000,7 +1135,7 @@ def raw_timer_baseline(count: int) -> float:
 
 
 def timers(sizes: Sizes) -> list[Figure]:
-    bench = f"12. {sizes.timers:,} timers due at once, 1 worker"
+    bench = f"13. {sizes.timers:,} timers due at once, 1 worker"
     seconds = rounds(
         {
             "wio": partial(due_timers, sizes.timers),
@@ -1027,7 +1162,7 @@ def timers(sizes: Sizes) -> list[Figure]:
     return [fired, raw]
 
 
-# -- (13) one-step durable workflows per second, creation included ------------------------
+# -- (14) one-step durable workflows per second, creation included ------------------------
 
 STRETCH_PROCESSES = 4  # two per core: each waits on its commits half the time
 
@@ -1114,7 +1249,7 @@ def raw_one_step(count: int) -> float:
 
 def stretch(sizes: Sizes) -> list[Figure]:
     count = sizes.one_step
-    bench = f"13. one-step durable workflows, creation included, {STRETCH_PROCESSES} processes"
+    bench = f"14. one-step durable workflows, creation included, {STRETCH_PROCESSES} processes"
     seconds = rounds(
         {"wio": partial(wio_one_step, count), "raw": partial(raw_one_step, count)},
         min(3, max(1, sizes.repeats)),
@@ -1138,7 +1273,7 @@ def stretch(sizes: Sizes) -> list[Figure]:
     return [shown, raw]
 
 
-# -- (14) group commit: the asyncio runtime advancing many instances at once -------------
+# -- (15) group commit: the asyncio runtime advancing many instances at once -------------
 
 ASYNC_THREADS = 32  # threads for the journal calls: the concurrency of the appends
 
@@ -1175,7 +1310,7 @@ def async_instances(count: int, query: str) -> float:
 
 def group_commit(sizes: Sizes) -> list[Figure]:
     count = sizes.async_instances
-    bench = f"14. asyncio runtime, {count:,} instances of 10 steps at once, {ASYNC_THREADS} threads"
+    bench = f"15. asyncio runtime, {count:,} instances of 10 steps at once, {ASYNC_THREADS} threads"
     events = count * 10
     sides: dict[str, Callable[[], float]] = {
         "group": partial(async_instances, count, "&group_commit=64"),
@@ -1224,6 +1359,7 @@ SUITES = [
     claim_latency,
     replay_many,
     shielding,
+    console_list,
     timers,
     stretch,
     group_commit,

@@ -1,7 +1,7 @@
 """Regenerate the pictures of docs/renderers/: python docs/make_pictures.py [OUT_DIR]
 
-Draws the order, checkpointing, evolution, fulfilment, packing, onboarding and
-booking examples as each renderer's consumer draws them: Graphviz's dot for DOT,
+Draws the order, checkpointing, evolution, fulfilment, packing, onboarding,
+booking and payouts examples as each renderer's consumer draws them: Graphviz's dot for DOT,
 bpmn-js (in headless Chromium) for BPMN and Mermaid itself (in headless Chromium)
 for Mermaid; and the approval example's progress, from an instance waiting for its
 second review. Needs Graphviz, Chromium and the npm packages of tests/consumers
@@ -32,6 +32,7 @@ EXAMPLES = {
     "packing": "docs/examples/packing.py:workflow",
     "onboarding": "docs/examples/onboarding.py:workflow",
     "booking": "docs/examples/booking.py:workflow",
+    "payouts": "docs/examples/payouts.py:workflow",
 }
 CONSUMERS = ROOT / "tests" / "consumers"
 

@@ -12,6 +12,7 @@ Open one from a URL with `open_journal`:
 
 from __future__ import annotations
 
+import re
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from .errors import (
@@ -32,6 +33,9 @@ from .errors import (
 from .memory import MemoryJournal
 from .protocol import Journal
 from .records import (
+    FINAL_STATUSES,
+    Family,
+    InstanceFilter,
     InstanceRecord,
     InstanceStatus,
     NewEvent,
@@ -39,15 +43,20 @@ from .records import (
     StoredEvent,
     WorkflowRecord,
 )
+from .urls import redact_url
 
 __all__ = [
     "ConcurrencyConflict",
     "DeterministicError",
     "DuplicateInstance",
+    "FINAL_STATUSES",
+    "Family",
     "InstanceChanged",
+    "InstanceFilter",
     "InstanceRecord",
     "InstanceStatus",
     "InvalidJournalURL",
+    "redact_url",
     "Journal",
     "JournalError",
     "JournalNotFound",
@@ -83,7 +92,7 @@ def open_journal(url: str, *, upgrade: bool = True, create: bool = True) -> Jour
     if scheme in ("postgresql", "postgres"):
         return _open_postgres(url, upgrade and create, create)
     raise InvalidJournalURL(
-        f"journal URL {url!r}: expected memory://, sqlite:///PATH or postgresql://..."
+        f"journal URL {redact_url(url)!r}: expected memory://, sqlite:///PATH or postgresql://..."
     )
 
 
@@ -93,19 +102,46 @@ def _open_sqlite(url: str, rest: str, upgrade: bool, create: bool) -> Journal:
     location, _, query = rest.partition("?")
     # As in SQLAlchemy: sqlite:///relative.db and sqlite:////absolute.db.
     if not location.startswith("/") or len(location) < 2:
-        raise InvalidJournalURL(f"journal URL {url!r}: expected sqlite:///PATH")
+        raise InvalidJournalURL(f"journal URL {redact_url(url)!r}: expected sqlite:///PATH")
     options = dict(parse_qsl(query, keep_blank_values=True, strict_parsing=bool(query)))
     unknown = set(options) - {"synchronous"}
     if unknown:
-        raise InvalidJournalURL(f"journal URL {url!r}: unknown option {sorted(unknown)[0]!r}")
+        raise InvalidJournalURL(
+            f"journal URL {redact_url(url)!r}: unknown option {sorted(unknown)[0]!r}"
+        )
     synchronous = options.get("synchronous", "full")
     return SQLiteJournal(location[1:], synchronous=synchronous, upgrade=upgrade, create=create)
+
+
+def _check_credentials(url: str) -> None:
+    """Refuse a password libpq would misread: an unencoded @, /, ? or # ends the password
+    early and libpq then echoes the rest as a host or an option in its errors."""
+    rest = url.partition("://")[2]
+    if "@" not in rest:
+        return
+    userinfo = rest.rpartition("@")[0]
+    if "=" in userinfo:  # the last @ is in an option (?user=me@corp), not in credentials
+        return
+    where = f"journal URL {redact_url(url)!r}"
+    if any(c in userinfo for c in "@/?#"):
+        raise InvalidJournalURL(
+            f"{where}: the user or password holds an @, /, ? or #: percent-encode it "
+            "(%40, %2F, %3F, %23)"
+        )
+    if re.search(r"%(?![0-9A-Fa-f]{2})", userinfo):
+        raise InvalidJournalURL(
+            f"{where}: the user or password holds a % that is not percent-encoding: write it as %25"
+        )
 
 
 def _open_postgres(url: str, upgrade: bool, create: bool) -> Journal:
     from .postgres import PostgresJournal
 
-    parts = urlsplit(url)
+    _check_credentials(url)
+    try:
+        parts = urlsplit(url)
+    except ValueError as exc:  # such as an unclosed [ of an IPv6 address
+        raise InvalidJournalURL(f"journal URL {redact_url(url)!r}: {exc}") from None
     params = parse_qsl(parts.query, keep_blank_values=True)
     ours = {k: v for k, v in params if k in _POSTGRES_OPTIONS}
     libpq = [(k, v) for k, v in params if k not in _POSTGRES_OPTIONS]

@@ -12,6 +12,8 @@ import attrs
 from .errors import ConcurrencyConflict, DuplicateInstance, LeaseHeld, UnknownInstance
 from .records import (
     FINAL_STATUSES,
+    Family,
+    InstanceFilter,
     InstanceRecord,
     InstanceStatus,
     NewEvent,
@@ -32,13 +34,25 @@ class MemoryJournal:
         self._instances: dict[str, InstanceRecord] = {}
         self._events: dict[str, list[StoredEvent]] = {}
         self._workflows: dict[tuple[str, int], tuple[Any, datetime]] = {}
+        self._tags: dict[str, dict[str, str]] = {}
+        self._parents: dict[str, str] = {}  # child id -> parent id
 
-    def create_instance(self, record: InstanceRecord, events: Sequence[NewEvent] = ()) -> None:
+    def create_instance(
+        self,
+        record: InstanceRecord,
+        events: Sequence[NewEvent] = (),
+        *,
+        parent: str | None = None,
+    ) -> None:
         check_instance_storable(record)
         check_events_storable(record.id, 0, events)
         with self._lock:
             if record.id in self._instances:
                 raise DuplicateInstance(record.id)
+            if parent is not None:
+                if parent not in self._instances:
+                    raise UnknownInstance(parent)
+                self._parents[record.id] = parent
             self._instances[record.id] = attrs.evolve(record, last_seq=len(events))
             self._events[record.id] = [
                 StoredEvent(record.id, seq, e.type, e.version, e.payload, record.created_at, e.node)
@@ -74,9 +88,29 @@ class MemoryJournal:
             record = self._instances[instance_id]
             record = attrs.evolve(record, last_seq=len(stored), updated_at=now)
             if update is not None:
-                record = _updated(record, update, now)
+                record = self._updated(record, update, now)
+                self._set_tags(instance_id, update)
             self._instances[instance_id] = record
             return len(stored)
+
+    def family(self, instance_id: str) -> Family:
+        with self._lock:
+            children = sorted(c for c, p in self._parents.items() if p == instance_id)
+            return Family(self._parents.get(instance_id), tuple(children))
+
+    def _updated(
+        self, record: InstanceRecord, update: StatusUpdate, now: datetime
+    ) -> InstanceRecord:
+        """``record`` updated; a child's end makes its waiting parent runnable."""
+        parent = self._parents.get(record.id)
+        if update.status in FINAL_STATUSES and parent is not None:
+            waiting = self._instances.get(parent)
+            if waiting is not None and waiting.status == InstanceStatus.WAITING:
+                self._instances[parent] = attrs.evolve(
+                    waiting, status=InstanceStatus.RUNNING, wakeup_at=None, updated_at=now
+                )
+                self._lock.notify_all()
+        return _updated(record, update, now)
 
     def read(
         self, instance_id: str, after_seq: int = 0, *, times: bool = True
@@ -108,7 +142,9 @@ class MemoryJournal:
         version: int | None = None,
         after: str | None = None,
         limit: int | None = None,
+        matching: InstanceFilter | None = None,
     ) -> list[InstanceRecord]:
+        where = matching or InstanceFilter()
         with self._lock:
             rows = sorted(self._instances.values(), key=lambda r: (r.created_at, r.id))
             start = self._instances.get(after) if after is not None else None
@@ -121,8 +157,28 @@ class MemoryJournal:
                 and (workflow is None or r.workflow == workflow)
                 and (version is None or r.workflow_version == version)
                 and (start is None or (r.created_at, r.id) > (start.created_at, start.id))
+                and self._matches(r, where)
             ]
             return found if limit is None else found[:limit]
+
+    def _matches(self, record: InstanceRecord, where: InstanceFilter) -> bool:
+        tags = self._tags.get(record.id, {})
+        return (
+            (where.id_prefix is None or record.id.startswith(where.id_prefix))
+            and (where.created_from is None or record.created_at >= where.created_from)
+            and (where.created_to is None or record.created_at <= where.created_to)
+            and (where.updated_from is None or record.updated_at >= where.updated_from)
+            and (where.updated_to is None or record.updated_at <= where.updated_to)
+            and all(tags.get(name) == value for name, value in where.tags)
+        )
+
+    def _set_tags(self, instance_id: str, update: StatusUpdate) -> None:
+        if update.tags is not None:
+            self._tags[instance_id] = dict(update.tags)
+
+    def tags_of(self, instance_ids: Sequence[str]) -> dict[str, dict[str, str]]:
+        with self._lock:
+            return {i: dict(self._tags.get(i, {})) for i in instance_ids}
 
     def prune(
         self,
@@ -147,6 +203,10 @@ class MemoryJournal:
                 for instance_id in doomed:
                     del self._instances[instance_id]
                     del self._events[instance_id]
+                    self._tags.pop(instance_id, None)
+                    self._parents.pop(instance_id, None)
+                gone = set(doomed)
+                self._parents = {c: p for c, p in self._parents.items() if p not in gone}
         return len(doomed)
 
     def count_instances(self) -> dict[InstanceStatus, int]:
@@ -169,7 +229,8 @@ class MemoryJournal:
         with self._lock:
             record = self.get_instance(instance_id)
             check_expected(record, expected_seq, expected_status, expected_attempts)
-            self._instances[instance_id] = _updated(record, update, now)
+            self._instances[instance_id] = self._updated(record, update, now)
+            self._set_tags(instance_id, update)
 
     def acquire_lease(
         self, instance_id: str, owner: str, now: datetime, ttl: timedelta

@@ -38,6 +38,8 @@ from .errors import (
 from .group_commit import GroupCommitter, PendingAppend
 from .records import (
     FINAL_STATUSES,
+    Family,
+    InstanceFilter,
     InstanceRecord,
     InstanceStatus,
     NewEvent,
@@ -50,6 +52,7 @@ from .records import (
     instance_from_row,
     prunable,
 )
+from .urls import passwords_in, redact_url, scrubbed
 
 log = logging.getLogger("wio.journal")
 IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,62}")
@@ -120,8 +123,46 @@ MIGRATIONS: list[tuple[int, list[str]]] = [
             "ALTER TABLE {schema}.events ADD COLUMN node TEXT",
         ],
     ),
+    # Tags (values a workflow declares from its state) and an index for each filter
+    # the console's list offers. Numbered 6: 5 is another change's, and the runner
+    # applies whichever of them is missing, in order, independently.
     (
         6,
+        [
+            """CREATE TABLE {schema}.instance_tags (
+                instance_id TEXT NOT NULL REFERENCES {schema}.instances (id),
+                name TEXT NOT NULL,
+                value TEXT NOT NULL,
+                PRIMARY KEY (instance_id, name)
+            )""",
+            "CREATE INDEX instance_tags_lookup ON {schema}.instance_tags "
+            "(name, value, instance_id)",
+            "CREATE INDEX instances_updated ON {schema}.instances (updated_at, id)",
+            "CREATE INDEX instances_workflow_created ON {schema}.instances "
+            "(workflow, created_at, id)",
+            # LIKE 'prefix%' uses a text_pattern_ops index whatever the collation.
+            "CREATE INDEX instances_id_pattern ON {schema}.instances (id text_pattern_ops)",
+            # The status filter in creation order (1's instances_status lacks the id).
+            "CREATE INDEX instances_status_created ON {schema}.instances (status, created_at, id)",
+        ],
+    ),
+    # The trace that created an instance, continued by the worker that runs it.
+    (7, ["ALTER TABLE {schema}.instances ADD COLUMN trace_context TEXT"]),
+    (
+        8,
+        [
+            # Child instances: which instance started which (`create_instance(parent=...)`),
+            # so that a child's end wakes its parent and `wio inspect` shows both ways.
+            """CREATE TABLE {schema}.instance_children (
+                child_id TEXT PRIMARY KEY REFERENCES {schema}.instances (id),
+                parent_id TEXT NOT NULL REFERENCES {schema}.instances (id)
+            )""",
+            """CREATE INDEX instance_children_parent
+               ON {schema}.instance_children (parent_id, child_id)""",
+        ],
+    ),
+    (
+        9,
         [
             # The foreign key cost a locked lookup of the instance per append (+108 us a
             # step). APPEND keeps the integrity by construction instead: the first event
@@ -134,7 +175,8 @@ MIGRATIONS: list[tuple[int, list[str]]] = [
 _INSTANCE_COLUMNS = (
     "id, workflow, workflow_version, status, input, created_at, updated_at, wakeup_at, "
     "lease_owner, lease_expires_at, last_error, attempts, "
-    "(SELECT COALESCE(MAX(seq), 0) FROM {schema}.events e WHERE e.instance_id = i.id)"
+    "(SELECT COALESCE(MAX(seq), 0) FROM {schema}.events e WHERE e.instance_id = i.id), "
+    "i.trace_context"
 )
 
 
@@ -224,6 +266,11 @@ WITH doomed AS (
     LIMIT %(batch)s FOR UPDATE SKIP LOCKED
 ), events AS (
     DELETE FROM {schema}.events e USING doomed WHERE e.instance_id = doomed.id
+), tags AS (
+    DELETE FROM {schema}.instance_tags t USING doomed WHERE t.instance_id = doomed.id
+), links AS (
+    DELETE FROM {schema}.instance_children c USING doomed
+    WHERE c.child_id = doomed.id OR c.parent_id = doomed.id
 )
 DELETE FROM {schema}.instances i USING doomed WHERE i.id = doomed.id
 """
@@ -321,7 +368,8 @@ class PostgresJournal:
         `wio.journal.group_commit`)."""
         self.schema = validate_schema(schema)
         self.conninfo = conninfo
-        self.url = _redacted(conninfo, schema)
+        self.url = f"{redact_url(conninfo)} (schema {schema})"
+        self._passwords = passwords_in(conninfo)
         self._sql_cache: dict[str, sql.Composed] = {}
         self._listener: psycopg.Connection[TupleRow] | None = None
         self._listener_lock = threading.Lock()
@@ -329,7 +377,7 @@ class PostgresJournal:
         try:
             psycopg.connect(conninfo, connect_timeout=max(1, int(connect_timeout))).close()
         except psycopg.Error as exc:
-            raise JournalUnavailable(f"cannot reach PostgreSQL at {self.url}: {exc}") from exc
+            raise self._unavailable(f"cannot reach PostgreSQL at {self.url}", exc) from exc
         self._pool = ConnectionPool(
             conninfo,
             min_size=pool_min,
@@ -346,11 +394,11 @@ class PostgresJournal:
             self._pool.open(wait=True, timeout=connect_timeout)
         except PoolTimeout as exc:
             self._pool.close()
-            raise JournalUnavailable(f"cannot reach PostgreSQL at {self.url}: {exc}") from exc
+            raise self._unavailable(f"cannot reach PostgreSQL at {self.url}", exc) from exc
         if not create and not self._has_tables():
             self._pool.close()
             raise JournalNotFound(f"no journal at {self.url}: the schema has no wio tables")
-        self._notifier = Notifier(self._pool, self._channel)
+        self._notifier = Notifier(self._pool, self._channel, self._passwords)
         self._committer = (
             GroupCommitter(self._append_batch, group_commit, group_linger, f"wio-commit-{schema}")
             if group_commit > 1
@@ -400,15 +448,23 @@ class PostgresJournal:
 
     # -- events ---------------------------------------------------------------
 
-    def create_instance(self, record: InstanceRecord, events: Sequence[NewEvent] = ()) -> None:
+    def create_instance(
+        self,
+        record: InstanceRecord,
+        events: Sequence[NewEvent] = (),
+        *,
+        parent: str | None = None,
+    ) -> None:
         check_instance_storable(record)
         check_events_storable(record.id, 0, events)
         with self._transaction() if events else self._connection() as conn:
             try:
                 conn.execute(
                     self._sql(
-                        "INSERT INTO {schema}.instances VALUES "
-                        "(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
+                        "INSERT INTO {schema}.instances (id, workflow, workflow_version, "
+                        "status, input, created_at, updated_at, wakeup_at, lease_owner, "
+                        "lease_expires_at, last_error, attempts, trace_context) VALUES "
+                        "(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
                     ),
                     (
                         record.id,
@@ -423,10 +479,19 @@ class PostgresJournal:
                         record.lease_expires_at,
                         record.last_error,
                         record.attempts,
+                        record.trace_context,
                     ),
                 )
             except psycopg.errors.UniqueViolation:
                 raise DuplicateInstance(record.id) from None
+            if parent is not None:
+                try:
+                    conn.execute(
+                        self._sql("INSERT INTO {schema}.instance_children VALUES (%s, %s)"),
+                        (record.id, parent),
+                    )
+                except psycopg.errors.ForeignKeyViolation:
+                    raise UnknownInstance(parent) from None
             if events:
                 with conn.cursor() as cursor:
                     cursor.executemany(
@@ -462,7 +527,12 @@ class PostgresJournal:
             if update is not None:
                 self.update_instance(instance_id, update, now)
             return expected_seq
-        if self._committer is not None and len(events) == 1:
+        # Tags to replace, or a final status that may wake a parent: more statements
+        # than one, in one transaction.
+        several = update is not None and (
+            update.tags is not None or update.status in FINAL_STATUSES
+        )
+        if self._committer is not None and len(events) == 1 and not several:
             pending = PendingAppend(instance_id, expected_seq, events[0], now, update)
             return self._committer.append(pending)
         parameters: dict[str, Any] = {"id": instance_id, "expected": expected_seq, "now": now}
@@ -484,11 +554,18 @@ class PostgresJournal:
             )
             statement = self._appending(APPEND, APPEND_AND_UPDATE, update, parameters)
         rows = len(events) + (update is not None)
+        if several:
+            assert update is not None
+            statement = self._sql(APPEND_ONE if len(events) == 1 else APPEND)
+            rows = len(events)
         try:
-            with self._connection() as conn:
+            with self._transaction() if several else self._connection() as conn:
                 cursor = conn.execute(statement, parameters)
                 # A plain INSERT reports its rows; the other forms return their count.
                 row = (cursor.rowcount,) if cursor.description is None else cursor.fetchone()
+                if several and row is not None and row[0] == rows:
+                    assert update is not None
+                    self._update(conn, instance_id, update, now)
         except (psycopg.errors.UniqueViolation, psycopg.errors.NotNullViolation):
             # Behind: the primary key refused a seq taken. Ahead: no event at the
             # expected position, so no seq. Either way nothing was written.
@@ -598,6 +675,21 @@ class PostgresJournal:
             self.get_instance(instance_id)  # raises UnknownInstance
         return [StoredEvent(instance_id, *row) for row in rows]
 
+    def family(self, instance_id: str) -> Family:
+        with self._connection() as conn:
+            parent = conn.execute(
+                self._sql("SELECT parent_id FROM {schema}.instance_children WHERE child_id = %s"),
+                (instance_id,),
+            ).fetchone()
+            children = conn.execute(
+                self._sql(
+                    "SELECT child_id FROM {schema}.instance_children WHERE parent_id = %s "
+                    "ORDER BY child_id"
+                ),
+                (instance_id,),
+            ).fetchall()
+        return Family(None if parent is None else parent[0], tuple(c for (c,) in children))
+
     def read_many(self, instance_ids: Sequence[str]) -> dict[str, list[StoredEvent]]:
         with self._connection() as conn:
             rows = conn.execute(
@@ -632,7 +724,9 @@ class PostgresJournal:
         version: int | None = None,
         after: str | None = None,
         limit: int | None = None,
+        matching: InstanceFilter | None = None,
     ) -> list[InstanceRecord]:
+        extra, extra_params = _filter_sql(matching or InstanceFilter())
         # Only the filters given: a plan that the indexes serve for a page at any position.
         where = [
             condition
@@ -647,7 +741,7 @@ class PostgresJournal:
                 ),
             )
             if value is not None
-        ]
+        ] + extra
         with self._connection() as conn:
             rows = conn.execute(
                 self._sql(
@@ -656,6 +750,7 @@ class PostgresJournal:
                     "ORDER BY created_at, id LIMIT %(limit)s"
                 ),
                 {
+                    **extra_params,
                     "status": None if status is None else str(status),
                     "workflow": workflow,
                     "version": version,
@@ -664,6 +759,20 @@ class PostgresJournal:
                 },
             ).fetchall()
         return [instance_from_row(row) for row in rows]
+
+    def tags_of(self, instance_ids: Sequence[str]) -> dict[str, dict[str, str]]:
+        with self._connection() as conn:
+            rows = conn.execute(
+                self._sql(
+                    "SELECT instance_id, name, value FROM {schema}.instance_tags "
+                    "WHERE instance_id = ANY(%s) ORDER BY instance_id, name"
+                ),
+                (list(instance_ids),),
+            ).fetchall()
+        found: dict[str, dict[str, str]] = {i: {} for i in instance_ids}
+        for instance_id, name, value in rows:
+            found[instance_id][name] = value
+        return found
 
     def count_instances(self) -> dict[InstanceStatus, int]:
         with self._connection() as conn:
@@ -839,7 +948,7 @@ class PostgresJournal:
                     pass
             except psycopg.OperationalError as exc:
                 self._listener = None
-                raise JournalUnavailable(f"PostgreSQL at {self.url}: {exc}") from exc
+                raise self._unavailable(f"PostgreSQL at {self.url}", exc) from exc
 
     def wake(self) -> None:
         # The listener blocks on its socket; a notification is what wakes it. Other
@@ -868,6 +977,10 @@ class PostgresJournal:
 
     # -- helpers ----------------------------------------------------------------
 
+    def _unavailable(self, what: str, exc: Exception) -> JournalUnavailable:
+        # libpq may echo parts of the connection string, the password's included.
+        return JournalUnavailable(f"{what}: {scrubbed(str(exc), self._passwords)}")
+
     @property
     def _channel(self) -> str:
         return work_channel(self.schema)
@@ -885,7 +998,7 @@ class PostgresJournal:
             with self._pool.connection() as conn:
                 yield conn
         except (PoolTimeout, psycopg.OperationalError) as exc:
-            raise JournalUnavailable(f"PostgreSQL at {self.url}: {exc}") from exc
+            raise self._unavailable(f"PostgreSQL at {self.url}", exc) from exc
 
     @contextmanager
     def _transaction(self) -> Iterator[psycopg.Connection[TupleRow]]:
@@ -919,6 +1032,26 @@ class PostgresJournal:
         )
         if cursor.rowcount != 1:
             raise UnknownInstance(instance_id)
+        if update.tags is not None:
+            conn.execute(
+                self._sql("DELETE FROM {schema}.instance_tags WHERE instance_id = %s"),
+                (instance_id,),
+            )
+            if update.tags:
+                with conn.cursor() as cursor:
+                    cursor.executemany(
+                        self._sql("INSERT INTO {schema}.instance_tags VALUES (%s, %s, %s)"),
+                        [(instance_id, name, value) for name, value in update.tags],
+                    )
+        if update.status in FINAL_STATUSES:  # a child's end makes its waiting parent runnable
+            conn.execute(
+                self._sql(
+                    "UPDATE {schema}.instances SET status = 'running', wakeup_at = NULL, "
+                    "updated_at = %s WHERE status = 'waiting' AND id = "
+                    "(SELECT parent_id FROM {schema}.instance_children WHERE child_id = %s)"
+                ),
+                (now, instance_id),
+            )
 
     @staticmethod
     def _wakes_workers(update: StatusUpdate | None) -> bool:
@@ -933,9 +1066,15 @@ class Notifier:
     Notifications that pile up while one is being sent go out as one, since a
     woken worker claims whatever is runnable."""
 
-    def __init__(self, pool: ConnectionPool[psycopg.Connection[TupleRow]], channel: str) -> None:
+    def __init__(
+        self,
+        pool: ConnectionPool[psycopg.Connection[TupleRow]],
+        channel: str,
+        passwords: list[str],
+    ) -> None:
         self._pool = pool
         self._channel = channel
+        self._passwords = passwords
         self._pending = threading.Event()
         self._closing = False
         self._lock = threading.Lock()
@@ -967,7 +1106,11 @@ class Notifier:
                     conn.execute("SELECT pg_notify(%s, '')", (self._channel,))
             except (PoolTimeout, psycopg.Error) as exc:
                 # Workers poll too: a lost notification delays work, it loses nothing.
-                log.warning("could not notify workers on %s: %s", self._channel, exc)
+                log.warning(
+                    "could not notify workers on %s: %s",
+                    self._channel,
+                    scrubbed(str(exc), self._passwords),
+                )
             if self._closing:
                 return
 
@@ -987,8 +1130,28 @@ def _fast_json(conn: psycopg.Connection[TupleRow]) -> None:
     set_json_loads(_loads, conn)
 
 
-def _redacted(conninfo: str, schema: str) -> str:
-    """The URL without a password, for messages and logs."""
-    redacted = re.sub(r"(://[^:/@]+):[^@]*@", r"\1:***@", conninfo)
-    redacted = re.sub(r"password=\S+", "password=***", redacted)
-    return f"{redacted} (schema {schema})"
+def _filter_sql(where: InstanceFilter) -> tuple[list[str], dict[str, Any]]:
+    """The conditions and parameters of ``where``, each served by an index."""
+    conditions: list[str] = []
+    params: dict[str, Any] = {}
+    if where.id_prefix is not None:
+        escaped = where.id_prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        conditions.append("id LIKE %(id_pattern)s")
+        params["id_pattern"] = escaped + "%"
+    for column, bound, operator in (
+        ("created_at", where.created_from, ">="),
+        ("created_at", where.created_to, "<="),
+        ("updated_at", where.updated_from, ">="),
+        ("updated_at", where.updated_to, "<="),
+    ):
+        if bound is not None:
+            name = f"{column}_{len(params)}"
+            conditions.append(f"{column} {operator} %({name})s")
+            params[name] = bound
+    for number, (tag, value) in enumerate(where.tags):
+        conditions.append(
+            "id IN (SELECT instance_id FROM {schema}.instance_tags "
+            f"WHERE name = %(tag_{number})s AND value = %(tag_value_{number})s)"
+        )
+        params.update({f"tag_{number}": tag, f"tag_value_{number}": value})
+    return conditions, params

@@ -8,6 +8,8 @@ from typing import Any, Protocol, runtime_checkable
 
 from .records import (
     FINAL_STATUSES,
+    Family,
+    InstanceFilter,
     InstanceRecord,
     InstanceStatus,
     NewEvent,
@@ -30,11 +32,19 @@ class Journal(Protocol):
     def upgrade(self) -> list[int]:
         """Apply missing schema migrations; returns the versions applied (idempotent)."""
 
-    def create_instance(self, record: InstanceRecord, events: Sequence[NewEvent] = ()) -> None:
+    def create_instance(
+        self,
+        record: InstanceRecord,
+        events: Sequence[NewEvent] = (),
+        *,
+        parent: str | None = None,
+    ) -> None:
         """Register a new instance; raises `DuplicateInstance` if the id is taken.
 
         ``events`` (say, a fork's copy of another journal) are its first events,
         written in the same transaction: no process ever sees it without them.
+        ``parent`` makes it that instance's child: when the child's status becomes
+        final, a waiting parent is made running in the same transaction.
         """
 
     def append(
@@ -60,6 +70,9 @@ class Journal(Protocol):
         it, and parsing a timestamp per row is a large part of reading one.
         """
 
+    def family(self, instance_id: str) -> Family:
+        """The instance's parent and children (`create_instance(parent=...)`)."""
+
     def read_many(self, instance_ids: Sequence[str]) -> dict[str, list[StoredEvent]]:
         """The events of several instances at once, by id, without times.
 
@@ -78,12 +91,18 @@ class Journal(Protocol):
         version: int | None = None,
         after: str | None = None,
         limit: int | None = None,
+        matching: InstanceFilter | None = None,
     ) -> list[InstanceRecord]:
         """Registry rows, oldest first (by creation time, then id), optionally filtered.
 
         A page at a time: ``after`` (an instance id) starts after that row, and
         ``limit`` bounds the rows; an index keeps pages fast at any size.
+        ``matching`` adds filters on the id, the times and the tags.
         """
+
+    def tags_of(self, instance_ids: Sequence[str]) -> dict[str, dict[str, str]]:
+        """The tags of these instances (name to value), by id; an instance without
+        tags, or an unknown id, maps to an empty dict."""
 
     def count_instances(self) -> dict[InstanceStatus, int]:
         """How many instances have each status (statuses with none are left out)."""

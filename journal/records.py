@@ -83,6 +83,18 @@ class InstanceRecord:
     last_error: str | None = None
     attempts: int = 0
     last_seq: int = 0
+    # The W3C traceparent of the span that created the instance, if one was current:
+    # whichever process runs its steps continues that trace.
+    trace_context: str | None = None
+
+
+@frozen
+class Family:
+    """An instance's links to other instances: the one that started it as a child
+    (`WIO.child`), if any, and those it started, by id."""
+
+    parent: str | None = None
+    children: tuple[str, ...] = ()
 
 
 @frozen
@@ -95,6 +107,24 @@ class StatusUpdate:
     attempts: int = 0
     release_lease: bool = False
     workflow_version: int | None = None  # move the instance to this version (a migration)
+    # Replace the instance's tags with these (name, value) pairs; None leaves them as they are.
+    tags: tuple[tuple[str, str], ...] | None = None
+
+
+@frozen
+class InstanceFilter:
+    """What `Journal.list_instances` selects beyond status, workflow and version.
+
+    Times are inclusive ranges; ``tags`` are (name, value) pairs an instance must
+    all carry. Each filter has an index, so a page stays fast at any size.
+    """
+
+    id_prefix: str | None = None
+    created_from: datetime | None = None
+    created_to: datetime | None = None
+    updated_from: datetime | None = None
+    updated_to: datetime | None = None
+    tags: tuple[tuple[str, str], ...] = ()
 
 
 @frozen
@@ -180,7 +210,7 @@ def instance_from_row(
     time into a datetime, for databases that store them as text or numbers.
     """
     (id_, workflow, version, status, input_, created, updated, wakeup, owner, expires, error,
-     attempts, last_seq) = row  # fmt: skip
+     attempts, last_seq, trace_context) = row  # fmt: skip
     created_at, updated_at = moment(created), moment(updated)
     assert created_at is not None and updated_at is not None
     return InstanceRecord(
@@ -197,4 +227,5 @@ def instance_from_row(
         last_error=error,
         attempts=attempts,
         last_seq=last_seq,
+        trace_context=trace_context,
     )

@@ -29,6 +29,8 @@ from .errors import (
 )
 from .records import (
     FINAL_STATUSES,
+    Family,
+    InstanceFilter,
     InstanceRecord,
     InstanceStatus,
     NewEvent,
@@ -100,13 +102,45 @@ MIGRATIONS: list[tuple[int, str]] = [
     # Each event names the node that recorded it, so that replay can tell the
     # events a checkpoint covers from foreign ones without decoding them.
     (4, "ALTER TABLE events ADD COLUMN node TEXT"),
+    # Tags (values a workflow declares from its state) and an index for each filter
+    # the console's list offers. Numbered 6: 5 is another change's, and the runner
+    # applies whichever of them is missing, in order, independently.
+    (
+        6,
+        """
+        CREATE TABLE instance_tags (
+            instance_id TEXT NOT NULL REFERENCES instances (id),
+            name TEXT NOT NULL,
+            value TEXT NOT NULL,
+            PRIMARY KEY (instance_id, name)
+        ) WITHOUT ROWID;
+        CREATE INDEX instance_tags_lookup ON instance_tags (name, value, instance_id);
+        CREATE INDEX instances_updated ON instances (updated_at, id);
+        CREATE INDEX instances_workflow_created ON instances (workflow, created_at, id)
+        """,
+    ),
+    # The trace that created an instance, continued by the worker that runs it.
+    (7, "ALTER TABLE instances ADD COLUMN trace_context TEXT"),
+    # Child instances: which instance started which (`create_instance(parent=...)`),
+    # so that a child's end wakes its parent and `wio inspect` shows both ways.
+    (
+        8,
+        """
+        CREATE TABLE instance_children (
+            child_id TEXT PRIMARY KEY REFERENCES instances (id),
+            parent_id TEXT NOT NULL REFERENCES instances (id)
+        ) WITHOUT ROWID;
+        CREATE INDEX instance_children_parent ON instance_children (parent_id, child_id)
+        """,
+    ),
 ]
 
 SYNCHRONOUS = ("off", "normal", "full", "extra")
 _INSTANCE_COLUMNS = (
     "id, workflow, workflow_version, status, input, created_at, updated_at, wakeup_at, "
     "lease_owner, lease_expires_at, last_error, attempts, "
-    "(SELECT COALESCE(MAX(seq), 0) FROM events e WHERE e.instance_id = instances.id)"
+    "(SELECT COALESCE(MAX(seq), 0) FROM events e WHERE e.instance_id = instances.id), "
+    "trace_context"
 )
 
 
@@ -198,13 +232,22 @@ class SQLiteJournal:
 
     # -- events ---------------------------------------------------------------
 
-    def create_instance(self, record: InstanceRecord, events: Sequence[NewEvent] = ()) -> None:
+    def create_instance(
+        self,
+        record: InstanceRecord,
+        events: Sequence[NewEvent] = (),
+        *,
+        parent: str | None = None,
+    ) -> None:
         check_instance_storable(record)
         check_events_storable(record.id, 0, events)
         with self._write() as db:
             try:
                 db.execute(
-                    "INSERT INTO instances VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    "INSERT INTO instances (id, workflow, workflow_version, status, input, "
+                    "created_at, updated_at, wakeup_at, lease_owner, lease_expires_at, "
+                    "last_error, attempts, trace_context) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     (
                         record.id,
                         record.workflow,
@@ -218,10 +261,16 @@ class SQLiteJournal:
                         _ts(record.lease_expires_at),
                         record.last_error,
                         record.attempts,
+                        record.trace_context,
                     ),
                 )
             except sqlite3.IntegrityError:
                 raise DuplicateInstance(record.id) from None
+            if parent is not None:
+                try:
+                    db.execute("INSERT INTO instance_children VALUES (?, ?)", (record.id, parent))
+                except sqlite3.IntegrityError:  # the foreign key: no such parent
+                    raise UnknownInstance(parent) from None
             db.executemany(
                 "INSERT INTO events (instance_id, seq, type, version, payload, recorded_at, node) "
                 "VALUES (?, ?, ?, ?, ?, ?, ?)",
@@ -308,6 +357,17 @@ class SQLiteJournal:
             for seq, type_, version, payload, recorded, node in rows
         ]
 
+    def family(self, instance_id: str) -> Family:
+        with self._lock:
+            parent = self._db.execute(
+                "SELECT parent_id FROM instance_children WHERE child_id = ?", (instance_id,)
+            ).fetchone()
+            children = self._db.execute(
+                "SELECT child_id FROM instance_children WHERE parent_id = ? ORDER BY child_id",
+                (instance_id,),
+            ).fetchall()
+        return Family(None if parent is None else parent[0], tuple(c for (c,) in children))
+
     def read_many(self, instance_ids: Sequence[str]) -> dict[str, list[StoredEvent]]:
         with self._lock:
             rows = self._db.execute(
@@ -349,7 +409,9 @@ class SQLiteJournal:
         version: int | None = None,
         after: str | None = None,
         limit: int | None = None,
+        matching: InstanceFilter | None = None,
     ) -> list[InstanceRecord]:
+        extra, extra_params = _filter_sql(matching or InstanceFilter())
         with self._lock:
             start = None
             if after is not None:
@@ -369,11 +431,12 @@ class SQLiteJournal:
                     ("created_at >= :start AND (created_at > :start OR id > :after)", after),
                 )
                 if value is not None
-            ]
+            ] + extra
             rows = self._db.execute(
                 f"SELECT {_INSTANCE_COLUMNS} FROM instances "
                 f"WHERE {' AND '.join(where) or '1'} ORDER BY created_at, id LIMIT :limit",
                 {
+                    **extra_params,
                     "status": None if status is None else str(status),
                     "workflow": workflow,
                     "version": version,
@@ -383,6 +446,18 @@ class SQLiteJournal:
                 },
             ).fetchall()
         return [instance_from_row(row, load=json.loads, moment=_optional_dt) for row in rows]
+
+    def tags_of(self, instance_ids: Sequence[str]) -> dict[str, dict[str, str]]:
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT instance_id, name, value FROM instance_tags "
+                "WHERE instance_id IN (SELECT value FROM json_each(?)) ORDER BY instance_id, name",
+                (json.dumps(list(instance_ids)),),
+            ).fetchall()
+        found: dict[str, dict[str, str]] = {i: {} for i in instance_ids}
+        for instance_id, name, value in rows:
+            found[instance_id][name] = value
+        return found
 
     def count_instances(self) -> dict[InstanceStatus, int]:
         with self._lock:
@@ -505,9 +580,17 @@ class SQLiteJournal:
                         )
                     ]
                 )
+                for table in ("events", "instance_tags"):
+                    db.execute(
+                        f"DELETE FROM {table} "
+                        "WHERE instance_id IN (SELECT value FROM json_each(?))",
+                        (ids,),
+                    )
                 db.execute(
-                    "DELETE FROM events WHERE instance_id IN (SELECT value FROM json_each(?))",
-                    (ids,),
+                    "DELETE FROM instance_children WHERE child_id IN "
+                    "(SELECT value FROM json_each(?)) OR parent_id IN "
+                    "(SELECT value FROM json_each(?))",
+                    (ids, ids),
                 )
                 count = db.execute(
                     "DELETE FROM instances WHERE id IN (SELECT value FROM json_each(?))", (ids,)
@@ -592,6 +675,19 @@ class SQLiteJournal:
         )
         if cursor.rowcount != 1:
             raise UnknownInstance(instance_id)
+        if update.tags is not None:
+            db.execute("DELETE FROM instance_tags WHERE instance_id = ?", (instance_id,))
+            db.executemany(
+                "INSERT INTO instance_tags VALUES (?, ?, ?)",
+                [(instance_id, name, value) for name, value in update.tags],
+            )
+        if update.status in FINAL_STATUSES:  # a child's end makes its waiting parent runnable
+            db.execute(
+                "UPDATE instances SET status = 'running', wakeup_at = NULL, updated_at = ? "
+                "WHERE status = 'waiting' AND id = "
+                "(SELECT parent_id FROM instance_children WHERE child_id = ?)",
+                (_ts(now), instance_id),
+            )
 
     def _conflict(self, db: sqlite3.Connection, instance_id: str, expected_seq: int) -> Exception:
         if db.execute("SELECT 1 FROM instances WHERE id = ?", (instance_id,)).fetchone() is None:
@@ -611,6 +707,37 @@ def _payload(instance_id: str, seq: int, event_type: str, text: str) -> Any:
 
 def _dumps(value: Any) -> str:
     return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+
+
+# Ends an id range: sorts after every character an id may continue its prefix with.
+_LAST_CHARACTER = "\U0010ffff"
+
+
+def _filter_sql(where: InstanceFilter) -> tuple[list[str], dict[str, Any]]:
+    """The conditions and parameters of ``where``, each served by an index."""
+    conditions: list[str] = []
+    params: dict[str, Any] = {}
+    if where.id_prefix is not None:
+        # A range on the primary key, which LIKE (case-insensitive here) would not use.
+        conditions.append("id >= :id_from AND id < :id_to")
+        params.update(id_from=where.id_prefix, id_to=where.id_prefix + _LAST_CHARACTER)
+    for column, bound, operator in (
+        ("created_at", where.created_from, ">="),
+        ("created_at", where.created_to, "<="),
+        ("updated_at", where.updated_from, ">="),
+        ("updated_at", where.updated_to, "<="),
+    ):
+        if bound is not None:
+            name = f"{column}_{len(params)}"
+            conditions.append(f"{column} {operator} :{name}")
+            params[name] = _ts(bound)
+    for number, (tag, value) in enumerate(where.tags):
+        conditions.append(
+            f"id IN (SELECT instance_id FROM instance_tags "
+            f"WHERE name = :tag_{number} AND value = :tag_value_{number})"
+        )
+        params.update({f"tag_{number}": tag, f"tag_value_{number}": value})
+    return conditions, params
 
 
 def _ts(moment: datetime | None) -> float | None:

@@ -61,7 +61,7 @@ from wio.paths import (
 )
 
 from . import errors
-from .marks import END, Marks, State, join_of, states
+from .marks import END, Marks, State, done_of, join_of, shown_on, states
 
 # Sizes and gaps, in BPMN diagram units (pixels in most tools).
 TASK_W, TASK_H = 100.0, 80.0  # the smallest task; longer names widen it, then lengthen it
@@ -197,6 +197,10 @@ class _Renderer:
         self.associations: list[Association] = []
         self.by_path: dict[Path, str] = {}  # the element that shows each model node
         self.loop_joins: dict[Path, str] = {}  # where each loop starts, by its path
+        # The subprocess drawn around each section that has one: where a node it
+        # does not draw (a recovery) inside it is marked.
+        self.containers: dict[Path, str] = {}
+        self.section_starts: dict[Path, str] = {}  # each subprocess's own start event
         # Per handled section: each step that may raise, and the boundary event catching it.
         self.catchers: dict[Path, list[tuple[Path, str]]] = {}
 
@@ -227,16 +231,21 @@ class _Renderer:
         self.flow_count += 1
         return Flow(f"Flow_{self.flow_count}", source, target, **extra)  # type: ignore[arg-type]
 
-    def task(self, kind: str, id_: str, name: str, description: str | None) -> Fragment:
+    def task(
+        self, kind: str, id_: str, name: str, description: str | None, called: str | None = None
+    ) -> Fragment:
+        attributes = f" calledElement={quoteattr(called)}" if called is not None else ""
         documentation = (
             f"<bpmn:documentation>{escape(_clean(description))}</bpmn:documentation>"
             if description
             else ""
         )
         extensions = self.dialect.service(_clean(name)) if kind == "serviceTask" else ""
+        if kind == "callActivity":
+            extensions = self.dialect.call(called or "")
         self.element(
             id_,
-            f"<bpmn:{kind} id={quoteattr(id_)} name={quoteattr(_clean(name))}>"
+            f"<bpmn:{kind} id={quoteattr(id_)} name={quoteattr(_clean(name))}{attributes}>"
             f"{documentation}{extensions}{IO}</bpmn:{kind}>",
         )
         w, h = _task_size(_clean(name))
@@ -272,17 +281,22 @@ class _Renderer:
             (path, f"Loop_{pid}"), (path, f"Gateway_{pid}"),
         ]  # fmt: skip
         if isinstance(node, model.End):
-            # Only WIO.end's own event: a subprocess's "Done" event shares the id
-            # pattern, but its section's record (a handled or compensated error,
-            # a for-each section) does not say it reached its end.
-            shows.append((path, f"End_{pid}"))
-        if isinstance(node, (model.Fork, model.Parallel)):
-            shows.append((join_of(path), f"Join_{pid}"))
+            shows.append((path, f"End_{pid}"))  # WIO.end's own event
+        else:
+            # A subprocess's "Done" event, once its section ran to its end through its
+            # base (its record alone does not say so: a handled error leaves it too).
+            shows.append((done_of(path), f"End_{pid}"))
+        if isinstance(node, model.Fork | model.Parallel | model.HandleError | model.Interruptible):
+            shows.append((join_of(path), f"Join_{pid}"))  # where its ways meet again
         if isinstance(node, model.Interruptible):  # its trigger is the boundary event
             shows.append((child(path, TRIGGER), f"Boundary_{pid}"))
         for key, id_ in shows:
             if id_ in shown:
                 self.by_path.setdefault(key, id_)
+        if f"SubProcess_{pid}" in shown:
+            self.containers.setdefault(path, f"SubProcess_{pid}")
+        if f"Start_{pid}" in shown:
+            self.section_starts.setdefault(path, f"Start_{pid}")
         return fragment
 
     def _place(self, node: model.ModelNode, path: Path) -> Fragment:
@@ -315,6 +329,10 @@ class _Renderer:
                 return self.event("intermediateCatchEvent", f"Timer_{pid}", name, timer)
             case model.Interruptible():
                 return self.interruptible(node, path)
+            case model.RunChild():  # another process, run as its own instance
+                name = _clean(node.meta.name or node.workflow)
+                called = _clean(node.workflow)
+                return self.task("callActivity", f"Call_{pid}", name, node.meta.description, called)
             case model.Pure() | model.Dynamic():
                 default = "Dynamic" if isinstance(node, model.Dynamic) else "Pure"
                 name = node.meta.name or default
@@ -798,6 +816,10 @@ class _Dialect:
         """The extension elements a service task needs to run."""
         return ""
 
+    def call(self, workflow: str) -> str:
+        """The extension elements a call activity (a child workflow) needs to run."""
+        return ""
+
     def multi_instance(self, pid: str) -> str:
         """A for-each section's loop characteristics. How many elements there are
         is known only at run time: a process variable, as SpiffWorkflow evaluates
@@ -849,6 +871,15 @@ class _Camunda8(_Dialect):
             "</bpmn:extensionElements>"
         )
 
+    def call(self, workflow: str) -> str:
+        # Zeebe finds the called process by its id: the child workflow's name.
+        return (
+            "<bpmn:extensionElements>"
+            f"<zeebe:calledElement processId={quoteattr(workflow)} "
+            'propagateAllChildVariables="false"/>'
+            "</bpmn:extensionElements>"
+        )
+
     def multi_instance(self, pid: str) -> str:
         # Zeebe runs one instance per item of a collection (it reads no
         # cardinality): the elements themselves, each as ``element_<path>``.
@@ -897,13 +928,17 @@ def render_bpmn(
     colours: dict[str, State] = {}
     if marks:
         renderer.by_path[END] = "EndEvent"
-        found = states(root, marks)
+        shapes = {**renderer.containers, **renderer.by_path}
+        found = shown_on(root, states(root, marks), shapes.__contains__)
         for path, state in found.items():
-            if path in renderer.by_path:
-                colours[renderer.by_path[path]] = state
+            if path in shapes:
+                colours[shapes[path]] = state
         for path, join in renderer.loop_joins.items():  # entered once the loop is
             if any(within(p, path) for p in found):
                 colours.setdefault(join, "executed")
+        for path, inner_start in renderer.section_starts.items():  # once it is entered
+            if any(within(p, child(path, BASE)) for p in found):
+                colours.setdefault(inner_start, "executed")
         for path, catchers in renderer.catchers.items():  # the error was caught there
             if path in marks.executed:
                 fired = [b for raiser, b in catchers if raiser in marks.failed]

@@ -45,7 +45,10 @@ def handled_names(node: model.HandleError) -> list[str]:
 def escaping(node: model.ModelNode, path: Path) -> list[Raiser]:
     """The steps inside ``node`` whose declared error can escape it, in tree order."""
     match node:
-        case model.Pure() | model.RunIO() | model.HandleSignal() | model.Dynamic():
+        case (
+            model.Pure() | model.RunIO() | model.HandleSignal() | model.Dynamic()
+            | model.RunChild()
+        ):  # fmt: skip
             return [] if node.meta.error is None else [Raiser(path, node.meta.error.name)]
         case model.HandleError():
             inside = escaping(node.base, child(path, BASE))

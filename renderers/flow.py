@@ -32,7 +32,7 @@ from wio.paths import (
 
 from . import errors
 from .marks import END as END_PATH
-from .marks import STATES, Marks, State, states
+from .marks import STATES, Marks, State, shown_on, states
 
 NodeKind = Literal[
     "start",
@@ -44,6 +44,7 @@ NodeKind = Literal[
     "recovery",
     "signal",
     "timer",
+    "child",  # a child instance of another workflow, started and awaited
     "fork",  # a parallel section's flows start here
     "join",  # and meet here
 ]
@@ -102,7 +103,7 @@ def node_id(path: Path) -> str:
     return "n" + "_".join(map(str, path)) if path else "n"
 
 
-Step = model.Pure | model.RunIO | model.Dynamic | model.HandleSignal
+Step = model.Pure | model.RunIO | model.Dynamic | model.HandleSignal | model.RunChild
 
 
 def label_of(node: Step) -> str:
@@ -117,6 +118,8 @@ def label_of(node: Step) -> str:
             return "Dynamic"
         case model.Pure():
             return "Pure"
+        case model.RunChild():
+            return f"Child: {node.workflow}"
         case _:
             assert_never(node)
 
@@ -131,6 +134,8 @@ def _step_kind(node: Step) -> NodeKind:
             return "signal"
         case model.Pure():
             return "pure"
+        case model.RunChild():
+            return "child"
         case _:
             assert_never(node)
 
@@ -177,7 +182,10 @@ class _Builder:
     def build(self, node: model.ModelNode, path: Path, entry: list[Exit]) -> list[Exit]:
         """Draw ``node`` after the exits ``entry``; returns the node's own exits."""
         match node:
-            case model.Pure() | model.RunIO() | model.Dynamic() | model.HandleSignal():
+            case (
+                model.Pure() | model.RunIO() | model.Dynamic() | model.HandleSignal()
+                | model.RunChild()
+            ):  # fmt: skip
                 kind = _step_kind(node)
                 label = label_of(node)
                 if isinstance(node, model.RunIO) and node.retry is not None:
@@ -331,7 +339,8 @@ def build_flow(
     marks = marks if marks is not None else Marks.from_paths(executed)
     known = {n.id for n in builder.nodes}
     by_state: dict[State, set[str]] = {state: set() for state in STATES}
-    for path, state in states(root, marks).items():
+    found = shown_on(root, states(root, marks), lambda path: _marked_id(path) in known)
+    for path, state in found.items():
         id_ = _marked_id(path)
         if id_ in known:
             by_state[state].add(id_)

@@ -24,6 +24,7 @@ _SHAPES = {
     "recovery": {"shape": "hexagon", "style": "dashed"},
     "signal": {"shape": "cds"},
     "timer": {"shape": "box", "style": "rounded,dashed"},
+    "child": {"shape": "box", "peripheries": "2"},  # a subroutine: another workflow
     # A parallel section's fork and join: bars, as in UML; the cluster names the section.
     "fork": {"shape": "box", "style": "filled", "fillcolor": "black", "label": "",
              "height": "0.06", "width": "1.5", "fixedsize": "true"},
@@ -127,6 +128,9 @@ def _cluster(
     with graph.subgraph(name=f"cluster_{cluster.id}") as sub:
         sub.attr(
             label=_text(cluster.title),
+            # Left: the edge into a section's first step, drawn down its middle,
+            # then misses the title more often than a centred one.
+            labeljust="l",
             style=_CLUSTER_STYLES[cluster.kind],
         )
         for member in cluster.members:

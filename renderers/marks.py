@@ -10,7 +10,7 @@ flow arrived, and the end once the instance finished.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from itertools import pairwise
 from typing import Any, Literal, assert_never
 
@@ -60,13 +60,22 @@ class Marks:
         return bool(self.executed or self.waiting or self.failed or self.finished)
 
 
-END: Path = (-1,)  # the workflow's end, which no model node stands for
+# The workflow's end, which no model node stands for; not (-1,) or (-2,), the
+# root section's join and done (`join_of`, `done_of`).
+END: Path = (-3,)
 
 
 def join_of(path: Path) -> Path:
-    """The key of a parallel section's (or fork's) join in `states`: no node's
-    path, as segments are never negative."""
+    """The key in `states` of where a section's ways meet again: a parallel
+    section's (or fork's) join, a handled or interruptible section's with its
+    handler's. No node's path, as segments are never negative."""
     return child(path, -1)
+
+
+def done_of(path: Path) -> Path:
+    """The key of a section's own end (a subprocess's "Done" event) in `states`,
+    present once the section ran to its end through its base."""
+    return child(path, -2)
 
 
 def states(root: model.ModelNode, marks: Marks) -> dict[Path, State]:
@@ -93,9 +102,18 @@ def _ran(path: Path, marks: Marks) -> bool:
     return any(within(p, path) for p in (*marks.executed, *marks.failed))
 
 
-def _derive(node: model.ModelNode, path: Path, marks: Marks, found: dict[Path, State]) -> None:
+def _derive(
+    node: model.ModelNode,
+    path: Path,
+    marks: Marks,
+    found: dict[Path, State],
+    left: bool = False,
+) -> None:
+    """``left``: the node is inside a section its error or interruption left, so
+    the instance finishing does not mean that it ran to its end."""
     for kid in children(node):
-        _derive(kid.node, kid.path(path), marks, found)
+        kid_left = left or (kid.slot == "base" and _left_early(node, path, marks))
+        _derive(kid.node, kid.path(path), marks, found, kid_left)
     match node:
         case model.Sequence():
             steps = children(node)
@@ -107,6 +125,7 @@ def _derive(node: model.ModelNode, path: Path, marks: Marks, found: dict[Path, S
             again = bool(body) and body.count(body[0]) > 1  # the body ran twice
             if again or _entered(child(path, ON_RESTART), marks):
                 found[path] = "executed"  # it decided to go round again
+                _completed(node.base, child(path, BASE), marks, found)  # after a whole round
         case model.Parallel():
             if _entered(path, marks):
                 found[path] = "executed"  # the fork: the flows started
@@ -118,13 +137,23 @@ def _derive(node: model.ModelNode, path: Path, marks: Marks, found: dict[Path, S
             model.Fork() | model.HandleError() | model.Interruptible() | model.Checkpoint()
             | model.ForEach() | model.Embed() | model.Compensated() | model.Compensating()
             | model.Pure() | model.RunIO() | model.Dynamic() | model.HandleSignal()
-            | model.Timer() | model.Recovery() | model.End()
+            | model.Timer() | model.Recovery() | model.End() | model.RunChild()
         ):  # fmt: skip
             pass
         case _:
             assert_never(node)
-    if marks.finished and _entered(path, marks):
+    if marks.finished and not left and _entered(path, marks):
         _completed(node, path, marks, found)
+
+
+def _left_early(node: model.ModelNode, path: Path, marks: Marks) -> bool:
+    """Whether the section at ``path`` was left before its base ran to its end:
+    its error handler ran, or its trigger fired."""
+    if isinstance(node, model.HandleError):
+        return _ran(child(path, ERROR_HANDLER), marks)
+    if isinstance(node, model.Interruptible):
+        return _ran(child(path, TRIGGER), marks)
+    return False
 
 
 def _completed(node: model.ModelNode, path: Path, marks: Marks, found: dict[Path, State]) -> None:
@@ -146,6 +175,8 @@ def _completed(node: model.ModelNode, path: Path, marks: Marks, found: dict[Path
                 _completed(node.handler, child(path, ERROR_HANDLER), marks, found)
             else:
                 _completed(node.base, child(path, BASE), marks, found)
+                found[done_of(path)] = "executed"
+            found[join_of(path)] = "executed"  # where the section and its handler meet
         case (
             model.Checkpoint() | model.ForEach() | model.Embed() | model.Compensated()
             | model.Compensating()
@@ -153,15 +184,77 @@ def _completed(node: model.ModelNode, path: Path, marks: Marks, found: dict[Path
             # Ran to its end through its base: every element's body, the embedded
             # workflow, the step (an undo runs only when the section fails).
             _completed(node.base, child(path, BASE), marks, found)
+            found[done_of(path)] = "executed"
         case model.Interruptible():
             if node.handler is not None and _entered(child(path, INTERRUPTION_HANDLER), marks):
                 _completed(node.handler, child(path, INTERRUPTION_HANDLER), marks, found)
             elif not _ran(child(path, TRIGGER), marks):  # not interrupted: ran to its end
                 _completed(node.base, child(path, BASE), marks, found)
+                found[done_of(path)] = "executed"
+            found[join_of(path)] = "executed"  # where the section and its handler meet
         case (
             model.Parallel() | model.Pure() | model.RunIO() | model.Dynamic()
             | model.HandleSignal() | model.Timer() | model.Recovery() | model.End()
+            | model.RunChild()
         ):  # fmt: skip
             pass  # a parallel section completes by its own record
         case _:
             assert_never(node)
+
+
+RANK: dict[State, int] = {"executed": 0, "waiting": 1, "failed": 2}
+
+
+def shown_on(
+    root: model.ModelNode, found: dict[Path, State], drawn: Callable[[Path], bool]
+) -> dict[Path, State]:
+    """``found`` as a renderer can show it: a node it does not draw (a recovery,
+    unless technical nodes are shown) where the instance waits or failed is marked
+    on the nearest element it draws: the section drawn around it (a subprocess),
+    else the element the instance reaches next, else the end."""
+    shown = dict(found)
+    for path, state in found.items():
+        if state == "executed" or path == END or drawn(path):
+            continue
+        nearest = _nearest_drawn(root, path, drawn)
+        if nearest is not None and RANK[state] > RANK[shown.get(nearest, "executed")]:
+            shown[nearest] = state
+        elif nearest is not None:
+            shown.setdefault(nearest, state)
+    return shown
+
+
+def _nearest_drawn(root: model.ModelNode, path: Path, drawn: Callable[[Path], bool]) -> Path | None:
+    ancestors = [(root, ROOT)]  # the nodes from the root down to the one at ``path``
+    for depth in range(len(path)):
+        node, at = ancestors[-1]
+        kid = next((k for k in children(node) if k.path(at) == path[: depth + 1]), None)
+        if kid is None:
+            return None  # not a path of this model (a dynamic part's)
+        ancestors.append((kid.node, kid.path(at)))
+    for depth in reversed(range(len(path))):
+        parent, at = ancestors[depth]
+        if isinstance(parent, model.Sequence):  # the steps after it, in order
+            later = [k for k in children(parent) if k.path(at)[-1] > path[depth]]
+            for step in later:
+                first = _first_drawn(step.node, step.path(at), drawn)
+                if first is not None:
+                    return first
+        elif isinstance(parent, model.Fork | model.Parallel):
+            if drawn(join_of(at)):
+                return join_of(at)
+            continue  # its split comes before the branch: what follows the section
+        if drawn(at):  # the loop's decision after its body, or a section drawn around it
+            return at
+    return END if drawn(END) else None
+
+
+def _first_drawn(node: model.ModelNode, path: Path, drawn: Callable[[Path], bool]) -> Path | None:
+    """The first element the instance reaches in the node at ``path``."""
+    if drawn(path) and not isinstance(node, model.Loop):  # a loop decides after its body
+        return path
+    for kid in children(node):
+        first = _first_drawn(kid.node, kid.path(path), drawn)
+        if first is not None:
+            return first
+    return path if drawn(path) else None

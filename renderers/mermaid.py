@@ -43,6 +43,7 @@ _SHAPES = {
     "recovery": ('{{"', '"}}'),
     "signal": ('>"', '"]'),  # a flag: a message arrives
     "timer": ('(["', '"])'),  # a stadium: time passes
+    "child": ('[["', '"]]'),  # a subroutine: another workflow's instance
 }
 _BARS = ("fork", "join")  # a parallel section's bars: unlabelled; its cluster names it
 

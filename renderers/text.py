@@ -13,7 +13,7 @@ from typing import assert_never
 from wio import model
 from wio.paths import BASE, ROOT, Child, Path, child, children
 
-from .marks import Marks, State, states
+from .marks import Marks, State, shown_on, states
 
 _SIGNS = {"failed": "[!] ", "waiting": "[>] ", "executed": "[x] "}
 
@@ -26,7 +26,11 @@ def render_text(
     marks: Marks | None = None,
 ) -> str:
     marks = marks if marks is not None else Marks.from_paths(executed)
-    found = states(root, marks) if marks else {}
+    found: dict[Path, State] = {}
+    if marks:
+        drawn: set[Path] = set()  # the paths with a line of their own
+        _walk(root, ROOT, "", "", [], {}, show_technical, drawn)
+        found = shown_on(root, states(root, marks), drawn.__contains__)
     lines: list[str] = []
     _walk(root, ROOT, "", "", lines, found, show_technical)
     return "\n".join(lines) + "\n"
@@ -68,6 +72,8 @@ def _details(node: model.ModelNode) -> list[str]:
             return [f"duration={node.duration or 'computed'}"]
         case model.ForEach():
             return [f"by={node.key}"]
+        case model.RunChild():
+            return [f"workflow={node.workflow} version={node.version}"]
         case (
             model.Pure() | model.Dynamic() | model.Sequence() | model.HandleError() | model.Fork()
             | model.Parallel() | model.Interruptible() | model.Checkpoint() | model.Recovery()
@@ -103,7 +109,7 @@ def _children(node: model.ModelNode) -> list[tuple[str, Child[model.ModelNode]]]
             return [("undo: " if kid.slot == "undo" else "", kid) for kid in kids]
         case (
             model.Pure() | model.RunIO() | model.Dynamic() | model.HandleSignal() | model.Timer()
-            | model.Recovery() | model.End()
+            | model.Recovery() | model.End() | model.RunChild()
         ):  # fmt: skip
             return []
         case _:
@@ -129,17 +135,25 @@ def _walk(
     lines: list[str],
     found: dict[Path, State],
     show_technical: bool,
+    drawn: set[Path] | None = None,
 ) -> None:
     if not show_technical and isinstance(node, model.Checkpoint):
-        _walk(node.base, child(path, BASE), prefix, label, lines, found, show_technical)
+        _walk(node.base, child(path, BASE), prefix, label, lines, found, show_technical, drawn)
         return
     if not show_technical and isinstance(node, model.Recovery):
         if label:  # a branch, flow or handler that only recovers: drawn, as empty
             lines.append(f"{prefix}{label}{_mark(path, found)}(empty)")
+            if drawn is not None:
+                drawn.add(path)
         return
     lines.append(f"{prefix}{label}{_mark(path, found)}{_describe(node)}")
+    if drawn is not None:
+        drawn.add(path)
     kids = _children(node)
     indent = prefix.replace("├── ", "│   ").replace("└── ", "    ")
     for position, (child_label, kid) in enumerate(kids):
         branch = "└── " if position == len(kids) - 1 else "├── "
-        _walk(kid.node, kid.path(path), indent + branch, child_label, lines, found, show_technical)
+        _walk(
+            kid.node, kid.path(path), indent + branch, child_label, lines, found, show_technical,
+            drawn,
+        )  # fmt: skip

@@ -18,6 +18,7 @@ import os
 import re
 import shutil
 import subprocess
+from collections.abc import Sequence
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -91,7 +92,7 @@ def xsd_problems(path: Path) -> list[str]:
     return problems
 
 
-def spiff_run(path: Path, data: dict[str, Any]) -> list[str]:
+def spiff_run(path: Path, data: dict[str, Any], called: Sequence[Path] = ()) -> list[str]:
     """Parse with SpiffWorkflow's XSD validator, build the spec and run it to the end.
 
     Service tasks wait for their service, as wio's steps wait for their effect;
@@ -99,6 +100,8 @@ def spiff_run(path: Path, data: dict[str, Any]) -> list[str]:
     process waits for, as a sender would, and fast-forwards each timer once the
     engine has computed its release time (moving that time into the past, as
     wio's tests move a ManualClock). Returns the ids of the elements that ran.
+    ``called`` are the files of the processes its call activities call (child
+    workflows), which SpiffWorkflow runs inline.
     """
     _schemas()
     from SpiffWorkflow.bpmn import BpmnWorkflow
@@ -110,6 +113,8 @@ def spiff_run(path: Path, data: dict[str, Any]) -> list[str]:
     parser = BpmnParser(validator=BpmnValidator())
     parser.add_bpmn_file(str(path))
     process = parser.get_process_ids()[0]
+    for other in called:
+        parser.add_bpmn_file(str(other))
     # Computed durations name a process variable: give each one an hour. Loops
     # restart while their variable names the restart branch: let each exit.
     xml = path.read_text()

@@ -9,7 +9,15 @@ import pytest
 
 from tests.conftest import example
 from tests.nodes import Boom, Effects, Ev, Other, Saved, restore, save
-from wio import WIO, Err, InstanceStatus, NotWaitingForEvent, Runtime, UnmatchedEventError
+from wio import (
+    WIO,
+    Err,
+    InstanceStatus,
+    NotWaitingForEvent,
+    RecordedEvent,
+    Runtime,
+    UnmatchedEventError,
+)
 
 
 def section(effects: Effects) -> WIO[int, Boom, int]:
@@ -225,9 +233,17 @@ def test_events_of_a_section_whose_checkpoint_never_came_are_unmatched() -> None
     assert "waiting for event Other" in raised.value.expected
 
 
-def test_events_before_a_recovery_event_are_skipped_only_if_it_comes() -> None:
+def test_events_before_a_recovery_event_are_held_until_it_comes() -> None:
     wf = WIO.recover(restore) >> WIO.pure_from(lambda x: x + 1)
     assert Runtime(wf, strict=True).rebuild("i", 0, [Ev(1), Ev(2), Saved(5)]).result == 6
+    # Without it, they wait with the instance at the recovery: neither applied nor
+    # unmatched, even strictly; the recovery event, delivered, covers them.
+    waiting = Runtime(wf, strict=True).rebuild("i", 0, [Ev(1)])
+    assert "waiting for recovery event Saved" in waiting.waiting_for()
+    assert not waiting.unmatched_events
+    waiting.deliver(Saved(5))
+    assert waiting.advance() == InstanceStatus.FINISHED and waiting.result == 6
+    # One that the section the recovery replaced did not record is reported.
     with pytest.raises(UnmatchedEventError) as raised:
-        Runtime(wf, strict=True).rebuild("i", 0, [Ev(1)])
+        Runtime(wf, strict=True).rebuild("i", 0, [RecordedEvent(1, Ev(1), "/1")])
     assert "waiting for recovery event Saved" in raised.value.expected

@@ -73,6 +73,7 @@ def workflows() -> dict[str, Any]:
         "for_each": for_each(),
         "onboarding": example("onboarding").workflow.wio,
         "booking": example("booking").workflow.wio,
+        "payouts": example("payouts").workflow.wio,
         "errors_named_alike": errors_named_alike(),
         "compensated": compensated(),
         "evolved": evolved(),
@@ -178,6 +179,30 @@ def test_spiffworkflow_refuses_only_what_it_does_not_implement(bpmn_files: list[
                 spiff_run(path, {})
 
 
+def called_processes(path: Path) -> list[Path]:
+    """The child workflows the diagram at ``path`` calls, each drawn as a process of its
+    own, with the id its call activity calls (the child workflow's name)."""
+    called = []
+    for child in CALLED.get(path.name, []):
+        drawn = str(render(child.wio, "bpmn", name=child.name))
+        other = path.with_name(f"{path.stem}.{child.name}.called.bpmn")
+        other.write_text(drawn.replace('"Process_1"', f'"{child.name}"'))
+        called.append(other)
+    return called
+
+
+# The child workflows each diagram's call activities call, by file name.
+CALLED = {"payouts.bpmn": [example("payouts").payout]}
+
+
+def test_spiffworkflow_runs_a_call_activity_to_completion(bpmn_files: list[Path]) -> None:
+    (path,) = [p for p in bpmn_files if p.name == "payouts.bpmn"]
+    ran = spiff_run(path, {}, called_processes(path))
+    assert ran.count("Call_0") == 2  # once per element
+    assert ran.count("Task_root") == 2  # the called process's "Transfer" step, run in each
+    assert "EndEvent" in ran
+
+
 def test_spiffworkflow_runs_every_branch_of_every_fork(bpmn_files: list[Path]) -> None:
     for path in bpmn_files:
         if path.name in NOT_IN_SPIFF:
@@ -187,7 +212,7 @@ def test_spiffworkflow_runs_every_branch_of_every_fork(bpmn_files: list[Path]) -
         # Every combination of branch choices, each fed as process data.
         for choice in itertools.product(*(list(b) for b in routes.values())):
             data = dict(zip(routes, choice, strict=True))
-            ran = spiff_run(path, data)
+            ran = spiff_run(path, data, called_processes(path))
             assert ran[0] == "StartEvent", path.name
             for variable, branch in data.items():
                 if routes[variable][branch] in ran:

@@ -95,21 +95,28 @@ def test_wio_console_sessions_print_what_they_show(page: Path, tmp_path: Path) -
     # Each page's sessions share one fresh journal, the default of every command.
     env = {**os.environ, "WIO_JOURNAL": f"sqlite:///{tmp_path / 'docs.db'}"}
     for block in blocks(page, "console"):
-        lines = block.splitlines()
-        for index, line in enumerate(lines):
-            if not line.startswith("$ wio "):
-                continue
-            expected = []
-            for following in lines[index + 1 :]:
-                if following.startswith("$ "):
-                    break
-                expected.append(following)
-            argv = [sys.executable, "-m", "wio.cli", *shlex.split(line[len("$ wio ") :])]
-            done = subprocess.run(
-                argv, cwd=ROOT, env=env, capture_output=True, text=True, timeout=120
-            )
-            output = (done.stdout + done.stderr).splitlines()
-            assert matches(expected, output), f"{page.name}: {line}\n{done.stdout}{done.stderr}"
+        run_console(block, env, page.name)
+
+
+def run_console(block: str, env: dict[str, str], page: str = "") -> list[int]:
+    """Run each `$ wio` line of a console block, checking that it prints what follows
+    it (up to the next `$ `); returns their exit statuses."""
+    statuses = []
+    lines = block.splitlines()
+    for index, line in enumerate(lines):
+        if not line.startswith("$ wio "):
+            continue
+        expected = []
+        for following in lines[index + 1 :]:
+            if following.startswith("$ "):
+                break
+            expected.append(following)
+        argv = [sys.executable, "-m", "wio.cli", *shlex.split(line[len("$ wio ") :])]
+        done = subprocess.run(argv, cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+        output = (done.stdout + done.stderr).splitlines()
+        assert matches(expected, output), f"{page}: {line}\n{done.stdout}{done.stderr}"
+        statuses.append(done.returncode)
+    return statuses
 
 
 @pytest.mark.parametrize("path", sorted(EXAMPLES.glob("*.py")), ids=lambda p: p.name)
@@ -120,11 +127,13 @@ def test_examples_run_as_scripts(path: Path) -> None:
     assert done.returncode == 0, done.stderr
 
 
-def test_the_readme_gives_two_commands_and_ci_runs_the_test_one() -> None:
+def test_the_readme_gives_three_commands_and_ci_runs_the_test_one() -> None:
     commands = blocks(ROOT / "README.md", "console")
-    assert len(commands) == 2
-    demo, tests = (c.strip() for c in commands)
+    assert len(commands) == 3
+    demo, console, tests = (c.strip() for c in commands)
     assert demo.endswith("wio demo")
+    # tests/test_console_browser.py drives this very command in Chromium.
+    assert console.endswith("python -m wio.console.demo")
     assert tests in (ROOT / ".ci" / "run").read_text()
 
 
@@ -148,8 +157,8 @@ def test_every_picture_the_docs_show_is_committed() -> None:
     for page in (ROOT / "docs").rglob("*.md"):
         for link in re.findall(r"\]\((\.\./pictures/[^)]+)\)", page.read_text()):
             assert (page.parent / link).resolve().is_file(), f"{page.name}: {link}"
-    # eight examples, five pictures each; the approval example's progress, three
-    assert len(list(pictures.glob("*.svg"))) == 43
+    # nine examples, five pictures each; the approval example's progress, three
+    assert len(list(pictures.glob("*.svg"))) == 48
 
 
 @pytest.mark.consumers

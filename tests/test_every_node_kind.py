@@ -16,9 +16,10 @@ from typing import Any
 import pytest
 
 from tests.nodes import Boom, Ev, Other
-from wio import WIO, Err, Signal, drafts
+from wio import WIO, Err, Signal, Workflow, drafts
 from wio import algebra as a
 from wio.algebra import Node, escaping_errors
+from wio.children import ChildFinished, ChildStarted
 from wio.definition import event_types, infer_input_type
 from wio.errors import DefinitionError
 from wio.interpreter import RunStep, ready_effects, start
@@ -91,6 +92,7 @@ LEAVES: dict[type[Any], tuple[Callable[[], WIO[Any, Any, Any]], list[type], list
     a.Timer: (lambda: WIO.await_for(timedelta(days=1), name=NAME), [], [TimerStarted, TimerReleased], object),
     a.Recover: (lambda: WIO.recover(lambda o, e: 1, event=Ev), [], [Ev], object),
     a.End: (lambda: WIO.end(), [], [], object),
+    a.RunChild: (lambda: WIO.run_child(Workflow(inner(), name="child"), id_of=str, name=NAME), [Boom], [ChildStarted, ChildFinished], object),
 }  # fmt: skip
 # The draft of each leaf kind that has one.
 DRAFTS: dict[type[Any], Callable[[], WIO[Any, Any, Any]]] = {
@@ -98,6 +100,7 @@ DRAFTS: dict[type[Any], Callable[[], WIO[Any, Any, Any]]] = {
     a.HandleSignal: lambda: drafts.signal(NAME),
     a.Timer: lambda: drafts.timer(NAME),
     a.Recover: drafts.recovery,
+    a.RunChild: lambda: drafts.child(NAME, "child"),
 }
 
 KINDS = [typing.get_origin(kind) for kind in typing.get_args(Node)]

@@ -4,7 +4,6 @@ as scripts, its `$ wio` commands as processes whose output must match the page."
 from __future__ import annotations
 
 import os
-import shlex
 import subprocess
 import sys
 from pathlib import Path
@@ -13,30 +12,10 @@ import pytest
 from mypy import api as mypy_api
 
 from tests.conftest import DURABLE_JOURNALS, EXAMPLES, ROOT, example
-from tests.test_docs import FENCE, PAGES, matches
+from tests.test_docs import FENCE, PAGES, run_console
 from wio.journal import InstanceStatus, open_journal
 
 PAGE = ROOT / "docs" / "evolution.md"
-
-
-def run_console(block: str, env: dict[str, str]) -> list[int]:
-    """Run each `$ wio` line of a console block; returns their exit statuses."""
-    statuses = []
-    lines = block.splitlines()
-    for index, line in enumerate(lines):
-        if not line.startswith("$ wio "):
-            continue
-        expected = []
-        for following in lines[index + 1 :]:
-            if following.startswith("$ "):
-                break
-            expected.append(following)
-        argv = [sys.executable, "-m", "wio.cli", *shlex.split(line[len("$ wio ") :])]
-        done = subprocess.run(argv, cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
-        output = (done.stdout + done.stderr).splitlines()
-        assert matches(expected, output), f"{line}\n{done.stdout}{done.stderr}"
-        statuses.append(done.returncode)
-    return statuses
 
 
 @DURABLE_JOURNALS

@@ -148,7 +148,7 @@ journal = PostgresJournal(sys.argv[1], schema=sys.argv[2], pool_min=1, pool_max=
 with journal._pool.connection() as conn:
     print("backend", conn.info.backend_pid, flush=True)
 now = datetime.now(UTC)
-update = StatusUpdate(InstanceStatus.FINISHED, release_lease=True)
+update = StatusUpdate(InstanceStatus.WAITING, release_lease=True)
 
 def append(name):
     journal.append(name, 0, [NewEvent("Stepped", 1, {"n": 1})], now,

@@ -13,6 +13,7 @@ from tests.conftest import ALL_JOURNALS, DURABLE_JOURNALS
 from wio.journal import (
     ConcurrencyConflict,
     DuplicateInstance,
+    Family,
     InstanceChanged,
     InstanceRecord,
     InstanceStatus,
@@ -507,3 +508,50 @@ def test_a_journal_of_the_old_schema_upgrades_in_place(journal_url: str) -> None
         journal.append("old", 1, [NewEvent("Charged", 1, {"amount": 2}, node="/0")], T0)
         assert [e.node for e in journal.read("old")] == [None, "/0"]
         assert journal.upgrade() == []  # applied once
+
+
+@ALL_JOURNALS
+def test_a_childs_final_status_wakes_its_waiting_parent_in_the_same_write(
+    open_fresh: Open,
+) -> None:
+    journal = open_fresh()
+    journal.create_instance(record("parent", status=InstanceStatus.WAITING))
+    journal.create_instance(record("parent/a"), parent="parent")
+    journal.create_instance(record("parent/b"), parent="parent")
+    journal.create_instance(record("other", status=InstanceStatus.WAITING))
+    with pytest.raises(UnknownInstance):
+        journal.create_instance(record("orphan"), parent="nobody")
+    assert journal.family("parent") == Family(None, ("parent/a", "parent/b"))
+    assert journal.family("parent/a") == Family("parent", ())
+    assert journal.family("other") == Family()
+    # A child that is still running wakes nobody; one whose status becomes final
+    # (appended with its last event, or written alone) makes its parent running.
+    journal.append("parent/a", 0, [event(1)], T0, StatusUpdate(InstanceStatus.WAITING))
+    assert journal.get_instance("parent").status == InstanceStatus.WAITING
+    later = T0 + timedelta(seconds=1)
+    journal.append("parent/a", 1, [event(2)], later, StatusUpdate(InstanceStatus.FINISHED))
+    woken = journal.get_instance("parent")
+    assert (woken.status, woken.wakeup_at, woken.updated_at) == (
+        InstanceStatus.RUNNING, None, later,
+    )  # fmt: skip
+    assert journal.get_instance("other").status == InstanceStatus.WAITING
+    journal.update_instance("parent", StatusUpdate(InstanceStatus.WAITING), later)
+    journal.update_instance("parent/b", StatusUpdate(InstanceStatus.CANCELLED), later)
+    assert journal.get_instance("parent").status == InstanceStatus.RUNNING
+    # A parent that is not waiting keeps its status (a final one above all).
+    journal.update_instance("parent", StatusUpdate(InstanceStatus.FAILED), later)
+    journal.create_instance(record("parent/c"), parent="parent")
+    journal.update_instance("parent/c", StatusUpdate(InstanceStatus.FINISHED), later)
+    assert journal.get_instance("parent").status == InstanceStatus.FAILED
+
+
+@ALL_JOURNALS
+def test_pruning_drops_the_links_of_what_it_deletes(open_fresh: Open) -> None:
+    journal = open_fresh()
+    journal.create_instance(record("parent", status=InstanceStatus.FINISHED))
+    journal.create_instance(record("parent/a", status=InstanceStatus.FINISHED), parent="parent")
+    journal.create_instance(record("parent/b"), parent="parent")  # still running
+    assert journal.prune(T0 + timedelta(days=1)) == 2
+    assert journal.family("parent/b") == Family()
+    with pytest.raises(UnknownInstance):
+        journal.get_instance("parent")

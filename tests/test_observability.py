@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
 import urllib.request
 from datetime import UTC, datetime
 from pathlib import Path
@@ -19,7 +21,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.trace import StatusCode
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.conftest import ROOT, example
+from tests.conftest import DURABLE_JOURNALS, ROOT, example
 from tests.processes import wio
 from tests.test_operations import Services, shop
 from wio import ManualClock, Runtime
@@ -203,3 +205,76 @@ def test_the_steps_of_parallel_flows_get_a_span_each() -> None:
     names = {(s.attributes or {}).get("wio.step") for s in steps}
     assert {"Charge Card", "Reserve Stock"} <= names, names
     assert all((s.attributes or {}).get("wio.workflow") == "fulfilment" for s in steps)
+
+
+@DURABLE_JOURNALS
+def test_a_worker_process_continues_the_trace_that_started_the_instance(
+    journal_url: str, tmp_path: Path
+) -> None:
+    """The trace of a start request (a traceparent header) or of a caller's span is stored
+    with the instance; a worker in another process runs its steps in that trace."""
+    SPANS.clear()
+    trace_id, request_span = "4bf92f3577b34da6a3ce929d0e0e4736", "00f067aa0ba902b7"
+    definition = load_definition(str(ROOT / ORDER))
+    with open_journal(journal_url) as journal:
+        with TestClient(create_app(journal, [definition])) as http:
+            started = http.post(
+                "/workflows/order_workflow/instances",
+                json={"id": "by-request", "input": order_input("by-request")},
+                headers={"traceparent": f"00-{trace_id}-{request_span}-01"},
+            )
+            assert started.status_code == 201, started.text
+        runtime = Runtime(definition, journal=journal)
+        with trace.get_tracer("caller").start_as_current_span("place order") as caller:
+            runtime.create("by-caller", decode_order("by-caller"))
+        runtime.create("untraced", decode_order("untraced"))
+        assert journal.get_instance("untraced").trace_context is None
+    spans_file = tmp_path / "spans.jsonl"
+    worker = subprocess.run(
+        [sys.executable, "tests/harness/traced_worker.py", "worker", "--journal", journal_url,
+         "--workflows", ORDER, "--once"],
+        cwd=ROOT, env={**os.environ, "WIO_SPANS": str(spans_file)},
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert worker.returncode == 0, worker.stderr
+    spans = [json.loads(line) for line in spans_file.read_text().splitlines()]
+    (worker_pid,) = {span["pid"] for span in spans}
+    assert worker_pid != os.getpid()  # made by the worker process, exported there
+    runs = {s["attributes"]["wio.instance_id"]: s for s in spans if s["name"] == "wio.run"}
+    caller_context = caller.get_span_context()
+    assert (runs["by-request"]["trace_id"], runs["by-request"]["parent_id"]) == (
+        trace_id,
+        request_span,
+    )
+    assert (runs["by-caller"]["trace_id"], runs["by-caller"]["parent_id"]) == (
+        format(caller_context.trace_id, "032x"),
+        format(caller_context.span_id, "016x"),
+    )
+    assert runs["untraced"]["parent_id"] is None  # a trace of its own
+    assert len({run["trace_id"] for run in runs.values()}) == 3
+    for instance_id, run in runs.items():
+        steps = [
+            s
+            for s in spans
+            if s["name"] == "wio.step" and s["attributes"]["wio.instance_id"] == instance_id
+        ]
+        assert steps, instance_id
+        assert {(s["trace_id"], s["parent_id"]) for s in steps} == {
+            (run["trace_id"], run["span_id"])
+        }
+
+
+def order_input(order_id: str) -> dict[str, Any]:
+    return {
+        "order_id": order_id,
+        "customer_email": f"{order_id}@example.com",
+        "amount_cents": 4200,
+        "items": ["lamp"],
+    }
+
+
+def decode_order(order_id: str) -> Any:
+    from wio.codec import decode_input
+
+    definition = load_definition(str(ROOT / ORDER))
+    return decode_input(order_input(order_id), definition.input_type, "test")

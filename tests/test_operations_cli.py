@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 from tests.conftest import DURABLE_JOURNALS
@@ -226,3 +227,48 @@ def test_a_signal_runs_the_instance_on_to_its_next_wait(journal_url: str) -> Non
     assert reviewed.returncode == 0, reviewed.stderr
     with open_journal(journal_url) as journal:
         assert journal.get_instance("doc-1").status == "finished"  # approved and published
+
+
+@DURABLE_JOURNALS
+def test_wio_migrate_with_a_worker_process_racing_moves_each_instance_whole_or_not(
+    journal_url: str,
+) -> None:
+    from tests.conftest import example
+    from tests.shipping_stages import V1, V2, event_types
+    from wio import Runtime
+
+    v1, shipment = example("evolution_v1"), example("shipment")
+    ids = [f"S-{n}" for n in range(16)]
+    with Runtime(v1.shipping, journal=journal_url) as runtime:
+        for instance_id in ids:
+            instance = runtime.create(instance_id, shipment.Shipment(instance_id, 100))
+            instance.advance(until=lambda i=instance: len(i.events) >= 3)  # past the checkpoint
+    slow_v1 = "tests/harness/slow_shipping.py:shipping"
+    worker = start_worker(journal_url, dict(os.environ), workflows=slow_v1)
+    worker_v2 = start_worker(journal_url, dict(os.environ), workflows=V2)
+    migrated: dict[str, int] = {}
+    try:
+        with open_journal(journal_url) as journal:
+            for _ in range(100):
+                done = wio("migrate", "--journal", journal_url, "--workflow", "shipping",
+                           "--to", "2", "--workflows", V1, V2, "--all")  # fmt: skip
+                assert "Traceback" not in done.stderr and done.returncode in (0, 1), done.stderr
+                for line in done.stdout.splitlines():
+                    if ": migrated v1 -> v2" in line:
+                        moved = line.partition(":")[0]
+                        migrated[moved] = migrated.get(moved, 0) + 1
+                if all(r.status == "finished" for r in journal.list_instances()):
+                    break
+            wait_until(
+                lambda: all(r.status == "finished" for r in journal.list_instances()),
+                "every shipment to finish",
+            )
+            for instance_id in ids:
+                types = event_types(journal, instance_id)
+                assert types.count("ParcelShipped") == 1, (instance_id, types)
+                assert types.count("wio.Migrated") == migrated.get(instance_id, 0) <= 1
+                version = journal.get_instance(instance_id).workflow_version
+                assert version == (2 if instance_id in migrated else 1), instance_id
+    finally:
+        codes = [stop(worker), stop(worker_v2)]  # both stopped, whatever happened
+    assert codes == [0, 0]

@@ -21,6 +21,9 @@ for name in ("wio.journal", "wio.renderers", "wio.cli", "wio.server.command", "j
         found[name] = True
     except ImportError:
         found[name] = False
+from importlib import resources
+static = resources.files("wio.console").joinpath("static")
+found["console assets"] = all(static.joinpath(f).is_file() for f in ("console.js", "console.css"))
 print(json.dumps(found))
 """
 
@@ -51,6 +54,7 @@ def test_an_install_exposes_wio_journal_and_no_top_level_journal(
         "wio.server.command": True,
         "journal": False,
         "renderers": False,
+        "console assets": True,  # the console's script and style ship as package data
     }
 
 

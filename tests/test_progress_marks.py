@@ -18,11 +18,11 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import example
+from tests.conftest import ROOT, example
 from tests.diagram_consumers import node, require, require_chromium
 from tests.diagram_workflows import approval_signal, tracked
 from tests.nodes import Ev
-from wio import WIO, Runtime, Workflow
+from wio import WIO, InstanceStatus, Runtime, Workflow
 from wio.renderers import Marks, render
 
 
@@ -216,3 +216,100 @@ def test_compensation_marks_the_undos_that_ran_in_every_format() -> None:
     assert "class=executed" in marked["n0_0_1_1"] and "class=executed" in marked["n0_0_0_1"]
     assert "class=" not in marked["n0_0_2_1"] and "class=failed" in marked["n0_0_2_0"]
     assert 'style="rounded,filled"' in marked["n0_0_1_1"]  # "filled" once
+
+
+def fills_of(xml: str) -> dict[str, str | None]:
+    di = "{http://www.omg.org/spec/BPMN/20100524/DI}BPMNShape"
+    bioc = "{http://bpmn.io/schema/bpmn/biocolor/1.0}fill"
+    return {s.get("bpmnElement", ""): s.get(bioc) for s in ET.fromstring(xml).iter(di)}
+
+
+def mermaid_class_lines(workflow: Any, marks: Marks) -> list[str]:
+    return [
+        line.strip()
+        for line in str(render(workflow, "mermaid", marks=marks)).splitlines()
+        if line.strip().startswith("class ")
+    ]
+
+
+def test_waiting_at_a_hidden_recovery_marks_the_element_it_leads_to_in_every_format() -> None:
+    """A recovery draws nothing (unless technical nodes are shown): the instance
+    waiting there is marked on the step it reaches next, or on the section drawn
+    around it, never nowhere."""
+    from tests.nodes import Saved, restore
+
+    ship = WIO.pure_from(lambda x: x + 1).named("Ship")
+    then = WIO.recover(restore) >> ship
+    instance = Runtime(then).create("v2", 1)
+    instance.advance()
+    assert instance.waiting_at == ((0,),)
+    marks = Marks.of(instance)
+    assert fills_of(str(render(then, "bpmn", marks=marks)))["Task_1"] == "#fff3cd"
+    assert "class n1 waiting" in mermaid_class_lines(then, marks)
+    assert "n1 [label=" in (dot := str(render(then, "dot", marks=marks)))
+    assert "class=waiting" in next(
+        line for line in dot.splitlines() if line.strip().startswith("n1 ")
+    )
+    assert "└── [>] Pure 'Ship'" in str(render(then, "text", marks=marks))
+    # Shown as a technical node, the recovery itself is marked.
+    technical = str(render(then, "mermaid", marks=marks, show_technical=True))
+    assert "    class n0 waiting" in technical.splitlines()
+    instance.deliver(Saved(5))
+    assert instance.advance() == InstanceStatus.FINISHED
+    assert "waiting" not in str(render(then, "bpmn", marks=Marks.of(instance)))
+
+    # Inside a handled section (v2's shape after replacing a checkpointed one):
+    # its subprocess is marked.
+    handled = WIO.recover(restore).handle_error_with(WIO.pure(0).named("Start Over"))
+    waiting = Runtime(handled).create("h", 1)
+    waiting.advance()
+    fills = fills_of(str(render(handled, "bpmn", marks=Marks.of(waiting))))
+    assert fills["SubProcess_root"] == "#fff3cd"
+
+    # The only content of a fork's branch: the join it leads to.
+    fork = (
+        WIO.fork("Migrated?")
+        .branch("Yes", lambda x: True, WIO.recover(restore))
+        .otherwise("No", WIO.pure(0).named("Start Over"))
+    )
+    forked = Runtime(fork).create("f", 1)
+    forked.advance()
+    fills = fills_of(str(render(fork, "bpmn", marks=Marks.of(forked))))
+    assert fills["Gateway_root"] == "#d4edda" and fills["Join_root"] == "#fff3cd"
+    # Mermaid draws no join for a fork: the branch leads to the end.
+    assert "class finish waiting" in mermaid_class_lines(fork, Marks.of(forked))
+
+
+def test_a_subprocess_that_ran_to_its_end_has_its_done_event_marked(order: Any) -> None:
+    paid = Runtime(order.order_workflow).create("A", order.Order("A", "a@x", 10, ("pen",)))
+    paid.advance()
+    fills = fills_of(str(render(order.order_workflow, "bpmn", marks=Marks.of(paid))))
+    assert fills["End_1"] == fills["EndEvent"] == "#d4edda"  # the handled section's Done
+    declined = Runtime(order.order_workflow).create("B", order.Order("B", "b@x", 10**9, ("p",)))
+    declined.advance()  # the payment is declined: the section is left by its error
+    fills = fills_of(str(render(order.order_workflow, "bpmn", marks=Marks.of(declined))))
+    assert fills["End_1"] is None and fills["Boundary_1"] == "#d4edda"
+    # Mid-run, the section not yet left: not reached either.
+    booking = example("booking")
+    trip = Runtime(booking.workflow).create("t-2", booking.Trip("t-2", "Oslo"))
+    trip.advance()
+    assert trip.status == InstanceStatus.FINISHED
+    fills = fills_of(str(render(booking.workflow.wio, "bpmn", marks=Marks.of(trip))))
+    assert fills["End_0"] == fills["End_root"] == "#d4edda"  # compensating, handled: Done
+
+
+def test_a_loop_round_that_ran_marks_its_subprocess_start_done_and_join() -> None:
+    """The approval example waits for its second review: the first round went
+    through the interruptible review's subprocess, its Done and its join."""
+    import sys
+
+    sys.path.insert(0, str(ROOT / "docs"))
+    from make_pictures import approval_progress
+
+    workflow, marks = approval_progress()
+    fills = fills_of(str(render(workflow, "bpmn", marks=marks)))
+    executed, waiting = "#d4edda", "#fff3cd"
+    assert fills["Signal_1_0_0_0"] == waiting  # the second review
+    assert fills["Start_1_0_0"] == fills["End_1_0_0"] == fills["Join_1_0_0"] == executed
+    assert fills["Loop_1_0"] == fills["Task_1_0_1"] == executed  # Not yet: revised
+    assert fills["Task_1_0_0_2"] is None and fills["Task_2"] is None  # Escalate, Publish

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import NamedTuple
 
 import pytest
 
@@ -28,7 +29,44 @@ from tests.processes import (
     wait_until,
     wio,
 )
-from wio.journal import open_journal
+from wio.journal import StoredEvent, open_journal
+
+
+class KilledAndResumed(NamedTuple):
+    before: list[StoredEvent]  # the journal when the worker was killed
+    lease_owner: str | None  # who held the lease then
+    stored: list[StoredEvent]  # the journal once a fresh worker finished the instance
+    doomed_pid: int
+    fresh_pid: int
+
+
+def kill_and_resume(
+    journal_url: str, log: Path, workflows: str, instance_id: str, input: str, block: str
+) -> KilledAndResumed:
+    """Start an instance, SIGKILL the worker blocked at ``block`` (``effect:before``
+    or ``effect:after`` its side effect), and let a fresh worker finish it."""
+    started = wio("start", workflows, "--journal", journal_url, "--id", instance_id,
+                  "--input", input, env=harness_env(log))  # fmt: skip
+    assert started.returncode == 0, started.stderr
+    doomed = start_worker(journal_url, harness_env(log, block=block), workflows=workflows)
+    try:
+        wait_until(Path(f"{log}.blocked").exists, f"the worker to block at {block}")
+    finally:
+        doomed.kill()  # SIGKILL: no cleanup, no lease release
+        doomed.wait(timeout=30)
+    with open_journal(journal_url) as journal:
+        before = journal.read(instance_id)
+        lease_owner = journal.get_instance(instance_id).lease_owner
+        fresh = start_worker(journal_url, harness_env(log), workflows=workflows)
+        try:
+            wait_until(
+                lambda: journal.get_instance(instance_id).status == "finished",
+                f"the fresh worker to finish {instance_id} once the dead one's lease expires",
+            )
+        finally:
+            assert stop(fresh) == 0
+        stored = journal.read(instance_id)
+    return KilledAndResumed(before, lease_owner, stored, doomed.pid, fresh.pid)
 
 
 @DURABLE_JOURNALS
@@ -37,31 +75,10 @@ def test_a_killed_worker_is_resumed_by_a_fresh_one(
     journal_url: str, tmp_path: Path, crash: str
 ) -> None:
     log = tmp_path / "effects.log"
-    started = wio("start", HARNESS, "--journal", journal_url, "--id", "A-1",
-                  "--input", order_input("A-1"), env=harness_env(log))  # fmt: skip
-    assert started.returncode == 0, started.stderr
-
-    doomed = start_worker(journal_url, harness_env(log, block=f"email:{crash}"))
-    try:
-        wait_until(Path(f"{log}.blocked").exists, "the worker to reach send-email")
-    finally:
-        doomed.kill()  # SIGKILL: no cleanup, no lease release
-        doomed.wait(timeout=30)
-
-    with open_journal(journal_url) as journal:
-        before = journal.read("A-1")
-        assert [e.type for e in before] == ["PaymentCharged"]  # step 2's event is durable
-        assert journal.get_instance("A-1").lease_owner is not None  # the dead worker's
-
-        fresh = start_worker(journal_url, harness_env(log))
-        try:
-            wait_until(
-                lambda: journal.get_instance("A-1").status == "finished",
-                "the fresh worker to finish A-1 once the dead one's lease expires",
-            )
-        finally:
-            assert stop(fresh) == 0
-        stored = journal.read("A-1")
+    run = kill_and_resume(journal_url, log, HARNESS, "A-1", order_input("A-1"), f"email:{crash}")
+    assert [e.type for e in run.before] == ["PaymentCharged"]  # step 2's event is durable
+    assert run.lease_owner is not None  # the dead worker's
+    stored = run.stored
 
     # The journal holds each event exactly once, in order.
     assert [(e.seq, e.type) for e in stored] == [
@@ -72,7 +89,7 @@ def test_a_killed_worker_is_resumed_by_a_fresh_one(
     # Interrupted: run again. Killed mid-flight, the email went out twice (at-least-once).
     assert counts["email a-1@example.com"] == (1 if crash == "before" else 2)
     assert counts["inventory A-1"] == 1
-    assert effects(log)[0][0] == doomed.pid and effects(log)[-1][0] == fresh.pid
+    assert effects(log)[0][0] == run.doomed_pid and effects(log)[-1][0] == run.fresh_pid
 
     shown = wio("inspect", "A-1", "--journal", journal_url, "--workflows", HARNESS, "--json",
                 env=harness_env(log))  # fmt: skip
@@ -92,31 +109,12 @@ def test_a_for_each_section_killed_mid_way_is_resumed_by_a_fresh_worker(
     The fresh worker routes the journaled events back to their lines by key."""
     log = tmp_path / "effects.log"
     lines = [{"sku": "pen", "quantity": 2}, {"sku": "ink", "quantity": 1}]
-    started = wio("start", PACKING, "--journal", journal_url, "--id", "P-1",
-                  "--input", json.dumps({"order_id": "P-1", "lines": lines}),
-                  env=harness_env(log))  # fmt: skip
-    assert started.returncode == 0, started.stderr
-
-    doomed = start_worker(journal_url, harness_env(log, block=f"pack:{crash}"), workflows=PACKING)
-    try:
-        wait_until(Path(f"{log}.blocked").exists, "the worker to start packing a line")
-    finally:
-        doomed.kill()  # SIGKILL: no cleanup, no lease release
-        doomed.wait(timeout=30)
-
-    with open_journal(journal_url) as journal:
-        before = journal.read("P-1")
-        assert before and {e.type for e in before} == {"wio.InElement"}
-        assert all(e.payload["section"] == "/0" for e in before)
-        fresh = start_worker(journal_url, harness_env(log), workflows=PACKING)
-        try:
-            wait_until(
-                lambda: journal.get_instance("P-1").status == "finished",
-                "the fresh worker to finish P-1 once the dead one's lease expires",
-            )
-        finally:
-            assert stop(fresh) == 0
-        stored = journal.read("P-1")
+    order = json.dumps({"order_id": "P-1", "lines": lines})
+    before, _, stored, _, _ = kill_and_resume(
+        journal_url, log, PACKING, "P-1", order, f"pack:{crash}"
+    )
+    assert before and {e.type for e in before} == {"wio.InElement"}
+    assert all(e.payload["section"] == "/0" for e in before)
 
     routed = [(e.payload["key"], e.payload["event"]["type"]) for e in stored]
     assert sorted(routed) == [("ink", "Packed"), ("ink", "Picked"), ("pen", "Packed"),
@@ -145,28 +143,9 @@ def test_a_workflow_killed_after_its_embedded_workflows_is_resumed_by_a_fresh_wo
     log = tmp_path / "effects.log"
     people = {"applicant": {"name": "Ann", "passport": "P1"},
               "guarantor": {"name": "Bob", "passport": "P2"}}  # fmt: skip
-    started = wio("start", ONBOARDING, "--journal", journal_url, "--id", "K-1",
-                  "--input", json.dumps(people), env=harness_env(log))  # fmt: skip
-    assert started.returncode == 0, started.stderr
-
-    doomed = start_worker(journal_url, harness_env(log, block="open:before"), workflows=ONBOARDING)
-    try:
-        wait_until(Path(f"{log}.blocked").exists, "the worker to reach Open Account")
-    finally:
-        doomed.kill()
-        doomed.wait(timeout=30)
-
-    with open_journal(journal_url) as journal:
-        assert [e.type for e in journal.read("K-1")] == ["IdentityChecked", "IdentityChecked"]
-        fresh = start_worker(journal_url, harness_env(log), workflows=ONBOARDING)
-        try:
-            wait_until(
-                lambda: journal.get_instance("K-1").status == "finished",
-                "the fresh worker to finish K-1 once the dead one's lease expires",
-            )
-        finally:
-            assert stop(fresh) == 0
-        stored = journal.read("K-1")
+    run = kill_and_resume(journal_url, log, ONBOARDING, "K-1", json.dumps(people), "open:before")
+    assert [e.type for e in run.before] == ["IdentityChecked", "IdentityChecked"]
+    stored = run.stored
 
     assert [(e.seq, e.type) for e in stored] == [
         (1, "IdentityChecked"), (2, "IdentityChecked"), (3, "AccountOpened"),
@@ -187,29 +166,10 @@ def test_a_booking_killed_in_the_middle_of_its_compensation_finishes_it(
     worker cancels the hotel (again, if it already had: at-least-once) and then
     the flight, once each step's event is in the journal."""
     log = tmp_path / "effects.log"
-    started = wio("start", BOOKING, "--journal", journal_url, "--id", "B-1",
-                  "--input", json.dumps({"trip_id": "B-1", "city": "Rome"}),
-                  env=harness_env(log))  # fmt: skip
-    assert started.returncode == 0, started.stderr
-
-    doomed = start_worker(journal_url, harness_env(log, block=f"cancel:{crash}"), workflows=BOOKING)
-    try:
-        wait_until(Path(f"{log}.blocked").exists, "the worker to start cancelling the hotel")
-    finally:
-        doomed.kill()
-        doomed.wait(timeout=30)
-
-    with open_journal(journal_url) as journal:
-        assert [e.type for e in journal.read("B-1")] == ["Booked", "Booked", "CarAnswer"]
-        fresh = start_worker(journal_url, harness_env(log), workflows=BOOKING)
-        try:
-            wait_until(
-                lambda: journal.get_instance("B-1").status == "finished",
-                "the fresh worker to finish B-1 once the dead one's lease expires",
-            )
-        finally:
-            assert stop(fresh) == 0
-        stored = journal.read("B-1")
+    trip = json.dumps({"trip_id": "B-1", "city": "Rome"})
+    run = kill_and_resume(journal_url, log, BOOKING, "B-1", trip, f"cancel:{crash}")
+    assert [e.type for e in run.before] == ["Booked", "Booked", "CarAnswer"]
+    stored = run.stored
 
     assert [(e.seq, e.type) for e in stored] == [
         (1, "Booked"), (2, "Booked"), (3, "CarAnswer"), (4, "Cancelled"), (5, "Cancelled"),

@@ -10,6 +10,7 @@ Every exception wio raises derives from `WioError` and is exported here.
 
 from wio.algebra import WIO, Meta
 from wio.cancellation import Cancelled, InstanceCancelled
+from wio.children import ChildDidNotFinish, ChildIdTaken
 from wio.clock import Clock, ManualClock, SystemClock
 from wio.codec import EventCodec, EventDecodeError, InputError, event
 from wio.definition import Workflow
@@ -50,7 +51,12 @@ from wio.journal import (
 )
 from wio.loading import TargetError
 from wio.model import ModelFormatError
-from wio.operations import NoSuchInstance, OperationRefused
+from wio.operations import (
+    BulkSelectionChanged,
+    MigrationRefused,
+    NoSuchInstance,
+    OperationRefused,
+)
 from wio.renderers import ChartTooLarge, GraphvizMissing, UnknownFormat
 from wio.result import Err
 from wio.retry import RetryPolicy
@@ -74,6 +80,7 @@ __all__ = [
     "WIO",
     "AsyncInstance",
     "AsyncRuntime",
+    "BulkSelectionChanged",
     "Cancelled",
     "ChartTooLarge",
     "Clock",
@@ -90,6 +97,8 @@ __all__ = [
     "Instance",
     "InstanceAlreadyExists",
     "InstanceCancelled",
+    "ChildDidNotFinish",
+    "ChildIdTaken",
     "InstanceChanged",
     "InstanceNotFound",
     "InstanceStatus",
@@ -104,6 +113,7 @@ __all__ = [
     "LeaseHeld",
     "ManualClock",
     "Meta",
+    "MigrationRefused",
     "ModelFormatError",
     "NoSuchInstance",
     "NotPrunable",

@@ -21,6 +21,7 @@ from typing import Any, ClassVar, Generic, Never, Protocol, TypeVar, assert_neve
 import attrs
 from attrs import field, frozen
 
+from wio.children import ChildFinished, ChildStarted
 from wio.errors import DefinitionError
 from wio.for_each import ElementKey, default_key
 from wio.naming import name_from_assignment
@@ -463,6 +464,53 @@ class WIO(Generic[In, E, Out]):
             map_input=input or _identity,
             map_output=output or _second,
             meta=Meta(name=title),
+        )
+
+    @staticmethod
+    def run_child(
+        workflow: Any,
+        *,
+        id_of: Callable[[Any], str],
+        input: Callable[[Any], Any] | None = None,
+        output: Callable[[Any, Any], Any] | None = None,
+        result_type: Any = object,
+        name: str | None = None,
+    ) -> WIO[Any, Any, Any]:
+        """Start ``workflow`` (a `wio.Workflow`) as a child instance and wait for its end.
+
+        The child is a separate instance in the same journal, with its own id
+        (``"{parent id}/{id_of(input)}"``) and history; any worker serving its
+        workflow runs it. Starting is idempotent: replay, or a crash between the
+        child's creation and the parent's record of it, never creates a second.
+        ``input(outer_input)`` gives the child its input (default: the input
+        itself); the child's result, decoded as ``result_type``, gives this node's
+        output through ``output(outer_input, result)`` (default: the result). A
+        business error the child fails with is raised here, as the node's own.
+        To start several children at once, run this node in `WIO.for_each`.
+        """
+        if not isinstance(getattr(workflow, "wio", None), WIO) or not isinstance(
+            getattr(workflow, "name", None), str
+        ):
+            raise DefinitionError(
+                f"WIO.run_child() expects a wio.Workflow (a child instance needs the "
+                f"name and version a worker serves it under), got {workflow!r}"
+            )
+        if not callable(id_of):
+            raise DefinitionError(
+                f"WIO.run_child({workflow.name!r}): id_of must be a function giving the "
+                f"child's id from the input, got {id_of!r}"
+            )
+        errors = escaping_errors(workflow.wio)
+        return RunChild(
+            workflow=workflow,
+            id_of=id_of,
+            map_input=input or _identity,
+            map_output=output or _second,
+            result_type=result_type,
+            meta=Meta(
+                name=name or workflow.name,
+                error=" | ".join(dict.fromkeys(e.__name__ for e in errors)) or None,
+            ),
         )
 
     @staticmethod
@@ -975,6 +1023,33 @@ class ForEach(WIO[In, E, Out]):
     key: ElementKey = default_key
     combiner: Callable[[Any, dict[str, Any]], Any] | None = None
     meta: Meta = Meta()
+    # What an element's body may wait for, known from the tree: the interpreter asks
+    # each element only about waits its body can have (these checks ran per event).
+    waits: BodyWaits = field(init=False, eq=False, repr=False)
+
+    def __attrs_post_init__(self) -> None:
+        object.__setattr__(self, "waits", BodyWaits.of(self.body))
+
+
+@frozen
+class BodyWaits:
+    """What a for-each body may wait for: a timer (started, or a timeout armed), and
+    something from outside (a signal, a child instance). A ``flat_map`` may build
+    anything, so a body with one may wait for both."""
+
+    timers: bool
+    outside: bool
+
+    @staticmethod
+    def of(body: WIO[Any, Any, Any]) -> BodyWaits:
+        from wio.paths import walk_static  # wio.paths imports the node classes from here
+
+        kinds = {type(node) for node in walk_static(body)}
+        dynamic = FlatMap in kinds
+        return BodyWaits(
+            timers=dynamic or Timer in kinds,
+            outside=dynamic or bool(kinds & {HandleSignal, RunChild}),
+        )
 
 
 @frozen
@@ -984,6 +1059,20 @@ class Embed(WIO[In, E, Out]):
     base: WIO[Any, Any, Any]
     map_input: Callable[[Any], Any]
     map_output: Callable[[Any, Any], Any]
+    meta: Meta = Meta()
+
+
+@frozen
+class RunChild(WIO[In, E, Out]):
+    """Another workflow started as a child instance and awaited; see `WIO.run_child`.
+
+    A leaf of this tree: the child's nodes belong to its own workflow and instance."""
+
+    workflow: Any  # a wio.Workflow (wio.definition imports this module)
+    id_of: Callable[[Any], str]
+    map_input: Callable[[Any], Any]
+    map_output: Callable[[Any, Any], Any]
+    result_type: Any = object
     meta: Meta = Meta()
 
 
@@ -1052,6 +1141,7 @@ Node = (
     | Parallel[Any, Any, Any]
     | ForEach[Any, Any, Any]
     | Embed[Any, Any, Any]
+    | RunChild[Any, Any, Any]
     | Compensated[Any, Any, Any]
     | Compensating[Any, Any, Any]
     | Loop[Any, Any, Any]
@@ -1164,6 +1254,8 @@ def escaping_errors(wio: WIO[Any, Any, Any]) -> list[type[Any]]:
             return [e for f in node.flows for e in escaping_errors(f.wio)]
         case ForEach():
             return escaping_errors(node.body)
+        case RunChild():  # the child's business errors complete the wait
+            return escaping_errors(node.workflow.wio)
         case Loop():
             restart = [] if node.on_restart is None else escaping_errors(node.on_restart)
             return escaping_errors(node.body) + restart
@@ -1181,6 +1273,8 @@ def recorded_events(node: Node) -> tuple[type[Any], ...]:
             return (node.event_type,)
         case Timer():
             return (TimerStarted, TimerReleased)
+        case RunChild():
+            return (ChildStarted, ChildFinished)
         case (
             Pure() | End() | Sequence() | Transform() | FlatMap() | HandleError() | Fork()
             | Parallel() | ForEach() | Embed() | Loop() | Interruptible() | Compensated()
@@ -1200,7 +1294,7 @@ def first_to_see_input(node: Node) -> WIO[Any, Any, Any] | Callable[..., Any] | 
             return node.steps[0]
         case FlatMap() | HandleError() | Checkpoint() | Compensated() | Compensating():
             return node.base
-        case Transform() | Embed():
+        case Transform() | Embed() | RunChild():
             return node.map_input
         case Pure():
             return node.compute
@@ -1221,7 +1315,7 @@ def first_to_see_input(node: Node) -> WIO[Any, Any, Any] | Callable[..., Any] | 
 def always_records(wio: WIO[Any, Any, Any]) -> bool:
     """Whether every way through ``wio`` records at least one event (or ends)."""
     match node := as_node(wio):
-        case Run() | HandleSignal() | Timer() | Recover() | Checkpoint() | End():
+        case Run() | HandleSignal() | Timer() | Recover() | Checkpoint() | End() | RunChild():
             return True
         case Pure():
             return False
@@ -1259,6 +1353,8 @@ def own_logic(node: Node) -> list[Any]:
             return [node.recover_state]
         case Transform() | Embed():
             return [node.map_input, node.map_output]
+        case RunChild():
+            return [node.id_of, node.map_input, node.map_output]
         case FlatMap():
             return [node.continuation]
         case Checkpoint():

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from wio.errors import WioError
-from wio.journal import InstanceStatus, open_journal
+from wio.journal import InstanceStatus, open_journal, redact_url
 from wio.journal.records import FINAL_STATUSES
 from wio.logs import configure_logging
 from wio.operations_cli import add_commands as add_operation_commands
@@ -445,7 +445,7 @@ def _prune(args: argparse.Namespace) -> int:
         )
     when = args.finished_before.isoformat()
     verb = "would delete" if args.dry_run else "deleted"
-    print(f"{args.journal}: {verb} {count} instances last updated before {when}")
+    print(f"{redact_url(args.journal)}: {verb} {count} instances last updated before {when}")
     return 0
 
 
@@ -550,7 +550,7 @@ def _db_upgrade(args: argparse.Namespace) -> int:
     with open_journal(args.journal, upgrade=False) as journal:
         applied = journal.upgrade()
     done = ", ".join(map(str, applied)) if applied else "none (already up to date)"
-    print(f"{args.journal}: migrations applied: {done}")
+    print(f"{redact_url(args.journal)}: migrations applied: {done}")
     return 0
 
 
@@ -638,9 +638,12 @@ def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
 def _print_report(report: dict[str, Any]) -> None:
     instance = report["instance"]
     print(f"instance {instance['id']!r}: {instance['workflow']} v{instance['version']}")
-    for key in ("status", "waiting_for", "attempts", "last_error", "wakeup_at", "lease_owner"):
+    keys = ("status", "waiting_for", "attempts", "last_error", "wakeup_at", "lease_owner", "parent")
+    for key in keys:
         if instance.get(key) not in (None, ""):
             print(f"  {key.replace('_', ' ')}: {instance[key]}")
+    for kid in report.get("children", []):
+        print(f"  child: {kid['id']!r} ({kid['workflow']}, {kid['status']})")
     for moved in report.get("migrations", []):
         print(
             f"  migrated: v{moved['from_version']} -> v{moved['to_version']} "

@@ -602,6 +602,19 @@ class _Differ:
                 )
             case model.Pure() | model.Dynamic() | model.End():
                 pass
+            case model.RunChild():
+                assert isinstance(new, model.RunChild)
+                if (old.workflow, old.version) != (new.workflow, new.version):
+                    self.add(
+                        "child-workflow-changed",
+                        o,
+                        n,
+                        f"starts child workflow {new.workflow!r} version {new.version} instead "
+                        f"of {old.workflow!r} version {old.version}; children started before "
+                        "keep running the old one, and their results are read as before",
+                        [Condition("events_in", op)],
+                        shields,
+                    )
             case model.Sequence():  # pragma: no cover - flattened above
                 raise AssertionError("sequences are compared step by step")
             case _:

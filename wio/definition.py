@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import inspect
 import typing
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any, Generic, TypeVar
 
 from attrs import field, frozen
@@ -39,6 +39,9 @@ class Workflow(Generic[In, E, Out]):
     names stored event types this version has no classes for any more (those
     of a section a later version removed): replay skips them where a
     checkpoint covers them and reports them precisely anywhere else.
+    ``tags`` derives an instance's tags from its state, e.g.
+    ``lambda order: {"customer": order.customer_id}``: the registry stores them
+    after each step, for searching instances (`wio serve`'s list and console).
     """
 
     wio: WIO[In, E, Out]
@@ -48,6 +51,7 @@ class Workflow(Generic[In, E, Out]):
     events: tuple[type[Any], ...] = ()
     retry: RetryPolicy = DEFAULT_RETRY
     retired_events: tuple[str, ...] = ()
+    tags: Callable[[Any], Mapping[str, object]] | None = field(default=None, eq=False)
     codec: EventCodec = field(init=False, eq=False, repr=False)
 
     def __attrs_post_init__(self) -> None:
@@ -70,6 +74,27 @@ class Workflow(Generic[In, E, Out]):
             retired=retired,
         )
         object.__setattr__(self, "codec", codec)
+
+
+def tags_of(workflow: Workflow[Any, Any, Any], state: Any) -> tuple[tuple[str, str], ...]:
+    """The tags ``workflow`` declares for an instance in ``state``, as the registry
+    stores them: sorted (name, value) text pairs; blank names and None values are
+    left out. Raises `DefinitionError` naming the workflow if its function fails."""
+    if workflow.tags is None:
+        return ()
+    try:
+        declared = workflow.tags(state)
+        pairs = sorted(
+            (str(name), str(value))
+            for name, value in dict(declared).items()
+            if value is not None and str(name).strip()
+        )
+    except Exception as exc:
+        raise DefinitionError(
+            f"workflow {workflow.name!r}: its tags function failed on the state: "
+            f"{type(exc).__name__}: {exc}"
+        ) from exc
+    return tuple(pairs)
 
 
 def as_workflow(target: Any, default_name: str) -> Workflow[Any, Any, Any]:

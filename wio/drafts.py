@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterator
 from datetime import timedelta
 from typing import Any
 
+import attrs
 from attrs import frozen
 
 from wio import algebra
@@ -112,6 +113,27 @@ def embedded(name: str, workflow: WIO[Any, Any, Any]) -> WIO[Any, Any, Any]:
         base=workflow, map_input=_placeholder(name), map_output=_placeholder(name),
         meta=Meta(name=name),
     )  # fmt: skip
+
+
+@frozen
+class DraftWorkflow:
+    """The workflow a drafted child instance would run: a name, nothing to run yet."""
+
+    name: str
+    version: int = 1
+    wio: WIO[Any, Any, Any] = attrs.field(factory=algebra.End)
+
+
+def child(name: str, workflow: str) -> WIO[Any, Any, Any]:
+    """A child instance of the workflow named ``workflow``, started and awaited
+    (see `WIO.run_child`), as the step ``name``."""
+    return algebra.RunChild(
+        workflow=DraftWorkflow(workflow),
+        id_of=_placeholder(name),
+        map_input=_placeholder(name),
+        map_output=_placeholder(name),
+        meta=Meta(name=name),
+    )
 
 
 def undone_by(drafted: WIO[Any, Any, Any], undo: str) -> WIO[Any, Any, Any]:

@@ -45,6 +45,14 @@ def inspect_instance(journal: Journal, instance_id: str, targets: list[str]) -> 
             for e in journal.read(instance_id)
         ],
     }
+    # Child instances (`WIO.run_child`): the parent that started this one, and those
+    # it started, with where each stands.
+    family = journal.family(instance_id)
+    report["instance"]["parent"] = family.parent
+    report["children"] = [
+        {"id": kid.id, "workflow": kid.workflow, "status": str(kid.status)}
+        for kid in map(journal.get_instance, family.children)
+    ]
     report["migrations"] = [
         {"seq": e["seq"], **e["payload"]} for e in report["events"] if e["type"] == MIGRATED
     ]

@@ -147,14 +147,9 @@ class _Migration:
 
     def check(self, record: InstanceRecord) -> MigrationResult:
         """A dry run: replay only; takes no lease and writes nothing."""
-        verdict, core = replay_strictly(
-            self.target, record.id, record.input, self.journal.read(record.id, times=False)
-        )
-        if verdict.divergence is not None or core is None:
-            return self._refused(record, verdict.divergence)
-        stranded = self._stranded(record, core)
-        if stranded is not None:
-            return stranded
+        core = self._replayed(record)
+        if isinstance(core, MigrationResult):
+            return core
         return self.result(record, Outcome.WOULD_MIGRATE, f"then {core.waiting_for()}")
 
     def move(self, instance_id: str) -> MigrationResult:
@@ -174,14 +169,9 @@ class _Migration:
             skip = self.skip_reason(record, None)  # it may have moved on before the lease
             if skip is not None:
                 return self.result(record, Outcome.SKIPPED, skip)
-            verdict, core = replay_strictly(
-                self.target, record.id, record.input, self.journal.read(record.id, times=False)
-            )
-            if verdict.divergence is not None or core is None:
-                return self._refused(record, verdict.divergence)
-            stranded = self._stranded(record, core)
-            if stranded is not None:
-                return stranded
+            core = self._replayed(record)
+            if isinstance(core, MigrationResult):
+                return core
             view = registry_view(core)
             now = self.clock.now()
             migrated = Migrated(record.workflow_version, self.target.version, now)
@@ -212,6 +202,15 @@ class _Migration:
         finally:
             if not moved:
                 self.journal.release_lease(instance_id, self.owner)
+
+    def _replayed(self, record: InstanceRecord) -> InstanceCore | MigrationResult:
+        """The instance as the target version replays it, or why it cannot move."""
+        verdict, core = replay_strictly(
+            self.target, record.id, record.input, self.journal.read(record.id, times=False)
+        )
+        if verdict.divergence is not None or core is None:
+            return self._refused(record, verdict.divergence)
+        return self._stranded(record, core) or core
 
     def _stranded(self, record: InstanceRecord, core: InstanceCore) -> MigrationResult | None:
         waits = recovery_waits(core.cursor)

@@ -147,6 +147,13 @@ class Embed:
 
 
 @frozen
+class RunChild:
+    meta: NodeMeta  # meta.name: the node's name (by default the child workflow's)
+    workflow: str  # the child workflow's name
+    version: int  # and version, as workers serve it
+
+
+@frozen
 class Compensated:
     base: ModelNode  # the step
     undo: ModelNode  # what undoes it
@@ -186,6 +193,7 @@ ModelNode = Union[  # noqa: UP007 - cattrs needs a runtime Union with forward re
     Parallel,
     ForEach,
     Embed,
+    RunChild,
     Compensated,
     Compensating,
     Checkpoint,
@@ -255,6 +263,8 @@ def to_model(wio: WIO[Any, Any, Any]) -> ModelNode:
             return ForEach(slot["body"], _meta(node.meta), by)
         case algebra.Embed():
             return Embed(slot["base"], _meta(node.meta))
+        case algebra.RunChild():
+            return RunChild(_meta(node.meta), node.workflow.name, node.workflow.version)
         case algebra.Compensated():
             return Compensated(slot["base"], slot["undo"])
         case algebra.Compensating():

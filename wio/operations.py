@@ -19,6 +19,7 @@ with the reason; nothing is lost or written twice.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 
@@ -37,6 +38,7 @@ from wio.journal import (
     StatusUpdate,
     UnknownInstance,
 )
+from wio.journal.records import FINAL_STATUSES
 
 _CODEC = EventCodec([Cancelled])
 CANCELLED = _CODEC.name_of(Cancelled)
@@ -55,6 +57,27 @@ class OperationRefused(WioError):
 
 class NoSuchInstance(OperationRefused):
     """Raised when the instance an operator action names is not in the journal."""
+
+
+class BulkSelectionChanged(WioError):
+    """Raised when a bulk action's confirmation count is not the number of instances
+    selected now: the selection changed since it was counted, so nothing is done."""
+
+    def __init__(self, verb: str, confirmed: int, selected: int) -> None:
+        super().__init__(
+            f"{verb}: confirm says {confirmed} instance(s) but {selected} are selected now; "
+            "nothing was written (list them again with dry_run)"
+        )
+
+
+class MigrationRefused(WioError):
+    """Raised when the one instance a migrate request names is refused or skipped, with
+    the reason (where it diverges, or why it does not move)."""
+
+    def __init__(self, instance_id: str, outcome: str, reason: str) -> None:
+        super().__init__(f"instance {instance_id!r}: {outcome}: {reason}")
+        self.instance_id = instance_id
+        self.reason = reason
 
 
 def retry(journal: Journal, instance_id: str, *, now: datetime | None = None) -> InstanceRecord:
@@ -86,8 +109,21 @@ def retry(journal: Journal, instance_id: str, *, now: datetime | None = None) ->
 def cancel(
     journal: Journal, instance_id: str, reason: str, *, now: datetime | None = None
 ) -> InstanceRecord:
-    """Record a cancellation: the instance stops at the next event boundary for good."""
+    """Record a cancellation: the instance stops at the next event boundary for good.
+
+    Its child instances (`WIO.run_child`) that have not ended are cancelled first,
+    and theirs before them: if this is interrupted, cancelling again finishes the job
+    (a parent is never left cancelled with children running)."""
     moment = now or datetime.now(UTC)
+    record = _get(journal, instance_id)
+    if record.status in (InstanceStatus.FINISHED, InstanceStatus.CANCELLED):
+        raise OperationRefused(instance_id, f"it is {record.status} already")
+    for child in journal.family(instance_id).children:
+        if _get(journal, child).status in FINAL_STATUSES:
+            continue
+        why = f"its parent {instance_id!r} was cancelled: {reason}"
+        with contextlib.suppress(OperationRefused):  # it ended meanwhile
+            cancel(journal, child, why, now=now)
     event = _CODEC.encode(Cancelled(reason, moment))
     update = StatusUpdate(InstanceStatus.CANCELLED, release_lease=True)
     for _ in range(_CONFLICT_RETRIES):

@@ -102,12 +102,12 @@ def children(node: Node | model.ModelNode) -> list[Child[Node]] | list[Child[mod
     match node:
         case (
             algebra.Pure() | algebra.Run() | algebra.HandleSignal() | algebra.Timer()
-            | algebra.Recover() | algebra.End()
-        ):  # fmt: skip
+            | algebra.Recover() | algebra.End() | algebra.RunChild()
+        ):  # fmt: skip  # a child's nodes belong to its own workflow
             return []
         case (
             model.Pure() | model.RunIO() | model.HandleSignal() | model.Timer() | model.Recovery()
-            | model.End() | model.Dynamic()
+            | model.End() | model.Dynamic() | model.RunChild()
         ):  # fmt: skip
             return []
         case algebra.Sequence():

@@ -62,15 +62,37 @@ def enabled() -> bool:
 _UNKNOWN = object()
 
 
+def current_trace_context() -> str | None:
+    """The W3C ``traceparent`` of the current span, to store with an instance it creates,
+    or None when no span is current (or tracing is off)."""
+    if not enabled():
+        return None
+    carrier: dict[str, str] = {}
+    propagate.inject(carrier)
+    return carrier.get("traceparent")
+
+
 @contextmanager
-def span(name: str, attributes: Mapping[str, Any]) -> Iterator[None]:
-    """A span around the block (current while it runs); an exception marks it failed."""
+def span(
+    name: str, attributes: Mapping[str, Any], stored_parent: str | None = None
+) -> Iterator[None]:
+    """A span around the block (current while it runs); an exception marks it failed.
+
+    With no span current, ``stored_parent`` (a ``traceparent`` stored with the
+    instance) is its parent: a worker in another process continues the trace
+    that created the instance.
+    """
     tracer = _tracer()
     if tracer is None:
         yield
         return
     clean = {key: value for key, value in attributes.items() if value is not None}
-    with tracer.start_as_current_span(name, attributes=clean, record_exception=True) as current:
+    parent = None
+    if stored_parent is not None and not trace.get_current_span().get_span_context().is_valid:
+        parent = propagate.extract({"traceparent": stored_parent})
+    with tracer.start_as_current_span(
+        name, context=parent, attributes=clean, record_exception=True
+    ) as current:
         try:
             yield
         except Exception as exc:

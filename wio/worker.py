@@ -29,7 +29,14 @@ from wio import metrics
 from wio.clock import Clock, SystemClock
 from wio.definition import Workflow
 from wio.errors import InvalidSetting, WrongWorkflow
-from wio.journal import ConcurrencyConflict, InstanceRecord, Journal, JournalError, LeaseHeld
+from wio.journal import (
+    ConcurrencyConflict,
+    InstanceRecord,
+    Journal,
+    JournalError,
+    JournalUnavailable,
+    LeaseHeld,
+)
 from wio.journal.records import InstanceStatus, StatusUpdate, WorkflowRecord
 from wio.model import to_model, unstructure
 from wio.runtime import Runtime
@@ -42,6 +49,7 @@ log = logging.getLogger("wio.worker")
 # register theirs again with every heartbeat (a third of the lease's life).
 SERVED_WITHIN = timedelta(minutes=10)
 UNSERVED_CHECK_INTERVAL = 60.0  # seconds between two looks for instances no worker serves
+MAX_OUTAGE_PAUSE = 30.0  # seconds, at most, between two tries while the journal is down
 
 
 def served_versions(
@@ -165,15 +173,25 @@ class Worker:
         # Subscribe (LISTEN) before the first claim: work created after the claim
         # then always wakes us, and work created before it is claimed.
         self.journal.wait_for_work(0)
+        pause = self.poll_interval
         while not self.stopping.is_set():
-            claimed = self._claim()
-            for record in claimed:
-                if self.stopping.is_set():
-                    self.journal.release_lease(record.id, self.owner)
-                else:
-                    self.advance(record)
-            if not claimed:
-                self.journal.wait_for_work(self.poll_interval)
+            try:
+                claimed = self._claim()
+                for record in claimed:
+                    if self.stopping.is_set():
+                        self.journal.release_lease(record.id, self.owner)
+                    else:
+                        self.advance(record)
+                if not claimed:
+                    self.journal.wait_for_work(self.poll_interval)
+            except JournalUnavailable as exc:
+                # An outage: stay up (the health port answers 503 meanwhile) and try
+                # again, less often the longer it lasts, instead of exiting.
+                log.warning("journal unreachable, trying again in %gs: %s", pause, exc)
+                self.stopping.wait(pause)
+                pause = min(pause * 2, MAX_OUTAGE_PAUSE)
+            else:
+                pause = self.poll_interval
         log.info("worker %s stopped after %d instance runs", self.owner, self.processed)
 
     def run_once(self) -> int:

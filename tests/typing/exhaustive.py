@@ -21,7 +21,7 @@ def kind(node: Node) -> str:
             return "section"
         case algebra.Fork() | algebra.Parallel() | algebra.Loop() | algebra.ForEach():
             return "control flow"
-        case algebra.Embed() | algebra.Compensated() | algebra.Compensating():
+        case algebra.Embed() | algebra.Compensated() | algebra.Compensating() | algebra.RunChild():
             return "composition of workflows"
         case _:
             assert_never(node)

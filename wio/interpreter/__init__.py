@@ -14,13 +14,16 @@ No I/O, no clock, no randomness: runtimes do those.
 from wio.interpreter.apply_event import Applied, apply_event, held_by_recovery
 from wio.interpreter.cursor import Cursor, DeferredEvent, FailedAttempt
 from wio.interpreter.next_effect import (
+    CollectChild,
     DeliverSignal,
     Effect,
     ReleaseTimer,
     RunStep,
     SaveCheckpoint,
+    StartChild,
     StartTimer,
     armed_timeouts,
+    awaited_children,
     next_effect,
     ready_effects,
     release_times,
@@ -49,6 +52,9 @@ __all__ = [
     "JournalRecord",
     "Path",
     "ReleaseTimer",
+    "CollectChild",
+    "StartChild",
+    "awaited_children",
     "RunStep",
     "SaveCheckpoint",
     "StartTimer",

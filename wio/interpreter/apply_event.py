@@ -16,13 +16,15 @@ from __future__ import annotations
 
 from typing import Any, Literal, NamedTuple, assert_never
 
-from wio.algebra import Checkpoint, HandleSignal, Recover, Run, Timer
-from wio.codec import stored_type
-from wio.errors import StepFailed
+from wio.algebra import Checkpoint, HandleSignal, Recover, Run, RunChild, Timer, escaping_errors
+from wio.children import ChildFinished, ChildStarted
+from wio.codec import decode_input, stored_type
+from wio.errors import StepFailed, WioError
 from wio.for_each import InElement
 from wio.interpreter.cursor import (
     ArmTimeout,
     AwaitCheckpoint,
+    AwaitChild,
     AwaitEvent,
     AwaitTimer,
     Chain,
@@ -108,6 +110,12 @@ def apply_event(cursor: Cursor, seq: int, event: Any, node: str | None = None) -
                 routed = _apply_in_element(cursor, focus, seq, event, node)
                 if routed is not None:
                     return routed
+        case AwaitChild():
+            if isinstance(event, ChildFinished) and event.child == focus.child:
+                outcome = child_outcome(focus.node, focus.input, focus.path, event)
+                name = focus.node.meta.name
+                done = completed(cursor, outcome, focus.path, "child", name, seq)
+                return Applied(done, "accepted", None, focus.path)
         case AwaitTimer():
             if _timer_event(event, TimerReleased, focus.path):
                 outcome = ReturnValue(focus.input)  # a timer passes its input on
@@ -237,6 +245,8 @@ def accepts(node: Waiting, event: Any, path: Path) -> bool:
             return _timer_event(event, TimerStarted, path)
         case Run() | Recover():
             return isinstance(event, node.event_type)
+        case RunChild():
+            return isinstance(event, ChildStarted) and event.node in ("", format_path(path))
         case _:
             assert_never(node)
 
@@ -255,6 +265,8 @@ def _accept(cursor: Cursor, focus: AwaitEvent, seq: int, event: Any) -> Cursor:
         case Timer():  # started: now it waits for its release
             waiting = AwaitTimer(node, focus.input, focus.path, event.release_at)
             return evolve(cursor, focus=waiting)
+        case RunChild():  # started: now it waits for the child's end
+            return evolve(cursor, focus=AwaitChild(node, focus.input, focus.path, event.child))
         case HandleSignal():
             result = _call(node.update, focus.path, node.meta.name, focus.input, event.event)
             outcome = business_result(node, result)
@@ -368,7 +380,7 @@ def _innermost_section(cursor: Cursor) -> int | None:
             if isinstance(focus.node, Recover):
                 return cursor.next_token  # newer than every open section: covers only its own
         case (
-            Evaluate() | ReturnValue() | ReturnError() | AwaitTimer() | ArmTimeout()
+            Evaluate() | ReturnValue() | ReturnError() | AwaitTimer() | AwaitChild() | ArmTimeout()
             | InParallel() | InForEach() | Finished() | FailedWith()
         ):  # fmt: skip
             pass  # the enclosing sections say
@@ -450,8 +462,8 @@ def held_by_recovery(cursor: Cursor) -> frozenset[int]:
         case InParallel():
             return frozenset(seq for flow in focus.flows for seq in held_by_recovery(flow))
         case (
-            Evaluate() | ReturnValue() | ReturnError() | AwaitTimer() | ArmTimeout()
-            | AwaitCheckpoint() | InForEach() | Finished() | FailedWith()
+            Evaluate() | ReturnValue() | ReturnError() | AwaitTimer() | AwaitChild()
+            | ArmTimeout() | AwaitCheckpoint() | InForEach() | Finished() | FailedWith()
         ):  # fmt: skip
             return frozenset()  # for-each elements' deferred events are not reported either
         case _:
@@ -463,3 +475,25 @@ def _call(fn: Any, path: Any, name: str | None, *args: Any) -> Any:
         return fn(*args)
     except Exception as exc:
         raise StepFailed(name or "<unnamed>", format_path(path), exc) from exc
+
+
+def child_outcome(
+    node: RunChild[Any, Any, Any], input: Any, path: Path, event: ChildFinished
+) -> ReturnValue | ReturnError:
+    """The node's outcome from its child's end: the result decoded as the node's
+    ``result_type`` and mapped by ``output``, or the child's business error."""
+    where = f"child instance {event.child!r}"
+    if event.error_type is None:
+        result = _call(decode_input, path, node.meta.name, event.result, node.result_type, where,
+                       "result")  # fmt: skip
+        return ReturnValue(_call(node.map_output, path, node.meta.name, input, result))
+    classes = {error.__name__: error for error in escaping_errors(node.workflow.wio)}
+    error_class = classes.get(event.error_type)
+    if error_class is None:
+        unknown = WioError(
+            f"{where} failed with {event.error_type}, which is none of the errors its "
+            f"workflow {node.workflow.name!r} declares ({', '.join(classes) or 'none'})"
+        )
+        raise StepFailed(node.meta.name or "<unnamed>", format_path(path), unknown)
+    error = _call(decode_input, path, node.meta.name, event.error, error_class, where, "error")
+    return ReturnError(error)

@@ -37,6 +37,7 @@ from wio.algebra import (
     Parallel,
     Recover,
     Run,
+    RunChild,
     Sequence,
     Timer,
     Transform,
@@ -71,7 +72,11 @@ class ReturnError(NamedTuple):
 
 
 Waiting = (
-    Run[Any, Any, Any] | Recover[Any, Any, Any] | HandleSignal[Any, Any, Any] | Timer[Any, Any, Any]
+    Run[Any, Any, Any]
+    | Recover[Any, Any, Any]
+    | HandleSignal[Any, Any, Any]
+    | Timer[Any, Any, Any]
+    | RunChild[Any, Any, Any]
 )
 
 
@@ -82,6 +87,15 @@ class AwaitEvent(NamedTuple):
     node: Waiting
     input: Any
     path: Path
+
+
+class AwaitChild(NamedTuple):
+    """A started child instance (``child``, its id): its end completes the node."""
+
+    node: RunChild[Any, Any, Any]
+    input: Any
+    path: Path
+    child: str
 
 
 class AwaitTimer(NamedTuple):
@@ -139,7 +153,7 @@ class InForEach(NamedTuple):
     pending: Map[int, None]  # to run before the section settles: new, or retrying a failed step
     active: Map[int, None]  # with an effect to perform (a timer's release, even if not due)
     timed: Map[int, None]  # with a started timer or an armed timeout
-    listening: Map[int, None]  # waiting for a signal (or interruptible by one)
+    listening: Map[int, None]  # waiting for a signal (or interruptible by one), or a child
     unfinished: int  # elements not finished yet
 
 
@@ -161,6 +175,7 @@ Focus = (
     | ReturnError
     | AwaitEvent
     | AwaitTimer
+    | AwaitChild
     | ArmTimeout
     | AwaitCheckpoint
     | InParallel

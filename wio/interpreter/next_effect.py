@@ -13,11 +13,12 @@ from typing import Any, NamedTuple, assert_never
 import attrs
 from attrs import frozen
 
-from wio.algebra import Checkpoint, HandleSignal, Interruptible, Recover, Run, Timer
+from wio.algebra import Checkpoint, HandleSignal, Interruptible, Recover, Run, RunChild, Timer
 from wio.for_each import ElementHop
 from wio.interpreter.cursor import (
     ArmTimeout,
     AwaitCheckpoint,
+    AwaitChild,
     AwaitEvent,
     AwaitTimer,
     Cursor,
@@ -96,7 +97,31 @@ class ReleaseTimer:
     route: Route = ()
 
 
-Effect = RunStep | SaveCheckpoint | DeliverSignal | StartTimer | ReleaseTimer
+@frozen
+class StartChild:
+    """Create the child instance unless it exists, and record `ChildStarted`."""
+
+    node: RunChild[Any, Any, Any]
+    input: Any
+    path: Path
+    route: Route = ()
+
+
+@frozen
+class CollectChild:
+    """Record `ChildFinished` once the child instance ``child`` has ended; not due before
+    (only a runtime can tell: see `awaited_children`)."""
+
+    node: RunChild[Any, Any, Any]
+    input: Any
+    path: Path
+    child: str
+    route: Route = ()
+
+
+Effect = (
+    RunStep | SaveCheckpoint | DeliverSignal | StartTimer | ReleaseTimer | StartChild | CollectChild
+)
 
 
 def next_effect(cursor: Cursor) -> Effect | None:
@@ -156,9 +181,11 @@ def has_ready_effect(cursor: Cursor) -> bool:
         return False
     match focus := cursor.focus:
         case AwaitEvent():
-            return type(focus.node) in (Run, Timer)
+            return type(focus.node) in (Run, Timer, RunChild)
         case AwaitTimer() | ArmTimeout() | AwaitCheckpoint():
             return True
+        case AwaitChild():  # its end comes from outside: see `awaited_children`
+            return False
         case InParallel():
             return any(has_ready_effect(flow) for flow in focus.flows)
         case InForEach():
@@ -185,7 +212,7 @@ def has_timers(cursor: Cursor) -> bool:
             return bool(focus.timed)
         case (
             Evaluate() | ReturnValue() | ReturnError() | AwaitEvent() | ArmTimeout()
-            | AwaitCheckpoint() | Finished() | FailedWith()
+            | AwaitCheckpoint() | AwaitChild() | Finished() | FailedWith()
         ):  # fmt: skip
             return False
         case _:
@@ -206,7 +233,7 @@ def release_times(cursor: Cursor) -> list[datetime]:
                 times += release_times(focus.elements[index])
         case (
             Evaluate() | ReturnValue() | ReturnError() | AwaitEvent() | ArmTimeout()
-            | AwaitCheckpoint() | Finished() | FailedWith()
+            | AwaitCheckpoint() | AwaitChild() | Finished() | FailedWith()
         ):  # fmt: skip
             pass  # no started timer of its own
         case _:
@@ -227,6 +254,8 @@ def _own_effect(focus: Focus) -> Effect | None:
                     return RunStep(node, focus.input, focus.path)
                 case Timer():
                     return StartTimer(node, focus.input, focus.path)
+                case RunChild():
+                    return StartChild(node, focus.input, focus.path)
                 case Recover() | HandleSignal():
                     return None  # the event comes from outside
                 case _:
@@ -237,10 +266,41 @@ def _own_effect(focus: Focus) -> Effect | None:
             return StartTimer(_timeout(focus.node), focus.input, child(focus.path, TRIGGER))
         case AwaitCheckpoint():
             return SaveCheckpoint(focus.node, focus.input, focus.output, focus.path)
+        case AwaitChild():
+            return None  # due when the child ends: see `awaited_children`
         case InParallel() | InForEach():
             return None  # each flow's or element's own: see ready_effects
         case Evaluate() | ReturnValue() | ReturnError() | Finished() | FailedWith():
             return None
+        case _:
+            assert_never(focus)
+
+
+def awaited_children(cursor: Cursor) -> list[CollectChild]:
+    """The child instances the instance waits for, as effects a runtime performs once
+    the child has ended."""
+    if cursor.failure is not None:
+        return []
+    match focus := cursor.focus:
+        case AwaitChild():
+            return [CollectChild(focus.node, focus.input, focus.path, focus.child)]
+        case InParallel():
+            return [
+                _routed(inner, format_path(child(focus.path, index)))  # type: ignore[misc]
+                for index, flow in enumerate(focus.flows)
+                for inner in awaited_children(flow)
+            ]
+        case InForEach():  # its bookkeeping names the elements that wait outside
+            return [
+                _routed(inner, ElementHop(focus.section, focus.keys[index]))  # type: ignore[misc]
+                for index in focus.listening
+                for inner in awaited_children(focus.elements[index])
+            ]
+        case (
+            Evaluate() | ReturnValue() | ReturnError() | AwaitEvent() | AwaitTimer()
+            | ArmTimeout() | AwaitCheckpoint() | Finished() | FailedWith()
+        ):  # fmt: skip
+            return []
         case _:
             assert_never(focus)
 

@@ -31,6 +31,7 @@ from wio.algebra import (
     Pure,
     Recover,
     Run,
+    RunChild,
     Sequence,
     Timer,
     Transform,
@@ -41,6 +42,7 @@ from wio.for_each import element_key
 from wio.interpreter.cursor import (
     ArmTimeout,
     AwaitCheckpoint,
+    AwaitChild,
     AwaitEvent,
     AwaitTimer,
     Chain,
@@ -72,7 +74,7 @@ from wio.interpreter.cursor import (
     detached,
     evolve,
 )
-from wio.interpreter.next_effect import has_ready_effect, has_timers
+from wio.interpreter.next_effect import awaited_children, has_ready_effect, has_timers
 from wio.interpreter.shield import Ahead, find_cover
 from wio.interpreter.state import signal_handlers
 from wio.parallel import innermost
@@ -164,8 +166,8 @@ def proceed_from(
                     if type(focus) is InForEach:
                         break
                 case (
-                    AwaitEvent() | AwaitTimer() | ArmTimeout() | AwaitCheckpoint() | Finished()
-                    | FailedWith()
+                    AwaitEvent() | AwaitTimer() | AwaitChild() | ArmTimeout() | AwaitCheckpoint()
+                    | Finished() | FailedWith()
                 ):  # fmt: skip
                     break  # blocked on an event, or done
                 case _:
@@ -202,7 +204,7 @@ def _evaluate(
 ) -> Registers:
     wio, value, path = focus
     match node := as_node(wio):
-        case Run() | Recover() | HandleSignal() | Timer():
+        case Run() | Recover() | HandleSignal() | Timer() | RunChild():
             return AwaitEvent(node, value, path), stack, state, log, token
         case Sequence():
             frame = SequenceFrame(node, 0, path, stack)
@@ -287,6 +289,7 @@ def _moving(focus: Focus) -> bool:
         case (
             AwaitEvent()
             | AwaitTimer()
+            | AwaitChild()
             | ArmTimeout()
             | AwaitCheckpoint()
             | Finished()
@@ -436,6 +439,12 @@ def _enter_for_each(node: ForEach[Any, Any, Any], value: Any, path: Path) -> InF
     )
 
 
+def waits_outside(cursor: Cursor) -> bool:
+    """Whether the cursor waits for something from outside: a signal, or a child
+    instance's end (a for-each section keeps such elements in ``listening``)."""
+    return bool(signal_handlers(cursor)) or bool(awaited_children(cursor))
+
+
 def with_element(focus: InForEach, index: int, element: Cursor) -> InForEach:
     """The section with element ``index`` (detached) now at ``element``: O(1) in the
     number of elements, whatever it became."""
@@ -450,14 +459,17 @@ def with_element(focus: InForEach, index: int, element: Cursor) -> InForEach:
         active = active.set(index, None)
     elif index in active:
         active = active.delete(index)
-    if has_timers(element):
-        timed = timed.set(index, None)
-    elif index in timed:
-        timed = timed.delete(index)
-    if signal_handlers(element):
-        listening = listening.set(index, None)
-    elif index in listening:
-        listening = listening.delete(index)
+    waits = focus.node.waits
+    if waits.timers:
+        if has_timers(element):
+            timed = timed.set(index, None)
+        elif index in timed:
+            timed = timed.delete(index)
+    if waits.outside:
+        if waits_outside(element):
+            listening = listening.set(index, None)
+        elif index in listening:
+            listening = listening.delete(index)
     node, input, path, section, keys, positions, elements, *_, unfinished = focus
     return InForEach(  # positional: this runs for every event of every element
         node, input, path, section, keys, positions, elements.set(index, element),
@@ -485,6 +497,7 @@ def _advance_elements(
     elements, pending = focus.elements.mutate(), focus.pending.mutate()
     active, timed, listening = focus.active.mutate(), focus.timed.mutate(), focus.listening.mutate()
     unfinished = focus.unfinished
+    waits = focus.node.waits
     failed: Cursor | None = None
     for index in tuple(focus.pending):
         element = elements[index]
@@ -508,9 +521,9 @@ def _advance_elements(
             break
         if has_ready_effect(element):
             active[index] = None
-        if has_timers(element):
+        if waits.timers and has_timers(element):
             timed[index] = None
-        if signal_handlers(element):
+        if waits.outside and waits_outside(element):
             listening[index] = None
     node, input, path, section, keys, positions, *_ = focus
     focus = InForEach(
@@ -699,8 +712,8 @@ def _failure_at(focus: Focus, frame: Frame | None, exc: Exception) -> FailedAtte
         case Evaluate() | InParallel() | InForEach():
             return FailedAttempt(focus.path, focus.node.meta.name, exc)
         case (
-            ReturnValue() | ReturnError() | AwaitEvent() | AwaitTimer() | ArmTimeout()
-            | AwaitCheckpoint() | Finished() | FailedWith()
+            ReturnValue() | ReturnError() | AwaitEvent() | AwaitTimer() | AwaitChild()
+            | ArmTimeout() | AwaitCheckpoint() | Finished() | FailedWith()
         ):  # fmt: skip
             path = frame.path if frame is not None else ROOT
             name = frame.node.meta.name if frame is not None else None

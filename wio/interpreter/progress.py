@@ -12,6 +12,7 @@ from typing import assert_never
 from wio.interpreter.cursor import (
     ArmTimeout,
     AwaitCheckpoint,
+    AwaitChild,
     AwaitEvent,
     AwaitTimer,
     Cursor,
@@ -58,7 +59,7 @@ def waiting_at(cursor: Cursor) -> tuple[Path, ...]:
     elif isinstance(focus, InForEach):
         for element in _unsettled(focus):
             here += [p for p in waiting_at(element) if p not in here]
-    elif isinstance(focus, (AwaitEvent, AwaitTimer, AwaitCheckpoint, Evaluate)):
+    elif isinstance(focus, (AwaitEvent, AwaitTimer, AwaitChild, AwaitCheckpoint, Evaluate)):
         here.append(focus.path)
     elif isinstance(focus, ArmTimeout):
         here.append(child(focus.path, TRIGGER))

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from typing import Any, NamedTuple, assert_never
 
-from wio.algebra import HandleSignal, Recover, Run, Timer
+from wio.algebra import HandleSignal, Recover, Run, RunChild, Timer
 from wio.for_each import ElementHop
 from wio.interpreter.cursor import (
     ArmTimeout,
     AwaitCheckpoint,
+    AwaitChild,
     AwaitEvent,
     AwaitTimer,
     Cursor,
@@ -41,10 +42,12 @@ def status(cursor: Cursor) -> InstanceStatus:
             match focus.node:
                 case Recover() | HandleSignal():  # both wait for something from outside
                     return InstanceStatus.WAITING
-                case Run() | Timer():
+                case Run() | Timer() | RunChild():
                     return InstanceStatus.RUNNING
                 case _:
                     assert_never(focus.node)
+        case AwaitChild():  # until the child ends and its end wakes this instance
+            return InstanceStatus.WAITING
         case InParallel():
             if cursor.failure is not None:
                 return InstanceStatus.RUNNING
@@ -101,7 +104,7 @@ def signal_handlers(cursor: Cursor) -> list[SignalHandler]:
                 for inner in signal_handlers(focus.elements[index]):
                     handlers.append(inner._replace(route=(hop, *inner.route)))
         case (
-            Evaluate() | ReturnValue() | ReturnError() | AwaitTimer() | ArmTimeout()
+            Evaluate() | ReturnValue() | ReturnError() | AwaitTimer() | AwaitChild() | ArmTimeout()
             | AwaitCheckpoint() | Finished() | FailedWith()
         ):  # fmt: skip
             pass  # waits for no signal itself
@@ -137,7 +140,7 @@ def waiting_routes(cursor: Cursor, event_class: type[Any]) -> list[tuple[str | E
                 for route in waiting_routes(focus.elements[index], event_class)
             ]
         case (
-            Evaluate() | ReturnValue() | ReturnError() | AwaitTimer() | ArmTimeout()
+            Evaluate() | ReturnValue() | ReturnError() | AwaitTimer() | AwaitChild() | ArmTimeout()
             | AwaitCheckpoint() | Finished() | FailedWith()
         ):  # fmt: skip
             return []  # waits for no outside event
@@ -161,7 +164,7 @@ def awaited_recoveries(cursor: Cursor) -> list[tuple[Path, type[Any]]]:
                 for waiting in awaited_recoveries(element)
             ]
         case (
-            Evaluate() | ReturnValue() | ReturnError() | AwaitTimer() | ArmTimeout()
+            Evaluate() | ReturnValue() | ReturnError() | AwaitTimer() | AwaitChild() | ArmTimeout()
             | AwaitCheckpoint() | Finished() | FailedWith()
         ):  # fmt: skip
             return []
@@ -178,7 +181,7 @@ def result(cursor: Cursor) -> Any:
             return focus.error
         case (
             Evaluate() | ReturnValue() | ReturnError() | AwaitEvent() | AwaitTimer()
-            | ArmTimeout() | AwaitCheckpoint() | InParallel() | InForEach()
+            | AwaitChild() | ArmTimeout() | AwaitCheckpoint() | InParallel() | InForEach()
         ):  # fmt: skip
             return None
         case _:
@@ -205,6 +208,8 @@ def describe_wait(cursor: Cursor) -> str:
                     return f"waiting for signal {node.signal.name!r} at {at}"
                 case Timer():
                     return f"about to start a timer at {at}"
+                case RunChild():
+                    return f"about to start child workflow {node.workflow.name!r} at {at}"
                 case Run() | Recover():
                     what = "recovery event" if isinstance(node, Recover) else "event"
                     step = f" of step {node.meta.name!r}" if node.meta.name else ""
@@ -213,6 +218,11 @@ def describe_wait(cursor: Cursor) -> str:
                     assert_never(node)
         case ArmTimeout():
             return f"about to start the timeout of the section at {format_path(focus.path)}"
+        case AwaitChild():
+            return (
+                f"waiting for child instance {focus.child!r} "
+                f"({focus.node.workflow.name!r}) at {format_path(focus.path)}"
+            )
         case AwaitTimer():
             name = f" {focus.node.meta.name!r}" if focus.node.meta.name else ""
             return (

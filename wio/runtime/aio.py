@@ -44,7 +44,7 @@ class AsyncInstance(InstanceView[In, E, Out]):
         section, the next step of every flow runs at once (their coroutines
         awaited concurrently), and each event is recorded as before.
         """
-        with tracing.span("wio.run", self._core.labels):
+        with tracing.span("wio.run", self._core.labels, self._core.trace_context):
             try:  # the catch-up inside acquire may raise (strict replay): release then too
                 await call_persistence(self._persistence, self._persistence.acquire, self._core)
                 await self._run_on(until)

@@ -22,6 +22,7 @@ from attrs import frozen
 from wio import metrics, tracing
 from wio.algebra import WIO
 from wio.cancellation import Cancelled, InstanceCancelled
+from wio.children import ChildFinished, ChildStarted
 from wio.clock import Clock
 from wio.codec import stored_type
 from wio.errors import (
@@ -35,6 +36,7 @@ from wio.for_each import InElement
 from wio.interpreter import (
     Ahead,
     Applied,
+    CollectChild,
     Cursor,
     DeliverSignal,
     Effect,
@@ -43,10 +45,12 @@ from wio.interpreter import (
     ReleaseTimer,
     RunStep,
     SaveCheckpoint,
+    StartChild,
     StartTimer,
     StepRecord,
     apply_event,
     armed_timeouts,
+    awaited_children,
     current_state,
     describe_wait,
     failed_at,
@@ -212,6 +216,7 @@ class InstanceCore:
         self.cancelled: Cancelled | None = None
         self.labels: dict[str, Any] = {tracing.INSTANCE: instance_id}  # of its trace spans
         self.traced = tracing.enabled()  # asked again at each run, not at each step
+        self.trace_context: str | None = None  # the stored trace its runs continue
         self.started = started
         self.cursor = (
             start(workflow, input)
@@ -366,11 +371,15 @@ class InstanceCore:
 
         With ``defer``, a retry it scheduled is not run before ``retry_at``: the
         registry, not this process's memory, says when the next attempt is due."""
+        # The registry keeps the error's text only: it failed at the step due now (so
+        # that diagrams mark that step, not the whole workflow).
+        due = next(ready_effects(self.cursor), None)
+        at: Path = () if due is None else due.path
         self.retry_state = RetryState(
             attempts,
             retry_at,
             failed and status(self.cursor) != InstanceStatus.FAILED,
-            FailedAttempt((), None, RecordedError(error)) if error else None,
+            FailedAttempt(at, None, RecordedError(error)) if error else None,
         )
         self.retry_not_before = retry_at if defer and error else None
 
@@ -428,6 +437,19 @@ class InstanceCore:
                 if not every:
                     return
         # Otherwise a timer not yet due: a worker wakes the instance at wakeup_at.
+
+    def awaited_children(self) -> list[CollectChild]:
+        """The child instances this one waits for (whether they ended, only the journal
+        can tell); none while a failed step waits for its retry."""
+        if self.retry_state.gave_up or self.cancelled is not None:
+            return []
+        return awaited_children(self.cursor)
+
+    def still_awaited(self, effect: CollectChild) -> bool:
+        """Whether the child of ``effect`` is still awaited: another child's business
+        error recorded meanwhile may have ended its section."""
+        where = routed(self.cursor, effect.route)
+        return where is not None and any(c.child == effect.child for c in awaited_children(where))
 
     def still_due(self, effect: Effect) -> bool:
         """Whether ``effect`` is still wanted: a business error in another flow
@@ -517,7 +539,7 @@ class InstanceCore:
                 name, policy = effect.node.meta.name or "timer", self.retry_policy
             case SaveCheckpoint():
                 name, policy = "checkpoint", self.retry_policy
-            case DeliverSignal():
+            case DeliverSignal() | StartChild() | CollectChild():
                 name, policy = effect.node.meta.name, self.retry_policy
             case _:
                 assert_never(effect)
@@ -597,6 +619,10 @@ def recorded_event_type(effect: Effect) -> type[Any]:
             return TimerReleased
         case RunStep() | SaveCheckpoint() | DeliverSignal():
             return effect.node.event_type
+        case StartChild():
+            return ChildStarted
+        case CollectChild():
+            return ChildFinished
         case _:
             assert_never(effect)
 

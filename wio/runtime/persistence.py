@@ -11,6 +11,7 @@ lease is (re)acquired, to catch up with what other processes appended.
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import Callable
 from datetime import timedelta
@@ -18,13 +19,15 @@ from typing import Any, Protocol, TypeVar
 
 from attrs import frozen
 
-from wio import metrics
+from wio import metrics, tracing
+from wio.children import ChildDidNotFinish, ChildFinished, ChildIdTaken, ChildStarted, child_id
 from wio.codec import ENVELOPES, decode_input, encode_value, innermost_stored_type
-from wio.definition import Workflow
-from wio.errors import JournalSequenceError, WrongWorkflow
-from wio.interpreter import JournalRecord
+from wio.definition import Workflow, tags_of
+from wio.errors import DefinitionError, JournalSequenceError, WrongWorkflow
+from wio.interpreter import CollectChild, JournalRecord, StartChild, format_path
 from wio.journal import (
     ConcurrencyConflict,
+    DuplicateInstance,
     InstanceRecord,
     InstanceStatus,
     Journal,
@@ -32,10 +35,14 @@ from wio.journal import (
     StatusUpdate,
     StoredEvent,
 )
+from wio.journal.records import FINAL_STATUSES
 from wio.runtime.core import InstanceCore, collector_paused, describe_failure
 from wio.undecoded import UndecodedEvent
 
 FROM_THE_START = -(2**31)  # an ``after_seq`` below any stored sequence number
+
+log = logging.getLogger("wio.runtime")
+Tags = tuple[tuple[str, str], ...]
 
 
 class Persistence(Protocol):
@@ -55,6 +62,12 @@ class Persistence(Protocol):
 
     def release(self, core: InstanceCore) -> None:
         """Let other processes advance the instance."""
+
+    def child_effect(
+        self, core: InstanceCore, effect: StartChild | CollectChild
+    ) -> ChildStarted | ChildFinished | None:
+        """Start a child instance (creating it unless it exists), or collect its end
+        (None while it runs)."""
 
 
 class InMemory:
@@ -76,6 +89,15 @@ class InMemory:
 
     def release(self, core: InstanceCore) -> None:
         pass
+
+    def child_effect(
+        self, core: InstanceCore, effect: StartChild | CollectChild
+    ) -> ChildStarted | ChildFinished | None:
+        raise DefinitionError(
+            f"instance {core.instance_id!r}: WIO.run_child at {format_path(effect.path)} "
+            "starts a separate instance, which needs a journal: run the workflow on one "
+            "(journal='memory://' for tests)"
+        )
 
 
 @frozen
@@ -103,6 +125,7 @@ class Journaled:
         self.owner = owner
         self.ttl = timedelta(seconds=ttl)
         self._persisted: _RegistryView | None = None
+        self._tags: Tags | None = None  # as the registry holds them; None: not known
         self._lease_renew_at = 0.0  # monotonic time after which the lease is renewed
 
     # -- creating and loading ---------------------------------------------------
@@ -110,6 +133,7 @@ class Journaled:
     def created(self, core: InstanceCore) -> None:
         view = registry_view(core)
         now = core.clock.now()
+        core.trace_context = tracing.current_trace_context()
         self.journal.create_instance(
             InstanceRecord(
                 id=core.instance_id,
@@ -122,9 +146,15 @@ class Journaled:
                 wakeup_at=view.wakeup_at,
                 last_error=view.last_error,
                 attempts=view.attempts,
+                trace_context=core.trace_context,
             )
         )
         self._persisted = view
+        self._tags = ()
+        tags = self._changed_tags(core)
+        if tags:
+            self.journal.update_instance(core.instance_id, self._update(view, tags), now)
+            self._tags = tags
 
     def load(
         self, core_factory: Any, instance_id: str, record: InstanceRecord | None = None
@@ -138,6 +168,7 @@ class Journaled:
         core: InstanceCore = core_factory(
             decode_input(record.input, self.workflow.input_type, where)
         )
+        core.trace_context = record.trace_context
         with metrics.REPLAY.time():
             self._catch_up(core, record)
         return core
@@ -153,8 +184,11 @@ class Journaled:
         # An instance that is not running has no work for its holder: when it stays
         # waiting (a signal that loops back to a wait), give the lease back in the same
         # transaction rather than in one more.
-        unchanged = view == self._persisted and view.status == InstanceStatus.RUNNING
-        update = None if unchanged else self._update(view)
+        tags = self._changed_tags(core)
+        unchanged = (
+            view == self._persisted and view.status == InstanceStatus.RUNNING and tags is None
+        )
+        update = None if unchanged else self._update(view, tags)
         encoded = self.workflow.codec.encode(recorded.event)
         with metrics.EVENT_APPEND.time():
             self.journal.append(
@@ -166,13 +200,28 @@ class Journaled:
             )
         metrics.RECORDED.inc()  # counted where it is written: workers always journal
         self._persisted = view
+        if tags is not None:
+            self._tags = tags
         if update is not None and update.release_lease:
             self._lease_renew_at = 0.0  # released with the update
 
+    def _changed_tags(self, core: InstanceCore) -> Tags | None:
+        """The instance's tags if the registry does not hold them yet, else None."""
+        if self.workflow.tags is None:
+            return None
+        try:
+            tags = tags_of(self.workflow, core.state)
+        except DefinitionError as exc:
+            # A tag is for searching: its failure must not stop the instance.
+            log.warning("instance %r: tags not updated: %s", core.instance_id, exc)
+            return None
+        return None if tags == self._tags else tags
+
     def changed(self, core: InstanceCore) -> None:
         view = registry_view(core)
-        if view != self._persisted:
-            update = self._update(view)
+        tags = self._changed_tags(core)
+        if view != self._persisted or tags is not None:
+            update = self._update(view, tags)
             # Conditional on the last event: an operator's cancellation recorded
             # meanwhile must not be overwritten (this raises `InstanceChanged` then).
             # And on the failed attempts the registry held: a stale process (one whose
@@ -185,6 +234,8 @@ class Journaled:
                 expected_attempts=None if self._persisted is None else self._persisted.attempts,
             )
             self._persisted = view
+            if tags is not None:
+                self._tags = tags
             if update.release_lease:
                 self._lease_renew_at = 0.0  # released with the update
 
@@ -228,6 +279,83 @@ class Journaled:
             self._lease_renew_at = 0.0
             self.journal.release_lease(core.instance_id, self.owner)
 
+    # -- child instances ----------------------------------------------------------
+
+    def child_effect(
+        self, core: InstanceCore, effect: StartChild | CollectChild
+    ) -> ChildStarted | ChildFinished | None:
+        if isinstance(effect, StartChild):
+            return self._start_child(core, effect)
+        return self._child_end(core, effect)
+
+    def _start_child(self, core: InstanceCore, effect: StartChild) -> ChildStarted:
+        node, at = effect.node, format_path(effect.path)
+        suffix = node.id_of(effect.input)
+        if not isinstance(suffix, str) or not suffix.strip():
+            raise DefinitionError(
+                f"WIO.run_child at {at}: id_of returned {suffix!r}; a child's id must be a "
+                "non-blank string, the same for the same input"
+            )
+        child, workflow = child_id(core.instance_id, suffix), node.workflow
+        child_input = node.map_input(effect.input)
+        now = core.clock.now()
+        record = InstanceRecord(
+            id=child,
+            workflow=workflow.name,
+            workflow_version=workflow.version,
+            status=InstanceStatus.RUNNING,
+            input=encode_value(child_input, workflow.input_type),
+            created_at=now,
+            updated_at=now,
+        )
+        try:
+            self.journal.create_instance(record, parent=core.instance_id)
+        except DuplicateInstance:  # created before a crash, or by an earlier attempt
+            found = self.journal.get_instance(child)
+            if self.journal.family(child).parent != core.instance_id or found.workflow != (
+                workflow.name
+            ):
+                raise ChildIdTaken(
+                    f"instance {core.instance_id!r}: WIO.run_child at {at} would start "
+                    f"{child!r}, but that id is taken by an instance of workflow "
+                    f"{found.workflow!r} that is not this instance's child"
+                ) from None
+        return ChildStarted(child, at)
+
+    def _child_end(self, core: InstanceCore, effect: CollectChild) -> ChildFinished | None:
+        node, child, at = effect.node, effect.child, format_path(effect.path)
+        record = self.journal.get_instance(child)
+        if record.status not in FINAL_STATUSES:
+            return None
+        workflow = node.workflow
+        reader = Journaled(self.journal, workflow, self.owner, self.ttl.total_seconds())
+        ended = reader.load(
+            lambda child_input: InstanceCore(
+                child,
+                workflow.wio,
+                child_input,
+                strict=False,
+                retry=workflow.retry,
+                clock=core.clock,
+                retired=workflow.codec.retired,
+                started=False,
+            ),
+            child,
+            record,
+        )
+        if ended.status == InstanceStatus.FINISHED:
+            return ChildFinished(child, at, result=encode_value(ended.result, node.result_type))
+        error = ended.result if ended.status == InstanceStatus.FAILED else None
+        if error is None:
+            how = "was cancelled" if ended.status == InstanceStatus.CANCELLED else "gave up"
+            raise ChildDidNotFinish(
+                f"child instance {child!r} {how} ({record.last_error or 'no error recorded'}): "
+                "it has no result; resume or replace it, and the parent retries"
+            )
+        return ChildFinished(
+            child, at, error_type=type(error).__name__, error=encode_value(error, type(error))
+        )
+
     # -- helpers ----------------------------------------------------------------
 
     def _catch_up(self, core: InstanceCore, record: InstanceRecord, *, defer: bool = False) -> None:
@@ -258,6 +386,7 @@ class Journaled:
         self._persisted = _RegistryView(
             record.status, record.wakeup_at, record.last_error, record.attempts
         )
+        self._tags = None  # written with the next step (another process may have moved it)
 
     def _check_workflow(self, record: InstanceRecord) -> None:
         if (record.workflow, record.workflow_version) != (
@@ -280,13 +409,14 @@ class Journaled:
         return self.workflow.codec.decode(record.stored)
 
     @staticmethod
-    def _update(view: _RegistryView) -> StatusUpdate:
+    def _update(view: _RegistryView, tags: Tags | None = None) -> StatusUpdate:
         return StatusUpdate(
             status=view.status,
             wakeup_at=view.wakeup_at,
             last_error=view.last_error,
             attempts=view.attempts,
             release_lease=view.status != InstanceStatus.RUNNING,
+            tags=tags,
         )
 
 

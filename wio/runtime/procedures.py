@@ -20,10 +20,12 @@ from attrs import frozen
 from wio import metrics, tracing
 from wio.errors import UnstorableValue
 from wio.interpreter import (
+    CollectChild,
     DeliverSignal,
     ReleaseTimer,
     RunStep,
     SaveCheckpoint,
+    StartChild,
     StartTimer,
     format_path,
 )
@@ -53,9 +55,10 @@ class PerformAll:
 
 @frozen
 class Persist:
-    """Call ``write`` (journal I/O); any exception is thrown back into the generator."""
+    """Call ``write`` (journal I/O) and send back what it returns; any exception is
+    thrown back into the generator."""
 
-    write: Callable[[], None]
+    write: Callable[[], Any]
     blocking: bool = True  # False for in-memory no-ops, which need no thread
 
 
@@ -70,12 +73,18 @@ def step(core: InstanceCore, persistence: Persistence) -> Procedure[bool]:
     yield _persist(persistence, persistence.acquire, core)
     effect = core.due_effect()
     if effect is None:
+        if (yield from _collect_child(core, persistence)):
+            return True
         yield _persist(persistence, persistence.changed, core)
-        return False
+        # Once more after writing the wait: a child that ended between the look above
+        # and that write found this instance running, so its end woke nothing.
+        return (yield from _collect_child(core, persistence))
     started = None
     try:
         if isinstance(effect, StartTimer | ReleaseTimer):
             event = core.timer_event(effect)  # no user side effect: the clock's reading
+        elif isinstance(effect, StartChild | CollectChild):  # journal work, no user function
+            event = yield Persist(partial(persistence.child_effect, core, effect))
         else:
             if core.retry_state.attempts:
                 metrics.RETRIED.inc()
@@ -111,6 +120,31 @@ def step(core: InstanceCore, persistence: Persistence) -> Procedure[bool]:
     return True
 
 
+def _collect_child(core: InstanceCore, persistence: Persistence) -> Procedure[bool]:
+    """Record the end of every awaited child instance that has ended: one wake may
+    stand for several ends. Returns whether any was recorded."""
+    recorded = False
+    for effect in core.awaited_children():
+        if recorded and not core.still_awaited(effect):
+            continue
+        try:
+            event = yield Persist(partial(persistence.child_effect, core, effect))
+        except Exception as exc:  # the child ended without a result: retried per policy
+            core.step_failed(effect, exc)
+            yield _persist(persistence, persistence.changed, core)
+            return recorded
+        if event is None:
+            continue  # still running
+        prepared = core.prepare(effect, event)
+        if prepared is None:
+            yield _persist(persistence, persistence.changed, core)
+            return recorded
+        yield from _commit(core, persistence, prepared.applied, prepared.event)
+        log.info("instance %r: child instance %r ended", core.instance_id, effect.child)
+        recorded = True
+    return recorded
+
+
 def _what(effect: Any) -> str:
     if isinstance(effect, StartTimer | ReleaseTimer):
         return "timer"
@@ -131,7 +165,7 @@ def step_concurrently(core: InstanceCore, persistence: Persistence) -> Procedure
     if len(effects) <= 1:
         recorded: bool = yield from step(core, persistence)
         return recorded
-    performed = [e for e in effects if not isinstance(e, StartTimer | ReleaseTimer)]
+    performed = [e for e in effects if isinstance(e, RunStep | SaveCheckpoint | DeliverSignal)]
     spans = [_step_span(core, effect) for effect in performed]
     performed_outcomes = yield PerformAll(tuple(performed))
     for started, result in zip(spans, performed_outcomes, strict=True):
@@ -145,6 +179,11 @@ def step_concurrently(core: InstanceCore, persistence: Persistence) -> Procedure
             try:
                 outcome = core.timer_event(effect)
             except Exception as exc:  # a computed duration that is not a duration
+                outcome = exc
+        elif isinstance(effect, StartChild | CollectChild):
+            try:
+                outcome = yield Persist(partial(persistence.child_effect, core, effect))
+            except Exception as exc:
                 outcome = exc
         else:
             outcome = next(outcomes)
@@ -259,11 +298,10 @@ def drive_sync(
                     continue
             else:
                 try:
-                    request.write()
+                    outcome = request.write()
                 except BaseException as exc:
                     request = procedure.throw(exc)
                     continue
-                outcome = None
             request = procedure.send(outcome)
         except StopIteration as done:
             return done.value
@@ -294,13 +332,12 @@ async def drive_async(procedure: Procedure[Any]) -> Any:
             else:
                 try:
                     if request.blocking:
-                        await asyncio.to_thread(request.write)
+                        outcome = await asyncio.to_thread(request.write)
                     else:
-                        request.write()
+                        outcome = request.write()
                 except BaseException as exc:
                     request = procedure.throw(exc)
                     continue
-                outcome = None
             request = procedure.send(outcome)
         except StopIteration as done:
             return done.value

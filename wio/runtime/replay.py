@@ -23,6 +23,7 @@ from wio.interpreter import Cursor, format_path
 from wio.interpreter.cursor import (
     ArmTimeout,
     AwaitCheckpoint,
+    AwaitChild,
     AwaitEvent,
     AwaitTimer,
     Evaluate,
@@ -174,7 +175,10 @@ def replay_strictly(
 def _focus(cursor: Cursor) -> str:
     """Where the workflow stood, as a model path."""
     match focus := cursor.focus:
-        case Evaluate() | AwaitEvent() | AwaitTimer() | ArmTimeout() | AwaitCheckpoint():
+        case (
+            Evaluate() | AwaitEvent() | AwaitTimer() | AwaitChild() | ArmTimeout()
+            | AwaitCheckpoint()
+        ):  # fmt: skip
             return format_path(focus.path)
         case InParallel() | InForEach():
             return format_path(focus.path)

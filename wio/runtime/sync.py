@@ -66,7 +66,7 @@ class Instance(InstanceView[In, E, Out]):
         there (a worker shutting down uses it). On a journal the instance's
         lease is held while it runs and released after.
         """
-        with tracing.span("wio.run", self._core.labels):
+        with tracing.span("wio.run", self._core.labels, self._core.trace_context):
             try:  # the catch-up inside acquire may raise (strict replay): release then too
                 self._persistence.acquire(self._core)
                 self._run_on(until)

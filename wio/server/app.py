@@ -34,6 +34,7 @@ from wio.inspection import why_not_running
 from wio.interpreter import format_path
 from wio.journal import (
     ConcurrencyConflict,
+    InstanceFilter,
     InstanceRecord,
     InstanceStatus,
     Journal,
@@ -79,6 +80,7 @@ class InstanceView:
     # Why an unfinished instance is not advancing now, as `wio instances` says it
     # (say, "no worker serves shipping v1"); empty once it has ended.
     reason: str = ""
+    tags: dict[str, str] = attrs.Factory(dict)
 
 
 @attrs.frozen
@@ -207,11 +209,31 @@ class Api:
         return self.journal.get_instance(instance_id)
 
 
+def utc(moment: datetime | None) -> datetime | None:
+    """A time given without a zone is taken as UTC, as the journals store times."""
+    if moment is None or moment.tzinfo is not None:
+        return moment
+    return moment.replace(tzinfo=UTC)
+
+
+def parse_tags(given: Sequence[str]) -> tuple[tuple[str, str], ...]:
+    """``name=value`` filters as pairs; `InputError` names a malformed one."""
+    pairs = []
+    for item in given:
+        name, equals, value = item.partition("=")
+        if not equals or not name.strip():
+            raise InputError(f"tag: expected name=value, got {item!r}")
+        pairs.append((name.strip(), value))
+    return tuple(pairs)
+
+
 def _version(workflow: Workflow[Any, Any, Any]) -> int:
     return workflow.version
 
 
-def view(record: InstanceRecord, reason: str = "") -> InstanceView:
+def view(
+    record: InstanceRecord, reason: str = "", tags: dict[str, str] | None = None
+) -> InstanceView:
     return InstanceView(
         id=record.id,
         workflow=record.workflow,
@@ -224,6 +246,7 @@ def view(record: InstanceRecord, reason: str = "") -> InstanceView:
         created_at=record.created_at.isoformat(),
         updated_at=record.updated_at.isoformat(),
         reason=reason,
+        tags=tags or {},
     )
 
 
@@ -236,14 +259,25 @@ def create_app(
 ) -> Litestar:
     """The Litestar application; ``token`` makes every endpoint but /health need it."""
     api = Api(journal, workflows)
-    handlers: list[Any] = [*_common_handlers(api), *_instance_handlers(api)]
+    from wio.server.operations import operation_handlers
+
+    handlers: list[Any] = [
+        *_common_handlers(api),
+        *_instance_handlers(api),
+        *operation_handlers(api),
+    ]
     for name in sorted({w.name for w in workflows}):
         handlers.extend(_workflow_handlers(api, api.newest(name)))
     if metrics is not None:
         handlers.append(_metrics_handler(metrics))
     guards = [] if token is None else [_bearer(token)]
+    from wio.console import console_router
+
     return Litestar(
-        route_handlers=[Router("/", route_handlers=handlers, guards=guards)],
+        route_handlers=[
+            Router("/", route_handlers=handlers, guards=guards),
+            console_router(api, token),  # the web console, at / (docs/console.md)
+        ],
         openapi_config=OpenAPIConfig(
             title="wio",
             version="1",
@@ -257,13 +291,16 @@ def create_app(
 
 
 def _bearer(token: str) -> Callable[[ASGIConnection[Any, Any, Any, Any], BaseRouteHandler], None]:
+    from wio.console.auth import signed_in
+
     expected = f"Bearer {token}".encode()
 
     def guard(connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler) -> None:
         if handler.opt.get("public"):
             return
         given = connection.headers.get("authorization", "").encode()
-        if not hmac.compare_digest(given, expected):
+        # The console's pages call the API with its session cookie (SameSite=Strict).
+        if not hmac.compare_digest(given, expected) and not signed_in(connection, token):
             raise NotAuthorizedException("a bearer token is required: Authorization: Bearer ...")
 
     return guard
@@ -313,25 +350,40 @@ def _instance_handlers(api: Api) -> list[Any]:
         version: int | None = Parameter(default=None, ge=1),
         after: FromQuery[str | None] = None,
         limit: int = Parameter(default=100, ge=1, le=1000),
+        id_prefix: FromQuery[str | None] = None,
+        created_from: FromQuery[datetime | None] = None,
+        created_to: FromQuery[datetime | None] = None,
+        updated_from: FromQuery[datetime | None] = None,
+        updated_to: FromQuery[datetime | None] = None,
+        tag: FromQuery[list[str] | None] = None,  # name=value; repeated, all must match
     ) -> InstancePage:
         if after is not None:
             api.record(after)  # an unknown id is a 404, not an empty page
+        matching = InstanceFilter(
+            id_prefix=id_prefix or None,
+            created_from=utc(created_from),
+            created_to=utc(created_to),
+            updated_from=utc(updated_from),
+            updated_to=utc(updated_to),
+            tags=parse_tags(tag or []),
+        )
         records = api.journal.list_instances(
-            status, workflow, version=version, after=after, limit=limit + 1
+            status, workflow, version=version, after=after, limit=limit + 1, matching=matching
         )
         page = records[:limit]
         more = len(records) > limit
         registered = api.journal.list_workflows()
         now = datetime.now(UTC)
         served = served_versions(registered, now)
+        tags = api.journal.tags_of([r.id for r in page])
         return InstancePage(
-            [view(r, why_not_running(r, registered, served, now)) for r in page],
+            [view(r, why_not_running(r, registered, served, now), tags[r.id]) for r in page],
             page[-1].id if more else None,
         )
 
     @get("/instances/{instance_id:str}", sync_to_thread=True)
     def get_instance(instance_id: FromPath[str]) -> InstanceView:
-        return view(api.record(instance_id))
+        return view(api.record(instance_id), tags=api.journal.tags_of([instance_id])[instance_id])
 
     @get("/instances/{instance_id:str}/events", sync_to_thread=True)
     def get_events(instance_id: FromPath[str]) -> list[EventView]:
@@ -448,7 +500,7 @@ def _workflow_handlers(api: Api, workflow: Workflow[Any, Any, Any]) -> list[Any]
 
     async def start(request: Request[Any, Any, Any], data: Any) -> Response[InstanceView]:
         raw = await request.json()  # as sent, before Litestar's lenient decoding
-        return await _in_thread(request, lambda: start_now(raw, data))  # type: ignore[no-any-return]
+        return await in_thread(request, lambda: start_now(raw, data))  # type: ignore[no-any-return]
 
     start.__annotations__ = {
         "request": Request,
@@ -494,7 +546,7 @@ def _signal_handler(api: Api, workflow: Workflow[Any, Any, Any], signal: Signal[
         request: Request[Any, Any, Any], instance_id: str, data: Any, key: str | None = None
     ) -> Any:
         raw = await request.json()
-        return await _in_thread(request, lambda: deliver_now(raw, instance_id, key))
+        return await in_thread(request, lambda: deliver_now(raw, instance_id, key))
 
     deliver.__annotations__ = {
         "request": Request,
@@ -520,7 +572,7 @@ def _metrics_handler(metrics: Callable[[], tuple[bytes, str]]) -> Any:
     return metrics_endpoint
 
 
-async def _in_thread(request: Request[Any, Any, Any], call: Callable[[], Any]) -> Any:
+async def in_thread(request: Request[Any, Any, Any], call: Callable[[], Any]) -> Any:
     """Run blocking journal work off the event loop, in the trace the request names."""
     headers = {key: value for key, value in request.headers.items()}
     return await anyio.to_thread.run_sync(lambda: under_remote_parent(headers, call))
