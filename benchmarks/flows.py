@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any, Never
 
 from attrs import frozen
@@ -91,3 +92,31 @@ def sections(
     loop = WIO.repeat(section).until(lambda count: count >= iterations * steps_per_section)
     kind = "checkpointed" if checkpointed else "plain"
     return Workflow(loop, name=f"{kind}_sections", input_type=int, events=(Settled,))
+
+
+def soaked() -> Workflow[int, Never, int]:
+    """A step, a wait of at most two seconds for `ping`, a pause of 200 ms, a step:
+    each instance exercises a signal or a timeout, and a timer."""
+    answer = WIO.handle_signal(ping, pinged, lambda _, e: e.number, lambda _, e, __: e.number)
+    first = WIO.run(step, lambda _, e: e.count).named("First")
+    last = WIO.run(step, lambda _, e: e.count).named("Last")
+    flow = (
+        first
+        >> answer.timeout(timedelta(seconds=2), name="No Ping")
+        >> WIO.await_for(timedelta(milliseconds=200), name="Pause")
+        >> last
+    )
+    return Workflow(flow, name="soaked", input_type=int)
+
+
+soak_workflow = soaked()  # for `wio worker --workflows benchmarks/flows.py:soak_workflow`
+
+
+def timed_step(seconds: float) -> Workflow[int, Never, int]:
+    """A timer of ``seconds``, then one step."""
+    wait: WIO[Any, Any, Any] = WIO.await_for(timedelta(seconds=seconds), name="Wait")
+    return Workflow(wait >> steps(1), name="timed_step", input_type=int)
+
+
+timer_workflow = timed_step(0.5)  # for `wio worker --workflows benchmarks/flows.py:timer_workflow`
+one_step = durable(1, "one")

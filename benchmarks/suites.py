@@ -19,9 +19,10 @@ from pathlib import Path
 from typing import Any, Never
 
 import attrs
+import msgspec
 import psycopg
 from psycopg import sql
-from psycopg.types.json import Jsonb
+from psycopg.types.json import Jsonb, set_json_loads
 
 from benchmarks.flows import (
     Ping,
@@ -29,10 +30,12 @@ from benchmarks.flows import (
     each_element,
     fanned,
     looped,
+    one_step,
     ping,
     sections,
     signalled,
     steps,
+    timer_workflow,
 )
 from benchmarks.measure import POSTGRES_URL, Figure, median_seconds, rate
 from wio import Runtime, Workflow
@@ -58,6 +61,9 @@ class Sizes:
     replay_instances: int  # (10) stored instances `wio replay` checks
     shielded: tuple[int, int]  # (11) checkpointed sections in the history, steps in each
     console_instances: tuple[int, int]  # (12) instances in the journal the console lists
+    timers: int  # (13) timers due at once
+    one_step: int  # (14) one-step workflows created and run
+    async_instances: int  # (15) instances the asyncio runtime advances at once
     repeats: int
 
 
@@ -76,6 +82,9 @@ FULL = Sizes(
     replay_instances=100_000,
     shielded=(2_000, 10),
     console_instances=(1_000, 100_000),
+    timers=10_000,
+    one_step=4_000,
+    async_instances=1_000,
     repeats=5,
 )
 QUICK = Sizes(
@@ -93,6 +102,9 @@ QUICK = Sizes(
     replay_instances=200,
     shielded=(20, 10),
     console_instances=(100, 500),
+    timers=50,
+    one_step=40,
+    async_instances=20,
     repeats=1,
 )
 
@@ -457,6 +469,10 @@ def throughput(sizes: Sizes) -> list[Figure]:
 
 
 def replay(sizes: Sizes) -> list[Figure]:
+    """Rebuilding one instance from its events, against reading the same rows with
+    one SELECT, JSON decoded by psycopg's default (the standard library) and by
+    msgspec (what wio's PostgreSQL journal decodes with), the three timed in turn
+    round by round."""
     bench = "3. recovery (replay)"
     figures = []
     for count in sizes.replay:
@@ -465,38 +481,70 @@ def replay(sizes: Sizes) -> list[Figure]:
             runtime = Runtime(workflow, journal=journal)
             runtime.create("i", 0)
             preload(journal, "i", count)
+            select = sql.SQL(
+                "SELECT seq, type, version, payload FROM {}.events "
+                "WHERE instance_id = %s ORDER BY seq"
+            ).format(sql.Identifier(schema))
+            with (
+                psycopg.connect(POSTGRES_URL) as conn,
+                psycopg.connect(POSTGRES_URL) as fast,
+            ):
+                set_json_loads(msgspec.json.decode, fast)
 
-            def rebuild(workflow: Workflow[int, Never, int] = workflow, count: int = count) -> None:
-                assert Runtime(workflow, journal=journal).get("i").state == count
+                def rebuild(
+                    workflow: Workflow[int, Never, int] = workflow, count: int = count
+                ) -> None:
+                    assert Runtime(workflow, journal=journal).get("i").state == count
 
-            seconds, samples = median_seconds(rebuild, sizes.repeats)
-            with psycopg.connect(POSTGRES_URL) as conn:
-                select = sql.SQL(
-                    "SELECT seq, type, version, payload FROM {}.events "
-                    "WHERE instance_id = %s ORDER BY seq"
-                ).format(sql.Identifier(schema))
+                def read(
+                    on: psycopg.Connection[Any], select: sql.Composed = select, count: int = count
+                ) -> None:
+                    assert len(on.execute(select, ("i",)).fetchall()) == count
 
-                def read(select: sql.Composed = select) -> None:
-                    conn.execute(select, ("i",)).fetchall()
-
-                raw_seconds, raw_samples = median_seconds(read, sizes.repeats)
+                seconds = rounds(
+                    {
+                        "wio": partial(timed, rebuild),
+                        "json": partial(timed, partial(read, conn)),
+                        "msgspec": partial(timed, partial(read, fast)),
+                    },
+                    max(3, sizes.repeats),
+                )
         raw = figure(
             bench,
             f"raw SELECT + JSON decode, {count:,} events",
-            rate(count, raw_seconds),
+            rate(count, statistics.median(seconds["json"])),
             "events/s",
-            raw_samples,
+            seconds["json"],
         )
+        raw_fast = figure(
+            bench,
+            f"raw SELECT + msgspec decode, {count:,} events",
+            rate(count, statistics.median(seconds["msgspec"])),
+            "events/s",
+            seconds["msgspec"],
+        )
+        wio_rate = rate(count, statistics.median(seconds["wio"]))
         figures += [
             figure(
                 bench,
                 f"wio rebuilds {count:,} events vs raw",
-                rate(count, seconds),
+                wio_rate,
                 "events/s",
-                samples,
+                seconds["wio"],
                 raw,
+                ratio=speedup(seconds, "wio", "json"),
+            ),
+            figure(
+                bench,
+                f"wio rebuilds {count:,} events vs raw with msgspec",
+                wio_rate,
+                "events/s",
+                seconds["wio"],
+                raw_fast,
+                ratio=speedup(seconds, "wio", "msgspec"),
             ),
             raw,
+            raw_fast,
         ]
     with dbos_database() as env:
         n = sizes.dbos_recover
@@ -1014,6 +1062,291 @@ def console_list(sizes: Sizes) -> list[Figure]:
     return figures
 
 
+# -- (13) timers due at once ---------------------------------------------------------
+
+
+def due_timers(count: int) -> float:
+    """Seconds for one `wio worker` process to fire ``count`` timers that are all due,
+    each followed by one step (the instance then finishes): from the first timer
+    released to the last instance finished, as the worker recorded them (the
+    worker's start-up is not timed)."""
+    workflow = timer_workflow
+    with fresh_schema() as schema:
+        url = postgres_journal_url(schema)
+        with open_journal(url) as journal:
+            runtime = Runtime(workflow, journal=journal)
+            runtime.create("first", 0).advance()  # records the timer's start, then waits
+            with psycopg.connect(POSTGRES_URL, autocommit=True) as conn:
+                names = {t: sql.Identifier(schema, t) for t in ("instances", "events")}
+                # Set-up in two statements: copies of the waiting instance and its events.
+                conn.execute(
+                    sql.SQL(
+                        "INSERT INTO {} SELECT 'i' || n, workflow, workflow_version, status, "
+                        "input, created_at, updated_at, wakeup_at, NULL, NULL, NULL, 0 "
+                        "FROM {} CROSS JOIN generate_series(2, %s) n WHERE id = 'first'"
+                    ).format(names["instances"], names["instances"]),
+                    (count,),
+                )
+                conn.execute(
+                    sql.SQL(
+                        "INSERT INTO {} SELECT 'i' || n, seq, type, version, payload, "
+                        "recorded_at, node FROM {} CROSS JOIN generate_series(2, %s) n "
+                        "WHERE instance_id = 'first'"
+                    ).format(names["events"], names["events"]),
+                    (count,),
+                )
+                conn.execute(
+                    sql.SQL("UPDATE {} SET lease_owner = NULL, lease_expires_at = NULL").format(
+                        names["instances"]
+                    )
+                )
+                time.sleep(0.6)  # every timer is due
+                command = [
+                    sys.executable, "-m", "wio.cli", "worker", "--journal", url,
+                    "--workflows", "benchmarks/flows.py:timer_workflow", "--poll-interval", "0.05",
+                ]  # fmt: skip
+                worker = subprocess.Popen(
+                    command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+                )
+                try:
+                    finished = sql.SQL("SELECT count(*) FROM {} WHERE status = 'finished'").format(
+                        names["instances"]
+                    )
+                    while (conn.execute(finished).fetchone() or (0,))[0] < count:
+                        time.sleep(0.05)
+                finally:
+                    worker.terminate()
+                    worker.wait(timeout=60)
+                row = conn.execute(
+                    sql.SQL(
+                        "SELECT (SELECT max(updated_at) FROM {}) - (SELECT min(recorded_at) "
+                        "FROM {} WHERE type = 'wio.TimerReleased')"
+                    ).format(names["instances"], names["events"])
+                ).fetchone()
+    assert row is not None
+    seconds: float = row[0].total_seconds()
+    return seconds
+
+
+def raw_timer_baseline(count: int) -> float:
+    """Seconds for one connection to INSERT and COMMIT ``count`` events, one by one."""
+    with fresh_schema() as schema:
+        return timed(partial(raw_inserts, schema, "raw", count))
+
+
+def timers(sizes: Sizes) -> list[Figure]:
+    bench = f"13. {sizes.timers:,} timers due at once, 1 worker"
+    seconds = rounds(
+        {
+            "wio": partial(due_timers, sizes.timers),
+            "raw": partial(raw_timer_baseline, sizes.timers),
+        },
+        min(3, max(1, sizes.repeats)),
+    )
+    raw = figure(
+        bench,
+        "raw INSERT+COMMIT, one connection",
+        rate(sizes.timers, statistics.median(seconds["raw"])),
+        "events/s",
+        seconds["raw"],
+    )
+    fired = figure(
+        bench,
+        "wio fires timers vs raw",
+        rate(sizes.timers, statistics.median(seconds["wio"])),
+        "timers/s",
+        seconds["wio"],
+        raw,
+        speedup(seconds, "wio", "raw"),
+    )
+    return [fired, raw]
+
+
+# -- (14) one-step durable workflows per second, creation included ------------------------
+
+STRETCH_PROCESSES = 4  # two per core: each waits on its commits half the time
+
+
+def ready_then_timed(run: Callable[[], object]) -> None:
+    """Say "ready", wait for "go" on stdin, run, and print when it finished (`time.time`):
+    the processes of a measurement start together, their imports untimed."""
+    print("ready", flush=True)
+    sys.stdin.readline()
+    run()
+    print(time.time(), flush=True)
+
+
+def one_step_workflows(schema: str, count: int) -> None:
+    """Create and run ``count`` one-step workflows in this process, once told to go."""
+    with open_journal(postgres_journal_url(schema)) as journal:
+        runtime = Runtime(one_step, journal=journal)
+
+        def run() -> None:
+            for _ in range(count):
+                instance_id = uuid.uuid4().hex
+                runtime.create(instance_id, 0).advance()
+                runtime.forget(instance_id)
+
+        ready_then_timed(run)
+
+
+def in_processes(code: str, processes: int) -> float:
+    """Seconds from a common start to the last of ``processes`` processes running
+    ``code`` (which calls `ready_then_timed`) finishing."""
+    runs = [
+        subprocess.Popen(
+            [sys.executable, "-c", code],
+            cwd=ROOT,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(processes)
+    ]
+    for run in runs:
+        assert run.stdout is not None and run.stdout.readline().strip() == "ready"
+    started = time.time()
+    for run in runs:
+        assert run.stdin is not None
+        run.stdin.write("go\n")
+        run.stdin.flush()
+    ends = []
+    for run in runs:
+        out, _ = run.communicate(timeout=3600)
+        if run.returncode != 0:
+            raise RuntimeError("a benchmark process failed: the figure would be wrong")
+        ends.append(float(out.split()[-1]))
+    return max(ends) - started
+
+
+def wio_one_step(count: int) -> float:
+    with fresh_schema() as schema:
+        open_journal(postgres_journal_url(schema)).close()  # the tables, before the start
+        per = count // STRETCH_PROCESSES
+        return in_processes(
+            "from benchmarks.suites import one_step_workflows; "
+            f"one_step_workflows({schema!r}, {per})",
+            STRETCH_PROCESSES,
+        )
+
+
+def raw_commits(schema: str, count: int) -> None:
+    ready_then_timed(partial(raw_inserts, schema, uuid.uuid4().hex, count))
+
+
+def raw_one_step(count: int) -> float:
+    """The same processes, each committing one INSERT at a time, as many as wio's
+    workflows: the database's rate of separate commits from that many clients."""
+    with fresh_schema() as schema:
+        with psycopg.connect(POSTGRES_URL) as conn:
+            raw_table(conn, schema)
+        per = count // STRETCH_PROCESSES
+        return in_processes(
+            f"from benchmarks.suites import raw_commits; raw_commits({schema!r}, {per})",
+            STRETCH_PROCESSES,
+        )
+
+
+def stretch(sizes: Sizes) -> list[Figure]:
+    count = sizes.one_step
+    bench = f"14. one-step durable workflows, creation included, {STRETCH_PROCESSES} processes"
+    seconds = rounds(
+        {"wio": partial(wio_one_step, count), "raw": partial(raw_one_step, count)},
+        min(3, max(1, sizes.repeats)),
+    )
+    raw = figure(
+        bench,
+        f"raw INSERT+COMMIT, {STRETCH_PROCESSES} processes",
+        rate(count, statistics.median(seconds["raw"])),
+        "commits/s",
+        seconds["raw"],
+    )
+    shown = figure(
+        bench,
+        "wio one-step workflows vs raw commits",
+        rate(count, statistics.median(seconds["wio"])),
+        "workflows/s",
+        seconds["wio"],
+        raw,
+        speedup(seconds, "wio", "raw"),
+    )
+    return [shown, raw]
+
+
+# -- (15) group commit: the asyncio runtime advancing many instances at once -------------
+
+ASYNC_THREADS = 32  # threads for the journal calls: the concurrency of the appends
+
+
+def async_instances(count: int, query: str) -> float:
+    """Seconds for one `AsyncRuntime` to create ``count`` instances of ten steps and
+    advance them all at once, on a journal URL ending in ``query``."""
+    import asyncio
+    from concurrent.futures import ThreadPoolExecutor
+
+    from wio import AsyncRuntime
+
+    workflow = durable(10, "ten")
+    with fresh_schema() as schema:
+        url = postgres_journal_url(schema) + query
+        with open_journal(url) as journal:
+            runtime = AsyncRuntime(workflow, journal=journal)
+
+            async def run_one(instance_id: str) -> None:
+                instance = await runtime.create(instance_id, 0)
+                await instance.advance()
+                assert instance.result == 10
+                runtime.forget(instance_id)
+
+            async def run_all() -> float:
+                loop = asyncio.get_running_loop()
+                loop.set_default_executor(ThreadPoolExecutor(max_workers=ASYNC_THREADS))
+                started = time.perf_counter()
+                await asyncio.gather(*(run_one(uuid.uuid4().hex) for _ in range(count)))
+                return time.perf_counter() - started
+
+            return asyncio.run(run_all())
+
+
+def group_commit(sizes: Sizes) -> list[Figure]:
+    count = sizes.async_instances
+    bench = f"15. asyncio runtime, {count:,} instances of 10 steps at once, {ASYNC_THREADS} threads"
+    events = count * 10
+    sides: dict[str, Callable[[], float]] = {
+        "group": partial(async_instances, count, "&group_commit=64"),
+        "plain": partial(async_instances, count, f"&pool_max={ASYNC_THREADS}"),
+        "raw10": partial(raw_throughput, count, 10),
+    }
+    seconds = rounds(sides, min(3, max(1, sizes.repeats)))
+
+    def speed(side: str) -> float:
+        return rate(events, statistics.median(seconds[side]))
+
+    plain = figure(
+        bench,
+        f"each append committed alone, a pool of {ASYNC_THREADS} connections",
+        speed("plain"),
+        "events/s",
+        seconds["plain"],
+    )
+    raw10 = figure(
+        bench,
+        "raw batched, 10 INSERTs per COMMIT, 2 processes",
+        speed("raw10"),
+        "events/s",
+        seconds["raw10"],
+    )
+    value, samples = speed("group"), seconds["group"]
+    return [
+        figure(bench, "group commit (at most 64 a transaction) vs alone", value, "events/s",
+               samples, plain, speedup(seconds, "group", "plain")),
+        figure(bench, "group commit vs raw batched by 10", value, "events/s", samples, raw10,
+               speedup(seconds, "group", "raw10")),
+        plain,
+        raw10,
+    ]  # fmt: skip
+
+
 SUITES = [
     sequential_steps,
     throughput,
@@ -1027,4 +1360,7 @@ SUITES = [
     replay_many,
     shielding,
     console_list,
+    timers,
+    stretch,
+    group_commit,
 ]

@@ -79,7 +79,7 @@ __all__ = [
     "open_journal",
 ]
 
-_POSTGRES_OPTIONS = {"schema", "pool_min", "pool_max"}
+_POSTGRES_OPTIONS = {"schema", "pool_min", "pool_max", "group_commit", "group_linger_ms"}
 
 
 def open_journal(url: str, *, upgrade: bool = True, create: bool = True) -> Journal:
@@ -170,11 +170,20 @@ def _open_postgres(url: str, upgrade: bool, create: bool) -> Journal:
         pool_max = int(ours.get("pool_max", 8))
     except ValueError as exc:
         raise InvalidJournalURL(f"journal URL: pool sizes must be integers ({exc})") from None
+    try:
+        group_commit = int(ours.get("group_commit", 0))
+        group_linger = float(ours.get("group_linger_ms", 0)) / 1000
+    except ValueError as exc:
+        raise InvalidJournalURL(
+            f"journal URL: group_commit and group_linger_ms must be numbers ({exc})"
+        ) from None
     return PostgresJournal(
         conninfo,
         schema=ours.get("schema", "wio"),
         pool_min=pool_min,
         pool_max=pool_max,
+        group_commit=group_commit,
+        group_linger=group_linger,
         upgrade=upgrade,
         create=create,
     )

@@ -1,7 +1,8 @@
 """The PostgreSQL journal, for production: psycopg 3 with a connection pool.
 
-Events are JSONB rows keyed by ``(instance_id, seq)``. An append is one
-INSERT and one COMMIT. New and released instances are announced with NOTIFY,
+Events are JSONB rows keyed by ``(instance_id, seq)``. Connections are in
+autocommit mode: an append, with its status update if any, is one statement
+and one round trip. New and released instances are announced with NOTIFY,
 after the commit and coalesced (see `Notifier`), so workers LISTENing start
 them within milliseconds instead of polling.
 """
@@ -10,18 +11,20 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import json
 import logging
 import re
 import threading
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, NoReturn
 
+import msgspec
 import psycopg
 from psycopg import sql
 from psycopg.rows import TupleRow
-from psycopg.types.json import Jsonb
+from psycopg.types.json import Jsonb, set_json_loads
 from psycopg_pool import ConnectionPool, PoolTimeout
 
 from .errors import (
@@ -34,6 +37,7 @@ from .errors import (
     LeaseLost,
     UnknownInstance,
 )
+from .group_commit import GroupCommitter, PendingAppend
 from .records import (
     FINAL_STATUSES,
     Family,
@@ -174,6 +178,15 @@ MIGRATIONS: list[tuple[int, list[str]]] = [
                ON {schema}.instance_children (parent_id, child_id)""",
         ],
     ),
+    (
+        9,
+        [
+            # The foreign key cost a locked lookup of the instance per append (+108 us a
+            # step). APPEND keeps the integrity by construction instead: the first event
+            # needs the instance, and every later one the event before it.
+            "ALTER TABLE {schema}.events DROP CONSTRAINT IF EXISTS events_instance_id_fkey",
+        ],
+    ),
 ]
 
 _INSTANCE_COLUMNS = (
@@ -184,23 +197,101 @@ _INSTANCE_COLUMNS = (
 )
 
 
-# All the events of an append in one statement. A writer that is behind hits the
-# primary key on a seq already taken; the EXISTS (a lookup in that key) refuses
-# one that is ahead, so the events stay numbered without gaps. A fenced append
-# (owner given) also needs the lease to be the writer's, at its epoch: the row is
-# locked FOR SHARE, so a claim taking the lease over waits for the append to
-# commit, or the append sees the new owner and writes nothing.
-APPEND = """
-INSERT INTO {schema}.events (instance_id, seq, type, version, payload, recorded_at, node)
-SELECT %(id)s, %(expected)s + position, type, version, payload, %(now)s, node
-FROM unnest(%(types)s::text[], %(versions)s::int[], %(payloads)s::jsonb[], %(nodes)s::text[])
-    WITH ORDINALITY AS new (type, version, payload, node, position)
-WHERE (%(expected)s = 0 OR EXISTS (
-    SELECT 1 FROM {schema}.events WHERE instance_id = %(id)s AND seq = %(expected)s))
-AND (%(owner)s::text IS NULL OR EXISTS (
-    SELECT 1 FROM {schema}.instances WHERE id = %(id)s
-    AND lease_owner = %(owner)s AND lease_epoch = %(epoch)s FOR SHARE))
+# A fenced append (a lease given) also needs the lease to be the writer's, at its
+# epoch: the row is locked FOR SHARE, so a claim taking the lease over waits for the
+# append to commit, or the append sees the new owner and writes nothing.
+_FENCED = """(%(owner)s::text IS NULL OR EXISTS (SELECT 1 FROM {schema}.instances
+    WHERE id = %(id)s AND lease_owner = %(owner)s AND lease_epoch = %(epoch)s FOR SHARE))"""
+# All the events of an append, and the status update if any, in one statement:
+# one round trip, atomic. A writer that is behind hits the primary key on a seq
+# already taken; one that is ahead (no event at the expected seq, a lookup in that
+# key) gets a NULL seq, refused by NOT NULL; either error undoes the whole
+# statement. There is no foreign key to the instances: the first event is
+# inserted only for an instance that exists, and every later one only after the
+# event before it, so no event is ever written for an instance that does not exist.
+_APPENDED = (
+    """
+WITH inserted AS (
+    INSERT INTO {schema}.events (instance_id, seq, type, version, payload, recorded_at, node)
+    SELECT %(id)s,
+        CASE WHEN %(expected)s = 0 OR EXISTS (SELECT 1 FROM {schema}.events
+            WHERE instance_id = %(id)s AND seq = %(expected)s) THEN %(expected)s + position END,
+        type, version, payload, %(now)s, node
+    FROM unnest(%(types)s::text[], %(versions)s::int[], %(payloads)s::jsonb[], %(nodes)s::text[])
+        WITH ORDINALITY AS new (type, version, payload, node, position)
+    WHERE (%(expected)s > 0 OR EXISTS (SELECT 1 FROM {schema}.instances WHERE id = %(id)s))
+    AND """
+    + _FENCED
+    + """
+    RETURNING 1
+)"""
+)
+# A group commit's appends, one event each and each of a different instance, in
+# one statement. An append refused must not undo the others, so its row is
+# filtered out (ahead) or skipped (behind) rather than raising; an instance's
+# status is updated only if its event was inserted.
+BATCH_APPEND = """
+WITH new AS (
+    SELECT * FROM unnest(%(ids)s::text[], %(expected)s::int[], %(types)s::text[],
+        %(versions)s::int[], %(payloads)s::jsonb[], %(nodes)s::text[], %(nows)s::timestamptz[],
+        %(owners)s::text[], %(epochs)s::bigint[])
+        AS new (id, expected, type, version, payload, node, now, owner, epoch)
+), inserted AS (
+    INSERT INTO {schema}.events (instance_id, seq, type, version, payload, recorded_at, node)
+    SELECT id, expected + 1, type, version, payload, now, node FROM new
+    WHERE CASE WHEN expected = 0
+        THEN EXISTS (SELECT 1 FROM {schema}.instances i WHERE i.id = new.id)
+        ELSE EXISTS (SELECT 1 FROM {schema}.events e
+            WHERE e.instance_id = new.id AND e.seq = new.expected) END
+    AND (new.owner IS NULL OR EXISTS (SELECT 1 FROM {schema}.instances i
+        WHERE i.id = new.id AND i.lease_owner = new.owner AND i.lease_epoch = new.epoch
+        FOR SHARE))
+    ON CONFLICT DO NOTHING
+    RETURNING instance_id
+), updated AS (
+    UPDATE {schema}.instances i SET status = u.status, wakeup_at = u.wakeup_at,
+        last_error = u.last_error, attempts = u.attempts,
+        workflow_version = COALESCE(u.workflow_version, i.workflow_version),
+        updated_at = u.now,
+        lease_owner = CASE WHEN u.release THEN NULL ELSE i.lease_owner END,
+        lease_expires_at = CASE WHEN u.release THEN NULL ELSE i.lease_expires_at END
+    FROM unnest(%(u_ids)s::text[], %(u_statuses)s::text[], %(u_wakeups)s::timestamptz[],
+        %(u_errors)s::text[], %(u_attempts)s::int[], %(u_versions)s::int[],
+        %(u_releases)s::bool[], %(u_nows)s::timestamptz[])
+        AS u (id, status, wakeup_at, last_error, attempts, workflow_version, release, now)
+    WHERE i.id = u.id AND u.id IN (SELECT instance_id FROM inserted)
+    RETURNING i.id
+)
+SELECT instance_id, false FROM inserted UNION ALL SELECT id, true FROM updated
 """
+_COUNTED = " SELECT count(*) FROM inserted"
+_UPDATED = """, updated AS (
+    UPDATE {schema}.instances SET status = %(status)s, wakeup_at = %(wakeup_at)s,
+        last_error = %(last_error)s, attempts = %(attempts)s,
+        workflow_version = COALESCE(%(workflow_version)s, workflow_version),
+        updated_at = %(now)s{release}
+    WHERE id = %(id)s AND EXISTS (SELECT 1 FROM inserted)
+    RETURNING 1
+)
+SELECT (SELECT count(*) FROM inserted) + (SELECT count(*) FROM updated)"""
+APPEND = _APPENDED + _COUNTED
+APPEND_AND_UPDATE = _APPENDED + _UPDATED
+# One event, the usual case, with scalar parameters: half the server's work of
+# the general form (no arrays to unnest, no CTE when there is no update).
+_INSERT_ONE = (
+    """
+INSERT INTO {schema}.events (instance_id, seq, type, version, payload, recorded_at, node)
+SELECT %(id)s,
+    CASE WHEN %(expected)s = 0 OR EXISTS (SELECT 1 FROM {schema}.events
+        WHERE instance_id = %(id)s AND seq = %(expected)s) THEN %(expected)s + 1 END,
+    %(type)s, %(version)s, %(payload)s, %(now)s, %(node)s
+WHERE (%(expected)s > 0 OR EXISTS (SELECT 1 FROM {schema}.instances WHERE id = %(id)s))
+AND """
+    + _FENCED
+)
+APPEND_ONE = _INSERT_ONE
+APPEND_ONE_AND_UPDATE = "WITH inserted AS (" + _INSERT_ONE + " RETURNING 1)" + _UPDATED
+RELEASED = ", lease_owner = NULL, lease_expires_at = NULL"
 
 # One batch of `prune`: the events of the chosen instances, then the instances.
 PRUNE = """
@@ -304,7 +395,13 @@ class PostgresJournal:
         connect_timeout: float = 10.0,
         upgrade: bool = True,
         create: bool = True,
+        group_commit: int = 0,
+        group_linger: float = 0.0,
     ) -> None:
+        """``group_commit``: commit single-event appends made at the same time from
+        several threads together, at most this many per transaction (0: each
+        alone), waiting up to ``group_linger`` seconds for more (see
+        `wio.journal.group_commit`)."""
         self.schema = validate_schema(schema)
         self.conninfo = conninfo
         self.url = f"{redact_url(conninfo)} (schema {schema})"
@@ -330,6 +427,10 @@ class PostgresJournal:
             # request try at once, so that workers resume soon after the database.
             reconnect_timeout=connect_timeout,
             name=f"wio-{schema}",
+            # One statement, one transaction, one round trip; several statements that
+            # must commit together say so (`_transaction`).
+            kwargs={"autocommit": True},
+            configure=_fast_json,
         )
         try:
             self._pool.open(wait=True, timeout=connect_timeout)
@@ -340,6 +441,11 @@ class PostgresJournal:
             self._pool.close()
             raise JournalNotFound(f"no journal at {self.url}: the schema has no wio tables")
         self._notifier = Notifier(self._pool, self._channel, self._passwords)
+        self._committer = (
+            GroupCommitter(self._append_batch, group_commit, group_linger, f"wio-commit-{schema}")
+            if group_commit > 1
+            else None
+        )
         if upgrade:
             self.upgrade()
 
@@ -393,7 +499,7 @@ class PostgresJournal:
     ) -> None:
         check_instance_storable(record)
         check_events_storable(record.id, 0, events)
-        with self._transaction() as conn:
+        with self._transaction() if events or parent is not None else self._connection() as conn:
             try:
                 conn.execute(
                     self._sql(
@@ -461,50 +567,158 @@ class PostgresJournal:
         lease: Lease | None = None,
     ) -> int:
         check_events_storable(instance_id, expected_seq, events)
+        if not events:  # nothing to number: only the update, under the same checks
+            if update is not None:
+                self.update_instance(instance_id, update, now)
+            return expected_seq
+        # Tags to replace, or a final status that may wake a parent: more statements
+        # than one, in one transaction.
+        several = update is not None and (
+            update.tags is not None or update.status in FINAL_STATUSES
+        )
+        if self._committer is not None and len(events) == 1 and not several:
+            pending = PendingAppend(instance_id, expected_seq, events[0], now, update, lease)
+            return self._committer.append(pending)
+        parameters: dict[str, Any] = {
+            "id": instance_id,
+            "expected": expected_seq,
+            "now": now,
+            "owner": None if lease is None else lease.owner,
+            "epoch": None if lease is None else lease.epoch,
+        }
+        if len(events) == 1:
+            event = events[0]
+            parameters.update(
+                type=event.type,
+                version=event.version,
+                payload=Jsonb(event.payload),
+                node=event.node,
+            )
+            statement = self._appending(APPEND_ONE, APPEND_ONE_AND_UPDATE, update, parameters)
+        else:
+            parameters.update(
+                types=[event.type for event in events],
+                versions=[event.version for event in events],
+                payloads=[Jsonb(event.payload) for event in events],
+                nodes=[event.node for event in events],
+            )
+            statement = self._appending(APPEND, APPEND_AND_UPDATE, update, parameters)
+        rows = len(events) + (update is not None)
+        if several:
+            assert update is not None
+            statement = self._sql(APPEND_ONE if len(events) == 1 else APPEND)
+            rows = len(events)
         try:
-            with self._transaction() as conn:
-                cursor = conn.execute(
-                    self._sql(APPEND),
-                    {
-                        "id": instance_id,
-                        "expected": expected_seq,
-                        "types": [event.type for event in events],
-                        "versions": [event.version for event in events],
-                        "payloads": [Jsonb(event.payload) for event in events],
-                        "nodes": [event.node for event in events],
-                        "now": now,
-                        "owner": None if lease is None else lease.owner,
-                        "epoch": None if lease is None else lease.epoch,
-                    },
-                )
-                if cursor.rowcount != len(events):
-                    if lease is not None:
-                        self._check_lease(conn, instance_id, lease)
-                    raise ConcurrencyConflict(instance_id, expected_seq)
-                if update is not None:
+            with self._transaction() if several else self._connection() as conn:
+                cursor = conn.execute(statement, parameters)
+                # A plain INSERT reports its rows; the other forms return their count.
+                row = (cursor.rowcount,) if cursor.description is None else cursor.fetchone()
+                if several and row is not None and row[0] == rows:
+                    assert update is not None
                     self._update(conn, instance_id, update, now)
-            if self._wakes_workers(update):
-                self._notifier.notify()
-        except (psycopg.errors.UniqueViolation, ConcurrencyConflict):
+        except (psycopg.errors.UniqueViolation, psycopg.errors.NotNullViolation):
             # Behind: the primary key refused a seq taken. Ahead: no event at the
-            # expected position. Either way nothing was written.
+            # expected position, so no seq. Either way nothing was written.
             actual = self.get_instance(instance_id).last_seq  # raises UnknownInstance
             raise ConcurrencyConflict(instance_id, expected_seq, actual) from None
-        except psycopg.errors.ForeignKeyViolation:
-            raise UnknownInstance(instance_id) from None
+        if row is None or row[0] != rows:  # nothing was written: no instance, or no lease
+            self._refusal(instance_id, expected_seq, lease)
+        if self._wakes_workers(update):
+            self._notifier.notify()
         return expected_seq + len(events)
 
-    def _check_lease(
-        self, conn: psycopg.Connection[TupleRow], instance_id: str, lease: Lease
-    ) -> None:
-        row = conn.execute(
-            self._sql("SELECT lease_owner, lease_epoch FROM {schema}.instances WHERE id = %s"),
-            (instance_id,),
-        ).fetchone()
-        if row is None:
-            raise UnknownInstance(instance_id)
-        if (row[0], row[1]) != (lease.owner, lease.epoch):
-            raise LeaseLost(instance_id, lease.owner, lease.epoch, row[0], row[1])
+    def _refusal(self, instance_id: str, expected_seq: int, lease: Lease | None) -> NoReturn:
+        """Raise why an append that wrote nothing was refused."""
+        record = self.get_instance(instance_id)  # raises UnknownInstance
+        if lease is not None and (record.lease_owner, record.lease_epoch) != (
+            lease.owner,
+            lease.epoch,
+        ):
+            raise LeaseLost(
+                instance_id, lease.owner, lease.epoch, record.lease_owner, record.lease_epoch
+            )
+        raise ConcurrencyConflict(instance_id, expected_seq, record.last_seq)
+
+    def _appending(
+        self, plain: str, updating: str, update: StatusUpdate | None, parameters: dict[str, Any]
+    ) -> sql.Composed:
+        """The statement of an append, adding the update's parameters if any."""
+        if update is None:
+            return self._sql(plain)
+        parameters.update(
+            status=str(update.status),
+            wakeup_at=update.wakeup_at,
+            last_error=update.last_error,
+            attempts=update.attempts,
+            workflow_version=update.workflow_version,
+        )
+        return self._sql(updating.replace("{release}", RELEASED if update.release_lease else ""))
+
+    def _append_batch(self, batch: Sequence[PendingAppend]) -> list[int | Exception]:
+        """Group commit: ``batch`` in one transaction, one statement for each
+        round of appends to distinct instances (usually one)."""
+        rounds: list[list[PendingAppend]] = []
+        seen: dict[str, int] = {}  # appends so far per instance: its round
+        for pending in batch:
+            index = seen[pending.instance_id] = seen.get(pending.instance_id, -1) + 1
+            if index == len(rounds):
+                rounds.append([])
+            rounds[index].append(pending)
+        done: list[tuple[set[str], set[str]]] = []  # per round: inserted, updated
+        # One round (the usual case) is one statement: it commits alone, in one round trip.
+        with self._transaction() if len(rounds) > 1 else self._connection() as conn:
+            for appends in rounds:
+                updates = [(p, p.update) for p in appends if p.update is not None]
+                rows = conn.execute(
+                    self._sql(BATCH_APPEND),
+                    {
+                        "ids": [p.instance_id for p in appends],
+                        "expected": [p.expected_seq for p in appends],
+                        "types": [p.event.type for p in appends],
+                        "versions": [p.event.version for p in appends],
+                        "payloads": [Jsonb(p.event.payload) for p in appends],
+                        "nodes": [p.event.node for p in appends],
+                        "nows": [p.now for p in appends],
+                        "owners": [None if p.lease is None else p.lease.owner for p in appends],
+                        "epochs": [None if p.lease is None else p.lease.epoch for p in appends],
+                        "u_ids": [p.instance_id for p, _ in updates],
+                        "u_statuses": [str(u.status) for _, u in updates],
+                        "u_wakeups": [u.wakeup_at for _, u in updates],
+                        "u_errors": [u.last_error for _, u in updates],
+                        "u_attempts": [u.attempts for _, u in updates],
+                        "u_versions": [u.workflow_version for _, u in updates],
+                        "u_releases": [u.release_lease for _, u in updates],
+                        "u_nows": [p.now for p, _ in updates],
+                    },
+                ).fetchall()
+                done.append(
+                    (
+                        {i for i, updated in rows if not updated},
+                        {i for i, updated in rows if updated},
+                    )
+                )
+        outcomes: list[int | Exception] = []
+        seen.clear()
+        for pending in batch:
+            index = seen[pending.instance_id] = seen.get(pending.instance_id, -1) + 1
+            inserted, updated = done[index]
+            if pending.instance_id in inserted and (
+                pending.update is None or pending.instance_id in updated
+            ):
+                outcomes.append(pending.expected_seq + 1)
+                continue
+            # Refused alone, nothing of it written: say why, as a single append would.
+            try:
+                self._refusal(pending.instance_id, pending.expected_seq, pending.lease)
+            except (UnknownInstance, LeaseLost, ConcurrencyConflict) as refused:
+                outcomes.append(refused)
+        if any(
+            self._wakes_workers(p.update)
+            for p, o in zip(batch, outcomes, strict=True)
+            if isinstance(o, int)
+        ):
+            self._notifier.notify()
+        return outcomes
 
     def read(
         self, instance_id: str, after_seq: int = 0, *, times: bool = True
@@ -669,7 +883,7 @@ class PostgresJournal:
     def acquire_lease(
         self, instance_id: str, owner: str, now: datetime, ttl: timedelta
     ) -> InstanceRecord:
-        with self._transaction() as conn:
+        with self._connection() as conn:
             row = conn.execute(
                 # Returning the record saves a round trip: a signal from outside takes a lease.
                 self._sql(
@@ -693,7 +907,7 @@ class PostgresJournal:
         return instance_from_row(row)
 
     def release_lease(self, instance_id: str, owner: str) -> None:
-        with self._transaction() as conn:
+        with self._connection() as conn:
             conn.execute(
                 self._sql(
                     "UPDATE {schema}.instances SET lease_owner = NULL, lease_expires_at = NULL "
@@ -704,7 +918,7 @@ class PostgresJournal:
         self._notifier.notify()  # another worker may have been waiting for this instance
 
     def renew_leases(self, owner: str, now: datetime, ttl: timedelta) -> int:
-        with self._transaction() as conn:
+        with self._connection() as conn:
             cursor = conn.execute(
                 self._sql(
                     "UPDATE {schema}.instances SET lease_expires_at = %s WHERE lease_owner = %s"
@@ -721,7 +935,7 @@ class PostgresJournal:
         limit: int,
         workflows: Sequence[tuple[str, int]] | None = None,
     ) -> list[InstanceRecord]:
-        with self._transaction() as conn:
+        with self._connection() as conn:
             rows = conn.execute(
                 self._sql(CLAIM_RUNNABLE), claim_parameters(owner, now, ttl, limit, workflows)
             ).fetchall()
@@ -756,15 +970,15 @@ class PostgresJournal:
             return int(row[0]) if row else 0
         deleted = 0
         while True:
-            # One short transaction per batch; SKIP LOCKED passes over rows in use.
-            with self._transaction() as conn:
+            # One statement (one short transaction) per batch; SKIP LOCKED passes rows in use.
+            with self._connection() as conn:
                 count = conn.execute(self._sql(PRUNE), parameters).rowcount
             deleted += count
             if count < batch_size:
                 return deleted
 
     def register_workflow(self, name: str, version: int, model: Any, now: datetime) -> None:
-        with self._transaction() as conn:
+        with self._connection() as conn:
             conn.execute(
                 self._sql(
                     "INSERT INTO {schema}.workflows VALUES (%s, %s, %s, %s) "
@@ -824,7 +1038,7 @@ class PostgresJournal:
     def wake(self) -> None:
         # The listener blocks on its socket; a notification is what wakes it. Other
         # workers wake too, find nothing new, and wait again.
-        with self._transaction() as conn:
+        with self._connection() as conn:
             conn.execute("SELECT pg_notify(%s, '')", (self._channel,))
 
     def ping(self, timeout: float = 1.0) -> None:
@@ -843,6 +1057,8 @@ class PostgresJournal:
             raise self._unavailable(f"PostgreSQL at {self.url}", exc) from exc
 
     def close(self) -> None:
+        if self._committer is not None:
+            self._committer.close()
         self._notifier.close()
         with self._listener_lock:
             self._drop_listener()
@@ -887,8 +1103,8 @@ class PostgresJournal:
 
     @contextmanager
     def _transaction(self) -> Iterator[psycopg.Connection[TupleRow]]:
-        # The pool's connection context commits on success and rolls back on error.
-        with self._connection() as conn:
+        # Commits on success and rolls back on error (connections are in autocommit mode).
+        with self._connection() as conn, conn.transaction():
             yield conn
 
     def _update(
@@ -1000,6 +1216,21 @@ class Notifier:
                 )
             if self._closing:
                 return
+
+
+def _loads(data: bytes | str) -> Any:
+    """JSON from PostgreSQL, decoded by msgspec: about ten times faster than the
+    standard library on event payloads, with the same values (integers of any
+    size included). What msgspec refuses (a number beyond a float's range) the
+    standard library decodes, as before."""
+    try:
+        return msgspec.json.decode(data)
+    except msgspec.DecodeError:
+        return json.loads(data)
+
+
+def _fast_json(conn: psycopg.Connection[TupleRow]) -> None:
+    set_json_loads(_loads, conn)
 
 
 def _filter_sql(where: InstanceFilter) -> tuple[list[str], dict[str, Any]]:

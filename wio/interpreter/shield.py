@@ -28,6 +28,7 @@ and a function that decodes one; only the checkpoint event itself is decoded.
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Callable, Mapping, Sequence
 from collections.abc import Set as AbstractSet
 from typing import Any, NamedTuple
@@ -123,10 +124,22 @@ def _concurrent(node: str, flows: tuple[tuple[str, str], ...]) -> bool:
     return any(under(node, parallel) and not under(node, flow) for parallel, flow in flows)
 
 
+# The answer of `shields` by workflow identity: a process builds a runtime per
+# rebuild, and walking a 100k-node definition each time cost as much as a quarter
+# of replaying its events. Keyed by id, with a weak reference to tell a reused id.
+_shielding: dict[int, tuple[weakref.ref[WIO[Any, Any, Any]], bool]] = {}
+
+
 def shields(workflow: WIO[Any, Any, Any]) -> bool:
     """Whether replaying ``workflow`` may shield a section: it has a checkpoint or a
     recovery, or a flat_map whose continuation might have one."""
-    return any(isinstance(node, Checkpoint | Recover | FlatMap) for node in walk_static(workflow))
+    known = _shielding.get(id(workflow))
+    if known is not None and known[0]() is workflow:
+        return known[1]
+    answer = any(isinstance(node, Checkpoint | Recover | FlatMap) for node in walk_static(workflow))
+    key = id(workflow)
+    _shielding[key] = (weakref.ref(workflow, lambda _: _shielding.pop(key, None)), answer)
+    return answer
 
 
 def section_event_types(node: Shielded) -> frozenset[str]:

@@ -134,6 +134,12 @@ def collector_paused() -> Iterator[None]:
     Replay allocates many small objects that live as long as the instance and
     form no reference cycles; the collector would rescan them again and again
     (making replay superlinear in the number of events) and find nothing.
+
+    Once replayed, they would still be scanned by the next young collections
+    (60 ms after 100k events): they are moved to the oldest generation instead
+    (`gc.freeze` then `gc.unfreeze`, two list splices), which only a full
+    collection scans, so cycles among them are still found. Not if the program
+    froze objects itself: unfreezing would undo that.
     """
     enabled = gc.isenabled()
     gc.disable()
@@ -141,6 +147,9 @@ def collector_paused() -> Iterator[None]:
         yield
     finally:
         if enabled:
+            if not gc.get_freeze_count():
+                gc.freeze()
+                gc.unfreeze()
             gc.enable()
 
 
