@@ -45,6 +45,8 @@ from wio.journal import (
     InstanceRecord,
     InstanceStatus,
     Journal,
+    LeaseLost,
+    NewEvent,
     StatusUpdate,
     open_journal,
 )
@@ -302,14 +304,22 @@ def test_a_late_append_reports_the_position_it_would_have_taken(
     workflow = Workflow(WIO.run(frozen_first, take).named("First") >> two_steps().wio, name="late")
     stale = Runtime(workflow, journal=journal, clock=clock, owner="stale", lease_ttl=0.02)
     instance = stale.create("late", 1)
-    with pytest.raises(ConcurrencyConflict) as raised:
+    # The stale worker learns that its lease changed hands meanwhile (the lease
+    # epoch fences it) and writes nothing.
+    with pytest.raises(LeaseLost):
         instance.advance()
+    assert [e.seq for e in journal.read("late")] == [1, 2, 3]
+    assert instance.events == ()
+    # An append from the position the stale worker had names that position, and
+    # where the journal is.
+    late = NewEvent("tests.nodes.Ev", 1, {"value": 2}, "/0")
+    with pytest.raises(ConcurrencyConflict) as raised:
+        journal.append("late", 0, [late], clock.now())
     assert str(raised.value) == (
         "instance 'late': append expected the last event to be #0, the journal is at #3; "
         "another writer got there first, and nothing was written"
     )
     assert [e.seq for e in journal.read("late")] == [1, 2, 3]
-    assert instance.events == ()
 
 
 # -- finding 7 (part): a payload that is not JSON --------------------------------------
