@@ -270,7 +270,8 @@ def test_serve_and_worker_answer_and_log_without_the_password_when_the_journal_g
         assert_no_password(body)
     for log in logs:
         assert PASSWORD not in log and "LEAKED" not in log, log
-    assert "journal unreachable, trying again" in logs[1], logs[1]
+    assert "journal unavailable, retrying with backoff" in logs[1], logs[1]
+    assert "journal available again" in logs[1], logs[1]
 
 
 def _answers(port: int, path: str) -> bool:

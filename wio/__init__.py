@@ -46,6 +46,7 @@ from wio.journal import (
     JournalNotFound,
     JournalUnavailable,
     LeaseHeld,
+    LeaseLost,
     NotPrunable,
     UnknownInstance,
 )
@@ -111,6 +112,7 @@ __all__ = [
     "JournalNotFound",
     "JournalUnavailable",
     "LeaseHeld",
+    "LeaseLost",
     "ManualClock",
     "Meta",
     "MigrationRefused",
