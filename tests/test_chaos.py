@@ -254,7 +254,7 @@ def test_restarts_and_terminated_connections_under_load(
     log = tmp_path / "effects.log"
     ids = [f"P-{n:03}" for n in range(150)]
     create_orders(url, ids, log, monkeypatch)
-    env = harness_env(log, "email:slow", WIO_SLOW_SECONDS="0.03")
+    env = harness_env(log, "email:slow", WIO_SLOW_SECONDS="0.3")  # the faults must land mid-run
     out = tmp_path / "workers.out"
     workers = [spawn_worker(url, env, out) for _ in range(3)]
     faults = []
@@ -297,7 +297,8 @@ def test_a_worker_survives_10_postgresql_restarts_in_a_row_during_a_500_instance
     create_orders(url, ids, log, monkeypatch)
     out = tmp_path / "worker.out"
     # One worker and no supervisor: nothing would start it again.
-    worker = spawn_worker(url, harness_env(log, "email:slow", WIO_SLOW_SECONDS="0.01"), out)
+    # Slow enough that ten restarts land before the run ends (about 50 s of steps).
+    worker = spawn_worker(url, harness_env(log, "email:slow", WIO_SLOW_SECONDS="0.1"), out)
     restarts = 0
     with open_journal(url) as journal:
         try:
