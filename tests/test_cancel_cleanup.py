@@ -1,0 +1,174 @@
+"""A workflow's cleanup flow (`Workflow.on_cancel`): what a cancellation runs before the
+instance ends cancelled, journaled and replayed like any flow, on every journal."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from attrs import frozen
+
+from tests.conftest import ALL_JOURNALS
+from wio import WIO, ManualClock, RetryPolicy, Runtime, Workflow, event
+from wio.journal import InstanceStatus, Journal
+from wio.operations import cancel
+from wio.worker import Worker
+
+Open = Callable[[], Journal]
+T0 = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+@event("cleanup.Charged")
+@frozen
+class Charged:
+    amount: int
+
+
+@event("cleanup.Refunded")
+@frozen
+class Refunded:
+    amount: int
+
+
+@frozen
+class Order:
+    amount: int
+    charged: int = 0
+    refunded: int = 0
+
+
+class Payments:
+    """A stand-in payment service; ``refund_failures`` refunds fail before one succeeds."""
+
+    def __init__(self, refund_failures: int = 0) -> None:
+        self.calls: list[str] = []
+        self.refund_failures = refund_failures
+        self.lock = threading.Lock()
+
+    def charge(self, order: Order) -> Charged:
+        self.calls.append(f"charge {order.amount}")
+        return Charged(order.amount)
+
+    def refund(self, order: Order) -> Refunded:
+        self.calls.append(f"refund {order.charged}")
+        if self.refund_failures:
+            self.refund_failures -= 1
+            raise ConnectionError("payment service down")
+        return Refunded(order.charged)
+
+
+def shop(payments: Payments, *, cleanup: bool = True, attempts: int = 3) -> Workflow[Any, Any, Any]:
+    flow = WIO.run(
+        payments.charge, lambda o, e: Order(o.amount, charged=e.amount)
+    ).named("Charge") >> WIO.await_for(timedelta(hours=1), name="Cooling-off period")
+    refund = WIO.run(
+        payments.refund, lambda o, e: Order(o.amount, o.charged, refunded=e.amount)
+    ).named("Refund")
+    return Workflow(
+        flow,
+        name="cleanup-shop",
+        input_type=Order,
+        retry=RetryPolicy(max_attempts=attempts, initial_delay=0.0),
+        on_cancel=refund if cleanup else None,
+    )
+
+
+def charged_instance(journal: Journal, workflow: Workflow[Any, Any, Any], clock: Any) -> None:
+    instance = Runtime(workflow, journal=journal, clock=clock).create("o-1", Order(30))
+    instance.advance()
+    assert journal.get_instance("o-1").wakeup_at is not None  # in its cooling-off period
+
+
+def registered(journal: Journal, workflow: Workflow[Any, Any, Any], clock: Any) -> Worker:
+    worker = Worker(journal, [workflow], clock=clock)
+    worker.register()  # what tells `cancel` that the workflow has a cleanup flow
+    return worker
+
+
+@ALL_JOURNALS
+def test_cancel_runs_the_cleanup_flow_then_ends_cancelled(open_fresh: Open) -> None:
+    payments, clock = Payments(), ManualClock(T0)
+    journal = open_fresh()
+    workflow = shop(payments)
+    charged_instance(journal, workflow, clock)
+    worker = registered(open_fresh(), workflow, clock)
+
+    cancelling = cancel(journal, "o-1", "customer withdrew", now=T0)
+    assert (cancelling.status, cancelling.wakeup_at, cancelling.lease_owner) == (
+        "running",  # not final: a worker runs the cleanup
+        None,
+        None,
+    )
+    again = cancel(journal, "o-1", "asked twice", now=T0)  # idempotent while cleaning up
+    assert again.status == "running"
+    assert [e.type for e in journal.read("o-1")] == [
+        "cleanup.Charged",
+        "wio.TimerStarted",
+        "wio.Cancelled",
+    ]
+    reloaded = Runtime(workflow, journal=open_fresh(), clock=clock).get("o-1")
+    assert reloaded.waiting_for().startswith("cleaning up after its cancellation (customer")
+
+    assert worker.run_once() == 1
+    stored = journal.read("o-1")
+    assert [(e.type, e.node) for e in stored] == [
+        ("cleanup.Charged", "/0"),
+        ("wio.TimerStarted", "/1"),
+        ("wio.Cancelled", None),
+        ("cleanup.Refunded", "/-1"),  # under the cleanup flow's path
+    ]
+    assert stored[2].payload["reason"] == "customer withdrew"
+    assert journal.get_instance("o-1").status == "cancelled"
+    assert payments.calls == ["charge 30", "refund 30"]
+
+    # Replay rebuilds the same state and runs no side effect again.
+    replayed = Runtime(workflow, journal=open_fresh(), clock=clock).get("o-1")
+    assert replayed.status == InstanceStatus.CANCELLED
+    assert replayed.state == Order(30, charged=30, refunded=30)
+    assert replayed.waiting_for() == "nothing: cancelled (customer withdrew)"
+    assert worker.run_once() == 0
+    assert payments.calls == ["charge 30", "refund 30"]
+    with pytest.raises(Exception, match="cancelled already|is cancelled already"):
+        cancel(journal, "o-1", "once more")
+
+
+@ALL_JOURNALS
+def test_without_a_cleanup_flow_cancel_ends_the_instance_at_once(open_fresh: Open) -> None:
+    payments, clock = Payments(), ManualClock(T0)
+    journal = open_fresh()
+    workflow = shop(payments, cleanup=False)
+    charged_instance(journal, workflow, clock)
+    registered(open_fresh(), workflow, clock)
+    assert cancel(journal, "o-1", "customer withdrew", now=T0).status == "cancelled"
+    assert payments.calls == ["charge 30"]
+
+
+@ALL_JOURNALS
+def test_a_failing_cleanup_step_is_retried_then_the_instance_fails(open_fresh: Open) -> None:
+    payments, clock = Payments(refund_failures=1), ManualClock(T0)
+    journal = open_fresh()
+    workflow = shop(payments)
+    charged_instance(journal, workflow, clock)
+    worker = registered(open_fresh(), workflow, clock)
+    cancel(journal, "o-1", "customer withdrew", now=T0)
+    worker.run_once()  # the refund fails once, and is retried per the policy
+    assert journal.get_instance("o-1").status == "cancelled"
+    assert payments.calls == ["charge 30", "refund 30", "refund 30"]
+
+    gives_up = Payments(refund_failures=5)
+    workflow = shop(gives_up, attempts=2)
+    other = Runtime(workflow, journal=journal, clock=clock).create("o-2", Order(40))
+    other.advance()
+    cancel(journal, "o-2", "customer withdrew", now=T0)
+    Worker(open_fresh(), [workflow], clock=clock).run_once()
+    record = journal.get_instance("o-2")
+    assert record.status == "failed"
+    assert record.last_error is not None and "payment service down" in record.last_error
+    assert [e.type for e in journal.read("o-2")] == [
+        "cleanup.Charged",
+        "wio.TimerStarted",
+        "wio.Cancelled",
+    ]
