@@ -1001,9 +1001,7 @@ class PostgresJournal:
     def workflow_model(self, name: str, version: int) -> Any | None:
         with self._connection() as conn:
             row = conn.execute(
-                self._sql(
-                    "SELECT model FROM {schema}.workflows WHERE name = %s AND version = %s"
-                ),
+                self._sql("SELECT model FROM {schema}.workflows WHERE name = %s AND version = %s"),
                 (name, version),
             ).fetchone()
         return None if row is None else row[0]

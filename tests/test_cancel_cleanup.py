@@ -6,15 +6,17 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
 from attrs import frozen
 
-from tests.conftest import ALL_JOURNALS
+from tests.conftest import ALL_JOURNALS, DURABLE_JOURNALS
+from tests.processes import effect_counts, effects, harness_env, start_worker, stop, wait_until, wio
 from wio import WIO, ManualClock, RetryPolicy, Runtime, Workflow, event
-from wio.journal import InstanceStatus, Journal
-from wio.operations import cancel
+from wio.journal import InstanceStatus, Journal, open_journal
+from wio.operations import OperationRefused, cancel
 from wio.worker import Worker
 
 Open = Callable[[], Journal]
@@ -61,9 +63,9 @@ class Payments:
 
 
 def shop(payments: Payments, *, cleanup: bool = True, attempts: int = 3) -> Workflow[Any, Any, Any]:
-    flow = WIO.run(
-        payments.charge, lambda o, e: Order(o.amount, charged=e.amount)
-    ).named("Charge") >> WIO.await_for(timedelta(hours=1), name="Cooling-off period")
+    flow = WIO.run(payments.charge, lambda o, e: Order(o.amount, charged=e.amount)).named(
+        "Charge"
+    ) >> WIO.await_for(timedelta(hours=1), name="Cooling-off period")
     refund = WIO.run(
         payments.refund, lambda o, e: Order(o.amount, o.charged, refunded=e.amount)
     ).named("Refund")
@@ -131,7 +133,7 @@ def test_cancel_runs_the_cleanup_flow_then_ends_cancelled(open_fresh: Open) -> N
     assert replayed.waiting_for() == "nothing: cancelled (customer withdrew)"
     assert worker.run_once() == 0
     assert payments.calls == ["charge 30", "refund 30"]
-    with pytest.raises(Exception, match="cancelled already|is cancelled already"):
+    with pytest.raises(OperationRefused, match="'o-1': it is cancelled already"):
         cancel(journal, "o-1", "once more")
 
 
@@ -172,3 +174,57 @@ def test_a_failing_cleanup_step_is_retried_then_the_instance_fails(open_fresh: O
         "wio.TimerStarted",
         "wio.Cancelled",
     ]
+
+
+REFUNDS = "tests/harness/crashable_refunds.py:workflow"
+
+
+@DURABLE_JOURNALS
+@pytest.mark.parametrize("crash", ["refund:after", "notify:before"], ids=["mid-refund", "refunded"])
+def test_a_worker_killed_mid_cleanup_is_resumed_by_a_fresh_one(
+    journal_url: str, tmp_path: Path, crash: str
+) -> None:
+    """A real `wio worker` runs the cleanup a `wio cancel` started and is SIGKILLed in
+    it; a fresh worker replays the cancellation and the cleanup so far, and ends it."""
+    log = tmp_path / "effects.log"
+    started = wio("start", REFUNDS, "--journal", journal_url, "--id", "R-1",
+                  "--input", '{"order_id": "R-1", "amount": 30}', env=harness_env(log))  # fmt: skip
+    assert started.returncode == 0, started.stderr
+    doomed = start_worker(journal_url, harness_env(log, block=crash), workflows=REFUNDS)
+    try:
+        with open_journal(journal_url) as journal:
+            wait_until(lambda: len(journal.read("R-1")) == 2, "the charge and the timer")
+        cancelled = wio("cancel", "R-1", "--journal", journal_url, "--reason", "withdrawn")
+        assert cancelled.returncode == 0, cancelled.stderr
+        wait_until(Path(f"{log}.blocked").exists, f"the worker to block at {crash}")
+    finally:
+        doomed.kill()  # SIGKILL: no cleanup, no lease release
+        doomed.wait(timeout=30)
+    with open_journal(journal_url) as journal:
+        assert journal.get_instance("R-1").status == "running"  # cleaning up, not final
+        again = wio("cancel", "R-1", "--journal", journal_url, "--reason", "twice")
+        assert again.returncode == 0, again.stderr  # idempotent while it cleans up
+        fresh = start_worker(journal_url, harness_env(log), workflows=REFUNDS)
+        try:
+            wait_until(
+                lambda: journal.get_instance("R-1").status == "cancelled",
+                "the fresh worker to end the cleanup",
+            )
+        finally:
+            assert stop(fresh) == 0
+        stored = journal.read("R-1")
+    assert [(e.type, e.node) for e in stored] == [
+        ("refunds.Charged", "/0"),
+        ("wio.TimerStarted", "/1"),
+        ("wio.Cancelled", None),
+        ("refunds.Refunded", "/-1/0"),
+        ("refunds.Notified", "/-1/1"),
+    ]
+    assert stored[2].payload["reason"] == "withdrawn"  # the second cancel wrote nothing
+    assert stored[3].payload["amount"] == 30  # the cleanup started on the state at the cancel
+    counts = effect_counts(log)
+    assert counts["charge R-1"] == 1
+    # Killed mid-refund, the refund ran twice (at-least-once); after its event, once.
+    assert counts["refund R-1"] == (2 if crash == "refund:after" else 1)
+    assert counts["notify R-1"] == 1
+    assert effects(log)[-1][0] == fresh.pid

@@ -3,9 +3,10 @@
 A cancelled instance stops at the next event boundary: replay sees this event
 and the instance never runs another step of its workflow, and its timers and
 signal waits are dropped. A workflow with a cleanup flow (`Workflow.on_cancel`)
-runs that flow next, journaled like any flow, and ends cancelled after it. A step in flight when the cancel is recorded may finish its side
-effect, but its event is refused (the cancellation took its place in the
-journal), as after a crash: steps are at-least-once.
+runs that flow next, journaled like any flow, and ends cancelled after it. A
+step in flight when the cancel is recorded may finish its side effect, but its
+event is refused (the cancellation took its place in the journal), as after a
+crash: steps are at-least-once.
 """
 
 from __future__ import annotations
