@@ -14,9 +14,10 @@ from attrs import frozen
 
 from tests.conftest import ALL_JOURNALS, DURABLE_JOURNALS
 from tests.processes import effect_counts, effects, harness_env, start_worker, stop, wait_until, wio
+from tests.test_operations import racing_worker, wait_for
 from wio import WIO, ManualClock, RetryPolicy, Runtime, Workflow, event
 from wio.journal import InstanceStatus, Journal, open_journal
-from wio.operations import OperationRefused, cancel
+from wio.operations import OperationRefused, cancel, retry
 from wio.worker import Worker
 
 Open = Callable[[], Journal]
@@ -48,10 +49,14 @@ class Payments:
     def __init__(self, refund_failures: int = 0) -> None:
         self.calls: list[str] = []
         self.refund_failures = refund_failures
-        self.lock = threading.Lock()
+        self.gate: threading.Event | None = None  # holds the charge in flight until set
+        self.entered = threading.Event()
 
     def charge(self, order: Order) -> Charged:
         self.calls.append(f"charge {order.amount}")
+        self.entered.set()
+        if self.gate is not None:
+            self.gate.wait(30)
         return Charged(order.amount)
 
     def refund(self, order: Order) -> Refunded:
@@ -174,6 +179,32 @@ def test_a_failing_cleanup_step_is_retried_then_the_instance_fails(open_fresh: O
         "wio.TimerStarted",
         "wio.Cancelled",
     ]
+    gives_up.refund_failures = 0  # the payment service is back
+    assert retry(journal, "o-2").status == "running"  # runs the cleanup's step again
+    Worker(open_fresh(), [workflow], clock=clock).run_once()
+    assert journal.get_instance("o-2").status == "cancelled"
+    assert [e.type for e in journal.read("o-2")][-1] == "cleanup.Refunded"
+
+
+@ALL_JOURNALS
+def test_a_step_in_flight_at_the_cancel_is_abandoned_and_the_cleanup_runs(
+    open_fresh: Open,
+) -> None:
+    """The charge finishes its side effect while the cancel lands: its event is refused
+    (at-least-once), and the cleanup starts on the state at the cancellation, which
+    never saw that charge; a cleanup must be safe for such an unrecorded effect."""
+    payments = Payments()
+    payments.gate = threading.Event()
+    journal = open_fresh()
+    workflow = shop(payments)
+    Runtime(workflow, journal=journal).create("o-1", Order(30))
+    with racing_worker(open_fresh(), [workflow]):
+        wait_for(payments.entered.is_set, "the charge to be in flight")
+        assert cancel(journal, "o-1", "customer withdrew").status == "running"
+        payments.gate.set()  # the charge is made, then its event is refused
+        wait_for(lambda: journal.get_instance("o-1").status == "cancelled", "the cleanup")
+    assert [e.type for e in journal.read("o-1")] == ["wio.Cancelled", "cleanup.Refunded"]
+    assert payments.calls == ["charge 30", "refund 0"]
 
 
 REFUNDS = "tests/harness/crashable_refunds.py:workflow"
