@@ -324,6 +324,11 @@ class MemoryJournal:
                 for (name, version), (_, registered_at) in sorted(self._workflows.items())
             ]
 
+    def workflow_model(self, name: str, version: int) -> Any | None:
+        with self._lock:
+            registered = self._workflows.get((name, version))
+        return None if registered is None else registered[0]
+
     def wait_for_work(self, timeout: float) -> None:
         with self._lock:
             self._lock.wait(timeout)

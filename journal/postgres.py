@@ -998,6 +998,14 @@ class PostgresJournal:
             ).fetchall()
         return [WorkflowRecord(*row) for row in rows]
 
+    def workflow_model(self, name: str, version: int) -> Any | None:
+        with self._connection() as conn:
+            row = conn.execute(
+                self._sql("SELECT model FROM {schema}.workflows WHERE name = %s AND version = %s"),
+                (name, version),
+            ).fetchone()
+        return None if row is None else row[0]
+
     def wait_for_work(self, timeout: float) -> None:
         """Wait for a NOTIFY about new or released instances, at most ``timeout`` seconds.
 

@@ -182,6 +182,9 @@ class Journal(Protocol):
     def list_workflows(self) -> list[WorkflowRecord]:
         """The registered workflow versions, by name and version."""
 
+    def workflow_model(self, name: str, version: int) -> Any | None:
+        """The model JSON a worker registered for this workflow version, or None."""
+
     def wait_for_work(self, timeout: float) -> None:
         """Block until new work may be available or ``timeout`` seconds pass."""
 

@@ -627,6 +627,13 @@ class SQLiteJournal:
             ).fetchall()
         return [WorkflowRecord(name, version, _dt(at)) for name, version, at in rows]
 
+    def workflow_model(self, name: str, version: int) -> Any | None:
+        with self._lock:
+            row = self._db.execute(
+                "SELECT model FROM workflows WHERE name = ? AND version = ?", (name, version)
+            ).fetchone()
+        return None if row is None else json.loads(row[0])
+
     def wait_for_work(self, timeout: float) -> None:
         # SQLite has no notifications: workers poll, unless woken to shut down.
         if self._woken.wait(timeout):

@@ -1,15 +1,18 @@
 """Cancelling an instance: the event an operator's cancel records.
 
 A cancelled instance stops at the next event boundary: replay sees this event
-and the instance never runs another step, and its timers and signal waits are
-dropped. A step in flight when the cancel is recorded may finish its side
-effect, but its event is refused (the cancellation took its place in the
-journal), as after a crash: steps are at-least-once.
+and the instance never runs another step of its workflow, and its timers and
+signal waits are dropped. A workflow with a cleanup flow (`Workflow.on_cancel`)
+runs that flow next, journaled like any flow, and ends cancelled after it. A
+step in flight when the cancel is recorded may finish its side effect, but its
+event is refused (the cancellation took its place in the journal), as after a
+crash: steps are at-least-once.
 """
 
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from attrs import frozen
 
@@ -27,3 +30,13 @@ class Cancelled:
 class InstanceCancelled(WioError):
     """Raised when a signal or event is sent to an instance an operator cancelled: it takes
     no more signals, events or steps."""
+
+
+# The key of the registered model (`Journal.register_workflow`) that holds the model of
+# a workflow's cleanup flow: `wio.operations.cancel` reads it, as it has no workflow code.
+CLEANUP_KEY = "on_cancel"
+
+
+def declares_cleanup(registered_model: Any) -> bool:
+    """Whether a workflow version's registered model has a cleanup flow to run."""
+    return isinstance(registered_model, dict) and registered_model.get(CLEANUP_KEY) is not None

@@ -42,6 +42,10 @@ class Workflow(Generic[In, E, Out]):
     ``tags`` derives an instance's tags from its state, e.g.
     ``lambda order: {"customer": order.customer_id}``: the registry stores them
     after each step, for searching instances (`wio serve`'s list and console).
+    ``on_cancel`` is a cleanup flow run when an operator cancels an instance
+    (e.g. refunding payments made): it starts on the state at the cancellation,
+    is journaled like any flow (its nodes' paths are under `wio.paths.CLEANUP`),
+    and the instance ends ``cancelled`` when it finishes.
     """
 
     wio: WIO[In, E, Out]
@@ -52,6 +56,7 @@ class Workflow(Generic[In, E, Out]):
     retry: RetryPolicy = DEFAULT_RETRY
     retired_events: tuple[str, ...] = ()
     tags: Callable[[Any], Mapping[str, object]] | None = field(default=None, eq=False)
+    on_cancel: WIO[Any, Any, Any] | None = None
     codec: EventCodec = field(init=False, eq=False, repr=False)
 
     def __attrs_post_init__(self) -> None:
@@ -61,16 +66,23 @@ class Workflow(Generic[In, E, Out]):
             raise DefinitionError(f"a workflow name must be a non-empty string, got {self.name!r}")
         if self.input_type is None:
             object.__setattr__(self, "input_type", infer_input_type(self.wio))
+        if self.on_cancel is not None and not isinstance(self.on_cancel, WIO):
+            raise DefinitionError(
+                f"Workflow {self.name!r}: on_cancel {self.on_cancel!r} is not a WIO flow"
+            )
         retired = self.retired_events
         if isinstance(retired, str) or not all(isinstance(n, str) and n for n in retired):
             raise DefinitionError(
                 f"Workflow {self.name!r}: retired_events must be a tuple of event type names, "
                 f"got {retired!r}"
             )
+        cleanup = () if self.on_cancel is None else (self.on_cancel,)
+        cleanup_events = [e for flow in cleanup for e in event_types(flow)]
+        cleanup_signals = [s for flow in cleanup for s in signals(flow)]
         # Every journal may hold a migration's or a cancellation's record, whatever the workflow.
         codec = EventCodec(
-            [Cancelled, *event_types(self.wio), *self.events, Migrated],
-            signals(self.wio),
+            [Cancelled, *event_types(self.wio), *cleanup_events, *self.events, Migrated],
+            [*signals(self.wio), *cleanup_signals],
             retired=retired,
         )
         object.__setattr__(self, "codec", codec)

@@ -11,8 +11,10 @@ with the reason; nothing is lost or written twice.
   with its attempts reset; a worker with the fixed code (or upcaster) runs it.
 - `cancel` records a `wio.Cancelled` event: the instance stops at the next
   event boundary, its timers and signal waits are dropped, and it never runs
-  another step. A step in flight then may finish its side effect, but its
-  event is refused (at-least-once, as after a crash).
+  another step of its workflow. A step in flight then may finish its side
+  effect, but its event is refused (at-least-once, as after a crash). A
+  workflow with a cleanup flow (`Workflow.on_cancel`) stays running while a
+  worker runs that flow, and ends cancelled after it.
 - `fork` creates a new instance whose journal is a copy of the first events
   of another; a worker runs it on under the current (or a named) version.
 """
@@ -25,7 +27,7 @@ from datetime import UTC, datetime
 
 from attrs import frozen
 
-from wio.cancellation import Cancelled
+from wio.cancellation import Cancelled, declares_cleanup
 from wio.codec import EventCodec
 from wio.errors import WioError
 from wio.journal import (
@@ -113,11 +115,18 @@ def cancel(
 
     Its child instances (`WIO.run_child`) that have not ended are cancelled first,
     and theirs before them: if this is interrupted, cancelling again finishes the job
-    (a parent is never left cancelled with children running)."""
+    (a parent is never left cancelled with children running).
+
+    When the workflow version declares a cleanup flow (`Workflow.on_cancel`, as the
+    workers serving it registered), the instance stays running after the event until
+    a worker has run that flow; cancelling it again meanwhile changes nothing."""
     moment = now or datetime.now(UTC)
     record = _get(journal, instance_id)
     if record.status in (InstanceStatus.FINISHED, InstanceStatus.CANCELLED):
         raise OperationRefused(instance_id, f"it is {record.status} already")
+    cleans_up = declares_cleanup(journal.workflow_model(record.workflow, record.workflow_version))
+    if cleans_up and _cancelled_already(journal, instance_id):
+        return record  # its cleanup is running: the first cancellation stands
     for child in journal.family(instance_id).children:
         if _get(journal, child).status in FINAL_STATUSES:
             continue
@@ -125,11 +134,15 @@ def cancel(
         with contextlib.suppress(OperationRefused):  # it ended meanwhile
             cancel(journal, child, why, now=now)
     event = _CODEC.encode(Cancelled(reason, moment))
-    update = StatusUpdate(InstanceStatus.CANCELLED, release_lease=True)
+    # With a cleanup flow, running: a worker claims it, replays the cancellation and runs it.
+    final = InstanceStatus.RUNNING if cleans_up else InstanceStatus.CANCELLED
+    update = StatusUpdate(final, release_lease=True)
     for _ in range(_CONFLICT_RETRIES):
         record = _get(journal, instance_id)
         if record.status in (InstanceStatus.FINISHED, InstanceStatus.CANCELLED):
             raise OperationRefused(instance_id, f"it is {record.status} already")
+        if cleans_up and _cancelled_already(journal, instance_id):
+            return record
         try:
             journal.append(instance_id, record.last_seq, [event], moment, update)
         except ConcurrencyConflict:
@@ -234,6 +247,11 @@ def each(
         else:
             outcomes.append(Outcome(record.id, True, f"{after.id}: {after.status}"))
     return outcomes
+
+
+def _cancelled_already(journal: Journal, instance_id: str) -> bool:
+    """Whether the instance's journal holds a cancellation (its cleanup is running)."""
+    return any(e.type == CANCELLED for e in journal.read(instance_id))
 
 
 def _get(journal: Journal, instance_id: str) -> InstanceRecord:

@@ -38,6 +38,10 @@ TRIGGER: Final = 1  # interrupted_by: the signal or timer that interrupts
 INTERRUPTION_HANDLER: Final = 2  # interrupted_by: what runs after the trigger
 COMPENSATION: Final = 1  # compensate_with: the undo
 
+# Where a workflow's cleanup flow (`Workflow.on_cancel`) sits: beside the root, not in
+# its tree, so that no path of the workflow itself moves.
+CLEANUP: Final[Path] = (-1,)
+
 
 def child(path: Path, segment: int) -> Path:
     """The path of the child in slot ``segment`` (or the ``segment``-th step,

@@ -36,6 +36,8 @@ from types import FrameType
 from typing import Any
 
 from wio import metrics
+from wio.algebra import WIO
+from wio.cancellation import CLEANUP_KEY
 from wio.clock import Clock, SystemClock
 from wio.definition import Workflow
 from wio.errors import InvalidSetting, WrongWorkflow
@@ -170,7 +172,8 @@ class Worker:
             for workflow in self.versions
         }
         self._models = {
-            key: unstructure(to_model(runtime.workflow)) for key, runtime in self.runtimes.items()
+            key: registered_model(runtime.definition or runtime.workflow)
+            for key, runtime in self.runtimes.items()
         }
         self._unserved_reported: set[str] = set()
         self._next_unserved_check = 0.0
@@ -517,3 +520,14 @@ def run_worker_process(
     if failure:
         raise failure[0]
     return 0
+
+
+def registered_model(workflow: Workflow[Any, Any, Any] | WIO[Any, Any, Any]) -> dict[str, Any]:
+    """The model JSON a worker registers for a workflow version: its tree's, with its
+    cleanup flow's under `CLEANUP_KEY` when it declares one."""
+    if isinstance(workflow, WIO):
+        return unstructure(to_model(workflow))
+    model = unstructure(to_model(workflow.wio))
+    if workflow.on_cancel is not None:
+        model[CLEANUP_KEY] = unstructure(to_model(workflow.on_cancel))
+    return model

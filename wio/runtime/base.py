@@ -120,6 +120,7 @@ class RuntimeBase(Generic[In, E, Out, I]):
             retired=self.definition.codec.retired if self.definition else frozenset(),
             started=started,
             shielding=self._shielding,
+            cleanup=self.definition.on_cancel if self.definition else None,
         )
         if self.definition is not None:
             core.labels[tracing.WORKFLOW] = self.definition.name

@@ -72,7 +72,7 @@ from wio.interpreter.shield import recorders, shields
 from wio.interpreter.state import waiting_routes
 from wio.journal import InstanceStatus
 from wio.parallel import InFlow, describe_event, in_flows, innermost_flow
-from wio.paths import Path
+from wio.paths import CLEANUP, Path
 from wio.retry import RetryPolicy, RetryState
 from wio.timers import TimerReleased, TimerStarted
 from wio.versions import Migrated
@@ -193,11 +193,13 @@ class InstanceCore:
         retired: frozenset[str] = frozenset(),
         started: bool = True,
         shielding: bool | None = None,
+        cleanup: WIO[Any, Any, Any] | None = None,
     ) -> None:
         """``started=False`` leaves the instance unstarted: `replay` starts it, so
         that checkpoints in the journal shield their sections from the start.
         ``shielding`` says whether the workflow may shield sections at all
-        (`wio.interpreter.shield.shields`; computed when None)."""
+        (`wio.interpreter.shield.shields`; computed when None). ``cleanup`` is the
+        workflow's `Workflow.on_cancel` flow, run once an operator cancels it."""
         if not isinstance(workflow, WIO):
             raise DefinitionError(f"expected a WIO workflow, got {type(workflow).__name__}")
         self.instance_id = instance_id
@@ -214,6 +216,7 @@ class InstanceCore:
         # A retry another process scheduled: not run before then (see `restore_attempts`).
         self.retry_not_before: datetime | None = None
         self.cancelled: Cancelled | None = None
+        self.cleanup = cleanup
         self.labels: dict[str, Any] = {tracing.INSTANCE: instance_id}  # of its trace spans
         self.traced = tracing.enabled()  # asked again at each run, not at each step
         self.trace_context: str | None = None  # the stored trace its runs continue
@@ -228,9 +231,24 @@ class InstanceCore:
     # -- queries ------------------------------------------------------------
 
     @property
+    def halted(self) -> bool:
+        """Whether the instance runs nothing more: it gave up, or it was cancelled and
+        has no cleanup flow to run."""
+        return self.retry_state.gave_up or (self.cancelled is not None and self.cleanup is None)
+
+    @property
+    def cleaning_up(self) -> bool:
+        """Whether the cursor is that of the cleanup flow a cancellation started."""
+        return self.cancelled is not None and self.cleanup is not None
+
+    @property
     def status(self) -> InstanceStatus:
-        if self.cancelled is not None:
+        if self.cancelled is not None and self.cleanup is None:
             return InstanceStatus.CANCELLED
+        if self.cancelled is not None and not self.retry_state.gave_up:
+            # Running (or waiting) while the cleanup runs; cancelled once it finished.
+            cleaning = status(self.cursor)
+            return InstanceStatus.CANCELLED if cleaning == InstanceStatus.FINISHED else cleaning
         return InstanceStatus.FAILED if self.retry_state.gave_up else status(self.cursor)
 
     @property
@@ -247,6 +265,11 @@ class InstanceCore:
 
     def waiting_for(self) -> str:
         if self.cancelled is not None:
+            if self.cleaning_up and self.status != InstanceStatus.CANCELLED:
+                return (
+                    f"cleaning up after its cancellation ({self.cancelled.reason}): "
+                    f"{describe_wait(self.cursor)}"
+                )
             return f"nothing: cancelled ({self.cancelled.reason})"
         return describe_wait(self.cursor)
 
@@ -308,6 +331,7 @@ class InstanceCore:
                     if type(event) is Cancelled:
                         keep(RecordedEvent(seq, event, record.node))
                         self.cancelled = event
+                        cursor = self._cleanup_cursor(cursor)
                         continue
                     if type(event) is Migrated:  # a fact about the instance, not a step
                         keep(RecordedEvent(seq, event, record.node))
@@ -357,6 +381,17 @@ class InstanceCore:
                     continue
                 expected = deferred.reason or describe_wait(self.cursor)
                 self._report(deferred.seq, deferred.event, expected, deferred.node)
+
+    def _cleanup_cursor(self, cursor: Cursor) -> Cursor:
+        """Where a cancellation leaves the instance: at the start of its cleanup flow, on
+        the state reached, or where it was (it runs nothing more) without one."""
+        if self.cleanup is None:
+            return cursor
+        # The step that was failing, if any, is abandoned with the rest of the workflow.
+        self.retry_state = RetryState()
+        self.retry_not_before = None
+        state = current_state(cursor)
+        return proceed(Cursor(Evaluate(self.cleanup, state, CLEANUP), None, state, None))
 
     def restore_attempts(
         self,
@@ -418,7 +453,7 @@ class InstanceCore:
         return list(self._due(every=True))
 
     def _due(self, *, every: bool = False) -> Iterator[Effect]:
-        if self.retry_state.gave_up or self.cancelled is not None:
+        if self.halted:
             return
         if self.retry_not_before is not None and self.clock.now() < self.retry_not_before:
             return
@@ -441,7 +476,7 @@ class InstanceCore:
     def awaited_children(self) -> list[CollectChild]:
         """The child instances this one waits for (whether they ended, only the journal
         can tell); none while a failed step waits for its retry."""
-        if self.retry_state.gave_up or self.cancelled is not None:
+        if self.halted:
             return []
         return awaited_children(self.cursor)
 
@@ -465,7 +500,7 @@ class InstanceCore:
     @property
     def wakeup_at(self) -> datetime | None:
         """When something is next due: a failed step's retry, or a started timer's release."""
-        if self.cancelled is not None:
+        if self.cancelled is not None and self.cleanup is None:
             return None  # its timers are dropped
         if self.retry_state.error is not None:
             return self.retry_state.retry_at
@@ -524,9 +559,10 @@ class InstanceCore:
     def commit(self, applied: Applied, event: Any) -> None:
         node = None if applied.node is None else format_path(applied.node)
         self.events.append(RecordedEvent(self.next_seq, event, node))
+        self.cursor = applied.cursor
         if type(event) is Cancelled:
             self.cancelled = event
-        self.cursor = applied.cursor
+            self.cursor = self._cleanup_cursor(self.cursor)
         self.retry_state = self.retry_state.after_success()
         self.retry_not_before = None
         self._note_pure_failure()

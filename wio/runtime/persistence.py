@@ -359,6 +359,7 @@ class Journaled:
                 clock=core.clock,
                 retired=workflow.codec.retired,
                 started=False,
+                cleanup=workflow.on_cancel,
             ),
             child,
             record,

@@ -122,6 +122,7 @@ def replay_strictly(
         clock=SystemClock(),
         retired=workflow.codec.retired,
         started=False,
+        cleanup=workflow.on_cancel,
     )
     decode = workflow.codec.decode
 
