@@ -12,7 +12,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from tests.conftest import ROOT
+from wio import Runtime
+from wio.journal import open_journal
+from wio.loading import load_definition
 
 HARNESS = "tests/harness/crashable_order.py:workflow"
 
@@ -87,3 +92,12 @@ def stop(process: subprocess.Popen[str], timeout: float = 30.0) -> int:
     """SIGTERM a worker and return its exit status."""
     process.terminate()
     return process.wait(timeout=timeout)
+
+
+def create_orders(url: str, ids: list[str], log: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("WIO_EFFECTS_LOG", str(log))  # the harness is loaded here too
+    definition = load_definition(str(ROOT / HARNESS))
+    with open_journal(url) as journal:
+        runtime = Runtime(definition, journal=journal)
+        for order_id in ids:
+            runtime.create(order_id, definition.input_type(**json.loads(order_input(order_id))))

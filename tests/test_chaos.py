@@ -9,7 +9,6 @@ default 12), so a failure can be run again as it was.
 from __future__ import annotations
 
 import itertools
-import json
 import os
 import random
 import signal
@@ -25,7 +24,13 @@ from typing import Any
 import pytest
 
 from tests.conftest import DURABLE_JOURNALS, ROOT
-from tests.processes import HARNESS, effects, harness_env, order_input, wait_until
+from tests.processes import (
+    HARNESS,
+    create_orders,
+    effects,
+    harness_env,
+    wait_until,
+)
 from tests.throwaway_postgres import Cluster, throwaway_cluster
 from wio.journal import Journal, JournalUnavailable, open_journal
 from wio.loading import load_definition
@@ -49,15 +54,6 @@ def spawn_worker(url: str, env: dict[str, str], out: Path, *extra: str,
          "--lease-ttl", "1", "--poll-interval", "0.05", "--max-retry-delay", "0.5", *extra],
         cwd=ROOT, env=env, stdout=out.open("a"), stderr=subprocess.STDOUT,
     )  # fmt: skip
-
-
-def create_orders(url: str, ids: list[str], log: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("WIO_EFFECTS_LOG", str(log))  # the harness is loaded here too
-    definition = load_definition(str(ROOT / HARNESS))
-    with open_journal(url) as journal:
-        runtime = Runtime(definition, journal=journal)
-        for order_id in ids:
-            runtime.create(order_id, definition.input_type(**json.loads(order_input(order_id))))
 
 
 def final_states(journal: Journal, ids: list[str]) -> dict[str, Any]:

@@ -7,7 +7,6 @@ test's, by application name), real SQLite files."""
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import sqlite3
@@ -32,7 +31,13 @@ from tests.conftest import (
     postgres_available,
     postgres_url,
 )
-from tests.processes import HARNESS, effects, harness_env, order_input, wait_until
+from tests.processes import (
+    HARNESS,
+    create_orders,
+    effects,
+    harness_env,
+    wait_until,
+)
 from tests.throwaway_postgres import Cluster, throwaway_cluster
 from wio import WIO, Workflow
 from wio.fencing import StepLease, current_lease, current_lease_epoch
@@ -45,7 +50,6 @@ from wio.journal import (
     NewEvent,
     open_journal,
 )
-from wio.loading import load_definition
 from wio.runtime import Runtime
 
 OUTAGE_BEGINS = "journal unavailable, retrying with backoff"
@@ -84,15 +88,6 @@ class WorkerProcess:
     def stop(self) -> int:
         self.process.terminate()
         return self.process.wait(timeout=60)
-
-
-def create_orders(url: str, ids: list[str], log: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("WIO_EFFECTS_LOG", str(log))  # the harness is loaded here too
-    definition = load_definition(str(ROOT / HARNESS))
-    with open_journal(url) as journal:
-        runtime = Runtime(definition, journal=journal)
-        for order_id in ids:
-            runtime.create(order_id, definition.input_type(**json.loads(order_input(order_id))))
 
 
 def all_finished(journal: Journal, ids: list[str]) -> bool:
