@@ -199,10 +199,7 @@ class MemoryJournal:
         batch_size: int = 1000,
         dry_run: bool = False,
     ) -> int:
-        """Delete the instances in ``statuses`` (final ones only: finished, failed)
-        last updated before ``finished_before``, with their events, in transactions
-        of at most ``batch_size`` instances so that no lock is held long. Returns how
-        many were deleted; with ``dry_run``, how many would be, deleting nothing."""
+        # Documented on `Journal.prune` (protocol.py).
         chosen = prunable(statuses)
         with self._lock:
             doomed = [

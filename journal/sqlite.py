@@ -569,10 +569,7 @@ class SQLiteJournal:
         batch_size: int = 1000,
         dry_run: bool = False,
     ) -> int:
-        """Delete the instances in ``statuses`` (final ones only: finished, failed)
-        last updated before ``finished_before``, with their events, in transactions
-        of at most ``batch_size`` instances so that no lock is held long. Returns how
-        many were deleted; with ``dry_run``, how many would be, deleting nothing."""
+        # Documented on `Journal.prune` (protocol.py).
         chosen = json.dumps(prunable(statuses))
         where = "status IN (SELECT value FROM json_each(?)) AND updated_at < ?"
         if dry_run:
