@@ -217,12 +217,21 @@ class MemoryJournal:
                 self._parents = {c: p for c, p in self._parents.items() if p not in gone}
         return len(doomed)
 
-    def count_instances(self) -> dict[InstanceStatus, int]:
+    def count_instances(
+        self,
+        workflow: str | None = None,
+        *,
+        version: int | None = None,
+        matching: InstanceFilter | None = None,
+    ) -> dict[InstanceStatus, int]:
+        counts: dict[InstanceStatus, int] = {}
+        for record in self.list_instances(None, workflow, version=version, matching=matching):
+            counts[record.status] = counts.get(record.status, 0) + 1
+        return counts
+
+    def last_updated(self) -> datetime | None:
         with self._lock:
-            counts: dict[InstanceStatus, int] = {}
-            for record in self._instances.values():
-                counts[record.status] = counts.get(record.status, 0) + 1
-            return counts
+            return max((r.updated_at for r in self._instances.values()), default=None)
 
     def update_instance(
         self,

@@ -787,22 +787,13 @@ class PostgresJournal:
         limit: int | None = None,
         matching: InstanceFilter | None = None,
     ) -> list[InstanceRecord]:
-        extra, extra_params = _filter_sql(matching or InstanceFilter())
-        # Only the filters given: a plan that the indexes serve for a page at any position.
-        where = [
-            condition
-            for condition, value in (
-                ("status = %(status)s", status),
-                ("workflow = %(workflow)s", workflow),
-                ("workflow_version = %(version)s", version),
-                (
-                    "(created_at, id) > "
-                    "(SELECT created_at, id FROM {schema}.instances WHERE id = %(after)s)",
-                    after,
-                ),
+        where, params = _selection_sql(status, workflow, version, matching)
+        if after is not None:  # a plan that the indexes serve for a page at any position
+            where.append(
+                "(created_at, id) > "
+                "(SELECT created_at, id FROM {schema}.instances WHERE id = %(after)s)"
             )
-            if value is not None
-        ] + extra
+            params["after"] = after
         with self._connection() as conn:
             rows = conn.execute(
                 self._sql(
@@ -810,14 +801,7 @@ class PostgresJournal:
                     f"WHERE {' AND '.join(where) or 'true'} "
                     "ORDER BY created_at, id LIMIT %(limit)s"
                 ),
-                {
-                    **extra_params,
-                    "status": None if status is None else str(status),
-                    "workflow": workflow,
-                    "version": version,
-                    "after": after,
-                    "limit": limit,
-                },
+                {**params, "limit": limit},
             ).fetchall()
         return [instance_from_row(row) for row in rows]
 
@@ -835,12 +819,28 @@ class PostgresJournal:
             found[instance_id][name] = value
         return found
 
-    def count_instances(self) -> dict[InstanceStatus, int]:
+    def count_instances(
+        self,
+        workflow: str | None = None,
+        *,
+        version: int | None = None,
+        matching: InstanceFilter | None = None,
+    ) -> dict[InstanceStatus, int]:
+        where, params = _selection_sql(None, workflow, version, matching)
         with self._connection() as conn:
             rows = conn.execute(
-                self._sql("SELECT status, COUNT(*) FROM {schema}.instances GROUP BY status")
+                self._sql(
+                    "SELECT status, COUNT(*) FROM {schema}.instances "
+                    f"WHERE {' AND '.join(where) or 'true'} GROUP BY status"
+                ),
+                params,
             ).fetchall()
         return {InstanceStatus(status): count for status, count in rows}
+
+    def last_updated(self) -> datetime | None:
+        with self._connection() as conn:
+            row = conn.execute(self._sql("SELECT max(updated_at) FROM {schema}.instances")).fetchone()
+        return None if row is None else row[0]
 
     def update_instance(
         self,
@@ -1236,6 +1236,32 @@ def _loads(data: bytes | str) -> Any:
 
 def _fast_json(conn: psycopg.Connection[TupleRow]) -> None:
     set_json_loads(_loads, conn)
+
+
+def _selection_sql(
+    status: InstanceStatus | None,
+    workflow: str | None,
+    version: int | None,
+    matching: InstanceFilter | None,
+) -> tuple[list[str], dict[str, Any]]:
+    """The conditions of `list_instances` and `count_instances`: only the filters
+    given, so that the index of each serves it."""
+    chosen = {
+        "status": None if status is None else str(status),
+        "workflow": workflow,
+        "version": version,
+    }
+    where = [
+        condition
+        for condition, name in (
+            ("status = %(status)s", "status"),
+            ("workflow = %(workflow)s", "workflow"),
+            ("workflow_version = %(version)s", "version"),
+        )
+        if chosen[name] is not None
+    ]
+    extra, params = _filter_sql(matching or InstanceFilter())
+    return where + extra, {**params, **{k: v for k, v in chosen.items() if v is not None}}
 
 
 def _filter_sql(where: InstanceFilter) -> tuple[list[str], dict[str, Any]]:

@@ -109,8 +109,21 @@ class Journal(Protocol):
         """The tags of these instances (name to value), by id; an instance without
         tags, or an unknown id, maps to an empty dict."""
 
-    def count_instances(self) -> dict[InstanceStatus, int]:
-        """How many instances have each status (statuses with none are left out)."""
+    def count_instances(
+        self,
+        workflow: str | None = None,
+        *,
+        version: int | None = None,
+        matching: InstanceFilter | None = None,
+    ) -> dict[InstanceStatus, int]:
+        """How many instances have each status (statuses with none are left out),
+        among those `list_instances` selects with the same filters: the counts by
+        status of what a filter matches, whatever status is chosen besides."""
+
+    def last_updated(self) -> datetime | None:
+        """The latest ``updated_at`` of any instance (None without instances): a
+        cheap cursor, read from an index, that moves when an instance's registry
+        row changes (the console's live pages watch it)."""
 
     def update_instance(
         self,

@@ -422,39 +422,22 @@ class SQLiteJournal:
         limit: int | None = None,
         matching: InstanceFilter | None = None,
     ) -> list[InstanceRecord]:
-        extra, extra_params = _filter_sql(matching or InstanceFilter())
+        where, params = _selection_sql(status, workflow, version, matching)
         with self._lock:
-            start = None
             if after is not None:
                 start = self._db.execute(
                     "SELECT created_at FROM instances WHERE id = ?", (after,)
                 ).fetchone()
                 if start is None:
                     return []  # no row comes after a row that is not there
-            # Only the filters given, and a plain range on created_at: the index then
-            # serves a page at any position, without scanning the rows before it.
-            where = [
-                condition
-                for condition, value in (
-                    ("status = :status", status),
-                    ("workflow = :workflow", workflow),
-                    ("workflow_version = :version", version),
-                    ("created_at >= :start AND (created_at > :start OR id > :after)", after),
-                )
-                if value is not None
-            ] + extra
+                # A plain range on created_at: the index then serves a page at any
+                # position, without scanning the rows before it.
+                where.append("created_at >= :start AND (created_at > :start OR id > :after)")
+                params.update(start=start[0], after=after)
             rows = self._db.execute(
                 f"SELECT {_INSTANCE_COLUMNS} FROM instances "
                 f"WHERE {' AND '.join(where) or '1'} ORDER BY created_at, id LIMIT :limit",
-                {
-                    **extra_params,
-                    "status": None if status is None else str(status),
-                    "workflow": workflow,
-                    "version": version,
-                    "after": after,
-                    "start": None if start is None else start[0],
-                    "limit": -1 if limit is None else limit,
-                },
+                {**params, "limit": -1 if limit is None else limit},
             ).fetchall()
         return [instance_from_row(row, load=json.loads, moment=_optional_dt) for row in rows]
 
@@ -470,10 +453,26 @@ class SQLiteJournal:
             found[instance_id][name] = value
         return found
 
-    def count_instances(self) -> dict[InstanceStatus, int]:
+    def count_instances(
+        self,
+        workflow: str | None = None,
+        *,
+        version: int | None = None,
+        matching: InstanceFilter | None = None,
+    ) -> dict[InstanceStatus, int]:
+        where, params = _selection_sql(None, workflow, version, matching)
         with self._lock:
-            rows = self._db.execute("SELECT status, COUNT(*) FROM instances GROUP BY status")
+            rows = self._db.execute(
+                f"SELECT status, COUNT(*) FROM instances WHERE {' AND '.join(where) or '1'} "
+                "GROUP BY status",
+                params,
+            )
             return {InstanceStatus(status): count for status, count in rows.fetchall()}
+
+    def last_updated(self) -> datetime | None:
+        with self._lock:
+            row = self._db.execute("SELECT MAX(updated_at) FROM instances").fetchone()
+        return _optional_dt(row[0])
 
     def update_instance(
         self,
@@ -748,6 +747,32 @@ def _dumps(value: Any) -> str:
 
 # Ends an id range: sorts after every character an id may continue its prefix with.
 _LAST_CHARACTER = "\U0010ffff"
+
+
+def _selection_sql(
+    status: InstanceStatus | None,
+    workflow: str | None,
+    version: int | None,
+    matching: InstanceFilter | None,
+) -> tuple[list[str], dict[str, Any]]:
+    """The conditions of `list_instances` and `count_instances`: only the filters
+    given, so that the index of each serves it."""
+    chosen = {
+        "status": None if status is None else str(status),
+        "workflow": workflow,
+        "version": version,
+    }
+    where = [
+        condition
+        for condition, name in (
+            ("status = :status", "status"),
+            ("workflow = :workflow", "workflow"),
+            ("workflow_version = :version", "version"),
+        )
+        if chosen[name] is not None
+    ]
+    extra, params = _filter_sql(matching or InstanceFilter())
+    return where + extra, {**params, **{k: v for k, v in chosen.items() if v is not None}}
 
 
 def _filter_sql(where: InstanceFilter) -> tuple[list[str], dict[str, Any]]:

@@ -225,7 +225,11 @@ def test_pages_show_instances_with_their_journal_and_state(open_fresh: Open) -> 
         listed = http.get("/", params={"status": "waiting", "tag": "team=research"})
         assert listed.status_code == 200
         assert "claim-1002" in listed.text and "claim-1001" not in listed.text
-        assert "waiting <strong>3</strong>" in listed.text  # counts by status
+        # The counts by status are of what the rest of the filter matches (the tag).
+        assert "waiting <strong>1</strong>" in listed.text
+        assert (
+            "failed <strong>1</strong>" in listed.text and "all <strong>2</strong>" in listed.text
+        )
         bad = http.get("/", params={"created_from": "yesterday"})
         assert bad.status_code == 400
         assert "created_from: expected a date and time" in bad.text
@@ -245,6 +249,46 @@ def test_pages_show_instances_with_their_journal_and_state(open_fresh: Open) -> 
         }
         assert http.get("/console/instance", params={"id": "nope"}).status_code == 404
         assert http.get("/console/static/../app.py").status_code == 404
+
+
+def counts_shown(page: str) -> dict[str, tuple[int, str]]:
+    """The count and the link of each chip of the list's counts by status."""
+    import re
+    from html import unescape
+
+    chips = re.findall(r'href="([^"]*)" data-status="(\w*)">\w+ <strong>(\d+)</strong>', page)
+    return {status or "all": (int(n), unescape(href)) for href, status, n in chips}
+
+
+@DURABLE_JOURNALS
+def test_the_counts_by_status_follow_the_filter_but_the_status(open_fresh: Open) -> None:
+    journal = open_fresh()
+    module = seeded(journal)
+    with TestClient(create_app(journal, [module.workflow])) as http:
+        everything = counts_shown(http.get("/").text)
+        assert {s: n for s, (n, _) in everything.items()} == {
+            "all": 6, "running": 0, "waiting": 3, "finished": 1, "failed": 1, "cancelled": 1,
+        }  # fmt: skip
+        platform = {"tag": "team=platform", "workflow": "expenses", "status": "waiting"}
+        shown = counts_shown(http.get("/", params=platform).text)
+        assert {s: n for s, (n, _) in shown.items()} == {
+            "all": 3, "running": 0, "waiting": 1, "finished": 1, "failed": 0, "cancelled": 1,
+        }  # fmt: skip
+        # Each chip keeps the rest of the filter, and lists as many as it says.
+        assert shown["cancelled"][1] == "/?workflow=expenses&status=cancelled&tag=team%3Dplatform"
+        assert shown["all"][1] == "/?workflow=expenses&tag=team%3Dplatform"
+        for status, (count, href) in shown.items():
+            listed = http.get(href).text
+            assert listed.count('<tr><td><a href="/console/instance') == count, status
+        prefixed = counts_shown(
+            http.get("/", params={"id_prefix": "claim-100", "version": "1"}).text
+        )
+        assert prefixed["all"][0] == 6
+        assert counts_shown(http.get("/", params={"version": "2"}).text)["all"][0] == 0
+        later = {"updated_from": "2999-01-01T00:00"}
+        assert counts_shown(http.get("/", params=later).text)["all"][0] == 0
+        wrong = http.get("/", params={"version": "two"})
+        assert wrong.status_code == 400 and "<strong>" not in wrong.text.split("</nav>")[1]
 
 
 @DURABLE_JOURNALS

@@ -15,6 +15,7 @@ from wio.journal import (
     DuplicateInstance,
     Family,
     InstanceChanged,
+    InstanceFilter,
     InstanceRecord,
     InstanceStatus,
     InvalidJournalURL,
@@ -259,6 +260,58 @@ def test_list_instances_filters(open_fresh: Open) -> None:
     assert [r.id for r in journal.list_instances()] == ["a", "b", "c"]
     assert [r.id for r in journal.list_instances(InstanceStatus.RUNNING)] == ["a", "b"]
     assert [r.id for r in journal.list_instances(workflow="refund")] == ["b"]
+
+
+@ALL_JOURNALS
+def test_count_instances_counts_what_the_filters_match_by_status(open_fresh: Open) -> None:
+    journal = open_fresh()
+    for name, workflow, status, tag in (
+        ("a-1", "order", InstanceStatus.RUNNING, "acme"),
+        ("a-2", "order", InstanceStatus.FAILED, "acme"),
+        ("a-3", "order", InstanceStatus.FAILED, "globex"),
+        ("b-1", "refund", InstanceStatus.FAILED, "acme"),
+        ("b-2", "order", InstanceStatus.FINISHED, "acme"),
+    ):
+        journal.create_instance(record(name, workflow=workflow, status=status))
+        tags = (("customer", tag),)
+        journal.update_instance(name, StatusUpdate(status, tags=tags), T0 + TTL)
+    journal.update_instance("b-2", StatusUpdate(InstanceStatus.FINISHED), T0 + 3 * TTL)
+    everything = {
+        InstanceStatus.RUNNING: 1,
+        InstanceStatus.FAILED: 3,
+        InstanceStatus.FINISHED: 1,
+    }
+    assert journal.count_instances() == everything
+    assert journal.count_instances("refund") == {InstanceStatus.FAILED: 1}
+    assert journal.count_instances("order", version=2) == {}
+    acme = InstanceFilter(tags=(("customer", "acme"),))
+    assert journal.count_instances("order", version=1, matching=acme) == {
+        InstanceStatus.RUNNING: 1,
+        InstanceStatus.FAILED: 1,
+        InstanceStatus.FINISHED: 1,
+    }
+    assert journal.count_instances(matching=InstanceFilter(id_prefix="a-")) == {
+        InstanceStatus.RUNNING: 1,
+        InstanceStatus.FAILED: 2,
+    }
+    late = InstanceFilter(updated_from=T0 + 2 * TTL)
+    assert journal.count_instances(matching=late) == {InstanceStatus.FINISHED: 1}
+    # The counts are those of the rows the list selects, whatever the status.
+    for workflow, matching in ((None, acme), ("order", late), (None, InstanceFilter())):
+        listed = journal.list_instances(workflow=workflow, matching=matching)
+        counted = journal.count_instances(workflow, matching=matching)
+        assert sum(counted.values()) == len(listed)
+
+
+@ALL_JOURNALS
+def test_last_updated_moves_with_the_registry(open_fresh: Open) -> None:
+    journal = open_fresh()
+    assert journal.last_updated() is None
+    journal.create_instance(record("a"))
+    journal.create_instance(record("b", updated_at=T0 - TTL))
+    assert journal.last_updated() == T0
+    journal.append("b", 0, [event(1)], T0 + TTL, StatusUpdate(InstanceStatus.WAITING))
+    assert journal.last_updated() == T0 + TTL
 
 
 @ALL_JOURNALS

@@ -284,9 +284,14 @@ def instances_page(api: Api, query: Any) -> tuple[str, int]:
     tags = [str(t) for t in query.getall("tag", [])] if hasattr(query, "getall") else []
     problem = None
     records: list[InstanceRecord] = []
+    counts: Mapping[InstanceStatus, int] | None = None
     more = False
     try:
         chosen = parse_filters(params, tags)
+        # By status, of what the rest of the filter matches: each count is what its link shows.
+        counts = api.journal.count_instances(
+            chosen["workflow"], version=chosen["version"], matching=chosen["matching"]
+        )
         after = params.get("after") or None
         records = api.journal.list_instances(
             chosen["status"],
@@ -301,13 +306,12 @@ def instances_page(api: Api, query: Any) -> tuple[str, int]:
     except InputError as exc:
         problem = str(exc)
     tags_by_id = api.journal.tags_of([r.id for r in records])
-    counts = api.journal.count_instances()
     names = sorted(
         {name for name, _ in api.workflows} | {w.name for w in api.journal.list_workflows()}
     )
     main = (
         "<h1>Instances</h1>"
-        + _counts(counts, params)
+        + _counts(counts, params, tags)
         + _filter_form(params, tags, names)
         + (f"<p class=error role=alert id=filter-error>{_e(problem)}</p>" if problem else "")
         + _instance_table(records, tags_by_id)
@@ -323,18 +327,28 @@ def _query(params: Mapping[str, str], tags: Sequence[str], **changes: str | None
     return "/?" + urlencode(pairs) if pairs else "/"
 
 
-def _counts(counts: Mapping[InstanceStatus, int], params: Mapping[str, str]) -> str:
-    total = sum(counts.values())
+def _counts(
+    counts: Mapping[InstanceStatus, int] | None, params: Mapping[str, str], tags: Sequence[str]
+) -> str:
+    """A link per status, keeping the rest of the filter, with how many it lists
+    (no numbers while the filter is wrong: there is nothing it matches to count)."""
+
+    def number(n: int) -> str:
+        return "" if counts is None else f" <strong>{n}</strong>"
+
+    total = sum(counts.values()) if counts is not None else 0
+    all_href = _query(params, tags, status=None, after=None)
     chips = [
-        f'<a class="chip{" active" if not params.get("status") else ""}" href="/">'
-        f"all <strong>{total}</strong></a>"
+        f'<a class="chip{" active" if not params.get("status") else ""}" '
+        f'href="{_e(all_href)}" data-status="">all{number(total)}</a>'
     ]
     for status in STATUSES:
-        n = counts.get(InstanceStatus(status), 0)
+        n = counts.get(InstanceStatus(status), 0) if counts is not None else 0
         active = " active" if params.get("status") == status else ""
+        href = _query(params, tags, status=status, after=None)
         chips.append(
-            f'<a class="chip status-{status}{active}" href="/?status={status}" '
-            f'data-status="{status}">{status} <strong>{n}</strong></a>'
+            f'<a class="chip status-{status}{active}" href="{_e(href)}" '
+            f'data-status="{status}">{status}{number(n)}</a>'
         )
     return f'<nav class=counts aria-label="Counts by status">{"".join(chips)}</nav>'
 
