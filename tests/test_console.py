@@ -4,8 +4,14 @@ The browser tests are in test_console_browser.py."""
 
 from __future__ import annotations
 
+import json
 import logging
-from collections.abc import Callable
+import os
+import subprocess
+import sys
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -13,7 +19,8 @@ import attrs
 import pytest
 from litestar.testing import TestClient
 
-from tests.conftest import ALL_JOURNALS, DURABLE_JOURNALS, example
+from tests.conftest import ALL_JOURNALS, DURABLE_JOURNALS, ROOT, example
+from tests.processes import wait_until
 from wio import Workflow
 from wio.journal import (
     InstanceFilter,
@@ -409,3 +416,144 @@ def test_a_long_journal_shows_its_latest_events(open_fresh: Open) -> None:
         assert f"The latest {TIMELINE_SIZE} of {total} events" in page
         assert page.count("<tr data-seq=") == TIMELINE_SIZE
         assert f'<tr data-seq="{total}">' in page and '<tr data-seq="1">' not in page
+
+
+# -- live pages: Server-Sent Events ------------------------------------------------------------
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def sse_events(stream: Any) -> Iterator[tuple[str, Any]]:
+    """(event, data) of each event a stream sends; comments and retry lines are skipped."""
+    name, data = "message", []
+    for raw in stream:
+        line = raw.decode().rstrip("\r\n")
+        if not line:
+            if data:
+                yield name, json.loads("\n".join(data))
+            name, data = "message", []
+        elif line.startswith("event: "):
+            name = line.removeprefix("event: ")
+        elif line.startswith("data: "):
+            data.append(line.removeprefix("data: "))
+
+
+def opened(url: str, **headers: str) -> Any:
+    request = urllib.request.Request(url, headers=headers)
+    try:
+        return urllib.request.urlopen(request, timeout=30)
+    except urllib.error.HTTPError as refused:
+        return refused
+
+
+def answers(url: str) -> bool:
+    try:
+        return bool(opened(url).status == 200)
+    except OSError:
+        return False
+
+
+@DURABLE_JOURNALS
+def test_a_live_page_is_sent_its_instance_as_another_process_advances_it(
+    journal_url: str,
+) -> None:
+    """`wio serve --token` streams an instance page's parts when the instance changes,
+    to the console's session cookie only, and stops at once with the stream open."""
+    from wio.console.auth import COOKIE, session_value
+    from wio.console.pages import stamp_of
+
+    token = "live-s3cret"
+    with open_journal(journal_url) as journal:
+        module = seeded(journal)
+        shown = stamp_of(journal.get_instance("claim-1002"))
+    port = free_port()
+    server = subprocess.Popen(
+        [sys.executable, "-m", "wio.cli", "serve", "--journal", journal_url, "--port", str(port),
+         "--workflows", "docs/examples/expenses.py:workflow"],
+        cwd=ROOT, env={**os.environ, "WIO_API_TOKEN": token},
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+    url = f"http://127.0.0.1:{port}/console/instance/stream?id=claim-1002&stamp={shown}"
+    try:
+        wait_until(lambda: answers(f"http://127.0.0.1:{port}/health"), "wio serve to answer")
+        assert opened(url).status == 401  # the stream is the console's: signed in only
+        with opened(url, Cookie=f"{COOKIE}={session_value(token)}") as stream:
+            assert stream.status == 200
+            assert stream.headers["content-type"].startswith("text/event-stream")
+            events = sse_events(stream)
+            with open_journal(journal_url) as journal:  # the runtime of this process
+                approved = {"approver": "joan", "approved_cents": 48_000}
+                Runtime(module.workflow, journal=journal).get("claim-1002").signal(
+                    module.approve, approved
+                )
+            # Each change seen is sent (the signal's step may be seen before the payment's).
+            for name, parts in events:
+                assert name == "parts", parts
+                if parts["status"] == "finished":
+                    break
+            assert "Approved(approver=&#x27;joan&#x27;" in parts["timeline"]
+            assert parts["stamp"] != shown
+            server.terminate()  # with the stream open: the server ends it, and exits
+            assert list(events) == []
+        assert server.wait(timeout=60) == 0
+    finally:
+        if server.poll() is None:
+            server.kill()
+        output = server.communicate()[0]
+    assert token not in output and session_value(token) not in output
+    assert "Traceback" not in output
+
+
+def test_live_pages_are_bounded_and_refused_ones_are_told_to_poll(tmp_path: Any) -> None:
+    """Past its bound a stream is refused (503: the page polls); one that ends frees its
+    place; and the server stops with a stream open."""
+    import threading
+
+    from wio.console.live import uvicorn_server
+
+    with open_journal(f"sqlite:///{tmp_path / 'j.db'}") as journal:
+        module = seeded(journal)
+        app = create_app(journal, [module.workflow], console_streams=1)
+        port = free_port()
+        server = uvicorn_server(app, host="127.0.0.1", port=port, log_config=None)
+        thread = threading.Thread(target=server.run)
+        thread.start()
+        base = f"http://127.0.0.1:{port}/console/instance/stream"
+        try:
+            wait_until(lambda: server.started, "the server to start")
+            first = opened(f"{base}?id=claim-1001")
+            assert first.status == 200
+            assert next(sse_events(first))[0] == "parts"  # no stamp given: sent at once
+            refused = opened(f"{base}?id=claim-1002")
+            assert refused.status == 503
+            assert "this one polls" in json.loads(refused.read())["detail"]
+            first.close()
+            again = wait_until(
+                lambda: (s := opened(f"{base}?id=claim-1003")).status == 200 and s,
+                "the closed stream's place to be free",
+            )
+            assert opened(f"{base}?id=claim-1002").status == 503  # the only place is taken
+            again_events = sse_events(again)
+            assert next(again_events)[0] == "parts"
+            # An instance pruned while its page is open: the page is told, the stream ends.
+            assert journal.prune(datetime.now(UTC) + MINUTE, [InstanceStatus.FINISHED]) == 1
+            name, data = next(again_events)
+            assert name == "gone" and "claim-1003" in data["detail"]
+            assert list(again_events) == []
+            last = wait_until(
+                lambda: (s := opened(f"{base}?id=claim-1002")).status == 200 and s,
+                "the ended stream's place to be free",
+            )
+            last_events = sse_events(last)
+            assert next(last_events)[0] == "parts"
+        finally:
+            server.should_exit = True
+            thread.join(timeout=60)
+        assert not thread.is_alive()  # it ended the open stream to stop
+        assert list(last_events) == []

@@ -221,6 +221,54 @@ def test_retry_cancel_and_fork(demo: str, page: Any) -> None:
     screen(page, "workflows", full=True)
 
 
+def approved_elsewhere(tmp_path: Path, claim_id: str) -> None:
+    """Approve a claim with the Python runtime of this process (not the console's): it
+    runs on to its payment and its end, in the demo's journal."""
+    from wio.console.demo import example
+    from wio.journal import open_journal
+    from wio.runtime import Runtime
+
+    module = example()
+    with open_journal(f"sqlite:///{tmp_path / 'demo.db'}") as journal:
+        instance = Runtime(module.workflow, journal=journal).get(claim_id)
+        instance.signal(module.approve, {"approver": "joan", "approved_cents": 1})
+
+
+def test_an_instance_page_follows_its_instance_through_the_event_stream(
+    demo: str, page: Any, tmp_path: Path
+) -> None:
+    from playwright.sync_api import expect
+
+    requested: list[str] = []
+    page.on("request", lambda request: requested.append(request.url))
+    page.goto(f"{demo}/console/instance?id=claim-1004")
+    expect(badge(page)).to_have_text("waiting")
+    expect(page.locator("#instance")).to_have_attribute("data-live", "stream")
+    page.evaluate("window.notReloaded = true")  # gone if the page reloads
+    approved_elsewhere(tmp_path, "claim-1004")
+    expect(badge(page)).to_have_text("finished")
+    expect(page.locator("#timeline")).to_contain_text("Paid(reference='PAY-claim-1004')")
+    expect(page.locator("#diagram svg g.node.waiting")).to_have_count(0)
+    assert page.evaluate("window.notReloaded") is True
+    # It came through the one stream the page opened: the page asked nothing else.
+    asked = sorted(url.removeprefix(demo).partition("?")[0] for url in requested)
+    assert asked == [
+        "/console/instance",
+        "/console/instance/stream",
+        "/console/static/console.css",
+        "/console/static/console.js",
+    ]
+
+    # A server that refuses the stream (too many pages listen, say): the page polls.
+    page.route("**/console/instance/stream?*", lambda route: route.fulfill(status=503))
+    page.goto(f"{demo}/console/instance?id=claim-1001")
+    expect(page.locator("#instance")).to_have_attribute("data-live", "polling")
+    expect(page.locator("#live-note")).to_have_text("live (polling)")
+    approved_elsewhere(tmp_path, "claim-1001")
+    expect(badge(page)).to_have_text("finished")
+    assert any("/console/instance/live?" in url for url in requested)
+
+
 @pytest.fixture
 def served_with_token(tmp_path: Path) -> Iterator[str]:
     """`wio serve --token` on a seeded journal."""

@@ -84,8 +84,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--port", type=int, default=8000)
     args = parser.parse_args(argv)
     try:
-        import uvicorn
-
+        from wio.console.live import uvicorn_server
         from wio.server.app import create_app
     except ImportError as exc:
         print(f"the console needs the server extra: pip install 'wio[server]' ({exc})")
@@ -98,7 +97,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"journal {args.journal}; console at http://{args.host}:{args.port}/", flush=True)
         with worker_thread(journal, module):
             app = create_app(journal, [module.workflow])
-            uvicorn.run(app, host=args.host, port=args.port, log_config=None)
+            uvicorn_server(app, host=args.host, port=args.port, log_config=None).run()
     return 0
 
 

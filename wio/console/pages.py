@@ -22,12 +22,13 @@ from litestar.connection import ASGIConnection
 from litestar.exceptions import NotAuthorizedException
 from litestar.handlers.base import BaseRouteHandler
 from litestar.params import FromPath, FromQuery
-from litestar.response import Redirect
+from litestar.response import Redirect, ServerSentEvent, ServerSentEventMessage
 
 from wio.codec import InputError, encode_value
 from wio.compat import compare
 from wio.compat import render as render_compat
 from wio.console.auth import COOKIE, session_value, signed_in
+from wio.console.live import Changes, event
 from wio.definition import Workflow, signals
 from wio.errors import WioError
 from wio.journal import (
@@ -51,8 +52,9 @@ _STATIC = {"console.css": "text/css; charset=utf-8", "console.js": "text/javascr
 _HTML = "text/html; charset=utf-8"
 
 
-def console_router(api: Api, token: str | None) -> Router:
-    """The console's routes, at ``/``; with ``token``, every page but sign-in needs it."""
+def console_router(api: Api, token: str | None, changes: Changes) -> Router:
+    """The console's routes, at ``/``; with ``token``, every page but sign-in needs it.
+    Live pages follow ``changes`` (`wio.console.live`)."""
 
     def guard(connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler) -> None:
         if handler.opt.get("public") or signed_in(connection, token):
@@ -64,7 +66,7 @@ def console_router(api: Api, token: str | None) -> Router:
         raise NotAuthorizedException("sign in to the console with the server's token")
 
     def to_sign_in(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
-        if request.url.path.endswith("/live"):  # the page's script: it says so in the page
+        if request.url.path.endswith(("/live", "/stream")):  # the page's script says so
             return Response({"status_code": 401, "detail": str(exc)}, status_code=401)
         here = request.url.path + (f"?{request.url.query}" if request.url.query else "")
         return Redirect(f"/console/sign-in?{urlencode({'next': here})}")
@@ -111,6 +113,18 @@ def console_router(api: Api, token: str | None) -> Router:
             return Response({"stamp": stamp, "unchanged": True}, media_type=MediaType.JSON)
         return Response(instance_parts(api, record, schema_of(request)), media_type=MediaType.JSON)
 
+    @get("/console/instance/stream", include_in_schema=False)
+    async def stream(
+        request: Request[Any, Any, Any], id: FromQuery[str], stamp: FromQuery[str] = ""
+    ) -> Response[Any]:
+        """The page's parts as Server-Sent Events, each time the instance changes from
+        the stamp the page shows (or the last event's id, when the browser reconnects)."""
+        if changes.full:
+            detail = "too many live pages are open: this one polls"
+            return Response({"status_code": 503, "detail": detail}, status_code=503)
+        shown = request.headers.get("last-event-id") or stamp
+        return ServerSentEvent(changes.stream(instance_look(api, id, shown, schema_of(request))))
+
     @get(
         "/console/static/{name:str}",
         sync_to_thread=False,
@@ -150,6 +164,7 @@ def console_router(api: Api, token: str | None) -> Router:
             workflow_file,
             instance,
             live,
+            stream,
             static,
             sign_in_page,
             sign_in_post,
@@ -583,6 +598,28 @@ def _card(part: str, title: str, body: str) -> str:
 def stamp_of(record: InstanceRecord) -> str:
     """What changes whenever anything the page shows does."""
     return f"{record.last_seq}:{record.status}:{record.attempts}:{record.updated_at.isoformat()}"
+
+
+def instance_look(
+    api: Api, instance_id: str, stamp: str, schema_of: SchemaOf
+) -> Callable[[], ServerSentEventMessage | None]:
+    """What an instance page's stream sends: its parts when its row differs from what
+    the page shows (the event's id is their stamp), "gone" once it is not there."""
+    shown = stamp
+
+    def look() -> ServerSentEventMessage | None:
+        nonlocal shown
+        try:
+            record = api.record(instance_id)
+        except UnknownInstance as exc:
+            return event("gone", {"detail": str(exc)})
+        if stamp_of(record) == shown:
+            return None
+        parts = instance_parts(api, record, schema_of)
+        shown = parts["stamp"]
+        return event("parts", parts, id=shown)
+
+    return look
 
 
 def instance_parts(api: Api, record: InstanceRecord, schema_of: SchemaOf) -> dict[str, Any]:

@@ -22,6 +22,7 @@ import anyio
 import attrs
 from litestar import Litestar, MediaType, Request, Response, Router, get, post
 from litestar.connection import ASGIConnection
+from litestar.datastructures import State
 from litestar.exceptions import HTTPException, NotAuthorizedException, ValidationException
 from litestar.handlers.base import BaseRouteHandler
 from litestar.openapi import OpenAPIConfig
@@ -256,8 +257,10 @@ def create_app(
     *,
     token: str | None = None,
     metrics: Callable[[], tuple[bytes, str]] | None = None,
+    console_streams: int | None = None,
 ) -> Litestar:
-    """The Litestar application; ``token`` makes every endpoint but /health need it."""
+    """The Litestar application; ``token`` makes every endpoint but /health need it.
+    ``console_streams`` bounds the console's live pages open at once (docs/console.md)."""
     api = Api(journal, workflows)
     from wio.server.operations import operation_handlers
 
@@ -272,12 +275,16 @@ def create_app(
         handlers.append(_metrics_handler(metrics))
     guards = [] if token is None else [_bearer(token)]
     from wio.console import console_router
+    from wio.console.live import MAX_STREAMS, Changes
 
+    changes = Changes(journal, MAX_STREAMS if console_streams is None else console_streams)
     return Litestar(
         route_handlers=[
             Router("/", route_handlers=handlers, guards=guards),
-            console_router(api, token),  # the web console, at / (docs/console.md)
+            console_router(api, token, changes),  # the web console, at / (docs/console.md)
         ],
+        state=State({"console_changes": changes}),  # for `wio.console.live.uvicorn_server`
+        on_shutdown=[changes.close],
         openapi_config=OpenAPIConfig(
             title="wio",
             version="1",

@@ -52,8 +52,7 @@ def check_binding(host: str, token: str | None) -> None:
 def serve_command(args: argparse.Namespace) -> int:
     check_binding(args.host, args.token)
     try:
-        import uvicorn
-
+        from wio.console.live import uvicorn_server
         from wio.server.app import create_app
     except ImportError as exc:
         raise WioError(
@@ -80,8 +79,8 @@ def serve_command(args: argparse.Namespace) -> int:
         app = create_app(
             journal, definitions, token=args.token, metrics=lambda: exposition(journal)
         )
-        config = uvicorn.Config(app, host=args.host, port=args.port, log_config=None)
-        server = uvicorn.Server(config)
+        # It ends the console's open streams first, so that it stops promptly.
+        server = uvicorn_server(app, host=args.host, port=args.port, log_config=None)
         # uvicorn shuts down gracefully on SIGTERM/SIGINT, then re-raises the signal to the
         # handler it found: make that a no-op, so that a graceful stop exits 0.
         for stop in (signal.SIGTERM, signal.SIGINT):

@@ -2,7 +2,7 @@
 // keeps an open instance page up to date. Plain JavaScript, no library.
 "use strict";
 
-const LIVE_INTERVAL_MS = 1000;
+const POLL_INTERVAL_MS = 1000; // only when the server's event stream cannot be used
 
 function show(element, text) {
   element.textContent = text;
@@ -149,8 +149,49 @@ function instancePage() {
     }
   }
 
+  let polling = null;
+  function poll(why) {
+    if (polling === null) polling = setInterval(refresh, POLL_INTERVAL_MS);
+    root.dataset.live = "polling";
+    note.textContent = "live (polling)";
+    note.title = why;
+  }
+
+  // The server pushes the parts as the instance changes (Server-Sent Events, with the
+  // session cookie as every request of the page); if it cannot, the page polls.
+  function follow() {
+    if (!window.EventSource) return poll("this browser has no EventSource");
+    const query = new URLSearchParams({ id, stamp: root.dataset.stamp });
+    const source = new EventSource(`/console/instance/stream?${query}`);
+    source.onopen = () => {
+      root.dataset.live = "stream";
+      note.textContent = "live";
+    };
+    source.addEventListener("parts", (event) => {
+      apply(JSON.parse(event.data));
+      note.textContent = "live";
+    });
+    source.addEventListener("problem", (event) => {
+      note.textContent = `not updating: ${JSON.parse(event.data).detail}`;
+    });
+    source.addEventListener("gone", (event) => {
+      source.close();
+      note.textContent = `not updating: ${JSON.parse(event.data).detail}`;
+    });
+    source.addEventListener("busy", (event) => {
+      source.close();
+      poll(JSON.parse(event.data).detail);
+    });
+    source.onerror = () => {
+      // Refused (503 when too many pages listen, 401): the browser gives up, so poll.
+      // A dropped stream is opened again by the browser itself.
+      if (source.readyState === EventSource.CLOSED) poll("the server refused the event stream");
+      else note.textContent = "reconnecting…";
+    };
+  }
+
   signalNames = Array.from(document.querySelectorAll("form.signal"), (f) => f.dataset.signal).join(",");
-  setInterval(refresh, LIVE_INTERVAL_MS);
+  follow();
 
   document.addEventListener("click", async (event) => {
     const button = event.target.closest("button[data-action]");
