@@ -1015,8 +1015,9 @@ def store_claims(schema: str, count: int) -> None:
 
 
 def console_list(sizes: Sizes) -> list[Figure]:
-    """A page of the console's instance list (HTML with counts by status), and of the
-    API's, with each filter, against the same pages at a small journal."""
+    """A page of the console's instance list (HTML with the counts by status of what
+    the filter matches, counted in the same request), and of the API's, with each
+    filter, against the same pages at a small journal."""
     from litestar.testing import TestClient
 
     from wio.console.demo import example

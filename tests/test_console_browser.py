@@ -239,6 +239,13 @@ def test_an_instance_page_follows_its_instance_through_the_event_stream(
 ) -> None:
     from playwright.sync_api import expect
 
+    # The list, filtered by team, follows its instances too: its counts and rows.
+    listing = page.context.new_page()
+    listing.goto(f"{demo}/?tag=team%3Ddesign")
+    expect(listing.locator("#instances")).to_have_attribute("data-live", "stream")
+    expect(listing.locator(".counts [data-status=waiting] strong")).to_have_text("1")
+    expect(listing.locator(".counts [data-status=finished] strong")).to_have_text("0")
+
     requested: list[str] = []
     page.on("request", lambda request: requested.append(request.url))
     page.goto(f"{demo}/console/instance?id=claim-1004")
@@ -250,6 +257,10 @@ def test_an_instance_page_follows_its_instance_through_the_event_stream(
     expect(page.locator("#timeline")).to_contain_text("Paid(reference='PAY-claim-1004')")
     expect(page.locator("#diagram svg g.node.waiting")).to_have_count(0)
     assert page.evaluate("window.notReloaded") is True
+    expect(listing.locator(".counts [data-status=finished] strong")).to_have_text("1")
+    expect(listing.locator(".counts [data-status=waiting] strong")).to_have_text("0")
+    expect(listing.locator("table.list .badge")).to_have_text(["finished"])
+    listing.close()
     # It came through the one stream the page opened: the page asked nothing else.
     asked = sorted(url.removeprefix(demo).partition("?")[0] for url in requested)
     assert asked == [

@@ -53,6 +53,7 @@ class Changes:
         self.streams = 0
         self._closing = False
         self._changed = asyncio.Event()  # replaced at each change: a stream waits on one
+        self._closed = asyncio.Event()
         self._watcher: asyncio.Task[None] | None = None
 
     @property
@@ -62,15 +63,17 @@ class Changes:
     def close(self) -> None:
         """End every stream (and the watcher with them); no stream opens after."""
         self._closing = True
+        self._closed.set()
         self._wake()
 
     def _wake(self) -> None:
         self._changed.set()
         self._changed = asyncio.Event()
 
-    async def stream(self, look: Look) -> AsyncIterator[ServerSentEventMessage]:
+    async def stream(self, look: Look, pause: float = 0.0) -> AsyncIterator[ServerSentEventMessage]:
         """Events from ``look`` (blocking, run in a thread): at once, then after each
-        change, until the server closes or the browser goes."""
+        change (``pause`` seconds at least after the last look), until the server
+        closes or the browser goes."""
         if self.full or self._closing:  # a page let in before the last stream opened
             yield event("busy", {"detail": "too many live pages are open: this one polls"})
             return
@@ -88,6 +91,9 @@ class Changes:
                         return
                 else:
                     yield ServerSentEventMessage(data=None, comment="unchanged")
+                if pause:
+                    with anyio.move_on_after(pause):
+                        await self._closed.wait()
                 with anyio.move_on_after(RECHECK):
                     await changed.wait()
         finally:

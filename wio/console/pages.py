@@ -8,6 +8,7 @@ the page follows the instance without a reload.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from collections.abc import Callable, Mapping, Sequence
@@ -47,6 +48,7 @@ if TYPE_CHECKING:
 
 PAGE_SIZE = 50
 TIMELINE_SIZE = 500  # the latest events an instance page shows (the API has them all)
+LIST_PAUSE = 2.0  # seconds at least between two updates of a list page (a count of them all)
 STATUSES = [str(status) for status in InstanceStatus]
 _STATIC = {"console.css": "text/css; charset=utf-8", "console.js": "text/javascript"}
 _HTML = "text/html; charset=utf-8"
@@ -120,10 +122,20 @@ def console_router(api: Api, token: str | None, changes: Changes) -> Router:
         """The page's parts as Server-Sent Events, each time the instance changes from
         the stamp the page shows (or the last event's id, when the browser reconnects)."""
         if changes.full:
-            detail = "too many live pages are open: this one polls"
-            return Response({"status_code": 503, "detail": detail}, status_code=503)
+            return _busy()
         shown = request.headers.get("last-event-id") or stamp
         return ServerSentEvent(changes.stream(instance_look(api, id, shown, schema_of(request))))
+
+    @get("/console/instances/stream", include_in_schema=False)
+    async def list_stream(request: Request[Any, Any, Any]) -> Response[Any]:
+        """The list's counts and rows as Server-Sent Events, each time they change from
+        what the page shows (``stamp``); at most every `LIST_PAUSE` seconds."""
+        if changes.full:
+            return _busy()
+        params, tags = list_selection(request.query_params)
+        shown = request.headers.get("last-event-id") or str(request.query_params.get("stamp", ""))
+        look = list_look(api, params, tags, shown)
+        return ServerSentEvent(changes.stream(look, pause=LIST_PAUSE))
 
     @get(
         "/console/static/{name:str}",
@@ -165,6 +177,7 @@ def console_router(api: Api, token: str | None, changes: Changes) -> Router:
             instance,
             live,
             stream,
+            list_stream,
             static,
             sign_in_page,
             sign_in_post,
@@ -172,6 +185,11 @@ def console_router(api: Api, token: str | None, changes: Changes) -> Router:
         guards=[guard],
         exception_handlers={NotAuthorizedException: to_sign_in},
     )
+
+
+def _busy() -> Response[Any]:
+    detail = "too many live pages are open: this one polls"
+    return Response({"status_code": 503, "detail": detail}, status_code=503)
 
 
 def instance_url(instance_id: str) -> str:
@@ -294,9 +312,18 @@ def parse_filters(params: Mapping[str, str], tags: Sequence[str]) -> dict[str, A
     }
 
 
-def instances_page(api: Api, query: Any) -> tuple[str, int]:
-    params = {key: str(query.get(key, "")) for key in query}
+def list_selection(query: Any) -> tuple[dict[str, str], list[str]]:
+    """The list's filters as the query gives them (not a stream's stamp), and its tags."""
+    params = {key: str(query.get(key, "")) for key in query if key != "stamp"}
     tags = [str(t) for t in query.getall("tag", [])] if hasattr(query, "getall") else []
+    return params, tags
+
+
+def list_parts(
+    api: Api, params: Mapping[str, str], tags: Sequence[str]
+) -> tuple[dict[str, str], str | None]:
+    """The parts of the list that change as instances do (the counts, the rows and the
+    pager), with a stamp of their content; and what is wrong with the filter, if anything."""
     problem = None
     records: list[InstanceRecord] = []
     counts: Mapping[InstanceStatus, int] | None = None
@@ -321,18 +348,52 @@ def instances_page(api: Api, query: Any) -> tuple[str, int]:
     except InputError as exc:
         problem = str(exc)
     tags_by_id = api.journal.tags_of([r.id for r in records])
+    parts = {
+        "counts": _counts(counts, params, tags),
+        "rows": _instance_table(records, tags_by_id) + _pager(params, tags, records, more),
+    }
+    content = json.dumps(parts, sort_keys=True).encode()
+    parts["stamp"] = hashlib.sha256(content).hexdigest()[:32]
+    return parts, problem
+
+
+def instances_page(api: Api, query: Any) -> tuple[str, int]:
+    params, tags = list_selection(query)
+    parts, problem = list_parts(api, params, tags)
     names = sorted(
         {name for name, _ in api.workflows} | {w.name for w in api.journal.list_workflows()}
     )
+    # A filter that is wrong lists nothing: there is nothing to follow.
+    stream = "" if problem else f"/console/instances/stream{_query(params, tags)[1:]}"
     main = (
-        "<h1>Instances</h1>"
-        + _counts(counts, params, tags)
+        f'<div id=instances data-stamp="{_e(parts["stamp"])}" data-stream="{_e(stream)}">'
+        "<h1>Instances <small id=live-note aria-live=polite></small></h1>"
+        f"<div id=list-counts>{parts['counts']}</div>"
         + _filter_form(params, tags, names)
         + (f"<p class=error role=alert id=filter-error>{_e(problem)}</p>" if problem else "")
-        + _instance_table(records, tags_by_id)
-        + _pager(params, tags, records, more)
+        + f"<div id=list-rows>{parts['rows']}</div></div>"
     )
     return layout("Instances", main, "instances"), 400 if problem else 200
+
+
+def list_look(
+    api: Api, params: Mapping[str, str], tags: Sequence[str], stamp: str
+) -> Callable[[], ServerSentEventMessage | None]:
+    """What a list page's stream sends: its parts when they differ from what the page
+    shows; "gone" if its filter is wrong (the page shows the error instead)."""
+    shown = stamp
+
+    def look() -> ServerSentEventMessage | None:
+        nonlocal shown
+        parts, problem = list_parts(api, params, tags)
+        if problem is not None:
+            return event("gone", {"detail": problem})
+        if parts["stamp"] == shown:
+            return None
+        shown = parts["stamp"]
+        return event("list", parts, id=shown)
+
+    return look
 
 
 def _query(params: Mapping[str, str], tags: Sequence[str], **changes: str | None) -> str:

@@ -242,4 +242,43 @@ function instancePage() {
   });
 }
 
+// The list's counts and rows follow the instances through the same kind of stream. It
+// never polls: a page the stream refuses says so, and a reload shows what changed.
+function listPage() {
+  const root = document.getElementById("instances");
+  if (!root || !root.dataset.stream) return;
+  const note = document.getElementById("live-note");
+  if (!window.EventSource) return;
+  const separator = root.dataset.stream.includes("?") ? "&" : "?";
+  const query = new URLSearchParams({ stamp: root.dataset.stamp });
+  const source = new EventSource(`${root.dataset.stream}${separator}${query}`);
+  function stop(why) {
+    source.close();
+    root.dataset.live = "off";
+    note.textContent = "not live: reload to see changes";
+    note.title = why;
+  }
+  source.onopen = () => {
+    root.dataset.live = "stream";
+    note.textContent = "live";
+  };
+  source.addEventListener("list", (event) => {
+    const parts = JSON.parse(event.data);
+    root.dataset.stamp = parts.stamp;
+    document.getElementById("list-counts").innerHTML = parts.counts;
+    document.getElementById("list-rows").innerHTML = parts.rows;
+  });
+  source.addEventListener("problem", (event) => {
+    note.textContent = `not updating: ${JSON.parse(event.data).detail}`;
+  });
+  for (const name of ["gone", "busy"]) {
+    source.addEventListener(name, (event) => stop(JSON.parse(event.data).detail));
+  }
+  source.onerror = () => {
+    if (source.readyState === EventSource.CLOSED) stop("the server refused the event stream");
+    else note.textContent = "reconnecting…";
+  };
+}
+
 document.addEventListener("DOMContentLoaded", instancePage);
+document.addEventListener("DOMContentLoaded", listPage);
