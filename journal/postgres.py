@@ -839,7 +839,9 @@ class PostgresJournal:
 
     def last_updated(self) -> datetime | None:
         with self._connection() as conn:
-            row = conn.execute(self._sql("SELECT max(updated_at) FROM {schema}.instances")).fetchone()
+            row = conn.execute(
+                self._sql("SELECT max(updated_at) FROM {schema}.instances")
+            ).fetchone()
         return None if row is None else row[0]
 
     def update_instance(
