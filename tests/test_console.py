@@ -557,3 +557,24 @@ def test_live_pages_are_bounded_and_refused_ones_are_told_to_poll(tmp_path: Any)
             thread.join(timeout=60)
         assert not thread.is_alive()  # it ended the open stream to stop
         assert list(last_events) == []
+
+
+def test_an_application_serves_live_pages_again_after_a_restart(tmp_path: Any) -> None:
+    """Started, stopped and started again (as the benchmarks' and tests' clients do), the
+    application opens streams again, on the new event loop."""
+    with open_journal(f"sqlite:///{tmp_path / 'j.db'}") as journal:
+        module = seeded(journal)
+        app = create_app(journal, [module.workflow])
+        for claim_id, status in (
+            ("claim-1003", InstanceStatus.FINISHED),
+            ("claim-1005", InstanceStatus.FAILED),
+        ):
+            with TestClient(app) as http:
+                page = http.get("/console/instance", params={"id": claim_id})
+                stamp = page.text.split('data-stamp="')[1].split('"')[0]
+                assert journal.prune(datetime.now(UTC) + MINUTE, [status]) == 1
+                # An instance gone ends its stream: the whole of it can be read.
+                query = {"id": claim_id, "stamp": stamp}
+                with http.stream("GET", "/console/instance/stream", params=query) as stream:
+                    body = "".join(stream.iter_text())
+                assert "event: gone" in body and claim_id in body, body

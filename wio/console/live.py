@@ -51,10 +51,15 @@ class Changes:
         self.journal = journal
         self.max_streams = max_streams
         self.streams = 0
+        self._watcher: asyncio.Task[None] | None = None
+        self.open()
+
+    def open(self) -> None:
+        """Ready for streams, on the running event loop (the application's start-up:
+        an event waited on in one loop cannot be in another's)."""
         self._closing = False
         self._changed = asyncio.Event()  # replaced at each change: a stream waits on one
         self._closed = asyncio.Event()
-        self._watcher: asyncio.Task[None] | None = None
 
     @property
     def full(self) -> bool:

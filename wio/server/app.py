@@ -284,6 +284,7 @@ def create_app(
             console_router(api, token, changes),  # the web console, at / (docs/console.md)
         ],
         state=State({"console_changes": changes}),  # for `wio.console.live.uvicorn_server`
+        on_startup=[changes.open],
         on_shutdown=[changes.close],
         openapi_config=OpenAPIConfig(
             title="wio",
