@@ -79,7 +79,7 @@ class Changes:
         """Events from ``look`` (blocking, run in a thread): at once, then after each
         change (``pause`` seconds at least after the last look), until the server
         closes or the browser goes."""
-        if self.full or self._closing:  # a page let in before the last stream opened
+        if self.full or self._closing:  # several let in at once, past the bound after all
             yield event("busy", {"detail": "too many live pages are open: this one polls"})
             return
         self.streams += 1
