@@ -32,11 +32,17 @@ class InstanceCancelled(WioError):
     no more signals, events or steps."""
 
 
-# The key of the registered model (`Journal.register_workflow`) that holds the model of
-# a workflow's cleanup flow: `wio.operations.cancel` reads it, as it has no workflow code.
-CLEANUP_KEY = "on_cancel"
+# Where workers before the model's `WithCleanup` root registered a cleanup flow: a key
+# beside the tree's own fields. Still read, for versions registered by such workers.
+LEGACY_CLEANUP_KEY = "on_cancel"
 
 
 def declares_cleanup(registered_model: Any) -> bool:
-    """Whether a workflow version's registered model has a cleanup flow to run."""
-    return isinstance(registered_model, dict) and registered_model.get(CLEANUP_KEY) is not None
+    """Whether a workflow version's registered model (`Journal.register_workflow`) has a
+    cleanup flow to run: a `wio.model.WithCleanup` root, or (as older workers
+    registered it) a tree with the cleanup's model under `LEGACY_CLEANUP_KEY`."""
+    if not isinstance(registered_model, dict):
+        return False
+    if registered_model.get("_type") == "WithCleanup":
+        return True
+    return registered_model.get(LEGACY_CLEANUP_KEY) is not None

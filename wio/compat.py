@@ -13,7 +13,10 @@ node that waits for its type, so what matters is:
 - their event types and signal names (what a waiting node accepts);
 - the paths of timers and parallel flows, which their events record;
 - checkpoints: a journal holding a section's checkpoint event replays the whole
-  section from that event, so changes inside it are safe for that instance.
+  section from that event, so changes inside it are safe for that instance;
+- the cleanup flow (`Workflow.on_cancel`, under `wio.paths.CLEANUP`), compared
+  as a tree of its own: its events follow the cancellation, not the workflow's
+  steps, so it runs neither before nor after any of them.
 
 Pure functions over models: no interpreter, runtime or user code runs. The
 model holds no code, so changed conditions and pure functions are invisible
@@ -36,10 +39,12 @@ from wio.codec import EventSpec
 from wio.definition import Workflow
 from wio.paths import (
     BASE,
+    CLEANUP,
     COMPENSATION,
     ERROR_HANDLER,
     INTERRUPTION_HANDLER,
     ON_RESTART,
+    ROOT,
     TRIGGER,
     Path,
     child,
@@ -205,8 +210,11 @@ def runs_after(later: Path, earlier: Path, branching: Collection[Path]) -> bool:
     Siblings run in index order (sequence steps, a loop's body then its restart
     step, a section then its handler), except the branches of a fork and the
     flows of a parallel section, which are alternatives. An ancestor's event
-    (a checkpoint's) is recorded after its section.
+    (a checkpoint's) is recorded after its section. The cleanup flow and the
+    workflow's tree are apart: a cancellation may come anywhere in the tree.
     """
+    if within(later, CLEANUP) != within(earlier, CLEANUP):
+        return False
     if within(later, earlier):
         return False
     if within(earlier, later):
@@ -217,14 +225,15 @@ def runs_after(later: Path, earlier: Path, branching: Collection[Path]) -> bool:
 
 # -- comparing ---------------------------------------------------------------
 
-Version = model.ModelNode | WIO[Any, Any, Any] | Workflow[Any, Any, Any]
+Version = model.Model | WIO[Any, Any, Any] | Workflow[Any, Any, Any]
 
 
 def compare(old: Version, new: Version) -> CompatReport:
     """Classify every change from ``old`` to ``new`` (models, WIO trees or workflows).
 
     Given WIO trees, the checkpoint and recovery event types and signal request
-    types, which the model JSON does not carry, are compared too.
+    types, which the model JSON does not carry, are compared too. Workflows'
+    cleanup flows (`Workflow.on_cancel`) are compared with each other.
     """
     old_model, old_facts = _prepared(old)
     new_model, new_facts = _prepared(new)
@@ -232,7 +241,9 @@ def compare(old: Version, new: Version) -> CompatReport:
     loops = frozenset(_paths_of(old_model, (model.Loop,)))
     possible = _Possible(old_model, branching, loops)
     differ = _Differ(old_facts, new_facts, list(_handlers(old_model)), possible)
-    differ.nodes(old_model, new_model, (), (), ())
+    (old_tree, old_cleanup), (new_tree, new_cleanup) = map(model.parts, (old_model, new_model))
+    differ.nodes(old_tree, new_tree, ROOT, ROOT, ())
+    differ.cleanup(old_cleanup, new_cleanup)
     changes = sorted(differ.changes, key=_order)
     return CompatReport(tuple(changes), branching, loops)
 
@@ -241,20 +252,23 @@ def _order(change: Change) -> tuple[Path, Path]:
     return (change.old_path or (), change.new_path or ())
 
 
-def _prepared(version: Version) -> tuple[model.ModelNode, dict[Path, str] | None]:
-    if isinstance(version, Workflow):
-        version = version.wio
-    if isinstance(version, WIO):
+def _prepared(version: Version) -> tuple[model.Model, dict[Path, str] | None]:
+    if isinstance(version, WIO | Workflow):
         facts: dict[Path, str] = {}
-        _collect_facts(version, facts)
+        if isinstance(version, Workflow):
+            _collect_facts(version.wio, facts)
+            if version.on_cancel is not None:
+                _collect_facts(version.on_cancel, facts, CLEANUP)
+        else:
+            _collect_facts(version, facts)
         return model.to_model(version), facts
     return version, None
 
 
-def _collect_facts(version: WIO[Any, Any, Any], facts: dict[Path, str]) -> None:
+def _collect_facts(version: WIO[Any, Any, Any], facts: dict[Path, str], at: Path = ROOT) -> None:
     """What the model leaves out but replay checks: checkpoint and recovery event
     types, signal request types, and the names steps' events are stored under."""
-    for node, path in descend(version):
+    for node, path in descend(version, at):
         if isinstance(node, algebra.Checkpoint | algebra.Recover):
             facts[path] = node.event_type.__name__
         elif isinstance(node, algebra.Run):
@@ -263,7 +277,7 @@ def _collect_facts(version: WIO[Any, Any, Any], facts: dict[Path, str]) -> None:
             facts[path] = getattr(node.signal.request, "__name__", repr(node.signal.request))
 
 
-def _handlers(node: model.ModelNode) -> Iterable[Path]:
+def _handlers(node: model.Model) -> Iterable[Path]:
     """The paths of the error handlers."""
     return _paths_of(node, (model.HandleError,))
 
@@ -274,8 +288,16 @@ def _stored_name(event_type: type[Any]) -> str:
     return spec.name if isinstance(spec, EventSpec) else event_type.__name__
 
 
-def _paths_of(node: model.ModelNode, kinds: tuple[type[Any], ...]) -> Iterable[Path]:
-    return (path for found, path in descend_model(node) if isinstance(found, kinds))
+def _paths_of(root: model.Model, kinds: tuple[type[Any], ...]) -> Iterable[Path]:
+    """The paths of the nodes of these kinds, in the tree and in its cleanup flow."""
+    tree, cleanup = model.parts(root)
+    trees = [(tree, ROOT)] if cleanup is None else [(tree, ROOT), (cleanup, CLEANUP)]
+    return (
+        path
+        for top, at in trees
+        for found, path in descend_model(top, at)
+        if isinstance(found, kinds)
+    )
 
 
 def _children(node: model.ModelNode) -> list[model.ModelNode]:
@@ -366,7 +388,7 @@ class _Possible:
     there breaks no in-flight instance."""
 
     def __init__(
-        self, old: model.ModelNode, branching: frozenset[Path], loops: frozenset[Path]
+        self, old: model.Model, branching: frozenset[Path], loops: frozenset[Path]
     ) -> None:
         self.branching = branching
         self.loops = loops
@@ -773,6 +795,19 @@ class _Differ:
                 removed.append(o)
                 added.append((n, point(i)))
             i, j = i + 1, j + 1
+
+    def cleanup(self, old: model.ModelNode | None, new: model.ModelNode | None) -> None:
+        """The cleanup flows: compared as trees when both versions declare one."""
+        if old is not None and new is not None:
+            self.nodes(old, new, CLEANUP, CLEANUP, ())
+        elif old is not None:
+            # An instance whose cleanup recorded events could not replay them.
+            self.removed((old, CLEANUP), (), "cleanup-removed")
+        elif new is not None:
+            self.add(
+                "cleanup-added", None, (new, CLEANUP),
+                f"a cleanup flow ({_describe(new)}) added: instances cancelled from now on run it",
+            )  # fmt: skip
 
     def reshaped(
         self, o: Item, n: Item, shields: tuple[Path, ...], after: Condition | None

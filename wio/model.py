@@ -8,6 +8,8 @@ JSON exactly (``from_json(to_json(m)) == m``).
 JSON objects carry their node type in ``_type``; technical nodes are
 ``Checkpoint`` (around its base) and ``Recovery``. `Transform` nodes are
 transparent, and ``flat_map`` shows as a sequence ending in ``Dynamic``.
+A workflow with a cleanup flow (`Workflow.on_cancel`) is modelled as a
+`WithCleanup` root around its tree; any other model is its tree's root node.
 See docs/model.md and docs/model.schema.json.
 """
 
@@ -15,7 +17,7 @@ from __future__ import annotations
 
 import json
 from datetime import timedelta
-from typing import Any, Optional, Union, assert_never
+from typing import TYPE_CHECKING, Any, Optional, Union, assert_never, overload
 
 import attrs
 import cattrs
@@ -28,6 +30,9 @@ from wio.converter import describe_structure_error, strict_converter
 from wio.errors import DefinitionError
 from wio.for_each import BY_POSITION
 from wio.timers import iso_duration
+
+if TYPE_CHECKING:  # wio.definition imports wio.paths, which imports this module
+    from wio.definition import Workflow
 
 
 @frozen
@@ -202,7 +207,31 @@ ModelNode = Union[  # noqa: UP007 - cattrs needs a runtime Union with forward re
 ]
 
 NODE_TYPES: tuple[type[Any], ...] = ModelNode.__args__  # type: ignore[attr-defined]
-for _cls in (*NODE_TYPES, Branch, Flow, Retry):
+
+
+@frozen
+class WithCleanup:
+    """A workflow with a cleanup flow (`Workflow.on_cancel`): only ever a model's root.
+
+    A wrapper rather than a field of every node, so that a workflow without a
+    cleanup keeps the model it always had (its tree's root node)."""
+
+    base: ModelNode  # the workflow's tree, at the root path
+    on_cancel: ModelNode  # the cleanup flow, at `wio.paths.CLEANUP`
+
+
+Model = ModelNode | WithCleanup
+"""A whole workflow's model: its tree, or a `WithCleanup` around it."""
+
+
+def parts(model: Model) -> tuple[ModelNode, ModelNode | None]:
+    """A model's tree and its cleanup flow (None when it declares none)."""
+    if isinstance(model, WithCleanup):
+        return model.base, model.on_cancel
+    return model, None
+
+
+for _cls in (*NODE_TYPES, Branch, Flow, Retry, WithCleanup):
     attrs.resolve_types(_cls, globals(), locals())
 
 
@@ -211,15 +240,31 @@ def _meta(meta: algebra.Meta) -> NodeMeta:
     return NodeMeta(name=meta.name, error=error, description=meta.description)
 
 
-def to_model(wio: WIO[Any, Any, Any]) -> ModelNode:
-    """The static model of a workflow (no user code runs).
+@overload
+def to_model(wio: WIO[Any, Any, Any]) -> ModelNode: ...
+
+
+@overload
+def to_model(wio: Workflow[Any, Any, Any]) -> Model: ...
+
+
+def to_model(wio: WIO[Any, Any, Any] | Workflow[Any, Any, Any]) -> Model:
+    """The static model of a WIO tree, or of a `Workflow`: its tree's, in a
+    `WithCleanup` when it declares a cleanup flow (no user code runs).
 
     Each node's children are modelled in the order and slots `wio.paths.children`
     gives them, so the model's nodes sit at the paths the interpreter records.
     """
+    if isinstance(wio, WIO):
+        return _tree(wio)
+    tree = _tree(wio.wio)
+    return tree if wio.on_cancel is None else WithCleanup(tree, _tree(wio.on_cancel))
+
+
+def _tree(wio: WIO[Any, Any, Any]) -> ModelNode:
     node = as_node(wio)
     kids = paths.children(node)
-    inner = [to_model(kid.node) for kid in kids]
+    inner = [_tree(kid.node) for kid in kids]
     slot = {kid.slot: part for kid, part in zip(kids, inner, strict=True)}
     match node:
         case algebra.Pure():
@@ -300,6 +345,8 @@ def _make_converter() -> cattrs.Converter:
             raise TypeError(f"expected a JSON object with _type, got {json.dumps(data)}")
         fields = dict(data)
         tag = fields.pop("_type", None)
+        if tag == "WithCleanup":
+            raise ValueError("unknown node _type 'WithCleanup' here: it is only a model's root")
         if tag not in _TYPES_BY_TAG:
             known = ", ".join(sorted(_TYPES_BY_TAG))
             raise ValueError(f"unknown node _type {tag!r} (expected one of: {known})")
@@ -321,32 +368,54 @@ def _make_converter() -> cattrs.Converter:
         RunIO, make_dict_unstructure_fn(RunIO, converter, retry=override(omit_if_default=True))
     )
     converter.register_structure_hook(ModelNode, structure_node)
+
+    def unstructure_model(root: Any) -> dict[str, Any]:
+        if not isinstance(root, WithCleanup):
+            return unstructure_node(root)
+        return {
+            "base": unstructure_node(root.base),
+            "on_cancel": unstructure_node(root.on_cancel),
+            "_type": "WithCleanup",
+        }
+
+    def structure_model(data: Any, _: Any) -> Any:
+        if isinstance(data, dict) and data.get("_type") == "WithCleanup":
+            fields = {key: value for key, value in data.items() if key != "_type"}
+            return converter.structure(fields, WithCleanup)
+        return structure_node(data, _)
+
+    converter.register_unstructure_hook(Model, unstructure_model)
+    converter.register_structure_hook(Model, structure_model)
     return converter
 
 
 converter = _make_converter()
 
 
-def unstructure(model: ModelNode) -> dict[str, Any]:
-    return converter.unstructure(model, ModelNode)  # type: ignore[no-any-return]
+def unstructure(model: Model) -> dict[str, Any]:
+    return converter.unstructure(model, Model)  # type: ignore[no-any-return]
 
 
-def structure(data: Any) -> ModelNode:
+def structure(data: Any) -> Model:
     """Load a model from its JSON value; raises ``ModelFormatError`` saying where it is wrong."""
     try:
-        node: ModelNode = converter.structure(data, ModelNode)  # type: ignore[arg-type]
-        return node
+        loaded: Model = converter.structure(data, Model)  # type: ignore[arg-type]
+        return loaded
     except Exception as exc:
         raise ModelFormatError(describe_structure_error(exc, "model")) from exc
 
 
-def to_json(model: ModelNode | WIO[Any, Any, Any], *, indent: int | None = None) -> str:
-    if isinstance(model, WIO):
+def to_json(
+    model: Model | WIO[Any, Any, Any] | Workflow[Any, Any, Any], *, indent: int | None = None
+) -> str:
+    from wio.definition import Workflow  # here: wio.definition imports wio.paths, then this
+
+    if isinstance(model, WIO | Workflow):
         model = to_model(model)
     return json.dumps(unstructure(model), indent=indent, ensure_ascii=False)
 
 
-def from_json(text: str) -> ModelNode:
+def from_json(text: str) -> Model:
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:

@@ -37,7 +37,6 @@ from typing import Any
 
 from wio import metrics
 from wio.algebra import WIO
-from wio.cancellation import CLEANUP_KEY
 from wio.clock import Clock, SystemClock
 from wio.definition import Workflow
 from wio.errors import InvalidSetting, WrongWorkflow
@@ -523,11 +522,6 @@ def run_worker_process(
 
 
 def registered_model(workflow: Workflow[Any, Any, Any] | WIO[Any, Any, Any]) -> dict[str, Any]:
-    """The model JSON a worker registers for a workflow version: its tree's, with its
-    cleanup flow's under `CLEANUP_KEY` when it declares one."""
-    if isinstance(workflow, WIO):
-        return unstructure(to_model(workflow))
-    model = unstructure(to_model(workflow.wio))
-    if workflow.on_cancel is not None:
-        model[CLEANUP_KEY] = unstructure(to_model(workflow.on_cancel))
-    return model
+    """The model JSON a worker registers for a workflow version (`wio.model.to_model`):
+    a `WithCleanup` around its tree when it declares a cleanup flow."""
+    return unstructure(to_model(workflow))
