@@ -4,7 +4,8 @@ Renderers work on the model (`wio.model`), never on the runtime. Technical
 nodes (checkpoint, recovery) follow the user's rule: BPMN never shows them
 (a checkpoint shows its base); the others show them only with
 ``show_technical=True``. Given an instance's `Marks`, every format marks the
-nodes it ran, where it waits now and what failed.
+nodes it ran, where it waits now and what failed. A `Workflow` with a cleanup flow
+(``on_cancel``) is drawn with it, beside its main flow (BPMN: an event subprocess).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from typing import Any
 
 from wio import model
 from wio.algebra import WIO
+from wio.definition import Workflow
 from wio.errors import WioError
 from wio.paths import Path
 from wio.progress import StepRecord
@@ -55,7 +57,7 @@ def executed_paths(progress: Iterable[StepRecord]) -> set[Path]:
 
 
 def render(
-    workflow: WIO[Any, Any, Any] | model.ModelNode,
+    workflow: WIO[Any, Any, Any] | Workflow[Any, Any, Any] | model.Model,
     format: str,
     *,
     show_technical: bool = False,
@@ -65,13 +67,14 @@ def render(
     bpmn_target: BpmnTarget = "spiffworkflow",
 ) -> str | bytes:
     """``workflow`` in ``format`` (one of `FORMATS`); SVG and PNG need Graphviz's ``dot``.
+    A `Workflow` is drawn with its cleanup flow, if it declares one.
 
     ``marks`` (``Marks.of(instance)``), or only the ``executed`` paths, show an
     instance's progress: what ran, where it waits now, and what failed.
     ``bpmn_target`` (one of `BPMN_TARGETS`) is the engine BPMN's expressions are
     written for: ``"camunda8"`` for Camunda Modeler and Zeebe."""
     marks = marks if marks is not None else Marks.from_paths(executed)
-    root = model.to_model(workflow) if isinstance(workflow, WIO) else workflow
+    root = model.to_model(workflow) if isinstance(workflow, WIO | Workflow) else workflow
     if format == "json":
         return model.to_json(root)
     if format == "bpmn":

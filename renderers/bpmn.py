@@ -27,6 +27,10 @@ The mapping:
   ``timeDuration`` is the quoted ISO-8601 duration (a Python expression, as
   SpiffWorkflow reads it), or a process variable ``wait_<path>`` when computed;
 - ``WIO.end`` is a terminate end event;
+- a workflow's cleanup flow (``Workflow(..., on_cancel=flow)``) is an event
+  subprocess ("On cancel", ``triggeredByEvent``) below the main flow, started
+  by an interrupting signal start event "Cancelled" (the signal
+  ``wio.Cancelled``, the event wio records);
 - technical nodes follow the user's rule: a checkpoint shows only its base, a
   recovery nothing.
 
@@ -47,6 +51,7 @@ from attrs import define, field
 from wio import model
 from wio.paths import (
     BASE,
+    CLEANUP,
     COMPENSATION,
     ERROR_HANDLER,
     INTERRUPTION_HANDLER,
@@ -61,7 +66,7 @@ from wio.paths import (
 )
 
 from . import errors
-from .marks import END, Marks, State, done_of, join_of, shown_on, states
+from .marks import CLEANUP_END, END, Marks, State, done_of, join_of, shown_on, states
 
 # Sizes and gaps, in BPMN diagram units (pixels in most tools).
 TASK_W, TASK_H = 100.0, 80.0  # the smallest task; longer names widen it, then lengthen it
@@ -479,6 +484,11 @@ class _Renderer:
             ]
         )
         self.scopes.pop()
+        return self.expanded(sub, inner, title, inside=loop)
+
+    def expanded(self, sub: str, inner: Fragment, title: str, **xml: str) -> Fragment:
+        """The subprocess ``sub`` around ``inner``, its scope's content; ``xml``'s
+        ``attributes`` and ``inside`` (before its children) complete its XML."""
         width = inner.width + 2 * PAD
         # The title (12 px, wrapped at the subprocess's width) above the content.
         top = max(PAD, _lines(title, width - 2 * TASK_PAD, TASK_CHAR_W) * TASK_LINE_H + 12)
@@ -486,11 +496,39 @@ class _Renderer:
         height = inner.height + top + PAD
         self.element(
             sub,
-            f'<bpmn:subProcess id="{sub}" name={quoteattr(_clean(title))}>{IO}{loop}{CHILDREN}'
+            f"<bpmn:subProcess id={quoteattr(sub)} name={quoteattr(_clean(title))}"
+            f"{xml.get('attributes', '')}>{IO}{xml.get('inside', '')}{CHILDREN}"
             "</bpmn:subProcess>",
         )
         shapes = [Shape(sub, 0, 0, width, height, expanded=True), *inner.shapes]
         return Fragment(width, height, height / 2, sub, sub, shapes, inner.flows, inner.lanes)
+
+    def cleanup(self, flow: model.ModelNode) -> Fragment:
+        """The cleanup flow: an event subprocess, which no sequence flow enters,
+        started by an interrupting start event when the instance is cancelled.
+
+        A signal start event, because the cancellation comes from outside the
+        process (an operator) and carries nothing to correlate: a message start
+        would need a correlation key in Camunda 8, and escalations and errors are
+        thrown from inside the process. bpmnlint, Camunda 8's rules (8.3 and later
+        take signal starts in event subprocesses), bpmn-js and SpiffWorkflow take it."""
+        self.scopes.append(CLEANUP_SUBPROCESS)
+        signal_id = self.signal_id(CANCELLED_SIGNAL)
+        self.element(
+            CANCELLED_START,
+            f'<bpmn:startEvent id="{CANCELLED_START}" name="Cancelled" isInterrupting="true">'
+            f'{IO}<bpmn:signalEventDefinition id="{CANCELLED_START}_signal" '
+            f'signalRef="{signal_id}"/></bpmn:startEvent>',
+        )
+        parts = [_event(CANCELLED_START, "Cancelled"), self.place(flow, CLEANUP)]
+        if parts[-1].entry is None or parts[-1].exit is not None:
+            parts.append(self.event("endEvent", CLEANUP_END_EVENT, "End"))
+        inner = self.sequence(parts)
+        self.scopes.pop()
+        attributes = ' triggeredByEvent="true"'
+        sub = self.expanded(CLEANUP_SUBPROCESS, inner, "On cancel", attributes=attributes)
+        sub.entry = sub.exit = None  # no sequence flow enters or leaves it
+        return sub
 
     def split_and_join(
         self,
@@ -905,8 +943,17 @@ def _feel_string(value: str) -> str:
 _DIALECTS: dict[BpmnTarget, _Dialect] = {"spiffworkflow": _Dialect(), "camunda8": _Camunda8()}
 
 
+# The cleanup flow's event subprocess, its start and its end.
+CLEANUP_SUBPROCESS, CANCELLED_START, CLEANUP_END_EVENT = (
+    "CleanupSubProcess", "CancelledStartEvent", "CleanupEndEvent"
+)  # fmt: skip
+# The signal that starts it: named after the event a cancellation records, so that
+# it is no signal of the workflow's own.
+CANCELLED_SIGNAL = "wio.Cancelled"
+
+
 def render_bpmn(
-    root: model.ModelNode,
+    root: model.Model,
     *,
     name: str = "Workflow",
     process_id: str = "Process_1",
@@ -918,16 +965,25 @@ def render_bpmn(
     ``target`` is the engine the expressions are written for: SpiffWorkflow's
     Python, or Camunda 8's FEEL with Zeebe task definitions."""
     renderer = _Renderer(_DIALECTS[target])
+    tree, cleanup = model.parts(root)
     start = renderer.event("startEvent", "StartEvent", "Start")
-    body = renderer.place(root, ROOT)
+    body = renderer.place(tree, ROOT)
     parts = [start, body]
     if body.entry is None or body.exit is not None:
         parts.append(renderer.event("endEvent", "EndEvent", "End"))
     whole = renderer.sequence(parts)
+    if cleanup is not None:
+        below = renderer.cleanup(cleanup).moved(0, whole.height + 2 * GAP_Y)
+        whole.shapes += below.shapes
+        whole.flows += below.flows
+        whole.lanes += below.lanes
+        whole.width = max(whole.width, below.width)
+        whole.height += 2 * GAP_Y + below.height
     whole.moved(100, 100)
     colours: dict[str, State] = {}
     if marks:
         renderer.by_path[END] = "EndEvent"
+        renderer.by_path[CLEANUP_END] = CLEANUP_END_EVENT
         shapes = {**renderer.containers, **renderer.by_path}
         found = shown_on(root, states(root, marks), shapes.__contains__)
         for path, state in found.items():
@@ -945,6 +1001,9 @@ def render_bpmn(
                 for boundary in fired or [f"Boundary_{_path_id(path)}"]:
                     colours.setdefault(boundary, "executed")
         colours.setdefault("StartEvent", "executed")
+        if any(within(p, CLEANUP) for p in found):  # the cancellation started the cleanup
+            colours.setdefault(CLEANUP_SUBPROCESS, "executed")
+            colours.setdefault(CANCELLED_START, "executed")
     return _xml(renderer, whole, _clean(name), process_id, colours)
 
 
@@ -1237,7 +1296,8 @@ def _task_size(name: str) -> tuple[float, float]:
 
 
 def _path_id(path: Path) -> str:
-    return "_".join(map(str, path)) if path else "root"
+    """``0_2`` for ``/0/2``; a cleanup flow's segment -1 is ``c`` (``c_0`` for ``/-1/0``)."""
+    return "_".join("c" if segment == -1 else str(segment) for segment in path) or "root"
 
 
 def _n(value: float) -> str:

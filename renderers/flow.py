@@ -7,6 +7,10 @@ instance's progress (which names nodes by path) maps onto them.
 
 Technical nodes follow the user's rule: a checkpoint shows only its base and
 a recovery shows nothing, unless ``show_technical`` is set.
+
+A workflow's cleanup flow (`wio.model.WithCleanup`) is a group of its own
+titled "On cancel", beside the main flow: from a start named "Cancelled" to an
+end of its own, linked to nothing else (a cancellation may come at any step).
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from attrs import field, frozen
 from wio import model
 from wio.paths import (
     BASE,
+    CLEANUP,
     COMPENSATION,
     ERROR_HANDLER,
     INTERRUPTION_HANDLER,
@@ -28,11 +33,12 @@ from wio.paths import (
     Path,
     child,
     children,
+    within,
 )
 
 from . import errors
+from .marks import CLEANUP_END, JOIN, STATES, Marks, State, shown_on, states
 from .marks import END as END_PATH
-from .marks import STATES, Marks, State, shown_on, states
 
 NodeKind = Literal[
     "start",
@@ -50,7 +56,7 @@ NodeKind = Literal[
 ]
 EdgeKind = Literal["normal", "default", "error", "interrupt", "undo"]
 ClusterKind = Literal[
-    "checkpoint", "parallel", "interruptible", "for_each", "embed", "compensating"
+    "checkpoint", "parallel", "interruptible", "for_each", "embed", "compensating", "cleanup"
 ]
 
 
@@ -75,8 +81,9 @@ class FlowEdge:
 class Cluster:
     """A group of nodes: a parallel section, a section a signal or a timeout may
     interrupt (the trigger's link starts at the group), a for-each section's body
-    (run once per element), an embedded workflow, a compensating section, or
-    (drawn with show_technical) a checkpointed section."""
+    (run once per element), an embedded workflow, a compensating section, the
+    cleanup flow run on a cancellation, or (drawn with show_technical) a
+    checkpointed section."""
 
     id: str
     title: str
@@ -97,10 +104,13 @@ class Flow:
 
 START = "start"
 END = "finish"  # not "end": that is a keyword in Mermaid and cannot be a node id
+# The cleanup flow's group, start and end.
+CLEANUP_GROUP, CANCELLED, CLEANUP_DONE = "cleanup", "cancelled", "cleaned_up"
 
 
 def node_id(path: Path) -> str:
-    return "n" + "_".join(map(str, path)) if path else "n"
+    """``n0_2`` for ``/0/2``; a cleanup flow's segment -1 is ``c`` (``nc_0`` for ``/-1/0``)."""
+    return "n" + "_".join("c" if segment == -1 else str(segment) for segment in path)
 
 
 Step = model.Pure | model.RunIO | model.Dynamic | model.HandleSignal | model.RunChild
@@ -323,7 +333,7 @@ class _Builder:
 
 
 def build_flow(
-    root: model.ModelNode,
+    root: model.Model,
     *,
     show_technical: bool = False,
     executed: Collection[Path] = (),
@@ -331,11 +341,20 @@ def build_flow(
 ) -> Flow:
     """The flow graph of a model; ``marks`` (or only the ``executed`` paths) show
     what an instance ran, where it waits and what failed."""
+    tree, cleanup = model.parts(root)
     builder = _Builder(show_technical)
     builder.add(FlowNode(START, "start", "Start"))
-    exits = builder.build(root, ROOT, [(START, None, "normal")])
+    exits = builder.build(tree, ROOT, [(START, None, "normal")])
     builder.add(FlowNode(END, "end", "End"))
     builder.connect(exits + builder.ends, END)
+    if cleanup is not None:
+        builder.cluster_stack.append([])
+        builder.ends = []
+        builder.add(FlowNode(CANCELLED, "start", "Cancelled"))
+        exits = builder.build(cleanup, CLEANUP, [(CANCELLED, None, "normal")])
+        builder.add(FlowNode(CLEANUP_DONE, "end", "End"))
+        builder.connect(exits + builder.ends, CLEANUP_DONE)
+        builder.close_cluster(CLEANUP_GROUP, "On cancel", "cleanup")
     marks = marks if marks is not None else Marks.from_paths(executed)
     known = {n.id for n in builder.nodes}
     by_state: dict[State, set[str]] = {state: set() for state in STATES}
@@ -344,8 +363,8 @@ def build_flow(
         id_ = _marked_id(path)
         if id_ in known:
             by_state[state].add(id_)
-    if any(by_state.values()):
-        by_state["executed"].add(START)
+            # The start of the flow (the main one, or the cleanup) it is in.
+            by_state["executed"].add(CANCELLED if within(path, CLEANUP) else START)
     top = builder.cluster_stack[0]
     return Flow(
         tuple(builder.nodes),
@@ -360,6 +379,8 @@ def build_flow(
 def _marked_id(path: Path) -> str:
     if path == END_PATH:
         return END
-    if path and path[-1] == -1:
+    if path == CLEANUP_END:
+        return CLEANUP_DONE
+    if path and path[-1] == JOIN:
         return node_id(path[:-1]) + "_join"
     return node_id(path)

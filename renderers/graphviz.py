@@ -116,7 +116,9 @@ _CLUSTER_STYLES: dict[ClusterKind, str] = {
     "for_each": "rounded,bold",
     "embed": "rounded",
     "compensating": "rounded,dashed",
+    "cleanup": "rounded,filled",  # the cleanup flow, shaded apart from the main flow
 }
+CLEANUP_FILL = "#f2f2f2"
 # An error or an interruption leaves its section dashed; an undo, run only after
 # an error, dotted.
 _EDGE_STYLES: dict[EdgeKind, str] = {"error": "dashed", "interrupt": "dashed", "undo": "dotted"}
@@ -133,6 +135,8 @@ def _cluster(
             labeljust="l",
             style=_CLUSTER_STYLES[cluster.kind],
         )
+        if cluster.kind == "cleanup":
+            sub.attr(fillcolor=CLEANUP_FILL)
         for member in cluster.members:
             _node(sub, nodes[member], flow)
         for inner in cluster.clusters:

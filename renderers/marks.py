@@ -5,20 +5,23 @@ The runtime knows what an instance ran (``instance.progress``), where it waits
 holds those model paths, and renderers draw them without knowing the runtime.
 `states` derives what the records do not name: a loop's decision once it
 decided, a parallel section's fork once it started and its join once every
-flow arrived, and the end once the instance finished.
+flow arrived, and the end once the instance finished. A workflow's cleanup
+flow (`wio.model.WithCleanup`) is marked as a tree of its own under
+`wio.paths.CLEANUP`: it ran to its end once the instance is cancelled.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from itertools import pairwise
-from typing import Any, Literal, assert_never
+from typing import Any, Final, Literal, assert_never
 
-from attrs import frozen
+from attrs import evolve, frozen
 
 from wio import model
 from wio.paths import (
     BASE,
+    CLEANUP,
     ERROR_HANDLER,
     INTERRUPTION_HANDLER,
     ON_RESTART,
@@ -40,6 +43,7 @@ class Marks:
     waiting: frozenset[Path] = frozenset()
     failed: frozenset[Path] = frozenset()
     finished: bool = False  # the instance reached the end
+    cancelled: bool = False  # it ended cancelled: after its cleanup flow, if it has one
 
     @classmethod
     def of(cls, instance: Any) -> Marks:
@@ -50,6 +54,7 @@ class Marks:
             frozenset(instance.waiting_at),
             frozenset(instance.failed_at),
             str(instance.status) == "finished",
+            str(instance.status) == "cancelled",
         )
 
     @classmethod
@@ -57,33 +62,43 @@ class Marks:
         return cls(tuple(executed))
 
     def __bool__(self) -> bool:
-        return bool(self.executed or self.waiting or self.failed or self.finished)
+        return bool(
+            self.executed or self.waiting or self.failed or self.finished or self.cancelled
+        )
 
 
-# The workflow's end, which no model node stands for; not (-1,) or (-2,), the
-# root section's join and done (`join_of`, `done_of`).
-END: Path = (-3,)
+# Keys of `states` that no model node stands for. Their segments are negative, as no
+# node's are, and none is -1: the cleanup flow's paths start with it (`CLEANUP`).
+JOIN: Final = -2
+DONE: Final = -3
+END: Final[Path] = (-4,)  # the workflow's end
+CLEANUP_END: Final[Path] = (*CLEANUP, -4)  # the cleanup flow's end
 
 
 def join_of(path: Path) -> Path:
     """The key in `states` of where a section's ways meet again: a parallel
     section's (or fork's) join, a handled or interruptible section's with its
-    handler's. No node's path, as segments are never negative."""
-    return child(path, -1)
+    handler's."""
+    return child(path, JOIN)
 
 
 def done_of(path: Path) -> Path:
     """The key of a section's own end (a subprocess's "Done" event) in `states`,
     present once the section ran to its end through its base."""
-    return child(path, -2)
+    return child(path, DONE)
 
 
-def states(root: model.ModelNode, marks: Marks) -> dict[Path, State]:
+def states(root: model.Model, marks: Marks) -> dict[Path, State]:
     """Each marked node's state; failed over waiting over executed."""
+    tree, cleanup = model.parts(root)
     found: dict[Path, State] = {path: "executed" for path in marks.executed}
-    _derive(root, ROOT, marks, found)
+    _derive(tree, ROOT, marks, found)
     if marks.finished:
         found[END] = "executed"
+    if cleanup is not None:  # it ran to its end once the instance is cancelled
+        _derive(cleanup, CLEANUP, evolve(marks, finished=marks.cancelled), found)
+        if marks.cancelled and _entered(CLEANUP, marks):
+            found[CLEANUP_END] = "executed"
     for path in marks.waiting:
         found[path] = "waiting"
     for path in marks.failed:
@@ -206,17 +221,24 @@ RANK: dict[State, int] = {"executed": 0, "waiting": 1, "failed": 2}
 
 
 def shown_on(
-    root: model.ModelNode, found: dict[Path, State], drawn: Callable[[Path], bool]
+    root: model.Model, found: dict[Path, State], drawn: Callable[[Path], bool]
 ) -> dict[Path, State]:
     """``found`` as a renderer can show it: a node it does not draw (a recovery,
     unless technical nodes are shown) where the instance waits or failed is marked
     on the nearest element it draws: the section drawn around it (a subprocess),
-    else the element the instance reaches next, else the end."""
+    else the element the instance reaches next, else the end (the cleanup flow's
+    own, for a node in it)."""
+    tree, cleanup = model.parts(root)
     shown = dict(found)
     for path, state in found.items():
-        if state == "executed" or path == END or drawn(path):
+        if state == "executed" or path in (END, CLEANUP_END) or drawn(path):
             continue
-        nearest = _nearest_drawn(root, path, drawn)
+        if not within(path, CLEANUP):
+            nearest = _nearest_drawn(tree, ROOT, END, path, drawn)
+        elif cleanup is not None:
+            nearest = _nearest_drawn(cleanup, CLEANUP, CLEANUP_END, path, drawn)
+        else:
+            continue  # a cleanup path of a model without one
         if nearest is not None and RANK[state] > RANK[shown.get(nearest, "executed")]:
             shown[nearest] = state
         elif nearest is not None:
@@ -224,16 +246,19 @@ def shown_on(
     return shown
 
 
-def _nearest_drawn(root: model.ModelNode, path: Path, drawn: Callable[[Path], bool]) -> Path | None:
-    ancestors = [(root, ROOT)]  # the nodes from the root down to the one at ``path``
-    for depth in range(len(path)):
+def _nearest_drawn(
+    top: model.ModelNode, top_path: Path, end: Path, path: Path, drawn: Callable[[Path], bool]
+) -> Path | None:
+    """In the tree ``top`` (at ``top_path``) whose end is ``end``."""
+    ancestors = [(top, top_path)]  # the nodes from the top down to the one at ``path``
+    for depth in range(len(top_path), len(path)):
         node, at = ancestors[-1]
         kid = next((k for k in children(node) if k.path(at) == path[: depth + 1]), None)
         if kid is None:
             return None  # not a path of this model (a dynamic part's)
         ancestors.append((kid.node, kid.path(at)))
-    for depth in reversed(range(len(path))):
-        parent, at = ancestors[depth]
+    for depth in reversed(range(len(top_path), len(path))):
+        parent, at = ancestors[depth - len(top_path)]
         if isinstance(parent, model.Sequence):  # the steps after it, in order
             later = [k for k in children(parent) if k.path(at)[-1] > path[depth]]
             for step in later:
@@ -246,7 +271,7 @@ def _nearest_drawn(root: model.ModelNode, path: Path, drawn: Callable[[Path], bo
             continue  # its split comes before the branch: what follows the section
         if drawn(at):  # the loop's decision after its body, or a section drawn around it
             return at
-    return END if drawn(END) else None
+    return end if drawn(end) else None
 
 
 def _first_drawn(node: model.ModelNode, path: Path, drawn: Callable[[Path], bool]) -> Path | None:

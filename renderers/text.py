@@ -2,7 +2,9 @@
 
 Each line of a marked tree starts with ``[x]`` (ran), ``[>]`` (waits there
 now), ``[!]`` (failed) or ``[ ]``; a construct's line shows the strongest mark
-inside it (failed, then waiting, then ran).
+inside it (failed, then waiting, then ran). A workflow's cleanup flow
+(`wio.model.WithCleanup`) follows the tree, as a tree of its own introduced by
+``on cancel:``.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from collections.abc import Collection
 from typing import assert_never
 
 from wio import model
-from wio.paths import BASE, ROOT, Child, Path, child, children
+from wio.paths import BASE, CLEANUP, ROOT, Child, Path, child, children, within
 
 from .marks import Marks, State, shown_on, states
 
@@ -19,27 +21,37 @@ _SIGNS = {"failed": "[!] ", "waiting": "[>] ", "executed": "[x] "}
 
 
 def render_text(
-    root: model.ModelNode,
+    root: model.Model,
     *,
     show_technical: bool = True,
     executed: Collection[Path] = (),
     marks: Marks | None = None,
 ) -> str:
     marks = marks if marks is not None else Marks.from_paths(executed)
+    tree, cleanup = model.parts(root)
+    trees = [(tree, ROOT, "")]
+    if cleanup is not None:
+        trees.append((cleanup, CLEANUP, "on cancel: "))
     found: dict[Path, State] = {}
     if marks:
         drawn: set[Path] = set()  # the paths with a line of their own
-        _walk(root, ROOT, "", "", [], {}, show_technical, drawn)
+        for top, at, label in trees:
+            _walk(top, at, "", label, [], {}, show_technical, drawn)
         found = shown_on(root, states(root, marks), drawn.__contains__)
     lines: list[str] = []
-    _walk(root, ROOT, "", "", lines, found, show_technical)
+    for top, at, label in trees:
+        _walk(top, at, "", label, lines, found, show_technical)
     return "\n".join(lines) + "\n"
 
 
 def _mark(path: Path, found: dict[Path, State]) -> str:
     if not found:
         return ""
-    inside = {state for p, state in found.items() if p[: len(path)] == path}
+    inside = {
+        state
+        for p, state in found.items()
+        if within(p, path) and within(p, CLEANUP) == within(path, CLEANUP)  # trees apart
+    }
     for state in ("failed", "waiting", "executed"):
         if state in inside:
             return _SIGNS[state]

@@ -79,6 +79,7 @@ def workflows() -> dict[str, Any]:
         "evolved": evolved(),
         "long_names": long_names(),
         "tracked": tracked(approval_signal()),
+        "shop": example("shop").workflow,  # with a cleanup flow: an event subprocess
         **degenerate(),
     }
 

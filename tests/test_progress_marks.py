@@ -13,6 +13,7 @@ import json
 import shutil
 import subprocess
 import xml.etree.ElementTree as ET
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -21,9 +22,12 @@ import pytest
 from tests.conftest import ROOT, example
 from tests.diagram_consumers import node, require, require_chromium
 from tests.diagram_workflows import approval_signal, tracked
-from tests.nodes import Ev
-from wio import WIO, InstanceStatus, Runtime, Workflow
+from tests.nodes import Effects, Ev
+from wio import WIO, InstanceStatus, ManualClock, Runtime, Workflow
+from wio.journal import open_journal
+from wio.operations import cancel
 from wio.renderers import Marks, render
+from wio.worker import Worker
 
 
 @pytest.fixture(scope="module")
@@ -313,3 +317,113 @@ def test_a_loop_round_that_ran_marks_its_subprocess_start_done_and_join() -> Non
     assert fills["Start_1_0_0"] == fills["End_1_0_0"] == fills["Join_1_0_0"] == executed
     assert fills["Loop_1_0"] == fills["Task_1_0_1"] == executed  # Not yet: revised
     assert fills["Task_1_0_0_2"] is None and fills["Task_2"] is None  # Escalate, Publish
+
+
+def cleanup_shop(effects: Effects) -> Workflow[Any, Any, Any]:
+    """A shop whose cleanup flow refunds, waits out a grace period, then tells the customer."""
+    return Workflow(
+        effects.step("Charge")
+        >> WIO.await_for(timedelta(days=14), name="Cooling-off")
+        >> effects.step("Ship"),
+        name="cleanup-marks",
+        input_type=int,
+        on_cancel=effects.step("Refund")
+        >> WIO.await_for(timedelta(hours=1), name="Grace")
+        >> effects.step("Tell"),
+    )
+
+
+@pytest.fixture(scope="module")
+def cancelled(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """A real instance (SQLite journal file, a worker) cancelled in its cooling-off
+    period: its marks while its cleanup waits out the grace period, and once done."""
+    url = f"sqlite:///{tmp_path_factory.mktemp('cancelled') / 'j.db'}"
+    clock, effects = ManualClock(datetime(2026, 1, 1, tzinfo=UTC)), Effects()
+    workflow = cleanup_shop(effects)
+    journal = open_journal(url)
+    Runtime(workflow, journal=journal, clock=clock).create("c-1", 5).advance()
+    worker = Worker(journal, [workflow], clock=clock)
+    worker.register()  # tells `cancel` that the workflow has a cleanup flow
+    cancel(journal, "c-1", "the customer withdrew", now=clock.now())
+    worker.run_once()  # the refund, then the grace period's timer
+    mid = Runtime(workflow, journal=journal, clock=clock).get("c-1")
+    assert mid.status == InstanceStatus.RUNNING and effects.calls == ["Charge", "Refund"]
+    clock.advance(2 * 3600)
+    worker.run_once()
+    done = Runtime(workflow, journal=journal, clock=clock).get("c-1")
+    assert done.status == InstanceStatus.CANCELLED
+    assert effects.calls == ["Charge", "Refund", "Tell"]
+    return {"workflow": workflow, "mid": Marks.of(mid), "done": Marks.of(done)}
+
+
+def test_a_cancelled_instance_is_marked_in_its_cleanup_flow_in_every_format(
+    cancelled: dict[str, Any], tmp_path: Path
+) -> None:
+    workflow = cancelled["workflow"]
+    charts = [tmp_path / "mid.mmd", tmp_path / "done.mmd"]
+    for chart, name in zip(charts, ("mid", "done"), strict=True):
+        chart.write_text(str(render(workflow, "mermaid", marks=cancelled[name])))
+    mid, done = (
+        {f"{id_}:{v['text']}": (v["classes"] or [""])[0] for id_, v in result["vertices"].items()}
+        for result in node("parse_mermaid.mjs", charts)
+    )
+    assert mid == {
+        "start:Start": "executed", "n0:Charge": "executed", "n1:Cooling-off": "executed",
+        "n2:Ship": "", "finish:End": "",  # the cancellation stopped the main flow
+        "cancelled:Cancelled": "executed", "nc_0:Refund": "executed", "nc_1:Grace": "waiting",
+        "nc_2:Tell": "", "cleaned_up:End": "",
+    }  # fmt: skip
+    assert done == {
+        **mid, "nc_1:Grace": "executed", "nc_2:Tell": "executed", "cleaned_up:End": "executed"
+    }  # fmt: skip
+
+    tree = str(render(workflow, "text", marks=cancelled["mid"]))
+    assert tree.splitlines()[0] == "[x] Sequence"  # the main flow: what it ran
+    assert "on cancel: [>] Sequence" in tree and "├── [>] Timer 'Grace'" in tree
+    assert "└── [ ] RunIO 'Tell'" in tree and "└── [ ] RunIO 'Ship'" in tree
+
+    require("Graphviz", shutil.which("dot") is not None, "apt-get install graphviz")
+    source = tmp_path / "mid.dot"
+    source.write_text(str(render(workflow, "dot", marks=cancelled["mid"])))
+    drawn = subprocess.run(["dot", "-Tjson", str(source)], capture_output=True, text=True)
+    assert drawn.returncode == 0 and drawn.stderr == "", drawn.stderr
+    objects = json.loads(drawn.stdout)["objects"]
+    classes = {o["name"]: o.get("class") for o in objects if "nodes" not in o}
+    assert classes["nc_0"] == "executed" and classes["nc_1"] == "waiting"
+    assert classes["nc_2"] is None and classes["cancelled"] == "executed"
+    assert [o["label"] for o in objects if "nodes" in o] == ["On cancel"]
+
+    di = "{http://www.omg.org/spec/BPMN/20100524/DI}BPMNShape"
+    bioc = "{http://bpmn.io/schema/bpmn/biocolor/1.0}fill"
+    files, fills = [], {}
+    for name in ("mid", "done"):
+        xml = str(render(workflow, "bpmn", marks=cancelled[name]))
+        files.append(tmp_path / f"{name}.bpmn")
+        files[-1].write_text(xml)
+        fills[name] = {s.get("bpmnElement", ""): s.get(bioc) for s in ET.fromstring(xml).iter(di)}
+    executed, waiting = "#d4edda", "#fff3cd"
+    assert fills["mid"]["CancelledStartEvent"] == executed == fills["mid"]["Task_c_0"]
+    assert fills["mid"]["Timer_c_1"] == waiting and fills["mid"]["Task_2"] is None
+    assert fills["mid"]["Task_c_2"] is None is fills["mid"]["CleanupEndEvent"]
+    assert fills["done"]["CleanupEndEvent"] == executed == fills["done"]["Task_c_2"]
+    assert fills["done"]["EndEvent"] is None  # it was cancelled, never finished
+    for result in node("lint_bpmn.mjs", files):
+        assert result["error"] is None and result["warnings"] == [] and result["reports"] == []
+
+
+def test_technical_nodes_in_the_cleanup_flow_follow_the_users_rule() -> None:
+    """A checkpoint in the cleanup flow shows only its base unless technical nodes are
+    shown, as in the main flow."""
+    from tests.nodes import restore, save
+
+    workflow = Workflow(
+        WIO.pure(1).named("Main"),
+        name="technical-cleanup",
+        on_cancel=WIO.pure(2).named("Undo").checkpointed(save, restore),
+    )
+    plain = str(render(workflow, "mermaid"))
+    technical = str(render(workflow, "mermaid", show_technical=True))
+    assert "Checkpoint" not in plain and 'nc_0("Undo")' in plain
+    assert 'subgraph cpc ["Checkpoint"]' in technical and 'nc_0("Undo")' in technical
+    assert "Checkpoint" in str(render(workflow, "text", show_technical=True))
+    assert "Checkpoint" not in str(render(workflow, "text", show_technical=False))

@@ -320,7 +320,7 @@ def _render(args: argparse.Namespace) -> int:
             runtime = Runtime(definition, journal=journal)
             marks = Marks.of(runtime.get(args.instance))
     output = render(
-        definition.wio,
+        definition,
         args.format,
         show_technical=args.show_technical,
         marks=marks,

@@ -520,9 +520,7 @@ def _draw(workflow: Workflow[Any, Any, Any], marks: Any = None) -> str:
     from wio.renderers import render
 
     try:
-        output = render(
-            workflow.wio, "svg", marks=marks, name=workflow.wio.meta.name or workflow.name
-        )
+        output = render(workflow, "svg", marks=marks, name=workflow.wio.meta.name or workflow.name)
     except WioError as exc:
         return f"<p class=error role=alert>The diagram cannot be drawn: {_e(exc)}</p>"
     return _svg(output if isinstance(output, str) else output.decode())
@@ -597,11 +595,11 @@ def workflow_download(api: Api, name: str, version: int, file: str) -> Response[
         )
     title = workflow.wio.meta.name or workflow.name
     if file == "model.json":
-        return Response(str(render(workflow.wio, "json")), media_type=MediaType.JSON)
+        return Response(str(render(workflow, "json")), media_type=MediaType.JSON)
     if file == "diagram.svg":
         return Response(_svg(_draw(workflow)), media_type="image/svg+xml")
     if file == "diagram.bpmn":
-        body = render(workflow.wio, "bpmn", name=title, bpmn_target="camunda8")
+        body = render(workflow, "bpmn", name=title, bpmn_target="camunda8")
         return Response(
             str(body),
             media_type="application/xml",

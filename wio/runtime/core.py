@@ -391,7 +391,8 @@ class InstanceCore:
         self.retry_state = RetryState()
         self.retry_not_before = None
         state = current_state(cursor)
-        return proceed(Cursor(Evaluate(self.cleanup, state, CLEANUP), None, state, None))
+        # Its progress goes on from what the workflow ran, for diagrams to show both.
+        return proceed(Cursor(Evaluate(self.cleanup, state, CLEANUP), None, state, cursor.log))
 
     def restore_attempts(
         self,

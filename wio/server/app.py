@@ -46,6 +46,7 @@ from wio.journal import (
     UnknownInstance,
 )
 from wio.operations import NoSuchInstance, OperationRefused, cancel, fork, retry
+from wio.renderers.marks import Marks
 from wio.runtime import Runtime
 from wio.signals import Signal
 from wio.tracing import under_remote_parent
@@ -333,17 +334,15 @@ def _common_handlers(api: Api) -> list[Any]:
     return [health, list_workflows]
 
 
-def _rendered(
-    workflow: Workflow[Any, Any, Any], format: str, executed: set[tuple[int, ...]]
-) -> Response[str]:
+def _rendered(workflow: Workflow[Any, Any, Any], format: str, marks: Marks | None) -> Response[str]:
     from wio.renderers import render
 
     if format not in FORMATS:
         raise WioError(f"unknown format {format!r}: expected one of {', '.join(FORMATS)}")
     output = render(
-        workflow.wio,
+        workflow,
         format,
-        executed=executed,
+        marks=marks,
         name=workflow.wio.meta.name or workflow.name,
     )
     text = output if isinstance(output, str) else output.decode()
@@ -427,11 +426,9 @@ def _instance_handlers(api: Api) -> list[Any]:
         instance_id: FromPath[str],
         format: str = Parameter(default="mermaid", pattern="^(mermaid|dot|svg|text)$"),
     ) -> Response[str]:
-        from wio.renderers import executed_paths
-
         definition = api.definition(api.record(instance_id))
         instance = Runtime(definition, journal=api.journal).get(instance_id)
-        return _rendered(definition, format, executed_paths(instance.progress))
+        return _rendered(definition, format, Marks.of(instance))
 
     @post("/instances/{instance_id:str}/retry", sync_to_thread=True, status_code=200)
     def retry_instance(instance_id: FromPath[str]) -> InstanceView:
@@ -534,7 +531,7 @@ def _workflow_handlers(api: Api, workflow: Workflow[Any, Any, Any]) -> list[Any]
     def render_workflow(
         format: str = Parameter(default="json", pattern="^(json|mermaid|bpmn|dot|svg|text)$"),
     ) -> Response[str]:
-        return _rendered(workflow, format, set())
+        return _rendered(workflow, format, None)
 
     handlers.append(render_workflow)
     return handlers
