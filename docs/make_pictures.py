@@ -1,11 +1,11 @@
 """Regenerate the pictures of docs/renderers/: python docs/make_pictures.py [OUT_DIR]
 
 Draws the order, checkpointing, evolution, fulfilment, packing, onboarding,
-booking and payouts examples as each renderer's consumer draws them: Graphviz's dot for DOT,
+booking, payouts and shop examples as each renderer's consumer draws them: Graphviz's dot for DOT,
 bpmn-js (in headless Chromium) for BPMN and Mermaid itself (in headless Chromium)
-for Mermaid; and the approval example's progress, from an instance waiting for its
-second review. Needs Graphviz, Chromium and the npm packages of tests/consumers
-(see .ci/run).
+for Mermaid; the approval example's progress, from an instance waiting for its
+second review; and the shop example's, from an instance cancelled and cleaned up.
+Needs Graphviz, Chromium and the npm packages of tests/consumers (see .ci/run).
 """
 
 from __future__ import annotations
@@ -33,6 +33,7 @@ EXAMPLES = {
     "onboarding": "docs/examples/onboarding.py:workflow",
     "booking": "docs/examples/booking.py:workflow",
     "payouts": "docs/examples/payouts.py:workflow",
+    "shop": "docs/examples/shop.py:workflow",
 }
 CONSUMERS = ROOT / "tests" / "consumers"
 
@@ -52,6 +53,27 @@ def approval_progress() -> tuple[Any, Marks]:
     return approval.workflow.wio, Marks.of(instance)
 
 
+def shop_cancelled(scratch: Path) -> tuple[Any, Marks]:
+    """The shop example, and the marks of an order cancelled in its cooling-off period
+    whose cleanup a worker ran (on a scratch SQLite journal): refunded, customer told."""
+    sys.path.insert(0, str(ROOT / "docs" / "examples"))
+    import shop
+
+    from wio.journal import open_journal
+    from wio.operations import cancel
+    from wio.worker import Worker
+
+    journal = open_journal(f"sqlite:///{scratch / 'shop.db'}")
+    worker = Worker(journal, [shop.workflow])
+    worker.register()  # tells `cancel` that the shop has a cleanup flow
+    Runtime(shop.workflow, journal=journal).create("S-1", shop.Order("S-1", 700)).advance()
+    cancel(journal, "S-1", "the customer withdrew")
+    worker.run_once()
+    marks = Marks.of(Runtime(shop.workflow, journal=journal).get("S-1"))
+    journal.close()
+    return shop.workflow, marks
+
+
 def main(out: Path) -> None:
     out.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as scratch:
@@ -69,15 +91,19 @@ def main(out: Path) -> None:
             diagram = sources / f"{name}.bpmn.bpmn"
             diagram.write_text(str(render(workflow, "bpmn", name=name)))
             bpmn.append(diagram)
-        workflow, marks = approval_progress()
-        name = "approval-progress"
-        (out / f"{name}.graphviz.svg").write_text(str(render(workflow, "svg", marks=marks)))
-        chart = sources / f"{name}.mermaid.mmd"
-        chart.write_text(str(render(workflow, "mermaid", marks=marks)))
-        mermaid.append(chart)
-        diagram = sources / f"{name}.bpmn.bpmn"
-        diagram.write_text(str(render(workflow, "bpmn", name="approval", marks=marks)))
-        bpmn.append(diagram)
+        for name, (workflow, marks) in {
+            "approval": approval_progress(),
+            "shop": shop_cancelled(sources),
+        }.items():
+            progress = f"{name}-progress"
+            svg = render(workflow, "svg", marks=marks)
+            (out / f"{progress}.graphviz.svg").write_text(str(svg))
+            chart = sources / f"{progress}.mermaid.mmd"
+            chart.write_text(str(render(workflow, "mermaid", marks=marks)))
+            mermaid.append(chart)
+            diagram = sources / f"{progress}.bpmn.bpmn"
+            diagram.write_text(str(render(workflow, "bpmn", name=name, marks=marks)))
+            bpmn.append(diagram)
         for script, files in (("draw_bpmn.mjs", bpmn), ("render_mermaid.mjs", mermaid)):
             subprocess.run(
                 ["node", str(CONSUMERS / script), *map(str, files)],

@@ -62,9 +62,7 @@ class Marks:
         return cls(tuple(executed))
 
     def __bool__(self) -> bool:
-        return bool(
-            self.executed or self.waiting or self.failed or self.finished or self.cancelled
-        )
+        return bool(self.executed or self.waiting or self.failed or self.finished or self.cancelled)
 
 
 # Keys of `states` that no model node stands for. Their segments are negative, as no

@@ -683,3 +683,45 @@ def test_compat_sees_a_change_inside_every_kind_of_node(kind: type[Any]) -> None
     ]
     assert report.breaking_for([where]) == report.changes
     assert compare(before, node_of(kind)).changes == ()
+
+
+@frozen
+class Voided:
+    value: int
+
+
+def test_the_cleanup_flows_of_two_versions_are_compared() -> None:
+    """A cleanup (`Workflow.on_cancel`) is a tree of its own: its changes break the
+    instances whose cleanup recorded events, and only those; the workflow's own
+    changes never break an instance for its cleanup's events."""
+    from wio import Workflow
+
+    void = WIO.run(lambda v: Voided(v), lambda v, e: e.value, event=Voided).named("C")
+
+    def version(flow: WIO[int, Any, Any], cleanup: WIO[int, Any, Any] | None) -> Any:
+        return Workflow(flow, name="voiding", input_type=int, on_cancel=cleanup)
+
+    v1 = version(a >> b, c)
+    cleaning_up = [(0,), (1,), (-1,)]  # a, b, then the cleanup's step after a cancel
+    for old, new in [
+        (v1, version(a >> b, void)),
+        (v1, from_json(model_json(version(a >> b, void)))),
+    ]:
+        (changed,) = compare(old, new).changes
+        assert (changed.kind, changed.old_path, changed.verdict) == (
+            "event-type-changed", (-1,), Verdict.BREAKING
+        )  # fmt: skip
+        report = compare(old, new)
+        assert report.breaking_for(cleaning_up) == (changed,)
+        assert report.breaking_for([(0,), (1,)]) == ()  # not cancelled: not affected
+    (added,) = compare(version(a >> b, None), v1).changes
+    assert (added.kind, added.new_path, added.verdict) == ("cleanup-added", (-1,), Verdict.SAFE)
+    removed = compare(v1, version(a >> b, None))
+    assert [c.kind for c in removed.changes] == ["cleanup-removed"]
+    assert removed.breaking_for(cleaning_up) == removed.changes
+    assert removed.breaking_for([(0,)]) == ()
+    # A step inserted in the workflow breaks those past it, not for a cleanup's events.
+    inserted = compare(v1, version(a >> d >> b, c))
+    assert inserted.breaking_for([(0,), (-1,)]) == ()
+    assert inserted.breaking_for([(0,), (1,)]) != ()
+    assert compare(v1, version(a >> b, c)).changes == ()

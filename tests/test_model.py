@@ -144,3 +144,33 @@ def test_a_for_each_section_round_trips_and_fits_the_schema() -> None:
     bad = {**unstructure(model), "key": "index"}
     with pytest.raises(jsonschema.ValidationError):
         jsonschema.validate(bad, SCHEMA)
+
+
+def test_a_workflow_with_a_cleanup_flow_is_modelled_with_it() -> None:
+    """`WithCleanup` around the tree: it fits the schema, round-trips, and is only ever
+    a root; a workflow without a cleanup keeps its tree's model, byte for byte."""
+    from wio import Workflow
+    from wio.cancellation import declares_cleanup
+    from wio.model import WithCleanup
+    from wio.worker import registered_model
+
+    shop = example("shop").workflow
+    model = to_model(shop)
+    assert isinstance(model, WithCleanup) and model.base == to_model(shop.wio)
+    assert model.on_cancel == to_model(shop.on_cancel)
+    data = unstructure(model)
+    assert list(data) == ["base", "on_cancel", "_type"] and data["_type"] == "WithCleanup"
+    jsonschema.validate(data, SCHEMA)
+    assert from_json(to_json(shop)) == model and structure(data) == model
+    assert registered_model(shop) == data and declares_cleanup(data)
+    plain = Workflow(shop.wio, name="shop")
+    assert to_json(plain) == to_json(shop.wio) and not declares_cleanup(registered_model(plain))
+    # What workers registered before the WithCleanup root: the cleanup beside the tree.
+    assert declares_cleanup({**unstructure(to_model(shop.wio)), "on_cancel": data["on_cancel"]})
+    nested = {"_type": "Sequence", "steps": [data, data]}
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate(nested, SCHEMA)
+    with pytest.raises(ModelFormatError, match=r"only a model's root @ model.steps\[0\]"):
+        structure(nested)
+    with pytest.raises(ModelFormatError, match=r"required field missing @ model\.on_cancel"):
+        structure({"_type": "WithCleanup", "base": data["base"]})

@@ -15,7 +15,7 @@ from syrupy.assertion import SnapshotAssertion
 from tests.conftest import EXAMPLES, example
 from wio import WIO, Workflow
 from wio.model import to_model
-from wio.paths import descend, format_path
+from wio.paths import CLEANUP, descend, format_path
 from wio.renderers.flow import build_flow
 
 
@@ -44,14 +44,19 @@ def test_every_example_module_defines_workflows() -> None:
 def test_model_paths_of_every_example_node(
     module: str, attribute: str, snapshot: SnapshotAssertion
 ) -> None:
+    value = getattr(example(module), attribute)
     workflow = wio_of(module, attribute)
+    cleanup = value.on_cancel if isinstance(value, Workflow) else None
     nodes = [
         f"{format_path(path)} {type(node).__name__} {node.meta.name or ''}".rstrip()
-        for node, path in descend(workflow)
+        for node, path in [
+            *descend(workflow),
+            *(descend(cleanup, CLEANUP) if cleanup is not None else ()),  # under /-1
+        ]
     ]
     drawn = [
         f"{format_path(node.path)} {node.kind} {node.label}"
-        for node in build_flow(to_model(workflow), show_technical=True).nodes
+        for node in build_flow(to_model(value), show_technical=True).nodes
         if node.path is not None
     ]
     assert {"nodes": nodes, "drawn": drawn} == snapshot

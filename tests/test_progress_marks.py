@@ -368,8 +368,8 @@ def test_a_cancelled_instance_is_marked_in_its_cleanup_flow_in_every_format(
         for result in node("parse_mermaid.mjs", charts)
     )
     assert mid == {
-        "start:Start": "executed", "n0:Charge": "executed", "n1:Cooling-off": "executed",
-        "n2:Ship": "", "finish:End": "",  # the cancellation stopped the main flow
+        "start:Start": "executed", "n0:Charge": "executed",
+        "n1:Cooling-off": "", "n2:Ship": "", "finish:End": "",  # cancelled in its cooling-off
         "cancelled:Cancelled": "executed", "nc_0:Refund": "executed", "nc_1:Grace": "waiting",
         "nc_2:Tell": "", "cleaned_up:End": "",
     }  # fmt: skip
