@@ -20,7 +20,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from wio import Runtime  # noqa: E402
-from wio.loading import load_workflow  # noqa: E402
+from wio.loading import load_definition  # noqa: E402
 from wio.renderers import Marks, render  # noqa: E402
 
 EXAMPLES = {
@@ -80,7 +80,7 @@ def main(out: Path) -> None:
         sources = Path(scratch)
         bpmn, mermaid = [], []
         for name, target in EXAMPLES.items():
-            workflow = load_workflow(str(ROOT / target))
+            workflow = load_definition(str(ROOT / target))  # with its cleanup flow, if any
             for technical in (False, True):
                 suffix = "-technical" if technical else ""
                 svg = render(workflow, "svg", show_technical=technical, name=name)

@@ -725,3 +725,17 @@ def test_the_cleanup_flows_of_two_versions_are_compared() -> None:
     assert inserted.breaking_for([(0,), (-1,)]) == ()
     assert inserted.breaking_for([(0,), (1,)]) != ()
     assert compare(v1, version(a >> b, c)).changes == ()
+
+
+def test_wio_compat_compares_the_cleanup_flow_of_a_workflow_target(tmp_path: Any) -> None:
+    from wio import Workflow
+    from wio.loading import load_definition
+
+    shop = load_definition("docs/examples/shop.py:workflow")
+    without = tmp_path / "without-cleanup.json"
+    without.write_text(model_json(Workflow(shop.wio, name="shop")))
+    removed = wio("compat", "docs/examples/shop.py:workflow", str(without))
+    assert removed.returncode == 1, removed.stdout + removed.stderr
+    assert "breaking   cleanup-removed                  old /-1" in removed.stdout
+    added = wio("compat", str(without), "docs/examples/shop.py:workflow")
+    assert added.returncode == 0 and "safe       cleanup-added" in added.stdout, added.stdout

@@ -364,8 +364,9 @@ def _compat(args: argparse.Namespace) -> int:
 
 
 def _version(source: str) -> Any:
-    """A workflow version: a model JSON file (``*.json``) or a workflow target."""
-    from wio.loading import load_workflow
+    """A workflow version: a model JSON file (``*.json``) or a workflow target (a
+    `Workflow`, whose cleanup flow is compared too, or a bare WIO)."""
+    from wio.loading import load_definition
     from wio.model import from_json
 
     if source.endswith(".json"):
@@ -379,7 +380,7 @@ def _version(source: str) -> Any:
         except WioError as exc:
             raise WioError(f"{source}: {exc}") from None
     try:
-        return load_workflow(source)
+        return load_definition(source)
     except WioError:
         raise
     except Exception as exc:  # the user's module failed to import
