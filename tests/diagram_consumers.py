@@ -92,7 +92,9 @@ def xsd_problems(path: Path) -> list[str]:
     return problems
 
 
-def spiff_run(path: Path, data: dict[str, Any], called: Sequence[Path] = ()) -> list[str]:
+def spiff_run(
+    path: Path, data: dict[str, Any], called: Sequence[Path] = (), send: Sequence[str] = ()
+) -> list[str]:
     """Parse with SpiffWorkflow's XSD validator, build the spec and run it to the end.
 
     Service tasks wait for their service, as wio's steps wait for their effect;
@@ -101,7 +103,9 @@ def spiff_run(path: Path, data: dict[str, Any], called: Sequence[Path] = ()) -> 
     engine has computed its release time (moving that time into the past, as
     wio's tests move a ManualClock). Returns the ids of the elements that ran.
     ``called`` are the files of the processes its call activities call (child
-    workflows), which SpiffWorkflow runs inline.
+    workflows), which SpiffWorkflow runs inline. The signals named in ``send`` are
+    sent the first time the process waits, as an operator would send them (an event
+    subprocess's start is no wait SpiffWorkflow lists).
     """
     _schemas()
     from SpiffWorkflow.bpmn import BpmnWorkflow
@@ -133,6 +137,12 @@ def spiff_run(path: Path, data: dict[str, Any], called: Sequence[Path] = ()) -> 
     workflow.do_engine_steps()
     for _ in range(1000):
         pending = workflow.get_tasks(state=TaskState.READY | TaskState.STARTED)
+        if not pending and send:
+            for name in send:
+                workflow.send_event(BpmnEvent(SignalEventDefinition(name)))
+            send = ()
+            workflow.do_engine_steps()
+            continue
         if not pending:
             waiting = workflow.waiting_events()
             signals = [e for e in waiting if e.event_type == "SignalEventDefinition"]

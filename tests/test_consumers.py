@@ -335,3 +335,28 @@ def test_camunda8_for_each_iterates_its_elements_and_compensation_needs_8_5(
     assert all("8.5 or newer" in r["message"] for r in old["reports"])
     (new,) = node("lint_camunda.mjs", [booking], CAMUNDA="8.5")
     assert new["reports"] == [] and new["error"] is None
+
+
+def test_the_cleanup_flow_is_an_event_subprocess_the_consumers_run_and_draw(
+    bpmn_files: list[Path], tmp_path: Path
+) -> None:
+    """The shop's cleanup: SpiffWorkflow, sent the ``wio.Cancelled`` signal while the
+    order waits out its cooling-off period, runs the cleanup to its end (SpiffWorkflow
+    3.x does not interrupt the main flow for it, as docs/renderers/bpmn.md says);
+    bpmn-js draws the event subprocess and everything in it."""
+    (path,) = [p for p in bpmn_files if p.name == "shop.bpmn"]
+    root = ET.parse(path).getroot()
+    (sub,) = [s for s in root.iter(f"{BPMN}subProcess") if s.get("triggeredByEvent") == "true"]
+    (start,) = sub.iter(f"{BPMN}startEvent")
+    assert (sub.get("name"), start.get("name"), start.get("isInterrupting")) == (
+        "On cancel", "Cancelled", "true"
+    )  # fmt: skip
+    assert "CancelledStartEvent" not in spiff_run(path, {})  # not cancelled: no cleanup
+    ran = spiff_run(path, {}, send=["wio.Cancelled"])
+    assert ran[-4:] == ["CancelledStartEvent", "Task_c_0", "Task_c_1", "CleanupEndEvent"]
+    require_chromium()
+    (drawn,) = node("draw_bpmn.mjs", [path], OUT_DIR=str(tmp_path))
+    assert drawn["error"] is None and drawn["overlaps"] == [], drawn
+    svg = (tmp_path / "shop.svg").read_text()
+    for element in ("CleanupSubProcess", "CancelledStartEvent", "Task_c_1", "CleanupEndEvent"):
+        assert f'data-element-id="{element}"' in svg, element
