@@ -259,3 +259,31 @@ def test_a_worker_killed_mid_cleanup_is_resumed_by_a_fresh_one(
     assert counts["refund R-1"] == (2 if crash == "refund:after" else 1)
     assert counts["notify R-1"] == 1
     assert effects(log)[-1][0] == fresh.pid
+
+
+LINTED_CLEANUP = """
+from wio import WIO, Workflow
+
+charge = WIO.pure(1).named("Charge")
+refund = WIO.pure(0).named("Refund").compensate_with(WIO.pure(0).named("Undo refund"))
+workflow = Workflow(charge, name="linted", on_cancel=refund)
+"""
+
+
+def test_lint_checks_the_cleanup_flow_too(tmp_path: Path) -> None:
+    # A problem in the cleanup is named by its path under /-1, after the main flow's.
+    from wio.lint import lint
+    from wio.paths import format_path
+
+    charge = WIO.pure(1).named("Charge").compensate_with(WIO.pure(0).named("Refund"))
+    refund = WIO.pure(0).named("Refund").compensate_with(WIO.pure(0).named("Undo"))
+    problems = lint(Workflow(WIO.pure(0) >> charge, name="w", on_cancel=refund))
+    assert [(p.code, format_path(p.path)) for p in problems] == [
+        ("unused-compensation", "/1"),
+        ("unused-compensation", "/-1"),
+    ]
+    target = tmp_path / "linted.py"
+    target.write_text(LINTED_CLEANUP)
+    run = wio("lint", f"{target}:workflow")
+    assert run.returncode == 1
+    assert "/-1: unused-compensation" in run.stdout

@@ -340,9 +340,9 @@ def _render(args: argparse.Namespace) -> int:
 
 def _lint(args: argparse.Namespace) -> int:
     from wio.lint import lint
-    from wio.loading import load_workflow
+    from wio.loading import load_definition
 
-    problems = lint(load_workflow(args.target))
+    problems = lint(load_definition(args.target))
     for problem in problems:
         print(problem)
     if not problems:

@@ -24,7 +24,8 @@ from attrs import frozen
 
 from wio import algebra
 from wio.algebra import WIO, Node, always_records, escaping_errors
-from wio.paths import BASE, Path, child, children, descend, format_path, within
+from wio.definition import Workflow
+from wio.paths import BASE, CLEANUP, ROOT, Path, child, children, descend, format_path, within
 
 
 @frozen
@@ -37,17 +38,33 @@ class Problem:
         return f"{format_path(self.path)}: {self.code}: {self.message}"
 
 
-def lint(workflow: WIO[Any, Any, Any]) -> list[Problem]:
-    """Every problem found, in tree order."""
-    found = [problem for node, path in descend(workflow) for problem in _problems(node, path)]
-    return sorted([*found, *_unused_compensations(workflow)], key=lambda p: p.path)
+def lint(workflow: WIO[Any, Any, Any] | Workflow[Any, Any, Any]) -> list[Problem]:
+    """Every problem found, in tree order. A `Workflow`'s cleanup flow
+    (``on_cancel``) is checked too, its paths under ``/-1``."""
+    if isinstance(workflow, Workflow):
+        flows = [(workflow.wio, ROOT)]
+        if workflow.on_cancel is not None:
+            flows.append((workflow.on_cancel, CLEANUP))
+    else:
+        flows = [(workflow, ROOT)]
+    found = [
+        problem
+        for flow, root in flows
+        for node, path in descend(flow, root)
+        for problem in _problems(node, path)
+    ]
+    unused = [problem for flow, root in flows for problem in _unused_compensations(flow, root)]
+    # The main flow's problems first, then the cleanup's.
+    return sorted([*found, *unused], key=lambda p: (within(p.path, CLEANUP), p.path))
 
 
-def _unused_compensations(workflow: WIO[Any, Any, Any]) -> Iterator[Problem]:
+def _unused_compensations(workflow: WIO[Any, Any, Any], root: Path) -> Iterator[Problem]:
     """Steps with an undo that no compensating section encloses (a check about the
     nodes around a node, so not one of `_problems`)."""
-    sections = [path for node, path in descend(workflow) if isinstance(node, algebra.Compensating)]
-    for node, path in descend(workflow):
+    sections = [
+        path for node, path in descend(workflow, root) if isinstance(node, algebra.Compensating)
+    ]
+    for node, path in descend(workflow, root):
         if isinstance(node, algebra.Compensated) and not any(
             within(path, section) for section in sections
         ):

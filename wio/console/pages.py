@@ -537,7 +537,7 @@ def workflows_page(api: Api) -> str:
             base = f"/console/workflows/{quote(name, safe='')}/{workflow.version}"
             anchor = f"wf-{_e(name)}-{workflow.version}"
             instances_link = f"/?workflow={quote(name)}&amp;version={workflow.version}"
-            problems = lint(workflow.wio)
+            problems = lint(workflow)
             lint_html = (
                 "<p class=ok>Lint: no problems.</p>"
                 if not problems
