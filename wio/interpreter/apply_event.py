@@ -50,6 +50,7 @@ from wio.interpreter.cursor import (
     TransformFrame,
     UndoFrame,
     Waiting,
+    build,
     chain_items,
     detached,
     evolve,
@@ -99,7 +100,8 @@ def apply_event(cursor: Cursor, seq: int, event: Any, node: str | None = None) -
     match focus := cursor.focus:
         case AwaitEvent():  # the common case, first
             if accepts(focus.node, event, focus.path):
-                return Applied(_accept(cursor, focus, seq, event), "accepted", None, focus.path)
+                accepted = _accept(cursor, focus, seq, event)
+                return build(Applied, (accepted, "accepted", None, focus.path))
         case InParallel():
             if type(event) is InFlow:
                 routed = _apply_in_flow(cursor, focus, seq, event, node)

@@ -67,7 +67,7 @@ from wio.interpreter import (
     status,
     waiting_at,
 )
-from wio.interpreter.cursor import Chain, Evaluate, evolve
+from wio.interpreter.cursor import Chain, Evaluate, build, evolve
 from wio.interpreter.shield import recorders, shields
 from wio.interpreter.state import waiting_routes
 from wio.journal import InstanceStatus
@@ -346,7 +346,7 @@ class InstanceCore:
                     cursor = applied.cursor
                     if look_ahead and cursor.log is not before:
                         _take_covered(cursor.log, before, covered)
-                    keep(RecordedEvent(seq, event, record.node))
+                    keep(build(RecordedEvent, (seq, event, record.node)))
                     if applied.outcome == "unmatched":
                         self._report(seq, event, applied.expected or "", record.node)
                     elif strict and record.node is not None and applied.node is not None:

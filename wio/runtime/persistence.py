@@ -26,6 +26,7 @@ from wio.definition import Workflow, tags_of
 from wio.errors import DefinitionError, JournalSequenceError, WrongWorkflow
 from wio.fencing import StepLease
 from wio.interpreter import CollectChild, JournalRecord, StartChild, format_path
+from wio.interpreter.cursor import build
 from wio.journal import (
     ConcurrencyConflict,
     DuplicateInstance,
@@ -467,7 +468,7 @@ def journal_records(stored: list[StoredEvent], after: int = 0) -> list[JournalRe
             type_, flow = innermost_stored_type(e)
             keep(JournalRecord(e.seq, type_, e.node, e, None if e.node else flow))
         else:
-            keep(JournalRecord(e.seq, e.type, e.node, e))
+            keep(build(JournalRecord, (e.seq, e.type, e.node, e, None)))
     return records
 
 
