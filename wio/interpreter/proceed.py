@@ -143,6 +143,8 @@ def proceed_from(
                         focus = Finished(focus.value)
                         break
                     focus, stack, state = _return_value(focus.value, stack, state)
+                    if type(focus) is AwaitEvent:  # the next step of a sequence
+                        break
                 case ReturnError():
                     if stack is None:
                         focus = FailedWith(focus.error)
