@@ -191,7 +191,7 @@ def _shielded(focus: Evaluate, ahead: Ahead) -> tuple[ReturnValue, Any, StepReco
     cover = find_cover(ahead, node, path)
     if cover is None:
         return None
-    event = innermost(ahead.decode(cover.record))
+    event = innermost(ahead.decode(cover.record.stored))
     output = node.recover_state(value, event)
     kind = "checkpoint" if isinstance(node, Checkpoint) else "recover"
     seq = cover.record.seq
