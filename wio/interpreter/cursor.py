@@ -370,7 +370,7 @@ class Cursor(NamedTuple):
 
 
 # Calling a NamedTuple class runs its `__new__`, a Python function; `tuple.__new__`
-# builds the same value in C, in a third of the time (a tenth of a replay was
+# builds the same value in C, in a third of the time (a sixth of a replay was
 # spent in those functions). The hot paths of every step and replayed event use
 # it, always with every field: ``build(Cursor, (focus, stack, ..., ahead))``.
 build = tuple.__new__
