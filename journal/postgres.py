@@ -734,7 +734,9 @@ class PostgresJournal:
             ).fetchall()
         if not rows and after_seq <= 0:
             self.get_instance(instance_id)  # raises UnknownInstance
-        return [StoredEvent(instance_id, *row) for row in rows]
+        # Built by `tuple.__new__` in C: calling the class would run its Python `__new__`.
+        build = tuple.__new__
+        return [build(StoredEvent, (instance_id, *row)) for row in rows]
 
     def family(self, instance_id: str) -> Family:
         with self._connection() as conn:

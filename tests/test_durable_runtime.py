@@ -252,6 +252,18 @@ def test_two_classes_under_one_name_are_refused() -> None:
         EventCodec([OtherEv, Ev])
 
 
+@pytest.mark.parametrize("name", ["wio.InFlow", "wio.InElement", "wio.SignalHandled"])
+def test_an_event_class_may_not_take_an_envelope_s_name(name: str) -> None:
+    # Stored under that name, its events would be read back as envelopes.
+    @event(name)
+    @frozen
+    class Impostor:
+        value: int
+
+    with pytest.raises(Exception, match=f"is named '{name}', which wio's envelopes use"):
+        EventCodec([Impostor])
+
+
 def test_event_versions_need_every_upcaster() -> None:
     with pytest.raises(Exception, match="no upcaster from version 2"):
         event("X", version=3, upcast={1: lambda p: p})(type("X", (), {}))

@@ -14,7 +14,7 @@ old payloads up to date:
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 from attrs import frozen
 
@@ -103,6 +103,19 @@ class EventDecodeError(JournalEventError):
         self.problem = problem
 
 
+class _Registered(NamedTuple):
+    """An event class, its spec and its structure functions: ``quick`` (fast, but
+    vague about a bad payload) and ``structure`` (names every field at fault)."""
+
+    cls: type[Any]
+    spec: EventSpec
+    quick: Callable[[Any, Any], Any]
+    structure: Callable[[Any, Any], Any]
+
+
+RESERVED = frozenset({IN_FLOW, IN_ELEMENT, SIGNAL_HANDLED})  # wio's envelopes' stored types
+
+
 class EventCodec:
     """Encodes and decodes the events of one or more workflows."""
 
@@ -113,8 +126,10 @@ class EventCodec:
         retired: Iterable[str] = (),
     ) -> None:
         self._converter = strict_converter(forbid_extra_keys=False)
+        # Tried first on each stored event; the detailed one then says what is wrong.
+        self._quick = strict_converter(forbid_extra_keys=False, detailed_validation=False)
         self.retired = frozenset(retired)
-        self._by_name: dict[str, tuple[type[Any], EventSpec, Callable[[Any, Any], Any]]] = {}
+        self._by_name: dict[str, _Registered] = {}
         self._by_type: dict[type[Any], EventSpec] = {}
         self._signals: dict[str, Signal[Any, Any]] = {}
         for cls in event_types:
@@ -132,27 +147,33 @@ class EventCodec:
         if cls in self._by_type:
             return
         spec: EventSpec = getattr(cls, "__wio_event__", None) or EventSpec(cls.__name__)
+        if spec.name in RESERVED:
+            raise DefinitionError(
+                f"event class {cls.__module__}.{cls.__qualname__} is named {spec.name!r}, "
+                "which wio's envelopes use; name it otherwise with @wio.event('...')"
+            )
         if spec.name in self.retired:
             raise DefinitionError(
                 f"event {spec.name!r} is listed as retired but its class "
                 f"{cls.__module__}.{cls.__qualname__} is still used; un-retire it"
             )
         taken = self._by_name.get(spec.name)
-        if taken is not None and taken[0] is not cls:
+        if taken is not None and taken.cls is not cls:
             raise DefinitionError(
                 f"two event classes are registered as {spec.name!r}: "
-                f"{taken[0].__module__}.{taken[0].__qualname__} and "
+                f"{taken.cls.__module__}.{taken.cls.__qualname__} and "
                 f"{cls.__module__}.{cls.__qualname__}; name one with @wio.event('...')"
             )
-        # The class's structure hook, looked up once rather than per event.
+        # The class's structure hooks, looked up once rather than per event.
         try:
             hook = self._converter.get_structure_hook(cls)
+            quick = self._quick.get_structure_hook(cls)
         except Exception as exc:
             raise DefinitionError(
                 f"event class {cls.__module__}.{cls.__qualname__} cannot be stored as JSON "
                 f"({exc}): make it an attrs class of JSON-compatible fields"
             ) from exc
-        self._by_name[spec.name] = (cls, spec, hook)
+        self._by_name[spec.name] = _Registered(cls, spec, quick, hook)
         self._by_type[cls] = spec
 
     def name_of(self, cls: type[Any]) -> str:
@@ -161,7 +182,7 @@ class EventCodec:
     def event_class(self, name: str) -> type[Any] | None:
         """The event class registered under ``name``, if any."""
         entry = self._by_name.get(name)
-        return None if entry is None else entry[0]
+        return None if entry is None else entry.cls
 
     def event_names(self) -> list[str]:
         return sorted(self._by_name)
@@ -185,13 +206,19 @@ class EventCodec:
         return NewEvent(spec.name, spec.version, self._converter.unstructure(value))
 
     def decode(self, stored: StoredEvent) -> Any:
+        entry = self._by_name.get(stored.type)
+        if entry is not None and stored.version == entry.spec.version:
+            # The common case, first: a registered class at its current version.
+            try:
+                return entry.quick(stored.payload, entry.cls)
+            except Exception:  # the detailed structure function says what is wrong
+                return self._structure(stored, stored.payload, entry)
         if stored.type == IN_FLOW:
             return self._decode_in_flow(stored)
         if stored.type == IN_ELEMENT:
             return self._decode_in_element(stored)
         if stored.type == SIGNAL_HANDLED:
             return self._decode_signal(stored)
-        entry = self._by_name.get(stored.type)
         if entry is None:
             if stored.type in self.retired:
                 return UndecodedEvent(stored.type, stored.version, stored.payload)
@@ -203,8 +230,7 @@ class EventCodec:
                 f"(known: {', '.join(sorted(self._by_name)) or 'none'}); if a newer version "
                 "removed it, list it in Workflow(..., retired_events=...)",
             )
-        cls, spec, structure = entry
-        payload = stored.payload
+        spec, payload = entry.spec, stored.payload
         if stored.version > spec.version:
             raise EventDecodeError(
                 stored.instance_id,
@@ -223,8 +249,12 @@ class EventCodec:
                     stored.type,
                     f"upcasting from version {version} failed: {type(exc).__name__}: {exc}",
                 ) from exc
+        return self._structure(stored, payload, entry)
+
+    @staticmethod
+    def _structure(stored: StoredEvent, payload: Any, entry: _Registered) -> Any:
         try:
-            return structure(payload, cls)
+            return entry.structure(payload, entry.cls)
         except Exception as exc:
             problem = describe_structure_error(exc, "payload")
             raise EventDecodeError(stored.instance_id, stored.seq, stored.type, problem) from exc

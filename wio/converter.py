@@ -88,8 +88,15 @@ def _shape_checks(converter: cattrs.Converter) -> None:
     )
 
 
-def strict_converter(*, forbid_extra_keys: bool) -> cattrs.Converter:
-    converter = make_converter(forbid_extra_keys=forbid_extra_keys)
+def strict_converter(
+    *, forbid_extra_keys: bool, detailed_validation: bool = True
+) -> cattrs.Converter:
+    """A strict converter. Without ``detailed_validation`` its structure functions
+    are about twice as fast, but name neither the field at fault nor every
+    problem: for a first attempt, with a detailed converter to say what is wrong."""
+    converter = make_converter(
+        forbid_extra_keys=forbid_extra_keys, detailed_validation=detailed_validation
+    )
     for scalar in (str, int, float, bool):
         converter.register_structure_hook(scalar, _strict(scalar))
     _shape_checks(converter)

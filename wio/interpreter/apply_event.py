@@ -50,6 +50,7 @@ from wio.interpreter.cursor import (
     TransformFrame,
     UndoFrame,
     Waiting,
+    build,
     chain_items,
     detached,
     evolve,
@@ -77,6 +78,7 @@ from wio.paths import (
     within_formatted,
 )
 from wio.progress import StepRecord
+from wio.result import Err
 from wio.signals import SignalHandled
 from wio.timers import TimerReleased, TimerStarted
 from wio.undecoded import UndecodedEvent
@@ -98,8 +100,13 @@ def apply_event(cursor: Cursor, seq: int, event: Any, node: str | None = None) -
     known; user code in handlers may raise `StepFailed`."""
     match focus := cursor.focus:
         case AwaitEvent():  # the common case, first
-            if accepts(focus.node, event, focus.path):
-                return Applied(_accept(cursor, focus, seq, event), "accepted", None, focus.path)
+            if type(focus.node) is Run:  # the commonest: a step's own event
+                if isinstance(event, focus.node.event_type):
+                    ran = _ran(cursor, focus, seq, event)
+                    return build(Applied, (ran, "accepted", None, focus.path))
+            elif accepts(focus.node, event, focus.path):
+                accepted = _accept(cursor, focus, seq, event)
+                return build(Applied, (accepted, "accepted", None, focus.path))
         case InParallel():
             if type(event) is InFlow:
                 routed = _apply_in_flow(cursor, focus, seq, event, node)
@@ -251,17 +258,35 @@ def accepts(node: Waiting, event: Any, path: Path) -> bool:
             assert_never(node)
 
 
+def _ran(cursor: Cursor, focus: AwaitEvent, seq: int, event: Any) -> Cursor:
+    """A run step's event handled: `completed` with what its handler returned,
+    written out for a value (what nearly every replayed event is)."""
+    node = focus.node
+    assert isinstance(node, Run)
+    try:
+        result = node.handle(focus.input, event)
+    except Exception as exc:
+        raise StepFailed(node.meta.name or "<unnamed>", format_path(focus.path), exc) from exc
+    if isinstance(result, Err):
+        return completed(
+            cursor, business_result(node, result), focus.path, "run", node.meta.name, seq
+        )
+    record = build(StepRecord, (focus.path, "run", node.meta.name, True, result, seq, False, ()))
+    return proceed_from(
+        build(ReturnValue, (result,)),
+        cursor.stack,
+        result,
+        build(Chain, (record, cursor.log)),
+        cursor.deferred,
+        cursor.next_token,
+        cursor.ahead,
+    )
+
+
 def _accept(cursor: Cursor, focus: AwaitEvent, seq: int, event: Any) -> Cursor:
     match node := focus.node:
         case Run():
-            try:
-                result = node.handle(focus.input, event)
-            except Exception as exc:
-                where = format_path(focus.path)
-                raise StepFailed(node.meta.name or "<unnamed>", where, exc) from exc
-            return completed(
-                cursor, business_result(node, result), focus.path, "run", node.meta.name, seq
-            )
+            return _ran(cursor, focus, seq, event)
         case Timer():  # started: now it waits for its release
             waiting = AwaitTimer(node, focus.input, focus.path, event.release_at)
             return evolve(cursor, focus=waiting)

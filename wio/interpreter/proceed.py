@@ -70,6 +70,7 @@ from wio.interpreter.cursor import (
     TransformFrame,
     Undo,
     UndoFrame,
+    build,
     chain_items,
     detached,
     evolve,
@@ -142,6 +143,8 @@ def proceed_from(
                         focus = Finished(focus.value)
                         break
                     focus, stack, state = _return_value(focus.value, stack, state)
+                    if type(focus) is AwaitEvent:  # the next step of a sequence
+                        break
                 case ReturnError():
                     if stack is None:
                         focus = FailedWith(focus.error)
@@ -177,7 +180,7 @@ def proceed_from(
         except Exception as exc:
             failure = _failure_at(focus, stack, exc)
             return Cursor(focus, stack, state, log, deferred, token, failure, ahead)
-    return Cursor(focus, stack, state, log, deferred, token, None, ahead)
+    return build(Cursor, (focus, stack, state, log, deferred, token, None, ahead))
 
 
 def _shielded(focus: Evaluate, ahead: Ahead) -> tuple[ReturnValue, Any, StepRecord, Ahead] | None:
@@ -188,7 +191,7 @@ def _shielded(focus: Evaluate, ahead: Ahead) -> tuple[ReturnValue, Any, StepReco
     cover = find_cover(ahead, node, path)
     if cover is None:
         return None
-    event = innermost(ahead.decode(cover.record))
+    event = innermost(ahead.decode(cover.record.stored))
     output = node.recover_state(value, event)
     kind = "checkpoint" if isinstance(node, Checkpoint) else "recover"
     seq = cover.record.seq
@@ -283,9 +286,8 @@ def _evaluate(
 
 def _moving(focus: Focus) -> bool:
     """Whether a flow of a parallel section has something to do without an event."""
+    # Asked of every flow on every event of the section: the common case, first.
     match focus:
-        case Evaluate() | ReturnValue() | ReturnError() | InParallel() | InForEach():
-            return True
         case (
             AwaitEvent()
             | AwaitTimer()
@@ -296,6 +298,8 @@ def _moving(focus: Focus) -> bool:
             | FailedWith()
         ):
             return False
+        case Evaluate() | ReturnValue() | ReturnError() | InParallel() | InForEach():
+            return True
         case _:
             assert_never(focus)
 
@@ -573,9 +577,9 @@ def _return_value(value: Any, frame: Frame, state: Any) -> tuple[Focus, Frame | 
             following = position + 1
             if following < len(sequence.steps):
                 step = sequence.steps[following]
-                frame = SequenceFrame(sequence, following, at, parent)
+                frame = build(SequenceFrame, (sequence, following, at, parent))
                 if type(step) is Run:  # blocks at once (a recovery may be shielded: evaluated)
-                    return AwaitEvent(step, value, child(at, following)), frame, state
+                    return build(AwaitEvent, (step, value, child(at, following))), frame, state
                 return Evaluate(step, value, child(at, following)), frame, state
             return ReturnValue(value), parent, state
         case TransformFrame() | EmbedFrame():
@@ -670,7 +674,7 @@ def business_result(
 ) -> ReturnValue | ReturnError:
     """Turn what user code returned into a value or a declared business error."""
     if not isinstance(result, Err):
-        return ReturnValue(result)
+        return build(ReturnValue, (result,))
     declared = node.error_type
     if declared is None or not isinstance(result.error, declared):
         expected = (
@@ -692,8 +696,13 @@ def completed(
     seq: int | None = None,
 ) -> Cursor:
     """Record that a node completed with ``focus`` (a value or an error), and proceed."""
-    state = focus.value if isinstance(focus, ReturnValue) else c.state
-    log = Chain(_record(focus, path, kind, name, seq), c.log)
+    if isinstance(focus, ReturnValue):
+        state = focus.value
+        record = build(StepRecord, (path, kind, name, True, state, seq, False, ()))
+    else:
+        state = c.state
+        record = build(StepRecord, (path, kind, name, False, focus.error, seq, False, ()))
+    log = build(Chain, (record, c.log))
     return proceed_from(focus, c.stack, state, log, c.deferred, c.next_token, c.ahead)
 
 

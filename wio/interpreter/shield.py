@@ -55,7 +55,7 @@ class Ahead(NamedTuple):
     records: Sequence[JournalRecord]
     position: int  # the index of the first record replay has not reached
     covered: AbstractSet[int]  # seqs of the records earlier shields covered
-    decode: Callable[[JournalRecord], Any]
+    decode: Callable[[Any], Any]  # a record's ``stored`` to its event
     retired: AbstractSet[str] = frozenset()
     # For records without a node: each event type, and the nodes that may record it;
     # and the flat_map continuations, which may record any type.

@@ -67,7 +67,7 @@ from wio.interpreter import (
     status,
     waiting_at,
 )
-from wio.interpreter.cursor import Chain, Evaluate, evolve
+from wio.interpreter.cursor import Chain, Evaluate, build, evolve
 from wio.interpreter.shield import recorders, shields
 from wio.interpreter.state import waiting_routes
 from wio.journal import InstanceStatus
@@ -173,9 +173,9 @@ def numbered(events: Iterable[Any]) -> list[JournalRecord]:
     return records
 
 
-def decoded(record: JournalRecord) -> Any:
+def decoded(stored: Any) -> Any:
     """The event of a record that holds it decoded already."""
-    return record.stored
+    return stored
 
 
 class InstanceCore:
@@ -291,16 +291,16 @@ class InstanceCore:
     def replay(
         self,
         records: Sequence[JournalRecord],
-        decode: Callable[[JournalRecord], Any] = decoded,
-        skipped: Callable[[JournalRecord], Any] = decoded,
+        decode: Callable[[Any], Any] = decoded,
+        skipped: Callable[[Any], Any] = decoded,
         *,
         report_deferred: bool = True,
     ) -> None:
         """Apply recorded events in order, reporting any that match no node.
 
-        ``decode`` turns a record into its event; it is called only for the
-        records replay applies. A record a checkpoint covers is kept as
-        ``skipped(record)`` returns it, undecoded.
+        ``decode`` turns a record's ``stored`` into its event; it is called only for
+        the records replay applies. A record a checkpoint covers is kept undecoded,
+        as ``skipped`` makes it from its ``stored``.
         """
         keep, strict = self.events.append, self.strict
         covered: set[int] = set()  # grows between interpreter calls, never during one
@@ -325,9 +325,9 @@ class InstanceCore:
                 for index, record in enumerate(records):
                     seq = record.seq
                     if covered and seq in covered:
-                        keep(RecordedEvent(seq, skipped(record), record.node))
+                        keep(RecordedEvent(seq, skipped(record.stored), record.node))
                         continue
-                    event = record.stored if decode is decoded else decode(record)
+                    event = record.stored if decode is decoded else decode(record.stored)
                     if type(event) is Cancelled:
                         keep(RecordedEvent(seq, event, record.node))
                         self.cancelled = event
@@ -346,7 +346,7 @@ class InstanceCore:
                     cursor = applied.cursor
                     if look_ahead and cursor.log is not before:
                         _take_covered(cursor.log, before, covered)
-                    keep(RecordedEvent(seq, event, record.node))
+                    keep(build(RecordedEvent, (seq, event, record.node)))
                     if applied.outcome == "unmatched":
                         self._report(seq, event, applied.expected or "", record.node)
                     elif strict and record.node is not None and applied.node is not None:

@@ -26,6 +26,7 @@ from wio.definition import Workflow, tags_of
 from wio.errors import DefinitionError, JournalSequenceError, WrongWorkflow
 from wio.fencing import StepLease
 from wio.interpreter import CollectChild, JournalRecord, StartChild, format_path
+from wio.interpreter.cursor import build
 from wio.journal import (
     ConcurrencyConflict,
     DuplicateInstance,
@@ -394,7 +395,8 @@ class Journaled:
         after = core.last_seq or FROM_THE_START
         with collector_paused():  # reading many rows allocates as much as replaying them
             stored = self.journal.read(core.instance_id, after_seq=after, times=False)
-            core.replay(journal_records(stored, core.last_seq), self._decode, undecoded)
+            decode = self.workflow.codec.decode
+            core.replay(journal_records(stored, core.last_seq), decode, undecoded)
         self._take_registry(core, record, defer=defer)
 
     def _take_registry(self, core: InstanceCore, record: InstanceRecord, *, defer: bool) -> None:
@@ -435,9 +437,6 @@ class Journaled:
                 f"{self.workflow.version}{hint}"
             )
 
-    def _decode(self, record: JournalRecord) -> Any:
-        return self.workflow.codec.decode(record.stored)
-
     @staticmethod
     def _update(view: _RegistryView, tags: Tags | None = None) -> StatusUpdate:
         return StatusUpdate(
@@ -467,13 +466,12 @@ def journal_records(stored: list[StoredEvent], after: int = 0) -> list[JournalRe
             type_, flow = innermost_stored_type(e)
             keep(JournalRecord(e.seq, type_, e.node, e, None if e.node else flow))
         else:
-            keep(JournalRecord(e.seq, e.type, e.node, e))
+            keep(build(JournalRecord, (e.seq, e.type, e.node, e, None)))
     return records
 
 
-def undecoded(record: JournalRecord) -> UndecodedEvent:
+def undecoded(stored: StoredEvent) -> UndecodedEvent:
     """A stored event a checkpoint covered, kept as stored."""
-    stored: StoredEvent = record.stored
     return UndecodedEvent(stored.type, stored.version, stored.payload)
 
 

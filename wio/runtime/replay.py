@@ -138,7 +138,7 @@ def replay_strictly(
         return at(seq, events[seq - 1].type if seq <= len(events) else "none", expected)
 
     try:  # replay pauses the garbage collector while it decodes and applies
-        core.replay(journal_records(events), lambda r: decode(r.stored), undecoded)
+        core.replay(journal_records(events), decode, undecoded)
     except UnmatchedEventError as exc:
         expected = exc.expected.removeprefix("waiting for ")
         return _diverged(verdict, at(exc.seq, exc.event_type, expected))
