@@ -342,9 +342,10 @@ def sequential_steps(sizes: Sizes) -> list[Figure]:
 # -- (2) throughput with many instances ------------------------------------------------
 
 
-def wio_throughput(m: int) -> float:
+def wio_throughput(m: int, concurrency: int = 8) -> float:
     """Seconds for two `wio worker` processes to run ``m`` instances of ten steps,
-    from the first instance's creation (as DBOS is timed from its first enqueue)."""
+    from the first instance's creation (as DBOS is timed from its first enqueue),
+    each advancing ``concurrency`` instances at once."""
     with fresh_schema() as schema:
         url = postgres_journal_url(schema)
         with open_journal(url) as journal:
@@ -352,6 +353,7 @@ def wio_throughput(m: int) -> float:
             command = [
                 sys.executable, "-m", "wio.cli", "worker", "--journal", url,
                 "--workflows", "benchmarks/flows.py:ten_steps", "--poll-interval", "0.05",
+                "--concurrency", str(concurrency),
             ]  # fmt: skip
             started = time.perf_counter()
             for _ in range(m):
@@ -431,6 +433,7 @@ def throughput(sizes: Sizes) -> list[Figure]:
     events = m * 10
     sides: dict[str, Callable[[], float]] = {
         "wio": partial(wio_throughput, m),
+        "alone": partial(wio_throughput, m, 1),
         "dbos": partial(dbos_throughput, m),
         "raw": partial(raw_throughput, m),
         "raw10": partial(raw_throughput, m, 10),
@@ -460,6 +463,9 @@ def throughput(sizes: Sizes) -> list[Figure]:
                raw10, speedup(seconds, "wio", "raw10")),
         figure(bench, "wio events vs raw batched by 100", wio_events, "events/s", wio_samples,
                raw100, speedup(seconds, "wio", "raw100")),
+        figure(bench, "wio events vs one instance at a time (--concurrency 1)", wio_events,
+               "events/s", wio_samples, baseline("alone", "wio, --concurrency 1"),
+               speedup(seconds, "wio", "alone")),
         dbos_events,
         raw,
         raw10,
@@ -1075,7 +1081,7 @@ def console_list(sizes: Sizes) -> list[Figure]:
 # -- (13) timers due at once ---------------------------------------------------------
 
 
-def due_timers(count: int) -> float:
+def due_timers(count: int, concurrency: int = 8) -> float:
     """Seconds for one `wio worker` process to fire ``count`` timers that are all due,
     each followed by one step (the instance then finishes): from the first timer
     released to the last instance finished, as the worker recorded them (the
@@ -1114,6 +1120,7 @@ def due_timers(count: int) -> float:
                 command = [
                     sys.executable, "-m", "wio.cli", "worker", "--journal", url,
                     "--workflows", "benchmarks/flows.py:timer_workflow", "--poll-interval", "0.05",
+                    "--concurrency", str(concurrency),
                 ]  # fmt: skip
                 worker = subprocess.Popen(
                     command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
@@ -1149,6 +1156,7 @@ def timers(sizes: Sizes) -> list[Figure]:
     seconds = rounds(
         {
             "wio": partial(due_timers, sizes.timers),
+            "alone": partial(due_timers, sizes.timers, 1),
             "raw": partial(raw_timer_baseline, sizes.timers),
         },
         min(3, max(1, sizes.repeats)),
@@ -1169,7 +1177,20 @@ def timers(sizes: Sizes) -> list[Figure]:
         raw,
         speedup(seconds, "wio", "raw"),
     )
-    return [fired, raw]
+    alone = figure(
+        bench,
+        "wio, one timer at a time (--concurrency 1)",
+        rate(sizes.timers, statistics.median(seconds["alone"])),
+        "timers/s",
+        seconds["alone"],
+    )
+    return [
+        fired,
+        figure(bench, "wio fires timers vs one at a time", fired.value, "timers/s",
+               seconds["wio"], alone, speedup(seconds, "wio", "alone")),
+        alone,
+        raw,
+    ]  # fmt: skip
 
 
 # -- (14) one-step durable workflows per second, creation included ------------------------

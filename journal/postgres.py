@@ -264,6 +264,12 @@ WITH new AS (
 )
 SELECT instance_id, false FROM inserted UNION ALL SELECT id, true FROM updated
 """
+# The waiting parents of children whose status became final, made runnable.
+WAKE_PARENTS = """
+UPDATE {schema}.instances SET status = 'running', wakeup_at = NULL, updated_at = %(now)s
+WHERE status = 'waiting' AND id IN (SELECT parent_id FROM {schema}.instance_children
+    WHERE child_id = ANY(%(children)s))
+"""
 _COUNTED = " SELECT count(*) FROM inserted"
 _UPDATED = """, updated AS (
     UPDATE {schema}.instances SET status = %(status)s, wakeup_at = %(wakeup_at)s,
@@ -395,12 +401,13 @@ class PostgresJournal:
         connect_timeout: float = 10.0,
         upgrade: bool = True,
         create: bool = True,
-        group_commit: int = 0,
+        group_commit: int | None = None,
         group_linger: float = 0.0,
     ) -> None:
         """``group_commit``: commit single-event appends made at the same time from
         several threads together, at most this many per transaction (0: each
-        alone), waiting up to ``group_linger`` seconds for more (see
+        alone; None, not said: each alone unless `fit_concurrency` turns it on),
+        waiting up to ``group_linger`` seconds for more (see
         `wio.journal.group_commit`)."""
         self.schema = validate_schema(schema)
         self.conninfo = conninfo
@@ -441,9 +448,11 @@ class PostgresJournal:
             self._pool.close()
             raise JournalNotFound(f"no journal at {self.url}: the schema has no wio tables")
         self._notifier = Notifier(self._pool, self._channel, self._passwords)
+        self._group_commit_said = group_commit is not None
+        self._group_linger = group_linger
         self._committer = (
             GroupCommitter(self._append_batch, group_commit, group_linger, f"wio-commit-{schema}")
-            if group_commit > 1
+            if group_commit is not None and group_commit > 1
             else None
         )
         if upgrade:
@@ -576,7 +585,11 @@ class PostgresJournal:
         several = update is not None and (
             update.tags is not None or update.status in FINAL_STATUSES
         )
-        if self._committer is not None and len(events) == 1 and not several:
+        if (
+            self._committer is not None
+            and len(events) == 1
+            and (update is None or update.tags is None)
+        ):
             pending = PendingAppend(instance_id, expected_seq, events[0], now, update, lease)
             return self._committer.append(pending)
         parameters: dict[str, Any] = {
@@ -665,8 +678,11 @@ class PostgresJournal:
                 rounds.append([])
             rounds[index].append(pending)
         done: list[tuple[set[str], set[str]]] = []  # per round: inserted, updated
-        # One round (the usual case) is one statement: it commits alone, in one round trip.
-        with self._transaction() if len(rounds) > 1 else self._connection() as conn:
+        finals = any(p.update is not None and p.update.status in FINAL_STATUSES for p in batch)
+        # One round without a final status (the usual case) is one statement: it commits
+        # alone, in one round trip.
+        several = len(rounds) > 1 or finals
+        with self._transaction() if several else self._connection() as conn:
             for appends in rounds:
                 updates = [(p, p.update) for p in appends if p.update is not None]
                 rows = conn.execute(
@@ -697,6 +713,18 @@ class PostgresJournal:
                         {i for i, updated in rows if updated},
                     )
                 )
+                ended = [
+                    u.instance_id
+                    for u in appends
+                    if u.update is not None
+                    and u.update.status in FINAL_STATUSES
+                    and u.instance_id in done[-1][1]
+                ]
+                if ended:  # a child's end makes its waiting parent runnable, as in `_update`
+                    conn.execute(
+                        self._sql(WAKE_PARENTS),
+                        {"children": ended, "now": max(p.now for p in batch)},
+                    )
         outcomes: list[int | Exception] = []
         seen.clear()
         for pending in batch:
@@ -1047,6 +1075,19 @@ class PostgresJournal:
         # workers wake too, find nothing new, and wait again.
         with self._connection() as conn:
             conn.execute("SELECT pg_notify(%s, '')", (self._channel,))
+
+    def fit_concurrency(self, concurrency: int) -> None:
+        # A connection for each thread, and two more: the claims and the heartbeat.
+        wanted = concurrency + 2
+        if self._pool.max_size < wanted:
+            self._pool.resize(self._pool.min_size, wanted)
+        if self._group_commit_said or concurrency < 2:
+            return
+        if self._committer is None:
+            self._committer = GroupCommitter(
+                self._append_batch, concurrency, self._group_linger, f"wio-commit-{self.schema}"
+            )
+        self._committer.max_batch = max(self._committer.max_batch, concurrency)
 
     def ping(self, timeout: float = 1.0) -> None:
         # A connection of its own, not the pool's: a probe must answer within its
