@@ -250,3 +250,22 @@ def test_the_asyncio_runtime_advances_many_instances_on_group_commit(schema: str
 def test_bad_group_commit_settings_are_refused(query: str) -> None:
     with pytest.raises(InvalidJournalURL, match=query.split("=")[0]):
         open_journal(f"{POSTGRES_URL}?{query}")
+
+
+def test_a_child_finishing_in_a_batch_makes_its_waiting_parent_runnable(schema: str) -> None:
+    waiting = InstanceRecord("parent", "flow", 1, InstanceStatus.WAITING, 0, NOW, NOW)
+    with PostgresJournal(POSTGRES_URL, schema=schema) as journal:
+        journal.create_instance(waiting)
+        journal.create_instance(record("child"), parent="parent")
+        journal.create_instance(record("other"))
+        finished = StatusUpdate(InstanceStatus.FINISHED, release_lease=True)
+        outcomes = journal._append_batch(
+            [
+                PendingAppend("other", 0, event(1), NOW, None),
+                PendingAppend("child", 0, event(1), NOW, finished),
+            ]
+        )
+        assert outcomes == [1, 1]
+        assert journal.get_instance("child").status == InstanceStatus.FINISHED
+        assert journal.get_instance("parent").status == InstanceStatus.RUNNING
+    assert len(set(transactions(schema).values())) == 1
