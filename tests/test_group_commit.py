@@ -216,16 +216,17 @@ def test_a_process_killed_in_the_middle_of_a_batch_loses_and_duplicates_nothing(
 
 def test_the_asyncio_runtime_advances_many_instances_on_group_commit(schema: str) -> None:
     import asyncio
-    from concurrent.futures import ThreadPoolExecutor
 
     from benchmarks.flows import durable
     from wio import AsyncRuntime
 
     workflow = durable(3, "grouped")
-    url = f"{postgres_url(schema)}&group_commit=16&group_linger_ms=20"
+    # Each batch waits (up to a minute) for the twelve appends of a round.
+    url = f"{postgres_url(schema)}&group_commit=12&group_linger_ms=60000"
     with open_journal(url) as journal:
         assert isinstance(journal, PostgresJournal)
-        runtime = AsyncRuntime(workflow, journal=journal)
+        # Its own pool of 12 threads: asyncio's default few would never fill a batch.
+        runtime = AsyncRuntime(workflow, journal=journal, concurrency=12)
 
         async def run(instance_id: str) -> object:
             instance = await runtime.create(instance_id, 0)
@@ -233,17 +234,34 @@ def test_the_asyncio_runtime_advances_many_instances_on_group_commit(schema: str
             return instance.result
 
         async def run_all() -> list[object]:
-            asyncio.get_running_loop().set_default_executor(ThreadPoolExecutor(max_workers=12))
             return await asyncio.gather(*(run(f"i{n}") for n in range(12)))
 
         assert asyncio.run(run_all()) == [3] * 12
+        runtime.close()
         for n in range(12):
             assert [e.seq for e in journal.read(f"i{n}")] == [1, 2, 3]
             assert journal.get_instance(f"i{n}").status == InstanceStatus.FINISHED
     by_transaction: dict[int, set[str]] = {}
     for (instance, _), xid in transactions(schema).items():
         by_transaction.setdefault(xid, set()).add(instance)
-    assert max(len(instances) for instances in by_transaction.values()) > 1
+    # Creations are not batched; each round of appends is, twelve instances at a time.
+    assert sorted(len(instances) for instances in by_transaction.values())[-3:] == [12, 12, 12]
+
+
+def test_an_asyncio_runtime_fits_the_journal_to_its_concurrency(schema: str) -> None:
+    from benchmarks.flows import durable
+    from wio import AsyncRuntime
+    from wio.errors import InvalidSetting
+
+    with open_journal(postgres_url(schema)) as journal:
+        assert isinstance(journal, PostgresJournal) and journal._committer is None
+        AsyncRuntime(durable(1), journal=journal).close()  # asyncio's pool: left as it is
+        assert journal._committer is None
+        AsyncRuntime(durable(1), journal=journal, concurrency=24).close()
+        assert journal._committer is not None and journal._committer.max_batch == 24
+        assert journal._pool.max_size == 26
+    with pytest.raises(InvalidSetting, match="concurrency must be 1 or more, got 0"):
+        AsyncRuntime(durable(1), concurrency=0)
 
 
 @pytest.mark.parametrize("query", ["group_commit=many", "group_linger_ms=soon"])
