@@ -43,6 +43,10 @@ class PendingAppend:
 # the error that refused it alone. Raises if the batch failed as a whole.
 CommitBatch = Callable[[Sequence[PendingAppend]], list[int | Exception]]
 
+# Told the size of every batch committed (`wio.metrics` counts them); the journal
+# package itself keeps no metrics.
+batch_observers: list[Callable[[int], None]] = []
+
 
 class GroupCommitter:
     def __init__(self, commit: CommitBatch, max_batch: int, linger: float, name: str) -> None:
@@ -89,6 +93,8 @@ class GroupCommitter:
             batch = self._take()
             if not batch:
                 return  # closing, and nothing left
+            for observe in batch_observers:
+                observe(len(batch))
             try:
                 outcomes = self._commit([pending for pending, _ in batch])
             except Exception as exc:  # nothing of the batch was committed

@@ -214,6 +214,15 @@ def test_a_process_killed_in_the_middle_of_a_batch_loses_and_duplicates_nothing(
         assert [len(journal.read(name)) for name in "abc"] == [1, 1, 1]
 
 
+def metrics_samples() -> tuple[float, float]:
+    """The number of group-commit batches, and of appends in them, so far."""
+    from prometheus_client import REGISTRY
+
+    count = REGISTRY.get_sample_value("wio_group_commit_batch_size_count") or 0.0
+    total = REGISTRY.get_sample_value("wio_group_commit_batch_size_sum") or 0.0
+    return count, total
+
+
 def test_the_asyncio_runtime_advances_many_instances_on_group_commit(schema: str) -> None:
     import asyncio
 
@@ -236,8 +245,11 @@ def test_the_asyncio_runtime_advances_many_instances_on_group_commit(schema: str
         async def run_all() -> list[object]:
             return await asyncio.gather(*(run(f"i{n}") for n in range(12)))
 
+        batches = metrics_samples()
         assert asyncio.run(run_all()) == [3] * 12
         runtime.close()
+        # Three rounds of twelve appends: three batches of twelve, as /metrics reports.
+        assert metrics_samples() == (batches[0] + 3, batches[1] + 36)
         for n in range(12):
             assert [e.seq for e in journal.read(f"i{n}")] == [1, 2, 3]
             assert journal.get_instance(f"i{n}").status == InstanceStatus.FINISHED
