@@ -229,7 +229,9 @@ WITH inserted AS (
 # A group commit's appends, one event each and each of a different instance, in
 # one statement. An append refused must not undo the others, so its row is
 # filtered out (ahead) or skipped (behind) rather than raising; an instance's
-# status is updated only if its event was inserted.
+# status is updated only if its event was inserted. The event before is looked
+# up by a scalar subquery, one index probe per append: an EXISTS there may be
+# planned as a hash of the whole events table, built for every batch.
 BATCH_APPEND = """
 WITH new AS (
     SELECT * FROM unnest(%(ids)s::text[], %(expected)s::int[], %(types)s::text[],
@@ -241,8 +243,8 @@ WITH new AS (
     SELECT id, expected + 1, type, version, payload, now, node FROM new
     WHERE CASE WHEN expected = 0
         THEN EXISTS (SELECT 1 FROM {schema}.instances i WHERE i.id = new.id)
-        ELSE EXISTS (SELECT 1 FROM {schema}.events e
-            WHERE e.instance_id = new.id AND e.seq = new.expected) END
+        ELSE (SELECT e.seq FROM {schema}.events e
+            WHERE e.instance_id = new.id AND e.seq = new.expected) IS NOT NULL END
     AND (new.owner IS NULL OR EXISTS (SELECT 1 FROM {schema}.instances i
         WHERE i.id = new.id AND i.lease_owner = new.owner AND i.lease_epoch = new.epoch
         FOR SHARE))
@@ -401,13 +403,12 @@ class PostgresJournal:
         connect_timeout: float = 10.0,
         upgrade: bool = True,
         create: bool = True,
-        group_commit: int | None = None,
+        group_commit: int = 0,
         group_linger: float = 0.0,
     ) -> None:
         """``group_commit``: commit single-event appends made at the same time from
         several threads together, at most this many per transaction (0: each
-        alone; None, not said: each alone unless `fit_concurrency` turns it on),
-        waiting up to ``group_linger`` seconds for more (see
+        alone), waiting up to ``group_linger`` seconds for more (see
         `wio.journal.group_commit`)."""
         self.schema = validate_schema(schema)
         self.conninfo = conninfo
@@ -448,11 +449,9 @@ class PostgresJournal:
             self._pool.close()
             raise JournalNotFound(f"no journal at {self.url}: the schema has no wio tables")
         self._notifier = Notifier(self._pool, self._channel, self._passwords)
-        self._group_commit_said = group_commit is not None
-        self._group_linger = group_linger
         self._committer = (
-            GroupCommitter(self._append_batch, group_commit, group_linger, f"wio-commit-{schema}")
-            if group_commit is not None and group_commit > 1
+            GroupCommitter(self._append_batch, group_commit, group_linger)
+            if group_commit > 1
             else None
         )
         if upgrade:
@@ -1081,13 +1080,6 @@ class PostgresJournal:
         wanted = concurrency + 2
         if self._pool.max_size < wanted:
             self._pool.resize(self._pool.min_size, wanted)
-        if self._group_commit_said or concurrency < 2:
-            return
-        if self._committer is None:
-            self._committer = GroupCommitter(
-                self._append_batch, concurrency, self._group_linger, f"wio-commit-{self.schema}"
-            )
-        self._committer.max_batch = max(self._committer.max_batch, concurrency)
 
     def ping(self, timeout: float = 1.0) -> None:
         # A connection of its own, not the pool's: a probe must answer within its

@@ -7,8 +7,9 @@ import subprocess
 import sys
 import textwrap
 import threading
+import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 
 import psycopg
@@ -266,11 +267,10 @@ def test_an_asyncio_runtime_fits_the_journal_to_its_concurrency(schema: str) -> 
     from wio.errors import InvalidSetting
 
     with open_journal(postgres_url(schema)) as journal:
-        assert isinstance(journal, PostgresJournal) and journal._committer is None
+        assert isinstance(journal, PostgresJournal) and journal._pool.max_size == 8
         AsyncRuntime(durable(1), journal=journal).close()  # asyncio's pool: left as it is
-        assert journal._committer is None
+        assert journal._pool.max_size == 8
         AsyncRuntime(durable(1), journal=journal, concurrency=24).close()
-        assert journal._committer is not None and journal._committer.max_batch == 24
         assert journal._pool.max_size == 26
     with pytest.raises(InvalidSetting, match="concurrency must be 1 or more, got 0"):
         AsyncRuntime(durable(1), concurrency=0)
@@ -299,3 +299,32 @@ def test_a_child_finishing_in_a_batch_makes_its_waiting_parent_runnable(schema: 
         assert journal.get_instance("child").status == InstanceStatus.FINISHED
         assert journal.get_instance("parent").status == InstanceStatus.RUNNING
     assert len(set(transactions(schema).values())) == 1
+
+
+def test_many_threads_appending_at_once_all_return_and_the_committer_closes() -> None:
+    from wio.journal.group_commit import GroupCommitter
+
+    committed: list[tuple[str, int]] = []
+
+    def commit(batch: Sequence[PendingAppend]) -> list[int | Exception]:
+        time.sleep(0.0005)  # a round trip: two leaders' batches overlap
+        committed.extend((p.instance_id, p.expected_seq) for p in batch)
+        return [p.expected_seq + 1 for p in batch]
+
+    committer = GroupCommitter(commit, max_batch=8, linger=0)
+
+    def run(instance: str) -> None:
+        for seq in range(300):
+            assert committer.append(PendingAppend(instance, seq, event(seq), NOW, None)) == seq + 1
+
+    threads = [threading.Thread(target=run, args=(f"i{n}",)) for n in range(12)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    closer = threading.Thread(target=committer.close)  # every lead was given back
+    closer.start()
+    closer.join(60)
+    assert not closer.is_alive()
+    for n in range(12):  # each instance's appends committed once each, in order
+        assert [seq for i, seq in committed if i == f"i{n}"] == list(range(300))

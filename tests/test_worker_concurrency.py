@@ -1,5 +1,5 @@
 """A worker advancing its claimed batch concurrently, its appends committed together
-(group commit on PostgreSQL): `wio worker` processes on a real database."""
+(``?group_commit=N``): `wio worker` processes on a real PostgreSQL database."""
 
 from __future__ import annotations
 
@@ -201,20 +201,21 @@ def test_the_shutdown_timeout_releases_every_instance_of_the_batch(
             assert types(url, order) == ["PaymentCharged"]
 
 
-def test_concurrency_turns_group_commit_on_unless_the_url_says(
+def test_concurrency_sizes_the_pool_and_group_commit_stays_as_the_url_says(
     postgres_journal_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("WIO_EFFECTS_LOG", str(tmp_path / "effects.log"))
     workflows = [load_definition(str(ROOT / HARNESS))]
     for query, concurrency, grouped in (
-        ("", 8, 8), ("", 1, None), ("&group_commit=0", 8, None), ("&group_commit=3", 8, 3),
+        ("", 8, None), ("", 1, None), ("&group_commit=3", 8, 3), ("&pool_max=20", 8, None),
     ):  # fmt: skip
         with open_journal(postgres_journal_url + query) as journal:
             assert isinstance(journal, PostgresJournal)
+            before = journal._pool.max_size
             Worker(journal, workflows, concurrency=concurrency)
             committer = journal._committer
             assert (committer and committer.max_batch) == grouped
-            assert journal._pool.max_size >= concurrency + 2
+            assert journal._pool.max_size == max(before, concurrency + 2)  # never shrunk
     with open_journal(f"sqlite:///{tmp_path / 'journal.db'}") as journal:
         Worker(journal, workflows, concurrency=8)  # nothing to fit: one writer at a time
 

@@ -255,8 +255,8 @@ def _parser() -> argparse.ArgumentParser:
         type=_count,
         default=8,
         metavar="N",
-        help="instances advanced at once, each in a thread; on PostgreSQL their appends are "
-        "committed together unless the journal URL sets group_commit (8)",
+        help="instances advanced at once, each in a thread with a connection of its own; "
+        "add ?group_commit=N to a PostgreSQL URL to commit their appends together (8)",
     )
     worker.add_argument(
         "--max-retry-delay",

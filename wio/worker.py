@@ -15,10 +15,10 @@ appends are fenced by the lease's epoch, so an instance whose lease changed
 hands is never advanced further by this worker.
 
 The instances of a batch are advanced concurrently, ``concurrency`` at a time,
-each in a thread of the worker's pool: their appends are then in flight
-together, and on PostgreSQL the journal commits them together (group commit,
-`wio.journal.group_commit`) unless its URL says otherwise. One instance's
-steps still run one after the other, each durable before the next.
+each in a thread of the worker's pool, the journal's connections sized to
+match: their appends are in flight together (and committed together with
+``?group_commit=N`` on a PostgreSQL URL, `wio.journal.group_commit`). One
+instance's steps still run one after the other, each durable before the next.
 
 SIGTERM and SIGINT stop it gracefully: the current steps finish, leases are
 released, and the process exits 0. A step still running after
@@ -141,7 +141,7 @@ class Worker:
         ``concurrency``: how many claimed instances are advanced at once, each in a
         thread of its own (1: one after the other). A claim takes at least that many.
         The journal is fitted to it (`Journal.fit_concurrency`): on PostgreSQL a
-        connection for each, and group commit unless the URL sets ``group_commit``."""
+        connection for each."""
         for setting, value, least in (
             ("lease_ttl", lease_ttl, 0.0), ("poll_interval", poll_interval, 0.0),
             ("batch_size", batch_size, 0), ("concurrency", concurrency, 0),
