@@ -403,12 +403,13 @@ class PostgresJournal:
         connect_timeout: float = 10.0,
         upgrade: bool = True,
         create: bool = True,
-        group_commit: int = 0,
+        group_commit: int | None = None,
         group_linger: float = 0.0,
     ) -> None:
         """``group_commit``: commit single-event appends made at the same time from
         several threads together, at most this many per transaction (0: each
-        alone), waiting up to ``group_linger`` seconds for more (see
+        alone; None, not said: each alone unless `fit_concurrency` turns it on),
+        waiting up to ``group_linger`` seconds for more (see
         `wio.journal.group_commit`)."""
         self.schema = validate_schema(schema)
         self.conninfo = conninfo
@@ -449,9 +450,11 @@ class PostgresJournal:
             self._pool.close()
             raise JournalNotFound(f"no journal at {self.url}: the schema has no wio tables")
         self._notifier = Notifier(self._pool, self._channel, self._passwords)
+        self._group_commit_said = group_commit is not None
+        self._group_linger = group_linger
         self._committer = (
             GroupCommitter(self._append_batch, group_commit, group_linger)
-            if group_commit > 1
+            if group_commit is not None and group_commit > 1
             else None
         )
         if upgrade:
@@ -1080,6 +1083,13 @@ class PostgresJournal:
         wanted = concurrency + 2
         if self._pool.max_size < wanted:
             self._pool.resize(self._pool.min_size, wanted)
+        # Their appends committed together, unless the URL said otherwise: fewer
+        # commits, which pays when the database's commits are the limit.
+        if self._group_commit_said or concurrency < 2:
+            return
+        if self._committer is None:
+            self._committer = GroupCommitter(self._append_batch, concurrency, self._group_linger)
+        self._committer.max_batch = max(self._committer.max_batch, concurrency)
 
     def ping(self, timeout: float = 1.0) -> None:
         # A connection of its own, not the pool's: a probe must answer within its

@@ -206,8 +206,9 @@ class Journal(Protocol):
 
     def fit_concurrency(self, concurrency: int) -> None:
         """Get ready for ``concurrency`` threads of this process calling at once (a
-        worker's, an `AsyncRuntime`'s): on PostgreSQL a connection for each. Never
-        shrinks what it has."""
+        worker's, an `AsyncRuntime`'s): on PostgreSQL a connection for each, and
+        their single-event appends committed together (group commit) unless the
+        URL sets ``group_commit``. Never shrinks what it has."""
 
     def ping(self, timeout: float = 1.0) -> None:
         """Raise `JournalUnavailable` unless the database answers within about

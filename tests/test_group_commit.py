@@ -269,9 +269,10 @@ def test_an_asyncio_runtime_fits_the_journal_to_its_concurrency(schema: str) -> 
     with open_journal(postgres_url(schema)) as journal:
         assert isinstance(journal, PostgresJournal) and journal._pool.max_size == 8
         AsyncRuntime(durable(1), journal=journal).close()  # asyncio's pool: left as it is
-        assert journal._pool.max_size == 8
+        assert journal._pool.max_size == 8 and journal._committer is None
         AsyncRuntime(durable(1), journal=journal, concurrency=24).close()
         assert journal._pool.max_size == 26
+        assert journal._committer is not None and journal._committer.max_batch == 24
     with pytest.raises(InvalidSetting, match="concurrency must be 1 or more, got 0"):
         AsyncRuntime(durable(1), concurrency=0)
 

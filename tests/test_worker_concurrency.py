@@ -1,5 +1,5 @@
 """A worker advancing its claimed batch concurrently, its appends committed together
-(``?group_commit=N``): `wio worker` processes on a real PostgreSQL database."""
+(group commit): `wio worker` processes on a real PostgreSQL database."""
 
 from __future__ import annotations
 
@@ -201,13 +201,14 @@ def test_the_shutdown_timeout_releases_every_instance_of_the_batch(
             assert types(url, order) == ["PaymentCharged"]
 
 
-def test_concurrency_sizes_the_pool_and_group_commit_stays_as_the_url_says(
+def test_concurrency_sizes_the_pool_and_turns_group_commit_on_unless_the_url_says(
     postgres_journal_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("WIO_EFFECTS_LOG", str(tmp_path / "effects.log"))
     workflows = [load_definition(str(ROOT / HARNESS))]
     for query, concurrency, grouped in (
-        ("", 8, None), ("", 1, None), ("&group_commit=3", 8, 3), ("&pool_max=20", 8, None),
+        ("", 8, 8), ("", 1, None), ("&group_commit=0", 8, None), ("&group_commit=3", 8, 3),
+        ("&pool_max=20", 8, 8),
     ):  # fmt: skip
         with open_journal(postgres_journal_url + query) as journal:
             assert isinstance(journal, PostgresJournal)

@@ -256,7 +256,8 @@ def _parser() -> argparse.ArgumentParser:
         default=8,
         metavar="N",
         help="instances advanced at once, each in a thread with a connection of its own; "
-        "add ?group_commit=N to a PostgreSQL URL to commit their appends together (8)",
+        "on PostgreSQL their appends are committed together unless the URL sets "
+        "group_commit (?group_commit=0: each alone) (8)",
     )
     worker.add_argument(
         "--max-retry-delay",

@@ -16,9 +16,10 @@ hands is never advanced further by this worker.
 
 The instances of a batch are advanced concurrently, ``concurrency`` at a time,
 each in a thread of the worker's pool, the journal's connections sized to
-match: their appends are in flight together (and committed together with
-``?group_commit=N`` on a PostgreSQL URL, `wio.journal.group_commit`). One
-instance's steps still run one after the other, each durable before the next.
+match: their appends are in flight together, and on PostgreSQL committed
+together (group commit, `wio.journal.group_commit`) unless the URL sets
+``group_commit``. One instance's steps still run one after the other, each
+durable before the next.
 
 SIGTERM and SIGINT stop it gracefully: the current steps finish, leases are
 released, and the process exits 0. A step still running after
@@ -141,7 +142,7 @@ class Worker:
         ``concurrency``: how many claimed instances are advanced at once, each in a
         thread of its own (1: one after the other). A claim takes at least that many.
         The journal is fitted to it (`Journal.fit_concurrency`): on PostgreSQL a
-        connection for each."""
+        connection for each, and group commit unless the URL sets ``group_commit``."""
         for setting, value, least in (
             ("lease_ttl", lease_ttl, 0.0), ("poll_interval", poll_interval, 0.0),
             ("batch_size", batch_size, 0), ("concurrency", concurrency, 0),

@@ -4,7 +4,8 @@ Effects that are coroutine functions are awaited; plain ones are called
 directly. Journal writes run in a thread, so the event loop never blocks on
 the database: in the event loop's default pool, or in a pool of the runtime's
 own sized to ``AsyncRuntime(concurrency=N)``, the journal fitted to it too (on
-PostgreSQL a connection for each thread, see `Journal.fit_concurrency`).
+PostgreSQL a connection for each thread, and group commit unless the URL sets
+``group_commit``, see `Journal.fit_concurrency`).
 """
 
 from __future__ import annotations
