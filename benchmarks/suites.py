@@ -1367,7 +1367,7 @@ def group_commit(sizes: Sizes) -> list[Figure]:
 
     plain = figure(
         bench,
-        f"each append committed alone, a pool of {ASYNC_THREADS} connections",
+        "each append committed alone (?group_commit=0), a connection per thread",
         speed("plain"),
         "events/s",
         seconds["plain"],
