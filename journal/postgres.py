@@ -266,6 +266,8 @@ WITH new AS (
 )
 SELECT instance_id, false FROM inserted UNION ALL SELECT id, true FROM updated
 """
+# Tries of a group commit that PostgreSQL aborted to break a deadlock.
+DEADLOCK_RETRIES = 3
 # The waiting parents of children whose status became final, made runnable.
 WAKE_PARENTS = """
 UPDATE {schema}.instances SET status = 'running', wakeup_at = NULL, updated_at = %(now)s
@@ -674,16 +676,58 @@ class PostgresJournal:
         round of appends to distinct instances (usually one)."""
         rounds: list[list[PendingAppend]] = []
         seen: dict[str, int] = {}  # appends so far per instance: its round
-        for pending in batch:
+        # Rows locked in the order of their ids, as every batch does: two batches (or a
+        # batch and a lease renewal) then wait for each other rather than deadlock.
+        for pending in sorted(batch, key=lambda p: p.instance_id):
             index = seen[pending.instance_id] = seen.get(pending.instance_id, -1) + 1
             if index == len(rounds):
                 rounds.append([])
             rounds[index].append(pending)
-        done: list[tuple[set[str], set[str]]] = []  # per round: inserted, updated
+        done: list[tuple[set[str], set[str]]] = []
         finals = any(p.update is not None and p.update.status in FINAL_STATUSES for p in batch)
         # One round without a final status (the usual case) is one statement: it commits
         # alone, in one round trip.
         several = len(rounds) > 1 or finals
+        for attempt in range(1, DEADLOCK_RETRIES + 1):
+            try:
+                done = self._commit_rounds(rounds, several, batch)
+                break
+            except JournalUnavailable as exc:
+                # Nothing of the batch was written: a deadlock (with a claim or a renewal
+                # taking rows in another order) is tried again at once.
+                if attempt == DEADLOCK_RETRIES or not isinstance(
+                    exc.__cause__, psycopg.errors.DeadlockDetected
+                ):
+                    raise
+        outcomes: list[int | Exception] = []
+        seen.clear()
+        for pending in batch:
+            index = seen[pending.instance_id] = seen.get(pending.instance_id, -1) + 1
+            inserted, updated = done[index]
+            if pending.instance_id in inserted and (
+                pending.update is None or pending.instance_id in updated
+            ):
+                outcomes.append(pending.expected_seq + 1)
+                continue
+            # Refused alone, nothing of it written: say why, as a single append would.
+            try:
+                self._refusal(pending.instance_id, pending.expected_seq, pending.lease)
+            except (UnknownInstance, LeaseLost, ConcurrencyConflict) as refused:
+                outcomes.append(refused)
+        if any(
+            self._wakes_workers(p.update)
+            for p, o in zip(batch, outcomes, strict=True)
+            if isinstance(o, int)
+        ):
+            self._notifier.notify()
+        return outcomes
+
+    def _commit_rounds(
+        self, rounds: list[list[PendingAppend]], several: bool, batch: Sequence[PendingAppend]
+    ) -> list[tuple[set[str], set[str]]]:
+        """Run a batch's rounds in one transaction; per round, the instances whose
+        event was inserted and those whose status was updated."""
+        done: list[tuple[set[str], set[str]]] = []
         with self._transaction() if several else self._connection() as conn:
             for appends in rounds:
                 updates = [(p, p.update) for p in appends if p.update is not None]
@@ -727,28 +771,7 @@ class PostgresJournal:
                         self._sql(WAKE_PARENTS),
                         {"children": ended, "now": max(p.now for p in batch)},
                     )
-        outcomes: list[int | Exception] = []
-        seen.clear()
-        for pending in batch:
-            index = seen[pending.instance_id] = seen.get(pending.instance_id, -1) + 1
-            inserted, updated = done[index]
-            if pending.instance_id in inserted and (
-                pending.update is None or pending.instance_id in updated
-            ):
-                outcomes.append(pending.expected_seq + 1)
-                continue
-            # Refused alone, nothing of it written: say why, as a single append would.
-            try:
-                self._refusal(pending.instance_id, pending.expected_seq, pending.lease)
-            except (UnknownInstance, LeaseLost, ConcurrencyConflict) as refused:
-                outcomes.append(refused)
-        if any(
-            self._wakes_workers(p.update)
-            for p, o in zip(batch, outcomes, strict=True)
-            if isinstance(o, int)
-        ):
-            self._notifier.notify()
-        return outcomes
+        return done
 
     def read(
         self, instance_id: str, after_seq: int = 0, *, times: bool = True
