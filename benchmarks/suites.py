@@ -342,9 +342,10 @@ def sequential_steps(sizes: Sizes) -> list[Figure]:
 # -- (2) throughput with many instances ------------------------------------------------
 
 
-def wio_throughput(m: int) -> float:
+def wio_throughput(m: int, concurrency: int = 8) -> float:
     """Seconds for two `wio worker` processes to run ``m`` instances of ten steps,
-    from the first instance's creation (as DBOS is timed from its first enqueue)."""
+    from the first instance's creation (as DBOS is timed from its first enqueue),
+    each advancing ``concurrency`` instances at once."""
     with fresh_schema() as schema:
         url = postgres_journal_url(schema)
         with open_journal(url) as journal:
@@ -352,6 +353,7 @@ def wio_throughput(m: int) -> float:
             command = [
                 sys.executable, "-m", "wio.cli", "worker", "--journal", url,
                 "--workflows", "benchmarks/flows.py:ten_steps", "--poll-interval", "0.05",
+                "--concurrency", str(concurrency),
             ]  # fmt: skip
             started = time.perf_counter()
             for _ in range(m):
@@ -431,6 +433,7 @@ def throughput(sizes: Sizes) -> list[Figure]:
     events = m * 10
     sides: dict[str, Callable[[], float]] = {
         "wio": partial(wio_throughput, m),
+        "alone": partial(wio_throughput, m, 1),
         "dbos": partial(dbos_throughput, m),
         "raw": partial(raw_throughput, m),
         "raw10": partial(raw_throughput, m, 10),
@@ -460,6 +463,9 @@ def throughput(sizes: Sizes) -> list[Figure]:
                raw10, speedup(seconds, "wio", "raw10")),
         figure(bench, "wio events vs raw batched by 100", wio_events, "events/s", wio_samples,
                raw100, speedup(seconds, "wio", "raw100")),
+        figure(bench, "wio events vs one instance at a time (--concurrency 1)", wio_events,
+               "events/s", wio_samples, baseline("alone", "wio, --concurrency 1"),
+               speedup(seconds, "wio", "alone")),
         dbos_events,
         raw,
         raw10,
@@ -1075,14 +1081,14 @@ def console_list(sizes: Sizes) -> list[Figure]:
 # -- (13) timers due at once ---------------------------------------------------------
 
 
-def due_timers(count: int) -> float:
+def due_timers(count: int, concurrency: int = 8, query: str = "") -> float:
     """Seconds for one `wio worker` process to fire ``count`` timers that are all due,
     each followed by one step (the instance then finishes): from the first timer
     released to the last instance finished, as the worker recorded them (the
-    worker's start-up is not timed)."""
+    worker's start-up is not timed). ``query`` ends the journal URL."""
     workflow = timer_workflow
     with fresh_schema() as schema:
-        url = postgres_journal_url(schema)
+        url = postgres_journal_url(schema) + query
         with open_journal(url) as journal:
             runtime = Runtime(workflow, journal=journal)
             runtime.create("first", 0).advance()  # records the timer's start, then waits
@@ -1114,6 +1120,7 @@ def due_timers(count: int) -> float:
                 command = [
                     sys.executable, "-m", "wio.cli", "worker", "--journal", url,
                     "--workflows", "benchmarks/flows.py:timer_workflow", "--poll-interval", "0.05",
+                    "--concurrency", str(concurrency),
                 ]  # fmt: skip
                 worker = subprocess.Popen(
                     command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
@@ -1149,6 +1156,8 @@ def timers(sizes: Sizes) -> list[Figure]:
     seconds = rounds(
         {
             "wio": partial(due_timers, sizes.timers),
+            "alone": partial(due_timers, sizes.timers, 1),
+            "plain": partial(due_timers, sizes.timers, 8, "&group_commit=0"),
             "raw": partial(raw_timer_baseline, sizes.timers),
         },
         min(3, max(1, sizes.repeats)),
@@ -1169,7 +1178,30 @@ def timers(sizes: Sizes) -> list[Figure]:
         raw,
         speedup(seconds, "wio", "raw"),
     )
-    return [fired, raw]
+    alone = figure(
+        bench,
+        "wio, one timer at a time (--concurrency 1)",
+        rate(sizes.timers, statistics.median(seconds["alone"])),
+        "timers/s",
+        seconds["alone"],
+    )
+    plain = figure(
+        bench,
+        "wio, each append committed alone (?group_commit=0)",
+        rate(sizes.timers, statistics.median(seconds["plain"])),
+        "timers/s",
+        seconds["plain"],
+    )
+    return [
+        fired,
+        figure(bench, "wio fires timers vs one at a time", fired.value, "timers/s",
+               seconds["wio"], alone, speedup(seconds, "wio", "alone")),
+        figure(bench, "wio fires timers (group commit) vs each append alone", fired.value,
+               "timers/s", seconds["wio"], plain, speedup(seconds, "wio", "plain")),
+        alone,
+        plain,
+        raw,
+    ]  # fmt: skip
 
 
 # -- (14) one-step durable workflows per second, creation included ------------------------
@@ -1290,9 +1322,9 @@ ASYNC_THREADS = 32  # threads for the journal calls: the concurrency of the appe
 
 def async_instances(count: int, query: str) -> float:
     """Seconds for one `AsyncRuntime` to create ``count`` instances of ten steps and
-    advance them all at once, on a journal URL ending in ``query``."""
+    advance them all at once, on a journal URL ending in ``query``, its journal calls
+    in a pool of `ASYNC_THREADS` threads (the journal fitted to it)."""
     import asyncio
-    from concurrent.futures import ThreadPoolExecutor
 
     from wio import AsyncRuntime
 
@@ -1300,7 +1332,7 @@ def async_instances(count: int, query: str) -> float:
     with fresh_schema() as schema:
         url = postgres_journal_url(schema) + query
         with open_journal(url) as journal:
-            runtime = AsyncRuntime(workflow, journal=journal)
+            runtime = AsyncRuntime(workflow, journal=journal, concurrency=ASYNC_THREADS)
 
             async def run_one(instance_id: str) -> None:
                 instance = await runtime.create(instance_id, 0)
@@ -1309,13 +1341,14 @@ def async_instances(count: int, query: str) -> float:
                 runtime.forget(instance_id)
 
             async def run_all() -> float:
-                loop = asyncio.get_running_loop()
-                loop.set_default_executor(ThreadPoolExecutor(max_workers=ASYNC_THREADS))
                 started = time.perf_counter()
                 await asyncio.gather(*(run_one(uuid.uuid4().hex) for _ in range(count)))
                 return time.perf_counter() - started
 
-            return asyncio.run(run_all())
+            try:
+                return asyncio.run(run_all())
+            finally:
+                runtime.close()
 
 
 def group_commit(sizes: Sizes) -> list[Figure]:
@@ -1323,8 +1356,8 @@ def group_commit(sizes: Sizes) -> list[Figure]:
     bench = f"15. asyncio runtime, {count:,} instances of 10 steps at once, {ASYNC_THREADS} threads"
     events = count * 10
     sides: dict[str, Callable[[], float]] = {
-        "group": partial(async_instances, count, "&group_commit=64"),
-        "plain": partial(async_instances, count, f"&pool_max={ASYNC_THREADS}"),
+        "group": partial(async_instances, count, ""),  # fitted: group commit by 32
+        "plain": partial(async_instances, count, "&group_commit=0"),
         "raw10": partial(raw_throughput, count, 10),
     }
     seconds = rounds(sides, min(3, max(1, sizes.repeats)))
@@ -1334,7 +1367,7 @@ def group_commit(sizes: Sizes) -> list[Figure]:
 
     plain = figure(
         bench,
-        f"each append committed alone, a pool of {ASYNC_THREADS} connections",
+        "each append committed alone (?group_commit=0), a connection per thread",
         speed("plain"),
         "events/s",
         seconds["plain"],
@@ -1348,8 +1381,8 @@ def group_commit(sizes: Sizes) -> list[Figure]:
     )
     value, samples = speed("group"), seconds["group"]
     return [
-        figure(bench, "group commit (at most 64 a transaction) vs alone", value, "events/s",
-               samples, plain, speedup(seconds, "group", "plain")),
+        figure(bench, f"group commit (at most {ASYNC_THREADS} a transaction) vs alone", value,
+               "events/s", samples, plain, speedup(seconds, "group", "plain")),
         figure(bench, "group commit vs raw batched by 10", value, "events/s", samples, raw10,
                speedup(seconds, "group", "raw10")),
         plain,

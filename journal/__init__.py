@@ -171,7 +171,8 @@ def _open_postgres(url: str, upgrade: bool, create: bool) -> Journal:
     except ValueError as exc:
         raise InvalidJournalURL(f"journal URL: pool sizes must be integers ({exc})") from None
     try:
-        group_commit = int(ours.get("group_commit", 0))
+        said = ours.get("group_commit")
+        group_commit = None if said is None else int(said)
         group_linger = float(ours.get("group_linger_ms", 0)) / 1000
     except ValueError as exc:
         raise InvalidJournalURL(

@@ -343,6 +343,9 @@ class MemoryJournal:
         with self._lock:
             self._lock.notify_all()
 
+    def fit_concurrency(self, concurrency: int) -> None:
+        return None  # in memory: nothing to size, each append is immediate
+
     def ping(self, timeout: float = 1.0) -> None:
         return None
 

@@ -229,7 +229,9 @@ WITH inserted AS (
 # A group commit's appends, one event each and each of a different instance, in
 # one statement. An append refused must not undo the others, so its row is
 # filtered out (ahead) or skipped (behind) rather than raising; an instance's
-# status is updated only if its event was inserted.
+# status is updated only if its event was inserted. The event before is looked
+# up by a scalar subquery, one index probe per append: an EXISTS there may be
+# planned as a hash of the whole events table, built for every batch.
 BATCH_APPEND = """
 WITH new AS (
     SELECT * FROM unnest(%(ids)s::text[], %(expected)s::int[], %(types)s::text[],
@@ -241,8 +243,8 @@ WITH new AS (
     SELECT id, expected + 1, type, version, payload, now, node FROM new
     WHERE CASE WHEN expected = 0
         THEN EXISTS (SELECT 1 FROM {schema}.instances i WHERE i.id = new.id)
-        ELSE EXISTS (SELECT 1 FROM {schema}.events e
-            WHERE e.instance_id = new.id AND e.seq = new.expected) END
+        ELSE (SELECT e.seq FROM {schema}.events e
+            WHERE e.instance_id = new.id AND e.seq = new.expected) IS NOT NULL END
     AND (new.owner IS NULL OR EXISTS (SELECT 1 FROM {schema}.instances i
         WHERE i.id = new.id AND i.lease_owner = new.owner AND i.lease_epoch = new.epoch
         FOR SHARE))
@@ -263,6 +265,14 @@ WITH new AS (
     RETURNING i.id
 )
 SELECT instance_id, false FROM inserted UNION ALL SELECT id, true FROM updated
+"""
+# Tries of a group commit that PostgreSQL aborted to break a deadlock.
+DEADLOCK_RETRIES = 3
+# The waiting parents of children whose status became final, made runnable.
+WAKE_PARENTS = """
+UPDATE {schema}.instances SET status = 'running', wakeup_at = NULL, updated_at = %(now)s
+WHERE status = 'waiting' AND id IN (SELECT parent_id FROM {schema}.instance_children
+    WHERE child_id = ANY(%(children)s))
 """
 _COUNTED = " SELECT count(*) FROM inserted"
 _UPDATED = """, updated AS (
@@ -395,12 +405,13 @@ class PostgresJournal:
         connect_timeout: float = 10.0,
         upgrade: bool = True,
         create: bool = True,
-        group_commit: int = 0,
+        group_commit: int | None = None,
         group_linger: float = 0.0,
     ) -> None:
         """``group_commit``: commit single-event appends made at the same time from
         several threads together, at most this many per transaction (0: each
-        alone), waiting up to ``group_linger`` seconds for more (see
+        alone; None, not said: each alone unless `fit_concurrency` turns it on),
+        waiting up to ``group_linger`` seconds for more (see
         `wio.journal.group_commit`)."""
         self.schema = validate_schema(schema)
         self.conninfo = conninfo
@@ -441,9 +452,11 @@ class PostgresJournal:
             self._pool.close()
             raise JournalNotFound(f"no journal at {self.url}: the schema has no wio tables")
         self._notifier = Notifier(self._pool, self._channel, self._passwords)
+        self._group_commit_said = group_commit is not None
+        self._group_linger = group_linger
         self._committer = (
-            GroupCommitter(self._append_batch, group_commit, group_linger, f"wio-commit-{schema}")
-            if group_commit > 1
+            GroupCommitter(self._append_batch, group_commit, group_linger)
+            if group_commit is not None and group_commit > 1
             else None
         )
         if upgrade:
@@ -576,7 +589,11 @@ class PostgresJournal:
         several = update is not None and (
             update.tags is not None or update.status in FINAL_STATUSES
         )
-        if self._committer is not None and len(events) == 1 and not several:
+        if (
+            self._committer is not None
+            and len(events) == 1
+            and (update is None or update.tags is None)
+        ):
             pending = PendingAppend(instance_id, expected_seq, events[0], now, update, lease)
             return self._committer.append(pending)
         parameters: dict[str, Any] = {
@@ -659,14 +676,59 @@ class PostgresJournal:
         round of appends to distinct instances (usually one)."""
         rounds: list[list[PendingAppend]] = []
         seen: dict[str, int] = {}  # appends so far per instance: its round
-        for pending in batch:
+        # Rows locked in the order of their ids, as every batch does: two batches (or a
+        # batch and a lease renewal) then wait for each other rather than deadlock.
+        for pending in sorted(batch, key=lambda p: p.instance_id):
             index = seen[pending.instance_id] = seen.get(pending.instance_id, -1) + 1
             if index == len(rounds):
                 rounds.append([])
             rounds[index].append(pending)
-        done: list[tuple[set[str], set[str]]] = []  # per round: inserted, updated
-        # One round (the usual case) is one statement: it commits alone, in one round trip.
-        with self._transaction() if len(rounds) > 1 else self._connection() as conn:
+        done: list[tuple[set[str], set[str]]] = []
+        finals = any(p.update is not None and p.update.status in FINAL_STATUSES for p in batch)
+        # One round without a final status (the usual case) is one statement: it commits
+        # alone, in one round trip.
+        several = len(rounds) > 1 or finals
+        for attempt in range(1, DEADLOCK_RETRIES + 1):
+            try:
+                done = self._commit_rounds(rounds, several, batch)
+                break
+            except JournalUnavailable as exc:
+                # Nothing of the batch was written: a deadlock (with a claim or a renewal
+                # taking rows in another order) is tried again at once.
+                if attempt == DEADLOCK_RETRIES or not isinstance(
+                    exc.__cause__, psycopg.errors.DeadlockDetected
+                ):
+                    raise
+        outcomes: list[int | Exception] = []
+        seen.clear()
+        for pending in batch:
+            index = seen[pending.instance_id] = seen.get(pending.instance_id, -1) + 1
+            inserted, updated = done[index]
+            if pending.instance_id in inserted and (
+                pending.update is None or pending.instance_id in updated
+            ):
+                outcomes.append(pending.expected_seq + 1)
+                continue
+            # Refused alone, nothing of it written: say why, as a single append would.
+            try:
+                self._refusal(pending.instance_id, pending.expected_seq, pending.lease)
+            except (UnknownInstance, LeaseLost, ConcurrencyConflict) as refused:
+                outcomes.append(refused)
+        if any(
+            self._wakes_workers(p.update)
+            for p, o in zip(batch, outcomes, strict=True)
+            if isinstance(o, int)
+        ):
+            self._notifier.notify()
+        return outcomes
+
+    def _commit_rounds(
+        self, rounds: list[list[PendingAppend]], several: bool, batch: Sequence[PendingAppend]
+    ) -> list[tuple[set[str], set[str]]]:
+        """Run a batch's rounds in one transaction; per round, the instances whose
+        event was inserted and those whose status was updated."""
+        done: list[tuple[set[str], set[str]]] = []
+        with self._transaction() if several else self._connection() as conn:
             for appends in rounds:
                 updates = [(p, p.update) for p in appends if p.update is not None]
                 rows = conn.execute(
@@ -697,28 +759,19 @@ class PostgresJournal:
                         {i for i, updated in rows if updated},
                     )
                 )
-        outcomes: list[int | Exception] = []
-        seen.clear()
-        for pending in batch:
-            index = seen[pending.instance_id] = seen.get(pending.instance_id, -1) + 1
-            inserted, updated = done[index]
-            if pending.instance_id in inserted and (
-                pending.update is None or pending.instance_id in updated
-            ):
-                outcomes.append(pending.expected_seq + 1)
-                continue
-            # Refused alone, nothing of it written: say why, as a single append would.
-            try:
-                self._refusal(pending.instance_id, pending.expected_seq, pending.lease)
-            except (UnknownInstance, LeaseLost, ConcurrencyConflict) as refused:
-                outcomes.append(refused)
-        if any(
-            self._wakes_workers(p.update)
-            for p, o in zip(batch, outcomes, strict=True)
-            if isinstance(o, int)
-        ):
-            self._notifier.notify()
-        return outcomes
+                ended = [
+                    u.instance_id
+                    for u in appends
+                    if u.update is not None
+                    and u.update.status in FINAL_STATUSES
+                    and u.instance_id in done[-1][1]
+                ]
+                if ended:  # a child's end makes its waiting parent runnable, as in `_update`
+                    conn.execute(
+                        self._sql(WAKE_PARENTS),
+                        {"children": ended, "now": max(p.now for p in batch)},
+                    )
+        return done
 
     def read(
         self, instance_id: str, after_seq: int = 0, *, times: bool = True
@@ -1049,6 +1102,19 @@ class PostgresJournal:
         # workers wake too, find nothing new, and wait again.
         with self._connection() as conn:
             conn.execute("SELECT pg_notify(%s, '')", (self._channel,))
+
+    def fit_concurrency(self, concurrency: int) -> None:
+        # A connection for each thread, and two more: the claims and the heartbeat.
+        wanted = concurrency + 2
+        if self._pool.max_size < wanted:
+            self._pool.resize(self._pool.min_size, wanted)
+        # Their appends committed together, unless the URL said otherwise: fewer
+        # commits, which pays when the database's commits are the limit.
+        if self._group_commit_said or concurrency < 2:
+            return
+        if self._committer is None:
+            self._committer = GroupCommitter(self._append_batch, concurrency, self._group_linger)
+        self._committer.max_batch = max(self._committer.max_batch, concurrency)
 
     def ping(self, timeout: float = 1.0) -> None:
         # A connection of its own, not the pool's: a probe must answer within its

@@ -204,6 +204,12 @@ class Journal(Protocol):
     def wake(self) -> None:
         """Make this process's `wait_for_work` calls return now (e.g. to shut down)."""
 
+    def fit_concurrency(self, concurrency: int) -> None:
+        """Get ready for ``concurrency`` threads of this process calling at once (a
+        worker's, an `AsyncRuntime`'s): on PostgreSQL a connection for each, and
+        their single-event appends committed together (group commit) unless the
+        URL sets ``group_commit``. Never shrinks what it has."""
+
     def ping(self, timeout: float = 1.0) -> None:
         """Raise `JournalUnavailable` unless the database answers within about
         ``timeout`` seconds, on a connection of its own (a health probe must not

@@ -638,6 +638,9 @@ class SQLiteJournal:
     def wake(self) -> None:
         self._woken.set()
 
+    def fit_concurrency(self, concurrency: int) -> None:
+        return None  # one connection, one writer at a time: SQLite's own limit
+
     def ping(self, timeout: float = 1.0) -> None:
         # A connection of its own: the shared one may be waiting for the write lock
         # (for up to busy_timeout), and a probe must answer within its timeout. In

@@ -252,7 +252,9 @@ def test_restarts_and_terminated_connections_under_load(
     create_orders(url, ids, log, monkeypatch)
     env = harness_env(log, "email:slow", WIO_SLOW_SECONDS="0.3")  # the faults must land mid-run
     out = tmp_path / "workers.out"
-    workers = [spawn_worker(url, env, out) for _ in range(3)]
+    # One instance at a time, the pace the faults below are timed against: eight at
+    # once finish the run before the first fault lands.
+    workers = [spawn_worker(url, env, out, "--concurrency", "1") for _ in range(3)]
     faults = []
     with open_journal(cluster.url(url.partition("schema=")[2].partition("&")[0])) as journal:
         try:
@@ -294,7 +296,9 @@ def test_a_worker_survives_10_postgresql_restarts_in_a_row_during_a_500_instance
     out = tmp_path / "worker.out"
     # One worker and no supervisor: nothing would start it again.
     # Slow enough that ten restarts land before the run ends (about 50 s of steps).
-    worker = spawn_worker(url, harness_env(log, "email:slow", WIO_SLOW_SECONDS="0.1"), out)
+    worker = spawn_worker(  # at the pace the restarts are timed against (as above)
+        url, harness_env(log, "email:slow", WIO_SLOW_SECONDS="0.1"), out, "--concurrency", "1"
+    )
     restarts = 0
     with open_journal(url) as journal:
         try:

@@ -7,8 +7,9 @@ import subprocess
 import sys
 import textwrap
 import threading
+import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 
 import psycopg
@@ -214,18 +215,28 @@ def test_a_process_killed_in_the_middle_of_a_batch_loses_and_duplicates_nothing(
         assert [len(journal.read(name)) for name in "abc"] == [1, 1, 1]
 
 
+def metrics_samples() -> tuple[float, float]:
+    """The number of group-commit batches, and of appends in them, so far."""
+    from prometheus_client import REGISTRY
+
+    count = REGISTRY.get_sample_value("wio_group_commit_batch_size_count") or 0.0
+    total = REGISTRY.get_sample_value("wio_group_commit_batch_size_sum") or 0.0
+    return count, total
+
+
 def test_the_asyncio_runtime_advances_many_instances_on_group_commit(schema: str) -> None:
     import asyncio
-    from concurrent.futures import ThreadPoolExecutor
 
     from benchmarks.flows import durable
     from wio import AsyncRuntime
 
     workflow = durable(3, "grouped")
-    url = f"{postgres_url(schema)}&group_commit=16&group_linger_ms=20"
+    # Each batch waits (up to a minute) for the twelve appends of a round.
+    url = f"{postgres_url(schema)}&group_commit=12&group_linger_ms=60000"
     with open_journal(url) as journal:
         assert isinstance(journal, PostgresJournal)
-        runtime = AsyncRuntime(workflow, journal=journal)
+        # Its own pool of 12 threads: asyncio's default few would never fill a batch.
+        runtime = AsyncRuntime(workflow, journal=journal, concurrency=12)
 
         async def run(instance_id: str) -> object:
             instance = await runtime.create(instance_id, 0)
@@ -233,20 +244,88 @@ def test_the_asyncio_runtime_advances_many_instances_on_group_commit(schema: str
             return instance.result
 
         async def run_all() -> list[object]:
-            asyncio.get_running_loop().set_default_executor(ThreadPoolExecutor(max_workers=12))
             return await asyncio.gather(*(run(f"i{n}") for n in range(12)))
 
+        batches = metrics_samples()
         assert asyncio.run(run_all()) == [3] * 12
+        runtime.close()
+        # Three rounds of twelve appends: three batches of twelve, as /metrics reports.
+        assert metrics_samples() == (batches[0] + 3, batches[1] + 36)
         for n in range(12):
             assert [e.seq for e in journal.read(f"i{n}")] == [1, 2, 3]
             assert journal.get_instance(f"i{n}").status == InstanceStatus.FINISHED
     by_transaction: dict[int, set[str]] = {}
     for (instance, _), xid in transactions(schema).items():
         by_transaction.setdefault(xid, set()).add(instance)
-    assert max(len(instances) for instances in by_transaction.values()) > 1
+    # Creations are not batched; each round of appends is, twelve instances at a time.
+    assert sorted(len(instances) for instances in by_transaction.values())[-3:] == [12, 12, 12]
+
+
+def test_an_asyncio_runtime_fits_the_journal_to_its_concurrency(schema: str) -> None:
+    from benchmarks.flows import durable
+    from wio import AsyncRuntime
+    from wio.errors import InvalidSetting
+
+    with open_journal(postgres_url(schema)) as journal:
+        assert isinstance(journal, PostgresJournal) and journal._pool.max_size == 8
+        AsyncRuntime(durable(1), journal=journal).close()  # asyncio's pool: left as it is
+        assert journal._pool.max_size == 8 and journal._committer is None
+        AsyncRuntime(durable(1), journal=journal, concurrency=24).close()
+        assert journal._pool.max_size == 26
+        assert journal._committer is not None and journal._committer.max_batch == 24
+    with pytest.raises(InvalidSetting, match="concurrency must be 1 or more, got 0"):
+        AsyncRuntime(durable(1), concurrency=0)
 
 
 @pytest.mark.parametrize("query", ["group_commit=many", "group_linger_ms=soon"])
 def test_bad_group_commit_settings_are_refused(query: str) -> None:
     with pytest.raises(InvalidJournalURL, match=query.split("=")[0]):
         open_journal(f"{POSTGRES_URL}?{query}")
+
+
+def test_a_child_finishing_in_a_batch_makes_its_waiting_parent_runnable(schema: str) -> None:
+    waiting = InstanceRecord("parent", "flow", 1, InstanceStatus.WAITING, 0, NOW, NOW)
+    with PostgresJournal(POSTGRES_URL, schema=schema) as journal:
+        journal.create_instance(waiting)
+        journal.create_instance(record("child"), parent="parent")
+        journal.create_instance(record("other"))
+        finished = StatusUpdate(InstanceStatus.FINISHED, release_lease=True)
+        outcomes = journal._append_batch(
+            [
+                PendingAppend("other", 0, event(1), NOW, None),
+                PendingAppend("child", 0, event(1), NOW, finished),
+            ]
+        )
+        assert outcomes == [1, 1]
+        assert journal.get_instance("child").status == InstanceStatus.FINISHED
+        assert journal.get_instance("parent").status == InstanceStatus.RUNNING
+    assert len(set(transactions(schema).values())) == 1
+
+
+def test_many_threads_appending_at_once_all_return_and_the_committer_closes() -> None:
+    from wio.journal.group_commit import GroupCommitter
+
+    committed: list[tuple[str, int]] = []
+
+    def commit(batch: Sequence[PendingAppend]) -> list[int | Exception]:
+        time.sleep(0.0005)  # a round trip: two leaders' batches overlap
+        committed.extend((p.instance_id, p.expected_seq) for p in batch)
+        return [p.expected_seq + 1 for p in batch]
+
+    committer = GroupCommitter(commit, max_batch=8, linger=0)
+
+    def run(instance: str) -> None:
+        for seq in range(300):
+            assert committer.append(PendingAppend(instance, seq, event(seq), NOW, None)) == seq + 1
+
+    threads = [threading.Thread(target=run, args=(f"i{n}",)) for n in range(12)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    closer = threading.Thread(target=committer.close)  # every lead was given back
+    closer.start()
+    closer.join(60)
+    assert not closer.is_alive()
+    for n in range(12):  # each instance's appends committed once each, in order
+        assert [seq for i, seq in committed if i == f"i{n}"] == list(range(300))

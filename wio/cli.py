@@ -251,6 +251,15 @@ def _parser() -> argparse.ArgumentParser:
     worker.add_argument("--poll-interval", type=_positive, default=1.0, metavar="SECONDS")
     worker.add_argument("--shutdown-timeout", type=_seconds, default=30.0, metavar="SECONDS")
     worker.add_argument(
+        "--concurrency",
+        type=_count,
+        default=8,
+        metavar="N",
+        help="instances advanced at once, each in a thread with a connection of its own; "
+        "on PostgreSQL their appends are committed together unless the URL sets "
+        "group_commit (?group_commit=0: each alone) (8)",
+    )
+    worker.add_argument(
         "--max-retry-delay",
         type=_positive,
         default=5.0,
@@ -575,6 +584,7 @@ def _worker(args: argparse.Namespace) -> int:
         lease_ttl=args.lease_ttl,
         poll_interval=args.poll_interval,
         shutdown_timeout=args.shutdown_timeout,
+        concurrency=args.concurrency,
         strict=args.strict,
         max_retry_delay=args.max_retry_delay,
     )
@@ -610,6 +620,16 @@ def _positive(text: str) -> float:
         value = -1.0
     if not value > 0:
         raise argparse.ArgumentTypeError(f"expected more than 0 seconds, got {text!r}")
+    return value
+
+
+def _count(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number, 1 or more, got {text!r}")
     return value
 
 

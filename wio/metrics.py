@@ -11,6 +11,8 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from typing import Any
 
+from wio.journal import group_commit
+
 try:
     from prometheus_client import (
         CONTENT_TYPE_LATEST,
@@ -59,6 +61,12 @@ CLAIMED = Histogram(
     "wio_claim_batch_size", "Instances claimed per claim", buckets=(0, 1, 2, 4, 8, 16, 32, 64)
 )
 INSTANCE_RUNS = Counter("wio_instance_runs_total", "Instances a worker advanced until they blocked")
+GROUP_COMMIT_BATCH = Histogram(
+    "wio_group_commit_batch_size",
+    "Appends committed together per group commit (PostgreSQL, a worker with concurrency > 1)",
+    buckets=(1, 2, 4, 8, 16, 32, 64, 128),
+)
+group_commit.batch_observers.append(GROUP_COMMIT_BATCH.observe)
 
 
 class InstancesByStatus(Collector):

@@ -14,7 +14,14 @@ when it ends, and carries on. Instances it held meanwhile are given back;
 appends are fenced by the lease's epoch, so an instance whose lease changed
 hands is never advanced further by this worker.
 
-SIGTERM and SIGINT stop it gracefully: the current step finishes, leases are
+The instances of a batch are advanced concurrently, ``concurrency`` at a time,
+each in a thread of the worker's pool, the journal's connections sized to
+match: their appends are in flight together, and on PostgreSQL committed
+together (group commit, `wio.journal.group_commit`) unless the URL sets
+``group_commit``. One instance's steps still run one after the other, each
+durable before the next.
+
+SIGTERM and SIGINT stop it gracefully: the current steps finish, leases are
 released, and the process exits 0. A step still running after
 ``shutdown_timeout`` is abandoned: its lease is released, and another worker
 runs it again (steps are at-least-once, so effects must be idempotent).
@@ -30,6 +37,7 @@ import signal
 import threading
 import time
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import FrameType
@@ -121,6 +129,7 @@ class Worker:
         lease_ttl: float = 30.0,
         poll_interval: float = 1.0,
         batch_size: int = 8,
+        concurrency: int = 8,
         shutdown_timeout: float = 30.0,
         max_retry_delay: float = 5.0,
         clock: Clock | None = None,
@@ -128,10 +137,16 @@ class Worker:
     ) -> None:
         """``strict=True`` replays strictly: an event that no node accepts (one recorded
         for another step, say) fails its instance with `UnmatchedEventError` instead of
-        being logged at WARNING and skipped."""
+        being logged at WARNING and skipped.
+
+        ``concurrency``: how many claimed instances are advanced at once, each in a
+        thread of its own (1: one after the other). A claim takes at least that many.
+        The journal is fitted to it (`Journal.fit_concurrency`): on PostgreSQL a
+        connection for each, and group commit unless the URL sets ``group_commit``."""
         for setting, value, least in (
             ("lease_ttl", lease_ttl, 0.0), ("poll_interval", poll_interval, 0.0),
-            ("batch_size", batch_size, 0), ("shutdown_timeout", shutdown_timeout, -1e-9),
+            ("batch_size", batch_size, 0), ("concurrency", concurrency, 0),
+            ("shutdown_timeout", shutdown_timeout, -1e-9),
             ("max_retry_delay", max_retry_delay, 0.0),
         ):  # fmt: skip
             if not value > least:
@@ -143,12 +158,17 @@ class Worker:
         self.owner = owner or default_owner()
         self.lease_ttl = lease_ttl
         self.poll_interval = poll_interval
-        self.batch_size = batch_size
+        self.batch_size = max(batch_size, concurrency)
+        self.concurrency = concurrency
+        journal.fit_concurrency(concurrency)
         self.shutdown_timeout = shutdown_timeout
         self.clock: Clock = clock or SystemClock()
         self.stopping = threading.Event()
         self.processed = 0
-        self._current: str | None = None
+        # The instances being advanced now, and `processed`, shared by the pool's threads.
+        self._current: set[str] = set()
+        self._counting = threading.Lock()
+        self._pool: ThreadPoolExecutor | None = None
         self._claimed_at = 0.0
         # Instances claimed and not yet given back: released after an outage or a
         # shutdown timeout, so that no claimed instance stays leased by a worker
@@ -241,6 +261,7 @@ class Worker:
                 self._attempt(self._work)
         finally:
             self.stopping.set()
+            self._close_pool()
             if renewer is not None:
                 renewer.stop()
         log.info("worker %s stopped after %d instance runs", self.owner, self.processed)
@@ -266,12 +287,7 @@ class Worker:
             self._listening = True
         self._let_go_of_held()
         claimed = self._claim()
-        for record in claimed:
-            if self.stopping.is_set():
-                self.journal.release_lease(record.id, self.owner)
-                self._held.discard(record.id)
-            else:
-                self.advance(record)
+        self._advance_all(claimed)
         if not claimed:
             self.journal.wait_for_work(self.poll_interval)
 
@@ -287,10 +303,41 @@ class Worker:
         """Process the work that is runnable now, then return how many instances were run."""
         self.register()
         before = self.processed
-        while claimed := self._claim():
-            for record in claimed:
-                self.advance(record)
+        try:
+            while claimed := self._claim():
+                self._advance_all(claimed)
+        finally:
+            self._close_pool()
         return self.processed - before
+
+    def _advance_all(self, claimed: Sequence[InstanceRecord]) -> None:
+        """Advance a claimed batch, `concurrency` instances at a time. Once all have
+        stopped, the first error that escaped one (`JournalUnavailable`, for the loop
+        to ride the outage out) is raised; the others' leases were given back, or
+        stay held and are released when the journal answers again."""
+        if self.concurrency == 1 or len(claimed) == 1:
+            for record in claimed:
+                self._advance_unless_stopping(record)
+            return
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(self.concurrency, thread_name_prefix="wio-advance")
+        runs = [self._pool.submit(self._advance_unless_stopping, record) for record in claimed]
+        for run in runs:
+            run.exception()  # wait for every run, whatever happened to the others
+        for run in runs:
+            run.result()
+
+    def _advance_unless_stopping(self, record: InstanceRecord) -> None:
+        if self.stopping.is_set():  # not started: another worker takes it at once
+            self.journal.release_lease(record.id, self.owner)
+            self._held.discard(record.id)
+        else:
+            self.advance(record)
+
+    def _close_pool(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown()
+            self._pool = None
 
     def _claim(self) -> list[InstanceRecord]:
         """Lease a batch of this worker's runnable instances."""
@@ -319,11 +366,13 @@ class Worker:
     def advance(self, record: InstanceRecord) -> None:
         """Run one leased instance until it blocks. Its errors never stop the worker:
         only `JournalUnavailable` escapes, for the loop to ride the outage out."""
-        self._current = record.id
+        with self._counting:
+            self._current.add(record.id)
         try:
             self._advance(record)
         finally:
-            self._current = None
+            with self._counting:
+                self._current.discard(record.id)
         # Its lease was given back, or is another's now. Not so if the journal was
         # out of reach (an exception above): it stays held, and is released once
         # the journal answers again.
@@ -334,7 +383,8 @@ class Worker:
         try:
             instance = runtime.claimed(record, self._claimed_at)
             status = instance.advance(until=self.stopping.is_set)
-            self.processed += 1
+            with self._counting:
+                self.processed += 1
             metrics.INSTANCE_RUNS.inc()
             log.info("instance %r: %s after event #%d", record.id, status, len(instance.events))
             # Its lease is given back: another worker may run it next (a timer that
@@ -376,12 +426,13 @@ class Worker:
                 log.warning("instance %r: not marked failed: %s", record.id, conflict)
 
     def abandon(self) -> None:
-        """Give up the instance being advanced and the rest of its batch, so that
+        """Give up the instances being advanced and the rest of their batch, so that
         other workers take them over at once rather than when their leases expire."""
-        current = self._current
-        if current is not None:
-            log.warning("abandoning instance %r after the shutdown timeout", current)
-        for instance_id in sorted(self._held | ({current} if current else set())):
+        with self._counting:
+            current = set(self._current)
+        for instance_id in sorted(current):
+            log.warning("abandoning instance %r after the shutdown timeout", instance_id)
+        for instance_id in sorted(self._held | current):
             try:
                 self.journal.release_lease(instance_id, self.owner)
             except JournalError as exc:

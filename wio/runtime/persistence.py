@@ -11,10 +11,15 @@ lease is (re)acquired, to catch up with what other processes appended.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from concurrent.futures import Executor
+from contextlib import contextmanager
+from contextvars import ContextVar
 from datetime import timedelta
+from functools import partial
 from typing import Any, Protocol, TypeVar
 
 from attrs import frozen
@@ -478,8 +483,33 @@ def undecoded(stored: StoredEvent) -> UndecodedEvent:
 T = TypeVar("T")
 
 
+# The thread pool of the `AsyncRuntime` running the current task, sized to its
+# concurrency; None: the event loop's default pool.
+journal_threads: ContextVar[Executor | None] = ContextVar("wio_journal_threads", default=None)
+
+
+@contextmanager
+def journal_threads_of(threads: Executor | None) -> Iterator[None]:
+    """Journal calls made inside run in ``threads`` (None: the event loop's default pool)."""
+    token = journal_threads.set(threads)
+    try:
+        yield
+    finally:
+        journal_threads.reset(token)
+
+
+async def in_thread(function: Callable[..., T], *args: Any) -> T:
+    """Call a blocking ``function`` from asyncio code, in `journal_threads`, with the
+    caller's context (the step's lease, its trace) as `asyncio.to_thread` does."""
+    threads = journal_threads.get()
+    if threads is None:
+        return await asyncio.to_thread(function, *args)
+    call = partial(contextvars.copy_context().run, function, *args)
+    return await asyncio.get_running_loop().run_in_executor(threads, call)
+
+
 async def call_persistence(persistence: Persistence, method: Callable[..., T], *args: Any) -> T:
     """Call a persistence method from asyncio code: in a thread if it does I/O."""
     if persistence.blocking:
-        return await asyncio.to_thread(method, *args)
+        return await in_thread(method, *args)
     return method(*args)

@@ -31,7 +31,7 @@ from wio.interpreter import (
 )
 from wio.parallel import in_flows
 from wio.runtime.core import InstanceCore
-from wio.runtime.persistence import Persistence
+from wio.runtime.persistence import Persistence, in_thread
 from wio.runtime.signal_delivery import redelivered, signal_effect, signal_record, signal_request
 from wio.signals import Signal
 
@@ -332,7 +332,7 @@ async def drive_async(procedure: Procedure[Any]) -> Any:
             else:
                 try:
                     if request.blocking:
-                        outcome = await asyncio.to_thread(request.write)
+                        outcome = await in_thread(request.write)
                     else:
                         outcome = request.write()
                 except BaseException as exc:
