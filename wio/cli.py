@@ -471,7 +471,6 @@ def _inspect(args: argparse.Namespace) -> int:
 
 def _signal(args: argparse.Namespace) -> int:
     from wio.codec import encode_value
-    from wio.definition import signals
     from wio.loading import definition_for
     from wio.runtime import Runtime
 
@@ -487,7 +486,7 @@ def _signal(args: argparse.Namespace) -> int:
                 f"instance {args.id!r} runs {record.workflow} v{record.workflow_version}, "
                 "which none of --workflows defines"
             )
-        known = {s.name: s for s in signals(definition.wio)}
+        known = {s.name: s for s in definition.all_signals()}
         if args.signal not in known:
             names = ", ".join(sorted(known)) or "none"
             raise WioError(f"{definition.name} has no signal {args.signal!r} (it has: {names})")
