@@ -276,6 +276,32 @@ def test_a_cleanup_waiting_for_a_signal_takes_it_from_wio_signal(journal_url: st
         assert "'A-1' was cancelled (withdrawn); it takes no signal" in late.stderr
 
 
+@ALL_JOURNALS
+def test_the_http_api_delivers_a_cleanups_signal(open_fresh: Open) -> None:
+    from litestar.testing import TestClient
+
+    from tests.harness import approved_refunds as shop_module
+    from wio.server.app import create_app
+
+    journal = open_fresh()
+    workflow = shop_module.workflow
+    Runtime(workflow, journal=journal).create("A-2", shop_module.Order("A-2", 40)).advance()
+    worker = Worker(open_fresh(), [workflow])
+    worker.register()
+    with TestClient(create_app(journal, [workflow])) as http:
+        route = "/workflows/approved-refunds/instances/A-2/signals/ApproveRefund"
+        early = http.post(route, json={"officer": "grace"})
+        assert early.status_code == 409  # not cancelled: the workflow waits for no approval
+        assert "is not waiting for signal 'ApproveRefund'" in early.json()["detail"]
+        assert http.post("/instances/A-2/cancel", json={"reason": "withdrawn"}).status_code < 300
+        worker.run_once()
+        approved = http.post(route, json={"officer": "grace"})
+        assert approved.status_code == 200, approved.text
+        assert approved.json() == {"order_id": "A-2", "status": "refund approved"}
+    assert journal.get_instance("A-2").status == "cancelled"
+    assert journal.read("A-2")[-1].payload == {"amount": 40}
+
+
 @event("checkpointed_cleanup.Refunded")
 @frozen
 class Refunded:
