@@ -375,6 +375,8 @@ def _lease_free(record: InstanceRecord, owner: str | None, now: datetime) -> boo
 
 def _updated(record: InstanceRecord, update: StatusUpdate, now: datetime) -> InstanceRecord:
     lease = {"lease_owner": None, "lease_expires_at": None} if update.release_lease else {}
+    if update.cancelled and record.cancelled_at is None:
+        record = attrs.evolve(record, cancelled_at=now)
     if update.workflow_version is not None:
         record = attrs.evolve(record, workflow_version=update.workflow_version)
     return attrs.evolve(

@@ -187,13 +187,26 @@ MIGRATIONS: list[tuple[int, list[str]]] = [
             "ALTER TABLE {schema}.events DROP CONSTRAINT IF EXISTS events_instance_id_fkey",
         ],
     ),
+    (
+        10,
+        [
+            # When an operator's cancel was recorded, set with its event, so that
+            # cancelling again reads one row, not the journal; backfilled from the
+            # cancellations recorded so far.
+            "ALTER TABLE {schema}.instances ADD COLUMN cancelled_at TIMESTAMPTZ",
+            """UPDATE {schema}.instances i SET cancelled_at = c.at
+               FROM (SELECT instance_id, MIN(recorded_at) AS at FROM {schema}.events
+                     WHERE type = 'wio.Cancelled' GROUP BY instance_id) c
+               WHERE i.id = c.instance_id""",
+        ],
+    ),
 ]
 
 _INSTANCE_COLUMNS = (
     "id, workflow, workflow_version, status, input, created_at, updated_at, wakeup_at, "
     "lease_owner, lease_expires_at, last_error, attempts, "
     "(SELECT COALESCE(MAX(seq), 0) FROM {schema}.events e WHERE e.instance_id = i.id), "
-    "i.trace_context, lease_epoch"
+    "i.trace_context, lease_epoch, i.cancelled_at"
 )
 
 
@@ -587,7 +600,7 @@ class PostgresJournal:
         # Tags to replace, or a final status that may wake a parent: more statements
         # than one, in one transaction.
         several = update is not None and (
-            update.tags is not None or update.status in FINAL_STATUSES
+            update.tags is not None or update.status in FINAL_STATUSES or update.cancelled
         )
         if (
             self._committer is not None
@@ -1190,11 +1203,12 @@ class PostgresJournal:
         now: datetime,
     ) -> None:
         release = ", lease_owner = NULL, lease_expires_at = NULL" if update.release_lease else ""
+        cancelled = ", cancelled_at = COALESCE(cancelled_at, %s)" if update.cancelled else ""
         cursor = conn.execute(
             self._sql(
                 "UPDATE {schema}.instances SET status = %s, wakeup_at = %s, last_error = %s, "
                 "attempts = %s, workflow_version = COALESCE(%s, workflow_version), "
-                f"updated_at = %s{release} WHERE id = %s"
+                f"updated_at = %s{release}{cancelled} WHERE id = %s"
             ),
             (
                 str(update.status),
@@ -1203,6 +1217,7 @@ class PostgresJournal:
                 update.attempts,
                 update.workflow_version,
                 now,
+                *((now,) if update.cancelled else ()),
                 instance_id,
             ),
         )

@@ -89,6 +89,9 @@ class InstanceRecord:
     # The fencing token: bumped each time the lease changes hands (a claim, or an
     # acquisition of a free or expired lease), never by a renewal (schema version 5).
     lease_epoch: int = 0
+    # When an operator's cancel was recorded (the first, if several), kept in the row so
+    # that a second cancel need not read the journal (schema version 10).
+    cancelled_at: datetime | None = None
 
 
 @frozen
@@ -121,6 +124,8 @@ class StatusUpdate:
     workflow_version: int | None = None  # move the instance to this version (a migration)
     # Replace the instance's tags with these (name, value) pairs; None leaves them as they are.
     tags: tuple[tuple[str, str], ...] | None = None
+    # The append records a cancellation: set ``cancelled_at`` to now unless it is set.
+    cancelled: bool = False
 
 
 @frozen
@@ -217,13 +222,13 @@ def instance_from_row(
     moment: Callable[[Any], datetime | None] = _same,
 ) -> InstanceRecord:
     """An `InstanceRecord` from a row of the registry's columns, in table order, then
-    the last seq and the lease epoch.
+    the last seq, the trace context, the lease epoch and the cancellation time.
 
     ``load`` turns the stored input into JSON values and ``moment`` a stored
     time into a datetime, for databases that store them as text or numbers.
     """
     (id_, workflow, version, status, input_, created, updated, wakeup, owner, expires, error,
-     attempts, last_seq, trace_context, lease_epoch) = row  # fmt: skip
+     attempts, last_seq, trace_context, lease_epoch, cancelled) = row  # fmt: skip
     created_at, updated_at = moment(created), moment(updated)
     assert created_at is not None and updated_at is not None
     return InstanceRecord(
@@ -242,4 +247,5 @@ def instance_from_row(
         last_seq=last_seq,
         trace_context=trace_context,
         lease_epoch=lease_epoch,
+        cancelled_at=moment(cancelled),
     )

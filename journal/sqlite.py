@@ -138,6 +138,17 @@ MIGRATIONS: list[tuple[int, str]] = [
         CREATE INDEX instance_children_parent ON instance_children (parent_id, child_id)
         """,
     ),
+    # When an operator's cancel was recorded, set with its event, so that cancelling again
+    # reads one row, not the journal; backfilled from the cancellations recorded so far.
+    (
+        10,
+        """
+        ALTER TABLE instances ADD COLUMN cancelled_at REAL;
+        UPDATE instances SET cancelled_at = (SELECT MIN(recorded_at) FROM events
+            WHERE events.instance_id = instances.id AND events.type = 'wio.Cancelled')
+        WHERE id IN (SELECT instance_id FROM events WHERE type = 'wio.Cancelled')
+        """,
+    ),
 ]
 
 SYNCHRONOUS = ("off", "normal", "full", "extra")
@@ -145,7 +156,7 @@ _INSTANCE_COLUMNS = (
     "id, workflow, workflow_version, status, input, created_at, updated_at, wakeup_at, "
     "lease_owner, lease_expires_at, last_error, attempts, "
     "(SELECT COALESCE(MAX(seq), 0) FROM events e WHERE e.instance_id = instances.id), "
-    "trace_context, lease_epoch"
+    "trace_context, lease_epoch, cancelled_at"
 )
 
 
@@ -688,10 +699,11 @@ class SQLiteJournal:
         self, db: sqlite3.Connection, instance_id: str, update: StatusUpdate, now: datetime
     ) -> None:
         release = ", lease_owner = NULL, lease_expires_at = NULL" if update.release_lease else ""
+        cancelled = ", cancelled_at = COALESCE(cancelled_at, ?)" if update.cancelled else ""
         cursor = db.execute(
             "UPDATE instances SET status = ?, wakeup_at = ?, last_error = ?, attempts = ?, "
             "workflow_version = COALESCE(?, workflow_version), "
-            f"updated_at = ?{release} WHERE id = ?",
+            f"updated_at = ?{release}{cancelled} WHERE id = ?",
             (
                 str(update.status),
                 _ts(update.wakeup_at),
@@ -699,6 +711,7 @@ class SQLiteJournal:
                 update.attempts,
                 update.workflow_version,
                 _ts(now),
+                *((_ts(now),) if update.cancelled else ()),
                 instance_id,
             ),
         )

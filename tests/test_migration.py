@@ -53,7 +53,7 @@ def migrate_cli(url: str, *args: str) -> Any:
 def test_migrate_all_moves_what_replays_and_refuses_the_rest_unchanged(journal_url: str) -> None:
     start_v1_at_every_stage(journal_url)
     before = rows_but_lease_epochs(journal_url)
-    done = migrate_cli(journal_url, "--all")
+    done = migrate_cli(journal_url, "--all", "--yes")
     assert done.returncode == 1, done.stderr  # something was refused
     assert done.stdout.splitlines() == [
         BEFORE_REFUSED,
@@ -144,7 +144,11 @@ def test_named_instances_finished_unknown_or_at_another_version_are_not_moved(
     )
     neither = wio("migrate", "--journal", journal_url, "--workflow", "shipping", "--to", "2",
                   "--workflows", V2)  # fmt: skip
-    assert neither.returncode == 2 and "one of the arguments --instance --all" in neither.stderr
+    assert (neither.returncode, neither.stderr.strip()) == (
+        1,
+        "wio: error: migrate: give --instance ID ..., --all, or select instances with "
+        "--status, --version or --since",
+    )
 
 
 @pytest.mark.parametrize(
@@ -331,3 +335,49 @@ def test_a_copy_held_in_memory_by_the_old_version_never_advances_a_moved_instanc
         assert (record.last_seq, record.lease_owner) == (4, None)  # nothing more written
     finally:
         journal.close()
+
+
+@DURABLE_JOURNALS
+def test_bulk_migrate_selects_confirms_and_reports_each_instance(journal_url: str) -> None:
+    """`wio migrate` selects as `retry`, `cancel` and `fork` do (--status, --version,
+    --since), lists with --dry-run, and acts only when confirmed with the count."""
+    start_v1_at_every_stage(journal_url)
+    before = rows(journal_url)
+    listed = migrate_cli(journal_url, "--version", "1", "--dry-run")
+    assert listed.returncode == 1, listed.stderr  # two would be refused
+    assert listed.stdout.splitlines() == [
+        BEFORE_REFUSED,
+        INSIDE_REFUSED,
+        "past: would migrate v1 -> v2: then waiting for event ParcelShipped of step 'Ship' at /1",
+        "finished: skipped v1 -> v2: it is finished; only running and waiting instances move",
+        "shipping to v2: 1 would migrate, 2 refused, 1 skipped",
+    ]
+    unconfirmed = migrate_cli(journal_url, "--version", "1")
+    assert (unconfirmed.returncode, unconfirmed.stderr.strip()) == (
+        1,
+        "wio: error: migrate: 4 instance(s) selected; pass --yes to confirm, --confirm 4 "
+        "to act only if they are still 4, or --dry-run to list them",
+    )
+    stale = migrate_cli(journal_url, "--from", "1", "--confirm", "3")
+    assert (stale.returncode, stale.stderr.strip()) == (
+        1,
+        "wio: error: migrate: confirm says 3 instance(s) but 4 are selected now; nothing was "
+        "written (count them again with a dry run)",
+    )
+    mixed = migrate_cli(journal_url, "--instance", "past", "--status", "running")
+    assert mixed.returncode == 1 and "not both" in mixed.stderr
+    none = migrate_cli(journal_url, "--status", "cancelled", "--yes")
+    assert (none.returncode, none.stdout) == (0, "shipping to v2: no instance selected\n")
+    assert rows(journal_url) == before
+
+    moved = migrate_cli(journal_url, "--status", "running", "--since", "1h", "--confirm", "3")
+    assert moved.returncode == 1  # the two that would wait at a recover node are refused
+    assert moved.stdout.splitlines()[-1] == "shipping to v2: 1 migrated, 2 refused"
+    assert "past: migrated v1 -> v2" in moved.stdout
+    with open_journal(journal_url) as journal:
+        assert {r.id: r.workflow_version for r in journal.list_instances()} == {
+            "before": 1,
+            "inside": 1,
+            "past": 2,
+            "finished": 1,
+        }

@@ -22,8 +22,19 @@ from wio import (
     Workflow,
     event,
 )
+from wio.codec import InputError
 from wio.journal import InstanceStatus, Journal
-from wio.operations import OperationRefused, cancel, each, fork, retry, select
+from wio.operations import (
+    BulkSelectionChanged,
+    OperationRefused,
+    Selection,
+    bulk,
+    cancel,
+    each,
+    fork,
+    retry,
+    select,
+)
 from wio.worker import Worker
 
 Open = Callable[[], Journal]
@@ -358,6 +369,50 @@ def test_bulk_actions_select_by_status_workflow_version_and_time(open_fresh: Ope
     ]
     assert "it is cancelled, not failed" in outcomes[2].detail
     assert "it is running, not failed" in outcomes[3].detail
+
+
+@ALL_JOURNALS
+def test_bulk_checks_the_selection_and_its_count_then_acts_on_each_with_a_worker_racing(
+    open_fresh: Open,
+) -> None:
+    journal = open_fresh()
+    services = Services()
+    for n in range(6):
+        failed_instance(journal, services, f"s-{n}")
+    with pytest.raises(InputError, match="cancel: select instances with at least one of"):
+        bulk(journal, "cancel", Selection(), lambda r: cancel(journal, r.id, "all"))
+    failed = Selection(status=InstanceStatus.FAILED, workflow="shop")
+    selected = failed.records(journal, "retry")  # the dry run: what would be retried
+    assert len(selected) == 6
+    with pytest.raises(BulkSelectionChanged, match="confirm says 5 instance"):
+        bulk(journal, "retry", failed, lambda r: retry(journal, r.id), confirm=5)
+    assert {r.status for r in journal.list_instances()} == {InstanceStatus.FAILED}
+
+    services.fixed = True
+    with racing_worker(open_fresh(), [shop(services)]):
+        retried = bulk(journal, "retry", failed, lambda r: retry(journal, r.id), confirm=6)
+        assert [o.done for o in retried] == [True] * 6
+        # The worker finishes them as the cancels land: each is cancelled or refused
+        # as finished, on its own, never both and never lost.
+        cancelled = bulk(
+            journal, "cancel", Selection(workflow="shop"), lambda r: cancel(journal, r.id, "x")
+        )
+        wait_for(
+            lambda: (
+                {r.status for r in journal.list_instances()}
+                <= {InstanceStatus.FINISHED, InstanceStatus.CANCELLED}
+            ),
+            "every instance to end",
+        )
+    for outcome in cancelled:
+        record = journal.get_instance(outcome.instance_id)
+        types = [e.type for e in journal.read(outcome.instance_id)]
+        if outcome.done:
+            assert record.status == "cancelled" and types.count("wio.Cancelled") == 1
+            assert record.cancelled_at is not None
+        else:
+            assert "it is finished already" in outcome.detail
+            assert record.status == "finished" and types == ["Charged", "Shipped"]
 
 
 # -- signals run on ------------------------------------------------------------------

@@ -251,7 +251,7 @@ def test_wio_migrate_with_a_worker_process_racing_moves_each_instance_whole_or_n
         with open_journal(journal_url) as journal:
             for _ in range(100):
                 done = wio("migrate", "--journal", journal_url, "--workflow", "shipping",
-                           "--to", "2", "--workflows", V1, V2, "--all")  # fmt: skip
+                           "--to", "2", "--workflows", V1, V2, "--all", "--yes")  # fmt: skip
                 assert "Traceback" not in done.stderr and done.returncode in (0, 1), done.stderr
                 for line in done.stdout.splitlines():
                     if ": migrated v1 -> v2" in line:

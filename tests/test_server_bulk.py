@@ -44,7 +44,7 @@ def test_bulk_retry_cancel_and_fork_over_http_with_a_worker_racing(open_fresh: O
         assert stale.status_code == 409
         assert stale.json()["detail"] == (
             "retry: confirm says 2 instance(s) but 3 are selected now; nothing was written "
-            "(list them again with dry_run)"
+            "(count them again with a dry run)"
         )
         unselective = http.post("/bulk/retry", json={"dry_run": True})
         assert unselective.status_code == 400 and "at least one of status" in unselective.text

@@ -212,31 +212,6 @@ def _parser() -> argparse.ArgumentParser:
     )
     replay.set_defaults(handler=_replay)
 
-    migrate = commands.add_parser(
-        "migrate", help="move instances to another version, after checking each by replay"
-    )
-    migrate.add_argument("--journal", default=default_journal, help=journal_help)
-    migrate.add_argument("--workflow", required=True, metavar="NAME")
-    migrate.add_argument("--to", required=True, type=int, metavar="VERSION")
-    migrate.add_argument("--from", dest="from_version", type=int, metavar="VERSION")
-    migrate.add_argument(
-        "--workflows",
-        nargs="+",
-        required=True,
-        metavar="PATH_OR_MODULE:ATTR",
-        help="the code, including the version to migrate to",
-    )
-    which = migrate.add_mutually_exclusive_group(required=True)
-    which.add_argument("--instance", nargs="+", default=[], metavar="ID")
-    which.add_argument("--all", action="store_true", help="every running or waiting instance")
-    migrate.add_argument("--dry-run", action="store_true", help="check only; change nothing")
-    migrate.add_argument(
-        "--allow-recovery-wait",
-        action="store_true",
-        help="also move instances that would then wait at a recover node for an operator",
-    )
-    migrate.set_defaults(handler=_migrate)
-
     db = commands.add_parser("db", help="manage the journal's schema")
     db_commands = db.add_subparsers(required=True, metavar="ACTION")
     upgrade = db_commands.add_parser("upgrade", help="apply missing schema migrations")
@@ -480,7 +455,6 @@ def _inspect(args: argparse.Namespace) -> int:
 
 def _signal(args: argparse.Namespace) -> int:
     from wio.codec import encode_value
-    from wio.definition import signals
     from wio.loading import definition_for
     from wio.runtime import Runtime
 
@@ -496,7 +470,7 @@ def _signal(args: argparse.Namespace) -> int:
                 f"instance {args.id!r} runs {record.workflow} v{record.workflow_version}, "
                 "which none of --workflows defines"
             )
-        known = {s.name: s for s in signals(definition.wio)}
+        known = {s.name: s for s in definition.all_signals()}
         if args.signal not in known:
             names = ", ".join(sorted(known)) or "none"
             raise WioError(f"{definition.name} has no signal {args.signal!r} (it has: {names})")
@@ -535,32 +509,6 @@ def _replay(args: argparse.Namespace) -> int:
             print(f"{verdict.instance_id}: {verdict.workflow} v{verdict.version}: {verdict}")
     print(f"replayed {replayed} instance(s): {replayed - diverged} ok, {diverged} diverge")
     return 1 if diverged else 0
-
-
-def _migrate(args: argparse.Namespace) -> int:
-    from collections import Counter
-
-    from wio.loading import load_definition
-    from wio.migration import Outcome, migrate
-    from wio.versions import WorkflowVersions
-
-    versions = WorkflowVersions(load_definition(target) for target in args.workflows)
-    target = versions.pick(args.workflow, args.to)
-    with open_journal(args.journal) as journal:
-        results = migrate(
-            journal,
-            target,
-            from_version=args.from_version,
-            instance_ids=args.instance,
-            dry_run=args.dry_run,
-            allow_recovery_wait=args.allow_recovery_wait,
-        )
-    for result in results:
-        print(result)
-    counts = Counter(result.outcome for result in results)
-    summary = ", ".join(f"{counts[o]} {o}" for o in Outcome if counts[o] or o == Outcome.REFUSED)
-    print(f"{target.name} to v{target.version}: {summary}")
-    return 1 if counts[Outcome.REFUSED] else 0
 
 
 def _db_upgrade(args: argparse.Namespace) -> int:

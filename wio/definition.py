@@ -87,6 +87,12 @@ class Workflow(Generic[In, E, Out]):
         )
         object.__setattr__(self, "codec", codec)
 
+    def all_signals(self) -> list[Signal[Any, Any]]:
+        """The signals the workflow takes, once each: its flow's, then its cleanup
+        flow's (`on_cancel`), which an instance takes while it cleans up."""
+        flows = [self.wio] if self.on_cancel is None else [self.wio, self.on_cancel]
+        return list({id(s): s for flow in flows for s in signals(flow)}.values())
+
 
 def tags_of(workflow: Workflow[Any, Any, Any], state: Any) -> tuple[tuple[str, str], ...]:
     """The tags ``workflow`` declares for an instance in ``state``, as the registry

@@ -28,7 +28,7 @@ from datetime import UTC, datetime
 from attrs import frozen
 
 from wio.cancellation import Cancelled, declares_cleanup
-from wio.codec import EventCodec
+from wio.codec import EventCodec, InputError
 from wio.errors import WioError
 from wio.journal import (
     ConcurrencyConflict,
@@ -68,7 +68,7 @@ class BulkSelectionChanged(WioError):
     def __init__(self, verb: str, confirmed: int, selected: int) -> None:
         super().__init__(
             f"{verb}: confirm says {confirmed} instance(s) but {selected} are selected now; "
-            "nothing was written (list them again with dry_run)"
+            "nothing was written (count them again with a dry run)"
         )
 
 
@@ -119,14 +119,19 @@ def cancel(
 
     When the workflow version declares a cleanup flow (`Workflow.on_cancel`, as the
     workers serving it registered), the instance stays running after the event until
-    a worker has run that flow; cancelling it again meanwhile changes nothing."""
+    a worker has run that flow; cancelling it again meanwhile changes nothing and
+    returns it as it is. An instance that has ended is refused, with how it ended:
+    finished, cancelled, failed with a business error (its final result), or failed
+    in its cleanup (`retry` runs the cleanup again). One that failed at a step of its
+    workflow (it awaits a retry) is cancelled, so that nobody retries it.
+
+    Whether a cancellation is recorded is read from the registry row (its
+    ``cancelled_at``, written with the event), never from the journal."""
     moment = now or datetime.now(UTC)
     record = _get(journal, instance_id)
-    if record.status in (InstanceStatus.FINISHED, InstanceStatus.CANCELLED):
-        raise OperationRefused(instance_id, f"it is {record.status} already")
-    cleans_up = declares_cleanup(journal.workflow_model(record.workflow, record.workflow_version))
-    if cleans_up and _cancelled_already(journal, instance_id):
+    if _cancelled_already(record):
         return record  # its cleanup is running: the first cancellation stands
+    cleans_up = declares_cleanup(journal.workflow_model(record.workflow, record.workflow_version))
     for child in journal.family(instance_id).children:
         if _get(journal, child).status in FINAL_STATUSES:
             continue
@@ -136,14 +141,14 @@ def cancel(
     event = _CODEC.encode(Cancelled(reason, moment))
     # With a cleanup flow, running: a worker claims it, replays the cancellation and runs it.
     final = InstanceStatus.RUNNING if cleans_up else InstanceStatus.CANCELLED
-    update = StatusUpdate(final, release_lease=True)
+    update = StatusUpdate(final, release_lease=True, cancelled=True)
     for _ in range(_CONFLICT_RETRIES):
         record = _get(journal, instance_id)
-        if record.status in (InstanceStatus.FINISHED, InstanceStatus.CANCELLED):
-            raise OperationRefused(instance_id, f"it is {record.status} already")
-        if cleans_up and _cancelled_already(journal, instance_id):
+        if _cancelled_already(record):
             return record
         try:
+            # At the seq the row was read at: a cancellation recorded meanwhile (with its
+            # ``cancelled_at``) makes this a conflict, and the next round returns it.
             journal.append(instance_id, record.last_seq, [event], moment, update)
         except ConcurrencyConflict:
             continue  # a worker recorded an event meanwhile: cancel after it
@@ -225,6 +230,56 @@ def select(
     ]
 
 
+@frozen(kw_only=True)
+class Selection:
+    """Which instances a bulk action works on, the same for every verb and face (the
+    Python API, the CLI's ``--status/--workflow/--version/--since``, the HTTP API's
+    bulk bodies): at least one filter, so that no action selects everything by
+    omission. A ``since`` without a timezone is UTC."""
+
+    status: InstanceStatus | None = None
+    workflow: str | None = None
+    version: int | None = None
+    since: datetime | None = None  # updated at or after this moment
+
+    def records(self, journal: Journal, verb: str) -> list[InstanceRecord]:
+        """The instances selected now, oldest first; `InputError` if nothing filters."""
+        if all(f is None for f in (self.status, self.workflow, self.version, self.since)):
+            raise InputError(
+                f"{verb}: select instances with at least one of status, workflow, version, since"
+            )
+        since = self.since
+        if since is not None and since.tzinfo is None:
+            since = since.replace(tzinfo=UTC)
+        return select(
+            journal, status=self.status, workflow=self.workflow, version=self.version, since=since
+        )
+
+
+def check_confirmed(verb: str, selected: Sequence[InstanceRecord], confirm: int | None) -> None:
+    """Raise `BulkSelectionChanged` unless ``confirm`` (when given) is the number selected:
+    the selection changed since it was counted, and nothing is to be done."""
+    if confirm is not None and confirm != len(selected):
+        raise BulkSelectionChanged(verb, confirm, len(selected))
+
+
+def bulk(
+    journal: Journal,
+    verb: str,
+    selection: Selection,
+    action: Callable[[InstanceRecord], InstanceRecord],
+    *,
+    confirm: int | None = None,
+) -> list[Outcome]:
+    """``action`` on each instance ``selection`` selects, each on its own (see `each`).
+
+    With ``confirm``, the number a dry run (``selection.records``) counted, a selection
+    that grew or shrank since is refused whole (`BulkSelectionChanged`)."""
+    chosen = selection.records(journal, verb)
+    check_confirmed(verb, chosen, confirm)
+    return each(chosen, action)
+
+
 @frozen
 class Outcome:
     """What a bulk action did to one instance: done, or refused with the reason."""
@@ -249,9 +304,27 @@ def each(
     return outcomes
 
 
-def _cancelled_already(journal: Journal, instance_id: str) -> bool:
-    """Whether the instance's journal holds a cancellation (its cleanup is running)."""
-    return any(e.type == CANCELLED for e in journal.read(instance_id))
+def _cancelled_already(record: InstanceRecord) -> bool:
+    """Whether a cancellation of ``record`` is recorded and its cleanup runs (there is
+    nothing more to do); raises `OperationRefused` if the instance has ended."""
+    ended = {
+        InstanceStatus.FINISHED: "it is finished already",
+        InstanceStatus.CANCELLED: "it is cancelled already",
+    }.get(record.status)
+    if record.status == InstanceStatus.FAILED:
+        if record.cancelled_at is not None:
+            ended = (
+                f"it was cancelled at {record.cancelled_at.isoformat()} and failed in its "
+                f"cleanup ({record.last_error}); retry it to run the cleanup again"
+            )
+        elif record.last_error is None:
+            ended = (
+                "it ended with a business error the workflow raised, which is its final "
+                "result: there is nothing to cancel"
+            )
+    if ended is not None:
+        raise OperationRefused(record.id, ended)
+    return record.cancelled_at is not None
 
 
 def _get(journal: Journal, instance_id: str) -> InstanceRecord:

@@ -30,7 +30,7 @@ from wio.compat import compare
 from wio.compat import render as render_compat
 from wio.console.auth import COOKIE, session_value, signed_in
 from wio.console.live import Changes, event
-from wio.definition import Workflow, signals
+from wio.definition import Workflow
 from wio.errors import WioError
 from wio.journal import (
     FINAL_STATUSES,
@@ -556,7 +556,7 @@ def workflows_page(api: Api) -> str:
                     f"{_e(render_compat(report, f'v{previous.version}', f'v{workflow.version}'))}"
                     "</pre></details>"
                 )
-            signal_names = sorted(s.name for s in signals(workflow.wio))
+            signal_names = sorted(s.name for s in workflow.all_signals())
             seen = (
                 "registered by a worker"
                 if (name, workflow.version) in registered

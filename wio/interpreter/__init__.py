@@ -37,6 +37,7 @@ from wio.interpreter.state import (
     describe_wait,
     expected_signals,
     result,
+    state_outside_sections,
     status,
 )
 from wio.paths import Path, format_path
@@ -63,6 +64,7 @@ __all__ = [
     "apply_event",
     "armed_timeouts",
     "current_state",
+    "state_outside_sections",
     "describe_wait",
     "expected_signals",
     "format_path",

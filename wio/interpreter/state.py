@@ -32,6 +32,17 @@ def current_state(cursor: Cursor) -> Any:
     return cursor.state
 
 
+def state_outside_sections(cursor: Cursor) -> Any:
+    """The workflow's state outside the parallel or for-each section in progress, if any:
+    that section's input. Inside it, the latest value is one flow's or element's, a part
+    of a result still being made, not a state of the workflow."""
+    match focus := cursor.focus:
+        case InParallel() | InForEach():
+            return focus.input
+        case _:
+            return cursor.state
+
+
 def status(cursor: Cursor) -> InstanceStatus:
     match focus := cursor.focus:
         case Finished():

@@ -64,6 +64,7 @@ from wio.interpreter import (
     result,
     routed,
     start,
+    state_outside_sections,
     status,
     waiting_at,
 )
@@ -390,7 +391,9 @@ class InstanceCore:
         # The step that was failing, if any, is abandoned with the rest of the workflow.
         self.retry_state = RetryState()
         self.retry_not_before = None
-        state = current_state(cursor)
+        # Cancelled inside a parallel or for-each section, on the state before it: the
+        # values of its flows so far are parts of a result, not the workflow's state.
+        state = state_outside_sections(cursor)
         # Its progress goes on from what the workflow ran, for diagrams to show both.
         return proceed(Cursor(Evaluate(self.cleanup, state, CLEANUP), None, state, cursor.log))
 
@@ -611,8 +614,13 @@ class InstanceCore:
     # -- events from outside --------------------------------------------------
 
     def refuse_if_cancelled(self, what: str) -> None:
-        """Raise `InstanceCancelled` if an operator cancelled the instance."""
-        if self.cancelled is not None:
+        """Raise `InstanceCancelled` if an operator cancelled the instance, unless its
+        cleanup flow runs: that flow may wait for a signal or an event, as any flow."""
+        cleaning = self.cleaning_up and self.status in (
+            InstanceStatus.RUNNING,
+            InstanceStatus.WAITING,
+        )
+        if self.cancelled is not None and not cleaning:
             raise InstanceCancelled(
                 f"instance {self.instance_id!r} was cancelled ({self.cancelled.reason}); "
                 f"it takes no {what}, and nothing was recorded"

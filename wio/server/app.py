@@ -29,7 +29,7 @@ from litestar.openapi import OpenAPIConfig
 from litestar.params import FromPath, FromQuery, JSONBody, Parameter
 
 from wio.codec import EventDecodeError, InputError, decode_input, encode_value
-from wio.definition import Workflow, signals
+from wio.definition import Workflow
 from wio.errors import WioError
 from wio.inspection import why_not_running
 from wio.interpreter import format_path
@@ -327,7 +327,7 @@ def _common_handlers(api: Api) -> list[Any]:
     @get("/workflows", sync_to_thread=False)
     def list_workflows() -> list[WorkflowView]:
         return [
-            WorkflowView(w.name, w.version, sorted(s.name for s in signals(w.wio)))
+            WorkflowView(w.name, w.version, sorted(s.name for s in w.all_signals()))
             for w in api.workflows.values()
         ]
 
@@ -519,7 +519,7 @@ def _workflow_handlers(api: Api, workflow: Workflow[Any, Any, Any]) -> list[Any]
             summary=f"Start an instance of {workflow.name} (the id is the idempotency key)",
         )(start)
     ]
-    for signal in signals(workflow.wio):
+    for signal in workflow.all_signals():
         handlers.append(_signal_handler(api, workflow, signal))
 
     @get(

@@ -15,7 +15,7 @@ Bodies are structured by wio's strict converter from the JSON as sent, so
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 import attrs
@@ -27,13 +27,13 @@ from wio.errors import WioError
 from wio.journal import InstanceRecord, InstanceStatus
 from wio.migration import Outcome, migrate
 from wio.operations import (
-    BulkSelectionChanged,
     MigrationRefused,
+    Selection,
     cancel,
+    check_confirmed,
     each,
     fork,
     retry,
-    select,
 )
 from wio.server.app import Api, InstanceView, in_thread, view
 
@@ -127,7 +127,7 @@ class MigrationView:
     detail: str
 
 
-Selection = BulkRetry | BulkCancel | BulkFork | BulkMigrate
+BulkBody = BulkRetry | BulkCancel | BulkFork | BulkMigrate
 
 
 def operation_handlers(api: Api) -> list[Any]:
@@ -139,20 +139,13 @@ def operation_handlers(api: Api) -> list[Any]:
                 raise InputError(f"body: {name}: expected 0 or more, got {value}")
         return body
 
-    def chosen(body: Selection) -> list[InstanceRecord]:
-        workflow = body.workflow
-        if all(f is None for f in (body.status, workflow, body.version, body.since)):
-            raise InputError(
-                "body: select instances with at least one of status, workflow, version, since"
-            )
-        since = body.since
-        if since is not None and since.tzinfo is None:
-            since = since.replace(tzinfo=UTC)
-        return select(
-            api.journal, status=body.status, workflow=workflow, version=body.version, since=since
+    def chosen(verb: str, body: BulkBody) -> list[InstanceRecord]:
+        selection = Selection(
+            status=body.status, workflow=body.workflow, version=body.version, since=body.since
         )
+        return selection.records(api.journal, f"body: {verb}")
 
-    def confirmed(verb: str, body: Selection, records: list[InstanceRecord]) -> None:
+    def confirmed(verb: str, body: BulkBody, records: list[InstanceRecord]) -> None:
         if body.dry_run:
             return
         if body.confirm is None:
@@ -160,13 +153,12 @@ def operation_handlers(api: Api) -> list[Any]:
                 f"body: confirm: {verb} selects {len(records)} instance(s); pass "
                 f'"confirm": {len(records)} to act on them, or "dry_run": true to list them'
             )
-        if body.confirm != len(records):
-            raise BulkSelectionChanged(verb, body.confirm, len(records))
+        check_confirmed(verb, records, body.confirm)
 
     def report(
         verb: str,
         past: str,
-        body: Selection,
+        body: BulkBody,
         records: list[InstanceRecord],
         action: Callable[[InstanceRecord], InstanceRecord],
     ) -> BulkReport:
@@ -190,7 +182,7 @@ def operation_handlers(api: Api) -> list[Any]:
         def act() -> BulkReport:
             body: BulkRetry = structured(raw, BulkRetry)
             return report(
-                "retry", "retried", body, chosen(body), lambda r: retry(api.journal, r.id)
+                "retry", "retried", body, chosen("retry", body), lambda r: retry(api.journal, r.id)
             )
 
         return await in_thread(request, act)  # type: ignore[no-any-return]
@@ -207,7 +199,7 @@ def operation_handlers(api: Api) -> list[Any]:
                 "cancel",
                 "cancelled",
                 body,
-                chosen(body),
+                chosen("cancel", body),
                 lambda r: cancel(api.journal, r.id, body.reason),
             )
 
@@ -228,7 +220,7 @@ def operation_handlers(api: Api) -> list[Any]:
                 "fork",
                 "forked",
                 body,
-                chosen(body),
+                chosen("fork", body),
                 lambda r: fork(
                     api.journal,
                     r.id,
@@ -253,7 +245,7 @@ def operation_handlers(api: Api) -> list[Any]:
         def act() -> BulkReport:
             body: BulkMigrate = structured(raw, BulkMigrate)
             target = code_of(body.workflow, body.to_version)
-            records = chosen(body)
+            records = chosen("migrate", body)
             confirmed("migrate", body, records)
             results = migrate(
                 api.journal,
