@@ -47,6 +47,7 @@ from wio.model import from_json
 from wio.model import to_json as model_json
 from wio.parallel import innermost
 from wio.paths import descend, walk_static
+from wio.runtime.core import RecordedEvent
 from wio.timers import TimerStarted
 
 
@@ -311,6 +312,7 @@ class Stage:
     input: int
     events: tuple[Any, ...]
     event_paths: tuple[Path, ...]  # the old model path of each event's node, in order
+    nodes: tuple[str | None, ...]  # each event's recording node, as the journal stores it
     waiting_at: tuple[Path, ...]  # the nodes it waits at (one per running parallel flow)
     state: Any
     status: InstanceStatus
@@ -346,6 +348,7 @@ def _stage(instance: Any, input: int) -> Stage:
         input,
         tuple(r.event for r in instance.events),
         tuple(by_seq[seq] for seq in sorted(by_seq)),
+        tuple(r.node for r in instance.events),
         tuple(_waiting(instance._core.cursor)),  # where the instance stands, from its cursor
         instance.state,
         instance.status,
@@ -378,15 +381,24 @@ def _through_the_journal(
     return codec.decode(StoredEvent("v1", seq, stored.type, stored.version, stored.payload, None))
 
 
-def replays_the_same(v1: WIO[int, Any, Any], workflow: WIO[int, Any, Any], stage: Stage) -> bool:
+def replays_the_same(
+    v1: WIO[int, Any, Any], workflow: WIO[int, Any, Any], stage: Stage, *, nodes: bool = False
+) -> bool:
     """Whether strict replay of the stage's journal against ``workflow`` takes every
     event and reaches the state v1 had, from where the instance can go on: it
     neither waits for a recovery event only an operator can give, nor is running
     when v1 had finished. (Its status may differ otherwise: a step inserted where
     it stands runs next, and a step removed there need not run.) The events go through the journal's codec first: v1
-    encodes them, v2 decodes them, as when v2 loads a v1 journal."""
+    encodes them, v2 decodes them, as when v2 loads a v1 journal. With ``nodes``, each
+    event keeps the node that recorded it, as a journal stores it: checkpoints then
+    shield their sections' events by node, not only by type."""
     try:
-        events = [_through_the_journal(v1, workflow, r) for r in enumerate(stage.events, 1)]
+        events = [
+            RecordedEvent(
+                seq, _through_the_journal(v1, workflow, (seq, event)), node if nodes else None
+            )
+            for seq, (event, node) in enumerate(zip(stage.events, stage.nodes, strict=True), 1)
+        ]
         replayed = Runtime(workflow, strict=True).rebuild("v2", stage.input, events)
     except WioError:
         return False

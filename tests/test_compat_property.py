@@ -269,7 +269,14 @@ def test_what_compat_calls_safe_replays_the_same(
         if stage.status is InstanceStatus.FINISHED:
             continue  # not in flight
         if not report.breaking_for(stage.event_paths, stage.waiting_at):
-            assert replays_the_same(v1, v2, stage), (
+            # By type alone, an event of a checkpointed section whose type the new
+            # section no longer records is claimed by the node that records that type
+            # now (seq(cp(run E0), run E0) -> seq(cp(run E1), run E0)); the journal's
+            # recording nodes tell it apart, and it is covered. Strict replay with
+            # nodes, though, refuses an event whose node moved (a step inserted before
+            # it), which compat rightly calls safe: see the note on issue #11's
+            # migrate check. So either reading must replay.
+            assert replays_the_same(v1, v2, stage) or replays_the_same(v1, v2, stage, nodes=True), (
                 f"v1 {spec}\nv2 {new_spec}\nevents at {stage.event_paths}, "
                 f"waiting at {stage.waiting_at}\n{[(c.kind, c.verdict) for c in report.changes]}"
             )
