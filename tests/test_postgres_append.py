@@ -6,6 +6,7 @@ show that integrity holds by construction instead."""
 from __future__ import annotations
 
 import json
+import re
 import tempfile
 import uuid
 from collections.abc import Callable, Iterator
@@ -16,6 +17,8 @@ import pytest
 from psycopg import pq, sql
 
 from tests.conftest import POSTGRES_URL, drop_schema
+from tests.test_round_trips import Counted
+from wio import WIO, ManualClock, Runtime, Workflow
 from wio.journal import (
     ConcurrencyConflict,
     InstanceRecord,
@@ -27,6 +30,7 @@ from wio.journal import (
     UnknownInstance,
 )
 from wio.journal.postgres import CHANNEL, PostgresJournal
+from wio.worker import Worker
 
 pytestmark = pytest.mark.postgres
 
@@ -268,3 +272,60 @@ def test_payloads_read_back_as_the_standard_library_decodes_them(
     assert stored is not None
     assert journal.read("i")[0].payload == json.loads(stored[0])
 
+
+def add_one(n: int) -> Counted:
+    return Counted(n + 1)
+
+
+def counted_step(name: str) -> WIO[int, Counted, int]:
+    return WIO.run(add_one, lambda _, e: e.count).named(name)
+
+
+reminded = Workflow(
+    counted_step("A") >> counted_step("B") >> counted_step("C")
+    >> WIO.await_for(timedelta(hours=1), name="An Hour")
+    >> counted_step("D"),
+    name="reminded",
+    input_type=int,
+)  # fmt: skip
+
+
+def writes(trips: list[list[str]]) -> list[str]:
+    """What each round trip but the notifications sent: its statement's first words."""
+    done = []
+    for trip in trips:
+        (sent,) = re.findall(r'(?:Parse\t "[^"]*"|Query\t) "\s*(WITH \w+|\w+)', "\n".join(trip))
+        if "pg_notify" not in "".join(trip):
+            done.append(sent)
+    return done
+
+
+def test_a_run_is_one_round_trip_per_step(journal: PostgresJournal) -> None:
+    """From the runtime: creating and leasing an instance, then one statement for
+    each step, the step that reaches the timer releasing the instance with its event;
+    the worker firing the timer claims, reads, records the release, and ends the
+    instance with its last step's event: one statement each. A statement more for
+    a step, a wait or the end fails this."""
+    with journal._pool.connection() as conn:
+        conn.prepare_threshold = None  # every statement's text on the wire, to tell them apart
+    clock = ManualClock(NOW)
+    runtime = Runtime(reminded, journal=journal, clock=clock)
+    trips = round_trips(journal, lambda: runtime.create("r", 0).advance())
+    assert all(idle_after(trip) for trip in trips)  # each committed alone
+    # Created, leased, three steps, and the timer's start with its wakeup and the lease back.
+    assert writes(trips) == ["INSERT", "UPDATE", "INSERT", "INSERT", "INSERT", "WITH updated"]
+    waiting = journal.get_instance("r")  # for its timer: running, due in an hour, not leased
+    assert (waiting.status, waiting.wakeup_at) == (InstanceStatus.RUNNING, NOW + timedelta(hours=1))
+    assert waiting.lease_owner is None
+    clock.advance(2 * 3600)
+    worker = Worker(journal, [reminded], clock=clock)
+    trips = round_trips(journal, worker.run_once)
+    assert all(idle_after(trip) for trip in trips)
+    # Claimed, read, the timer's release (clearing the wakeup), the last step with the
+    # end (waking a parent, if any, in the same statement), and a claim finding no more.
+    done = writes(trips)
+    claimed = done.index("WITH running")
+    fired = ["WITH running", "SELECT", "WITH updated", "WITH updated", "WITH running"]
+    assert done[claimed:] == fired
+    assert journal.get_instance("r").status == InstanceStatus.FINISHED
+    assert Runtime(reminded, journal=journal).get("r").result == 4
