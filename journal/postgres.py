@@ -234,11 +234,15 @@ SELECT %(id)s,
     CASE WHEN %(expected)s = 0 OR EXISTS (SELECT 1 FROM {schema}.events
         WHERE instance_id = %(id)s AND seq = %(expected)s) THEN %(expected)s + 1 END,
     %(type)s, %(version)s, %(payload)s, %(now)s, %(node)s"""
-# Events alone: one plain INSERT, which reports its rows.
-_INSERTABLE = """
-WHERE (%(expected)s > 0 OR EXISTS (SELECT 1 FROM {schema}.instances WHERE id = %(id)s))
-AND (%(owner)s::text IS NULL OR EXISTS (SELECT 1 FROM {schema}.instances
-    WHERE id = %(id)s AND lease_owner = %(owner)s AND lease_epoch = %(epoch)s))"""
+# Events alone: one plain INSERT, which reports its rows. One lookup of the
+# instance both fences the writer and keeps the first event from an instance that
+# does not exist.
+_INSERTABLE = (
+    """
+WHERE EXISTS (SELECT 1 FROM {schema}.instances WHERE id = %(id)s AND """
+    + _LEASE_HELD
+    + ")"
+)
 # Events and the instance's new status, in one statement: one round trip, atomic.
 # The events are inserted only if the row was updated (it exists, under the lease).
 _UPDATED = (
@@ -445,7 +449,7 @@ class PostgresJournal:
         self.conninfo = conninfo
         self.url = f"{redact_url(conninfo)} (schema {schema})"
         self._passwords = passwords_in(conninfo)
-        self._sql_cache: dict[str, sql.Composed] = {}
+        self._sql_cache: dict[str, bytes] = {}
         self._listener: psycopg.Connection[TupleRow] | None = None
         self._listener_lock = threading.Lock()
         self._connect_seconds = max(1, int(connect_timeout))
@@ -1126,12 +1130,16 @@ class PostgresJournal:
     def _channel(self) -> str:
         return work_channel(self.schema)
 
-    def _sql(self, template: str) -> sql.Composed:
-        composed = self._sql_cache.get(template)
-        if composed is None:
-            composed = sql.SQL(template).format(schema=sql.Identifier(self.schema))
-            self._sql_cache[template] = composed
-        return composed
+    def _sql(self, template: str) -> bytes:
+        """``template`` with the schema's name, rendered once: psycopg renders a
+        `sql.Composed` again on every execute, and looks a statement given as bytes
+        up in its own cache of converted queries."""
+        rendered = self._sql_cache.get(template)
+        if rendered is None:
+            # Without a connection: the schema's name is a plain identifier (`validate_schema`).
+            rendered = sql.SQL(template).format(schema=sql.Identifier(self.schema)).as_bytes()
+            self._sql_cache[template] = rendered
+        return rendered
 
     @contextmanager
     def _connection(self) -> Iterator[psycopg.Connection[TupleRow]]:
