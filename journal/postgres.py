@@ -10,6 +10,7 @@ them within milliseconds instead of polling.
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import json
 import logging
@@ -210,35 +211,110 @@ _INSTANCE_COLUMNS = (
 )
 
 
-# A fenced append (a lease given) also needs the lease to be the writer's, at its
-# epoch: the row is locked FOR SHARE, so a claim taking the lease over waits for the
-# append to commit, or the append sees the new owner and writes nothing.
-_FENCED = """(%(owner)s::text IS NULL OR EXISTS (SELECT 1 FROM {schema}.instances
-    WHERE id = %(id)s AND lease_owner = %(owner)s AND lease_epoch = %(epoch)s FOR SHARE))"""
-# All the events of an append, and the status update if any, in one statement:
-# one round trip, atomic. A writer that is behind hits the primary key on a seq
-# already taken; one that is ahead (no event at the expected seq, a lookup in that
-# key) gets a NULL seq, refused by NOT NULL; either error undoes the whole
-# statement. There is no foreign key to the instances: the first event is
-# inserted only for an instance that exists, and every later one only after the
-# event before it, so no event is ever written for an instance that does not exist.
-_APPENDED = (
+# The lease fence of an append (a lease given): the lease must be the writer's, at
+# its epoch. An append with a status update checks it in the UPDATE of the
+# instance's row, which it writes anyway: the row lock makes a claim taking the
+# lease over wait for the append, or the UPDATE, re-reading the row once the claim
+# committed, finds the new owner and writes nothing. An append of events alone
+# reads the row without locking it (a lock on the row cost more than the rest of
+# the append's work on the server), which is enough under READ COMMITTED: a stale
+# writer's INSERT passes the fence only if its snapshot was taken before the claim
+# committed, and it needs the event before its own in that snapshot. Its event
+# then comes before any the new owner writes: the new owner's first append
+# expects the journal's last event, and the primary key refuses one of two
+# events at the same seq, so that the new owner, refused, reads the stale event
+# before it writes.
+_LEASE_HELD = "(%(owner)s::text IS NULL OR (lease_owner = %(owner)s AND lease_epoch = %(epoch)s))"
+# The events' rows: a writer that is behind hits the primary key on a seq already
+# taken; one that is ahead (no event at the expected seq, a lookup in that key)
+# gets a NULL seq, refused by NOT NULL; either error undoes the whole statement.
+# There is no foreign key to the instances: the first event is inserted only for an
+# instance that exists, and every later one only after the event before it, so no
+# event is ever written for an instance that does not exist.
+_INSERT = """
+INSERT INTO {schema}.events (instance_id, seq, type, version, payload, recorded_at, node)
+SELECT %(id)s,
+    CASE WHEN %(expected)s = 0 OR EXISTS (SELECT 1 FROM {schema}.events
+        WHERE instance_id = %(id)s AND seq = %(expected)s) THEN %(expected)s + position END,
+    type, version, payload, %(now)s, node
+FROM unnest(%(types)s::text[], %(versions)s::int[], %(payloads)s::jsonb[], %(nodes)s::text[])
+    WITH ORDINALITY AS new (type, version, payload, node, position)"""
+# One event, the usual case, with scalar parameters: half the server's work of
+# the general form (no arrays to unnest).
+_INSERT_ONE = """
+INSERT INTO {schema}.events (instance_id, seq, type, version, payload, recorded_at, node)
+SELECT %(id)s,
+    CASE WHEN %(expected)s = 0 OR EXISTS (SELECT 1 FROM {schema}.events
+        WHERE instance_id = %(id)s AND seq = %(expected)s) THEN %(expected)s + 1 END,
+    %(type)s, %(version)s, %(payload)s, %(now)s, %(node)s"""
+# Events alone: one plain INSERT, which reports its rows. One lookup of the
+# instance both fences the writer and keeps the first event from an instance that
+# does not exist.
+_INSERTABLE = (
     """
-WITH inserted AS (
-    INSERT INTO {schema}.events (instance_id, seq, type, version, payload, recorded_at, node)
-    SELECT %(id)s,
-        CASE WHEN %(expected)s = 0 OR EXISTS (SELECT 1 FROM {schema}.events
-            WHERE instance_id = %(id)s AND seq = %(expected)s) THEN %(expected)s + position END,
-        type, version, payload, %(now)s, node
-    FROM unnest(%(types)s::text[], %(versions)s::int[], %(payloads)s::jsonb[], %(nodes)s::text[])
-        WITH ORDINALITY AS new (type, version, payload, node, position)
-    WHERE (%(expected)s > 0 OR EXISTS (SELECT 1 FROM {schema}.instances WHERE id = %(id)s))
-    AND """
-    + _FENCED
+WHERE EXISTS (SELECT 1 FROM {schema}.instances WHERE id = %(id)s AND """
+    + _LEASE_HELD
+    + ")"
+)
+# Events and the instance's new status, in one statement: one round trip, atomic.
+# The events are inserted only if the row was updated (it exists, under the lease).
+_UPDATED = (
+    """
+WITH updated AS (
+    UPDATE {schema}.instances SET status = %(status)s, wakeup_at = %(wakeup_at)s,
+        last_error = %(last_error)s, attempts = %(attempts)s,
+        workflow_version = COALESCE(%(workflow_version)s, workflow_version),
+        updated_at = %(now)s{release}{cancelled}
+    WHERE id = %(id)s AND """
+    + _LEASE_HELD
     + """
     RETURNING 1
-)"""
+), inserted AS ({insert}
+    WHERE EXISTS (SELECT 1 FROM updated)
+    RETURNING 1
+){also}
+SELECT (SELECT count(*) FROM inserted) + (SELECT count(*) FROM updated)"""
 )
+RELEASED = ", lease_owner = NULL, lease_expires_at = NULL"
+# The first cancellation's time, kept by later ones (operations.cancel reads it).
+CANCELLED = ", cancelled_at = COALESCE(cancelled_at, %(now)s)"
+# A final status: a child's end makes its waiting parent runnable.
+_PARENT_WOKEN = """, woken AS (
+    UPDATE {schema}.instances SET status = 'running', wakeup_at = NULL, updated_at = %(now)s
+    WHERE status = 'waiting' AND EXISTS (SELECT 1 FROM updated) AND id =
+        (SELECT parent_id FROM {schema}.instance_children WHERE child_id = %(id)s)
+)"""
+# New tags replace the instance's: the others are deleted, these inserted or changed
+# (disjoint rows, so that the two parts of one statement never meet on a row).
+_RETAGGED = """, untagged AS (
+    DELETE FROM {schema}.instance_tags WHERE instance_id = %(id)s
+    AND name <> ALL(%(tag_names)s::text[]) AND EXISTS (SELECT 1 FROM updated)
+), tagged AS (
+    INSERT INTO {schema}.instance_tags (instance_id, name, value)
+    SELECT %(id)s, name, value FROM unnest(%(tag_names)s::text[], %(tag_values)s::text[])
+        AS new (name, value)
+    WHERE EXISTS (SELECT 1 FROM updated)
+    ON CONFLICT (instance_id, name) DO UPDATE SET value = EXCLUDED.value
+)"""
+
+
+@functools.cache
+def append_statement(
+    one: bool, updated: bool, release: bool, final: bool, tags: bool, cancelled: bool = False
+) -> str:
+    """The template of an append: of one event or several, with a status update
+    (releasing the lease, final, with new tags, recording a cancellation) or without."""
+    insert = _INSERT_ONE if one else _INSERT
+    if not updated:
+        return insert + _INSERTABLE
+    return (
+        _UPDATED.replace("{release}", RELEASED if release else "")
+        .replace("{cancelled}", CANCELLED if cancelled else "")
+        .replace("{insert}", insert)
+        .replace("{also}", (_PARENT_WOKEN if final else "") + (_RETAGGED if tags else ""))
+    )
+
+
 # A group commit's appends, one event each and each of a different instance, in
 # one statement. An append refused must not undo the others, so its row is
 # filtered out (ahead) or skipped (behind) rather than raising; an instance's
@@ -287,34 +363,6 @@ UPDATE {schema}.instances SET status = 'running', wakeup_at = NULL, updated_at =
 WHERE status = 'waiting' AND id IN (SELECT parent_id FROM {schema}.instance_children
     WHERE child_id = ANY(%(children)s))
 """
-_COUNTED = " SELECT count(*) FROM inserted"
-_UPDATED = """, updated AS (
-    UPDATE {schema}.instances SET status = %(status)s, wakeup_at = %(wakeup_at)s,
-        last_error = %(last_error)s, attempts = %(attempts)s,
-        workflow_version = COALESCE(%(workflow_version)s, workflow_version),
-        updated_at = %(now)s{release}
-    WHERE id = %(id)s AND EXISTS (SELECT 1 FROM inserted)
-    RETURNING 1
-)
-SELECT (SELECT count(*) FROM inserted) + (SELECT count(*) FROM updated)"""
-APPEND = _APPENDED + _COUNTED
-APPEND_AND_UPDATE = _APPENDED + _UPDATED
-# One event, the usual case, with scalar parameters: half the server's work of
-# the general form (no arrays to unnest, no CTE when there is no update).
-_INSERT_ONE = (
-    """
-INSERT INTO {schema}.events (instance_id, seq, type, version, payload, recorded_at, node)
-SELECT %(id)s,
-    CASE WHEN %(expected)s = 0 OR EXISTS (SELECT 1 FROM {schema}.events
-        WHERE instance_id = %(id)s AND seq = %(expected)s) THEN %(expected)s + 1 END,
-    %(type)s, %(version)s, %(payload)s, %(now)s, %(node)s
-WHERE (%(expected)s > 0 OR EXISTS (SELECT 1 FROM {schema}.instances WHERE id = %(id)s))
-AND """
-    + _FENCED
-)
-APPEND_ONE = _INSERT_ONE
-APPEND_ONE_AND_UPDATE = "WITH inserted AS (" + _INSERT_ONE + " RETURNING 1)" + _UPDATED
-RELEASED = ", lease_owner = NULL, lease_expires_at = NULL"
 
 # One batch of `prune`: the events of the chosen instances, then the instances.
 PRUNE = """
@@ -430,7 +478,7 @@ class PostgresJournal:
         self.conninfo = conninfo
         self.url = f"{redact_url(conninfo)} (schema {schema})"
         self._passwords = passwords_in(conninfo)
-        self._sql_cache: dict[str, sql.Composed] = {}
+        self._sql_cache: dict[str, bytes] = {}
         self._listener: psycopg.Connection[TupleRow] | None = None
         self._listener_lock = threading.Lock()
         self._connect_seconds = max(1, int(connect_timeout))
@@ -597,16 +645,11 @@ class PostgresJournal:
             if update is not None:
                 self.update_instance(instance_id, update, now)
             return expected_seq
-        # Tags to replace, or a final status that may wake a parent: more statements
-        # than one, in one transaction.
-        several = update is not None and (
-            update.tags is not None or update.status in FINAL_STATUSES or update.cancelled
-        )
         if (
             self._committer is not None
             and len(events) == 1
-            and (update is None or update.tags is None)
-        ):
+            and (update is None or (update.tags is None and not update.cancelled))
+        ):  # a group commit's statement neither replaces tags nor marks a cancellation
             pending = PendingAppend(instance_id, expected_seq, events[0], now, update, lease)
             return self._committer.append(pending)
         parameters: dict[str, Any] = {
@@ -616,7 +659,8 @@ class PostgresJournal:
             "owner": None if lease is None else lease.owner,
             "epoch": None if lease is None else lease.epoch,
         }
-        if len(events) == 1:
+        one = len(events) == 1
+        if one:
             event = events[0]
             parameters.update(
                 type=event.type,
@@ -624,7 +668,6 @@ class PostgresJournal:
                 payload=Jsonb(event.payload),
                 node=event.node,
             )
-            statement = self._appending(APPEND_ONE, APPEND_ONE_AND_UPDATE, update, parameters)
         else:
             parameters.update(
                 types=[event.type for event in events],
@@ -632,26 +675,43 @@ class PostgresJournal:
                 payloads=[Jsonb(event.payload) for event in events],
                 nodes=[event.node for event in events],
             )
-            statement = self._appending(APPEND, APPEND_AND_UPDATE, update, parameters)
-        rows = len(events) + (update is not None)
-        if several:
-            assert update is not None
-            statement = self._sql(APPEND_ONE if len(events) == 1 else APPEND)
-            rows = len(events)
+        if update is None:
+            statement = self._sql(append_statement(one, False, False, False, False))
+        else:
+            parameters.update(
+                status=str(update.status),
+                wakeup_at=update.wakeup_at,
+                last_error=update.last_error,
+                attempts=update.attempts,
+                workflow_version=update.workflow_version,
+            )
+            if update.tags is not None:
+                parameters.update(
+                    tag_names=[name for name, _ in update.tags],
+                    tag_values=[value for _, value in update.tags],
+                )
+            statement = self._sql(
+                append_statement(
+                    one,
+                    True,
+                    update.release_lease,
+                    update.status in FINAL_STATUSES,
+                    update.tags is not None,
+                    update.cancelled,
+                )
+            )
         try:
-            with self._transaction() if several else self._connection() as conn:
+            with self._connection() as conn:
                 cursor = conn.execute(statement, parameters)
-                # A plain INSERT reports its rows; the other forms return their count.
+                # A plain INSERT reports its rows; the forms with an update return a count.
                 row = (cursor.rowcount,) if cursor.description is None else cursor.fetchone()
-                if several and row is not None and row[0] == rows:
-                    assert update is not None
-                    self._update(conn, instance_id, update, now)
         except (psycopg.errors.UniqueViolation, psycopg.errors.NotNullViolation):
             # Behind: the primary key refused a seq taken. Ahead: no event at the
             # expected position, so no seq. Either way nothing was written.
             actual = self.get_instance(instance_id).last_seq  # raises UnknownInstance
             raise ConcurrencyConflict(instance_id, expected_seq, actual) from None
-        if row is None or row[0] != rows:  # nothing was written: no instance, or no lease
+        if row is None or row[0] != len(events) + (update is not None):
+            # Nothing was written: no instance, or no lease.
             self._refusal(instance_id, expected_seq, lease)
         if self._wakes_workers(update):
             self._notifier.notify()
@@ -668,21 +728,6 @@ class PostgresJournal:
                 instance_id, lease.owner, lease.epoch, record.lease_owner, record.lease_epoch
             )
         raise ConcurrencyConflict(instance_id, expected_seq, record.last_seq)
-
-    def _appending(
-        self, plain: str, updating: str, update: StatusUpdate | None, parameters: dict[str, Any]
-    ) -> sql.Composed:
-        """The statement of an append, adding the update's parameters if any."""
-        if update is None:
-            return self._sql(plain)
-        parameters.update(
-            status=str(update.status),
-            wakeup_at=update.wakeup_at,
-            last_error=update.last_error,
-            attempts=update.attempts,
-            workflow_version=update.workflow_version,
-        )
-        return self._sql(updating.replace("{release}", RELEASED if update.release_lease else ""))
 
     def _append_batch(self, batch: Sequence[PendingAppend]) -> list[int | Exception]:
         """Group commit: ``batch`` in one transaction, one statement for each
@@ -1168,12 +1213,16 @@ class PostgresJournal:
     def _channel(self) -> str:
         return work_channel(self.schema)
 
-    def _sql(self, template: str) -> sql.Composed:
-        composed = self._sql_cache.get(template)
-        if composed is None:
-            composed = sql.SQL(template).format(schema=sql.Identifier(self.schema))
-            self._sql_cache[template] = composed
-        return composed
+    def _sql(self, template: str) -> bytes:
+        """``template`` with the schema's name, rendered once: psycopg renders a
+        `sql.Composed` again on every execute, and looks a statement given as bytes
+        up in its own cache of converted queries."""
+        rendered = self._sql_cache.get(template)
+        if rendered is None:
+            # Without a connection: the schema's name is a plain identifier (`validate_schema`).
+            rendered = sql.SQL(template).format(schema=sql.Identifier(self.schema)).as_bytes()
+            self._sql_cache[template] = rendered
+        return rendered
 
     @contextmanager
     def _connection(self) -> Iterator[psycopg.Connection[TupleRow]]:

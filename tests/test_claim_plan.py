@@ -50,7 +50,7 @@ def test_the_claim_reads_in_index_order_and_sorts_only_its_batch(
                 (2 * BACKLOG,),
             )
             conn.execute(sql.SQL("ANALYZE {}").format(instances))
-            explain = sql.SQL("EXPLAIN (ANALYZE, FORMAT JSON) ") + journal._sql(CLAIM_RUNNABLE)
+            explain = b"EXPLAIN (ANALYZE, FORMAT JSON) " + journal._sql(CLAIM_RUNNABLE)
             with conn.transaction(force_rollback=True):
                 parameters = claim_parameters("w", now, timedelta(seconds=30), LIMIT, [("flow", 1)])
                 row = conn.execute(explain, parameters).fetchone()

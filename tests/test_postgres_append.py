@@ -6,6 +6,7 @@ show that integrity holds by construction instead."""
 from __future__ import annotations
 
 import json
+import re
 import tempfile
 import uuid
 from collections.abc import Callable, Iterator
@@ -16,15 +17,20 @@ import pytest
 from psycopg import pq, sql
 
 from tests.conftest import POSTGRES_URL, drop_schema
+from tests.test_round_trips import Counted
+from wio import WIO, ManualClock, Runtime, Workflow
 from wio.journal import (
     ConcurrencyConflict,
     InstanceRecord,
     InstanceStatus,
+    Lease,
+    LeaseLost,
     NewEvent,
     StatusUpdate,
     UnknownInstance,
 )
 from wio.journal.postgres import CHANNEL, PostgresJournal
+from wio.worker import Worker
 
 pytestmark = pytest.mark.postgres
 
@@ -95,23 +101,38 @@ def events_of(journal: PostgresJournal, instance_id: str) -> int:
     return int(row[0])
 
 
-@pytest.mark.parametrize(
-    "with_update", [False, True], ids=["an event", "an event and a status update"]
-)
+UPDATES: dict[str, StatusUpdate | None] = {
+    "an event": None,
+    "an event and a wait": StatusUpdate(
+        InstanceStatus.WAITING, wakeup_at=NOW + timedelta(hours=1), release_lease=True
+    ),
+    "an event and the end": FINISHED,
+    "an event and new tags": StatusUpdate(
+        InstanceStatus.RUNNING, tags=(("customer", "acme"), ("team", "ops"))
+    ),
+}
+
+
+@pytest.mark.parametrize("update", UPDATES.values(), ids=UPDATES.keys())
 def test_an_append_is_one_statement_and_one_round_trip(
-    journal: PostgresJournal, with_update: bool
+    journal: PostgresJournal, update: StatusUpdate | None
 ) -> None:
+    """Whatever the update: a wait, the end (which also wakes a waiting parent) and
+    new tags ride with the events in the same statement."""
     journal.create_instance(record("i"))
-    # Not a final status, which also looks for a waiting parent: a transaction of its own.
-    update = StatusUpdate(InstanceStatus.WAITING, release_lease=True) if with_update else None
-    trips = round_trips(journal, lambda: journal.append("i", 0, [EVENT], NOW, update))
+    lease = journal.acquire_lease("i", "w", NOW, timedelta(minutes=1))
+    trips = round_trips(
+        journal,
+        lambda: journal.append("i", 0, [EVENT], NOW, update, lease=Lease("w", lease.lease_epoch)),
+    )
     appends = [trip for trip in trips if "pg_notify" not in "".join(trip)]
     assert len(appends) == 1 and len(statements(appends[0])) == 1
     assert idle_after(appends[0])  # committed: no BEGIN, no separate COMMIT
-    assert journal.get_instance("i").last_seq == 1
-    assert journal.get_instance("i").status == (
-        InstanceStatus.WAITING if with_update else InstanceStatus.RUNNING
-    )
+    after = journal.get_instance("i")
+    assert after.last_seq == 1
+    assert after.status == (InstanceStatus.RUNNING if update is None else update.status)
+    if update is not None and update.tags is not None:
+        assert journal.tags_of(["i"]) == {"i": dict(update.tags)}
 
 
 NOTIFYING: dict[str, Callable[[PostgresJournal], object]] = {
@@ -194,6 +215,37 @@ def test_a_refused_append_writes_neither_its_events_nor_its_update(
     assert journal.append("i", 1, [EVENT], NOW, FINISHED) == 2
 
 
+def test_the_end_wakes_the_parent_and_new_tags_replace_the_old_only_with_the_events(
+    journal: PostgresJournal,
+) -> None:
+    """An ending append, its status, the parent it wakes and its new tags are one
+    statement: refused (behind, or under a lease taken over), none of it is written."""
+    journal.create_instance(record("parent"))
+    journal.update_instance("parent", StatusUpdate(InstanceStatus.WAITING), NOW)
+    journal.create_instance(record("child"), [EVENT], parent="parent")
+    journal.update_instance(
+        "child", StatusUpdate(InstanceStatus.RUNNING, tags=(("old", "1"), ("team", "a"))), NOW
+    )
+    stale = journal.acquire_lease("child", "w", NOW, timedelta(seconds=1)).lease_epoch
+    held = journal.acquire_lease("child", "v", NOW + timedelta(seconds=2), timedelta(minutes=1))
+    ending = StatusUpdate(
+        InstanceStatus.FINISHED, release_lease=True, tags=(("new", "2"), ("team", "b"))
+    )
+    with pytest.raises(LeaseLost):
+        journal.append("child", 1, [EVENT], NOW, ending, lease=Lease("w", stale))
+    with pytest.raises(ConcurrencyConflict):
+        journal.append("child", 0, [EVENT], NOW, ending, lease=Lease("v", held.lease_epoch))
+    assert events_of(journal, "child") == 1
+    assert journal.get_instance("child").status == InstanceStatus.RUNNING
+    assert journal.get_instance("parent").status == InstanceStatus.WAITING
+    assert journal.tags_of(["child"]) == {"child": {"old": "1", "team": "a"}}
+    journal.append("child", 1, [EVENT], NOW, ending, lease=Lease("v", held.lease_epoch))
+    assert journal.get_instance("child").status == InstanceStatus.FINISHED
+    assert journal.get_instance("child").lease_owner is None
+    assert journal.get_instance("parent").status == InstanceStatus.RUNNING
+    assert journal.tags_of(["child"]) == {"child": {"new": "2", "team": "b"}}
+
+
 def test_creating_an_instance_without_events_is_one_round_trip(journal: PostgresJournal) -> None:
     trips = round_trips(journal, lambda: journal.create_instance(record("i")))
     writes = [trip for trip in trips if "pg_notify" not in "".join(trip)]
@@ -219,3 +271,61 @@ def test_payloads_read_back_as_the_standard_library_decodes_them(
         ).fetchone()
     assert stored is not None
     assert journal.read("i")[0].payload == json.loads(stored[0])
+
+
+def add_one(n: int) -> Counted:
+    return Counted(n + 1)
+
+
+def counted_step(name: str) -> WIO[int, Counted, int]:
+    return WIO.run(add_one, lambda _, e: e.count).named(name)
+
+
+reminded = Workflow(
+    counted_step("A") >> counted_step("B") >> counted_step("C")
+    >> WIO.await_for(timedelta(hours=1), name="An Hour")
+    >> counted_step("D"),
+    name="reminded",
+    input_type=int,
+)  # fmt: skip
+
+
+def writes(trips: list[list[str]]) -> list[str]:
+    """What each round trip but the notifications sent: its statement's first words."""
+    done = []
+    for trip in trips:
+        (sent,) = re.findall(r'(?:Parse\t "[^"]*"|Query\t) "\s*(WITH \w+|\w+)', "\n".join(trip))
+        if "pg_notify" not in "".join(trip):
+            done.append(sent)
+    return done
+
+
+def test_a_run_is_one_round_trip_per_step(journal: PostgresJournal) -> None:
+    """From the runtime: creating and leasing an instance, then one statement for
+    each step, the step that reaches the timer releasing the instance with its event;
+    the worker firing the timer claims, reads, records the release, and ends the
+    instance with its last step's event: one statement each. A statement more for
+    a step, a wait or the end fails this."""
+    with journal._pool.connection() as conn:
+        conn.prepare_threshold = None  # every statement's text on the wire, to tell them apart
+    clock = ManualClock(NOW)
+    runtime = Runtime(reminded, journal=journal, clock=clock)
+    trips = round_trips(journal, lambda: runtime.create("r", 0).advance())
+    assert all(idle_after(trip) for trip in trips)  # each committed alone
+    # Created, leased, three steps, and the timer's start with its wakeup and the lease back.
+    assert writes(trips) == ["INSERT", "UPDATE", "INSERT", "INSERT", "INSERT", "WITH updated"]
+    waiting = journal.get_instance("r")  # for its timer: running, due in an hour, not leased
+    assert (waiting.status, waiting.wakeup_at) == (InstanceStatus.RUNNING, NOW + timedelta(hours=1))
+    assert waiting.lease_owner is None
+    clock.advance(2 * 3600)
+    worker = Worker(journal, [reminded], clock=clock)
+    trips = round_trips(journal, worker.run_once)
+    assert all(idle_after(trip) for trip in trips)
+    # Claimed, read, the timer's release (clearing the wakeup), the last step with the
+    # end (waking a parent, if any, in the same statement), and a claim finding no more.
+    done = writes(trips)
+    claimed = done.index("WITH running")
+    fired = ["WITH running", "SELECT", "WITH updated", "WITH updated", "WITH running"]
+    assert done[claimed:] == fired
+    assert journal.get_instance("r").status == InstanceStatus.FINISHED
+    assert Runtime(reminded, journal=journal).get("r").result == 4

@@ -275,8 +275,16 @@ class InstanceCore:
         return describe_wait(self.cursor)
 
     def more_is_due(self) -> bool:
-        """Whether a run should go on after a step: an effect is due and nothing failed."""
-        return self.retry_state.error is None and self.status == InstanceStatus.RUNNING
+        """Whether a run should go on after a step: nothing failed, and it is not
+        left waiting for a timer alone."""
+        if self.retry_state.error is not None or self.status != InstanceStatus.RUNNING:
+            return False
+        return self.wakeup_at is None or not self.idle()
+
+    def idle(self) -> bool:
+        """Whether there is nothing to do before a timer falls due: no effect due
+        now and no child instance awaited."""
+        return self.due_effect() is None and not self.awaited_children()
 
     @property
     def last_seq(self) -> int:

@@ -197,14 +197,16 @@ class Journaled:
         # journal on meanwhile, this event is refused at the position it would have taken.
         self.acquire(core, expected_seq=recorded.seq - 1)
         view = registry_view(core)
-        # An instance that is not running has no work for its holder: when it stays
-        # waiting (a signal that loops back to a wait), give the lease back in the same
-        # transaction rather than in one more.
-        tags = self._changed_tags(core)
-        unchanged = (
-            view == self._persisted and view.status == InstanceStatus.RUNNING and tags is None
+        # An instance that is not running, or has nothing to do before a timer falls
+        # due, has no work for its holder: give the lease back in the same statement
+        # rather than in one more (also when it stays waiting: a signal that loops
+        # back to a wait). The run then stops (`InstanceCore.more_is_due`).
+        release = view.status != InstanceStatus.RUNNING or (
+            view.wakeup_at is not None and core.idle()
         )
-        update = None if unchanged else self._update(view, tags)
+        tags = self._changed_tags(core)
+        unchanged = view == self._persisted and not release and tags is None
+        update = None if unchanged else self._update(view, tags, release=release)
         encoded = self.workflow.codec.encode(recorded.event)
         assert self._epoch is not None  # acquired above
         with metrics.EVENT_APPEND.time():
@@ -443,13 +445,17 @@ class Journaled:
             )
 
     @staticmethod
-    def _update(view: _RegistryView, tags: Tags | None = None) -> StatusUpdate:
+    def _update(
+        view: _RegistryView, tags: Tags | None = None, *, release: bool | None = None
+    ) -> StatusUpdate:
+        """The registry's new row; the lease goes back with it when ``release``, by
+        default when the instance no longer runs."""
         return StatusUpdate(
             status=view.status,
             wakeup_at=view.wakeup_at,
             last_error=view.last_error,
             attempts=view.attempts,
-            release_lease=view.status != InstanceStatus.RUNNING,
+            release_lease=view.status != InstanceStatus.RUNNING if release is None else release,
             tags=tags,
         )
 
