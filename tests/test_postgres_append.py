@@ -318,7 +318,9 @@ def test_a_run_is_one_round_trip_per_step(journal: PostgresJournal) -> None:
     assert (waiting.status, waiting.wakeup_at) == (InstanceStatus.RUNNING, NOW + timedelta(hours=1))
     assert waiting.lease_owner is None
     clock.advance(2 * 3600)
-    worker = Worker(journal, [reminded], clock=clock)
+    # One instance at a time: the single-append path (a worker advancing several at
+    # once group-commits them: tests/test_worker_concurrency.py).
+    worker = Worker(journal, [reminded], clock=clock, concurrency=1)
     trips = round_trips(journal, worker.run_once)
     assert all(idle_after(trip) for trip in trips)
     # Claimed, read, the timer's release (clearing the wakeup), the last step with the

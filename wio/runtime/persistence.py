@@ -225,6 +225,38 @@ class Journaled:
             self._tags = tags
         if update is not None and update.release_lease:
             self._released()
+        if update is not None and view.status == InstanceStatus.WAITING:
+            self._wake_if_a_child_ended(core)
+
+    def _wake_if_a_child_ended(self, core: InstanceCore) -> None:
+        """A child that ended between our look at it and our "waiting" found the
+        parent not waiting yet, so its wake-up (in the child's final transaction) did
+        nothing: look again now that "waiting" is written, and make the parent
+        runnable if so. Either the child's wake-up or this look sees the other."""
+        ended = [
+            effect.child
+            for effect in core.awaited_children()
+            if self.journal.get_instance(effect.child).status in FINAL_STATUSES
+        ]
+        if not ended or self._persisted is None:
+            return
+        persisted = self._persisted
+        view = _RegistryView(InstanceStatus.RUNNING, None, persisted.last_error, persisted.attempts)
+        try:  # conditional on the last event, as any registry update of ours
+            self.journal.update_instance(
+                core.instance_id,
+                self._update(view, release=True),
+                core.clock.now(),
+                expected_seq=core.last_seq,
+            )
+        except ConcurrencyConflict:
+            return  # moved on meanwhile (a cancel, another worker): it is runnable anyway
+        self._persisted = view
+        log.info(
+            "instance %r: child %s ended as it went to wait; runnable again",
+            core.instance_id,
+            ", ".join(ended),
+        )
 
     def _changed_tags(self, core: InstanceCore) -> Tags | None:
         """The instance's tags if the registry does not hold them yet, else None."""
@@ -259,6 +291,8 @@ class Journaled:
                 self._tags = tags
             if update.release_lease:
                 self._released()
+            if view.status == InstanceStatus.WAITING:
+                self._wake_if_a_child_ended(core)
 
     # -- the lease --------------------------------------------------------------
 
